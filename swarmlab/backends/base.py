@@ -1,0 +1,38 @@
+"""The contract between the executor and a backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..dispatch import TaskState
+    from ..executor import ParallelExecutor
+
+__all__ = ["Backend"]
+
+
+class Backend:
+    """Runs attempts on the executor's loop thread.
+
+    ``run(st)`` starts the attempt in flight of ``st`` (reporting the actual start through
+    ``executor._started``) and later reports its outcome through ``executor._outcome``.
+    ``kill(st)`` stops an attempt that timed out or was cancelled; it returns True when
+    the work really stopped, False when it can only be abandoned (threads).
+    """
+
+    mode = "?"
+
+    def __init__(self, executor: ParallelExecutor) -> None:
+        self.ex = executor
+
+    async def start(self) -> None:
+        pass
+
+    def run(self, st: TaskState) -> None:
+        raise NotImplementedError
+
+    def kill(self, st: TaskState) -> bool:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass

@@ -1,0 +1,62 @@
+"""HYBRID: route each task to the backend that suits it, and record the route.
+
+coroutine function -> asyncio; ``kind="cpu"`` -> process; ``kind="io"`` -> thread. An
+undeclared sync function runs on threads for its first ``MEASURE_RUNS`` attempts while
+its CPU time over wall time is measured; from then on it goes to processes when that
+ratio reaches ``CPU_BOUND_RATIO`` and stays on threads otherwise. The decision is
+recorded once per function as a ``routed`` event.
+"""
+
+from __future__ import annotations
+
+from ..model import Task
+
+__all__ = ["Router", "MEASURE_RUNS", "CPU_BOUND_RATIO"]
+
+# Three runs smooth out a cold first call (imports, caches) without delaying the decision.
+MEASURE_RUNS = 3
+# A thread that spends at least half its wall time on the CPU holds the GIL most of the
+# time: in a process it no longer blocks the other threads.
+CPU_BOUND_RATIO = 0.5
+
+
+def _key(fn) -> object:
+    try:
+        hash(fn)
+        return fn
+    except TypeError:
+        return (getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(fn)))
+
+
+class Router:
+    """Remembers what was measured of each undeclared sync function."""
+
+    def __init__(self) -> None:
+        self._samples: dict[object, list[float]] = {}
+        self._route: dict[object, str] = {}
+
+    def route(self, task: Task) -> str:
+        if task.is_coroutine:
+            return "asyncio"
+        if task.kind == "cpu":
+            return "process"
+        if task.kind == "io":
+            return "thread"
+        return self._route.get(_key(task.fn), "thread")
+
+    def measured(self, task: Task, cpu_s: float, wall_s: float) -> str | None:
+        """Add one measurement; returns a description when it settles the route."""
+        if task.kind is not None or task.is_coroutine:
+            return None
+        key = _key(task.fn)
+        if key in self._route:
+            return None
+        samples = self._samples.setdefault(key, [])
+        samples.append(cpu_s / wall_s if wall_s > 0 else 0.0)
+        if len(samples) < MEASURE_RUNS:
+            return None
+        ratio = sum(samples) / len(samples)
+        route = "process" if ratio >= CPU_BOUND_RATIO else "thread"
+        self._route[key] = route
+        del self._samples[key]
+        return f"{route} (cpu/wall {ratio:.2f} over {MEASURE_RUNS} runs)"

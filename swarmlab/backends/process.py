@@ -1,0 +1,266 @@
+"""PROCESS: a pool of worker processes that can lose, kill and replace one worker alone.
+
+Each worker has its own pipe and runs one attempt at a time, so the pool always knows
+which process runs which attempt: a timeout or a cancel kills exactly that process, a
+crash (``os._exit``, a signal, the OOM killer) fails exactly that attempt, and the pool
+starts a replacement when work waits. Pipes and process sentinels are watched by the
+event loop itself (``add_reader``): no extra threads, no polling. Workers are started
+as fresh interpreters (no fork of a threaded process, no server process left behind,
+no re-import of the caller's ``__main__``) and functions travel with cloudpickle, so
+lambdas and notebook-defined functions run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+from collections import deque
+from multiprocessing.connection import Connection
+
+import cloudpickle
+
+from ..errors import WorkerCrashedError
+from ..model import TaskStatus
+from . import _worker
+from .base import Backend
+
+__all__ = ["ProcessBackend"]
+
+_OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
+
+# Seconds between SIGTERM and SIGKILL when a worker is stopped.
+KILL_GRACE_S = 1.0
+# Seconds a worker gets to exit after its pipe is closed at shutdown before it is killed.
+EXIT_GRACE_S = 2.0
+
+
+class RemoteError(Exception):
+    """Stands for an exception raised in a worker that could not be sent back as itself."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+
+class _Worker:
+    __slots__ = ("proc", "conn", "pid", "sentinel", "ready", "st", "attempt", "gone")
+
+    def __init__(self, proc: subprocess.Popen, conn: Connection) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.pid = proc.pid
+        self.sentinel = os.pidfd_open(proc.pid)  # readable once the process has exited
+        self.ready = False
+        self.st = None
+        self.attempt = 0
+        self.gone = False  # killed by us or died: no longer counts as capacity
+
+
+class ProcessBackend(Backend):
+    mode = "process"
+
+    def __init__(self, executor, max_workers: int) -> None:
+        super().__init__(executor)
+        self.max_workers = max_workers
+        self._live: set[_Worker] = set()  # started and not gone
+        self._all: set[_Worker] = set()  # every process not yet reaped
+        self._idle: list[_Worker] = []
+        self._pending: deque = deque()  # (st, attempt, payload) waiting for a worker
+        self._ready_waiters: list[asyncio.Future] = []
+
+    # -------------------------------------------------------------- workers
+    def _spawn(self) -> _Worker:
+        loop = self.ex._loop
+        parent, child = socket.socketpair()
+        fd = child.fileno()
+        env = dict(os.environ)
+        env[_worker.SYS_PATH_ENV] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd})"],
+            pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL,
+        )
+        child.close()
+        w = _Worker(proc, Connection(parent.detach()))
+        self._live.add(w)
+        self._all.add(w)
+        loop.add_reader(w.conn.fileno(), self._readable, w)
+        loop.add_reader(w.sentinel, self._exited, w)
+        return w
+
+    async def start(self, prestart: int = 0) -> None:
+        """Start ``prestart`` workers and wait until they can take work."""
+        if prestart <= 0:
+            return
+        loop = self.ex._loop
+        fut = loop.create_future()
+        self._ready_waiters.append(fut)
+        for _ in range(min(prestart, self.max_workers)):
+            self._spawn()
+        if not all(w.ready for w in self._live):
+            await fut
+
+    def _readable(self, w: _Worker) -> None:
+        try:
+            data = w.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.ex._loop.remove_reader(w.conn.fileno())
+            return  # the process is gone; _exited reports it once its exit code is known
+        if not w.ready:
+            w.ready = True
+            self._free(w)
+            if self._ready_waiters and all(x.ready for x in self._live):
+                for f in self._ready_waiters:
+                    if not f.done():
+                        f.set_result(None)
+                self._ready_waiters.clear()
+            return
+        st, attempt = w.st, w.attempt
+        w.st = None
+        self._free(w)
+        if st is None:
+            return
+        try:
+            kind, payload, tb = pickle.loads(data)
+        except Exception as e:
+            self.ex._outcome(st, attempt, _FAILED, None, e, "pickle_error",
+                             f"the worker's answer could not be unpickled: {e!r}", False)
+            return
+        if kind == 0:
+            self.ex._outcome(st, attempt, _OK, payload)
+        elif kind == 1:
+            self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
+        elif kind == 2:
+            exc = RemoteError(*payload)
+            self.ex._outcome(st, attempt, _FAILED, None, exc, payload[0], tb)
+        else:
+            self.ex._outcome(st, attempt, _FAILED, None, pickle.PicklingError(payload),
+                             "pickle_error", None, False)
+
+    def _exited(self, w: _Worker) -> None:
+        code = self._reap(w)
+        self._all.discard(w)
+        self._drop(w)
+        st, attempt = w.st, w.attempt
+        w.st = None
+        if st is not None:
+            exc = WorkerCrashedError(
+                f"worker process {w.pid} exited with code {code} while running task "
+                f"{st.id!r}; the pool replaced it"
+            )
+            self.ex._outcome(st, attempt, _FAILED, None, exc, "worker_crashed")
+        self._refill()
+
+    def _reap(self, w: _Worker) -> int | None:
+        """Forget an exited worker: readers, pipe, pidfd; returns its exit code."""
+        loop = self.ex._loop
+        loop.remove_reader(w.sentinel)
+        if not w.conn.closed:
+            loop.remove_reader(w.conn.fileno())
+            w.conn.close()
+        os.close(w.sentinel)
+        return w.proc.wait()  # it has exited (the pidfd said so): this only reaps it
+
+    def _drop(self, w: _Worker) -> None:
+        w.gone = True
+        self._live.discard(w)
+        if w in self._idle:
+            self._idle.remove(w)
+
+    def _free(self, w: _Worker) -> None:
+        if w.gone:
+            return
+        while self._pending:
+            st, attempt, payload = self._pending.popleft()
+            if st.attempt == attempt and st.handle is None:  # still wanted
+                self._send(w, st, attempt, payload)
+                return
+        self._idle.append(w)
+
+    def _refill(self) -> None:
+        while len(self._live) < self.max_workers and len(self._pending) > sum(
+            1 for w in self._live if not w.ready
+        ):
+            self._spawn()
+
+    def _send(self, w: _Worker, st, attempt: int, payload: bytes) -> None:
+        w.st, w.attempt = st, attempt
+        st.handle = w
+        try:
+            w.conn.send_bytes(payload)
+        except OSError:  # died between its last answer and now; _exited will report it
+            pass
+        self.ex._started(st, self.mode, w.pid)
+
+    # -------------------------------------------------------------- the Backend contract
+    def run(self, st) -> None:
+        task = st.task
+        try:
+            payload = cloudpickle.dumps((task.fn, task.args, task.kwargs or {}))
+        except Exception as e:
+            self.ex._started(st, self.mode)
+            err = pickle.PicklingError(
+                f"task {st.id!r} cannot be sent to a worker process: {type(e).__name__}: {e}; "
+                "PROCESS mode needs picklable functions and arguments (use THREAD mode or "
+                "pass picklable data)"
+            )
+            self.ex._outcome(st, st.attempt, _FAILED, None, err, "pickle_error", None, False)
+            return
+        st.handle = None
+        if self._idle:
+            self._send(self._idle.pop(), st, st.attempt, payload)
+        else:
+            self._pending.append((st, st.attempt, payload))
+            self._refill()
+
+    def kill(self, st) -> bool:
+        w = st.handle
+        if not isinstance(w, _Worker):
+            st.handle = False  # queued for a worker: it will be skipped
+            return True
+        if w.st is st:
+            w.st = None  # killed on purpose: not a crash
+            self._drop(w)
+            _signal(w.proc, signal.SIGTERM)
+            self.ex._loop.call_later(KILL_GRACE_S, _signal, w.proc, signal.SIGKILL)
+            self._refill()
+        return True
+
+    async def close(self) -> None:
+        loop = self.ex._loop
+        waits = []
+        for w in list(self._all):
+            fut = loop.create_future()
+            loop.remove_reader(w.sentinel)
+            loop.add_reader(w.sentinel, _set_done, fut)
+            if not w.conn.closed:
+                loop.remove_reader(w.conn.fileno())
+                w.conn.close()  # the worker reads EOF and exits
+            waits.append((w, fut))
+        for w, fut in waits:
+            try:
+                await asyncio.wait_for(fut, EXIT_GRACE_S)
+            except asyncio.TimeoutError:
+                _signal(w.proc, signal.SIGKILL)
+                await fut
+            self._reap(w)
+        self._all.clear()
+        self._live.clear()
+        self._idle.clear()
+
+
+def _set_done(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    if proc.returncode is None:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass

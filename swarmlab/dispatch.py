@@ -1,0 +1,496 @@
+"""The dispatcher: one synchronous, clock-free state machine for every run.
+
+It tracks dependencies, keeps per-agent priority queues, asks the policy where each
+ready task goes, decides what starts next under the concurrency cap, applies retries
+with backoff, propagates failures to dependents and records every event. It never
+sleeps, never starts a thread and never reads a clock: the driver passes ``now``
+(seconds since the start of the run) to every call. ``ParallelExecutor`` drives it in
+real time, ``simulate`` in virtual time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import ConfigError, DependencyCycleError, NoEligibleAgentError, QueueFullError
+from .events import Recorder
+from .model import Agent, ResourceLimits, Task, TaskResult, TaskStatus
+from .scheduling.base import AgentSlot, Policy
+
+__all__ = ["Dispatcher", "TaskState"]
+
+PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
+_COMPLETED = TaskStatus.COMPLETED
+_TERMINAL_EVENT = {s: s.value for s in TaskStatus}
+
+# Retry backoff is capped so that a task with many retries cannot sleep for hours.
+MAX_BACKOFF_S = 60.0
+
+
+class TaskState:
+    """The dispatcher's record of one submitted task (and of its attempt in flight)."""
+
+    __slots__ = (
+        "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
+        "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
+        "wait_total", "run_total", "handle", "timer",
+    )
+
+    def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
+        self.task = task
+        self.id = tid
+        self.priority = priority
+        self.state = PENDING
+        self.waiting_on = 0
+        self.dependents: list[TaskState] | None = None
+        self.attempt = 0
+        self.submitted_s = now
+        self.ready_s = now
+        self.started_s = None
+        self.slot: AgentSlot | None = None
+        self.mode: str | None = None
+        self.worker: Any = None
+        self.timeout = timeout
+        self.wait_total = 0.0
+        self.run_total = 0.0
+        self.handle: Any = None  # the driver's handle on the attempt in flight
+        self.timer: Any = None  # the driver's timeout timer for the attempt in flight
+
+    def __repr__(self) -> str:
+        return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
+
+
+class Dispatcher:
+    """Decides what runs where and when; records what happened.
+
+    Parameters
+    ----------
+    agents : sequence of Agent
+    policy : Policy
+    limits : ResourceLimits
+    recorder : Recorder
+    seed : int
+        Seeds the retry jitter.
+    on_terminal : callable, optional
+        Called with each :class:`TaskResult` as its task reaches a terminal state.
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        policy: Policy,
+        limits: ResourceLimits,
+        recorder: Recorder,
+        *,
+        seed: int = 0,
+        on_terminal: Callable[[TaskResult], None] | None = None,
+    ) -> None:
+        agents = list(agents)
+        if not agents:
+            raise ConfigError("a run needs at least one agent; got an empty agent list")
+        ids = [a.id for a in agents]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise ConfigError(f"agent ids must be unique; these repeat: {dup}")
+        self.slots = [AgentSlot(a, i) for i, a in enumerate(agents)]
+        self.policy = policy
+        policy.bind(self.slots)
+        self.limits = limits
+        self.cap = limits.max_concurrent_tasks
+        self.max_queue: float = limits.max_queue_size
+        self.recorder = recorder
+        self._emit = recorder.emit
+        self.rng = random.Random(seed)
+        self.on_terminal = on_terminal
+        self.tasks: dict[str, TaskState] = {}
+        self.results: dict[str, TaskResult] = {}
+        self.n_waiting = 0  # pending + delayed + queued
+        self.n_running = 0
+        self.n_unfinished = 0
+        self._seq = 0
+        self._auto_id = 0
+        self.first_submit_s: float | None = None
+        self.last_terminal_s: float | None = None
+        self._startable: list[tuple[int, int, int]] = []  # (-priority, seq, slot idx)
+        self._delayed: list[tuple[float, int, TaskState]] = []
+        self._eligible: dict[frozenset, list[AgentSlot]] = {frozenset(): self.slots}
+
+    # ------------------------------------------------------------------ submission
+    def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
+        """Accept a batch atomically: either every task is accepted or none is.
+
+        Raises
+        ------
+        ConfigError
+            Duplicate or unknown ids, a bad priority.
+        DependencyCycleError
+            The batch's dependencies form a cycle.
+        NoEligibleAgentError
+            No agent holds every capability a task requires.
+        QueueFullError
+            Accepting the batch would exceed ``max_queue_size`` waiting tasks.
+        """
+        n = len(tasks)
+        if self.n_waiting + n > self.max_queue:
+            raise QueueFullError(
+                f"the queue holds {self.n_waiting} waiting tasks and max_queue_size is "
+                f"{self.limits.max_queue_size}; {n} more do not fit; wait for tasks to "
+                "finish or raise ResourceLimits.max_queue_size"
+            )
+        known = self.tasks
+        ids: list[str] = []
+        batch_ids: dict[int, str] = {}
+        auto = self._auto_id
+        for t in tasks:
+            if not isinstance(t, Task):
+                raise ConfigError(f"submit takes Task objects; got {type(t).__name__} {t!r}")
+            tid = t.id
+            if tid is None:
+                while f"task-{auto}" in known:
+                    auto += 1
+                tid = f"task-{auto}"
+                auto += 1
+            ids.append(tid)
+            if id(t) in batch_ids:
+                raise ConfigError(f"the same Task object {tid!r} appears twice in one batch")
+            batch_ids[id(t)] = tid
+        in_batch = set(ids)
+        if len(in_batch) != n or not in_batch.isdisjoint(known):
+            seen: set[str] = set()
+            for tid in ids:
+                if tid in seen or tid in known:
+                    raise ConfigError(
+                        f"task id {tid!r} is already used in this run; task ids must be unique"
+                    )
+                seen.add(tid)
+        dep_ids: list[list[str]] = []
+        for t, tid in zip(tasks, ids):
+            deps = []
+            for d in t.dependencies:
+                did = batch_ids.get(id(d)) if isinstance(d, Task) else d
+                if isinstance(d, Task) and did is None:
+                    did = d.id
+                if did is None or (did not in in_batch and did not in known):
+                    raise ConfigError(
+                        f"task {tid!r} depends on {did or d!r}, which is neither submitted "
+                        "nor in this batch; submit the dependency first or in the same batch"
+                    )
+                deps.append(did)
+            dep_ids.append(deps)
+        self._check_cycles(ids, dep_ids, in_batch)
+        for t, tid in zip(tasks, ids):
+            self._eligible_for(t, tid)
+        prios = list(priorities) if priorities is not None else [None] * n
+        for p in prios:
+            if p is not None and (isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10):
+                raise ConfigError(f"priority must be an int from 1 (low) to 10 (critical); got {p!r}")
+
+        # Validated: from here on nothing raises and every task is accepted.
+        self._auto_id = auto
+        if self.first_submit_s is None and n:
+            self.first_submit_s = now
+        emit = self._emit
+        default_timeout = self.limits.task_timeout
+        states = []
+        for t, tid, deps, p in zip(tasks, ids, dep_ids, prios):
+            if t.id is None:
+                t.id = tid
+            if t.name is None:
+                t.name = tid
+            st = TaskState(t, tid, p or t.priority, now,
+                           t.timeout if t.timeout is not None else default_timeout)
+            known[tid] = st
+            states.append(st)
+            emit(now, "submitted", tid)
+            for did in deps:
+                dep = known[did]
+                if dep.state is _COMPLETED:
+                    continue
+                if dep.dependents is None:
+                    dep.dependents = []
+                dep.dependents.append(st)
+                st.waiting_on += 1
+        self.n_waiting += n
+        self.n_unfinished += n
+        for st, deps in zip(states, dep_ids):
+            if st.state is not PENDING:
+                continue  # already ended upstream_failed by an earlier task in the batch
+            failed = next((known[d] for d in deps if known[d].state in _FAILED_STATES), None)
+            if failed is not None:
+                self._upstream_failed(st, failed, now)
+            elif st.waiting_on == 0:
+                self._enqueue(st, now)
+        return ids
+
+    def _check_cycles(self, ids: list[str], dep_ids: list[list[str]], in_batch: set[str]) -> None:
+        # Only edges inside the batch can close a cycle: earlier tasks cannot depend on new ones.
+        edges = {tid: [d for d in deps if d in in_batch] for tid, deps in zip(ids, dep_ids)}
+        if not any(edges.values()):
+            return
+        WHITE, GREY, BLACK = 0, 1, 2
+        colour = dict.fromkeys(ids, WHITE)
+        for root in ids:
+            if colour[root] != WHITE:
+                continue
+            stack = [(root, iter(edges[root]))]
+            path = [root]
+            colour[root] = GREY
+            while stack:
+                node, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    colour[node] = BLACK
+                    stack.pop()
+                    path.pop()
+                elif colour[nxt] == GREY:
+                    cycle = path[path.index(nxt):] + [nxt]
+                    raise DependencyCycleError(cycle)
+                elif colour[nxt] == WHITE:
+                    colour[nxt] = GREY
+                    path.append(nxt)
+                    stack.append((nxt, iter(edges[nxt])))
+
+    def _eligible_for(self, task: Task, tid: str) -> list[AgentSlot]:
+        req = task.requires
+        el = self._eligible.get(req)
+        if el is None:
+            el = [s for s in self.slots if req <= s.capabilities]
+            if not el:
+                have = frozenset().union(*(s.capabilities for s in self.slots))
+                raise NoEligibleAgentError(tid, req - have or req)
+            self._eligible[req] = el
+        return el
+
+    # ------------------------------------------------------------------ readiness
+    def _enqueue(self, st: TaskState, now: float) -> None:
+        """Place a ready task on an agent's queue through the policy."""
+        st.ready_s = now
+        req = st.task.requires
+        eligible = self._eligible[req]
+        slot = self.policy.choose(st.task, eligible, not req)
+        st.slot = slot
+        st.state = QUEUED
+        self._seq += 1
+        key = (-st.priority, self._seq)
+        heapq.heappush(slot.queue, (key[0], key[1], st))
+        slot.queued += 1
+        self.policy.load_changed(slot)
+        self._emit(now, "assigned", st.id, slot.id)
+        if slot.running < slot.capacity and slot.queue[0][2] is st:
+            heapq.heappush(self._startable, (key[0], key[1], slot.idx))
+
+    def _push_head(self, slot: AgentSlot) -> None:
+        """After a change, make sure a free agent's best waiting task is startable."""
+        q = slot.queue
+        while q and q[0][2].state is not QUEUED:
+            heapq.heappop(q)  # cancelled while queued
+        if q and slot.running < slot.capacity:
+            heapq.heappush(self._startable, (q[0][0], q[0][1], slot.idx))
+
+    def take_starts(self, now: float, limit: int | None = None) -> list[TaskState]:
+        """The tasks to start now, best priority first, within every capacity.
+
+        Each returned task counts as running; the driver reports the actual start with
+        :meth:`started` and the outcome with :meth:`finish`.
+        """
+        out: list[TaskState] = []
+        free = self.cap - self.n_running
+        if limit is not None:
+            free = min(free, limit)
+        startable, slots = self._startable, self.slots
+        pop, push = heapq.heappop, heapq.heappush
+        while free > 0 and startable:
+            negp, seq, idx = pop(startable)
+            slot = slots[idx]
+            q = slot.queue
+            if slot.running >= slot.capacity or not q or q[0][1] != seq:
+                continue  # stale: started, cancelled or agent full since it was pushed
+            st = pop(q)[2]
+            if st.state is not QUEUED:
+                self._push_head(slot)
+                continue
+            slot.queued -= 1
+            slot.running += 1
+            self.n_running += 1
+            self.n_waiting -= 1
+            free -= 1
+            st.state = RUNNING
+            st.attempt += 1
+            out.append(st)
+            self.policy.load_changed(slot)
+            if q and slot.running < slot.capacity:
+                head = q[0]
+                if head[2].state is QUEUED:
+                    push(startable, (head[0], head[1], idx))
+                else:
+                    self._push_head(slot)
+        return out
+
+    def started(self, st: TaskState, now: float, mode: str, worker: Any = None) -> None:
+        """Record that the attempt of ``st`` began running on ``mode`` (``worker`` optional)."""
+        st.started_s = now
+        st.mode = mode
+        st.worker = worker
+        self._emit(now, "started", st.id, st.slot.id, mode)
+
+    # ------------------------------------------------------------------ outcomes
+    def finish(
+        self,
+        st: TaskState,
+        attempt: int,
+        now: float,
+        status: TaskStatus,
+        value: Any = None,
+        exc: BaseException | None = None,
+        error_type: str | None = None,
+        tb: str | None = None,
+        retryable: bool = True,
+    ) -> bool:
+        """Report how an attempt ended. Returns False (and ignores it) if stale."""
+        if st.state is not RUNNING or st.attempt != attempt:
+            return False
+        slot = st.slot
+        slot.running -= 1
+        self.n_running -= 1
+        self.policy.load_changed(slot)
+        if slot.queue and slot.running == slot.capacity - 1:
+            self._push_head(slot)
+        started = st.started_s if st.started_s is not None else now
+        st.wait_total += started - st.ready_s
+        st.run_total += now - started
+        error = None
+        if status is not _COMPLETED:
+            if error_type is None:
+                error_type = type(exc).__name__ if exc is not None else status.value
+            error = str(exc) if exc is not None else None
+        self.recorder.attempts.append((
+            st.id, st.task.name, attempt, status.value, st.priority, slot.id, st.mode,
+            st.worker, st.submitted_s, st.ready_s, started, now, error_type, error,
+        ))
+        if (
+            status is TaskStatus.FAILED or status is TaskStatus.TIMED_OUT
+        ) and retryable and attempt <= st.task.max_retries and isinstance(exc, st.task.retry_on):
+            self._emit(now, _TERMINAL_EVENT[status], st.id, slot.id, error_type)
+            delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (attempt - 1))
+            delay *= 0.5 + self.rng.random()
+            self._emit(now, "retried", st.id, slot.id, f"attempt {attempt + 1} in {delay:.3f}s")
+            st.state = DELAYED
+            self.n_waiting += 1
+            if delay <= 0:
+                self._enqueue(st, now)
+            else:
+                self._seq += 1
+                heapq.heappush(self._delayed, (now + delay, self._seq, st))
+            return True
+        self._terminal(st, now, status, value, error_type, error, tb)
+        deps = st.dependents
+        if deps:
+            if status is _COMPLETED:
+                for d in deps:
+                    d.waiting_on -= 1
+                    if d.waiting_on == 0 and d.state is PENDING:
+                        self._emit(now, "ready", d.id)
+                        self._enqueue(d, now)
+            else:
+                self._propagate(st, now)
+        return True
+
+    def _terminal(self, st, now, status, value=None, error_type=None, error=None, tb=None) -> None:
+        st.state = status
+        self.n_unfinished -= 1
+        self.last_terminal_s = now
+        slot = st.slot
+        self._emit(now, _TERMINAL_EVENT[status], st.id, slot.id if slot else None, error_type)
+        res = TaskResult(
+            st.id, status, value, error_type, error, tb, slot.id if slot else None, st.mode,
+            st.attempt, st.wait_total, st.run_total,
+        )
+        self.results[st.id] = res
+        if self.on_terminal is not None:
+            self.on_terminal(res)
+
+    def _end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str) -> None:
+        """End a waiting task without running it: one attempt row with no start."""
+        if st.state is QUEUED:
+            st.slot.queued -= 1
+            self.policy.load_changed(st.slot)
+        ready = st.ready_s if st.state is not PENDING else None
+        self.n_waiting -= 1
+        self.recorder.attempts.append((
+            st.id, st.task.name, st.attempt + 1, status.value, st.priority,
+            st.slot.id if st.slot else None, None, None, st.submitted_s, ready, None, now,
+            status.value, reason,
+        ))
+        self._terminal(st, now, status, None, status.value, reason)
+
+    def _upstream_failed(self, st: TaskState, cause: TaskState, now: float) -> None:
+        self._end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED,
+                            f"dependency {cause.id!r} ended {cause.state.value}")
+        self._propagate(st, now)
+
+    def _propagate(self, failed: TaskState, now: float) -> None:
+        """Every transitive dependent of ``failed`` ends upstream_failed and never runs."""
+        stack = [failed]
+        while stack:
+            cause = stack.pop()
+            for d in cause.dependents or ():
+                if d.state is PENDING:
+                    self._end_unstarted(d, now, TaskStatus.UPSTREAM_FAILED,
+                                        f"dependency {cause.id!r} ended {cause.state.value}")
+                    stack.append(d)
+
+    # ------------------------------------------------------------------ time and cancellation
+    def next_wakeup(self) -> float | None:
+        """When the earliest delayed retry becomes ready, or None."""
+        return self._delayed[0][0] if self._delayed else None
+
+    def wake(self, now: float) -> None:
+        """Make every retry whose backoff has elapsed ready."""
+        dl = self._delayed
+        while dl and dl[0][0] <= now:
+            st = heapq.heappop(dl)[2]
+            if st.state is DELAYED:
+                self._emit(now, "ready", st.id)
+                self._enqueue(st, now)
+
+    def cancel(self, tid: str, now: float, reason: str = "cancelled") -> str:
+        """Cancel one task. Returns its state before: a waiting task ends ``cancelled``
+        here (its dependents ``upstream_failed``); a running one must be stopped by the
+        driver, which then reports ``cancelled`` through :meth:`finish`."""
+        st = self.tasks.get(tid)
+        if st is None:
+            raise ConfigError(f"no task {tid!r} in this run")
+        before = st.state
+        if before in (PENDING, DELAYED, QUEUED):
+            self._cancel_waiting(st, now, reason)
+            self._propagate(st, now)
+        return before if isinstance(before, str) else before.value
+
+    def _cancel_waiting(self, st: TaskState, now: float, reason: str) -> None:
+        self._end_unstarted(st, now, TaskStatus.CANCELLED, reason)
+
+    def cancel_waiting(self, now: float, reason: str) -> None:
+        """Cancel every task not yet running (used by stop)."""
+        for st in list(self.tasks.values()):
+            if st.state in (PENDING, DELAYED, QUEUED):
+                self._cancel_waiting(st, now, reason)
+        self._startable.clear()
+        self._delayed.clear()
+        for s in self.slots:
+            s.queue.clear()
+
+    def running(self) -> list[TaskState]:
+        return [st for st in self.tasks.values() if st.state is RUNNING]
+
+    @property
+    def done(self) -> bool:
+        """True when every submitted task has reached a terminal state."""
+        return self.n_unfinished == 0
+
+
+_FAILED_STATES = frozenset(
+    {TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED, TaskStatus.UPSTREAM_FAILED}
+)

@@ -1,0 +1,72 @@
+"""Every error swarmlab raises, in one place.
+
+Each error is also the builtin it stands for, so ``except ValueError`` keeps working
+around code that raises :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SwarmlabError",
+    "ConfigError",
+    "QueueFullError",
+    "DependencyCycleError",
+    "NoEligibleAgentError",
+    "BackendUnavailable",
+    "ExecutorClosedError",
+    "WorkerCrashedError",
+]
+
+
+class SwarmlabError(Exception):
+    """Base class of every error raised by swarmlab."""
+
+
+class ConfigError(SwarmlabError, ValueError):
+    """A value given to swarmlab is outside what is allowed."""
+
+
+class QueueFullError(SwarmlabError, RuntimeError):
+    """Submitting would exceed ``ResourceLimits.max_queue_size``; nothing was accepted."""
+
+
+class DependencyCycleError(SwarmlabError, ValueError):
+    """The submitted tasks depend on each other in a cycle.
+
+    Attributes
+    ----------
+    cycle : list[str]
+        The task ids of one cycle, in dependency order, first id repeated at the end.
+    """
+
+    def __init__(self, cycle: list[str]):
+        self.cycle = list(cycle)
+        path = " -> ".join(self.cycle)
+        super().__init__(
+            f"tasks depend on each other in a cycle: {path}; remove one of these dependencies"
+        )
+
+
+class NoEligibleAgentError(SwarmlabError, LookupError):
+    """No agent holds every capability a task requires."""
+
+    def __init__(self, task_id: str, missing: set[str] | frozenset[str]):
+        self.task_id = task_id
+        self.missing = frozenset(missing)
+        names = ", ".join(sorted(self.missing))
+        super().__init__(
+            f"task {task_id!r} requires capabilities no single agent has ({names}); "
+            "add an agent holding all of them or drop them from Task.requires"
+        )
+
+
+class BackendUnavailable(SwarmlabError, ImportError):
+    """An optional backend's package is not installed."""
+
+
+class ExecutorClosedError(SwarmlabError, RuntimeError):
+    """The executor is stopped (or never started) and takes no new work."""
+
+
+class WorkerCrashedError(SwarmlabError, RuntimeError):
+    """The worker process running a task died before reporting a result."""

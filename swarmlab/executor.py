@@ -1,0 +1,385 @@
+"""ParallelExecutor: the dispatcher driven in real time by an asyncio event loop.
+
+Everything that touches the dispatcher runs on the loop thread; backends report from
+their threads through ``call_soon_threadsafe``. The clock is the loop's monotonic
+clock, read as seconds since :meth:`ParallelExecutor.start`. Waiting is event-driven:
+timers for timeouts and retry backoff, futures for results, no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .backends.aio import AsyncioBackend
+from .backends.base import Backend
+from .backends.hybrid import Router
+from .backends.process import ProcessBackend
+from .backends.thread import ThreadBackend
+from .dispatch import RUNNING, Dispatcher, TaskState
+from .errors import ConfigError, ExecutorClosedError
+from .events import Recorder
+from .metrics import execution_metrics
+from .model import (
+    Agent, ExecutionMetrics, ExecutionMode, ResourceLimits, Task, TaskResult, TaskStatus,
+    _enum_value,
+)
+from .records import RunRecord
+from .runinfo import default_agents, run_meta
+from .scheduling.policies import resolve_policy
+
+__all__ = ["ParallelExecutor"]
+
+_NEW, _RUNNING, _STOPPING, _STOPPED = "new", "running", "stopping", "stopped"
+
+
+class ParallelExecutor:
+    """Runs tasks in parallel on threads, processes or the event loop, and records it all.
+
+    Parameters
+    ----------
+    mode : ExecutionMode or str
+        THREAD, PROCESS, ASYNCIO or HYBRID (default: route each task, see DESIGN).
+    limits : ResourceLimits, optional
+        Defaults as in the original design (10 concurrent tasks, 1000 queued, 300 s
+        timeout).
+    agents : sequence of Agent, optional
+        Default: ``limits.max_concurrent_tasks`` identical agents.
+    scheduler : policy, name or None
+        Places each ready task on an agent; default least loaded.
+    seed : int
+        Seeds retry jitter.
+    process_workers : int, optional
+        Size of the process pool: default ``max_concurrent_tasks`` in PROCESS mode and
+        the CPU count in HYBRID (CPU-bound work gains nothing beyond the cores).
+
+    Examples
+    --------
+    >>> import asyncio, swarmlab
+    >>> async def main():
+    ...     async with swarmlab.ParallelExecutor(mode="thread") as ex:
+    ...         tid = await ex.submit_task(swarmlab.Task(pow, (2, 10)))
+    ...         return (await ex.get_result(tid)).value
+    >>> asyncio.run(main())
+    1024
+    """
+
+    def __init__(
+        self,
+        mode: ExecutionMode | str = ExecutionMode.HYBRID,
+        limits: ResourceLimits | None = None,
+        *,
+        agents: Sequence[Agent] | None = None,
+        scheduler: object = None,
+        seed: int = 0,
+        process_workers: int | None = None,
+    ) -> None:
+        self.mode = _enum_value(ExecutionMode, mode, "ParallelExecutor mode")
+        if self.mode is ExecutionMode.DASK:
+            raise ConfigError(
+                "ExecutionMode.DASK is not available in this version of swarmlab; use THREAD, "
+                "PROCESS, ASYNCIO or HYBRID"
+            )
+        if limits is None:
+            limits = ResourceLimits()
+        elif not isinstance(limits, ResourceLimits):
+            raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
+        self.limits = limits
+        self.agents = list(agents) if agents is not None else default_agents(limits)
+        if process_workers is not None and (
+            isinstance(process_workers, bool) or not isinstance(process_workers, int) or process_workers < 1
+        ):
+            raise ConfigError(f"process_workers must be a positive int or None; got {process_workers!r}")
+        if process_workers is None:
+            process_workers = (limits.max_concurrent_tasks if self.mode is ExecutionMode.PROCESS
+                               else min(limits.max_concurrent_tasks, os.cpu_count() or 1))
+        self.process_workers = process_workers
+        self.policy = resolve_policy(scheduler)
+        self.seed = seed
+        self.recorder = Recorder()
+        self.meta = run_meta(self.recorder.run_id, clock="real", mode=self.mode.value,
+                             algorithm=self.policy.name, limits=limits, seed=seed, agents=self.agents)
+        self._d = Dispatcher(self.agents, self.policy, limits, self.recorder, seed=seed,
+                             on_terminal=self._terminal)
+        self._state = _NEW
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._t0 = 0.0
+        self._backends: dict[str, Backend] = {}
+        self._router: Router | None = None
+        self._waiters: dict[str, asyncio.Future] = {}
+        self._all_done: asyncio.Event | None = None
+        self._quiet: asyncio.Event | None = None
+        self._wake_handle: asyncio.TimerHandle | None = None
+        self._wake_at = float("inf")
+        self._pumping = False
+        self._repump = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Start the backends (process workers are started and warm when this returns)."""
+        if self._state == _RUNNING:
+            return
+        if self._state != _NEW:
+            raise ExecutorClosedError("this executor was stopped; create a new ParallelExecutor")
+        loop = self._loop = asyncio.get_running_loop()
+        self._all_done = asyncio.Event()
+        self._all_done.set()
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        mode = self.mode
+        prestart = 0
+        if mode in (ExecutionMode.THREAD, ExecutionMode.HYBRID):
+            self._router = Router() if mode is ExecutionMode.HYBRID else None
+            measure = self._measured if self._router is not None else None
+            self._backends["thread"] = ThreadBackend(self, measure)
+        if mode in (ExecutionMode.PROCESS, ExecutionMode.HYBRID):
+            self._backends["process"] = ProcessBackend(self, self.process_workers)
+            prestart = self.process_workers
+        if mode in (ExecutionMode.ASYNCIO, ExecutionMode.HYBRID):
+            self._backends["asyncio"] = AsyncioBackend(self)
+        self._t0 = loop.time()
+        self._state = _RUNNING
+        if prestart:
+            await self._backends["process"].start(prestart)
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Take no new work, cancel waiting tasks, let running ones finish.
+
+        Running attempts get ``timeout`` seconds (None: as long as they need); then they
+        are killed (processes), cancelled (coroutines) or abandoned (threads), and
+        recorded ``cancelled``. No worker process is left alive.
+        """
+        if self._state in (_NEW, _STOPPED):
+            self._state = _STOPPED
+            return
+        if self._state == _STOPPING:
+            return
+        self._state = _STOPPING
+        d = self._d
+        d.cancel_waiting(self._now(), "the executor stopped before the task started")
+        if d.n_running:
+            self._quiet.clear()
+            try:
+                await asyncio.wait_for(self._quiet.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        for st in d.running():
+            self._kill(st, TaskStatus.CANCELLED,
+                       f"the executor stopped after {timeout}s and stopped this attempt", "cancelled")
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+            self._wake_handle = None
+        for b in self._backends.values():
+            await b.close()
+        self._state = _STOPPED
+
+    async def __aenter__(self) -> ParallelExecutor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            await self.wait_for_completion()
+        await self.stop(timeout=None if exc_type is None else 0)
+
+    # ------------------------------------------------------------------ submission
+    def _check_open(self) -> None:
+        if self._state != _RUNNING:
+            what = "not started: await executor.start() first" if self._state == _NEW else "stopped"
+            raise ExecutorClosedError(f"the executor is {what}; no task was accepted")
+
+    def _check_runnable(self, task: Task) -> None:
+        if not isinstance(task, Task):
+            raise ConfigError(f"submit takes Task objects; got {type(task).__name__} {task!r}")
+        if task.fn is None:
+            raise ConfigError(
+                f"task {task.id or task.name!r} has no function (fn=None): it can only be "
+                "simulated; give it a function or use swarmlab.simulate"
+            )
+        if self.mode is ExecutionMode.ASYNCIO and not task.is_coroutine:
+            raise ConfigError(
+                f"ASYNCIO mode runs coroutine functions; task {task.id or task.name!r} has the "
+                f"sync function {task.fn!r}; use mode THREAD or HYBRID, or an async def"
+            )
+
+    async def submit_task(self, task: Task, priority: int | None = None) -> str:
+        """Submit one task; returns its id. ``priority`` overrides the task's own.
+
+        Raises ConfigError, DependencyCycleError, NoEligibleAgentError, QueueFullError or
+        ExecutorClosedError; a task is either accepted (and then ends in exactly one
+        terminal state) or not accepted at all.
+        """
+        return (await self.submit_batch([(task, priority)]))[0]
+
+    async def submit_batch(self, items: Iterable[Task | tuple[Task, int | None]]) -> list[str]:
+        """Submit tasks at once, as ``Task`` or ``(Task, priority)``; all or none accepted.
+
+        Tasks in one batch may depend on each other.
+        """
+        self._check_open()
+        tasks, prios = [], []
+        for it in items:
+            task, prio = (it if isinstance(it, tuple) else (it, None))
+            self._check_runnable(task)
+            tasks.append(task)
+            prios.append(prio)
+        ids = self._d.submit(tasks, self._now(), prios)
+        if not self._d.done:
+            self._all_done.clear()
+        self._pump()
+        return ids
+
+    async def cancel_task(self, task_id: str) -> bool:
+        """Cancel a task: a waiting one never runs, a running one is stopped.
+
+        Its dependents end ``upstream_failed``. Returns False if it had already ended.
+        """
+        if self._loop is None:
+            raise ExecutorClosedError("the executor is not started; no task to cancel")
+        d = self._d
+        before = d.cancel(task_id, self._now(), "cancelled by the user")
+        if before == RUNNING:
+            self._kill(d.tasks[task_id], TaskStatus.CANCELLED, "cancelled by the user", "cancelled")
+            self._pump()
+            return True
+        return before in ("pending", "delayed", "queued")
+
+    # ------------------------------------------------------------------ results
+    async def get_result(self, task_id: str, timeout: float | None = None) -> TaskResult:
+        """Wait for one task's :class:`TaskResult` (whatever its status).
+
+        Raises TimeoutError if it has not ended within ``timeout`` seconds.
+        """
+        r = self._d.results.get(task_id)
+        if r is not None:
+            return r
+        if task_id not in self._d.tasks:
+            raise ConfigError(f"no task {task_id!r} was submitted to this executor")
+        fut = self._waiters.get(task_id)
+        if fut is None:
+            fut = self._waiters[task_id] = self._loop.create_future()
+        return await asyncio.wait_for(asyncio.shield(fut), timeout)
+
+    async def get_all_results(self) -> dict[str, TaskResult]:
+        """Every finished task's result, whatever its status, by task id."""
+        return dict(self._d.results)
+
+    async def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted task has ended; False if ``timeout`` passed first."""
+        if self._d.done:
+            return True
+        try:
+            await asyncio.wait_for(self._all_done.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def get_metrics(self) -> ExecutionMetrics:
+        """A snapshot computed from the records (see :class:`ExecutionMetrics`)."""
+        return execution_metrics(self._d, self._now())
+
+    def get_queue_size(self) -> int:
+        """Tasks submitted and waiting (for dependencies, a retry or an agent)."""
+        return self._d.n_waiting
+
+    def record(self) -> RunRecord:
+        """A snapshot of everything recorded so far."""
+        return RunRecord.from_recorder(self.recorder, self.meta)
+
+    # ------------------------------------------------------------------ the engine
+    def _now(self) -> float:
+        return self._loop.time() - self._t0 if self._loop is not None else 0.0
+
+    def _pump(self) -> None:
+        """Start whatever the dispatcher says can start; re-entrant calls fold into one."""
+        if self._pumping:
+            self._repump = True
+            return
+        self._pumping = True
+        d = self._d
+        try:
+            while True:
+                self._repump = False
+                if self._state == _RUNNING:
+                    for st in d.take_starts(self._now()):
+                        self._launch(st)
+                if not self._repump:
+                    break
+        finally:
+            self._pumping = False
+        self._arm_wakeup()
+
+    def _launch(self, st: TaskState) -> None:
+        if self._router is not None:
+            route = self._router.route(st.task)
+        elif self.mode is ExecutionMode.ASYNCIO:
+            route = "asyncio"
+        else:
+            route = self.mode.value
+        st.handle = None
+        self._backends[route].run(st)
+
+    def _started(self, st: TaskState, mode: str, worker: Any = None) -> None:
+        self._d.started(st, self._now(), mode, worker)
+        if st.timeout is not None:
+            st.timer = self._loop.call_later(st.timeout, self._timed_out, st, st.attempt)
+
+    def _outcome(self, st: TaskState, attempt: int, status: TaskStatus, value: Any = None,
+                 exc: BaseException | None = None, error_type: str | None = None,
+                 tb: str | None = None, retryable: bool = True) -> None:
+        if st.state is not RUNNING or st.attempt != attempt:
+            return  # a late answer from an attempt already timed out or cancelled
+        if st.timer is not None:
+            st.timer.cancel()
+            st.timer = None
+        st.handle = None
+        self._d.finish(st, attempt, self._now(), status, value, exc, error_type, tb, retryable)
+        if self._d.n_running == 0:
+            self._quiet.set()
+        self._pump()
+
+    def _kill(self, st: TaskState, status: TaskStatus, message: str, error_type: str) -> None:
+        """Stop the attempt in flight of ``st`` and record it ended with ``status``."""
+        backend = self._backends.get(st.mode) if st.mode else None
+        stopped = backend.kill(st) if backend is not None else True
+        if not stopped:
+            self.recorder.emit(self._now(), "abandoned", st.id, st.slot.id,
+                               "a thread cannot be stopped; it runs on unobserved")
+        exc = TimeoutError(message) if status is TaskStatus.TIMED_OUT else asyncio.CancelledError(message)
+        self._outcome(st, st.attempt, status, None, exc, error_type)
+
+    def _timed_out(self, st: TaskState, attempt: int) -> None:
+        if st.state is not RUNNING or st.attempt != attempt:
+            return
+        st.timer = None
+        self._kill(st, TaskStatus.TIMED_OUT,
+                   f"task {st.id!r} attempt {attempt} exceeded its timeout of {st.timeout}s", "timeout")
+
+    def _arm_wakeup(self) -> None:
+        at = self._d.next_wakeup()
+        if at is None or at >= self._wake_at:
+            return
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+        self._wake_at = at
+        self._wake_handle = self._loop.call_at(self._t0 + at, self._wake)
+
+    def _wake(self) -> None:
+        self._wake_handle = None
+        self._wake_at = float("inf")
+        self._d.wake(self._now())
+        self._pump()
+
+    def _measured(self, task: Task, cpu_s: float, wall_s: float) -> None:
+        settled = self._router.measured(task, cpu_s, wall_s)
+        if settled is not None:
+            self.recorder.emit(self._now(), "routed", task.id, None, f"{task.name}: {settled}")
+
+    def _terminal(self, result: TaskResult) -> None:
+        fut = self._waiters.pop(result.task_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(result)
+        if self._d.done and self._all_done is not None:
+            self._all_done.set()

@@ -1,0 +1,50 @@
+"""Execution metrics computed from what the dispatcher recorded (no pandas)."""
+
+from __future__ import annotations
+
+import math
+
+from .dispatch import Dispatcher
+from .model import ExecutionMetrics, TaskStatus
+
+__all__ = ["execution_metrics"]
+
+
+def execution_metrics(d: Dispatcher, now: float, peak_cpu: float = math.nan,
+                      peak_mem: float = math.nan) -> ExecutionMetrics:
+    """Counts from the terminal results, times from the attempt records.
+
+    The run's wall time goes from the first submission to the last terminal event (or
+    to ``now`` while tasks are unfinished); throughput is completed tasks over it.
+    """
+    counts = dict.fromkeys(TaskStatus, 0)
+    for r in d.results.values():
+        counts[r.status] += 1
+    run_total, n_att = 0.0, 0
+    for row in d.recorder.attempts:
+        started, finished = row[10], row[11]
+        if started is not None:
+            run_total += finished - started
+            n_att += 1
+    first = d.first_submit_s
+    if first is None:
+        wall = 0.0
+    else:
+        end = now if d.n_unfinished or d.last_terminal_s is None else d.last_terminal_s
+        wall = max(0.0, end - first)
+    done = counts[TaskStatus.COMPLETED]
+    return ExecutionMetrics(
+        tasks_queued=d.n_waiting,
+        tasks_running=d.n_running,
+        tasks_completed=done,
+        tasks_failed=counts[TaskStatus.FAILED],
+        total_execution_time=run_total,
+        average_execution_time=run_total / n_att if n_att else 0.0,
+        peak_cpu_usage=peak_cpu,
+        peak_memory_usage=peak_mem,
+        throughput=done / wall if wall > 0 else 0.0,
+        tasks_timed_out=counts[TaskStatus.TIMED_OUT],
+        tasks_cancelled=counts[TaskStatus.CANCELLED],
+        tasks_upstream_failed=counts[TaskStatus.UPSTREAM_FAILED],
+        wall_time_s=wall,
+    )

@@ -1,0 +1,355 @@
+"""Plain data: tasks, agents, results, limits, metrics and the closed sets (enums).
+
+Standard library only. Validation happens here, at the boundary, so the dispatcher can
+trust what it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "AgentType",
+    "ExecutionMode",
+    "TaskStatus",
+    "TERMINAL",
+    "Task",
+    "Agent",
+    "TaskResult",
+    "ResourceLimits",
+    "ExecutionMetrics",
+]
+
+
+class AgentType(str, Enum):
+    """The roles of the original design."""
+
+    COORDINATOR = "coordinator"
+    RESEARCHER = "researcher"
+    DEVELOPER = "developer"
+    ANALYZER = "analyzer"
+    REVIEWER = "reviewer"
+    TESTER = "tester"
+    DOCUMENTER = "documenter"
+    MONITOR = "monitor"
+    SPECIALIST = "specialist"
+
+
+class ExecutionMode(str, Enum):
+    """Where task bodies run. ``DASK`` needs the ``dask`` extra."""
+
+    THREAD = "thread"
+    PROCESS = "process"
+    ASYNCIO = "asyncio"
+    HYBRID = "hybrid"
+    DASK = "dask"
+
+
+class TaskStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    UPSTREAM_FAILED = "upstream_failed"
+
+
+#: The states a task ends in; every submitted task reaches exactly one of them.
+TERMINAL = frozenset(
+    {
+        TaskStatus.COMPLETED,
+        TaskStatus.FAILED,
+        TaskStatus.TIMED_OUT,
+        TaskStatus.CANCELLED,
+        TaskStatus.UPSTREAM_FAILED,
+    }
+)
+
+_KINDS = (None, "io", "cpu")
+
+
+def _enum_value(enum: type[Enum], value: Any, what: str) -> Any:
+    if isinstance(value, enum):
+        return value
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in enum)
+        raise ConfigError(f"{what} must be one of {allowed}; got {value!r}") from None
+
+
+def _positive(value: Any, what: str, *, allow_none: bool = False, integer: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not value > 0 or (
+        not integer and not math.isfinite(value)
+    ):
+        kind = "a positive integer" if integer else "a positive number"
+        if allow_none:
+            kind += " or None"
+        raise ConfigError(f"{what} must be {kind}; got {value!r}")
+    return value
+
+
+@dataclass(slots=True, eq=False)
+class Task:
+    """One unit of work.
+
+    Parameters
+    ----------
+    fn : callable, coroutine function or None
+        The body. ``None`` makes a task that can only be simulated; it then needs
+        ``estimate_s``.
+    args, kwargs
+        Passed to ``fn``.
+    id : str, optional
+        Unique within a run. When None, the executor (or ``simulate``) gives the task the
+        id ``task-N`` (N its submission order) when it is submitted, and writes it here.
+    name : str, optional
+        For display; defaults to the function's name.
+    priority : int
+        1..10, higher first. 1-3 low (stealable), 4-6 normal, 7-9 high, 10 critical.
+    kind : {None, "io", "cpu"}
+        Declares the task's nature; HYBRID routes "cpu" to processes, "io" to threads.
+    requires : iterable of str
+        Capabilities an agent must hold to run the task.
+    dependencies : iterable of str or Task
+        Tasks (or their ids) that must complete before this one starts.
+    timeout : float, optional
+        Seconds one attempt may run; defaults to ``ResourceLimits.task_timeout``.
+    max_retries : int
+        Further attempts after a failure whose exception is an instance of ``retry_on``.
+    retry_on : exception type or tuple of them
+    estimate_s : float, optional
+        Expected run time in seconds on an agent of speed 1; the simulator's duration.
+    retry_backoff_s : float
+        Base of the exponential backoff between attempts: attempt n+1 waits
+        ``retry_backoff_s * 2**(n-1)`` seconds, times a seeded jitter in [0.5, 1.5).
+
+    Examples
+    --------
+    >>> Task(sum, ([1, 2, 3],), priority=5).priority
+    5
+    """
+
+    fn: Callable[..., Any] | None
+    args: tuple = ()
+    kwargs: dict | None = None
+    _: KW_ONLY
+    id: str | None = None
+    name: str | None = None
+    priority: int = 1
+    kind: str | None = None
+    requires: frozenset[str] = frozenset()
+    dependencies: tuple = ()
+    timeout: float | None = None
+    max_retries: int = 0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    estimate_s: float | None = None
+    retry_backoff_s: float = 0.05
+    is_coroutine: bool = field(init=False, repr=False, default=False)
+
+    def __post_init__(self) -> None:
+        if self.fn is not None and not callable(self.fn):
+            raise ConfigError(
+                f"Task fn must be a callable, a coroutine function or None; got "
+                f"{type(self.fn).__name__} {self.fn!r}"
+            )
+        self.is_coroutine = self.fn is not None and asyncio.iscoroutinefunction(self.fn)
+        if self.fn is None and self.estimate_s is None:
+            raise ConfigError(
+                "a Task with fn=None can only be simulated and needs estimate_s (seconds); "
+                "give estimate_s or a function"
+            )
+        if not isinstance(self.args, tuple):
+            if isinstance(self.args, (str, bytes)) or not isinstance(self.args, Iterable):
+                raise ConfigError(f"Task args must be a tuple; got {self.args!r}")
+            self.args = tuple(self.args)
+        if self.kwargs is not None and not isinstance(self.kwargs, dict):
+            raise ConfigError(f"Task kwargs must be a dict or None; got {self.kwargs!r}")
+        if self.id is not None and (not isinstance(self.id, str) or not self.id):
+            raise ConfigError(f"Task id must be a non-empty str or None; got {self.id!r}")
+        if self.name is None:
+            self.name = getattr(self.fn, "__name__", None) or self.id
+        p = self.priority
+        if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10:
+            raise ConfigError(
+                f"Task priority must be an int from 1 (low) to 10 (critical); got {p!r}"
+            )
+        if self.kind not in _KINDS:
+            raise ConfigError(f"Task kind must be one of None, 'io', 'cpu'; got {self.kind!r}")
+        if isinstance(self.requires, str):
+            self.requires = frozenset({self.requires})
+        else:
+            self.requires = frozenset(self.requires)
+        deps = self.dependencies
+        if isinstance(deps, (str, Task)):
+            deps = (deps,)
+        deps = tuple(deps)
+        for d in deps:
+            if not isinstance(d, (str, Task)):
+                raise ConfigError(
+                    f"Task dependencies must be task ids (str) or Task objects; got {d!r}"
+                )
+        self.dependencies = deps
+        self.timeout = _positive(self.timeout, "Task timeout (seconds)", allow_none=True)
+        r = self.max_retries
+        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+            raise ConfigError(f"Task max_retries must be an int >= 0; got {r!r}")
+        ro = self.retry_on
+        ro = (ro,) if isinstance(ro, type) else tuple(ro)
+        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in ro):
+            raise ConfigError(
+                f"Task retry_on must be an exception type or a tuple of them; got {self.retry_on!r}"
+            )
+        self.retry_on = ro
+        if self.estimate_s is not None:
+            e = self.estimate_s
+            if isinstance(e, bool) or not isinstance(e, (int, float)) or not (
+                e >= 0 and math.isfinite(e)
+            ):
+                raise ConfigError(f"Task estimate_s must be a number >= 0 or None; got {e!r}")
+        b = self.retry_backoff_s
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not (b >= 0 and math.isfinite(b)):
+            raise ConfigError(f"Task retry_backoff_s must be a number >= 0; got {b!r}")
+
+
+_agent_ids = itertools.count()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Agent:
+    """A worker that tasks are scheduled onto.
+
+    Agents are hashable and ordered by ``id``. ``capacity`` is how many tasks the agent
+    runs at once; ``speed`` scales simulated durations (2.0 = twice as fast).
+    """
+
+    id: str | None = None
+    _: KW_ONLY
+    type: AgentType = AgentType.SPECIALIST
+    capabilities: frozenset[str] = frozenset()
+    capacity: int = 1
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        atype = _enum_value(AgentType, self.type, "Agent type")
+        set_(self, "type", atype)
+        if self.id is None:
+            set_(self, "id", f"{atype.value}-{next(_agent_ids)}")
+        elif not isinstance(self.id, str) or not self.id:
+            raise ConfigError(f"Agent id must be a non-empty str or None; got {self.id!r}")
+        caps = self.capabilities
+        set_(self, "capabilities", frozenset({caps} if isinstance(caps, str) else caps))
+        _positive(self.capacity, f"Agent {self.id!r} capacity", integer=True)
+        _positive(self.speed, f"Agent {self.id!r} speed")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Agent) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(("Agent", self.id))
+
+    def __lt__(self, other: Agent) -> bool:
+        if not isinstance(other, Agent):
+            return NotImplemented
+        return self.id < other.id
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """How a task ended. Failures are data: ``error_type``, ``error`` and ``traceback``."""
+
+    task_id: str
+    status: TaskStatus
+    value: Any = None
+    error_type: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    agent_id: str | None = None
+    mode: str | None = None
+    attempts: int = 0
+    wait_s: float = math.nan
+    run_s: float = math.nan
+
+    @property
+    def ok(self) -> bool:
+        """True when the task completed."""
+        return self.status is TaskStatus.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """Limits of a run, with the original defaults.
+
+    Parameters
+    ----------
+    max_cpu_percent : float
+        CPU of the executor's process tree, 100 = one core.
+    max_memory_mb : float
+        Resident memory of the executor's process tree.
+    max_concurrent_tasks : int
+        Tasks running at once.
+    max_queue_size : int
+        Tasks waiting (submitted, not yet running or finished); beyond it, submitting
+        raises :class:`~swarmlab.errors.QueueFullError`.
+    task_timeout : float or None
+        Default per-attempt timeout in seconds for tasks that set none.
+    monitoring_interval : float
+        Seconds between resource samples, 0.05 to 3600.
+    """
+
+    max_cpu_percent: float = 80.0
+    max_memory_mb: float = 1024.0
+    max_concurrent_tasks: int = 10
+    max_queue_size: int = 1000
+    task_timeout: float | None = 300
+    monitoring_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        _positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent")
+        _positive(self.max_memory_mb, "ResourceLimits.max_memory_mb")
+        _positive(self.max_concurrent_tasks, "ResourceLimits.max_concurrent_tasks", integer=True)
+        _positive(self.max_queue_size, "ResourceLimits.max_queue_size", integer=True)
+        _positive(self.task_timeout, "ResourceLimits.task_timeout", allow_none=True)
+        m = self.monitoring_interval
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.05 <= m <= 3600:
+            raise ConfigError(
+                f"ResourceLimits.monitoring_interval must be between 0.05 and 3600 seconds; got {m!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionMetrics:
+    """A snapshot computed from the recorded events of a run.
+
+    ``throughput`` is completed tasks per wall-clock second of the run (first submission
+    to the last finish, or to now while running); never over summed task durations.
+    ``total_execution_time`` is the sum of the run times of every attempt and
+    ``average_execution_time`` its mean over finished attempts.
+    """
+
+    tasks_queued: int = 0
+    tasks_running: int = 0
+    tasks_completed: int = 0
+    tasks_failed: int = 0
+    total_execution_time: float = 0.0
+    average_execution_time: float = 0.0
+    peak_cpu_usage: float = 0.0
+    peak_memory_usage: float = 0.0
+    throughput: float = 0.0
+    tasks_timed_out: int = 0
+    tasks_cancelled: int = 0
+    tasks_upstream_failed: int = 0
+    wall_time_s: float = 0.0

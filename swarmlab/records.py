@@ -1,0 +1,133 @@
+"""RunRecord and the frames: the only place where columns and dtypes are defined.
+
+Frames are built on demand from the recorder's tuples in one ``from_records`` call per
+frame, never row by row. Every row carries ``run_id``; task rows also carry the
+algorithm and mode, so comparing runs is one ``concat`` and one ``groupby``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .events import ATTEMPT_FIELDS, EVENT_FIELDS, Recorder
+
+if TYPE_CHECKING:  # pandas is imported when a frame is first built
+    import pandas as pd
+
+__all__ = ["RunRecord", "EVENT_COLUMNS", "TASK_COLUMNS", "RESOURCE_COLUMNS"]
+
+#: Columns of the events frame (one row per event).
+EVENT_COLUMNS = ("run_id",) + EVENT_FIELDS
+#: Columns of the tasks frame (one row per task and attempt).
+TASK_COLUMNS = (
+    "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
+    "worker", "algorithm", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s",
+    "run_s", "error_type", "error",
+)
+#: Columns every resources frame has; samplers add their own after these.
+RESOURCE_COLUMNS = ("run_id", "t_s")
+
+_CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id")
+_FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s")
+_STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id")
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    for c in df.columns:
+        if c in _CATEGORICAL:
+            df[c] = df[c].astype("category")
+        elif c in _FLOAT:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        elif c in _STRING:
+            df[c] = df[c].astype("string")
+    return df
+
+
+class RunRecord:
+    """Everything recorded about one run: ``events``, ``tasks``, ``resources``, ``meta``.
+
+    Built by :meth:`ParallelExecutor.record` (a snapshot) and :func:`simulate`. Frames
+    are built on first access and cached.
+    """
+
+    def __init__(
+        self,
+        meta: dict[str, Any],
+        events: list[tuple],
+        attempts: list[tuple],
+        resources: list[tuple] | None = None,
+        resource_fields: tuple[str, ...] = ("t_s",),
+    ) -> None:
+        self.meta = meta
+        self._events = events
+        self._attempts = attempts
+        self._resources = resources or []
+        self._resource_fields = resource_fields
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    @classmethod
+    def from_recorder(cls, recorder: Recorder, meta: dict[str, Any]) -> RunRecord:
+        """A snapshot: later records do not change it."""
+        return cls(
+            dict(meta), list(recorder.events), list(recorder.attempts),
+            list(recorder.resources), recorder.resource_fields,
+        )
+
+    @property
+    def run_id(self) -> str:
+        return self.meta["run_id"]
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """One row per event: run_id, seq, t_s, event, task_id, agent_id, detail."""
+        if "events" not in self._frames:
+            import pandas as pd
+
+            df = pd.DataFrame.from_records(self._events, columns=list(EVENT_FIELDS))
+            df.insert(0, "run_id", self.run_id)
+            df["seq"] = df["seq"].astype("int64")
+            self._frames["events"] = _typed(df)
+        return self._frames["events"]
+
+    @property
+    def tasks(self) -> pd.DataFrame:
+        """One row per task and attempt; ``wait_s`` = started - ready, ``run_s`` =
+        finished - started (NaN for an attempt that never started)."""
+        if "tasks" not in self._frames:
+            import pandas as pd
+
+            df = pd.DataFrame.from_records(self._attempts, columns=list(ATTEMPT_FIELDS))
+            df.insert(0, "run_id", self.run_id)
+            df["algorithm"] = self.meta.get("algorithm")
+            df = _typed(df)
+            df["wait_s"] = df["started_s"] - df["ready_s"]
+            df["run_s"] = df["finished_s"] - df["started_s"]
+            df["attempt"] = df["attempt"].astype("int64")
+            df["priority"] = df["priority"].astype("int64")
+            self._frames["tasks"] = df[list(TASK_COLUMNS)]
+        return self._frames["tasks"]
+
+    @property
+    def resources(self) -> pd.DataFrame:
+        """One row per resource sample (empty for simulated runs)."""
+        if "resources" not in self._frames:
+            import pandas as pd
+
+            df = pd.DataFrame.from_records(self._resources, columns=list(self._resource_fields))
+            df.insert(0, "run_id", self.run_id)
+            self._frames["resources"] = _typed(df)
+        return self._frames["resources"]
+
+    def final(self) -> pd.DataFrame:
+        """The last attempt row of each task: one row per task, its terminal status."""
+        t = self.tasks
+        return t.loc[~t["task_id"].duplicated(keep="last")].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"RunRecord(run_id={self.run_id!r}, mode={self.meta.get('mode')!r}, "
+            f"algorithm={self.meta.get('algorithm')!r}, events={len(self._events)}, "
+            f"attempts={len(self._attempts)})"
+        )

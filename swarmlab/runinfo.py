@@ -1,0 +1,50 @@
+"""What a run's ``meta`` says about where and how it ran."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from .model import Agent, ResourceLimits
+
+__all__ = ["run_meta", "default_agents"]
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def run_meta(
+    run_id: str, *, clock: str, mode: str, algorithm: str, limits: ResourceLimits,
+    seed: int | None, agents: list[Agent],
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "clock": clock,
+        "mode": mode,
+        "algorithm": algorithm,
+        "seed": seed,
+        "limits": dataclasses.asdict(limits),
+        "n_agents": len(agents),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "versions": {
+            "python": sys.version.split()[0],
+            "swarmlab": _version("swarmlab"),
+        },
+    }
+
+
+def default_agents(limits: ResourceLimits) -> list[Agent]:
+    """``max_concurrent_tasks`` identical agents, ``agent-0`` ... ``agent-{n-1}``."""
+    return [Agent(f"agent-{i}") for i in range(limits.max_concurrent_tasks)]
