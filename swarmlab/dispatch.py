@@ -195,7 +195,7 @@ class Dispatcher:
         emit = self._emit
         default_timeout = self.limits.task_timeout
         states = []
-        for t, tid, deps, p in zip(tasks, ids, dep_ids, prios):
+        for t, tid, p in zip(tasks, ids, prios):
             if t.id is None:
                 t.id = tid
             if t.name is None:
@@ -205,6 +205,7 @@ class Dispatcher:
             known[tid] = st
             states.append(st)
             emit(now, "submitted", tid)
+        for st, deps in zip(states, dep_ids):
             for did in deps:
                 dep = known[did]
                 if dep.state is _COMPLETED:

@@ -3,7 +3,8 @@
 coroutine function -> asyncio; ``kind="cpu"`` -> process; ``kind="io"`` -> thread. An
 undeclared sync function runs on threads for its first ``MEASURE_RUNS`` attempts while
 its CPU time over wall time is measured; from then on it goes to processes when that
-ratio reaches ``CPU_BOUND_RATIO`` and stays on threads otherwise. The decision is
+ratio reaches ``CPU_BOUND_RATIO`` and a run takes at least ``MIN_PROCESS_S``, and stays
+on threads otherwise. The decision is
 recorded once per function as a ``routed`` event.
 """
 
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 from ..model import Task
 
-__all__ = ["Router", "MEASURE_RUNS", "CPU_BOUND_RATIO"]
+__all__ = ["Router", "MEASURE_RUNS", "CPU_BOUND_RATIO", "MIN_PROCESS_S"]
 
 # Three runs smooth out a cold first call (imports, caches) without delaying the decision.
 MEASURE_RUNS = 3
 # A thread that spends at least half its wall time on the CPU holds the GIL most of the
 # time: in a process it no longer blocks the other threads.
 CPU_BOUND_RATIO = 0.5
+# A call shorter than this holds the GIL too briefly to slow the other threads, and the
+# round trip to a process (pickling both ways) would cost more than it frees.
+MIN_PROCESS_S = 0.01
 
 
 def _key(fn) -> object:
@@ -32,7 +36,7 @@ class Router:
     """Remembers what was measured of each undeclared sync function."""
 
     def __init__(self) -> None:
-        self._samples: dict[object, list[float]] = {}
+        self._samples: dict[object, list[tuple[float, float]]] = {}
         self._route: dict[object, str] = {}
 
     def route(self, task: Task) -> str:
@@ -52,11 +56,16 @@ class Router:
         if key in self._route:
             return None
         samples = self._samples.setdefault(key, [])
-        samples.append(cpu_s / wall_s if wall_s > 0 else 0.0)
+        samples.append((cpu_s, wall_s))
         if len(samples) < MEASURE_RUNS:
             return None
-        ratio = sum(samples) / len(samples)
-        route = "process" if ratio >= CPU_BOUND_RATIO else "thread"
+        cpu = sum(c for c, _ in samples)
+        wall = sum(w for _, w in samples)
+        ratio = cpu / wall if wall > 0 else 0.0
+        mean_wall = wall / len(samples)
+        cpu_bound = ratio >= CPU_BOUND_RATIO and mean_wall >= MIN_PROCESS_S
+        route = "process" if cpu_bound else "thread"
         self._route[key] = route
         del self._samples[key]
-        return f"{route} (cpu/wall {ratio:.2f} over {MEASURE_RUNS} runs)"
+        return (f"{route} (cpu/wall {ratio:.2f}, mean {mean_wall * 1e3:.1f} ms "
+                f"over {MEASURE_RUNS} runs)")

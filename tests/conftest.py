@@ -1,0 +1,29 @@
+import asyncio
+import os
+
+import psutil
+import pytest
+
+MODES = ["thread", "process", "asyncio", "hybrid"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    return request.param
+
+
+def run(coro):
+    """Run one test coroutine on a fresh event loop."""
+    return asyncio.run(coro)
+
+
+def live_children():
+    """Child processes of this test process that are still running (zombies excluded)."""
+    out = []
+    for c in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if c.status() != psutil.STATUS_ZOMBIE:
+                out.append(c)
+        except psutil.NoSuchProcess:
+            pass
+    return out

@@ -1,0 +1,65 @@
+"""Task bodies for the behaviour suites: module level, so worker processes import them.
+
+Each body exists as a sync function and as a coroutine function; ``body(mode, name)``
+picks the one a mode runs (ASYNCIO runs coroutine functions only).
+"""
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+
+def add(a, b):
+    return a + b
+
+
+async def add_async(a, b):
+    return a + b
+
+
+def fail(message="boom"):
+    raise ValueError(message)
+
+
+async def fail_async(message="boom"):
+    raise ValueError(message)
+
+
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+async def sleep_async(seconds):
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def fail_first(marker):
+    """Fails on the first call for ``marker`` (a file path), succeeds afterwards."""
+    p = Path(marker)
+    if not p.exists():
+        p.write_text("tried")
+        raise ConnectionError("first attempt fails")
+    return "second attempt"
+
+
+async def fail_first_async(marker):
+    return fail_first(marker)
+
+
+def pid():
+    return os.getpid()
+
+
+async def pid_async():
+    return os.getpid()
+
+
+def body(mode, name):
+    """The variant of task body ``name`` that ``mode`` runs."""
+    fn = globals()[name]
+    if mode == "asyncio":
+        return globals()[f"{name}_async"]
+    return fn

@@ -1,0 +1,255 @@
+"""One behaviour suite, run against every execution mode."""
+
+import asyncio
+
+import pytest
+from conftest import live_children, run
+from tasks import body
+
+import swarmlab as sl
+from swarmlab import ResourceLimits, Task, TaskStatus
+
+TERMINAL_EVENTS = {"completed", "failed", "timed_out", "cancelled", "upstream_failed"}
+
+
+def executor(mode, **limits):
+    limits.setdefault("task_timeout", 30)
+    return sl.ParallelExecutor(mode=mode, limits=ResourceLimits(**limits))
+
+
+def assert_one_terminal_each(ex):
+    ev = ex.record().events
+    term = ev[ev["event"].isin(TERMINAL_EVENTS)]
+    final = term.groupby("task_id", observed=True).tail(1)
+    submitted = set(ev.loc[ev["event"] == "submitted", "task_id"])
+    assert set(final["task_id"]) == submitted
+    # a task may fail and be retried; it ends once: no terminal event after its last
+    retried = ev.loc[ev["event"] == "retried", "task_id"].value_counts()
+    per_task = term["task_id"].value_counts()
+    for tid, n in per_task.items():
+        assert n == 1 + retried.get(tid, 0), tid
+
+
+def test_values_are_returned(mode):
+    async def main():
+        async with executor(mode) as ex:
+            ids = [await ex.submit_task(Task(body(mode, "add"), (i, 10))) for i in range(20)]
+            await ex.wait_for_completion()
+            results = [await ex.get_result(i) for i in ids]
+        assert [r.value for r in results] == [i + 10 for i in range(20)]
+        assert all(r.status is TaskStatus.COMPLETED and r.attempts == 1 for r in results)
+        assert {r.mode for r in results} == ({"thread"} if mode == "hybrid" else {mode})
+        assert_one_terminal_each(ex)
+
+    run(main())
+
+
+def test_exceptions_are_data(mode):
+    async def main():
+        async with executor(mode) as ex:
+            bad = await ex.submit_task(Task(body(mode, "fail"), ("broken input",)))
+            good = await ex.submit_task(Task(body(mode, "add"), (1, 2)))
+            await ex.wait_for_completion()
+            r = await ex.get_result(bad)
+            assert (await ex.get_result(good)).value == 3
+        assert r.status is TaskStatus.FAILED
+        assert r.error_type == "ValueError" and r.error == "broken input"
+        assert "raise ValueError" in r.traceback
+        row = ex.record().tasks.set_index("task_id").loc[bad]
+        assert row["status"] == "failed" and row["error_type"] == "ValueError"
+
+    run(main())
+
+
+def test_timeout_ends_attempt_and_run_goes_on(mode):
+    async def main():
+        async with executor(mode) as ex:
+            slow = await ex.submit_task(Task(body(mode, "sleep"), (30,), timeout=0.3))
+            fast = await ex.submit_task(Task(body(mode, "add"), (2, 2)))
+            await ex.wait_for_completion()
+            r = await ex.get_result(slow)
+            assert (await ex.get_result(fast)).value == 4
+        assert r.status is TaskStatus.TIMED_OUT and r.error_type == "timeout"
+        assert 0.3 <= r.run_s < 5
+        ev = ex.record().events
+        abandoned = ev[(ev["event"] == "abandoned") & (ev["task_id"] == slow)]
+        assert len(abandoned) == (1 if r.mode == "thread" else 0)
+
+    run(main())
+
+
+def test_default_timeout_comes_from_limits(mode):
+    async def main():
+        async with executor(mode, task_timeout=0.2) as ex:
+            tid = await ex.submit_task(Task(body(mode, "sleep"), (30,)))
+            await ex.wait_for_completion()
+            assert (await ex.get_result(tid)).status is TaskStatus.TIMED_OUT
+
+    run(main())
+
+
+def test_higher_priority_starts_first(mode):
+    async def main():
+        ex = sl.ParallelExecutor(mode=mode, limits=ResourceLimits(max_concurrent_tasks=1),
+                                 agents=[sl.Agent("solo")])
+        async with ex:
+            await ex.submit_task(Task(body(mode, "sleep"), (0.2,), id="blocker"))
+            await ex.submit_batch([
+                (Task(body(mode, "add"), (0, 0), id=f"p{p}-{k}"), p)
+                for k in range(2) for p in (1, 5, 10, 3)
+            ])
+            await ex.wait_for_completion()
+        ev = ex.record().events
+        order = list(ev.loc[ev["event"] == "started", "task_id"])
+        assert order == ["blocker", "p10-0", "p10-1", "p5-0", "p5-1", "p3-0", "p3-1", "p1-0", "p1-1"]
+
+    run(main())
+
+
+def test_dependencies_run_after_their_dependencies(mode):
+    async def main():
+        async with executor(mode, max_concurrent_tasks=4) as ex:
+            a = Task(body(mode, "sleep"), (0.1,), id="a")
+            b = Task(body(mode, "add"), (1, 1), id="b", dependencies=[a])
+            c = Task(body(mode, "add"), (2, 2), id="c", dependencies=["a", "b"])
+            await ex.submit_batch([c, b, a])
+            await ex.wait_for_completion()
+        t = ex.record().tasks.set_index("task_id")
+        assert t.loc["b", "started_s"] >= t.loc["a", "finished_s"]
+        assert t.loc["c", "started_s"] >= t.loc["b", "finished_s"]
+        assert set(t["status"]) == {"completed"}
+
+    run(main())
+
+
+def test_dependents_of_failed_task_are_upstream_failed(mode):
+    async def main():
+        async with executor(mode) as ex:
+            root = Task(body(mode, "fail"), id="root")
+            mid = Task(body(mode, "add"), (1, 1), id="mid", dependencies=[root])
+            leaf = Task(body(mode, "add"), (1, 1), id="leaf", dependencies=[mid])
+            other = Task(body(mode, "add"), (1, 1), id="other")
+            await ex.submit_batch([root, mid, leaf, other])
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+        assert res["root"].status is TaskStatus.FAILED
+        assert res["mid"].status is TaskStatus.UPSTREAM_FAILED
+        assert res["leaf"].status is TaskStatus.UPSTREAM_FAILED
+        assert "'mid'" in res["leaf"].error
+        assert res["other"].status is TaskStatus.COMPLETED
+        ev = ex.record().events
+        assert not ev[(ev["event"] == "started") & ev["task_id"].isin(["mid", "leaf"])].shape[0]
+        assert_one_terminal_each(ex)
+
+    run(main())
+
+
+def test_retries_record_each_attempt(mode, tmp_path):
+    async def main():
+        async with executor(mode) as ex:
+            marker = str(tmp_path / "tried")
+            tid = await ex.submit_task(
+                Task(body(mode, "fail_first"), (marker,), max_retries=2, retry_backoff_s=0.01)
+            )
+            no_retry = await ex.submit_task(
+                Task(body(mode, "fail"), max_retries=3, retry_on=(ConnectionError,))
+            )
+            await ex.wait_for_completion()
+            r = await ex.get_result(tid)
+            n = await ex.get_result(no_retry)
+        assert r.status is TaskStatus.COMPLETED and r.value == "second attempt" and r.attempts == 2
+        assert n.status is TaskStatus.FAILED and n.attempts == 1  # ValueError is not retried
+        rows = ex.record().tasks.query("task_id == @tid")
+        assert list(rows["attempt"]) == [1, 2]
+        assert list(rows["status"]) == ["failed", "completed"]
+        assert rows["error_type"].iloc[0] == "ConnectionError"
+        assert rows["started_s"].iloc[1] >= rows["finished_s"].iloc[0] + 0.005  # backoff
+        assert_one_terminal_each(ex)
+
+    run(main())
+
+
+def test_stop_cancels_waiting_and_running_and_refuses_new_work(mode):
+    async def main():
+        ex = executor(mode, max_concurrent_tasks=2)
+        await ex.start()
+        ids = [await ex.submit_task(Task(body(mode, "sleep"), (30,))) for _ in range(5)]
+        await asyncio.sleep(0.3)
+        await ex.stop(timeout=0.2)
+        with pytest.raises(sl.ExecutorClosedError):
+            await ex.submit_task(Task(body(mode, "add"), (1, 1)))
+        res = await ex.get_all_results()
+        assert set(res) == set(ids)
+        assert all(r.status is TaskStatus.CANCELLED for r in res.values())
+        started = [r for r in res.values() if r.attempts == 1]
+        assert len(started) == 2
+        assert_one_terminal_each(ex)
+        assert live_children() == []
+
+    run(main())
+
+
+def test_wait_for_completion_times_out_and_metrics_count(mode):
+    async def main():
+        async with executor(mode) as ex:
+            await ex.submit_task(Task(body(mode, "sleep"), (0.5,)))
+            assert await ex.wait_for_completion(timeout=0.05) is False
+            assert ex.get_metrics().tasks_running == 1
+            assert await ex.wait_for_completion(timeout=10) is True
+            for i in range(3):
+                await ex.submit_task(Task(body(mode, "add"), (i, i)))
+            await ex.submit_task(Task(body(mode, "fail")))
+            await ex.wait_for_completion()
+            m = ex.get_metrics()
+        assert (m.tasks_completed, m.tasks_failed, m.tasks_queued, m.tasks_running) == (4, 1, 0, 0)
+        assert m.wall_time_s >= 0.5
+        assert m.throughput == pytest.approx(4 / m.wall_time_s)
+
+    run(main())
+
+
+def test_get_result_timeout_and_unknown_id(mode):
+    async def main():
+        async with executor(mode) as ex:
+            tid = await ex.submit_task(Task(body(mode, "sleep"), (0.5,)))
+            with pytest.raises(TimeoutError):
+                await ex.get_result(tid, timeout=0.01)
+            with pytest.raises(sl.ConfigError, match="no task 'nope'"):
+                await ex.get_result("nope")
+            assert (await ex.get_result(tid, timeout=10)).value == 0.5
+
+    run(main())
+
+
+def test_cancel_task_cascades(mode):
+    async def main():
+        async with executor(mode, max_concurrent_tasks=1) as ex:
+            run_ = await ex.submit_task(Task(body(mode, "sleep"), (30,), id="running"))
+            wait = await ex.submit_task(Task(body(mode, "add"), (1, 1), id="waiting"))
+            dep = await ex.submit_task(Task(body(mode, "add"), (1, 1), id="dep", dependencies=["waiting"]))
+            await asyncio.sleep(0.2)
+            assert await ex.cancel_task(wait) is True
+            assert await ex.cancel_task(run_) is True
+            await ex.wait_for_completion()
+            assert await ex.cancel_task(run_) is False
+            res = await ex.get_all_results()
+        assert res[run_].status is TaskStatus.CANCELLED and res[run_].attempts == 1
+        assert res[wait].status is TaskStatus.CANCELLED and res[wait].attempts == 0
+        assert res[dep].status is TaskStatus.UPSTREAM_FAILED
+
+    run(main())
+
+
+def test_queue_full_rejects_batch_and_loses_nothing(mode):
+    async def main():
+        async with executor(mode, max_concurrent_tasks=1, max_queue_size=3) as ex:
+            await ex.submit_task(Task(body(mode, "sleep"), (0.2,)))  # runs: not waiting
+            await asyncio.sleep(0.05)
+            ok = await ex.submit_batch([Task(body(mode, "add"), (i, 0)) for i in range(3)])
+            with pytest.raises(sl.QueueFullError, match="max_queue_size is 3"):
+                await ex.submit_task(Task(body(mode, "add"), (9, 9)))
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+        assert len(res) == 4 and all(res[i].ok for i in ok)
+
+    run(main())

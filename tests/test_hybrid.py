@@ -1,0 +1,59 @@
+"""HYBRID routes each task and records the route."""
+
+import time
+
+from conftest import run
+
+import swarmlab as sl
+from swarmlab import ResourceLimits, Task
+
+
+def spin(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+    return seconds
+
+
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+async def anap(seconds):
+    return seconds
+
+
+def test_declared_kinds_and_coroutines_are_routed():
+    async def main():
+        async with sl.ParallelExecutor(mode="hybrid", limits=ResourceLimits(max_concurrent_tasks=4)) as ex:
+            c = await ex.submit_task(Task(spin, (0.01,), kind="cpu"))
+            i = await ex.submit_task(Task(nap, (0.01,), kind="io"))
+            a = await ex.submit_task(Task(anap, (0.01,)))
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+        assert (res[c].mode, res[i].mode, res[a].mode) == ("process", "thread", "asyncio")
+        modes = ex.record().tasks.set_index("task_id")["mode"]
+        assert (modes[c], modes[i], modes[a]) == ("process", "thread", "asyncio")
+
+    run(main())
+
+
+def test_undeclared_functions_are_measured_then_routed():
+    async def main():
+        async with sl.ParallelExecutor(mode="hybrid", limits=ResourceLimits(max_concurrent_tasks=2)) as ex:
+            for _ in range(5):
+                await ex.submit_task(Task(spin, (0.03,)))
+                await ex.submit_task(Task(nap, (0.03,)))
+                await ex.wait_for_completion()
+        rec = ex.record()
+        t = rec.tasks
+        spin_modes = list(t.loc[t["name"] == "spin", "mode"])
+        nap_modes = list(t.loc[t["name"] == "nap", "mode"])
+        assert spin_modes == ["thread"] * 3 + ["process"] * 2
+        assert nap_modes == ["thread"] * 5
+        routed = rec.events.loc[rec.events["event"] == "routed", "detail"]
+        assert any(d.startswith("spin: process") for d in routed)
+        assert any(d.startswith("nap: thread") for d in routed)
+
+    run(main())

@@ -1,0 +1,136 @@
+"""PROCESS mode: one worker can die or be killed without hurting the others."""
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+from conftest import live_children, run
+
+import swarmlab as sl
+from swarmlab import ResourceLimits, Task, TaskStatus
+
+
+def exit_hard(code):
+    os._exit(code)
+
+
+def kill_self():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def slow_pid(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def executor(**kw):
+    return sl.ParallelExecutor(mode="process", limits=ResourceLimits(max_concurrent_tasks=2, task_timeout=30), **kw)
+
+
+def test_crash_fails_only_its_task_and_the_pool_heals():
+    async def main():
+        async with executor() as ex:
+            a = await ex.submit_task(Task(exit_hard, (3,)))
+            b = await ex.submit_task(Task(kill_self))
+            rest = [await ex.submit_task(Task(pow, (2, i))) for i in range(6)]
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+        assert res[a].status is TaskStatus.FAILED and res[a].error_type == "worker_crashed"
+        assert "exited with code 3" in res[a].error
+        assert res[b].status is TaskStatus.FAILED and res[b].error_type == "worker_crashed"
+        assert "code -9" in res[b].error
+        assert [res[i].value for i in rest] == [2**i for i in range(6)]
+        assert live_children() == []
+
+    run(main())
+
+
+def test_crash_is_retried_when_allowed():
+    async def main():
+        async with executor() as ex:
+            tid = await ex.submit_task(Task(exit_hard, (1,), max_retries=1, retry_backoff_s=0))
+            await ex.wait_for_completion()
+            r = await ex.get_result(tid)
+        assert r.status is TaskStatus.FAILED and r.attempts == 2
+
+    run(main())
+
+
+def test_timeout_kills_exactly_that_worker():
+    async def main():
+        async with executor() as ex:
+            slow = await ex.submit_task(Task(slow_pid, (30,), timeout=0.5))
+            fast = await ex.submit_task(Task(slow_pid, (0.1,)))
+            await ex.wait_for_completion()
+            r = await ex.get_result(slow)
+            other_pid = (await ex.get_result(fast)).value
+            victim = int(ex.record().tasks.set_index("task_id").loc[slow, "worker"])
+            assert r.status is TaskStatus.TIMED_OUT
+            assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
+            assert psutil.pid_exists(other_pid)  # the neighbour's worker lives on
+            # and the pool still runs work
+            again = await ex.submit_task(Task(pow, (3, 3)))
+            assert (await ex.get_result(again, timeout=30)).value == 27
+
+    run(main())
+
+
+def test_lambdas_and_closures_run():
+    async def main():
+        k = 7
+        async with executor() as ex:
+            a = await ex.submit_task(Task(lambda x: x * k, (6,)))
+            await ex.wait_for_completion()
+            assert (await ex.get_result(a)).value == 42
+
+    run(main())
+
+
+def test_unpicklable_argument_fails_that_task_only():
+    async def main():
+        async with executor() as ex:
+            bad = await ex.submit_task(Task(str, (threading.Lock(),)))
+            good = await ex.submit_task(Task(pow, (2, 5)))
+            unpicklable_result = await ex.submit_task(Task(threading.Lock))
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+        assert res[bad].status is TaskStatus.FAILED and res[bad].error_type == "pickle_error"
+        assert "cannot be sent to a worker process" in res[bad].error
+        assert res[good].value == 32
+        assert res[unpicklable_result].error_type == "pickle_error"
+        assert "return value cannot be pickled" in res[unpicklable_result].error
+
+    run(main())
+
+
+def test_each_task_records_its_worker_pid():
+    async def main():
+        async with executor() as ex:
+            ids = [await ex.submit_task(Task(slow_pid, (0.05,))) for _ in range(6)]
+            await ex.wait_for_completion()
+            pids = [(await ex.get_result(i)).value for i in ids]
+        t = ex.record().tasks.set_index("task_id")
+        assert [int(t.loc[i, "worker"]) for i in ids] == pids
+        assert len(set(pids)) == 2
+
+    run(main())
+
+
+def test_stop_kills_running_workers_and_leaves_no_child():
+    async def main():
+        ex = executor()
+        await ex.start()
+        assert len(live_children()) == 2
+        for _ in range(3):
+            await ex.submit_task(Task(slow_pid, (60,)))
+        await ex.wait_for_completion(timeout=0.3)
+        t0 = time.monotonic()
+        await ex.stop(timeout=0.1)
+        assert time.monotonic() - t0 < 10
+        assert live_children() == []
+        statuses = {r.status for r in (await ex.get_all_results()).values()}
+        assert statuses == {TaskStatus.CANCELLED}
+
+    run(main())

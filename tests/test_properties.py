@@ -1,0 +1,96 @@
+"""Invariants of the dispatcher on virtual time, over generated workloads."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from swarmlab import Agent, ResourceLimits, Task, simulate
+
+TERMINAL = {"completed", "failed", "timed_out", "cancelled", "upstream_failed"}
+
+
+@st.composite
+def workloads(draw):
+    n = draw(st.integers(1, 30))
+    specs = []
+    for i in range(n):
+        deps = draw(st.lists(st.integers(0, i - 1), max_size=3, unique=True)) if i else []
+        specs.append(dict(
+            est=draw(st.sampled_from([0.0, 0.5, 1.0, 2.5])),
+            priority=draw(st.integers(1, 10)),
+            deps=deps,
+            retries=draw(st.integers(0, 2)),
+            timeout=draw(st.sampled_from([None, None, 2.0])),
+            fails=draw(st.sets(st.integers(1, 3), max_size=2)),
+        ))
+    agents = [
+        dict(capacity=draw(st.integers(1, 3)), speed=draw(st.sampled_from([0.5, 1.0, 2.0])))
+        for _ in range(draw(st.integers(1, 4)))
+    ]
+    cap = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 3))
+    return specs, agents, cap, seed
+
+
+def build(specs, agents, cap):
+    tasks = [
+        Task(None, id=f"t{i}", estimate_s=s["est"], priority=s["priority"],
+             dependencies=[f"t{d}" for d in s["deps"]], max_retries=s["retries"],
+             timeout=s["timeout"], retry_backoff_s=0.25)
+        for i, s in enumerate(specs)
+    ]
+    pool = [Agent(f"a{i}", capacity=a["capacity"], speed=a["speed"]) for i, a in enumerate(agents)]
+    fails = {f"t{i}": s["fails"] for i, s in enumerate(specs)}
+    return tasks, pool, ResourceLimits(max_concurrent_tasks=cap, task_timeout=None), \
+        (lambda t, n: RuntimeError("x") if n in fails[t.id] else None)
+
+
+def max_overlap(intervals):
+    points = sorted([(f, 0) for s, f in intervals] + [(s, 1) for s, f in intervals])
+    cur = best = 0
+    for _, kind in points:  # ends sort before starts at the same instant
+        cur += 1 if kind else -1
+        best = max(best, cur)
+    return best
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads())
+def test_dispatch_invariants(w):
+    specs, agents, cap, seed = w
+    tasks, pool, limits, failures = build(specs, agents, cap)
+    rec = simulate(tasks, pool, limits=limits, seed=seed, failures=failures)
+    t, ev = rec.tasks, rec.events
+
+    # every task ends in exactly one terminal state
+    final = t.groupby("task_id", observed=True).tail(1).set_index("task_id")
+    assert set(final.index) == {f"t{i}" for i in range(len(specs))}
+    assert set(final["status"]) <= TERMINAL
+    term = ev[ev["event"].isin(TERMINAL)]["task_id"].value_counts()
+    retried = ev[ev["event"] == "retried"]["task_id"].value_counts()
+    for tid, n in term.items():
+        assert n == 1 + retried.get(tid, 0)
+
+    # no task starts before its dependencies completed
+    done = final["finished_s"]
+    ran = t.dropna(subset=["started_s"])
+    for _, row in ran.iterrows():
+        i = int(row["task_id"][1:])
+        for d in specs[i]["deps"]:
+            assert final.loc[f"t{d}", "status"] == "completed"
+            assert row["started_s"] >= done[f"t{d}"]
+    for tid, row in final.iterrows():
+        deps = specs[int(tid[1:])]["deps"]
+        if any(final.loc[f"t{d}", "status"] != "completed" for d in deps):
+            assert row["status"] == "upstream_failed"
+
+    # no agent runs more than its capacity; the run never exceeds max_concurrent_tasks
+    for a in pool:
+        mine = ran[ran["agent_id"] == a.id]
+        assert max_overlap(list(zip(mine["started_s"], mine["finished_s"]))) <= a.capacity
+    assert max_overlap(list(zip(ran["started_s"], ran["finished_s"]))) <= cap
+
+    # same seed, identical frames
+    tasks2, pool2, limits2, failures2 = build(specs, agents, cap)
+    again = simulate(tasks2, pool2, limits=limits2, seed=seed, failures=failures2)
+    assert again.tasks.drop(columns="run_id").equals(t.drop(columns="run_id"))
+    assert again.events.drop(columns="run_id").equals(ev.drop(columns="run_id"))
