@@ -68,6 +68,11 @@ class Row:
     def __post_init__(self) -> None:
         self.ratio = self.swarmlab / self.baseline if self.baseline else None
 
+    def summary(self) -> str:
+        """One line: where, the figure, the ratio and the target."""
+        ratio = "" if self.ratio is None else f", {self.ratio:.2f}x baseline"
+        return f"{self.benchmark} / {self.case}: {_num(self.swarmlab, self.unit)}{ratio} (target {self.target})"
+
 
 def _num(value: float | None, unit: str) -> str:
     if value is None or not math.isfinite(value):

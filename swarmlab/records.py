@@ -75,6 +75,13 @@ class RunRecord:
             list(recorder.resources), recorder.resource_fields,
         )
 
+    @classmethod
+    def from_frames(cls, meta: dict[str, Any], frames: dict[str, pd.DataFrame]) -> RunRecord:
+        """A record whose frames were built elsewhere (loaded from disk, say)."""
+        rec = cls(dict(meta), [], [])
+        rec._frames.update(frames)
+        return rec
+
     @property
     def run_id(self) -> str:
         return self.meta["run_id"]
@@ -128,6 +135,5 @@ class RunRecord:
     def __repr__(self) -> str:
         return (
             f"RunRecord(run_id={self.run_id!r}, mode={self.meta.get('mode')!r}, "
-            f"algorithm={self.meta.get('algorithm')!r}, events={len(self._events)}, "
-            f"attempts={len(self._attempts)})"
+            f"algorithm={self.meta.get('algorithm')!r}, tasks={self.tasks['task_id'].nunique()})"
         )

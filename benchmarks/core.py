@@ -1,0 +1,414 @@
+"""The benchmarks: each returns rows that put swarmlab next to a raw baseline.
+
+Every figure is the median of ``Settings.reps`` repetitions, swarmlab and its baseline
+measured alternately within each repetition so that machine noise hits both. Each case
+runs in its own ``asyncio.run``. Swarmlab's timings start before the ``Task`` objects
+are built (the raw baselines build their coroutines or futures inside their timings
+too) and end when ``wait_for_completion`` returns; ``start()`` is never timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import contextlib
+import gc
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from functools import partial
+from typing import Any, TypeVar
+
+import psutil
+
+import swarmlab as sl
+
+from ._harness import Row, Settings, Stopwatch, medians
+
+__all__ = ["BENCHMARKS", "noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory"]
+
+T = TypeVar("T")
+
+# Seconds a run may take before it counts as hung: the benchmark then fails loudly.
+HANG_S = 120.0
+# Seconds ``stop`` gives running tasks when an executor is closed.
+STOP_S = 5.0
+# Untimed operations before each latency measurement (first-call costs).
+WARM_OPS = 5
+# Cores the CPU benchmark spreads over (its executors' max_concurrent_tasks).
+CORES = 2
+SLEEP_S = 0.010
+CPU_TASK_S = 0.050
+SLEEP_CONCURRENCY = 100
+
+
+# ---------------------------------------------------------------- task bodies
+def noop(x: object = None) -> None:
+    """Does nothing (the sync task body)."""
+
+
+async def anoop(x: object = None) -> None:
+    """Does nothing (the coroutine task body)."""
+
+
+def spin(n: int) -> int:
+    """Pure-Python busy loop of ``n`` iterations; holds the GIL throughout."""
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def worker_pid(delay: float) -> int:
+    """Sleep ``delay`` seconds and return this process's id (to see every pool worker)."""
+    time.sleep(delay)
+    return os.getpid()
+
+
+# ---------------------------------------------------------------- helpers
+def _arun(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """``asyncio.run(fn(*args))``: one event loop per case."""
+    return asyncio.run(fn(*args))
+
+
+def _elapsed(fn: Callable[..., object], *args: Any) -> float:
+    with Stopwatch() as sw:
+        fn(*args)
+    return sw.elapsed
+
+
+@contextlib.asynccontextmanager
+async def _executor(mode: str, max_concurrent: int, max_queue: int = 1000) -> AsyncIterator[sl.ParallelExecutor]:
+    """A started executor without task timeouts, stopped on exit."""
+    limits = sl.ResourceLimits(max_concurrent_tasks=max_concurrent, max_queue_size=max_queue, task_timeout=None)
+    ex = sl.ParallelExecutor(mode=mode, limits=limits)
+    await asyncio.wait_for(ex.start(), HANG_S)
+    try:
+        yield ex
+    finally:
+        await ex.stop(timeout=STOP_S)
+
+
+async def _check_completed(ex: sl.ParallelExecutor, ids: Iterable[str]) -> None:
+    """Raise unless every task in ``ids`` completed (a failing run would look fast)."""
+    results = await ex.get_all_results()
+    ids = list(ids)
+    bad = [results.get(i) for i in ids if i not in results or not results[i].ok]
+    if bad:
+        raise RuntimeError(
+            f"{len(bad)} of {len(ids)} {ex.mode.value} tasks did not complete; first: {bad[0]!r}"
+        )
+
+
+async def _run_batch(ex: sl.ParallelExecutor, n: int, fn: Callable[..., Any], args: tuple,
+                     kind: str | None) -> float:
+    """Seconds from building and submitting ``n`` tasks to ``wait_for_completion`` returning."""
+    with Stopwatch() as sw:
+        ids = await ex.submit_batch([sl.Task(fn, args, kind=kind) for _ in range(n)])
+        done = await ex.wait_for_completion(timeout=HANG_S)
+    if not done:
+        raise RuntimeError(f"{ex.mode.value}: {n} tasks still unfinished after {HANG_S:.0f} s (hung?)")
+    await _check_completed(ex, ids)
+    return sw.elapsed
+
+
+async def _swarmlab_batch(mode: str, max_concurrent: int, n: int, fn: Callable[..., Any],
+                          args: tuple = (), kind: str | None = None,
+                          warm: int = 0) -> tuple[float, sl.RunRecord]:
+    """Time one batch of ``n`` tasks on a fresh executor; also return its record.
+
+    ``warm`` no-op tasks run first, untimed, so that process workers have imported the
+    module of the task functions (the raw pools are warmed the same way).
+    """
+    async with _executor(mode, max_concurrent, max(n, warm)) as ex:
+        if warm:
+            await _run_batch(ex, warm, noop, (), kind)
+        wall = await _run_batch(ex, n, fn, args, kind)
+        return wall, ex.record()
+
+
+def _swarmlab_wall(*args: Any, **kwargs: Any) -> float:
+    """Wall seconds of :func:`_swarmlab_batch` in its own event loop."""
+    return asyncio.run(_swarmlab_batch(*args, **kwargs))[0]
+
+
+def _recorded_makespan(rec: sl.RunRecord) -> float:
+    """What the record says: last finish minus first submission."""
+    t = rec.tasks
+    return float(t["finished_s"].max() - t["submitted_s"].min())
+
+
+@contextlib.contextmanager
+def _process_pool(workers: int) -> Iterator[cf.ProcessPoolExecutor]:
+    """A spawn ProcessPoolExecutor whose every worker is up and has imported this module."""
+    pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        seen: set[int] = set()
+        for _ in range(100):
+            seen.update(pool.map(worker_pid, [0.02] * workers))
+            if len(seen) == workers:
+                break
+        else:
+            raise RuntimeError(f"only {len(seen)} of {workers} pool workers came up")
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _raw_thread_map(fn: Callable[[Any], object], items: Iterable[Any], workers: int) -> float:
+    """Seconds for ``ThreadPoolExecutor(workers).map(fn, items)`` (threads start lazily,
+    as swarmlab's do)."""
+    with cf.ThreadPoolExecutor(workers) as pool, Stopwatch() as sw:
+        list(pool.map(fn, items))
+    return sw.elapsed
+
+
+def _raw_process_map(fn: Callable[[Any], object], items: Iterable[Any], workers: int) -> float:
+    """Seconds for ``ProcessPoolExecutor(workers).map(fn, items, chunksize=1)``, warm pool."""
+    with _process_pool(workers) as pool, Stopwatch() as sw:
+        list(pool.map(fn, items, chunksize=1))
+    return sw.elapsed
+
+
+async def _raw_gather(n: int) -> float:
+    """Seconds for ``asyncio.gather`` of ``n`` no-op coroutines."""
+    with Stopwatch() as sw:
+        await asyncio.gather(*(anoop(i) for i in range(n)))
+    return sw.elapsed
+
+
+async def _raw_sleep_gather(n: int, limit: int, seconds: float) -> float:
+    """Seconds for ``n`` ``asyncio.sleep`` calls, at most ``limit`` at once (a semaphore)."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one() -> None:
+        async with sem:
+            await asyncio.sleep(seconds)
+
+    with Stopwatch() as sw:
+        await asyncio.gather(*(one() for _ in range(n)))
+    return sw.elapsed
+
+
+# ---------------------------------------------------------------- 1. no-op throughput
+def noop_throughput(s: Settings) -> list[Row]:
+    """No-op tasks per second, swarmlab vs the bare standard-library equivalent."""
+    n, n_proc = s.size(20_000, 2_000), s.size(5_000, 500)
+    cases: list[tuple[str, int, Callable[[], float], Callable[[], float]]] = [
+        ("ASYNCIO (raw: asyncio.gather)", n,
+         partial(_swarmlab_wall, "asyncio", 1000, n, anoop), partial(_arun, _raw_gather, n)),
+        ("THREAD, 8 threads (raw: ThreadPoolExecutor.map)", n,
+         partial(_swarmlab_wall, "thread", 8, n, noop), partial(_raw_thread_map, noop, range(n), 8)),
+        ("PROCESS, 2 workers (raw: ProcessPoolExecutor.map, chunksize=1)", n_proc,
+         partial(_swarmlab_wall, "process", 2, n_proc, noop, warm=2),
+         partial(_raw_process_map, noop, range(n_proc), 2)),
+    ]
+    rows = []
+    for label, count, ours, raw in cases:
+        m = medians(lambda ours=ours, raw=raw: {"ours": ours(), "raw": raw()}, s.reps)
+        tput, raw_tput = count / m["ours"], count / m["raw"]
+        rows.append(Row("noop_throughput", f"{label}, {count:,} tasks", tput, raw_tput, "tasks/s",
+                        ">= 0.5x raw", tput >= 0.5 * raw_tput))
+    return rows
+
+
+# ---------------------------------------------------------------- 2. latency
+async def _median_latency_ms(op: Callable[[], Awaitable[object]], n: int) -> float:
+    """Median milliseconds of ``await op()`` over ``n`` sequential calls (after warm-up)."""
+    samples = []
+    for _ in range(WARM_OPS + n):
+        with Stopwatch() as sw:
+            await op()
+        samples.append(sw.elapsed)
+    return statistics.median(samples[WARM_OPS:]) * 1e3
+
+
+async def _swarmlab_latency(mode: str, fn: Callable[..., Any], n: int) -> float:
+    async with _executor(mode, 2) as ex:
+
+        async def op() -> None:
+            res = await ex.get_result(await ex.submit_task(sl.Task(fn)), timeout=HANG_S)
+            if not res.ok:
+                raise RuntimeError(f"{mode} latency task did not complete: {res!r}")
+
+        return await _median_latency_ms(op, n)
+
+
+async def _raw_task_latency(n: int) -> float:
+    return await _median_latency_ms(lambda: asyncio.create_task(anoop()), n)
+
+
+async def _raw_executor_latency(pool: cf.Executor, n: int) -> float:
+    loop = asyncio.get_running_loop()
+    return await _median_latency_ms(lambda: loop.run_in_executor(pool, noop), n)
+
+
+def _raw_thread_latency(n: int) -> float:
+    with cf.ThreadPoolExecutor(2) as pool:
+        return asyncio.run(_raw_executor_latency(pool, n))
+
+
+def _raw_process_latency(n: int) -> float:
+    with _process_pool(2) as pool:
+        return asyncio.run(_raw_executor_latency(pool, n))
+
+
+def latency(s: Settings) -> list[Row]:
+    """Submit-to-result latency of one no-op task at a time."""
+    n = s.size(200, 50)
+    cases: list[tuple[str, Callable[[], float], Callable[[], float]]] = [
+        ("ASYNCIO (raw: await asyncio.create_task)",
+         partial(_arun, _swarmlab_latency, "asyncio", anoop, n), partial(_arun, _raw_task_latency, n)),
+        ("THREAD (raw: loop.run_in_executor, ThreadPoolExecutor)",
+         partial(_arun, _swarmlab_latency, "thread", noop, n), partial(_raw_thread_latency, n)),
+        ("PROCESS (raw: loop.run_in_executor, ProcessPoolExecutor)",
+         partial(_arun, _swarmlab_latency, "process", noop, n), partial(_raw_process_latency, n)),
+    ]
+    rows = []
+    for label, ours, raw in cases:
+        m = medians(lambda ours=ours, raw=raw: {"ours": ours(), "raw": raw()}, s.reps)
+        rows.append(Row("latency", f"{label}, median of {n}", m["ours"], m["raw"], "ms",
+                        "< 1 ms", m["ours"] < 1.0))
+    return rows
+
+
+# ---------------------------------------------------------------- 3. sleep makespan
+def sleep_makespan(s: Settings) -> list[Row]:
+    """Many short sleeps, 100 at a time: the makespan against the ideal N x 10 ms / 100."""
+    n = s.size(2_000, 400)
+    ideal = n * SLEEP_S / SLEEP_CONCURRENCY
+    bound = 1.25 * ideal
+    target = f"<= {bound:.3f} s (1.25x ideal {ideal:.3f} s)"
+    cases: list[tuple[str, str, Callable[..., Any], Callable[[], float]]] = [
+        ("THREAD, time.sleep (raw: ThreadPoolExecutor(100).map)", "thread", time.sleep,
+         partial(_raw_thread_map, time.sleep, [SLEEP_S] * n, SLEEP_CONCURRENCY)),
+        ("ASYNCIO, asyncio.sleep (raw: gather + Semaphore(100))", "asyncio", asyncio.sleep,
+         partial(_arun, _raw_sleep_gather, n, SLEEP_CONCURRENCY, SLEEP_S)),
+    ]
+    rows = []
+    for label, mode, fn, raw in cases:
+
+        def measure(mode: str = mode, fn: Callable[..., Any] = fn, raw: Callable[[], float] = raw) -> dict[str, float]:
+            wall, rec = asyncio.run(_swarmlab_batch(mode, SLEEP_CONCURRENCY, n, fn, (SLEEP_S,)))
+            return {"wall": wall, "recorded": _recorded_makespan(rec), "raw": raw()}
+
+        m = medians(measure, s.reps)
+        case = f"{label}, {n:,} x {SLEEP_S * 1e3:.0f} ms"
+        rows.append(Row("sleep_makespan", case, m["wall"], m["raw"], "s", target, m["wall"] <= bound))
+        rows.append(Row("sleep_makespan", f"{case}, as recorded in rec.tasks", m["recorded"], m["raw"],
+                        "s", "(information)", None))
+    return rows
+
+
+# ---------------------------------------------------------------- 4. CPU makespan
+def _calibrate(seconds: float) -> int:
+    """Iterations of :func:`spin` that take about ``seconds`` here (fastest of 3 timings)."""
+    n = 100_000
+    for _ in range(3):
+        best = min(_elapsed(spin, n) for _ in range(3))
+        n = max(1, round(n * seconds / best))
+    return n
+
+
+def _serial(iters: int, n: int) -> float:
+    """Seconds for ``n`` spin tasks one after the other in this process."""
+    with Stopwatch() as sw:
+        for _ in range(n):
+            spin(iters)
+    return sw.elapsed
+
+
+def cpu_makespan(s: Settings) -> list[Row]:
+    """CPU-bound tasks over 2 process workers: the makespan against serial time / 2."""
+    n = s.size(40, 8)
+    iters = _calibrate(CPU_TASK_S)
+
+    def measure() -> dict[str, float]:
+        return {
+            "serial": _serial(iters, n),
+            "process": _swarmlab_wall("process", CORES, n, spin, (iters,), warm=CORES),
+            "hybrid": _swarmlab_wall("hybrid", CORES, n, spin, (iters,), kind="cpu", warm=CORES),
+            "raw": _raw_process_map(spin, [iters] * n, CORES),
+        }
+
+    m = medians(measure, s.reps)
+    bound = 1.10 * m["serial"] / CORES
+    target = f"<= {bound:.3f} s (1.10x serial {m['serial']:.3f} s / {CORES})"
+    size = f"{n} x {m['serial'] / n * 1e3:.0f} ms"
+    raw = "raw: ProcessPoolExecutor(2).map"
+    return [
+        Row("cpu_makespan", f"PROCESS, 2 workers, {size} ({raw})", m["process"], m["raw"], "s",
+            target, m["process"] <= bound),
+        Row("cpu_makespan", f"HYBRID kind='cpu', 2 workers, {size} ({raw})", m["hybrid"], m["raw"], "s",
+            target, m["hybrid"] <= bound),
+    ]
+
+
+# ---------------------------------------------------------------- 5. memory
+def _rss_mb() -> float:
+    gc.collect()
+    return psutil.Process().memory_info().rss / 2**20
+
+
+async def _swarmlab_queued(n: int) -> float:
+    gate = threading.Event()
+    async with _executor("thread", 1, n + 1) as ex:
+        await ex.submit_task(sl.Task(gate.wait))
+        await asyncio.sleep(0.05)  # the gate task's thread is up
+        before = _rss_mb()
+        await ex.submit_batch([sl.Task(noop) for _ in range(n)])
+        grown = _rss_mb() - before
+        if ex.get_queue_size() != n:
+            raise RuntimeError(f"{n - ex.get_queue_size()} tasks ran past the gate; measure again")
+        gate.set()
+    return grown
+
+
+def swarmlab_queued_mb(n: int) -> float:
+    """RSS growth (MB) of ``n`` no-op tasks queued behind a gate task in THREAD mode."""
+    return asyncio.run(_swarmlab_queued(n))
+
+
+def raw_queued_mb(n: int) -> float:
+    """RSS growth (MB) of ``n`` no-op calls queued in ``ThreadPoolExecutor(1)`` behind a gate."""
+    gate = threading.Event()
+    pool = cf.ThreadPoolExecutor(1)
+    try:
+        pool.submit(gate.wait)
+        time.sleep(0.05)
+        before = _rss_mb()
+        for _ in range(n):
+            pool.submit(noop)
+        return _rss_mb() - before
+    finally:
+        gate.set()
+        pool.shutdown(cancel_futures=True)
+
+
+def _in_fresh_interpreter(fn: Callable[[int], float], n: int) -> float:
+    """``fn(n)`` in a new spawned interpreter, so that memory freed earlier hides nothing."""
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, n).result(timeout=HANG_S)
+
+
+def memory(s: Settings) -> list[Row]:
+    """RSS growth of many queued (not yet running) no-op tasks in THREAD mode."""
+    n = s.size(100_000, 10_000)
+    budget = 150 * n / 100_000
+    m = medians(lambda: {"ours": _in_fresh_interpreter(swarmlab_queued_mb, n),
+                         "raw": _in_fresh_interpreter(raw_queued_mb, n)}, s.reps)
+    per_task = m["ours"] * 2**20 / n
+    case = f"THREAD, {n:,} queued no-op tasks, {per_task:,.0f} B/task (raw: ThreadPoolExecutor(1).submit)"
+    return [Row("memory", case, m["ours"], m["raw"], "MB", f"<= {budget:g} MB above idle", m["ours"] <= budget)]
+
+
+BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {
+    "noop_throughput": noop_throughput,
+    "latency": latency,
+    "sleep_makespan": sleep_makespan,
+    "cpu_makespan": cpu_makespan,
+    "memory": memory,
+}

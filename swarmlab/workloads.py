@@ -1,0 +1,105 @@
+"""Seeded workloads: lists of tasks that run for real and carry their nominal duration
+as ``estimate_s``, so the same list can also be simulated.
+
+Task bodies are module-level functions, so worker processes import them by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from .errors import ConfigError
+from .model import Task
+
+__all__ = ["io", "cpu", "mixed", "WORKLOADS", "make", "io_wait", "io_wait_async", "spin", "spin_async"]
+
+
+def io_wait(seconds: float) -> float:
+    """Stands for an I/O call: sleeps, holding no CPU."""
+    time.sleep(seconds)
+    return seconds
+
+
+async def io_wait_async(seconds: float) -> float:
+    """Stands for an awaitable I/O call."""
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def spin(seconds: float) -> float:
+    """Stands for CPU-bound work: busy for ``seconds`` of this thread's CPU time."""
+    end = time.thread_time() + seconds
+    n = 0
+    while time.thread_time() < end:
+        n += 1
+    return seconds
+
+
+async def spin_async(seconds: float) -> float:
+    """CPU-bound work written as a coroutine: it blocks the event loop while it runs."""
+    return spin(seconds)
+
+
+def _check(n: int, style: str) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"a workload needs a positive int number of tasks; got {n!r}")
+    if style not in ("sync", "async"):
+        raise ConfigError(f"workload style must be 'sync' or 'async'; got {style!r}")
+
+
+def io(n: int = 100, *, seed: int = 0, style: str = "sync", mean_s: float = 0.02) -> list[Task]:
+    """``n`` I/O waits, uniform in [0.5, 1.5) x ``mean_s``, declared ``kind="io"``."""
+    _check(n, style)
+    rng = random.Random(seed)
+    fn = io_wait if style == "sync" else io_wait_async
+    out = []
+    for i in range(n):
+        d = round(mean_s * (0.5 + rng.random()), 6)
+        out.append(Task(fn, (d,), id=f"io-{i}", kind="io", estimate_s=d, priority=rng.randint(1, 6)))
+    return out
+
+
+def cpu(n: int = 20, *, seed: int = 0, style: str = "sync", mean_s: float = 0.02) -> list[Task]:
+    """``n`` CPU-bound tasks, uniform in [0.5, 1.5) x ``mean_s``, declared ``kind="cpu"``."""
+    _check(n, style)
+    rng = random.Random(seed)
+    fn = spin if style == "sync" else spin_async
+    out = []
+    for i in range(n):
+        d = round(mean_s * (0.5 + rng.random()), 6)
+        out.append(Task(fn, (d,), id=f"cpu-{i}", kind="cpu", estimate_s=d, priority=rng.randint(1, 6)))
+    return out
+
+
+def mixed(n: int = 120, *, seed: int = 0, style: str = "sync") -> list[Task]:
+    """Mostly I/O with a fifth CPU-bound and a few chains of dependent steps.
+
+    Every tenth task depends on the one before it; one task in twenty is critical
+    (priority 10).
+    """
+    _check(n, style)
+    rng = random.Random(seed)
+    n_cpu = max(1, n // 5)
+    tasks = io(n - n_cpu, seed=seed, style=style) + cpu(n_cpu, seed=seed + 1, style=style)
+    rng.shuffle(tasks)
+    for i, t in enumerate(tasks):
+        if i and i % 10 == 0:
+            t.dependencies = (tasks[i - 1].id,)
+        if i % 20 == 7:
+            t.priority = 10
+    return tasks
+
+
+WORKLOADS = {"io": io, "cpu": cpu, "mixed": mixed}
+
+
+def make(name: str, n: int, *, seed: int = 0, style: str = "sync") -> list[Task]:
+    """A workload by name."""
+    try:
+        gen = WORKLOADS[name]
+    except KeyError:
+        allowed = ", ".join(repr(k) for k in WORKLOADS)
+        raise ConfigError(f"workload must be one of {allowed}; got {name!r}") from None
+    return gen(n, seed=seed, style=style)
