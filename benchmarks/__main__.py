@@ -27,10 +27,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--quick", action="store_true", help="shrink every size (the whole set in well under a minute)")
+    parser.add_argument("--quick", action="store_true",
+                        help="shrink every size (the whole set in well under a minute)")
     parser.add_argument("--reps", type=int, default=None,
-                        help="repetitions per figure, the median is reported (default 3, 2 with --quick)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+                        help="repetitions per figure; the median is reported (default 3, 2 with --quick)")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
@@ -45,7 +47,9 @@ def _finite(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
-def _report(settings: Settings, rows: list[Row], crashed: list[str], seconds: dict[str, float]) -> dict[str, Any]:
+def _report(settings: Settings, rows: list[Row], crashed: list[str],
+            seconds: dict[str, float]) -> dict[str, Any]:
+    """Everything the run found, ready for ``json.dumps``."""
     return {
         "settings": dataclasses.asdict(settings),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),

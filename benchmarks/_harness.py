@@ -71,7 +71,8 @@ class Row:
     def summary(self) -> str:
         """One line: where, the figure, the ratio and the target."""
         ratio = "" if self.ratio is None else f", {self.ratio:.2f}x baseline"
-        return f"{self.benchmark} / {self.case}: {_num(self.swarmlab, self.unit)}{ratio} (target {self.target})"
+        figure = _num(self.swarmlab, self.unit)
+        return f"{self.benchmark} / {self.case}: {figure}{ratio} (target {self.target})"
 
 
 def _num(value: float | None, unit: str) -> str:

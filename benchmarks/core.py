@@ -75,15 +75,18 @@ def _arun(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
 
 
 def _elapsed(fn: Callable[..., object], *args: Any) -> float:
+    """Seconds for one call ``fn(*args)``."""
     with Stopwatch() as sw:
         fn(*args)
     return sw.elapsed
 
 
 @contextlib.asynccontextmanager
-async def _executor(mode: str, max_concurrent: int, max_queue: int = 1000) -> AsyncIterator[sl.ParallelExecutor]:
+async def _executor(mode: str, max_concurrent: int,
+                    max_queue: int = 1000) -> AsyncIterator[sl.ParallelExecutor]:
     """A started executor without task timeouts, stopped on exit."""
-    limits = sl.ResourceLimits(max_concurrent_tasks=max_concurrent, max_queue_size=max_queue, task_timeout=None)
+    limits = sl.ResourceLimits(max_concurrent_tasks=max_concurrent, max_queue_size=max_queue,
+                               task_timeout=None)
     ex = sl.ParallelExecutor(mode=mode, limits=limits)
     await asyncio.wait_for(ex.start(), HANG_S)
     try:
@@ -92,10 +95,9 @@ async def _executor(mode: str, max_concurrent: int, max_queue: int = 1000) -> As
         await ex.stop(timeout=STOP_S)
 
 
-async def _check_completed(ex: sl.ParallelExecutor, ids: Iterable[str]) -> None:
+async def _check_completed(ex: sl.ParallelExecutor, ids: list[str]) -> None:
     """Raise unless every task in ``ids`` completed (a failing run would look fast)."""
     results = await ex.get_all_results()
-    ids = list(ids)
     bad = [results.get(i) for i in ids if i not in results or not results[i].ok]
     if bad:
         raise RuntimeError(
@@ -133,6 +135,12 @@ async def _swarmlab_batch(mode: str, max_concurrent: int, n: int, fn: Callable[.
 def _swarmlab_wall(*args: Any, **kwargs: Any) -> float:
     """Wall seconds of :func:`_swarmlab_batch` in its own event loop."""
     return asyncio.run(_swarmlab_batch(*args, **kwargs))[0]
+
+
+def _pair(ours: Callable[[], float], raw: Callable[[], float], reps: int) -> tuple[float, float]:
+    """Medians of swarmlab's figure and its baseline's, measured alternately rep by rep."""
+    m = medians(lambda: {"ours": ours(), "raw": raw()}, reps)
+    return m["ours"], m["raw"]
 
 
 def _recorded_makespan(rec: sl.RunRecord) -> float:
@@ -208,8 +216,8 @@ def noop_throughput(s: Settings) -> list[Row]:
     ]
     rows = []
     for label, count, ours, raw in cases:
-        m = medians(lambda ours=ours, raw=raw: {"ours": ours(), "raw": raw()}, s.reps)
-        tput, raw_tput = count / m["ours"], count / m["raw"]
+        t, t_raw = _pair(ours, raw, s.reps)
+        tput, raw_tput = count / t, count / t_raw
         rows.append(Row("noop_throughput", f"{label}, {count:,} tasks", tput, raw_tput, "tasks/s",
                         ">= 0.5x raw", tput >= 0.5 * raw_tput))
     return rows
@@ -269,13 +277,18 @@ def latency(s: Settings) -> list[Row]:
     ]
     rows = []
     for label, ours, raw in cases:
-        m = medians(lambda ours=ours, raw=raw: {"ours": ours(), "raw": raw()}, s.reps)
-        rows.append(Row("latency", f"{label}, median of {n}", m["ours"], m["raw"], "ms",
-                        "< 1 ms", m["ours"] < 1.0))
+        ms, raw_ms = _pair(ours, raw, s.reps)
+        rows.append(Row("latency", f"{label}, median of {n}", ms, raw_ms, "ms", "< 1 ms", ms < 1.0))
     return rows
 
 
 # ---------------------------------------------------------------- 3. sleep makespan
+def _sleep_figures(mode: str, fn: Callable[..., Any], n: int, raw: Callable[[], float]) -> dict[str, float]:
+    """Swarmlab's wall and recorded makespans of ``n`` sleeps, and the raw baseline's."""
+    wall, rec = asyncio.run(_swarmlab_batch(mode, SLEEP_CONCURRENCY, n, fn, (SLEEP_S,)))
+    return {"wall": wall, "recorded": _recorded_makespan(rec), "raw": raw()}
+
+
 def sleep_makespan(s: Settings) -> list[Row]:
     """Many short sleeps, 100 at a time: the makespan against the ideal N x 10 ms / 100."""
     n = s.size(2_000, 400)
@@ -290,12 +303,7 @@ def sleep_makespan(s: Settings) -> list[Row]:
     ]
     rows = []
     for label, mode, fn, raw in cases:
-
-        def measure(mode: str = mode, fn: Callable[..., Any] = fn, raw: Callable[[], float] = raw) -> dict[str, float]:
-            wall, rec = asyncio.run(_swarmlab_batch(mode, SLEEP_CONCURRENCY, n, fn, (SLEEP_S,)))
-            return {"wall": wall, "recorded": _recorded_makespan(rec), "raw": raw()}
-
-        m = medians(measure, s.reps)
+        m = medians(partial(_sleep_figures, mode, fn, n, raw), s.reps)
         case = f"{label}, {n:,} x {SLEEP_S * 1e3:.0f} ms"
         rows.append(Row("sleep_makespan", case, m["wall"], m["raw"], "s", target, m["wall"] <= bound))
         rows.append(Row("sleep_makespan", f"{case}, as recorded in rec.tasks", m["recorded"], m["raw"],
@@ -349,6 +357,7 @@ def cpu_makespan(s: Settings) -> list[Row]:
 
 # ---------------------------------------------------------------- 5. memory
 def _rss_mb() -> float:
+    """This process's resident memory in MB, after a full garbage collection."""
     gc.collect()
     return psutil.Process().memory_info().rss / 2**20
 
@@ -398,11 +407,11 @@ def memory(s: Settings) -> list[Row]:
     """RSS growth of many queued (not yet running) no-op tasks in THREAD mode."""
     n = s.size(100_000, 10_000)
     budget = 150 * n / 100_000
-    m = medians(lambda: {"ours": _in_fresh_interpreter(swarmlab_queued_mb, n),
-                         "raw": _in_fresh_interpreter(raw_queued_mb, n)}, s.reps)
-    per_task = m["ours"] * 2**20 / n
-    case = f"THREAD, {n:,} queued no-op tasks, {per_task:,.0f} B/task (raw: ThreadPoolExecutor(1).submit)"
-    return [Row("memory", case, m["ours"], m["raw"], "MB", f"<= {budget:g} MB above idle", m["ours"] <= budget)]
+    mb, raw_mb = _pair(partial(_in_fresh_interpreter, swarmlab_queued_mb, n),
+                       partial(_in_fresh_interpreter, raw_queued_mb, n), s.reps)
+    case = (f"THREAD, {n:,} queued no-op tasks, {mb * 2**20 / n:,.0f} B/task "
+            "(raw: ThreadPoolExecutor(1).submit)")
+    return [Row("memory", case, mb, raw_mb, "MB", f"<= {budget:g} MB above idle", mb <= budget)]
 
 
 BENCHMARKS: dict[str, Callable[[Settings], list[Row]]] = {

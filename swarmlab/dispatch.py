@@ -36,7 +36,7 @@ class TaskState:
     __slots__ = (
         "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
         "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
-        "wait_total", "run_total", "handle", "timer",
+        "wait_total", "run_total", "handle", "value", "error_type", "error", "tb",
     )
 
     def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
@@ -57,10 +57,22 @@ class TaskState:
         self.wait_total = 0.0
         self.run_total = 0.0
         self.handle: Any = None  # the driver's handle on the attempt in flight
-        self.timer: Any = None  # the driver's timeout timer for the attempt in flight
+        self.value: Any = None
+        self.error_type: str | None = None
+        self.error: str | None = None
+        self.tb: str | None = None
 
     def __repr__(self) -> str:
         return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
+
+    def result(self) -> TaskResult:
+        """The :class:`TaskResult` of a task that has ended."""
+        slot = self.slot
+        return TaskResult(
+            self.id, self.state, self.value, self.error_type, self.error, self.tb,
+            slot.id if slot is not None else None, self.mode, self.attempt, self.wait_total,
+            self.run_total,
+        )
 
 
 class Dispatcher:
@@ -75,7 +87,7 @@ class Dispatcher:
     seed : int
         Seeds the retry jitter.
     on_terminal : callable, optional
-        Called with each :class:`TaskResult` as its task reaches a terminal state.
+        Called with each :class:`TaskState` as its task reaches a terminal state.
     """
 
     def __init__(
@@ -86,7 +98,7 @@ class Dispatcher:
         recorder: Recorder,
         *,
         seed: int = 0,
-        on_terminal: Callable[[TaskResult], None] | None = None,
+        on_terminal: Callable[[TaskState], None] | None = None,
     ) -> None:
         agents = list(agents)
         if not agents:
@@ -103,10 +115,14 @@ class Dispatcher:
         self.max_queue: float = limits.max_queue_size
         self.recorder = recorder
         self._emit = recorder.emit
+        self._ev = recorder.events
+        self._attempts = recorder.attempts
+        self._load_decreased = policy.load_decreased
         self.rng = random.Random(seed)
         self.on_terminal = on_terminal
         self.tasks: dict[str, TaskState] = {}
-        self.results: dict[str, TaskResult] = {}
+        self.finished: list[TaskState] = []  # in the order they ended
+        self.counts: dict[TaskStatus, int] = dict.fromkeys(TaskStatus, 0)
         self.n_waiting = 0  # pending + delayed + queued
         self.n_running = 0
         self.n_unfinished = 0
@@ -141,9 +157,10 @@ class Dispatcher:
                 "finish or raise ResourceLimits.max_queue_size"
             )
         known = self.tasks
+        eligible = self._eligible
         ids: list[str] = []
-        batch_ids: dict[int, str] = {}
         auto = self._auto_id
+        any_deps = False
         for t in tasks:
             if not isinstance(t, Task):
                 raise ConfigError(f"submit takes Task objects; got {type(t).__name__} {t!r}")
@@ -154,25 +171,68 @@ class Dispatcher:
                 tid = f"task-{auto}"
                 auto += 1
             ids.append(tid)
-            if id(t) in batch_ids:
-                raise ConfigError(f"the same Task object {tid!r} appears twice in one batch")
-            batch_ids[id(t)] = tid
+            if t.dependencies:
+                any_deps = True
+            if t.requires not in eligible:
+                self._eligible_for(t, tid)
         in_batch = set(ids)
-        if len(in_batch) != n or not in_batch.isdisjoint(known):
-            seen: set[str] = set()
-            for tid in ids:
-                if tid in seen or tid in known:
-                    raise ConfigError(
-                        f"task id {tid!r} is already used in this run; task ids must be unique"
-                    )
-                seen.add(tid)
+        if len(in_batch) != n or not in_batch.isdisjoint(known) or len({id(t) for t in tasks}) != n:
+            self._explain_duplicates(tasks, ids)
+        if priorities is not None:
+            for p in priorities:
+                if p is not None and (isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10):
+                    raise ConfigError(f"priority must be an int from 1 (low) to 10 (critical); got {p!r}")
+        else:
+            priorities = [None] * n
+        dep_ids = self._resolve_dependencies(tasks, ids, in_batch) if any_deps else None
+
+        # Validated: from here on nothing raises and every task is accepted.
+        self._auto_id = auto
+        if self.first_submit_s is None and n:
+            self.first_submit_s = now
+        self.n_waiting += n
+        self.n_unfinished += n
+        ev = self._ev
+        default_timeout = self.limits.task_timeout
+        enqueue = self._enqueue
+        states = []
+        for t, tid, p in zip(tasks, ids, priorities):
+            if t.id is None:
+                t.id = tid
+            if t.name is None:
+                t.name = tid
+            st = TaskState(t, tid, p or t.priority, now,
+                           default_timeout if t.timeout is None else t.timeout)
+            known[tid] = st
+            ev.append((len(ev), now, "submitted", tid, None, None))
+            if dep_ids is None:
+                enqueue(st, now)
+            else:
+                states.append(st)
+        if dep_ids is not None:
+            self._link(states, dep_ids, now)
+        return ids
+
+    def _explain_duplicates(self, tasks: Sequence[Task], ids: list[str]) -> None:
+        seen_obj: set[int] = set()
+        seen: set[str] = set()
+        for t, tid in zip(tasks, ids):
+            if id(t) in seen_obj:
+                raise ConfigError(f"the same Task object {tid!r} appears twice in one batch")
+            if tid in seen or tid in self.tasks:
+                raise ConfigError(f"task id {tid!r} is already used in this run; task ids must be unique")
+            seen_obj.add(id(t))
+            seen.add(tid)
+
+    def _resolve_dependencies(self, tasks: Sequence[Task], ids: list[str], in_batch: set[str]) -> list[list[str]]:
+        """Dependency ids per task; unknown ones and cycles raise."""
+        known = self.tasks
+        batch_ids = {id(t): tid for t, tid in zip(tasks, ids)}
         dep_ids: list[list[str]] = []
         for t, tid in zip(tasks, ids):
             deps = []
             for d in t.dependencies:
-                did = batch_ids.get(id(d)) if isinstance(d, Task) else d
-                if isinstance(d, Task) and did is None:
-                    did = d.id
+                did = (batch_ids.get(id(d)) or d.id) if isinstance(d, Task) else d
                 if did is None or (did not in in_batch and did not in known):
                     raise ConfigError(
                         f"task {tid!r} depends on {did or d!r}, which is neither submitted "
@@ -181,30 +241,11 @@ class Dispatcher:
                 deps.append(did)
             dep_ids.append(deps)
         self._check_cycles(ids, dep_ids, in_batch)
-        for t, tid in zip(tasks, ids):
-            self._eligible_for(t, tid)
-        prios = list(priorities) if priorities is not None else [None] * n
-        for p in prios:
-            if p is not None and (isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10):
-                raise ConfigError(f"priority must be an int from 1 (low) to 10 (critical); got {p!r}")
+        return dep_ids
 
-        # Validated: from here on nothing raises and every task is accepted.
-        self._auto_id = auto
-        if self.first_submit_s is None and n:
-            self.first_submit_s = now
-        emit = self._emit
-        default_timeout = self.limits.task_timeout
-        states = []
-        for t, tid, p in zip(tasks, ids, prios):
-            if t.id is None:
-                t.id = tid
-            if t.name is None:
-                t.name = tid
-            st = TaskState(t, tid, p or t.priority, now,
-                           t.timeout if t.timeout is not None else default_timeout)
-            known[tid] = st
-            states.append(st)
-            emit(now, "submitted", tid)
+    def _link(self, states: list[TaskState], dep_ids: list[list[str]], now: float) -> None:
+        """Wire accepted tasks to their dependencies; start or fail the ones that can."""
+        known = self.tasks
         for st, deps in zip(states, dep_ids):
             for did in deps:
                 dep = known[did]
@@ -214,17 +255,18 @@ class Dispatcher:
                     dep.dependents = []
                 dep.dependents.append(st)
                 st.waiting_on += 1
-        self.n_waiting += n
-        self.n_unfinished += n
         for st, deps in zip(states, dep_ids):
             if st.state is not PENDING:
                 continue  # already ended upstream_failed by an earlier task in the batch
-            failed = next((known[d] for d in deps if known[d].state in _FAILED_STATES), None)
+            failed = None
+            for did in deps:
+                if known[did].state in _FAILED_STATES:
+                    failed = known[did]
+                    break
             if failed is not None:
                 self._upstream_failed(st, failed, now)
             elif st.waiting_on == 0:
                 self._enqueue(st, now)
-        return ids
 
     def _check_cycles(self, ids: list[str], dep_ids: list[list[str]], in_batch: set[str]) -> None:
         # Only edges inside the batch can close a cycle: earlier tasks cannot depend on new ones.
@@ -274,14 +316,15 @@ class Dispatcher:
         slot = self.policy.choose(st.task, eligible, not req)
         st.slot = slot
         st.state = QUEUED
-        self._seq += 1
-        key = (-st.priority, self._seq)
-        heapq.heappush(slot.queue, (key[0], key[1], st))
+        seq = self._seq = self._seq + 1
+        negp = -st.priority
+        q = slot.queue
+        heapq.heappush(q, (negp, seq, st))
         slot.queued += 1
-        self.policy.load_changed(slot)
-        self._emit(now, "assigned", st.id, slot.id)
-        if slot.running < slot.capacity and slot.queue[0][2] is st:
-            heapq.heappush(self._startable, (key[0], key[1], slot.idx))
+        ev = self._ev
+        ev.append((len(ev), now, "assigned", st.id, slot.id, None))
+        if slot.running < slot.capacity and q[0][2] is st:
+            heapq.heappush(self._startable, (negp, seq, slot.idx))
 
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""
@@ -321,7 +364,6 @@ class Dispatcher:
             st.state = RUNNING
             st.attempt += 1
             out.append(st)
-            self.policy.load_changed(slot)
             if q and slot.running < slot.capacity:
                 head = q[0]
                 if head[2].state is QUEUED:
@@ -335,7 +377,8 @@ class Dispatcher:
         st.started_s = now
         st.mode = mode
         st.worker = worker
-        self._emit(now, "started", st.id, st.slot.id, mode)
+        ev = self._ev
+        ev.append((len(ev), now, "started", st.id, st.slot.id, mode))
 
     # ------------------------------------------------------------------ outcomes
     def finish(
@@ -356,19 +399,24 @@ class Dispatcher:
         slot = st.slot
         slot.running -= 1
         self.n_running -= 1
-        self.policy.load_changed(slot)
-        if slot.queue and slot.running == slot.capacity - 1:
-            self._push_head(slot)
+        self._load_decreased(slot)
+        q = slot.queue
+        if q and slot.running == slot.capacity - 1:  # the agent just got a free slot
+            head = q[0]
+            if head[2].state is QUEUED:
+                heapq.heappush(self._startable, (head[0], head[1], slot.idx))
+            else:
+                self._push_head(slot)
         started = st.started_s if st.started_s is not None else now
         st.wait_total += started - st.ready_s
         st.run_total += now - started
         error = None
         if status is not _COMPLETED:
             if error_type is None:
-                error_type = type(exc).__name__ if exc is not None else status.value
+                error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
             error = str(exc) if exc is not None else None
-        self.recorder.attempts.append((
-            st.id, st.task.name, attempt, status.value, st.priority, slot.id, st.mode,
+        self._attempts.append((
+            st.id, st.task.name, attempt, _TERMINAL_EVENT[status], st.priority, slot.id, st.mode,
             st.worker, st.submitted_s, st.ready_s, started, now, error_type, error,
         ))
         if (
@@ -386,7 +434,8 @@ class Dispatcher:
                 self._seq += 1
                 heapq.heappush(self._delayed, (now + delay, self._seq, st))
             return True
-        self._terminal(st, now, status, value, error_type, error, tb)
+        st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
+        self._terminal(st, now, status)
         deps = st.dependents
         if deps:
             if status is _COMPLETED:
@@ -399,25 +448,24 @@ class Dispatcher:
                 self._propagate(st, now)
         return True
 
-    def _terminal(self, st, now, status, value=None, error_type=None, error=None, tb=None) -> None:
+    def _terminal(self, st: TaskState, now: float, status: TaskStatus) -> None:
         st.state = status
         self.n_unfinished -= 1
         self.last_terminal_s = now
+        self.counts[status] += 1
+        self.finished.append(st)
         slot = st.slot
-        self._emit(now, _TERMINAL_EVENT[status], st.id, slot.id if slot else None, error_type)
-        res = TaskResult(
-            st.id, status, value, error_type, error, tb, slot.id if slot else None, st.mode,
-            st.attempt, st.wait_total, st.run_total,
-        )
-        self.results[st.id] = res
+        ev = self._ev
+        ev.append((len(ev), now, _TERMINAL_EVENT[status], st.id,
+                   slot.id if slot is not None else None, st.error_type))
         if self.on_terminal is not None:
-            self.on_terminal(res)
+            self.on_terminal(st)
 
     def _end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str) -> None:
         """End a waiting task without running it: one attempt row with no start."""
         if st.state is QUEUED:
             st.slot.queued -= 1
-            self.policy.load_changed(st.slot)
+            self.policy.load_decreased(st.slot)
         ready = st.ready_s if st.state is not PENDING else None
         self.n_waiting -= 1
         self.recorder.attempts.append((
@@ -425,7 +473,8 @@ class Dispatcher:
             st.slot.id if st.slot else None, None, None, st.submitted_s, ready, None, now,
             status.value, reason,
         ))
-        self._terminal(st, now, status, None, status.value, reason)
+        st.error_type, st.error = status.value, reason
+        self._terminal(st, now, status)
 
     def _upstream_failed(self, st: TaskState, cause: TaskState, now: float) -> None:
         self._end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED,

@@ -3,13 +3,15 @@
 Everything that touches the dispatcher runs on the loop thread; backends report from
 their threads through ``call_soon_threadsafe``. The clock is the loop's monotonic
 clock, read as seconds since :meth:`ParallelExecutor.start`. Waiting is event-driven:
-timers for timeouts and retry backoff, futures for results, no polling.
+one loop timer for the earliest attempt deadline, one for the earliest retry, futures
+for results, no polling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -113,8 +115,13 @@ class ParallelExecutor:
         self._quiet: asyncio.Event | None = None
         self._wake_handle: asyncio.TimerHandle | None = None
         self._wake_at = float("inf")
-        self._pumping = False
-        self._repump = False
+        # Attempt deadlines, one FIFO per distinct timeout: attempts start in time order,
+        # so each FIFO is sorted by deadline and one timer for the earliest head serves all.
+        self._deadlines: dict[float, deque] = {}
+        self._deadline_handle: asyncio.TimerHandle | None = None
+        self._deadline_at = float("inf")
+        self._pump_pending = False
+        self._launch: Any = None  # set by start(): the backend's run, or the router
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -139,6 +146,8 @@ class ParallelExecutor:
             prestart = self.process_workers
         if mode in (ExecutionMode.ASYNCIO, ExecutionMode.HYBRID):
             self._backends["asyncio"] = AsyncioBackend(self)
+        # one backend: hand attempts straight to it; HYBRID: through the router
+        self._launch = self._route if self._router is not None else next(iter(self._backends.values())).run
         self._t0 = loop.time()
         self._state = _RUNNING
         if prestart:
@@ -168,9 +177,10 @@ class ParallelExecutor:
         for st in d.running():
             self._kill(st, TaskStatus.CANCELLED,
                        f"the executor stopped after {timeout}s and stopped this attempt", "cancelled")
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
-            self._wake_handle = None
+        for h in (self._wake_handle, self._deadline_handle):
+            if h is not None:
+                h.cancel()
+        self._wake_handle = self._deadline_handle = None
         for b in self._backends.values():
             await b.close()
         self._state = _STOPPED
@@ -252,11 +262,11 @@ class ParallelExecutor:
 
         Raises TimeoutError if it has not ended within ``timeout`` seconds.
         """
-        r = self._d.results.get(task_id)
-        if r is not None:
-            return r
-        if task_id not in self._d.tasks:
+        st = self._d.tasks.get(task_id)
+        if st is None:
             raise ConfigError(f"no task {task_id!r} was submitted to this executor")
+        if isinstance(st.state, TaskStatus):
+            return st.result()
         fut = self._waiters.get(task_id)
         if fut is None:
             fut = self._waiters[task_id] = self._loop.create_future()
@@ -264,7 +274,7 @@ class ParallelExecutor:
 
     async def get_all_results(self) -> dict[str, TaskResult]:
         """Every finished task's result, whatever its status, by task id."""
-        return dict(self._d.results)
+        return {st.id: st.result() for st in self._d.finished}
 
     async def wait_for_completion(self, timeout: float | None = None) -> bool:
         """Wait until every submitted task has ended; False if ``timeout`` passed first."""
@@ -293,52 +303,54 @@ class ParallelExecutor:
         return self._loop.time() - self._t0 if self._loop is not None else 0.0
 
     def _pump(self) -> None:
-        """Start whatever the dispatcher says can start; re-entrant calls fold into one."""
-        if self._pumping:
-            self._repump = True
-            return
-        self._pumping = True
-        d = self._d
-        try:
-            while True:
-                self._repump = False
-                if self._state == _RUNNING:
-                    for st in d.take_starts(self._now()):
-                        self._launch(st)
-                if not self._repump:
-                    break
-        finally:
-            self._pumping = False
+        """Start whatever the dispatcher says can start now."""
+        self._pump_pending = False
+        if self._state == _RUNNING:
+            launch = self._launch
+            for st in self._d.take_starts(self._loop.time() - self._t0):
+                launch(st)
         self._arm_wakeup()
 
-    def _launch(self, st: TaskState) -> None:
-        if self._router is not None:
-            route = self._router.route(st.task)
-        elif self.mode is ExecutionMode.ASYNCIO:
-            route = "asyncio"
-        else:
-            route = self.mode.value
-        st.handle = None
-        self._backends[route].run(st)
+    def _request_pump(self) -> None:
+        """Pump once at the next loop iteration, however many attempts end in this one."""
+        if not self._pump_pending:
+            self._pump_pending = True
+            self._loop.call_soon(self._pump)
+
+    def _route(self, st: TaskState) -> None:
+        """HYBRID: hand the attempt to the backend the router picks."""
+        self._backends[self._router.route(st.task)].run(st)
 
     def _started(self, st: TaskState, mode: str, worker: Any = None) -> None:
-        self._d.started(st, self._now(), mode, worker)
-        if st.timeout is not None:
-            st.timer = self._loop.call_later(st.timeout, self._timed_out, st, st.attempt)
+        now = self._loop.time() - self._t0
+        self._d.started(st, now, mode, worker)
+        timeout = st.timeout
+        if timeout is not None:
+            deadline = now + timeout
+            fifo = self._deadlines.get(timeout)
+            if fifo is None:
+                fifo = self._deadlines[timeout] = deque()
+            fifo.append((deadline, st, st.attempt))
+            if deadline < self._deadline_at:
+                self._arm_deadline(deadline)
 
     def _outcome(self, st: TaskState, attempt: int, status: TaskStatus, value: Any = None,
                  exc: BaseException | None = None, error_type: str | None = None,
                  tb: str | None = None, retryable: bool = True) -> None:
         if st.state is not RUNNING or st.attempt != attempt:
             return  # a late answer from an attempt already timed out or cancelled
-        if st.timer is not None:
-            st.timer.cancel()
-            st.timer = None
         st.handle = None
-        self._d.finish(st, attempt, self._now(), status, value, exc, error_type, tb, retryable)
-        if self._d.n_running == 0:
+        d = self._d
+        d.finish(st, attempt, self._loop.time() - self._t0, status, value, exc, error_type, tb, retryable)
+        if st.timeout is not None and len(fifo := self._deadlines[st.timeout]) > 2 * d.n_running + 64:
+            while fifo:  # drop ended attempts from the front, now and then
+                head = fifo[0][1]
+                if head.state is RUNNING and head.attempt == fifo[0][2]:
+                    break
+                fifo.popleft()
+        if d.n_running == 0:
             self._quiet.set()
-        self._pump()
+        self._request_pump()
 
     def _kill(self, st: TaskState, status: TaskStatus, message: str, error_type: str) -> None:
         """Stop the attempt in flight of ``st`` and record it ended with ``status``."""
@@ -350,12 +362,37 @@ class ParallelExecutor:
         exc = TimeoutError(message) if status is TaskStatus.TIMED_OUT else asyncio.CancelledError(message)
         self._outcome(st, st.attempt, status, None, exc, error_type)
 
-    def _timed_out(self, st: TaskState, attempt: int) -> None:
-        if st.state is not RUNNING or st.attempt != attempt:
-            return
-        st.timer = None
-        self._kill(st, TaskStatus.TIMED_OUT,
-                   f"task {st.id!r} attempt {attempt} exceeded its timeout of {st.timeout}s", "timeout")
+    def _arm_deadline(self, at: float) -> None:
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+        self._deadline_at = at
+        self._deadline_handle = self._loop.call_at(self._t0 + at, self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        """Time out every attempt past its deadline, then wait for the next deadline."""
+        self._deadline_handle = None
+        self._deadline_at = float("inf")
+        now = self._now()
+        expired = []
+        nxt = float("inf")
+        for fifo in self._deadlines.values():
+            while fifo:
+                deadline, st, attempt = fifo[0]
+                if st.state is not RUNNING or st.attempt != attempt:
+                    fifo.popleft()
+                elif deadline <= now:
+                    fifo.popleft()
+                    expired.append((st, attempt))
+                else:
+                    nxt = min(nxt, deadline)
+                    break
+        for st, attempt in expired:
+            if st.state is RUNNING and st.attempt == attempt:
+                self._kill(st, TaskStatus.TIMED_OUT,
+                           f"task {st.id!r} attempt {attempt} exceeded its timeout of {st.timeout}s",
+                           "timeout")
+        if nxt < self._deadline_at:
+            self._arm_deadline(nxt)
 
     def _arm_wakeup(self) -> None:
         at = self._d.next_wakeup()
@@ -377,9 +414,10 @@ class ParallelExecutor:
         if settled is not None:
             self.recorder.emit(self._now(), "routed", task.id, None, f"{task.name}: {settled}")
 
-    def _terminal(self, result: TaskResult) -> None:
-        fut = self._waiters.pop(result.task_id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(result)
+    def _terminal(self, st: TaskState) -> None:
+        if self._waiters:
+            fut = self._waiters.pop(st.id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(st.result())
         if self._d.done and self._all_done is not None:
             self._all_done.set()

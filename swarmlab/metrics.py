@@ -17,9 +17,7 @@ def execution_metrics(d: Dispatcher, now: float, peak_cpu: float = math.nan,
     The run's wall time goes from the first submission to the last terminal event (or
     to ``now`` while tasks are unfinished); throughput is completed tasks over it.
     """
-    counts = dict.fromkeys(TaskStatus, 0)
-    for r in d.results.values():
-        counts[r.status] += 1
+    counts = d.counts
     run_total, n_att = 0.0, 0
     for row in d.recorder.attempts:
         started, finished = row[10], row[11]

@@ -7,6 +7,7 @@ trust what it is given.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import math
 from collections.abc import Callable, Iterable
@@ -165,7 +166,11 @@ class Task:
                 f"Task fn must be a callable, a coroutine function or None; got "
                 f"{type(self.fn).__name__} {self.fn!r}"
             )
-        self.is_coroutine = self.fn is not None and asyncio.iscoroutinefunction(self.fn)
+        code = getattr(self.fn, "__code__", None)
+        if code is not None and not hasattr(self.fn, "_is_coroutine"):  # a plain function
+            self.is_coroutine = bool(code.co_flags & inspect.CO_COROUTINE)
+        else:
+            self.is_coroutine = self.fn is not None and asyncio.iscoroutinefunction(self.fn)
         if self.fn is None and self.estimate_s is None:
             raise ConfigError(
                 "a Task with fn=None can only be simulated and needs estimate_s (seconds); "

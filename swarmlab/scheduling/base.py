@@ -41,8 +41,10 @@ class Policy:
 
     The dispatcher calls :meth:`bind` once with every agent, :meth:`choose` when a task
     becomes ready (``eligible`` is every agent holding the task's required capabilities,
-    never empty) and :meth:`load_changed` after an agent's queued or running count
-    changed. A policy keeps no clock: the dispatcher is clock-free.
+    never empty; ``all_eligible`` says it is the whole pool) and :meth:`load_decreased`
+    when an agent's load went down (a task finished or was cancelled). Increases happen
+    only through :meth:`choose`, so a policy sees them there. A policy keeps no clock:
+    the dispatcher is clock-free.
     """
 
     name = "policy"
@@ -53,5 +55,5 @@ class Policy:
     def choose(self, task: Task, eligible: list[AgentSlot], all_eligible: bool) -> AgentSlot:
         raise NotImplementedError
 
-    def load_changed(self, slot: AgentSlot) -> None:
+    def load_decreased(self, slot: AgentSlot) -> None:
         pass

@@ -18,36 +18,47 @@ _STALE_FACTOR = 4
 class LeastLoaded(Policy):
     """The eligible agent with the least (queued + running) / capacity; ties by pool order.
 
-    With no capability constraint the choice comes from a lazily-invalidated heap, so a
-    decision costs O(log agents) however large the pool.
+    With no capability constraint the choice comes from a heap of ``(load, index)``
+    entries kept lazily: an agent whose load went down is only noted (a set insert on
+    the hot path) and pushed when the next choice is made; an increase is noticed when
+    the agent's entry reaches the top, and fixed there. A decision costs O(log agents)
+    however large the pool.
     """
 
     name = "least_loaded"
 
     def bind(self, slots: list[AgentSlot]) -> None:
         super().bind(slots)
+        self._dirty: set[int] = set()
+        self.load_decreased = lambda slot, _add=self._dirty.add: _add(slot.idx)
         self._rebuild()
 
     def _rebuild(self) -> None:
         self._heap = [(s.load, s.idx) for s in self.slots]
         heapq.heapify(self._heap)
+        self._dirty.clear()
 
     def choose(self, task: Task, eligible: list[AgentSlot], all_eligible: bool) -> AgentSlot:
         if not all_eligible:
             return min(eligible, key=lambda s: (s.load, s.idx))
         heap, slots = self._heap, self.slots
+        if self._dirty:
+            if len(self._dirty) + len(heap) > _STALE_FACTOR * len(slots) + 64:
+                self._rebuild()
+            else:
+                for idx in self._dirty:
+                    heapq.heappush(heap, (slots[idx].load, idx))
+                self._dirty.clear()
         while True:
             load, idx = heap[0]
             slot = slots[idx]
-            if slot.load == load:
+            now = (slot.queued + slot.running) / slot.capacity
+            if now == load:
                 return slot
-            heapq.heappop(heap)
-
-    def load_changed(self, slot: AgentSlot) -> None:
-        heap = self._heap
-        heapq.heappush(heap, (slot.load, slot.idx))
-        if len(heap) > _STALE_FACTOR * len(self.slots) + 64:
-            self._rebuild()
+            if now > load:
+                heapq.heapreplace(heap, (now, idx))  # it grew since: move it down
+            else:
+                heapq.heappop(heap)  # a lower entry for this agent was pushed since
 
 
 _POLICIES: dict[str, type[Policy]] = {"least_loaded": LeastLoaded}
