@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import itertools
 import math
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
@@ -102,6 +103,11 @@ def _positive(value: Any, what: str, *, allow_none: bool = False, integer: bool 
     return value
 
 
+_FUNCTION = types.FunctionType
+_RETRY_ON = (Exception,)  # the default object itself, so the check for it is one `is`
+_BACKOFF = 0.05
+
+
 @dataclass(slots=True, eq=False)
 class Task:
     """One unit of work.
@@ -155,28 +161,33 @@ class Task:
     dependencies: tuple = ()
     timeout: float | None = None
     max_retries: int = 0
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    retry_on: tuple[type[BaseException], ...] = _RETRY_ON
     estimate_s: float | None = None
-    retry_backoff_s: float = 0.05
+    retry_backoff_s: float = _BACKOFF
     is_coroutine: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
-        if self.fn is not None and not callable(self.fn):
-            raise ConfigError(
-                f"Task fn must be a callable, a coroutine function or None; got "
-                f"{type(self.fn).__name__} {self.fn!r}"
-            )
-        code = getattr(self.fn, "__code__", None)
-        if code is not None and not hasattr(self.fn, "_is_coroutine"):  # a plain function
-            self.is_coroutine = bool(code.co_flags & inspect.CO_COROUTINE)
+        # Each check has a fast path for the default value: building 100k tasks is common.
+        fn = self.fn
+        if fn is None:
+            self.is_coroutine = False
+            if self.estimate_s is None:
+                raise ConfigError(
+                    "a Task with fn=None can only be simulated and needs estimate_s (seconds); "
+                    "give estimate_s or a function"
+                )
         else:
-            self.is_coroutine = self.fn is not None and asyncio.iscoroutinefunction(self.fn)
-        if self.fn is None and self.estimate_s is None:
-            raise ConfigError(
-                "a Task with fn=None can only be simulated and needs estimate_s (seconds); "
-                "give estimate_s or a function"
-            )
-        if not isinstance(self.args, tuple):
+            code = getattr(fn, "__code__", None)
+            if code is not None and type(fn) is _FUNCTION:  # a plain def or lambda
+                self.is_coroutine = bool(code.co_flags & inspect.CO_COROUTINE)
+            elif callable(fn):
+                self.is_coroutine = asyncio.iscoroutinefunction(fn)
+            else:
+                raise ConfigError(
+                    f"Task fn must be a callable, a coroutine function or None; got "
+                    f"{type(fn).__name__} {fn!r}"
+                )
+        if type(self.args) is not tuple:
             if isinstance(self.args, (str, bytes)) or not isinstance(self.args, Iterable):
                 raise ConfigError(f"Task args must be a tuple; got {self.args!r}")
             self.args = tuple(self.args)
@@ -185,48 +196,63 @@ class Task:
         if self.id is not None and (not isinstance(self.id, str) or not self.id):
             raise ConfigError(f"Task id must be a non-empty str or None; got {self.id!r}")
         if self.name is None:
-            self.name = getattr(self.fn, "__name__", None) or self.id
+            self.name = getattr(fn, "__name__", None) or self.id
         p = self.priority
-        if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10:
+        if type(p) is not int or not 1 <= p <= 10:
             raise ConfigError(
                 f"Task priority must be an int from 1 (low) to 10 (critical); got {p!r}"
             )
-        if self.kind not in _KINDS:
+        if self.kind is not None and self.kind not in _KINDS:
             raise ConfigError(f"Task kind must be one of None, 'io', 'cpu'; got {self.kind!r}")
-        if isinstance(self.requires, str):
-            self.requires = frozenset({self.requires})
-        else:
-            self.requires = frozenset(self.requires)
-        deps = self.dependencies
-        if isinstance(deps, (str, Task)):
-            deps = (deps,)
-        deps = tuple(deps)
-        for d in deps:
-            if not isinstance(d, (str, Task)):
-                raise ConfigError(
-                    f"Task dependencies must be task ids (str) or Task objects; got {d!r}"
-                )
-        self.dependencies = deps
-        self.timeout = _positive(self.timeout, "Task timeout (seconds)", allow_none=True)
+        if self.requires:
+            req = self.requires
+            self.requires = frozenset({req}) if isinstance(req, str) else frozenset(req)
+        elif type(self.requires) is not frozenset:
+            self.requires = frozenset()
+        if self.dependencies:
+            self.dependencies = _check_dependencies(self.dependencies)
+        elif type(self.dependencies) is not tuple:
+            self.dependencies = ()
+        if self.timeout is not None:
+            self.timeout = _positive(self.timeout, "Task timeout (seconds)")
         r = self.max_retries
-        if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+        if type(r) is not int or r < 0:
             raise ConfigError(f"Task max_retries must be an int >= 0; got {r!r}")
-        ro = self.retry_on
-        ro = (ro,) if isinstance(ro, type) else tuple(ro)
-        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in ro):
-            raise ConfigError(
-                f"Task retry_on must be an exception type or a tuple of them; got {self.retry_on!r}"
-            )
-        self.retry_on = ro
+        if self.retry_on is not _RETRY_ON:
+            self.retry_on = _check_retry_on(self.retry_on)
         if self.estimate_s is not None:
-            e = self.estimate_s
-            if isinstance(e, bool) or not isinstance(e, (int, float)) or not (
-                e >= 0 and math.isfinite(e)
-            ):
-                raise ConfigError(f"Task estimate_s must be a number >= 0 or None; got {e!r}")
-        b = self.retry_backoff_s
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not (b >= 0 and math.isfinite(b)):
-            raise ConfigError(f"Task retry_backoff_s must be a number >= 0; got {b!r}")
+            _non_negative(self.estimate_s, "Task estimate_s")
+        if self.retry_backoff_s != _BACKOFF:
+            _non_negative(self.retry_backoff_s, "Task retry_backoff_s")
+
+
+
+
+def _check_dependencies(deps: Any) -> tuple:
+    if isinstance(deps, (str, Task)):
+        deps = (deps,)
+    deps = tuple(deps)
+    for d in deps:
+        if not isinstance(d, (str, Task)):
+            raise ConfigError(f"Task dependencies must be task ids (str) or Task objects; got {d!r}")
+    return deps
+
+
+def _check_retry_on(ro: Any) -> tuple[type[BaseException], ...]:
+    given = ro
+    ro = (ro,) if isinstance(ro, type) else tuple(ro)
+    if not all(isinstance(e, type) and issubclass(e, BaseException) for e in ro):
+        raise ConfigError(
+            f"Task retry_on must be an exception type or a tuple of them; got {given!r}"
+        )
+    return ro
+
+
+def _non_negative(value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        value >= 0 and math.isfinite(value)
+    ):
+        raise ConfigError(f"{what} must be a number >= 0; got {value!r}")
 
 
 _agent_ids = itertools.count()
