@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(got)
         print(render_table(f"{name} ({sw.elapsed:.1f} s)", got) + "\n", flush=True)
     report = _report(settings, rows, crashed, seconds)
+    if args.quick:
+        print("Quick sizes: the targets are set for the full sizes, so misses here are "
+              "information, not verdicts.")
     if report["missed"]:
         print("Missed targets:" + "".join(f"\n- {m}" for m in report["missed"]))
     else:

@@ -1,0 +1,25 @@
+"""The benchmarks must not rot: the quick pass runs in the suite (its timings are not judged)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_benchmarks_run_and_write_json(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert report["crashed"] == []
+    names = {r["benchmark"] for r in report["rows"]}
+    assert names == {"noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory"}
+    for row in report["rows"]:
+        assert row["swarmlab"] is not None and row["swarmlab"] > 0, row
+    assert "| case | swarmlab | baseline | ratio | target | met |" in proc.stdout
