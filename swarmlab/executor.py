@@ -151,7 +151,14 @@ class ParallelExecutor:
         self._t0 = loop.time()
         self._state = _RUNNING
         if prestart:
-            await self._backends["process"].start(prestart)
+            try:
+                await self._backends["process"].start(prestart)
+            except BaseException:
+                self._state = _STOPPING
+                for b in self._backends.values():
+                    await b.close()
+                self._state = _STOPPED
+                raise
 
     async def stop(self, timeout: float | None = None) -> None:
         """Take no new work, cancel waiting tasks, let running ones finish.

@@ -214,7 +214,7 @@ class Task:
         elif type(self.dependencies) is not tuple:
             self.dependencies = ()
         if self.timeout is not None:
-            self.timeout = _positive(self.timeout, "Task timeout (seconds)")
+            self.timeout = _positive(self.timeout, "Task timeout (seconds)", allow_none=True)
         r = self.max_retries
         if type(r) is not int or r < 0:
             raise ConfigError(f"Task max_retries must be an int >= 0; got {r!r}")

@@ -6,6 +6,7 @@ import threading
 import time
 
 import psutil
+import pytest
 from conftest import live_children, run
 
 import swarmlab as sl
@@ -134,3 +135,21 @@ def test_stop_kills_running_workers_and_leaves_no_child():
         assert statuses == {TaskStatus.CANCELLED}
 
     run(main())
+
+
+def test_workers_that_cannot_start_are_reported_not_awaited_forever(tmp_path, monkeypatch):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\nexit 7\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(broken))
+
+    async def main():
+        ex = executor()
+        with pytest.raises(sl.WorkerCrashedError, match=r"exited before they were ready \(last exit code 7\)"):
+            await ex.start()
+        with pytest.raises(sl.ExecutorClosedError):
+            await ex.submit_task(Task(pow, (2, 2)))
+
+    run(main())
+    assert live_children() == []
+

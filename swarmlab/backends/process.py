@@ -13,12 +13,14 @@ lambdas and notebook-defined functions run.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import pickle
 import signal
 import socket
 import subprocess
 import sys
+import weakref
 from collections import deque
 from multiprocessing.connection import Connection
 
@@ -37,6 +39,19 @@ _OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
 KILL_GRACE_S = 1.0
 # Seconds a worker gets to exit after its pipe is closed at shutdown before it is killed.
 EXIT_GRACE_S = 2.0
+# Workers that die before they are ready, in a row, before the pool gives up: the cause
+# (an interpreter that cannot import swarmlab, say) will not go away by retrying.
+MAX_START_FAILURES = 3
+
+# Every worker process not yet reaped, so that none outlives an interpreter that exits
+# without stopping its executor.
+_ALL_PROCS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_ALL_PROCS):
+        _signal(proc, signal.SIGKILL)
 
 
 class RemoteError(Exception):
@@ -72,6 +87,7 @@ class ProcessBackend(Backend):
         self._idle: list[_Worker] = []
         self._pending: deque = deque()  # (st, attempt, payload) waiting for a worker
         self._ready_waiters: list[asyncio.Future] = []
+        self._start_failures = 0
 
     # -------------------------------------------------------------- workers
     def _spawn(self) -> _Worker:
@@ -85,6 +101,7 @@ class ProcessBackend(Backend):
             pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL,
         )
         child.close()
+        _ALL_PROCS.add(proc)
         w = _Worker(proc, Connection(parent.detach()))
         self._live.add(w)
         self._all.add(w)
@@ -112,6 +129,7 @@ class ProcessBackend(Backend):
             return  # the process is gone; _exited reports it once its exit code is known
         if not w.ready:
             w.ready = True
+            self._start_failures = 0
             self._free(w)
             if self._ready_waiters and all(x.ready for x in self._live):
                 for f in self._ready_waiters:
@@ -144,6 +162,7 @@ class ProcessBackend(Backend):
     def _exited(self, w: _Worker) -> None:
         code = self._reap(w)
         self._all.discard(w)
+        was_live = not w.gone
         self._drop(w)
         st, attempt = w.st, w.attempt
         w.st = None
@@ -153,7 +172,29 @@ class ProcessBackend(Backend):
                 f"{st.id!r}; the pool replaced it"
             )
             self.ex._outcome(st, attempt, _FAILED, None, exc, "worker_crashed")
+        if not w.ready and was_live:
+            self._start_failures += 1
+            if self._ready_waiters or self._start_failures >= MAX_START_FAILURES:
+                self._give_up(code)
+                return
         self._refill()
+
+    def _give_up(self, code: int | None) -> None:
+        """Workers die before they are ready: fail what waits for one, say why."""
+        err = (
+            f"worker processes exited before they were ready (last exit code {code}), "
+            f"{self._start_failures} times in a row; run `{sys.executable} -c \"import "
+            "swarmlab.backends._worker\"` to see why (its error is on stderr)"
+        )
+        for fut in self._ready_waiters:
+            if not fut.done():
+                fut.set_exception(WorkerCrashedError(err))
+        self._ready_waiters.clear()
+        pending, self._pending = self._pending, deque()
+        for st, attempt, _ in pending:
+            if st.attempt == attempt and st.handle is None:
+                self.ex._outcome(st, attempt, _FAILED, None, WorkerCrashedError(err),
+                                 "worker_start_failed", None, False)
 
     def _reap(self, w: _Worker) -> int | None:
         """Forget an exited worker: readers, pipe, pidfd; returns its exit code."""
@@ -163,6 +204,7 @@ class ProcessBackend(Backend):
             loop.remove_reader(w.conn.fileno())
             w.conn.close()
         os.close(w.sentinel)
+        _ALL_PROCS.discard(w.proc)
         return w.proc.wait()  # it has exited (the pidfd said so): this only reaps it
 
     def _drop(self, w: _Worker) -> None:
