@@ -49,28 +49,25 @@ def _check(n: int, style: str) -> None:
         raise ConfigError(f"workload style must be 'sync' or 'async'; got {style!r}")
 
 
-def io(n: int = 100, *, seed: int = 0, style: str = "sync", mean_s: float = 0.02) -> list[Task]:
-    """``n`` I/O waits, uniform in [0.5, 1.5) x ``mean_s``, declared ``kind="io"``."""
+def _uniform(n: int, seed: int, style: str, mean_s: float, kind: str, sync_fn, async_fn) -> list[Task]:
     _check(n, style)
     rng = random.Random(seed)
-    fn = io_wait if style == "sync" else io_wait_async
+    fn = sync_fn if style == "sync" else async_fn
     out = []
     for i in range(n):
         d = round(mean_s * (0.5 + rng.random()), 6)
-        out.append(Task(fn, (d,), id=f"io-{i}", kind="io", estimate_s=d, priority=rng.randint(1, 6)))
+        out.append(Task(fn, (d,), id=f"{kind}-{i}", kind=kind, estimate_s=d, priority=rng.randint(1, 6)))
     return out
+
+
+def io(n: int = 100, *, seed: int = 0, style: str = "sync", mean_s: float = 0.02) -> list[Task]:
+    """``n`` I/O waits, uniform in [0.5, 1.5) x ``mean_s``, declared ``kind="io"``."""
+    return _uniform(n, seed, style, mean_s, "io", io_wait, io_wait_async)
 
 
 def cpu(n: int = 20, *, seed: int = 0, style: str = "sync", mean_s: float = 0.02) -> list[Task]:
     """``n`` CPU-bound tasks, uniform in [0.5, 1.5) x ``mean_s``, declared ``kind="cpu"``."""
-    _check(n, style)
-    rng = random.Random(seed)
-    fn = spin if style == "sync" else spin_async
-    out = []
-    for i in range(n):
-        d = round(mean_s * (0.5 + rng.random()), 6)
-        out.append(Task(fn, (d,), id=f"cpu-{i}", kind="cpu", estimate_s=d, priority=rng.randint(1, 6)))
-    return out
+    return _uniform(n, seed, style, mean_s, "cpu", spin, spin_async)
 
 
 def mixed(n: int = 120, *, seed: int = 0, style: str = "sync") -> list[Task]:
