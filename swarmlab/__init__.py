@@ -26,6 +26,7 @@ from .model import (
 )
 from .portal import run
 from .records import RunRecord
+from .scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
 from .simulate import simulate
 
 __version__ = "0.1.0"
@@ -44,9 +45,12 @@ __all__ = [
     "QueueFullError",
     "ResourceLimits",
     "RunRecord",
+    "SchedulingAlgorithm",
+    "SchedulingMetrics",
     "SwarmlabError",
     "Task",
     "TaskResult",
+    "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
     "run",

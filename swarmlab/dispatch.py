@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import ConfigError, DependencyCycleError, NoEligibleAgentError, QueueFullError
+from .errors import ConfigError, DependencyCycleError, QueueFullError
 from .events import Recorder
 from .model import Agent, ResourceLimits, Task, TaskResult, TaskStatus
-from .scheduling.base import AgentSlot, Policy
+from .scheduling.base import AgentSlot, Policy, task_weight
+from .scheduling.capabilities import CapabilityIndex
+from .scheduling.dag import find_cycle
 
 __all__ = ["Dispatcher", "TaskState"]
 
@@ -36,7 +39,8 @@ class TaskState:
     __slots__ = (
         "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
         "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
-        "wait_total", "run_total", "handle", "value", "error_type", "error", "tb",
+        "wait_total", "run_total", "handle", "value", "error_type", "error", "tb", "weight",
+        "group",
     )
 
     def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
@@ -61,6 +65,8 @@ class TaskState:
         self.error_type: str | None = None
         self.error: str | None = None
         self.tb: str | None = None
+        self.weight = task_weight(task)
+        self.group = None  # the Eligible group of agents that may run it
 
     def __repr__(self) -> str:
         return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
@@ -108,8 +114,12 @@ class Dispatcher:
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise ConfigError(f"agent ids must be unique; these repeat: {dup}")
         self.slots = [AgentSlot(a, i) for i, a in enumerate(agents)]
+        self.index = CapabilityIndex(self.slots)
         self.policy = policy
         policy.bind(self.slots)
+        self._steal = policy.steal
+        self._aging_s = policy.aging_s
+        self._aging: deque[tuple[float, TaskState, int]] = deque()  # (ready time, task, priority)
         self.limits = limits
         self.cap = limits.max_concurrent_tasks
         self.max_queue: float = limits.max_queue_size
@@ -132,7 +142,6 @@ class Dispatcher:
         self.last_terminal_s: float | None = None
         self._startable: list[tuple[int, int, int]] = []  # (-priority, seq, slot idx)
         self._delayed: list[tuple[float, int, TaskState]] = []
-        self._eligible: dict[frozenset, list[AgentSlot]] = {frozenset(): self.slots}
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -157,7 +166,7 @@ class Dispatcher:
                 "finish or raise ResourceLimits.max_queue_size"
             )
         known = self.tasks
-        eligible = self._eligible
+        groups = self.index.groups
         ids: list[str] = []
         auto = self._auto_id
         any_deps = False
@@ -173,8 +182,8 @@ class Dispatcher:
             ids.append(tid)
             if t.dependencies:
                 any_deps = True
-            if t.requires not in eligible:
-                self._eligible_for(t, tid)
+            if t.requires not in groups:
+                self.index.eligible(t.requires, tid)  # raises NoEligibleAgentError
         in_batch = set(ids)
         if len(in_batch) != n or not in_batch.isdisjoint(known) or len({id(t) for t in tasks}) != n:
             self._explain_duplicates(tasks, ids)
@@ -193,17 +202,21 @@ class Dispatcher:
         self.n_waiting += n
         self.n_unfinished += n
         ev = self._ev
+        info = self.recorder.task_info
         default_timeout = self.limits.task_timeout
         enqueue = self._enqueue
         states = []
-        for t, tid, p in zip(tasks, ids, priorities):
+        for i, (t, tid, p) in enumerate(zip(tasks, ids, priorities)):
             if t.id is None:
                 t.id = tid
             if t.name is None:
                 t.name = tid
             st = TaskState(t, tid, p or t.priority, now,
                            default_timeout if t.timeout is None else t.timeout)
+            st.group = groups[t.requires]
             known[tid] = st
+            info.append((tid, t.kind, t.estimate_s, tuple(sorted(t.requires)) if t.requires else (),
+                         tuple(dep_ids[i]) if dep_ids is not None else ()))
             ev.append((len(ev), now, "submitted", tid, None, None))
             if dep_ids is None:
                 enqueue(st, now)
@@ -271,49 +284,24 @@ class Dispatcher:
     def _check_cycles(self, ids: list[str], dep_ids: list[list[str]], in_batch: set[str]) -> None:
         # Only edges inside the batch can close a cycle: earlier tasks cannot depend on new ones.
         edges = {tid: [d for d in deps if d in in_batch] for tid, deps in zip(ids, dep_ids)}
-        if not any(edges.values()):
-            return
-        WHITE, GREY, BLACK = 0, 1, 2
-        colour = dict.fromkeys(ids, WHITE)
-        for root in ids:
-            if colour[root] != WHITE:
-                continue
-            stack = [(root, iter(edges[root]))]
-            path = [root]
-            colour[root] = GREY
-            while stack:
-                node, it = stack[-1]
-                nxt = next(it, None)
-                if nxt is None:
-                    colour[node] = BLACK
-                    stack.pop()
-                    path.pop()
-                elif colour[nxt] == GREY:
-                    cycle = path[path.index(nxt):] + [nxt]
-                    raise DependencyCycleError(cycle)
-                elif colour[nxt] == WHITE:
-                    colour[nxt] = GREY
-                    path.append(nxt)
-                    stack.append((nxt, iter(edges[nxt])))
-
-    def _eligible_for(self, task: Task, tid: str) -> list[AgentSlot]:
-        req = task.requires
-        el = self._eligible.get(req)
-        if el is None:
-            el = [s for s in self.slots if req <= s.capabilities]
-            if not el:
-                have = frozenset().union(*(s.capabilities for s in self.slots))
-                raise NoEligibleAgentError(tid, req - have or req)
-            self._eligible[req] = el
-        return el
+        cycle = find_cycle(edges) if any(edges.values()) else None
+        if cycle is not None:
+            raise DependencyCycleError(cycle)
 
     # ------------------------------------------------------------------ readiness
     def _enqueue(self, st: TaskState, now: float) -> None:
         """Place a ready task on an agent's queue through the policy."""
         st.ready_s = now
-        req = st.task.requires
-        eligible = self._eligible[req]
-        slot = self.policy.choose(st.task, eligible, not req)
+        slot = self.policy.choose(st.task, st.group)
+        ev = self._ev
+        ev.append((len(ev), now, "assigned", st.id, slot.id, None))
+        self._queue_on(st, slot)
+        if self._aging_s is not None:
+            self._aging.append((now, st, st.priority))
+        if self._steal and slot.running >= slot.capacity and st.priority <= self.policy.steal_max_priority:
+            self._offer(st, now)
+
+    def _queue_on(self, st: TaskState, slot: AgentSlot) -> None:
         st.slot = slot
         st.state = QUEUED
         seq = self._seq = self._seq + 1
@@ -321,16 +309,15 @@ class Dispatcher:
         q = slot.queue
         heapq.heappush(q, (negp, seq, st))
         slot.queued += 1
-        ev = self._ev
-        ev.append((len(ev), now, "assigned", st.id, slot.id, None))
+        slot.work += st.weight
         if slot.running < slot.capacity and q[0][2] is st:
             heapq.heappush(self._startable, (negp, seq, slot.idx))
 
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""
         q = slot.queue
-        while q and q[0][2].state is not QUEUED:
-            heapq.heappop(q)  # cancelled while queued
+        while q and not _valid(q[0], slot):
+            heapq.heappop(q)  # cancelled, stolen or aged since it was queued
         if q and slot.running < slot.capacity:
             heapq.heappush(self._startable, (q[0][0], q[0][1], slot.idx))
 
@@ -352,8 +339,9 @@ class Dispatcher:
             q = slot.queue
             if slot.running >= slot.capacity or not q or q[0][1] != seq:
                 continue  # stale: started, cancelled or agent full since it was pushed
-            st = pop(q)[2]
-            if st.state is not QUEUED:
+            entry = pop(q)
+            st = entry[2]
+            if st.state is not QUEUED or st.slot is not slot or entry[0] != -st.priority:
                 self._push_head(slot)
                 continue
             slot.queued -= 1
@@ -366,7 +354,7 @@ class Dispatcher:
             out.append(st)
             if q and slot.running < slot.capacity:
                 head = q[0]
-                if head[2].state is QUEUED:
+                if _valid(head, slot):
                     push(startable, (head[0], head[1], idx))
                 else:
                     self._push_head(slot)
@@ -398,18 +386,28 @@ class Dispatcher:
             return False
         slot = st.slot
         slot.running -= 1
+        slot.work -= st.weight
         self.n_running -= 1
+        started = st.started_s if st.started_s is not None else now
+        run = now - started
+        st.wait_total += started - st.ready_s
+        st.run_total += run
+        slot.n_done += 1
+        if status is _COMPLETED:
+            slot.n_ok += 1
+            if st.task.estimate_s is not None:
+                _measure(slot, st.task.requires, st.task.estimate_s, run)
         self._load_decreased(slot)
         q = slot.queue
-        if q and slot.running == slot.capacity - 1:  # the agent just got a free slot
-            head = q[0]
-            if head[2].state is QUEUED:
-                heapq.heappush(self._startable, (head[0], head[1], slot.idx))
-            else:
-                self._push_head(slot)
-        started = st.started_s if st.started_s is not None else now
-        st.wait_total += started - st.ready_s
-        st.run_total += now - started
+        if slot.running == slot.capacity - 1:  # the agent just got a free slot
+            if q:
+                head = q[0]
+                if _valid(head, slot):
+                    heapq.heappush(self._startable, (head[0], head[1], slot.idx))
+                else:
+                    self._push_head(slot)
+            if self._steal and not slot.queued:
+                self._steal_for(slot, now)
         error = None
         if status is not _COMPLETED:
             if error_type is None:
@@ -465,6 +463,7 @@ class Dispatcher:
         """End a waiting task without running it: one attempt row with no start."""
         if st.state is QUEUED:
             st.slot.queued -= 1
+            st.slot.work -= st.weight
             self.policy.load_decreased(st.slot)
         ready = st.ready_s if st.state is not PENDING else None
         self.n_waiting -= 1
@@ -494,17 +493,95 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ time and cancellation
     def next_wakeup(self) -> float | None:
-        """When the earliest delayed retry becomes ready, or None."""
-        return self._delayed[0][0] if self._delayed else None
+        """When the dispatcher next has something to do by itself (a retry's backoff
+        ends, a waiting task ages), or None."""
+        at = self._delayed[0][0] if self._delayed else None
+        aging = self._aging
+        while aging and not _still_waiting(aging[0]):
+            aging.popleft()
+        if aging:
+            t = aging[0][0] + self._aging_s
+            at = t if at is None else min(at, t)
+        return at
 
     def wake(self, now: float) -> None:
-        """Make every retry whose backoff has elapsed ready."""
+        """Make every retry whose backoff has elapsed ready; age tasks that waited long."""
         dl = self._delayed
         while dl and dl[0][0] <= now:
             st = heapq.heappop(dl)[2]
             if st.state is DELAYED:
                 self._emit(now, "ready", st.id)
                 self._enqueue(st, now)
+        aging = self._aging
+        while aging and aging[0][0] + self._aging_s <= now:
+            entry = aging.popleft()
+            st = entry[1]
+            if _still_waiting(entry) and st.priority < 9:
+                self._age(st, now)
+
+    def _age(self, st: TaskState, now: float) -> None:
+        """One priority level up for a task that waited ``aging_s`` (its old entry goes stale)."""
+        before = st.priority
+        st.priority += 1
+        self._emit(now, "aged", st.id, st.slot.id, f"priority {before} -> {st.priority}")
+        slot = st.slot
+        slot.queued -= 1
+        slot.work -= st.weight
+        self._queue_on(st, slot)
+        self._aging.append((now, st, st.priority))
+
+    # ------------------------------------------------------------------ stealing
+    def _steal_for(self, thief: AgentSlot, now: float) -> None:
+        """An idle agent takes waiting tasks from the most loaded agents' queues: the
+        best task of the stealable band that it can run, while it has a free slot."""
+        band = self.policy.steal_max_priority
+        caps = thief.capabilities
+        victims = sorted((v for v in self.slots if v.queued and v is not thief),
+                         key=lambda v: (-v.load, v.idx))
+        for victim in victims:
+            while thief.queued + thief.running < thief.capacity:
+                best = None
+                for entry in victim.queue:
+                    st = entry[2]
+                    if (_valid(entry, victim) and st.priority <= band and st.task.requires <= caps
+                            and (best is None or entry < best)):
+                        best = entry
+                if best is None:
+                    break
+                self._move(best[2], victim, thief, now)
+            if thief.queued + thief.running >= thief.capacity:
+                return
+
+    def _offer(self, st: TaskState, now: float) -> None:
+        """A stealable task was queued behind a busy agent: an idle agent takes it now."""
+        caps_needed = st.task.requires
+        for thief in st.group.slots:
+            if thief.running < thief.capacity and not thief.queued and caps_needed <= thief.capabilities:
+                self._move(st, st.slot, thief, now)
+                return
+
+    def _move(self, st: TaskState, victim: AgentSlot, thief: AgentSlot, now: float) -> None:
+        victim.queued -= 1
+        victim.work -= st.weight
+        self.policy.load_decreased(victim)
+        self.policy.moved(st.task, victim, thief)
+        self._emit(now, "stolen", st.id, thief.id, victim.id)
+        self._queue_on(st, thief)
+        if victim.queue and victim.queue[0][2] is st:
+            self._push_head(victim)
+
+    # ------------------------------------------------------------------ agents
+    def add_agent(self, agent: Agent, now: float) -> None:
+        """A new agent joins the pool; with stealing on it takes waiting work at once."""
+        if any(s.id == agent.id for s in self.slots):
+            raise ConfigError(f"agent id {agent.id!r} is already in the pool; agent ids must be unique")
+        slot = AgentSlot(agent, len(self.slots))
+        self.slots.append(slot)
+        groups = self.index.add(slot)
+        self.policy.agent_added(slot, groups)
+        self._emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
+        if self._steal:
+            self._steal_for(slot, now)
 
     def cancel(self, tid: str, now: float, reason: str = "cancelled") -> str:
         """Cancel one task. Returns its state before: a waiting task ends ``cancelled``
@@ -544,3 +621,25 @@ class Dispatcher:
 _FAILED_STATES = frozenset(
     {TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED, TaskStatus.UPSTREAM_FAILED}
 )
+
+
+def _valid(entry: tuple, slot: AgentSlot) -> bool:
+    """A queue entry still stands: its task waits on this agent at this priority."""
+    st = entry[2]
+    return st.state is QUEUED and st.slot is slot and entry[0] == -st.priority
+
+
+def _still_waiting(entry: tuple[float, TaskState, int]) -> bool:
+    st = entry[1]
+    return st.state is QUEUED and st.priority == entry[2]
+
+
+def _measure(slot: AgentSlot, requires: frozenset, estimate_s: float, run_s: float) -> None:
+    """Add a completed attempt to the agent's measured speed, overall and for ``requires``."""
+    for key in (None, requires) if requires else (None,):
+        sums = slot.by_caps.get(key)
+        if sums is None:
+            slot.by_caps[key] = [estimate_s, run_s]
+        else:
+            sums[0] += estimate_s
+            sums[1] += run_s

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["Recorder", "EVENT_FIELDS", "ATTEMPT_FIELDS", "new_run_id"]
+__all__ = ["Recorder", "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "new_run_id"]
 
 #: Field order of one event tuple.
 EVENT_FIELDS = ("seq", "t_s", "event", "task_id", "agent_id", "detail")
@@ -35,23 +35,27 @@ ATTEMPT_FIELDS = (
     "error",
 )
 
+#: Field order of one task tuple: what was declared at submission (one per task).
+TASK_INFO_FIELDS = ("task_id", "kind", "estimate_s", "requires", "dependencies")
+
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
 class Recorder:
-    """Append-only event, attempt and resource records of one run.
+    """Append-only event, attempt, task and resource records of one run.
 
     ``seq`` of an event is its index in :attr:`events`.
     """
 
-    __slots__ = ("run_id", "events", "attempts", "resources", "resource_fields")
+    __slots__ = ("run_id", "events", "attempts", "task_info", "resources", "resource_fields")
 
     def __init__(self, run_id: str | None = None) -> None:
         self.run_id = run_id or new_run_id()
         self.events: list[tuple] = []
         self.attempts: list[tuple] = []
+        self.task_info: list[tuple] = []
         self.resources: list[tuple] = []
         self.resource_fields: tuple[str, ...] = ("t_s",)
 

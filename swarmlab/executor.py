@@ -29,7 +29,7 @@ from .model import (
     _enum_value,
 )
 from .records import RunRecord
-from .runinfo import default_agents, run_meta
+from .runinfo import default_agents, describe_agents, run_meta
 from .scheduling.policies import resolve_policy
 
 __all__ = ["ParallelExecutor"]
@@ -263,6 +263,16 @@ class ParallelExecutor:
             return True
         return before in ("pending", "delayed", "queued")
 
+    def add_agent(self, agent: Agent) -> None:
+        """Add an agent to the pool while running; with stealing on it takes waiting work
+        at once. A ``joined`` event records it."""
+        self._check_open()
+        if not isinstance(agent, Agent):
+            raise ConfigError(f"add_agent takes an Agent; got {agent!r}")
+        self._d.add_agent(agent, self._now())
+        self.agents.append(agent)
+        self._pump()
+
     # ------------------------------------------------------------------ results
     async def get_result(self, task_id: str, timeout: float | None = None) -> TaskResult:
         """Wait for one task's :class:`TaskResult` (whatever its status).
@@ -303,6 +313,8 @@ class ParallelExecutor:
 
     def record(self) -> RunRecord:
         """A snapshot of everything recorded so far."""
+        if len(self.agents) != self.meta["n_agents"]:  # agents joined during the run
+            self.meta.update(n_agents=len(self.agents), agents=describe_agents(self.agents))
         return RunRecord.from_recorder(self.recorder, self.meta)
 
     # ------------------------------------------------------------------ the engine

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .events import ATTEMPT_FIELDS, EVENT_FIELDS, Recorder
+from .events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, Recorder
 
 if TYPE_CHECKING:  # pandas is imported when a frame is first built
     import pandas as pd
@@ -22,20 +22,28 @@ EVENT_COLUMNS = ("run_id",) + EVENT_FIELDS
 TASK_COLUMNS = (
     "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
     "worker", "algorithm", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s",
-    "run_s", "error_type", "error",
+    "run_s", "error_type", "error", "kind", "estimate_s", "requires", "dependencies",
 )
 #: Columns every resources frame has; samplers add their own after these.
 RESOURCE_COLUMNS = ("run_id", "t_s")
 
-_CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id")
-_FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s")
+_CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id", "kind")
+_FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s", "estimate_s")
 _STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id")
 
 
+_LISTS = ("requires", "dependencies")
+
+
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Give each known column its dtype (files may lose them: Parquet keeps no empty
+    categories and reads lists back as arrays)."""
     import pandas as pd
 
     for c in df.columns:
+        if c in _LISTS:
+            df[c] = df[c].map(list)
+            continue
         if c in _CATEGORICAL:
             df[c] = df[c].astype("category")
         elif c in _FLOAT:
@@ -59,10 +67,12 @@ class RunRecord:
         attempts: list[tuple],
         resources: list[tuple] | None = None,
         resource_fields: tuple[str, ...] = ("t_s",),
+        task_info: list[tuple] | None = None,
     ) -> None:
         self.meta = meta
         self._events = events
         self._attempts = attempts
+        self._task_info = task_info or []
         self._resources = resources or []
         self._resource_fields = resource_fields
         self._frames: dict[str, pd.DataFrame] = {}
@@ -72,14 +82,14 @@ class RunRecord:
         """A snapshot: later records do not change it."""
         return cls(
             dict(meta), list(recorder.events), list(recorder.attempts),
-            list(recorder.resources), recorder.resource_fields,
+            list(recorder.resources), recorder.resource_fields, list(recorder.task_info),
         )
 
     @classmethod
     def from_frames(cls, meta: dict[str, Any], frames: dict[str, pd.DataFrame]) -> RunRecord:
         """A record whose frames were built elsewhere (loaded from disk, say)."""
         rec = cls(dict(meta), [], [])
-        rec._frames.update(frames)
+        rec._frames.update({name: _typed(df) for name, df in frames.items()})
         return rec
 
     @property
@@ -101,11 +111,14 @@ class RunRecord:
     @property
     def tasks(self) -> pd.DataFrame:
         """One row per task and attempt; ``wait_s`` = started - ready, ``run_s`` =
-        finished - started (NaN for an attempt that never started)."""
+        finished - started (NaN for an attempt that never started); ``kind``,
+        ``estimate_s``, ``requires`` and ``dependencies`` (lists of str) as submitted."""
         if "tasks" not in self._frames:
             import pandas as pd
 
             df = pd.DataFrame.from_records(self._attempts, columns=list(ATTEMPT_FIELDS))
+            info = pd.DataFrame.from_records(self._task_info, columns=list(TASK_INFO_FIELDS))
+            df = df.merge(info, on="task_id", how="left", validate="many_to_one")
             df.insert(0, "run_id", self.run_id)
             df["algorithm"] = self.meta.get("algorithm")
             df = _typed(df)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .model import Agent, ResourceLimits
 
-__all__ = ["run_meta", "default_agents"]
+__all__ = ["run_meta", "default_agents", "describe_agents"]
 
 
 def _version(dist: str) -> str | None:
@@ -36,6 +36,7 @@ def run_meta(
         "seed": seed,
         "limits": dataclasses.asdict(limits),
         "n_agents": len(agents),
+        "agents": describe_agents(agents),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "versions": {
@@ -48,3 +49,12 @@ def run_meta(
 def default_agents(limits: ResourceLimits) -> list[Agent]:
     """``max_concurrent_tasks`` identical agents, ``agent-0`` ... ``agent-{n-1}``."""
     return [Agent(f"agent-{i}") for i in range(limits.max_concurrent_tasks)]
+
+
+def describe_agents(agents: list[Agent]) -> list[dict[str, Any]]:
+    """The pool as plain data, for ``meta["agents"]``."""
+    return [
+        {"id": a.id, "type": a.type.value, "capabilities": sorted(a.capabilities),
+         "capacity": a.capacity, "speed": a.speed}
+        for a in agents
+    ]

@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .events import Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus
 from .records import RunRecord
-from .runinfo import default_agents, run_meta
+from .runinfo import default_agents, describe_agents, run_meta
 from .scheduling.policies import resolve_policy
 
 __all__ = ["simulate"]
@@ -30,6 +30,7 @@ def simulate(
     limits: ResourceLimits | None = None,
     seed: int = 0,
     failures: Failures | None = None,
+    joins: Sequence[tuple[float, Agent]] = (),
 ) -> RunRecord:
     """Run ``tasks`` on virtual time and return what was recorded.
 
@@ -54,6 +55,8 @@ def simulate(
     failures : callable, optional
         ``failures(task, attempt) -> exception or None``: the exception an attempt ends
         with (it then counts as ``failed`` after its full duration), or None.
+    joins : sequence of (time, Agent)
+        Agents that join the pool at the given virtual times.
 
     Returns
     -------
@@ -83,6 +86,11 @@ def simulate(
     d = Dispatcher(agents, policy, limits, rec, seed=seed)
     d.max_queue = float("inf")  # every task is submitted at t=0; the queue cap would only bite here
     d.submit(tasks, 0.0)
+    arrivals = sorted(((t, i, a) for i, (t, a) in enumerate(joins)), key=lambda x: x[:2])
+    for t, _, a in arrivals:
+        if not isinstance(a, Agent) or isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
+            raise ConfigError(f"joins takes (time >= 0, Agent) pairs; got ({t!r}, {a!r})")
+    arrivals.reverse()  # pop() takes the earliest
 
     ends: list[tuple[float, int, TaskState, int, TaskStatus, BaseException | None]] = []
     seq = 0
@@ -101,15 +109,22 @@ def simulate(
             seq += 1
             push(ends, (end, seq, st, st.attempt, status, exc))
         wake = d.next_wakeup()
+        if arrivals and (wake is None or arrivals[-1][0] < wake):
+            wake = arrivals[-1][0]
         if ends and (wake is None or ends[0][0] <= wake):
             now, _, st, attempt, status, exc = pop(ends)
             etype = "timeout" if status is TaskStatus.TIMED_OUT else None
             d.finish(st, attempt, now, status, exc=exc, error_type=etype)
         elif wake is not None:
             now = wake
+            while arrivals and arrivals[-1][0] <= now:
+                d.add_agent(arrivals.pop()[2], now)
             d.wake(now)
         else:
             break
     if not d.done:  # cannot happen with a correct dispatcher; never lose a task regardless
         d.cancel_waiting(now, "simulation ended with the task still waiting")
+    if arrivals_given := [a for _, a in joins]:
+        pool = agents + arrivals_given
+        meta.update(n_agents=len(pool), agents=describe_agents(pool))
     return RunRecord.from_recorder(rec, meta)

@@ -1,6 +1,14 @@
-"""Scheduling policies: which agent a ready task is placed on."""
+"""Scheduling: which agent a ready task is placed on, and when idle agents steal."""
 
-from .base import AgentSlot, Policy
-from .policies import LeastLoaded, resolve_policy
+from .base import AgentSlot, Eligible, Policy
+from .policies import (
+    POLICIES, CapabilityBased, Dynamic, LeastLoaded, PriorityBased, RoundRobin, WorkStealing,
+    resolve_policy,
+)
+from .scheduler import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
 
-__all__ = ["AgentSlot", "Policy", "LeastLoaded", "resolve_policy"]
+__all__ = [
+    "AgentSlot", "Eligible", "Policy", "POLICIES", "RoundRobin", "LeastLoaded", "CapabilityBased",
+    "PriorityBased", "Dynamic", "WorkStealing", "resolve_policy", "SchedulingAlgorithm",
+    "SchedulingMetrics", "TaskScheduler",
+]

@@ -1,0 +1,58 @@
+"""The capability index: capability -> agents, and the cached groups of eligible agents."""
+
+from __future__ import annotations
+
+from ..errors import NoEligibleAgentError
+from .base import AgentSlot, Eligible
+
+__all__ = ["CapabilityIndex"]
+
+
+class CapabilityIndex:
+    """Finds the agents holding every capability a task requires.
+
+    A group is computed once per distinct ``requires`` set, by filtering the agents of
+    its rarest capability, so its cost does not grow with the agents that lack it; then
+    it is a dictionary lookup.
+    """
+
+    def __init__(self, slots: list[AgentSlot]) -> None:
+        self._by_cap: dict[str, list[AgentSlot]] = {}
+        self.groups: dict[frozenset, Eligible] = {}
+        self._all = Eligible(frozenset(), [], 0)
+        self.groups[frozenset()] = self._all
+        for s in slots:
+            self.add(s)
+
+    @property
+    def all(self) -> Eligible:
+        return self._all
+
+    def add(self, slot: AgentSlot) -> list[Eligible]:
+        """Index a new agent; returns the existing groups it joined."""
+        for c in slot.capabilities:
+            self._by_cap.setdefault(c, []).append(slot)
+        joined = []
+        for req, g in self.groups.items():
+            if req <= slot.capabilities:
+                g.slots.append(slot)
+                joined.append(g)
+        return joined
+
+    def eligible(self, requires: frozenset, task_id: str) -> Eligible:
+        """The group for ``requires``; raises NoEligibleAgentError when it is empty."""
+        g = self.groups.get(requires)
+        if g is not None:
+            return g
+        lists = [self._by_cap.get(c, ()) for c in requires]
+        rarest = min(lists, key=len)
+        slots = [s for s in rarest if requires <= s.capabilities]
+        if not slots:
+            missing = frozenset(c for c in requires if c not in self._by_cap)
+            raise NoEligibleAgentError(task_id, missing or requires)
+        g = Eligible(requires, slots, len(self.groups))
+        self.groups[requires] = g
+        return g
+
+    def groups_of(self, slot: AgentSlot) -> list[Eligible]:
+        return [g for req, g in self.groups.items() if req <= slot.capabilities]

@@ -1,0 +1,101 @@
+"""Dependency graphs: a priority-aware topological order and the critical path."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+
+from ..errors import ConfigError, DependencyCycleError
+from ..model import Task
+
+__all__ = ["topological_order", "critical_path", "find_cycle"]
+
+
+def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """One cycle of ``edges`` (node -> the nodes it depends on), first node repeated at the
+    end, or None."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(edges, white)
+    for root in edges:
+        if colour[root] != white:
+            continue
+        stack = [(root, iter(edges[root]))]
+        path = [root]
+        colour[root] = grey
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                colour[node] = black
+                stack.pop()
+                path.pop()
+            elif colour.get(nxt, black) == grey:
+                return path[path.index(nxt):] + [nxt]
+            elif colour.get(nxt, black) == white:
+                colour[nxt] = grey
+                path.append(nxt)
+                stack.append((nxt, iter(edges[nxt])))
+    return None
+
+
+def _key(t: Task, i: int) -> str:
+    return t.id if t.id is not None else f"#{i}"
+
+
+def topological_order(tasks: Sequence[Task]) -> list[Task]:
+    """``tasks`` so that each comes after the tasks it depends on; among the tasks ready
+    at a step, higher priority first, then the given order.
+
+    Dependencies outside ``tasks`` are a ConfigError; a cycle a DependencyCycleError.
+    """
+    keys = [_key(t, i) for i, t in enumerate(tasks)]
+    by_key = dict(zip(keys, range(len(tasks))))
+    by_obj = {id(t): k for t, k in zip(tasks, keys)}
+    deps: dict[str, list[str]] = {}
+    for t, k in zip(tasks, keys):
+        ds = []
+        for d in t.dependencies:
+            dk = by_obj.get(id(d)) if isinstance(d, Task) else d
+            if dk is None or dk not in by_key:
+                raise ConfigError(f"task {k!r} depends on {getattr(d, 'id', d)!r}, which is not among the tasks given")
+            ds.append(dk)
+        deps[k] = ds
+    waiting = {k: len(ds) for k, ds in deps.items()}
+    dependents: dict[str, list[str]] = {k: [] for k in keys}
+    for k, ds in deps.items():
+        for d in ds:
+            dependents[d].append(k)
+    ready = [(-tasks[by_key[k]].priority, by_key[k], k) for k in keys if not waiting[k]]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, i, k = heapq.heappop(ready)
+        out.append(tasks[i])
+        for nk in dependents[k]:
+            waiting[nk] -= 1
+            if not waiting[nk]:
+                heapq.heappush(ready, (-tasks[by_key[nk]].priority, by_key[nk], nk))
+    if len(out) != len(tasks):
+        raise DependencyCycleError(find_cycle({k: v for k, v in deps.items() if waiting[k]}) or [])
+    return out
+
+
+def critical_path(durations: Mapping[str, float], deps: Mapping[str, Sequence[str]]) -> float:
+    """The longest chain of ``durations`` through ``deps`` (task -> its dependencies);
+    dependencies missing from ``durations`` count as 0."""
+    finish: dict[str, float] = {}
+    for k in durations:
+        if k in finish:
+            continue
+        stack = [k]
+        while stack:
+            node = stack[-1]
+            pending = [d for d in deps.get(node, ()) if d in durations and d not in finish]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if node not in finish:
+                finish[node] = durations[node] + max(
+                    (finish[d] for d in deps.get(node, ()) if d in finish), default=0.0)
+    return max(finish.values(), default=0.0)
