@@ -40,7 +40,7 @@ class TaskState:
         "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
         "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
         "wait_total", "run_total", "handle", "value", "error_type", "error", "tb", "weight",
-        "group",
+        "group", "seq",
     )
 
     def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
@@ -67,6 +67,7 @@ class TaskState:
         self.tb: str | None = None
         self.weight = task_weight(task)
         self.group = None  # the Eligible group of agents that may run it
+        self.seq = 0  # FIFO rank among equal priorities: the order tasks became ready
 
     def __repr__(self) -> str:
         return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
@@ -293,6 +294,7 @@ class Dispatcher:
         """Place a ready task on an agent's queue through the policy."""
         st.ready_s = now
         slot = self.policy.choose(st.task, st.group)
+        st.seq = self._seq = self._seq + 1
         ev = self._ev
         ev.append((len(ev), now, "assigned", st.id, slot.id, None))
         self._queue_on(st, slot)
@@ -304,7 +306,7 @@ class Dispatcher:
     def _queue_on(self, st: TaskState, slot: AgentSlot) -> None:
         st.slot = slot
         st.state = QUEUED
-        seq = self._seq = self._seq + 1
+        seq = st.seq
         negp = -st.priority
         q = slot.queue
         heapq.heappush(q, (negp, seq, st))

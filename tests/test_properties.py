@@ -1,9 +1,12 @@
 """Invariants of the dispatcher on virtual time, over generated workloads."""
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swarmlab import Agent, ResourceLimits, Task, simulate
+from swarmlab import Agent, ResourceLimits, SchedulingAlgorithm, Task, TaskScheduler, simulate
+
+ALGORITHMS = [a.value for a in SchedulingAlgorithm]
 
 TERMINAL = {"completed", "failed", "timed_out", "cancelled", "upstream_failed"}
 
@@ -94,3 +97,62 @@ def test_dispatch_invariants(w):
     again = simulate(tasks2, pool2, limits=limits2, seed=seed, failures=failures2)
     assert again.tasks.drop(columns="run_id").equals(t.drop(columns="run_id"))
     assert again.events.drop(columns="run_id").equals(ev.drop(columns="run_id"))
+
+
+@st.composite
+def capability_workloads(draw):
+    caps = ["web", "code", "gpu"]
+    agents = [
+        dict(capabilities=draw(st.sets(st.sampled_from(caps), max_size=2)),
+             capacity=draw(st.integers(1, 2)), speed=draw(st.sampled_from([0.5, 1.0, 3.0])))
+        for _ in range(draw(st.integers(1, 5)))
+    ]
+    n = draw(st.integers(1, 25))
+    specs = []
+    for i in range(n):
+        holder = draw(st.sampled_from(agents))
+        specs.append(dict(
+            est=draw(st.sampled_from([0.1, 1.0, 4.0])),
+            priority=draw(st.integers(1, 10)),
+            requires=draw(st.sets(st.sampled_from(sorted(holder["capabilities"])))) if holder["capabilities"] else set(),
+            deps=draw(st.lists(st.integers(0, i - 1), max_size=2, unique=True)) if i else [],
+            joins_late=False,
+        ))
+    late = draw(st.sampled_from([None, 0.5, 3.0]))
+    return agents, specs, late
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(w=capability_workloads())
+def test_every_algorithm_keeps_placement_invariants(algorithm, w):
+    agents, specs, late = w
+    pool = [Agent(f"a{i}", capabilities=a["capabilities"], capacity=a["capacity"], speed=a["speed"])
+            for i, a in enumerate(agents)]
+    joins = [(late, Agent("late", capabilities={"web", "code", "gpu"}))] if late is not None else []
+    tasks = [Task(None, id=f"t{i}", estimate_s=s["est"], priority=s["priority"], requires=s["requires"],
+                  dependencies=[f"t{d}" for d in s["deps"]]) for i, s in enumerate(specs)]
+    sched = TaskScheduler(algorithm, enable_work_stealing=True, aging_s=None)
+    rec = simulate(tasks, pool, scheduler=sched, joins=joins)
+    t, ev = rec.tasks, rec.events
+    caps = {a.id: a.capabilities for a in pool} | {a.id: a.capabilities for _, a in joins}
+
+    # each task placed once (and ends once)
+    placed = ev[ev["event"] == "assigned"]["task_id"].value_counts()
+    assert set(placed.index) == {f"t{i}" for i in range(len(specs))}
+    assert (placed == 1).all()
+    assert (t.groupby("task_id", observed=True).size() == 1).all()
+    assert set(t["status"]) == {"completed"}
+    # capability constraint never violated, stolen or not
+    for _, row in t.iterrows():
+        assert set(row["requires"]) <= caps[row["agent_id"]]
+    # dependency order never violated
+    fin = t.set_index("task_id")["finished_s"]
+    for _, row in t.iterrows():
+        for d in row["dependencies"]:
+            assert row["started_s"] >= fin[d]
+    # stealing only within the band
+    stolen = ev[ev["event"] == "stolen"]["task_id"]
+    prio = t.set_index("task_id")["priority"]
+    assert all(prio[x] <= 3 for x in stolen)
+    assert sched.get_metrics().total_scheduled == len(specs)
