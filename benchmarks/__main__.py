@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ._harness import Row, Settings, Stopwatch, render_table
-from .core import BENCHMARKS
+from .core import BENCHMARKS as CORE
+from .scheduling import decision_rate, scheduling_quality
+
+BENCHMARKS = {**CORE, "decision_rate": decision_rate, "scheduling_quality": scheduling_quality}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -233,3 +233,13 @@ def test_scheduler_drives_a_real_executor():
         assert sched.get_metrics().total_scheduled == 6
 
     sl.run(main())
+
+
+def test_rankings_survive_many_load_changes():
+    """Enough finishes between two decisions rebuild the lazy heap; decisions go on."""
+    for alg in ("least_loaded", "capability_based", "priority_based", "dynamic"):
+        chain = [T(0.5, id=f"c{i}", priority=5, dependencies=[f"c{i - 1}"] if i else []) for i in range(30)]
+        rest = [T(0.05 + (i % 7) / 10) for i in range(1500)]
+        rec = simulate(chain + rest, [Agent(f"a{i}") for i in range(16)],
+                       scheduler=TaskScheduler(alg, aging_s=None), limits=ResourceLimits(max_concurrent_tasks=64))
+        assert (rec.final()["status"] == "completed").all(), alg

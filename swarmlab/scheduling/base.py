@@ -127,6 +127,7 @@ class Ranking:
         if self.dirty:
             if len(self.dirty) + len(heap) > 4 * len(self.slots) + 64:
                 self._rebuild()  # too many stale entries: start afresh
+                heap = self.heap
             else:
                 for s in self.dirty:
                     heapq.heappush(heap, key(s))

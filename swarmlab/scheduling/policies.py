@@ -97,7 +97,15 @@ class CapabilityBased(_Ranked):
 
     def key_for(self, group: Eligible, which: int = 0) -> Callable[[AgentSlot], tuple]:
         req = group.requires
-        return lambda s: (s.work / s.rate, _misfit(s, req), s.idx)
+        misfit: dict[int, float] = {}  # static per agent and group: computed once
+
+        def key(s: AgentSlot) -> tuple:
+            m = misfit.get(s.idx)
+            if m is None:
+                m = misfit[s.idx] = _misfit(s, req)
+            return (s.work / s.rate, m, s.idx)
+
+        return key
 
 
 def _performance(slot: AgentSlot, requires: frozenset) -> float:

@@ -1,0 +1,139 @@
+"""Scheduling benchmarks: decision rate per algorithm, and schedule quality on virtual time."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+import swarmlab as sl
+from swarmlab.analysis import quality
+
+from ._harness import Row, Settings, medians
+
+__all__ = ["decision_rate", "scheduling_quality"]
+
+ALGORITHMS = [a.value for a in sl.SchedulingAlgorithm]
+# The issue's targets: the four simple algorithms place 100k tasks in < 1 s, the two that
+# weigh more (dynamic's score, work stealing's bookkeeping) in < 2 s.
+RATE_TARGET_S = {"dynamic": 2.0, "work_stealing": 2.0}
+CAPS = ("research", "code", "analysis", "testing")
+
+
+def _tasks(n: int, seed: int) -> list[sl.Task]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        req = {rng.choice(CAPS)} if rng.random() < 0.3 else ()
+        out.append(sl.Task(None, estimate_s=rng.uniform(0.1, 2.0), priority=rng.randint(1, 10), requires=req))
+    return out
+
+
+def _agents(n: int, seed: int, speeds: tuple[float, ...] = (1.0,)) -> list[sl.Agent]:
+    rng = random.Random(seed)
+    return [sl.Agent(f"a{i}", capabilities=set(rng.sample(CAPS, 2)), speed=rng.choice(speeds)) for i in range(n)]
+
+
+def _plan_seconds(algorithm: str, tasks: list[sl.Task], agents: list[sl.Agent]) -> tuple[float, float]:
+    """Wall seconds of one offline plan, and the seconds spent inside decisions."""
+    s = sl.TaskScheduler(algorithm)
+    t0 = time.perf_counter()
+    s.schedule_tasks(tasks, agents)
+    return time.perf_counter() - t0, s.get_metrics().scheduling_time
+
+
+def decision_rate(s: Settings) -> list[Row]:
+    """Placing 100k tasks onto 1k agents per algorithm; cost per decision as agents grow."""
+    n, n_agents = s.size(100_000, 10_000), s.size(1_000, 100)
+    tasks, agents = _tasks(n, 0), _agents(n_agents, 1)
+    rows = []
+    for alg in ALGORITHMS:
+        m = medians(lambda alg=alg: {"wall": _plan_seconds(alg, tasks, agents)[0]}, s.reps)
+        target = RATE_TARGET_S.get(alg, 1.0)
+        rows.append(Row("decision_rate", f"{alg}: {n:,} tasks onto {n_agents:,} agents", m["wall"], None, "s",
+                        f"< {target:g} s", m["wall"] < target if not s.quick else None))
+    sizes = (10, 100, 1_000, 10_000) if not s.quick else (10, 100, 1_000)
+    per = s.size(20_000, 5_000)
+    small = _tasks(per, 2)
+    for alg in ALGORITHMS:
+        us = []
+        for k in sizes:
+            pool = _agents(k, 3)
+            m = medians(lambda pool=pool, alg=alg: {"d": _plan_seconds(alg, small, pool)[1]}, s.reps)
+            us.append(m["d"] / per * 1e6)
+        case = f"{alg}: us per decision at " + " / ".join(f"{k:,}" for k in sizes) + " agents: " + \
+            " / ".join(f"{u:.2f}" for u in us)
+        rows.append(Row("decision_rate", case, us[-1], us[0], "us", f"<= 3x ({sizes[0]} -> {sizes[-1]:,} agents)",
+                        us[-1] <= 3 * us[0]))
+    return rows
+
+
+# ---------------------------------------------------------------- quality on virtual time
+Workload = Callable[[int], tuple[list[sl.Task], list[sl.Agent], list[tuple[float, sl.Agent]]]]
+
+
+def heavy_tailed(seed: int, n: int = 4000) -> tuple:
+    """Independent tasks with Pareto(2) durations (mean 0.2 s) on 16 equal agents."""
+    rng = random.Random(seed)
+    tasks = [sl.Task(None, estimate_s=0.1 * rng.paretovariate(2.0)) for _ in range(n)]
+    return tasks, [sl.Agent(f"a{i}") for i in range(16)], []
+
+
+def heterogeneous(seed: int, n: int = 2000) -> tuple:
+    """Uniform tasks on agents whose speeds range from 0.5x to 4x."""
+    rng = random.Random(seed)
+    tasks = [sl.Task(None, estimate_s=rng.uniform(0.05, 0.5)) for _ in range(n)]
+    return tasks, [sl.Agent(f"a{i}", speed=(0.5, 1.0, 2.0, 4.0)[i % 4]) for i in range(16)], []
+
+
+def capability_mix(seed: int, n: int = 2000) -> tuple:
+    """Half the tasks need one of four capabilities; each agent holds two."""
+    rng = random.Random(seed)
+    tasks = [sl.Task(None, estimate_s=rng.uniform(0.05, 0.5),
+                     requires={rng.choice(CAPS)} if rng.random() < 0.5 else ()) for _ in range(n)]
+    return tasks, _agents(16, seed), []
+
+
+def long_chain(seed: int, n: int = 2000) -> tuple:
+    """A chain of 40 dependent steps beside independent tasks: the critical path binds."""
+    rng = random.Random(seed)
+    chain = [sl.Task(None, id=f"c{i}", estimate_s=0.5, priority=5, dependencies=[f"c{i - 1}"] if i else [])
+             for i in range(40)]
+    rest = [sl.Task(None, estimate_s=rng.uniform(0.05, 0.5)) for _ in range(n)]
+    return chain + rest, [sl.Agent(f"a{i}") for i in range(16)], []
+
+
+def late_joiners(seed: int, n: int = 2000) -> tuple:
+    """8 agents start; 8 more join a quarter of the way through."""
+    rng = random.Random(seed)
+    tasks = [sl.Task(None, estimate_s=rng.uniform(0.05, 0.5)) for _ in range(n)]
+    expected = sum(t.estimate_s for t in tasks) / 16
+    return tasks, [sl.Agent(f"a{i}") for i in range(8)], [(expected / 4, sl.Agent(f"late{i}")) for i in range(8)]
+
+
+WORKLOADS: dict[str, Workload] = {
+    "heavy_tailed": heavy_tailed, "heterogeneous": heterogeneous, "capability_mix": capability_mix,
+    "long_chain": long_chain, "late_joiners": late_joiners,
+}
+
+
+def scheduling_quality(s: Settings) -> list[Row]:
+    """Makespan over the lower bound for every algorithm, with and without stealing."""
+    scale = 0.1 if s.quick else 1.0
+    rows = []
+    for wname, make in WORKLOADS.items():
+        for alg in ALGORITHMS:
+            for steal in ((True,) if alg == "work_stealing" else (False, True)):
+                tasks, agents, joins = make(0) if not s.quick else make(0, max(200, int(2000 * scale)))
+                rec = sl.simulate(tasks, agents, joins=joins,
+                                  scheduler=sl.TaskScheduler(alg, enable_work_stealing=steal, aging_s=None),
+                                  limits=sl.ResourceLimits(max_concurrent_tasks=64))
+                q = quality(rec, basis="estimates")
+                ratio = q["makespan_s"] / q["lower_bound_s"]
+                judged = wname == "heavy_tailed" and alg == "work_stealing"
+                case = (f"{wname} / {alg}{' +steal' if steal and alg != 'work_stealing' else ''}: "
+                        f"imbalance {q['imbalance']:.3f}, p95 wait {q['p95_wait_s']:.2f} s")
+                rows.append(Row("scheduling_quality", case, ratio, None, "x bound",
+                                "<= 1.10x lower bound" if judged else "(information)",
+                                (ratio <= 1.10) if judged and not s.quick else None))
+    return rows
