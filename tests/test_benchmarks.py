@@ -19,7 +19,8 @@ def test_quick_benchmarks_run_and_write_json(tmp_path):
     report = json.loads(out.read_text())
     assert report["crashed"] == []
     names = {r["benchmark"] for r in report["rows"]}
-    assert names == {"noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory"}
+    assert names == {"noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory",
+                     "decision_rate", "scheduling_quality"}
     for row in report["rows"]:
         assert row["swarmlab"] is not None and row["swarmlab"] > 0, row
     assert "| case | swarmlab | baseline | ratio | target | met |" in proc.stdout

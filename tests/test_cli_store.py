@@ -9,27 +9,31 @@ from swarmlab.cli import main
 from swarmlab.store import load_run, save_run
 
 
-def test_compare_runs_modes_and_saves_every_run(tmp_path, capsys):
-    assert main(["compare", "--tasks", "24", "--modes", "thread,asyncio,simulated",
-                 "--out", str(tmp_path)]) == 0
+def test_compare_runs_algorithms_by_modes_and_saves_every_run(tmp_path, capsys):
+    assert main(["compare", "--tasks", "24", "--algorithms", "round_robin,work_stealing",
+                 "--modes", "thread,asyncio,simulated", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "thread" in out and "simulated" in out
+    assert "work_stealing" in out and "simulated" in out
     runs = sorted((tmp_path / "runs").iterdir())
-    assert len(runs) == 3
-    csvs = list(tmp_path.glob("compare-*.csv"))
-    table = pd.read_csv(csvs[0])
-    assert list(table["mode"]) == ["thread", "asyncio", "simulated"]
+    assert len(runs) == 6
+    table = pd.read_csv(next(tmp_path.glob("compare-*.csv")))
+    assert list(zip(table["algorithm"], table["mode"])) == [
+        (a, m) for a in ("round_robin", "work_stealing") for m in ("thread", "asyncio", "simulated")]
     assert (table["completed"] == 24).all()
     for folder in runs:
         rec = load_run(folder)
         assert rec.tasks["task_id"].nunique() == 24
         assert rec.meta["workload"] == "mixed"
+        assert rec.tasks["requires"].map(len).sum() > 0  # the pool's capabilities are used
 
 
-def test_compare_rejects_unknown_mode(capsys):
+def test_compare_rejects_unknown_choices(capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--modes", "thread,quantum"])
-    assert "unknown ['quantum']" in capsys.readouterr().err
+    assert "unknown modes ['quantum']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compare", "--algorithms", "fastest"])
+    assert "unknown algorithms ['fastest']" in capsys.readouterr().err
 
 
 def test_save_and_load_round_trip(tmp_path):
