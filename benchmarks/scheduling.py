@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import random
 import time
 from collections.abc import Callable
@@ -42,6 +43,18 @@ def _plan_seconds(algorithm: str, tasks: list[sl.Task], agents: list[sl.Agent]) 
     return time.perf_counter() - t0, s.get_metrics().scheduling_time
 
 
+def _heap_floor(n_agents: int, tasks: list[sl.Task]) -> float:
+    """Seconds of the least work a least-loaded choice can do: one heapreplace per task."""
+    heap = [(0.0, i) for i in range(n_agents)]
+    loads = [0.0] * n_agents
+    t0 = time.perf_counter()
+    for t in tasks:
+        i = heap[0][1]
+        loads[i] += t.estimate_s
+        heapq.heapreplace(heap, (loads[i], i))
+    return time.perf_counter() - t0
+
+
 def decision_rate(s: Settings) -> list[Row]:
     """Placing 100k tasks onto 1k agents per algorithm; cost per decision as agents grow."""
     n, n_agents = s.size(100_000, 10_000), s.size(1_000, 100)
@@ -55,6 +68,10 @@ def decision_rate(s: Settings) -> list[Row]:
     sizes = (10, 100, 1_000, 10_000) if not s.quick else (10, 100, 1_000)
     per = s.size(20_000, 5_000)
     small = _tasks(per, 2)
+    floor = [medians(lambda k=k: {"d": _heap_floor(k, small)}, s.reps)["d"] / per * 1e6 for k in sizes]
+    rows.append(Row("decision_rate", "floor: a bare heapq min-load loop, us per decision at "
+                    + " / ".join(f"{k:,}" for k in sizes) + " agents: " + " / ".join(f"{u:.2f}" for u in floor),
+                    floor[-1], floor[0], "us", "(information: memory effects alone)", None))
     for alg in ALGORITHMS:
         us = []
         for k in sizes:
