@@ -129,6 +129,7 @@ class Dispatcher:
         self._ev = recorder.events
         self._attempts = recorder.attempts
         self._load_decreased = policy.load_decreased
+        self._choose = policy.choose
         self.rng = random.Random(seed)
         self.on_terminal = on_terminal
         self.tasks: dict[str, TaskState] = {}
@@ -293,7 +294,7 @@ class Dispatcher:
     def _enqueue(self, st: TaskState, now: float) -> None:
         """Place a ready task on an agent's queue through the policy."""
         st.ready_s = now
-        slot = self.policy.choose(st.task, st.group)
+        slot = self._choose(st.task, st.group)
         st.seq = self._seq = self._seq + 1
         ev = self._ev
         ev.append((len(ev), now, "assigned", st.id, slot.id, None))

@@ -57,7 +57,8 @@ class _Ranked(Policy):
         return r
 
     def choose(self, task: Task, group: Eligible) -> AgentSlot:
-        return self.ranking(group).best(self.slots)
+        r = self._rankings.get(group.gid * 2)
+        return (r or self.ranking(group)).best(self.slots)
 
     def load_decreased(self, slot: AgentSlot) -> None:
         for r in self._of_slot[slot.idx]:
