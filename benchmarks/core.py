@@ -85,7 +85,9 @@ def _elapsed(fn: Callable[..., object], *args: Any) -> float:
 async def _executor(mode: str, max_concurrent: int,
                     max_queue: int = 1000) -> AsyncIterator[sl.ParallelExecutor]:
     """A started executor without task timeouts, stopped on exit."""
+    # CPU and memory limits off: these benchmarks measure the engine, not admission control.
     limits = sl.ResourceLimits(max_concurrent_tasks=max_concurrent, max_queue_size=max_queue,
+                               max_cpu_percent=None, max_memory_mb=None,
                                task_timeout=None)
     ex = sl.ParallelExecutor(mode=mode, limits=limits)
     await asyncio.wait_for(ex.start(), HANG_S)

@@ -140,6 +140,7 @@ class Dispatcher:
         self.n_unfinished = 0
         self._seq = 0
         self._auto_id = 0
+        self.throttled = False  # admission paused by a resource limit
         self.first_submit_s: float | None = None
         self.last_terminal_s: float | None = None
         self._startable: list[tuple[int, int, int]] = []  # (-priority, seq, slot idx)
@@ -342,6 +343,9 @@ class Dispatcher:
             q = slot.queue
             if slot.running >= slot.capacity or not q or q[0][1] != seq:
                 continue  # stale: started, cancelled or agent full since it was pushed
+            if self.throttled and negp != -10 and self.n_running:
+                push(startable, (negp, seq, idx))  # paused; critical work and an idle run excepted
+                break
             entry = pop(q)
             st = entry[2]
             if st.state is not QUEUED or st.slot is not slot or entry[0] != -st.priority:
@@ -532,6 +536,12 @@ class Dispatcher:
         slot.work -= st.weight
         self._queue_on(st, slot)
         self._aging.append((now, st, st.priority))
+
+    def set_throttled(self, on: bool, now: float, reading: str) -> None:
+        """Pause (``on``) or resume admission of new tasks; ``reading`` says why."""
+        if on != self.throttled:
+            self.throttled = on
+            self._emit(now, "throttled" if on else "resumed", None, None, reading)
 
     # ------------------------------------------------------------------ stealing
     def _steal_for(self, thief: AgentSlot, now: float) -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "BackendUnavailable",
     "ExecutorClosedError",
     "WorkerCrashedError",
+    "MemoryLimitError",
 ]
 
 
@@ -70,3 +71,7 @@ class ExecutorClosedError(SwarmlabError, RuntimeError):
 
 class WorkerCrashedError(SwarmlabError, RuntimeError):
     """The worker process running a task died before reporting a result."""
+
+
+class MemoryLimitError(SwarmlabError, MemoryError):
+    """A task's worker process passed ``ResourceLimits.max_task_memory_mb`` and was killed."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["Recorder", "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "new_run_id"]
+__all__ = ["Recorder", "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS", "new_run_id"]
 
 #: Field order of one event tuple.
 EVENT_FIELDS = ("seq", "t_s", "event", "task_id", "agent_id", "detail")
@@ -38,6 +38,14 @@ ATTEMPT_FIELDS = (
 #: Field order of one task tuple: what was declared at submission (one per task).
 TASK_INFO_FIELDS = ("task_id", "kind", "estimate_s", "requires", "dependencies")
 
+#: Field order of one resource sample (one per monitoring interval). GPU fields are NaN
+#: when no GPU is seen; ``gpu_tree_mem_mb`` is the GPU memory of the executor's processes.
+RESOURCE_FIELDS = (
+    "t_s", "cpu_pct", "rss_mb", "n_procs", "sys_cpu_pct", "sys_mem_pct", "net_sent_bytes",
+    "net_recv_bytes", "disk_read_bytes", "disk_write_bytes", "gpu_util_pct", "gpu_mem_mb",
+    "gpu_tree_mem_mb", "sample_cost_ms", "running", "queued", "throttled",
+)
+
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
@@ -57,7 +65,7 @@ class Recorder:
         self.attempts: list[tuple] = []
         self.task_info: list[tuple] = []
         self.resources: list[tuple] = []
-        self.resource_fields: tuple[str, ...] = ("t_s",)
+        self.resource_fields: tuple[str, ...] = RESOURCE_FIELDS
 
     def emit(
         self,

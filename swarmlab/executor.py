@@ -23,7 +23,9 @@ from .backends.thread import ThreadBackend
 from .dispatch import RUNNING, Dispatcher, TaskState
 from .errors import ConfigError, ExecutorClosedError
 from .events import Recorder
+from .errors import MemoryLimitError
 from .metrics import execution_metrics
+from .monitor import ResourceMonitor, Sample
 from .model import (
     Agent, ExecutionMetrics, ExecutionMode, ResourceLimits, Task, TaskResult, TaskStatus,
     _enum_value,
@@ -122,6 +124,8 @@ class ParallelExecutor:
         self._deadline_at = float("inf")
         self._pump_pending = False
         self._launch: Any = None  # set by start(): the backend's run, or the router
+        self._monitor: ResourceMonitor | None = None
+        self._violations: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -150,6 +154,8 @@ class ParallelExecutor:
         self._launch = self._route if self._router is not None else next(iter(self._backends.values())).run
         self._t0 = loop.time()
         self._state = _RUNNING
+        self._monitor = ResourceMonitor(loop, self.limits.monitoring_interval, self._on_sample)
+        self._monitor.start()
         if prestart:
             try:
                 await self._backends["process"].start(prestart)
@@ -182,14 +188,16 @@ class ParallelExecutor:
             except asyncio.TimeoutError:
                 pass
         for st in d.running():
-            self._kill(st, TaskStatus.CANCELLED,
-                       f"the executor stopped after {timeout}s and stopped this attempt", "cancelled")
+            self._kill(st, TaskStatus.CANCELLED, asyncio.CancelledError(
+                f"the executor stopped after {timeout}s and stopped this attempt"), "cancelled")
         for h in (self._wake_handle, self._deadline_handle):
             if h is not None:
                 h.cancel()
         self._wake_handle = self._deadline_handle = None
         for b in self._backends.values():
             await b.close()
+        if self._monitor is not None:
+            self._monitor.stop()
         self._state = _STOPPED
 
     async def __aenter__(self) -> ParallelExecutor:
@@ -258,7 +266,8 @@ class ParallelExecutor:
         d = self._d
         before = d.cancel(task_id, self._now(), "cancelled by the user")
         if before == RUNNING:
-            self._kill(d.tasks[task_id], TaskStatus.CANCELLED, "cancelled by the user", "cancelled")
+            self._kill(d.tasks[task_id], TaskStatus.CANCELLED,
+                       asyncio.CancelledError("cancelled by the user"), "cancelled")
             self._pump()
             return True
         return before in ("pending", "delayed", "queued")
@@ -305,7 +314,7 @@ class ParallelExecutor:
 
     def get_metrics(self) -> ExecutionMetrics:
         """A snapshot computed from the records (see :class:`ExecutionMetrics`)."""
-        return execution_metrics(self._d, self._now())
+        return execution_metrics(self._d, self._now(), self._violations)
 
     def get_queue_size(self) -> int:
         """Tasks submitted and waiting (for dependencies, a retry or an agent)."""
@@ -371,14 +380,13 @@ class ParallelExecutor:
             self._quiet.set()
         self._request_pump()
 
-    def _kill(self, st: TaskState, status: TaskStatus, message: str, error_type: str) -> None:
+    def _kill(self, st: TaskState, status: TaskStatus, exc: BaseException, error_type: str) -> None:
         """Stop the attempt in flight of ``st`` and record it ended with ``status``."""
         backend = self._backends.get(st.mode) if st.mode else None
         stopped = backend.kill(st) if backend is not None else True
         if not stopped:
             self.recorder.emit(self._now(), "abandoned", st.id, st.slot.id,
                                "a thread cannot be stopped; it runs on unobserved")
-        exc = TimeoutError(message) if status is TaskStatus.TIMED_OUT else asyncio.CancelledError(message)
         self._outcome(st, st.attempt, status, None, exc, error_type)
 
     def _arm_deadline(self, at: float) -> None:
@@ -407,9 +415,8 @@ class ParallelExecutor:
                     break
         for st, attempt in expired:
             if st.state is RUNNING and st.attempt == attempt:
-                self._kill(st, TaskStatus.TIMED_OUT,
-                           f"task {st.id!r} attempt {attempt} exceeded its timeout of {st.timeout}s",
-                           "timeout")
+                self._kill(st, TaskStatus.TIMED_OUT, TimeoutError(
+                    f"task {st.id!r} attempt {attempt} exceeded its timeout of {st.timeout}s"), "timeout")
         if nxt < self._deadline_at:
             self._arm_deadline(nxt)
 
@@ -432,6 +439,50 @@ class ParallelExecutor:
         settled = self._router.measured(task, cpu_s, wall_s)
         if settled is not None:
             self.recorder.emit(self._now(), "routed", task.id, None, f"{task.name}: {settled}")
+
+    # ------------------------------------------------------------------ resources
+    def _on_sample(self, sample: Sample) -> None:
+        """Record a resource sample; act on the limits it passes."""
+        if self._state != _RUNNING and self._state != _STOPPING:
+            return
+        d, lim = self._d, self.limits
+        now = sample.t - self._t0
+        self.recorder.resources.append((
+            now, sample.cpu_pct, sample.rss_mb, sample.n_procs, sample.sys_cpu_pct,
+            sample.sys_mem_pct, sample.net_sent_bytes, sample.net_recv_bytes, sample.disk_read_bytes,
+            sample.disk_write_bytes, sample.gpu_util_pct, sample.gpu_mem_mb, sample.gpu_tree_mem_mb,
+            sample.sample_cost_ms, d.n_running, d.n_waiting, d.throttled,
+        ))
+        machine_pct = sample.cpu_pct / (os.cpu_count() or 1)
+        readings = []  # (kind, reading, limit, text)
+        if lim.max_cpu_percent is not None:
+            readings.append(("cpu", machine_pct, lim.max_cpu_percent,
+                             f"cpu {machine_pct:.1f}% of the machine ({sample.cpu_pct:.0f}% of one core)"
+                             f" vs limit {lim.max_cpu_percent:g}%"))
+        if lim.max_memory_mb is not None:
+            readings.append(("memory", sample.rss_mb, lim.max_memory_mb,
+                             f"memory {sample.rss_mb:.0f} MB vs limit {lim.max_memory_mb:g} MB"))
+        over = [r for r in readings if r[1] > r[2]]
+        if over and not d.throttled:
+            for kind, *_ in over:
+                self._violations[kind] = self._violations.get(kind, 0) + 1
+            d.set_throttled(True, now, "; ".join(r[3] for r in over))
+        elif d.throttled and all(r[1] < lim.resume_fraction * r[2] for r in readings):
+            d.set_throttled(False, now, "; ".join(r[3] for r in readings))
+            self._pump()
+        if lim.max_task_memory_mb is not None and "process" in self._backends:
+            self._enforce_task_memory(sample, lim.max_task_memory_mb)
+
+    def _enforce_task_memory(self, sample: Sample, cap: float) -> None:
+        for st, pid in self._backends["process"].running_pids():
+            rss = sample.rss_by_pid.get(pid)
+            if rss is not None and rss > cap:
+                self._violations["task_memory"] = self._violations.get("task_memory", 0) + 1
+                exc = MemoryLimitError(
+                    f"worker process {pid} of task {st.id!r} reached {rss:.0f} MB, over the "
+                    f"per-task cap of {cap:g} MB (ResourceLimits.max_task_memory_mb); it was killed"
+                )
+                self._kill(st, TaskStatus.FAILED, exc, "memory_limit")
 
     def _terminal(self, st: TaskState) -> None:
         if self._waiters:

@@ -5,18 +5,23 @@ from __future__ import annotations
 import math
 
 from .dispatch import Dispatcher
+from .events import RESOURCE_FIELDS
 from .model import ExecutionMetrics, TaskStatus
 
 __all__ = ["execution_metrics"]
 
 
-def execution_metrics(d: Dispatcher, now: float, peak_cpu: float = math.nan,
-                      peak_mem: float = math.nan) -> ExecutionMetrics:
-    """Counts from the terminal results, times from the attempt records.
+def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | None = None) -> ExecutionMetrics:
+    """Counts from the terminal results, times from the attempt records, CPU and memory
+    from the resource samples.
 
     The run's wall time goes from the first submission to the last terminal event (or
     to ``now`` while tasks are unfinished); throughput is completed tasks over it.
     """
+    samples = d.recorder.resources
+    cpu_i, mem_i = RESOURCE_FIELDS.index("cpu_pct"), RESOURCE_FIELDS.index("rss_mb")
+    peak_cpu = max((r[cpu_i] for r in samples), default=math.nan)
+    peak_mem = max((r[mem_i] for r in samples), default=math.nan)
     counts = d.counts
     run_total, n_att = 0.0, 0
     for row in d.recorder.attempts:
@@ -45,4 +50,7 @@ def execution_metrics(d: Dispatcher, now: float, peak_cpu: float = math.nan,
         tasks_cancelled=counts[TaskStatus.CANCELLED],
         tasks_upstream_failed=counts[TaskStatus.UPSTREAM_FAILED],
         wall_time_s=wall,
+        current_cpu_usage=samples[-1][cpu_i] if samples else math.nan,
+        current_memory_usage=samples[-1][mem_i] if samples else math.nan,
+        violations=dict(violations or {}),
     )

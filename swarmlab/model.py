@@ -326,10 +326,13 @@ class ResourceLimits:
 
     Parameters
     ----------
-    max_cpu_percent : float
-        CPU of the executor's process tree, 100 = one core.
-    max_memory_mb : float
-        Resident memory of the executor's process tree.
+    max_cpu_percent : float or None
+        CPU of the executor's process tree as a share of the whole machine (100 = every
+        core busy; the tree's ``cpu_pct`` column counts 100 per core, so the comparison is
+        ``cpu_pct / cpu_count``). Above it, no new task is admitted (priority 10 excepted)
+        until the reading is back under ``resume_fraction`` of it. None: not enforced.
+    max_memory_mb : float or None
+        Resident memory of the executor's process tree (MB), enforced the same way.
     max_concurrent_tasks : int
         Tasks running at once.
     max_queue_size : int
@@ -339,18 +342,30 @@ class ResourceLimits:
         Default per-attempt timeout in seconds for tasks that set none.
     monitoring_interval : float
         Seconds between resource samples, 0.05 to 3600.
+    resume_fraction : float
+        Hysteresis: admission resumes once every reading is below this fraction of its
+        limit (0 < f <= 1).
+    max_task_memory_mb : float or None
+        PROCESS tasks: a worker whose resident memory passes this is killed and its task
+        fails with ``error_type="memory_limit"``. Checked at every sample.
     """
 
-    max_cpu_percent: float = 80.0
-    max_memory_mb: float = 1024.0
+    max_cpu_percent: float | None = 80.0
+    max_memory_mb: float | None = 1024.0
     max_concurrent_tasks: int = 10
     max_queue_size: int = 1000
     task_timeout: float | None = 300
     monitoring_interval: float = 1.0
+    resume_fraction: float = 0.9
+    max_task_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
-        _positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent")
-        _positive(self.max_memory_mb, "ResourceLimits.max_memory_mb")
+        _positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent", allow_none=True)
+        _positive(self.max_memory_mb, "ResourceLimits.max_memory_mb", allow_none=True)
+        _positive(self.max_task_memory_mb, "ResourceLimits.max_task_memory_mb", allow_none=True)
+        f = self.resume_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+            raise ConfigError(f"ResourceLimits.resume_fraction must be in (0, 1]; got {f!r}")
         _positive(self.max_concurrent_tasks, "ResourceLimits.max_concurrent_tasks", integer=True)
         _positive(self.max_queue_size, "ResourceLimits.max_queue_size", integer=True)
         _positive(self.task_timeout, "ResourceLimits.task_timeout", allow_none=True)
@@ -368,7 +383,10 @@ class ExecutionMetrics:
     ``throughput`` is completed tasks per wall-clock second of the run (first submission
     to the last finish, or to now while running); never over summed task durations.
     ``total_execution_time`` is the sum of the run times of every attempt and
-    ``average_execution_time`` its mean over finished attempts.
+    ``average_execution_time`` its mean over finished attempts. CPU (100 = one core) and
+    memory (MB) of the process tree come from the resource samples: NaN before the first.
+    ``violations`` counts, per kind (``cpu``, ``memory``, ``task_memory``), the times a
+    limit was found passed.
     """
 
     tasks_queued: int = 0
@@ -384,3 +402,6 @@ class ExecutionMetrics:
     tasks_cancelled: int = 0
     tasks_upstream_failed: int = 0
     wall_time_s: float = 0.0
+    current_cpu_usage: float = math.nan
+    current_memory_usage: float = math.nan
+    violations: dict[str, int] = field(default_factory=dict)

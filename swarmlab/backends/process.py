@@ -238,6 +238,10 @@ class ProcessBackend(Backend):
             pass
         self.ex._started(st, self.mode, w.pid)
 
+    def running_pids(self) -> list[tuple]:
+        """(task state, worker pid) of every attempt running in a worker now."""
+        return [(w.st, w.pid) for w in self._live if w.st is not None]
+
     # -------------------------------------------------------------- the Backend contract
     def run(self, st) -> None:
         task = st.task

@@ -48,6 +48,8 @@ def topological_order(tasks: Sequence[Task]) -> list[Task]:
 
     Dependencies outside ``tasks`` are a ConfigError; a cycle a DependencyCycleError.
     """
+    if not any(t.dependencies for t in tasks):
+        return sorted(tasks, key=lambda t: -t.priority)  # stable: given order among equals
     keys = [_key(t, i) for i, t in enumerate(tasks)]
     by_key = dict(zip(keys, range(len(tasks))))
     by_obj = {id(t): k for t, k in zip(tasks, keys)}

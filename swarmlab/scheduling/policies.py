@@ -126,7 +126,12 @@ class PriorityBased(_Ranked):
         req = group.requires
         if which == 0:
             return lambda s: (s.work / s.rate, s.idx)
-        return lambda s: (s.work / (s.capacity * _performance(s, req)), -_performance(s, req), s.idx)
+
+        def by_performance(s: AgentSlot) -> tuple:
+            perf = _performance(s, req)
+            return (s.work / (s.capacity * perf), -perf, s.idx)
+
+        return by_performance
 
     def choose(self, task: Task, group: Eligible) -> AgentSlot:
         if task.priority < 7:

@@ -189,7 +189,9 @@ class TaskScheduler:
         order = topological_order(tasks)
         slots = [AgentSlot(a, i) for i, a in enumerate(agents)]
         index = CapabilityIndex(slots)
-        groups = [index.eligible(t.requires, t.id or t.name or f"#{i}") for i, t in enumerate(order)]
+        known = index.groups
+        groups = [known.get(t.requires) or index.eligible(t.requires, t.id or t.name or f"#{i}")
+                  for i, t in enumerate(order)]
         self.policy.bind(slots)
         plan: dict[Agent, list[Task]] = {a: [] for a in agents}
         for t, group in zip(order, groups):

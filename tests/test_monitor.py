@@ -1,0 +1,163 @@
+"""Resource monitoring of the whole process tree, and limits that act (real processes)."""
+
+import asyncio
+import math
+import time
+
+import pytest
+from conftest import run
+
+import swarmlab as sl
+from swarmlab import Agent, ResourceLimits, Task, TaskStatus
+from swarmlab.dispatch import Dispatcher
+from swarmlab.events import Recorder
+from swarmlab.monitor import GpuProbe
+from swarmlab.scheduling import LeastLoaded
+
+MB = 2**20
+
+
+def hold_memory(mb, seconds):
+    block = b"x" * (mb * MB)  # written, so resident
+    time.sleep(seconds)
+    return len(block) // MB
+
+
+def spin(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+    return seconds
+
+
+def spin_then_rest(busy, rest):
+    spin(busy)
+    time.sleep(rest)
+    return busy
+
+
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def executor(**limits):
+    limits.setdefault("max_concurrent_tasks", 2)
+    limits.setdefault("monitoring_interval", 0.05)
+    limits.setdefault("max_cpu_percent", None)
+    limits.setdefault("max_memory_mb", None)
+    return sl.ParallelExecutor(mode="process", limits=ResourceLimits(**limits))
+
+
+def test_worker_memory_shows_in_the_tree():
+    async def main():
+        async with executor() as ex:
+            await asyncio.sleep(0.2)  # a few samples of the idle tree first
+            tid = await ex.submit_task(Task(hold_memory, (300, 0.6)))
+            await ex.wait_for_completion()
+            assert (await ex.get_result(tid)).value == 300
+        r = ex.record().resources
+        assert r["rss_mb"].max() - r["rss_mb"].iloc[0] >= 250
+        assert ex.get_metrics().peak_memory_usage == pytest.approx(r["rss_mb"].max())
+
+    run(main())
+
+
+def test_two_busy_workers_show_above_one_core_and_first_sample_is_not_zero():
+    async def main():
+        async with executor(monitoring_interval=0.2) as ex:
+            await ex.submit_batch([Task(spin, (1.2,)) for _ in range(2)])
+            await ex.wait_for_completion()
+        r = ex.record().resources
+        assert r["cpu_pct"].iloc[0] > 50  # the first sample already sees the work
+        assert r["cpu_pct"].max() > 150  # two processes on two cores
+        assert r["n_procs"].max() >= 3  # the executor and its two workers
+        m = ex.get_metrics()
+        assert m.peak_cpu_usage == pytest.approx(r["cpu_pct"].max())
+        assert not math.isnan(m.current_cpu_usage)
+
+    run(main())
+
+
+def test_tight_cpu_limit_throttles_and_resumes_and_every_task_completes():
+    async def main():
+        async with executor(max_cpu_percent=30) as ex:
+            ids = await ex.submit_batch([Task(spin_then_rest, (0.15, 0.3)) for _ in range(6)])
+            await ex.wait_for_completion()
+            await asyncio.sleep(0.3)  # the tree idles: a sample says so
+            res = await ex.get_all_results()
+        assert all(res[i].ok for i in ids)
+        rec = ex.record()
+        ev = rec.events
+        throttled = ev[ev["event"] == "throttled"]
+        assert len(throttled) >= 1 and (ev["event"] == "resumed").sum() >= 1
+        assert "of the machine" in throttled["detail"].iloc[0] and "vs limit 30%" in throttled["detail"].iloc[0]
+        assert rec.resources["throttled"].any()
+        assert ex.get_metrics().violations["cpu"] >= 1
+
+    run(main())
+
+
+def test_memory_cap_kills_only_the_hog():
+    async def main():
+        async with executor(max_concurrent_tasks=3, max_task_memory_mb=100) as ex:
+            hog = await ex.submit_task(Task(hold_memory, (400, 5), max_retries=2, retry_on=(ValueError,)))
+            calm = [await ex.submit_task(Task(nap, (0.4,))) for _ in range(2)]
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+            again = await ex.submit_task(Task(nap, (0.05,)))  # the pool carries on
+            assert (await ex.get_result(again, timeout=30)).ok
+        r = res[hog]
+        assert r.status is TaskStatus.FAILED and r.error_type == "memory_limit"
+        assert "over the per-task cap of 100 MB" in r.error and r.attempts == 1  # MemoryError not in retry_on
+        assert r.run_s < 4
+        assert all(res[c].ok for c in calm)
+        assert ex.get_metrics().violations["task_memory"] >= 1
+
+    run(main())
+
+
+def test_memory_cap_retries_when_retry_on_allows():
+    async def main():
+        async with executor(max_task_memory_mb=100) as ex:
+            hog = await ex.submit_task(Task(hold_memory, (300, 5), max_retries=1, retry_backoff_s=0))
+            await ex.wait_for_completion()
+            return await ex.get_result(hog)
+
+    r = run(main())
+    assert r.status is TaskStatus.FAILED and r.attempts == 2  # MemoryLimitError is a MemoryError
+
+
+def test_gpu_columns_are_nan_without_a_gpu():
+    if GpuProbe().available:
+        pytest.skip("this machine has a GPU; the GPU benchmark covers it")
+
+    async def main():
+        async with executor() as ex:
+            await ex.submit_task(Task(nap, (0.2,)))
+        r = ex.record().resources
+        assert len(r) >= 2
+        assert r[["gpu_util_pct", "gpu_mem_mb", "gpu_tree_mem_mb"]].isna().all().all()
+        assert (r["sample_cost_ms"] >= 0).all()
+
+    run(main())
+
+
+def _dispatcher():
+    d = Dispatcher([Agent("a", capacity=4)], LeastLoaded(), ResourceLimits(max_concurrent_tasks=4), Recorder())
+    return d
+
+
+def test_throttle_admits_critical_work_and_one_task_when_idle():
+    d = _dispatcher()
+    d.set_throttled(True, 0.0, "cpu 99% vs limit 80%")
+    d.submit([Task(None, id=f"low{i}", estimate_s=1) for i in range(3)], 0.0)
+    first = d.take_starts(0.0)
+    assert [s.id for s in first] == ["low0"]  # nothing ran: one task whatever the reading
+    assert d.take_starts(0.0) == []  # paused while something runs
+    d.submit([Task(None, id="crit", estimate_s=1, priority=10)], 0.0)
+    assert [s.id for s in d.take_starts(0.0)] == ["crit"]  # critical work is excepted
+    d.set_throttled(False, 1.0, "cpu 10% vs limit 80%")
+    assert [s.id for s in d.take_starts(1.0)] == ["low1", "low2"]
+    ev = [e[2] for e in d.recorder.events]
+    assert ev.count("throttled") == 1 and ev.count("resumed") == 1
