@@ -66,6 +66,10 @@ class Row:
     met: bool | None
 
     def __post_init__(self) -> None:
+        # plain Python values (pandas hands out numpy scalars), so the row dumps to JSON
+        self.swarmlab = float(self.swarmlab)
+        self.baseline = None if self.baseline is None else float(self.baseline)
+        self.met = None if self.met is None else bool(self.met)
         self.ratio = self.swarmlab / self.baseline if self.baseline else None
 
     def summary(self) -> str:

@@ -20,7 +20,9 @@ def test_quick_benchmarks_run_and_write_json(tmp_path):
     assert report["crashed"] == []
     names = {r["benchmark"] for r in report["rows"]}
     assert names == {"noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory",
-                     "decision_rate", "scheduling_quality"}
+                     "decision_rate", "scheduling_quality", "sampler_cost", "gpu_and_scaling"}
     for row in report["rows"]:
+        if "none found by NVML" in row["case"]:
+            continue  # no GPU on this machine: the row says so
         assert row["swarmlab"] is not None and row["swarmlab"] > 0, row
     assert "| case | swarmlab | baseline | ratio | target | met |" in proc.stdout
