@@ -5,6 +5,7 @@ The public names live here; the modules behind them are private.
 
 from .errors import (
     BackendUnavailable,
+    CommandError,
     ConfigError,
     DependencyCycleError,
     ExecutorClosedError,
@@ -25,6 +26,18 @@ from .model import (
     TaskResult,
     TaskStatus,
 )
+from .orchestration import (
+    BenchmarkConfig,
+    BenchmarkEngine,
+    CallableRunner,
+    CommandRunner,
+    CoordinationMode,
+    OptimizedBenchmarkEngine,
+    OrchestrationConfig,
+    OrchestrationManager,
+    SimulatedAgentRunner,
+    StrategyType,
+)
 from .portal import run
 from .records import RunRecord
 from .scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
@@ -34,8 +47,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "BenchmarkConfig",
+    "BenchmarkEngine",
+    "CallableRunner",
+    "CommandRunner",
+    "CoordinationMode",
+    "OptimizedBenchmarkEngine",
+    "OrchestrationConfig",
+    "OrchestrationManager",
+    "SimulatedAgentRunner",
+    "StrategyType",
     "AgentType",
     "BackendUnavailable",
+    "CommandError",
     "ConfigError",
     "DependencyCycleError",
     "ExecutionMetrics",

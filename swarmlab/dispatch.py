@@ -584,6 +584,23 @@ class Dispatcher:
             self._push_head(victim)
 
     # ------------------------------------------------------------------ agents
+    def retire_agent(self, agent_id: str, now: float, reason: str = "") -> bool:
+        """Take an idle agent out of the pool. Refused (False) while it has queued or
+        running work, or when it is the last agent of some capability group."""
+        slot = next((s for s in self.slots if s.id == agent_id and not s.retired), None)
+        if slot is None or slot.queued or slot.running:
+            return False
+        groups = self.index.groups_of(slot)
+        if any(len(g.slots) <= 1 for g in groups):
+            return False
+        for g in groups:
+            g.slots.remove(slot)
+        slot.retired = True
+        self.index.forget(slot)
+        self.policy.agent_removed(slot, groups)
+        self._emit(now, "retired", None, slot.id, reason or None)
+        return True
+
     def add_agent(self, agent: Agent, now: float) -> None:
         """A new agent joins the pool; with stealing on it takes waiting work at once."""
         if any(s.id == agent.id for s in self.slots):

@@ -16,6 +16,7 @@ __all__ = [
     "ExecutorClosedError",
     "WorkerCrashedError",
     "MemoryLimitError",
+    "CommandError",
 ]
 
 
@@ -75,3 +76,18 @@ class WorkerCrashedError(SwarmlabError, RuntimeError):
 
 class MemoryLimitError(SwarmlabError, MemoryError):
     """A task's worker process passed ``ResourceLimits.max_task_memory_mb`` and was killed."""
+
+
+class CommandError(SwarmlabError, RuntimeError):
+    """A command run for an objective exited with a non-zero code."""
+
+    def __init__(self, argv: list[str], exit_code: int, stdout: str, stderr: str) -> None:
+        self.argv, self.exit_code, self.stdout, self.stderr = argv, exit_code, stdout, stderr
+        tail = stderr.strip().splitlines()[-3:] if stderr.strip() else []
+        super().__init__(
+            f"command {argv[0]!r} exited with code {exit_code}"
+            + (": " + " | ".join(tail) if tail else "")
+        )
+
+    def __reduce__(self):  # survives the trip back from a worker process
+        return (type(self), (self.argv, self.exit_code, self.stdout, self.stderr))

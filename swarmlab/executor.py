@@ -10,9 +10,10 @@ for results, no polling.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .backends.aio import AsyncioBackend
@@ -35,6 +36,8 @@ from .runinfo import default_agents, describe_agents, run_meta
 from .scheduling.policies import resolve_policy
 
 __all__ = ["ParallelExecutor"]
+
+log = logging.getLogger("swarmlab")
 
 _NEW, _RUNNING, _STOPPING, _STOPPED = "new", "running", "stopping", "stopped"
 
@@ -125,6 +128,7 @@ class ParallelExecutor:
         self._pump_pending = False
         self._launch: Any = None  # set by start(): the backend's run, or the router
         self._monitor: ResourceMonitor | None = None
+        self._listeners: list[Callable[[TaskResult], None]] = []
         self._violations: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -281,6 +285,31 @@ class ParallelExecutor:
         self._d.add_agent(agent, self._now())
         self.agents.append(agent)
         self._pump()
+
+    def retire_agent(self, agent_id: str, reason: str = "") -> bool:
+        """Take an idle agent out of the pool (False if it has work or is the last of its
+        capability group). A ``retired`` event records it."""
+        self._check_open()
+        return self._d.retire_agent(agent_id, self._now(), reason)
+
+    def now(self) -> float:
+        """Seconds since :meth:`start` on the run's monotonic clock (the ``t_s`` of events)."""
+        return self._now()
+
+    def pool_status(self) -> list[dict[str, Any]]:
+        """Each agent of the pool now: id, type, capabilities, capacity, queued, running,
+        finished attempts, measured success rate, retired."""
+        return [
+            {"agent_id": s.id, "type": s.agent.type.value, "capabilities": sorted(s.capabilities),
+             "capacity": s.capacity, "queued": s.queued, "running": s.running, "finished": s.n_done,
+             "completed": s.n_ok, "success_rate": s.success_rate, "retired": s.retired}
+            for s in self._d.slots
+        ]
+
+    def subscribe(self, callback: Callable[[TaskResult], None]) -> None:
+        """Call ``callback(result)`` on the event loop as each task ends. A callback that
+        raises is logged and dropped; the run goes on."""
+        self._listeners.append(callback)
 
     # ------------------------------------------------------------------ results
     async def get_result(self, task_id: str, timeout: float | None = None) -> TaskResult:
@@ -489,5 +518,13 @@ class ParallelExecutor:
             fut = self._waiters.pop(st.id, None)
             if fut is not None and not fut.done():
                 fut.set_result(st.result())
+        if self._listeners:
+            res = st.result()
+            for cb in list(self._listeners):
+                try:
+                    cb(res)
+                except Exception:
+                    log.exception("swarmlab: a result callback raised; it is dropped")
+                    self._listeners.remove(cb)
         if self._d.done and self._all_done is not None:
             self._all_done.set()

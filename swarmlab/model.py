@@ -142,6 +142,9 @@ class Task:
     retry_backoff_s : float
         Base of the exponential backoff between attempts: attempt n+1 waits
         ``retry_backoff_s * 2**(n-1)`` seconds, times a seeded jitter in [0.5, 1.5).
+    with_agent : bool
+        Call ``fn`` with the keyword arguments ``agent`` (the :class:`Agent` that runs the
+        attempt) and ``attempt`` (1-based): agent runners need to know who they are.
 
     Examples
     --------
@@ -164,6 +167,7 @@ class Task:
     retry_on: tuple[type[BaseException], ...] = _RETRY_ON
     estimate_s: float | None = None
     retry_backoff_s: float = _BACKOFF
+    with_agent: bool = False
     is_coroutine: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:

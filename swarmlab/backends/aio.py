@@ -6,7 +6,7 @@ import asyncio
 import traceback
 
 from ..model import TaskStatus
-from .base import Backend
+from .base import Backend, call_kwargs
 
 __all__ = ["AsyncioBackend"]
 
@@ -21,7 +21,7 @@ class AsyncioBackend(Backend):
         attempt = st.attempt
         task = st.task
         try:
-            coro = task.fn(*task.args, **(task.kwargs or {}))
+            coro = task.fn(*task.args, **call_kwargs(st))
         except Exception as e:  # the call itself failed (bad arguments...)
             ex._started(st, self.mode)
             ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())

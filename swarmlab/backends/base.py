@@ -8,7 +8,16 @@ if TYPE_CHECKING:
     from ..dispatch import TaskState
     from ..executor import ParallelExecutor
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "call_kwargs"]
+
+
+def call_kwargs(st: TaskState) -> dict:
+    """The keyword arguments of an attempt: the task's, plus ``agent`` and ``attempt``
+    when it asks."""
+    task = st.task
+    if task.with_agent:
+        return {**(task.kwargs or {}), "agent": st.slot.agent, "attempt": st.attempt}
+    return task.kwargs or {}
 
 
 class Backend:

@@ -29,7 +29,7 @@ import cloudpickle
 from ..errors import WorkerCrashedError
 from ..model import TaskStatus
 from . import _worker
-from .base import Backend
+from .base import Backend, call_kwargs
 
 __all__ = ["ProcessBackend"]
 
@@ -246,7 +246,7 @@ class ProcessBackend(Backend):
     def run(self, st) -> None:
         task = st.task
         try:
-            payload = cloudpickle.dumps((task.fn, task.args, task.kwargs or {}))
+            payload = cloudpickle.dumps((task.fn, task.args, call_kwargs(st)))
         except Exception as e:
             self.ex._started(st, self.mode)
             err = pickle.PicklingError(

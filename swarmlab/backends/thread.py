@@ -17,7 +17,7 @@ from queue import SimpleQueue
 from time import perf_counter, thread_time
 
 from ..model import TaskStatus
-from .base import Backend
+from .base import Backend, call_kwargs
 
 __all__ = ["ThreadBackend"]
 
@@ -43,7 +43,7 @@ class ThreadBackend(Backend):
             self._threads.append(t)
             t.start()
         task = st.task
-        self._q.put((st, st.attempt, task.fn, task.args, task.kwargs or {}))
+        self._q.put((st, st.attempt, task.fn, task.args, call_kwargs(st)))
         self.ex._started(st, self.mode)
 
     def _work(self) -> None:

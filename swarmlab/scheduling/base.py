@@ -38,7 +38,7 @@ class AgentSlot:
 
     __slots__ = (
         "agent", "idx", "id", "capacity", "speed", "capabilities", "queue", "queued",
-        "running", "work", "rate", "n_done", "n_ok", "by_caps",
+        "running", "work", "rate", "n_done", "n_ok", "by_caps", "retired",
     )
 
     def __init__(self, agent: Agent, idx: int) -> None:
@@ -56,6 +56,7 @@ class AgentSlot:
         self.n_done = 0
         self.n_ok = 0
         self.by_caps: dict[frozenset, list[float]] = {}  # requires -> [estimate sum, run sum]
+        self.retired = False  # taken out of the pool: no longer in any group
 
     @property
     def load(self) -> float:
@@ -121,6 +122,10 @@ class Ranking:
     def add(self, slot: AgentSlot) -> None:
         self.slots.append(slot)
         heapq.heappush(self.heap, self.key(slot))
+
+    def remove(self, slot: AgentSlot) -> None:
+        self.slots.remove(slot)
+        self._rebuild()
 
     def best(self, slots_by_idx: list[AgentSlot]) -> AgentSlot:
         heap, key = self.heap, self.key
@@ -199,6 +204,9 @@ class Policy:
 
     def agent_added(self, slot: AgentSlot, groups: list[Eligible]) -> None:
         pass
+
+    def agent_removed(self, slot: AgentSlot, groups: list[Eligible]) -> None:
+        """An idle agent left the pool (it is gone from ``groups`` already)."""
 
     def moved(self, task: Task, victim: AgentSlot, thief: AgentSlot) -> None:
         """A waiting task was stolen from ``victim`` by ``thief``."""

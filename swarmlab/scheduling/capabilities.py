@@ -54,5 +54,10 @@ class CapabilityIndex:
         self.groups[requires] = g
         return g
 
+    def forget(self, slot: AgentSlot) -> None:
+        """Drop a retired agent from the per-capability lists (groups are the caller's)."""
+        for c in slot.capabilities:
+            self._by_cap[c].remove(slot)
+
     def groups_of(self, slot: AgentSlot) -> list[Eligible]:
         return [g for req, g in self.groups.items() if req <= slot.capabilities]

@@ -64,6 +64,11 @@ class _Ranked(Policy):
         for r in self._of_slot[slot.idx]:
             r.dirty.add(slot)
 
+    def agent_removed(self, slot: AgentSlot, groups: list[Eligible]) -> None:
+        for r in self._of_slot[slot.idx]:
+            r.remove(slot)
+        self._of_slot[slot.idx] = []
+
     def agent_added(self, slot: AgentSlot, groups: list[Eligible]) -> None:
         self._of_slot.append([])
         gids = {g.gid for g in groups}

@@ -1,0 +1,185 @@
+"""Runners: how an agent executes one objective.
+
+A runner is called as ``await runner.run(objective, agent, strategy=..., mode=...,
+attempt=...)`` inside a swarmlab task and returns a dict that becomes the task's value;
+raising fails the attempt (retried if the suite allows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import CommandError, ConfigError
+from ..model import Agent, AgentType
+from .config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType
+
+__all__ = ["SimulatedAgentRunner", "CommandRunner", "CallableRunner", "SimulatedFailure"]
+
+
+class SimulatedFailure(RuntimeError):
+    """A failure drawn by :class:`SimulatedAgentRunner`'s failure rate."""
+
+
+#: Seconds an objective takes a matching agent of speed 1, by strategy (the model's base).
+BASE_S: dict[StrategyType, float] = {
+    StrategyType.AUTO: 20.0, StrategyType.RESEARCH: 30.0, StrategyType.DEVELOPMENT: 45.0,
+    StrategyType.ANALYSIS: 35.0, StrategyType.TESTING: 15.0, StrategyType.OPTIMIZATION: 40.0,
+    StrategyType.MAINTENANCE: 20.0,
+}
+#: Coordination overhead each mode adds to a modelled duration.
+MODE_OVERHEAD: dict[CoordinationMode, float] = {
+    CoordinationMode.CENTRALIZED: 1.05, CoordinationMode.DISTRIBUTED: 1.10,
+    CoordinationMode.HIERARCHICAL: 1.08, CoordinationMode.MESH: 1.15, CoordinationMode.HYBRID: 1.10,
+}
+#: How much slower an agent without the strategy's capability is.
+MISMATCH_FACTOR = 1.5
+#: Coordinators plan rather than execute: slower on objectives themselves.
+TYPE_FACTOR: dict[AgentType, float] = {AgentType.COORDINATOR: 1.3}
+#: Spread of the lognormal noise on a modelled duration.
+NOISE_SIGMA = 0.25
+
+
+class SimulatedAgentRunner:
+    """Stands in for real agents: sleeps for a modelled duration, scaled to wall time.
+
+    modelled seconds = BASE_S[strategy] x MODE_OVERHEAD[mode] x TYPE_FACTOR[agent type]
+    x (MISMATCH_FACTOR if the agent lacks the strategy's capability) / agent.speed
+    x lognormal(0, NOISE_SIGMA), drawn from a generator seeded by (seed, objective,
+    agent, attempt). The run sleeps ``modelled x time_scale`` seconds. With probability
+    ``failure_rate`` the attempt raises :class:`SimulatedFailure`. The value says
+    ``simulated: True`` and carries ``modelled_s``, so no modelled figure passes for a
+    measured one.
+    """
+
+    simulated = True
+
+    def __init__(self, seed: int = 0, *, time_scale: float = 0.01, failure_rate: float = 0.0) -> None:
+        if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or not (
+                time_scale >= 0 and math.isfinite(time_scale)):
+            raise ConfigError(f"SimulatedAgentRunner time_scale must be a number >= 0; got {time_scale!r}")
+        if isinstance(failure_rate, bool) or not isinstance(failure_rate, (int, float)) or not 0 <= failure_rate <= 1:
+            raise ConfigError(f"SimulatedAgentRunner failure_rate must be in [0, 1]; got {failure_rate!r}")
+        self.seed, self.time_scale, self.failure_rate = seed, float(time_scale), float(failure_rate)
+
+    def modelled_s(self, objective: str, agent: Agent, strategy: StrategyType, mode: CoordinationMode,
+                   rng: random.Random) -> float:
+        s = BASE_S[strategy] * MODE_OVERHEAD[mode] * TYPE_FACTOR.get(agent.type, 1.0) / agent.speed
+        if not STRATEGY_CAPABILITIES[strategy] <= agent.capabilities:
+            s *= MISMATCH_FACTOR
+        return s * rng.lognormvariate(0.0, NOISE_SIGMA)
+
+    async def run(self, objective: str, agent: Agent, *, strategy: StrategyType = StrategyType.AUTO,
+                  mode: CoordinationMode = CoordinationMode.CENTRALIZED, attempt: int = 1,
+                  timeout: float | None = None) -> dict[str, Any]:
+        rng = random.Random(f"{self.seed}|{objective}|{agent.id}|{attempt}")
+        modelled = self.modelled_s(objective, agent, strategy, mode, rng)
+        await asyncio.sleep(modelled * self.time_scale)
+        if rng.random() < self.failure_rate:
+            raise SimulatedFailure(f"simulated failure of {agent.id} on {objective!r} (failure_rate {self.failure_rate})")
+        return {"objective": objective, "agent": agent.id, "strategy": strategy.value,
+                "simulated": True, "modelled_s": modelled}
+
+
+class CommandRunner:
+    """Runs a real command per objective: an argv list, never a shell.
+
+    Placeholders ``{objective}``, ``{strategy}``, ``{mode}``, ``{agent}``,
+    ``{agent_type}`` and ``{attempt}`` are filled in each argument. The process runs in a
+    session of its own; on timeout or cancellation the whole process group is killed.
+    A zero exit returns ``exit_code``, ``stdout`` and ``stderr`` (each kept to
+    ``max_output`` bytes); any other exit raises :class:`~swarmlab.errors.CommandError`
+    carrying them.
+    """
+
+    simulated = False
+
+    def __init__(self, argv_template: Sequence[str], *, cwd: str | None = None,
+                 env: dict[str, str] | None = None, max_output: int = 64 * 1024) -> None:
+        if isinstance(argv_template, str) or not argv_template or not all(isinstance(a, str) for a in argv_template):
+            raise ConfigError(
+                f"CommandRunner takes an argv list of str, never a shell string; got {argv_template!r}"
+            )
+        self.argv_template = list(argv_template)
+        self.cwd, self.env, self.max_output = cwd, env, max_output
+
+    def argv(self, **fields: Any) -> list[str]:
+        try:
+            return [a.format(**fields) for a in self.argv_template]
+        except (KeyError, IndexError) as e:
+            raise ConfigError(
+                f"CommandRunner placeholder {e} is unknown; use {{objective}}, {{strategy}}, {{mode}}, "
+                "{agent}, {agent_type}, {attempt}"
+            ) from None
+
+    async def run(self, objective: str, agent: Agent, *, strategy: StrategyType = StrategyType.AUTO,
+                  mode: CoordinationMode = CoordinationMode.CENTRALIZED, attempt: int = 1,
+                  timeout: float | None = None) -> dict[str, Any]:
+        argv = self.argv(objective=objective, strategy=strategy.value, mode=mode.value, agent=agent.id,
+                         agent_type=agent.type.value, attempt=attempt)
+        env = None if self.env is None else {**os.environ, **self.env}
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True)
+        try:
+            out, err, code = await asyncio.wait_for(self._collect(proc), timeout)
+        except BaseException:  # timeout, cancellation: nothing of the command may survive
+            _kill_group(proc)
+            await proc.wait()
+            raise
+        result = {"objective": objective, "agent": agent.id, "strategy": strategy.value, "exit_code": code,
+                  "stdout": out, "stderr": err, "simulated": False}
+        if code != 0:
+            raise CommandError(argv, code, out, err)
+        return result
+
+    async def _collect(self, proc) -> tuple[str, str, int]:
+        out, err = await asyncio.gather(self._read(proc.stdout), self._read(proc.stderr))
+        return out, err, await proc.wait()
+
+    async def _read(self, stream) -> str:
+        """The first ``max_output`` bytes; the rest is read and counted, not kept."""
+        kept, dropped = bytearray(), 0
+        while chunk := await stream.read(65536):
+            room = self.max_output - len(kept)
+            kept += chunk[:room]
+            dropped += max(0, len(chunk) - room)
+        text = kept.decode(errors="replace")
+        return text + (f"\n[... {dropped} more bytes not kept]" if dropped else "")
+
+
+def _kill_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class CallableRunner:
+    """Any sync or async callable ``fn(objective, agent) -> output``; the output is kept
+    under ``output``. A sync callable runs in a thread so the loop stays free."""
+
+    simulated = False
+
+    def __init__(self, fn: Callable[[str, Agent], Any]) -> None:
+        if not callable(fn):
+            raise ConfigError(f"CallableRunner takes a callable (objective, agent) -> output; got {fn!r}")
+        self.fn = fn
+
+    async def run(self, objective: str, agent: Agent, *, strategy: StrategyType = StrategyType.AUTO,
+                  mode: CoordinationMode = CoordinationMode.CENTRALIZED, attempt: int = 1,
+                  timeout: float | None = None) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        if inspect.iscoroutinefunction(self.fn):
+            out = await self.fn(objective, agent)
+        else:
+            out = await asyncio.to_thread(self.fn, objective, agent)
+        return {"objective": objective, "agent": agent.id, "strategy": strategy.value, "output": out,
+                "simulated": False, "call_s": time.perf_counter() - t0}
