@@ -3,65 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import workloads
-from .executor import ParallelExecutor
-from .model import Agent, ExecutionMode, ResourceLimits
-from .records import RunRecord
-from .scheduling import SchedulingAlgorithm, TaskScheduler
-from .simulate import simulate
+from .errors import SwarmlabError
+from .model import ExecutionMode
+from .scheduling import SchedulingAlgorithm
 
 __all__ = ["main"]
 
-_MODES = [m.value for m in ExecutionMode if m is not ExecutionMode.DASK] + ["simulated"]
+_REAL_MODES = [m.value for m in ExecutionMode if m is not ExecutionMode.DASK]
 _ALGORITHMS = [a.value for a in SchedulingAlgorithm]
-_COLUMNS = ["algorithm", "mode", "completed", "failed", "makespan_s", "throughput_tps",
-            "efficiency", "imbalance", "p95_wait_s", "stolen"]
-
-
-async def _run_real(mode: str, tasks, agents: list[Agent], scheduler: TaskScheduler,
-                    limits: ResourceLimits, seed: int) -> RunRecord:
-    async with ParallelExecutor(mode=mode, limits=limits, agents=agents, scheduler=scheduler, seed=seed) as ex:
-        await ex.submit_batch(tasks)
-    return ex.record()
-
-
-def compare(args: argparse.Namespace) -> int:
-    """Run one workload under every chosen algorithm and mode; save and summarise."""
-    from .analysis import summary
-    from .store import save_run
-
-    limits = ResourceLimits(max_concurrent_tasks=args.agents, max_queue_size=max(1000, args.tasks),
-                            task_timeout=args.timeout)
-    agents = workloads.agent_pool(args.agents)
-    caps = workloads.pool_capabilities(agents)
-    records = []
-    for algorithm in args.algorithms:
-        for mode in args.modes:
-            style = "async" if mode == "asyncio" else "sync"
-            tasks = workloads.make(args.workload, args.tasks, seed=args.seed, style=style, capabilities=caps)
-            scheduler = TaskScheduler(algorithm)
-            if mode == "simulated":
-                rec = simulate(tasks, agents, scheduler=scheduler, limits=limits, seed=args.seed)
-            else:
-                rec = asyncio.run(_run_real(mode, tasks, agents, scheduler, limits, args.seed))
-            rec.meta["workload"] = args.workload
-            records.append(rec)
-            print(f"{algorithm:>16} {mode:>9}: run {rec.run_id} done", file=sys.stderr)
-    out = Path(args.out)
-    for rec in records:
-        save_run(rec, out / "runs", csv=args.csv)
-    table = summary(records)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = out / f"compare-{stamp}.csv"
-    table.to_csv(path, index=False)
-    print(table[_COLUMNS].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"\nsaved: {path} and {len(records)} runs under {out / 'runs'}")
-    return 0
 
 
 def _choices(allowed: list[str], what: str):
@@ -74,31 +28,145 @@ def _choices(allowed: list[str], what: str):
     return parse
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return n
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare the algorithms on a workload; save runs, summary CSV and a PNG."""
+    from .compare import compare
+    from .store import RunStore
+
+    out = Path(args.out)
+    store = RunStore(out / "runs")
+    wl = workloads.make(args.workload, args.tasks, seed=args.seed)
+    print(f"comparing {len(args.algorithms)} algorithms x {','.join(args.modes)} x {args.repeats} repeats on "
+          f"{wl.name} ({wl.n} tasks, {len(wl.agents)} agents)" + (" + virtual time" if args.simulate else ""),
+          file=sys.stderr)
+    result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats,
+                     simulate=args.simulate, seed=args.seed, store=store)
+    for rec in result.runs:
+        if rec.meta.get("baseline"):
+            store.save(rec)
+    stamp = _stamp()
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / f"compare-{stamp}.csv"
+    result.summary.to_csv(csv, index=False)
+    result.per_run.to_csv(out / f"compare-{stamp}-runs.csv", index=False)
+    png = _save_png(result.summary, out / f"compare-{stamp}.png")
+    for metric in ("makespan_s", "throughput_tps", "efficiency"):
+        print(f"\n{metric} (mean [95% CI] over {args.repeats} repeats)")
+        print(result.table(metric).to_string())
+    print(f"\nsaved: {csv}" + (f", {png}" if png else "") + f" and {len(result.runs)} runs in {store.path}")
+    return 0
+
+
+def _save_png(summary, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no PNG: matplotlib is not installed)", file=sys.stderr)
+        return None
+    from .plots import compare as plot_compare
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    plot_compare(summary, "makespan_s", ax=axes[0])
+    plot_compare(summary, "throughput_tps", ax=axes[1])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run a workload on virtual time under the chosen algorithms."""
+    from .analysis import summary
+    from .scheduling import TaskScheduler
+    from .simulate import simulate
+
+    wl = workloads.make(args.workload, args.tasks, seed=args.seed)
+    recs = [simulate(wl.tasks(), wl.agents, scheduler=TaskScheduler(a), seed=args.seed) for a in args.algorithms]
+    cols = ["algorithm", "tasks", "completed", "makespan_s", "efficiency", "imbalance", "p95_wait_s", "stolen"]
+    print(summary(recs)[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .store import RunStore
+
+    store = RunStore(args.store)
+    if args.action == "list":
+        print(store.list().to_string(index=False))
+    elif args.action == "show":
+        from .analysis import summary
+
+        rec = store.load(args.run_id)
+        print(rec)
+        print(summary([rec]).T.to_string(header=False))
+    else:
+        print(store.export(args.run_id, args.format, args.dest))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swarmlab", description="Run, measure and compare parallel task execution.")
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("compare", help="compare scheduling algorithms on a built-in workload (local executor)")
+
+    c = sub.add_parser("compare", help="compare the scheduling algorithms on a workload (the main job)")
+    c.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="mixed")
+    c.add_argument("--tasks", type=_positive_int, default=120, help="number of tasks (default 120)")
     c.add_argument("--algorithms", type=_choices(_ALGORITHMS, "algorithms"), default=_ALGORITHMS,
                    help="comma-separated or 'all' (default): " + ",".join(_ALGORITHMS))
-    c.add_argument("--modes", type=_choices(_MODES, "modes"), default=["hybrid", "simulated"],
-                   help="comma-separated from " + ",".join(_MODES) + " (default: hybrid,simulated)")
-    c.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="mixed")
-    c.add_argument("--tasks", type=int, default=120, help="number of tasks (default 120)")
-    c.add_argument("--agents", type=int, default=8, help="agents in the pool, one task each at a time (default 8)")
-    c.add_argument("--timeout", type=float, default=60.0, help="per-task timeout in seconds")
+    c.add_argument("--mode", dest="modes", type=_choices(_REAL_MODES, "modes"), default=["hybrid"],
+                   help="execution mode(s), comma-separated from " + ",".join(_REAL_MODES) + " (default hybrid)")
+    c.add_argument("--repeats", type=_positive_int, default=3, help="runs per algorithm and mode (default 3)")
+    c.add_argument("--simulate", action="store_true", help="also run every algorithm on virtual time")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="data", help="results folder (default: data)")
-    c.add_argument("--csv", action="store_true", help="also write CSV next to Parquet")
-    c.set_defaults(func=compare)
+    c.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("simulate", help="run a workload on virtual time under the algorithms")
+    s.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="heavy_tailed")
+    s.add_argument("--tasks", type=_positive_int, default=10_000)
+    s.add_argument("--algorithms", type=_choices(_ALGORITHMS, "algorithms"), default=_ALGORITHMS)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_simulate)
+
+    r = sub.add_parser("runs", help="list, show or export saved runs")
+    r.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
+    rs = r.add_subparsers(dest="action", required=True)
+    rs.add_parser("list", help="one line per saved run")
+    show = rs.add_parser("show", help="a run's summary")
+    show.add_argument("run_id")
+    ex = rs.add_parser("export", help="copy a run's frames as CSV or Parquet")
+    ex.add_argument("run_id")
+    ex.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    ex.add_argument("--dest", default="data/export")
+    r.set_defaults(func=cmd_runs)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "compare" and (args.tasks < 1 or args.agents < 1):
-        parser.error("--tasks and --agents must be positive")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SwarmlabError as e:
+        print(f"swarmlab: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""Saving and loading runs: one folder per run with Parquet frames and ``meta.json``."""
+"""The run store: one folder per run, Parquet frames and ``meta.json``. No pickle."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .records import RunRecord
 
-__all__ = ["save_run", "load_run"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RunStore", "save_run", "load_run"]
 
 _FRAMES = ("events", "tasks", "resources")
 
@@ -30,7 +35,7 @@ def save_run(record: RunRecord, root: str | Path, *, csv: bool = False) -> Path:
 
 
 def load_run(folder: str | Path) -> RunRecord:
-    """A RunRecord from a folder written by :func:`save_run`."""
+    """A RunRecord from a folder written by :func:`save_run`, dtypes included."""
     import pandas as pd
 
     folder = Path(folder)
@@ -39,3 +44,66 @@ def load_run(folder: str | Path) -> RunRecord:
         raise ConfigError(f"{folder} is not a saved run (no meta.json); give a folder save_run wrote")
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _FRAMES}
     return RunRecord.from_frames(json.loads(meta_path.read_text()), frames)
+
+
+class RunStore:
+    """Saved runs under ``path`` (default ``data/runs``), one folder per run id.
+
+    Examples
+    --------
+    >>> import tempfile, swarmlab
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> rec = swarmlab.simulate([swarmlab.Task(None, estimate_s=1.0)])
+    >>> _ = store.save(rec)
+    >>> store.load(rec.run_id).tasks.equals(rec.tasks)
+    True
+    """
+
+    def __init__(self, path: str | Path = "data/runs") -> None:
+        self.path = Path(path)
+
+    def save(self, record: RunRecord) -> Path:
+        """Write one run; returns its folder."""
+        return save_run(record, self.path)
+
+    def _folder(self, run_id: str) -> Path:
+        folder = self.path / run_id
+        if not (folder / "meta.json").is_file():
+            known = ", ".join(sorted(p.name for p in self.path.iterdir() if (p / "meta.json").is_file())[:10]) \
+                if self.path.is_dir() else ""
+            raise ConfigError(f"no run {run_id!r} in {self.path}; saved runs: {known or 'none'}")
+        return folder
+
+    def load(self, run_id: str) -> RunRecord:
+        """The saved run, with frames equal to those saved (dtypes included)."""
+        return load_run(self._folder(run_id))
+
+    def list(self) -> pd.DataFrame:
+        """One row per saved run: id, start, clock, mode, algorithm, workload or suite, seed."""
+        import pandas as pd
+
+        rows = []
+        for meta_path in sorted(self.path.glob("*/meta.json")) if self.path.is_dir() else []:
+            m = json.loads(meta_path.read_text())
+            rows.append({"run_id": m.get("run_id"), "started_utc": m.get("started_utc"), "clock": m.get("clock"),
+                         "mode": m.get("mode"), "algorithm": m.get("algorithm"),
+                         "workload": m.get("workload") or m.get("suite"), "seed": m.get("seed"),
+                         "n_agents": m.get("n_agents"), "status": m.get("status", "complete")})
+        cols = ["run_id", "started_utc", "clock", "mode", "algorithm", "workload", "seed", "n_agents", "status"]
+        return pd.DataFrame(rows, columns=cols).sort_values("started_utc", ignore_index=True)
+
+    def export(self, run_id: str, fmt: str, dest: str | Path) -> Path:
+        """Copy a run's frames to ``dest/<run_id>/`` as ``csv`` or ``parquet``, with its meta."""
+        if fmt not in ("csv", "parquet"):
+            raise ConfigError(f"export format must be 'csv' or 'parquet'; got {fmt!r}")
+        rec = self.load(run_id)
+        out = Path(dest) / run_id
+        out.mkdir(parents=True, exist_ok=True)
+        for name in _FRAMES:
+            df = getattr(rec, name)
+            if fmt == "csv":
+                df.to_csv(out / f"{name}.csv", index=False)
+            else:
+                df.to_parquet(out / f"{name}.parquet", index=False)
+        shutil.copy(self._folder(run_id) / "meta.json", out / "meta.json")
+        return out

@@ -1,4 +1,6 @@
-"""The command line's main job and the saved runs it leaves."""
+"""The command line's main job, the run store, compare() and the workloads."""
+
+import math
 
 import pandas as pd
 import pytest
@@ -6,45 +8,62 @@ import pytest
 from swarmlab import ConfigError, Task, simulate, workloads
 from swarmlab.analysis import summary
 from swarmlab.cli import main
-from swarmlab.store import load_run, save_run
+from swarmlab.compare import ci95, compare
+from swarmlab.store import RunStore, load_run, save_run
 
 
-def test_compare_runs_algorithms_by_modes_and_saves_every_run(tmp_path, capsys):
-    assert main(["compare", "--tasks", "24", "--algorithms", "round_robin,work_stealing",
-                 "--modes", "thread,asyncio,simulated", "--out", str(tmp_path)]) == 0
+def test_compare_cli_saves_runs_summary_and_png(tmp_path, capsys):
+    assert main(["compare", "--tasks", "24", "--algorithms", "round_robin,work_stealing", "--mode", "thread,asyncio",
+                 "--repeats", "2", "--simulate", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "work_stealing" in out and "simulated" in out
-    runs = sorted((tmp_path / "runs").iterdir())
-    assert len(runs) == 6
-    table = pd.read_csv(next(tmp_path.glob("compare-*.csv")))
-    assert list(zip(table["algorithm"], table["mode"])) == [
-        (a, m) for a in ("round_robin", "work_stealing") for m in ("thread", "asyncio", "simulated")]
-    assert (table["completed"] == 24).all()
-    for folder in runs:
-        rec = load_run(folder)
+    assert "makespan_s (mean [95% CI] over 2 repeats)" in out and "work_stealing" in out
+    summary_csv = next(p for p in tmp_path.glob("compare-*.csv") if not p.name.endswith("-runs.csv"))
+    table = pd.read_csv(summary_csv)
+    assert set(table["mode"]) == {"thread", "asyncio", "simulated"}
+    assert set(table["algorithm"]) == {"round_robin", "work_stealing"}
+    assert (table["n"] == 2).all()
+    assert next(tmp_path.glob("compare-*.png")).stat().st_size > 10_000
+    runs = RunStore(tmp_path / "runs").list()
+    assert len(runs) == 2 * 3 * 2 + 3  # algorithms x modes x repeats, plus a baseline per mode
+    for run_id in runs["run_id"][:3]:
+        rec = RunStore(tmp_path / "runs").load(run_id)
         assert rec.tasks["task_id"].nunique() == 24
-        assert rec.meta["workload"] == "mixed"
-        assert rec.tasks["requires"].map(len).sum() > 0  # the pool's capabilities are used
 
 
-def test_compare_rejects_unknown_choices(capsys):
-    with pytest.raises(SystemExit):
-        main(["compare", "--modes", "thread,quantum"])
-    assert "unknown modes ['quantum']" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["compare", "--algorithms", "fastest"])
-    assert "unknown algorithms ['fastest']" in capsys.readouterr().err
+def test_cli_rejects_bad_values_with_exit_code_2(capsys):
+    for argv, msg in ((["compare", "--mode", "thread,quantum"], "unknown modes ['quantum']"),
+                      (["compare", "--algorithms", "fastest"], "unknown algorithms ['fastest']"),
+                      (["compare", "--tasks", "0"], "must be a positive integer")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_runs_list_show_export(tmp_path, capsys):
+    store = RunStore(tmp_path / "runs")
+    rec = simulate([Task(None, id=f"t{i}", estimate_s=1.0) for i in range(3)])
+    store.save(rec)
+    assert main(["runs", "--store", str(store.path), "list"]) == 0
+    assert rec.run_id in capsys.readouterr().out
+    assert main(["runs", "--store", str(store.path), "show", rec.run_id]) == 0
+    assert "makespan_s" in capsys.readouterr().out
+    assert main(["runs", "--store", str(store.path), "export", rec.run_id, "--dest", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / rec.run_id / "tasks.csv").is_file()
+    assert main(["runs", "--store", str(store.path), "show", "nope"]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
 
 
 def test_save_and_load_round_trip(tmp_path):
-    rec = simulate([Task(None, id=f"t{i}", estimate_s=1.0 + i) for i in range(5)])
+    rec = simulate([Task(None, id=f"t{i}", estimate_s=1.0 + i, requires=(), dependencies=[f"t{i - 1}"] if i else [])
+                    for i in range(5)])
     back = load_run(save_run(rec, tmp_path, csv=True))
     assert back.meta == rec.meta
-    pd.testing.assert_frame_equal(back.tasks, rec.tasks)
-    pd.testing.assert_frame_equal(back.events, rec.events)
+    for frame in ("tasks", "events", "resources"):
+        pd.testing.assert_frame_equal(getattr(back, frame), getattr(rec, frame))
     assert (tmp_path / rec.run_id / "tasks.csv").is_file()
     with pytest.raises(ConfigError, match="not a saved run"):
         load_run(tmp_path)
+    assert not list(tmp_path.rglob("*.pkl")) and not list(tmp_path.rglob("*.pickle"))
 
 
 def test_summary_counts_and_makespan_come_from_rows():
@@ -55,11 +74,40 @@ def test_summary_counts_and_makespan_come_from_rows():
     assert row["makespan_s"] == 2.0 and row["throughput_tps"] == 1.5
 
 
-def test_workloads_are_seeded_and_checked():
-    a = [(t.id, t.args, t.priority, t.dependencies) for t in workloads.mixed(50, seed=3)]
-    b = [(t.id, t.args, t.priority, t.dependencies) for t in workloads.mixed(50, seed=3)]
-    c = [(t.id, t.args) for t in workloads.mixed(50, seed=4)]
-    assert a == b and [x[:2] for x in a] != c
+def test_ci95_from_raw_values():
+    mean, lo, hi = ci95([1.0, 2.0, 3.0])
+    assert mean == 2.0 and lo == pytest.approx(2.0 - 4.303 * 1.0 / math.sqrt(3))
+    assert hi == pytest.approx(2.0 + 4.303 / math.sqrt(3))
+    assert math.isnan(ci95([5.0])[1])
+
+
+def test_compare_summarises_repeats_with_intervals_and_a_sequential_baseline():
+    wl = workloads.heavy_tailed(40, seed=1)
+    result = compare(wl, algorithms=["least_loaded", "round_robin"], modes=["asyncio"], repeats=3, simulate=True)
+    s = result.summary
+    row = s[(s["algorithm"] == "least_loaded") & (s["mode"] == "asyncio") & (s["metric"] == "makespan_s")].iloc[0]
+    raw = result.per_run.query("algorithm == 'least_loaded' and mode == 'asyncio'")["makespan_s"].tolist()
+    assert row["values"] == raw and row["n"] == 3
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(ci95(raw))
+    speed = s[(s["metric"] == "speedup") & (s["mode"] == "simulated")]["mean"]
+    assert (speed > 3).all()  # 8 agents against one: much faster, measured
+    assert sum(1 for r in result.runs if r.meta.get("baseline")) == 2
+    assert "least_loaded" in result.table("efficiency").index
+    with pytest.raises(ConfigError, match="compare takes a Workload"):
+        compare([Task(None, estimate_s=1)])
+
+
+def test_workloads_are_seeded_recipes():
+    for name in workloads.WORKLOADS:
+        wl = workloads.make(name, 30, seed=3)
+        a, b = wl.tasks(), wl.tasks()
+        assert [(t.id, t.args[1:] if name == "swarm" else t.args, t.dependencies) for t in a] == \
+            [(t.id, t.args[1:] if name == "swarm" else t.args, t.dependencies) for t in b]
+        assert a[0] is not b[0] and len(a) == 30 and all(t.estimate_s is not None for t in a)
+        rec = simulate(wl.tasks(), wl.agents)
+        assert (rec.final()["status"] == "completed").all(), name
+    assert [t.args for t in workloads.io(10, seed=1).tasks()] != [t.args for t in workloads.io(10, seed=2).tasks()]
+    assert all(t.is_coroutine for t in workloads.mixed(10).tasks("async"))
     with pytest.raises(ConfigError, match="workload must be one of"):
         workloads.make("nope", 3)
     with pytest.raises(ConfigError, match="positive int"):

@@ -1,0 +1,151 @@
+"""compare(): a workload under several algorithms and modes, repeated, with confidence
+intervals and a one-agent sequential baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .analysis import quality
+from .errors import ConfigError
+from .executor import ParallelExecutor
+from .model import Agent, ExecutionMode, ResourceLimits
+from .portal import run
+from .records import RunRecord
+from .scheduling import SchedulingAlgorithm, TaskScheduler
+from .simulate import simulate
+from .workloads import Workload, pool_capabilities
+
+__all__ = ["compare", "Comparison", "ci95", "METRICS"]
+
+#: The metrics compared, per run.
+METRICS = ("makespan_s", "throughput_tps", "p50_wait_s", "p95_wait_s", "load_balance_score",
+           "capability_match_score", "efficiency", "speedup")
+
+# Student's t, 97.5th percentile, by degrees of freedom (beyond 30: the normal's 1.96).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+
+
+def ci95(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and the bounds of its 95 % confidence interval (Student's t); with one
+    value the bounds are NaN."""
+    xs = [float(v) for v in values if v == v]
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, math.nan, math.nan
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    half = (_T975[n - 2] if n - 1 <= len(_T975) else 1.96) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+@dataclass
+class Comparison:
+    """``runs``: every RunRecord; ``per_run``: one row of metrics per run; ``summary``:
+    one row per algorithm, mode and metric with n, mean, ci_low, ci_high and the raw
+    values (long format, one ``concat`` away from other comparisons)."""
+
+    runs: list[RunRecord]
+    per_run: pd.DataFrame
+    summary: pd.DataFrame
+
+    def table(self, metric: str = "makespan_s") -> pd.DataFrame:
+        """One metric, algorithms by modes: 'mean [ci_low, ci_high]'."""
+        s = self.summary[self.summary["metric"] == metric]
+        if s.empty:
+            raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+        text = s.apply(lambda r: f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]", axis=1)
+        return s.assign(text=text).pivot(index="algorithm", columns="mode", values="text")
+
+
+async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,
+                seed: int) -> RunRecord:
+    tasks = workload.tasks("async" if mode == "asyncio" else "sync")
+    async with ParallelExecutor(mode=mode, limits=limits, agents=agents, scheduler=scheduler, seed=seed) as ex:
+        await ex.submit_batch(tasks)
+    return ex.record()
+
+
+def _one(workload: Workload, mode: str, agents: list[Agent], algorithm: str, limits: ResourceLimits,
+         seed: int) -> RunRecord:
+    sched = TaskScheduler(algorithm)
+    if mode == "simulated":
+        rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
+    else:
+        rec = run(_real(workload, mode, agents, sched, limits, seed))
+    rec.meta.update(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed,
+                    scheduling_metrics=dataclasses.asdict(sched.get_metrics()))
+    return rec
+
+
+def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] | None = None,
+            modes: Sequence[str | ExecutionMode] = ("hybrid",), limits: ResourceLimits | None = None,
+            repeats: int = 3, simulate: bool = False, baseline: bool = True, seed: int = 0,
+            store=None) -> Comparison:
+    """Run ``workload`` under every algorithm and mode, ``repeats`` times each.
+
+    ``simulate=True`` adds a virtual-time run per algorithm and repeat (mode
+    ``simulated``). ``baseline`` runs the workload once per mode on one agent holding
+    every capability, one task at a time; ``speedup`` = that makespan / the run's.
+    ``store`` (a RunStore) saves every run as it ends.
+    """
+    if not isinstance(workload, Workload):
+        raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"repeats must be a positive int; got {repeats!r}")
+    algs = [getattr(a, "value", a) for a in (algorithms or list(SchedulingAlgorithm))]
+    for a in algs:
+        TaskScheduler(a)  # validates the name
+    real = [getattr(m, "value", m) for m in modes]
+    for m in real:
+        if m not in ("thread", "process", "asyncio", "hybrid"):
+            raise ConfigError(f"modes must be among 'thread', 'process', 'asyncio', 'hybrid'; got {m!r}")
+    limits = limits or ResourceLimits(max_concurrent_tasks=len(workload.agents),
+                                      max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None)
+    modes_all = real + (["simulated"] if simulate else [])
+    runs, rows = [], []
+    seq: dict[str, float] = {}
+    if baseline:
+        solo = [Agent("sequential", capabilities=pool_capabilities(workload.agents))]
+        one = dataclasses.replace(limits, max_concurrent_tasks=1)
+        for mode in modes_all:
+            rec = _one(workload, mode, solo, "round_robin", one, seed)
+            rec.meta["baseline"] = "sequential"
+            runs.append(rec)
+            seq[mode] = quality(rec)["makespan_s"]
+    for alg in algs:
+        for mode in modes_all:
+            for r in range(repeats):
+                rec = _one(workload, mode, list(workload.agents), alg, limits, seed + r)
+                rec.meta["repeat"] = r
+                runs.append(rec)
+                if store is not None:
+                    store.save(rec)
+                q = quality(rec)
+                sm = rec.meta["scheduling_metrics"]
+                done = int((rec.final()["status"] == "completed").sum())
+                rows.append({
+                    "run_id": rec.run_id, "algorithm": alg, "mode": mode, "repeat": r,
+                    "makespan_s": q["makespan_s"],
+                    "throughput_tps": done / q["makespan_s"] if q["makespan_s"] > 0 else math.nan,
+                    "p50_wait_s": q["p50_wait_s"], "p95_wait_s": q["p95_wait_s"],
+                    "load_balance_score": sm["load_balance_score"], "capability_match_score": sm["capability_match_score"],
+                    "efficiency": q["efficiency"],
+                    "speedup": seq[mode] / q["makespan_s"] if mode in seq and q["makespan_s"] > 0 else math.nan,
+                })
+    per_run = pd.DataFrame(rows)
+    agg = []
+    for (alg, mode), g in per_run.groupby(["algorithm", "mode"], sort=False):
+        for metric in METRICS:
+            mean, lo, hi = ci95(g[metric])
+            agg.append({"algorithm": alg, "mode": mode, "metric": metric, "n": len(g), "mean": mean,
+                        "ci_low": lo, "ci_high": hi, "values": g[metric].tolist()})
+    return Comparison(runs, per_run, pd.DataFrame(agg))
