@@ -40,6 +40,7 @@ from .orchestration import (
 )
 from .portal import run
 from .records import RunRecord
+from .resume import resume
 from .scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
 from .simulate import simulate
 
@@ -79,6 +80,7 @@ __all__ = [
     "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
+    "resume",
     "run",
     "simulate",
 ]

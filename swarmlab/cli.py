@@ -121,6 +121,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Finish a journaled run that was killed."""
+    from .analysis import summary
+    from .resume import resume
+    from .store import RunStore
+
+    rec = resume(args.run_id, RunStore(args.store))
+    print(f"resumed {rec.run_id}: {rec.meta['kept_tasks']} completed tasks kept, {rec.meta['resumed_tasks']} run again")
+    cols = ["tasks", "completed", "failed", "cancelled", "makespan_s"]
+    print(summary([rec])[cols].to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swarmlab", description="Run, measure and compare parallel task execution.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -144,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--algorithms", type=_choices(_ALGORITHMS, "algorithms"), default=_ALGORITHMS)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_simulate)
+
+    res = sub.add_parser("resume", help="finish a run that was killed (its journal says what is left)")
+    res.add_argument("run_id")
+    res.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
+    res.set_defaults(func=cmd_resume)
 
     r = sub.add_parser("runs", help="list, show or export saved runs")
     r.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")

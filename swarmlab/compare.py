@@ -16,6 +16,7 @@ from .executor import ParallelExecutor
 from .model import Agent, ExecutionMode, ResourceLimits
 from .portal import run
 from .records import RunRecord
+from .runinfo import describe_agents
 from .scheduling import SchedulingAlgorithm, TaskScheduler
 from .simulate import simulate
 from .workloads import Workload, pool_capabilities
@@ -67,20 +68,25 @@ class Comparison:
 
 
 async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,
-                seed: int) -> RunRecord:
+                seed: int, journal, spec) -> RunRecord:
     tasks = workload.tasks("async" if mode == "asyncio" else "sync")
-    async with ParallelExecutor(mode=mode, limits=limits, agents=agents, scheduler=scheduler, seed=seed) as ex:
+    async with ParallelExecutor(mode=mode, limits=limits, agents=agents, scheduler=scheduler, seed=seed,
+                                journal=journal, spec=spec) as ex:
         await ex.submit_batch(tasks)
     return ex.record()
 
 
 def _one(workload: Workload, mode: str, agents: list[Agent], algorithm: str, limits: ResourceLimits,
-         seed: int) -> RunRecord:
+         seed: int, store=None) -> RunRecord:
     sched = TaskScheduler(algorithm)
     if mode == "simulated":
         rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
     else:
-        rec = run(_real(workload, mode, agents, sched, limits, seed))
+        spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
+                "algorithm": algorithm, "mode": mode, "limits": dataclasses.asdict(limits),
+                "agents": describe_agents(agents), "run_seed": seed}
+        journal = store.path if store is not None else None
+        rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec))
     rec.meta.update(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed,
                     scheduling_metrics=dataclasses.asdict(sched.get_metrics()))
     return rec
@@ -95,7 +101,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
     ``simulate=True`` adds a virtual-time run per algorithm and repeat (mode
     ``simulated``). ``baseline`` runs the workload once per mode on one agent holding
     every capability, one task at a time; ``speedup`` = that makespan / the run's.
-    ``store`` (a RunStore) saves every run as it ends.
+    ``store`` (a RunStore) journals every real run while it runs (so a killed compare
+    leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends.
     """
     if not isinstance(workload, Workload):
         raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
@@ -124,7 +131,7 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
     for alg in algs:
         for mode in modes_all:
             for r in range(repeats):
-                rec = _one(workload, mode, list(workload.agents), alg, limits, seed + r)
+                rec = _one(workload, mode, list(workload.agents), alg, limits, seed + r, store)
                 rec.meta["repeat"] = r
                 runs.append(rec)
                 if store is not None:

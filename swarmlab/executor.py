@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 from collections import deque
+from pathlib import Path
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from .dispatch import RUNNING, Dispatcher, TaskState
 from .errors import ConfigError, ExecutorClosedError
 from .events import Recorder
 from .errors import MemoryLimitError
+from .journal import SYNC_EVERY_S, Journal
 from .metrics import execution_metrics
 from .monitor import ResourceMonitor, Sample
 from .model import (
@@ -61,6 +63,10 @@ class ParallelExecutor:
     process_workers : int, optional
         Size of the process pool: default ``max_concurrent_tasks`` in PROCESS mode and
         the CPU count in HYBRID (CPU-bound work gains nothing beyond the cores).
+    journal : path, optional
+        A run store folder (``RunStore.path``): the run's records are journaled to
+        ``<journal>/<run_id>/journal.jsonl`` as they happen, so that a killed run can be
+        resumed; ``spec`` is the declarative description resume rebuilds tasks from.
 
     Examples
     --------
@@ -82,6 +88,8 @@ class ParallelExecutor:
         scheduler: object = None,
         seed: int = 0,
         process_workers: int | None = None,
+        journal: str | None = None,
+        spec: dict[str, Any] | None = None,
     ) -> None:
         self.mode = _enum_value(ExecutionMode, mode, "ParallelExecutor mode")
         if self.mode is ExecutionMode.DASK:
@@ -129,6 +137,9 @@ class ParallelExecutor:
         self._launch: Any = None  # set by start(): the backend's run, or the router
         self._monitor: ResourceMonitor | None = None
         self._listeners: list[Callable[[TaskResult], None]] = []
+        self._journal_root, self._spec = journal, spec
+        self._journal: Journal | None = None
+        self._journal_timer: asyncio.TimerHandle | None = None
         self._violations: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -160,6 +171,9 @@ class ParallelExecutor:
         self._state = _RUNNING
         self._monitor = ResourceMonitor(loop, self.limits.monitoring_interval, self._on_sample)
         self._monitor.start()
+        if self._journal_root is not None:
+            self._journal = Journal(Path(self._journal_root) / self.recorder.run_id, self.recorder, self.meta, self._spec)
+            self._journal_tick()
         if prestart:
             try:
                 await self._backends["process"].start(prestart)
@@ -202,6 +216,9 @@ class ParallelExecutor:
             await b.close()
         if self._monitor is not None:
             self._monitor.stop()
+        if self._journal is not None:
+            self._journal_timer.cancel()
+            self._journal.close()
         self._state = _STOPPED
 
     async def __aenter__(self) -> ParallelExecutor:
@@ -513,7 +530,14 @@ class ParallelExecutor:
                 )
                 self._kill(st, TaskStatus.FAILED, exc, "memory_limit")
 
+    def _journal_tick(self) -> None:
+        """At least once a second, whatever happens."""
+        self._journal.flush()
+        self._journal_timer = self._loop.call_later(SYNC_EVERY_S, self._journal_tick)
+
     def _terminal(self, st: TaskState) -> None:
+        if self._journal is not None:
+            self._journal.flush()
         if self._waiters:
             fut = self._waiters.pop(st.id, None)
             if fut is not None and not fut.done():

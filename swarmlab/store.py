@@ -82,9 +82,17 @@ class RunStore:
         """One row per saved run: id, start, clock, mode, algorithm, workload or suite, seed."""
         import pandas as pd
 
+        from .journal import JOURNAL_NAME, read_journal
+
         rows = []
-        for meta_path in sorted(self.path.glob("*/meta.json")) if self.path.is_dir() else []:
-            m = json.loads(meta_path.read_text())
+        folders = sorted(p for p in self.path.iterdir() if p.is_dir()) if self.path.is_dir() else []
+        for folder in folders:
+            if (folder / "meta.json").is_file():
+                m = json.loads((folder / "meta.json").read_text())
+            elif (folder / JOURNAL_NAME).is_file():  # never finished: resume can finish it
+                m = dict(read_journal(folder / JOURNAL_NAME)["header"]["meta"], status="interrupted")
+            else:
+                continue
             rows.append({"run_id": m.get("run_id"), "started_utc": m.get("started_utc"), "clock": m.get("clock"),
                          "mode": m.get("mode"), "algorithm": m.get("algorithm"),
                          "workload": m.get("workload") or m.get("suite"), "seed": m.get("seed"),

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..executor import ParallelExecutor
 from ..model import Agent, ExecutionMetrics, Task, TaskResult
 from ..records import RunRecord
+from ..runinfo import describe_agents
 from ..scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
 from .autoscale import AutoScaler
 from .config import (
@@ -137,7 +138,29 @@ class OrchestrationManager:
                 ))
         return tasks
 
-    def _executor_for(self, n_tasks: int, bc: BenchmarkConfig) -> tuple[ParallelExecutor, TaskScheduler]:
+    def suite_spec(self, objectives: Sequence[str], bc: BenchmarkConfig) -> dict[str, Any] | None:
+        """The declarative description a resume rebuilds the suite from (None when its
+        runner cannot be described without pickle)."""
+        spec_of = getattr(self.runner, "spec", None)
+        runner = spec_of() if spec_of is not None else None
+        if runner is None:
+            return None
+        cfg = self.config
+        return {
+            "kind": "suite", "objectives": list(objectives), "benchmark": dataclasses.asdict(bc), "runner": runner,
+            "orchestration": {
+                "execution_mode": cfg.execution_mode.value, "scheduling_algorithm": cfg.scheduling_algorithm.value,
+                "enable_work_stealing": cfg.enable_work_stealing, "enable_optimizations": cfg.enable_optimizations,
+                "max_parallel_benchmarks": cfg.max_parallel_benchmarks,
+                "max_agents_per_benchmark": cfg.max_agents_per_benchmark,
+                "resource_limits": dataclasses.asdict(cfg.resource_limits),
+                "monitoring_interval": cfg.monitoring_interval, "load_balancing": cfg.load_balancing,
+                "agents": describe_agents(self.pool),
+            },
+        }
+
+    def _executor_for(self, n_tasks: int, bc: BenchmarkConfig, objectives: Sequence[str] = (),
+                      store: Any = None) -> tuple[ParallelExecutor, TaskScheduler]:
         cfg = self.config
         algorithm = cfg.scheduling_algorithm if cfg.load_balancing else SchedulingAlgorithm.ROUND_ROBIN
         scheduler = TaskScheduler(algorithm, enable_work_stealing=cfg.enable_work_stealing and cfg.enable_optimizations,
@@ -148,17 +171,22 @@ class OrchestrationManager:
             monitoring_interval=cfg.monitoring_interval, task_timeout=bc.task_timeout,
         )
         pool = self.pool[: cfg.max_agents_per_benchmark]
-        ex = ParallelExecutor(mode=cfg.execution_mode, limits=limits, agents=pool, scheduler=scheduler, seed=bc.seed)
+        journal = None if store is None else getattr(store, "path", store)
+        ex = ParallelExecutor(mode=cfg.execution_mode, limits=limits, agents=pool, scheduler=scheduler, seed=bc.seed,
+                              journal=journal, spec=self.suite_spec(objectives, bc) if journal else None)
         return ex, scheduler
 
     async def run_benchmark_suite(
         self, objectives: Sequence[str], config: BenchmarkConfig | None = None, *,
-        progress: Callable[[int, int, TaskResult], None] | None = None,
+        progress: Callable[[int, int, TaskResult], None] | None = None, store: Any = None,
     ) -> SuiteResult:
         """Run every objective (``config.repeats`` times each) in parallel; wait for all.
 
         ``progress(done, total, result)`` is called on the event loop as each ends (the
         widgets use it); a tqdm bar shows progress unless ``progress_reporting`` is off.
+        With ``store`` (a :class:`~swarmlab.store.RunStore`), the suite is journaled
+        while it runs and saved when it ends; a killed suite can then be finished with
+        :func:`swarmlab.resume`.
         """
         if isinstance(objectives, str) or not objectives or not all(isinstance(o, str) and o.strip() for o in objectives):
             raise ConfigError(f"objectives must be a non-empty list of non-empty str; got {objectives!r}")
@@ -168,7 +196,7 @@ class OrchestrationManager:
         if not self._initialized:
             await self.initialize()
         tasks = self._tasks(objectives, bc)
-        ex, scheduler = self._executor_for(len(tasks), bc)
+        ex, scheduler = self._executor_for(len(tasks), bc, objectives, store)
         self._executor, self._scheduler = ex, scheduler
         bar = _progress_bar(len(tasks), bc.name) if self.config.progress_reporting else None
         done = 0
@@ -202,6 +230,8 @@ class OrchestrationManager:
         self._peak_agents = max(self._peak_agents, len(ex.agents))
         result = self._result(ex, scheduler, objectives, bc)
         self.history.append(result)
+        if store is not None:
+            store.save(result.record)
         return result
 
     def _result(self, ex: ParallelExecutor, scheduler: TaskScheduler, objectives: Sequence[str],

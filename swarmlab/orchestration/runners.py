@@ -21,7 +21,7 @@ from ..errors import CommandError, ConfigError
 from ..model import Agent, AgentType
 from .config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType
 
-__all__ = ["SimulatedAgentRunner", "CommandRunner", "CallableRunner", "SimulatedFailure"]
+__all__ = ["SimulatedAgentRunner", "CommandRunner", "CallableRunner", "SimulatedFailure", "runner_from_spec"]
 
 
 class SimulatedFailure(RuntimeError):
@@ -69,6 +69,11 @@ class SimulatedAgentRunner:
             raise ConfigError(f"SimulatedAgentRunner failure_rate must be in [0, 1]; got {failure_rate!r}")
         self.seed, self.time_scale, self.failure_rate = seed, float(time_scale), float(failure_rate)
 
+    def spec(self) -> dict[str, Any]:
+        """What rebuilds this runner (for resume)."""
+        return {"type": "simulated", "seed": self.seed, "time_scale": self.time_scale,
+                "failure_rate": self.failure_rate}
+
     def modelled_s(self, objective: str, agent: Agent, strategy: StrategyType, mode: CoordinationMode,
                    rng: random.Random) -> float:
         s = BASE_S[strategy] * MODE_OVERHEAD[mode] * TYPE_FACTOR.get(agent.type, 1.0) / agent.speed
@@ -109,6 +114,11 @@ class CommandRunner:
             )
         self.argv_template = list(argv_template)
         self.cwd, self.env, self.max_output = cwd, env, max_output
+
+    def spec(self) -> dict[str, Any]:
+        """What rebuilds this runner (for resume)."""
+        return {"type": "command", "argv_template": self.argv_template, "cwd": self.cwd, "env": self.env,
+                "max_output": self.max_output}
 
     def argv(self, **fields: Any) -> list[str]:
         try:
@@ -173,6 +183,10 @@ class CallableRunner:
             raise ConfigError(f"CallableRunner takes a callable (objective, agent) -> output; got {fn!r}")
         self.fn = fn
 
+    def spec(self) -> None:
+        """A function cannot be described without pickle: suites it runs cannot be resumed."""
+        return None
+
     async def run(self, objective: str, agent: Agent, *, strategy: StrategyType = StrategyType.AUTO,
                   mode: CoordinationMode = CoordinationMode.CENTRALIZED, attempt: int = 1,
                   timeout: float | None = None) -> dict[str, Any]:
@@ -183,3 +197,13 @@ class CallableRunner:
             out = await asyncio.to_thread(self.fn, objective, agent)
         return {"objective": objective, "agent": agent.id, "strategy": strategy.value, "output": out,
                 "simulated": False, "call_s": time.perf_counter() - t0}
+
+
+def runner_from_spec(spec: dict[str, Any]) -> Any:
+    """The runner a :meth:`spec` describes."""
+    kind = spec.get("type")
+    if kind == "simulated":
+        return SimulatedAgentRunner(spec["seed"], time_scale=spec["time_scale"], failure_rate=spec["failure_rate"])
+    if kind == "command":
+        return CommandRunner(spec["argv_template"], cwd=spec["cwd"], env=spec["env"], max_output=spec["max_output"])
+    raise ConfigError(f"no runner of type {kind!r} can be rebuilt; a suite run by it cannot be resumed")

@@ -1,0 +1,93 @@
+"""Checkpoint and resume: kill -9 a running suite, then finish it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import swarmlab as sl
+from swarmlab.cli import main
+from swarmlab.journal import JOURNAL_NAME, read_journal
+from swarmlab.orchestration import BenchmarkConfig, CallableRunner, OrchestrationConfig, OrchestrationManager
+from swarmlab.store import RunStore
+
+SUITE = """
+import sys, swarmlab
+from swarmlab.orchestration import *
+from swarmlab.store import RunStore
+m = OrchestrationManager(OrchestrationConfig(runner=SimulatedAgentRunner(0, time_scale=0.01),
+                         max_parallel_benchmarks=2, progress_reporting=False, execution_mode="asyncio"))
+swarmlab.run(m.run_benchmark_suite([f"Research topic {i}" for i in range(16)], BenchmarkConfig(name="suite"),
+                                   store=RunStore(sys.argv[1])))
+"""
+
+
+def _completed_in(journal: Path) -> int:
+    if not journal.is_file():
+        return 0
+    n = 0
+    for line in journal.read_text().splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        n += obj.get("type") == "event" and obj["row"][2] == "completed"
+    return n
+
+
+@pytest.mark.slow
+def test_kill_minus_9_then_resume_loses_nothing_and_repeats_nothing(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    script = tmp_path / "suite.py"
+    script.write_text(SUITE)
+    proc = subprocess.Popen([sys.executable, str(script), str(store.path)])
+    deadline = time.monotonic() + 60
+    journal = None
+    while time.monotonic() < deadline:  # wait (on the real process) until some objectives are done
+        found = list(store.path.glob(f"*/{JOURNAL_NAME}")) if store.path.is_dir() else []
+        if found and _completed_in(found[0]) >= 4:
+            journal = found[0]
+            break
+        time.sleep(0.05)
+    assert journal is not None, "the suite never got going"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run_id = journal.parent.name
+    before = read_journal(journal)
+    done_before = {a[0] for a in before["attempt"] if a[3] == "completed"}
+    assert 4 <= len(done_before) < 16 and before["end"] is None
+    assert store.list().set_index("run_id").loc[run_id, "status"] == "interrupted"
+
+    rec = sl.resume(run_id, store)
+    final = rec.final()
+    assert len(final) == 16 and set(final["status"]) == {"completed"}
+    completed_rows = rec.tasks[rec.tasks["status"] == "completed"]
+    assert completed_rows["task_id"].value_counts().max() == 1  # none completed twice
+    ev = rec.events
+    cut = ev.index[ev["event"] == "resumed"][0]
+    rerun = set(ev.loc[cut:][ev.loc[cut:, "event"] == "started"]["task_id"])
+    assert rerun.isdisjoint(done_before) and rerun | done_before == set(final["task_id"])
+    assert ev["t_s"].is_monotonic_increasing
+    saved = store.load(run_id)
+    assert saved.meta["status"] == "resumed" and len(saved.final()) == 16
+    with pytest.raises(sl.ConfigError, match=r"finished \(resumed\); there is nothing to resume"):
+        sl.resume(run_id, store)  # a second resume would run tasks twice
+
+
+def test_finished_or_undescribed_runs_are_not_resumed(tmp_path, capsys):
+    store = RunStore(tmp_path / "runs")
+    m = OrchestrationManager(OrchestrationConfig(progress_reporting=False))
+    r = sl.run(m.run_benchmark_suite(["Research a"], BenchmarkConfig(name="s"), store=store))
+    with pytest.raises(sl.ConfigError, match="finished .*nothing to resume"):
+        sl.resume(r["suite_id"], store)
+    assert main(["resume", r["suite_id"], "--store", str(store.path)]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    loaded = store.load(r["suite_id"])
+    assert loaded.meta["suite"] == "s" and len(loaded.final()) == 1
+    c = OrchestrationManager(OrchestrationConfig(runner=CallableRunner(lambda o, a: o), progress_reporting=False))
+    assert c.suite_spec(["x"], BenchmarkConfig()) is None
