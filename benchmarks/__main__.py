@@ -18,11 +18,13 @@ from typing import Any
 
 from ._harness import Row, Settings, Stopwatch, render_table
 from .core import BENCHMARKS as CORE
+from .orchestration import orchestration_overhead
 from .resources import gpu_and_scaling, sampler_cost
 from .scheduling import decision_rate, scheduling_quality
 
 BENCHMARKS = {**CORE, "decision_rate": decision_rate, "scheduling_quality": scheduling_quality,
-              "sampler_cost": sampler_cost, "gpu_and_scaling": gpu_and_scaling}
+              "sampler_cost": sampler_cost, "gpu_and_scaling": gpu_and_scaling,
+              "orchestration_overhead": orchestration_overhead}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -310,24 +310,23 @@ class OrchestrationManager:
 def _summary(record: RunRecord, ex: ParallelExecutor, bc: BenchmarkConfig) -> pd.DataFrame:
     import pandas as pd
 
-    final = record.final().set_index("task_id")
+    final = record.final()[["task_id", "wait_s", "run_s"]]
     types = {a["agent_id"]: a["type"] for a in ex.pool_status()}
     rows = []
     for tid, st in ex._d.tasks.items():
         res = st.result()
         value = res.value if isinstance(res.value, dict) else {}
-        row = final.loc[tid]
-        objective, strategy = st.task.args[1], st.task.args[2]
+        runner, objective, strategy = st.task.args[:3]
         rows.append({
             "objective": objective, "repeat": int(tid.rsplit("-r", 1)[1]) if bc.repeats > 1 else 0,
             "task_id": tid, "strategy": strategy.value, "status": res.status.value, "agent_id": res.agent_id,
             "agent_type": types.get(res.agent_id), "attempts": res.attempts,
-            "wait_s": row["wait_s"], "run_s": row["run_s"],
-            "simulated": bool(getattr(st.task.args[0], "simulated", False)),
+            "simulated": bool(getattr(runner, "simulated", False)),
             "modelled_s": value.get("modelled_s"), "exit_code": value.get("exit_code"),
             "error_type": res.error_type, "error": res.error,
         })
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    df = pd.DataFrame(rows).merge(final.astype({"task_id": object}), on="task_id", how="left")
+    return df[list(SUMMARY_COLUMNS)]
 
 
 def _progress_bar(total: int, name: str):

@@ -1,0 +1,52 @@
+"""Orchestration overhead: a suite of no-op objectives against the bare executor."""
+
+from __future__ import annotations
+
+import asyncio
+
+import swarmlab as sl
+from swarmlab.orchestration import BenchmarkConfig, CallableRunner, OrchestrationConfig, OrchestrationManager
+
+from ._harness import Row, Settings, Stopwatch, medians
+
+__all__ = ["orchestration_overhead"]
+
+
+async def _noop(objective: str, agent: sl.Agent) -> None:
+    """An objective that does nothing: what is left is the orchestration."""
+
+
+async def anoop() -> None:
+    pass
+
+
+async def _suite(n: int) -> float:
+    limits = sl.ResourceLimits(max_cpu_percent=None, max_memory_mb=None)
+    m = OrchestrationManager(OrchestrationConfig(
+        runner=CallableRunner(_noop), execution_mode="asyncio", progress_reporting=False,
+        max_parallel_benchmarks=100, resource_limits=limits))
+    with Stopwatch() as sw:
+        r = await m.run_benchmark_suite([f"objective {i}" for i in range(n)], BenchmarkConfig(task_timeout=None))
+    if r["completed_objectives"] != n:
+        raise RuntimeError(f"{n - r['completed_objectives']} objectives did not complete")
+    return sw.elapsed
+
+
+async def _bare(n: int) -> float:
+    limits = sl.ResourceLimits(max_concurrent_tasks=100, max_queue_size=n, max_cpu_percent=None, max_memory_mb=None,
+                               task_timeout=None)
+    with Stopwatch() as sw:
+        async with sl.ParallelExecutor(mode="asyncio", limits=limits) as ex:
+            await ex.submit_batch([sl.Task(anoop) for _ in range(n)])
+    return sw.elapsed
+
+
+def orchestration_overhead(s: Settings) -> list[Row]:
+    """Seconds per objective of a suite of no-ops, next to the bare executor (both
+    timed from construction to a stopped executor)."""
+    n = s.size(2000, 200)
+    m = medians(lambda: {"suite": asyncio.run(_suite(n)), "bare": asyncio.run(_bare(n))}, s.reps)
+    per, bare = m["suite"] / n * 1e6, m["bare"] / n * 1e6
+    return [Row("orchestration_overhead", f"{n:,} no-op objectives, asyncio, 100 at a time (raw: bare executor, "
+                "same tasks without runner, summary or metrics)", per, bare, "us/objective",
+                "(information)", None)]
