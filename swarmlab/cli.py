@@ -54,7 +54,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
           f"{wl.name} ({wl.n} tasks, {len(wl.agents)} agents)" + (" + virtual time" if args.simulate else ""),
           file=sys.stderr)
     result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats,
-                     simulate=args.simulate, seed=args.seed, store=store)
+                     simulate=args.simulate, seed=args.seed, store=store, progress=True)
     for rec in result.runs:
         if rec.meta.get("baseline"):
             store.save(rec)

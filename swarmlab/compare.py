@@ -95,7 +95,7 @@ def _one(workload: Workload, mode: str, agents: list[Agent], algorithm: str, lim
 def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] | None = None,
             modes: Sequence[str | ExecutionMode] = ("hybrid",), limits: ResourceLimits | None = None,
             repeats: int = 3, simulate: bool = False, baseline: bool = True, seed: int = 0,
-            store=None) -> Comparison:
+            store=None, progress: bool = False) -> Comparison:
     """Run ``workload`` under every algorithm and mode, ``repeats`` times each.
 
     ``simulate=True`` adds a virtual-time run per algorithm and repeat (mode
@@ -103,6 +103,7 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
     every capability, one task at a time; ``speedup`` = that makespan / the run's.
     ``store`` (a RunStore) journals every real run while it runs (so a killed compare
     leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends.
+    ``progress`` shows a tqdm bar over the runs.
     """
     if not isinstance(workload, Workload):
         raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
@@ -120,6 +121,12 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
     modes_all = real + (["simulated"] if simulate else [])
     runs, rows = [], []
     seq: dict[str, float] = {}
+    total = len(algs) * len(modes_all) * repeats + (len(modes_all) if baseline else 0)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=f"compare {workload.name}", unit="run")
     if baseline:
         solo = [Agent("sequential", capabilities=pool_capabilities(workload.agents))]
         one = dataclasses.replace(limits, max_concurrent_tasks=1)
@@ -127,6 +134,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
             rec = _one(workload, mode, solo, "round_robin", one, seed)
             rec.meta["baseline"] = "sequential"
             runs.append(rec)
+            if bar is not None:
+                bar.update(1)
             seq[mode] = quality(rec)["makespan_s"]
     for alg in algs:
         for mode in modes_all:
@@ -134,6 +143,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
                 rec = _one(workload, mode, list(workload.agents), alg, limits, seed + r, store)
                 rec.meta["repeat"] = r
                 runs.append(rec)
+                if bar is not None:
+                    bar.update(1)
                 if store is not None:
                     store.save(rec)
                 q = quality(rec)
@@ -148,6 +159,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
                     "efficiency": q["efficiency"],
                     "speedup": seq[mode] / q["makespan_s"] if mode in seq and q["makespan_s"] > 0 else math.nan,
                 })
+    if bar is not None:
+        bar.close()
     per_run = pd.DataFrame(rows)
     agg = []
     for (alg, mode), g in per_run.groupby(["algorithm", "mode"], sort=False):
