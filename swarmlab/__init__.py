@@ -40,6 +40,7 @@ from .orchestration import (
 )
 from .portal import run
 from .records import RunRecord
+from .replay import replay, whatif
 from .resume import resume
 from .scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
 from .simulate import simulate
@@ -80,7 +81,9 @@ __all__ = [
     "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
+    "replay",
     "resume",
     "run",
     "simulate",
+    "whatif",
 ]

@@ -178,9 +178,10 @@ class Dispatcher:
                 raise ConfigError(f"submit takes Task objects; got {type(t).__name__} {t!r}")
             tid = t.id
             if tid is None:
-                while f"task-{auto}" in known:
-                    auto += 1
                 tid = f"task-{auto}"
+                while tid in known:
+                    auto += 1
+                    tid = f"task-{auto}"
                 auto += 1
             ids.append(tid)
             if t.dependencies:
@@ -402,8 +403,12 @@ class Dispatcher:
         slot.n_done += 1
         if status is _COMPLETED:
             slot.n_ok += 1
-            if st.task.estimate_s is not None:
-                _measure(slot, st.task.requires, st.task.estimate_s, run)
+            est = st.task.estimate_s
+            if est is not None:
+                slot.est_sum += est
+                slot.run_sum += run
+                if st.task.requires:
+                    _measure(slot, st.task.requires, est, run)
         self._load_decreased(slot)
         q = slot.queue
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
@@ -665,11 +670,10 @@ def _still_waiting(entry: tuple[float, TaskState, int]) -> bool:
 
 
 def _measure(slot: AgentSlot, requires: frozenset, estimate_s: float, run_s: float) -> None:
-    """Add a completed attempt to the agent's measured speed, overall and for ``requires``."""
-    for key in (None, requires) if requires else (None,):
-        sums = slot.by_caps.get(key)
-        if sums is None:
-            slot.by_caps[key] = [estimate_s, run_s]
-        else:
-            sums[0] += estimate_s
-            sums[1] += run_s
+    """Add a completed attempt to the agent's measured speed for ``requires``."""
+    sums = slot.by_caps.get(requires)
+    if sums is None:
+        slot.by_caps[requires] = [estimate_s, run_s]
+    else:
+        sums[0] += estimate_s
+        sums[1] += run_s

@@ -115,7 +115,7 @@ class ParallelExecutor:
         self.seed = seed
         self.recorder = Recorder()
         self.meta = run_meta(self.recorder.run_id, clock="real", mode=self.mode.value,
-                             algorithm=self.policy.name, limits=limits, seed=seed, agents=self.agents)
+                             policy=self.policy, limits=limits, seed=seed, agents=self.agents)
         self._d = Dispatcher(self.agents, self.policy, limits, self.recorder, seed=seed,
                              on_terminal=self._terminal)
         self._state = _NEW
@@ -517,12 +517,13 @@ class ParallelExecutor:
             d.set_throttled(False, now, "; ".join(r[3] for r in readings))
             self._pump()
         if lim.max_task_memory_mb is not None and "process" in self._backends:
-            self._enforce_task_memory(sample, lim.max_task_memory_mb)
+            self._enforce_task_memory(sample, now, lim.max_task_memory_mb)
 
-    def _enforce_task_memory(self, sample: Sample, cap: float) -> None:
+    def _enforce_task_memory(self, sample: Sample, now: float, cap: float) -> None:
         for st, pid in self._backends["process"].running_pids():
             rss = sample.rss_by_pid.get(pid)
-            if rss is not None and rss > cap:
+            # only a reading taken while this attempt ran counts against it
+            if rss is not None and rss > cap and st.started_s is not None and now > st.started_s:
                 self._violations["task_memory"] = self._violations.get("task_memory", 0) + 1
                 exc = MemoryLimitError(
                     f"worker process {pid} of task {st.id!r} reached {rss:.0f} MB, over the "

@@ -24,7 +24,7 @@ def _version(dist: str) -> str | None:
 
 
 def run_meta(
-    run_id: str, *, clock: str, mode: str, algorithm: str, limits: ResourceLimits,
+    run_id: str, *, clock: str, mode: str, policy: Any, limits: ResourceLimits,
     seed: int | None, agents: list[Agent],
 ) -> dict[str, Any]:
     return {
@@ -32,7 +32,10 @@ def run_meta(
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "clock": clock,
         "mode": mode,
-        "algorithm": algorithm,
+        "algorithm": policy.name,
+        "work_stealing": policy.steal,
+        "steal_max_priority": policy.steal_max_priority,
+        "aging_s": policy.aging_s,
         "seed": seed,
         "limits": dataclasses.asdict(limits),
         "n_agents": len(agents),

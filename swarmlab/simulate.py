@@ -7,6 +7,7 @@ attempts started, so the same inputs and seed give the same frames, exactly.
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Callable, Sequence
 
 from .dispatch import Dispatcher, TaskState
@@ -17,9 +18,37 @@ from .records import RunRecord
 from .runinfo import default_agents, describe_agents, run_meta
 from .scheduling.policies import resolve_policy
 
-__all__ = ["simulate"]
+__all__ = ["simulate", "lognormal", "pareto", "per_kind", "DurationModel"]
 
 Failures = Callable[[Task, int], BaseException | None]
+DurationModel = Callable[[Task, Agent, int, random.Random], float]
+
+
+def lognormal(sigma: float = 0.25) -> DurationModel:
+    """``estimate_s / speed`` times lognormal noise of median 1 and spread ``sigma``."""
+    _check_positive(sigma, "lognormal sigma")
+    return lambda task, agent, attempt, rng: task.estimate_s / agent.speed * rng.lognormvariate(0.0, sigma)
+
+
+def pareto(alpha: float = 2.0) -> DurationModel:
+    """``estimate_s / speed`` times Pareto noise of mean 1 (``alpha`` > 1): heavy tails."""
+    _check_positive(alpha - 1.0, "pareto alpha - 1 (alpha must exceed 1)")
+    scale = (alpha - 1.0) / alpha
+    return lambda task, agent, attempt, rng: task.estimate_s / agent.speed * scale * rng.paretovariate(alpha)
+
+
+def per_kind(models: dict[str | None, DurationModel]) -> DurationModel:
+    """The model of the task's ``kind`` ("io", "cpu" or None); ``estimate_s / speed``
+    for a kind not given."""
+    def model(task: Task, agent: Agent, attempt: int, rng: random.Random) -> float:
+        m = models.get(task.kind)
+        return m(task, agent, attempt, rng) if m is not None else task.estimate_s / agent.speed
+    return model
+
+
+def _check_positive(x: float, what: str) -> None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0:
+        raise ConfigError(f"{what} must be positive; got {x!r}")
 
 
 def simulate(
@@ -31,6 +60,7 @@ def simulate(
     seed: int = 0,
     failures: Failures | None = None,
     joins: Sequence[tuple[float, Agent]] = (),
+    durations: DurationModel | None = None,
 ) -> RunRecord:
     """Run ``tasks`` on virtual time and return what was recorded.
 
@@ -57,6 +87,11 @@ def simulate(
         with (it then counts as ``failed`` after its full duration), or None.
     joins : sequence of (time, Agent)
         Agents that join the pool at the given virtual times.
+    durations : callable, optional
+        ``durations(task, agent, attempt, rng) -> seconds``: how long an attempt lasts
+        (``rng`` is the run's seeded generator). Default ``estimate_s / agent.speed``;
+        :func:`lognormal` and :func:`pareto` add seeded noise to it, :func:`per_kind`
+        picks a model by the task's kind.
 
     Returns
     -------
@@ -81,7 +116,7 @@ def simulate(
             )
     policy = resolve_policy(scheduler)
     rec = Recorder()
-    meta = run_meta(rec.run_id, clock="virtual", mode="simulated", algorithm=policy.name,
+    meta = run_meta(rec.run_id, clock="virtual", mode="simulated", policy=policy,
                     limits=limits, seed=seed, agents=agents)
     d = Dispatcher(agents, policy, limits, rec, seed=seed)
     d.max_queue = float("inf")  # every task is submitted at t=0; the queue cap would only bite here
@@ -96,10 +131,14 @@ def simulate(
     seq = 0
     now = 0.0
     push, pop = heapq.heappush, heapq.heappop
+    rng = random.Random(seed)
     while True:
         for st in d.take_starts(now):
             d.started(st, now, "simulated")
-            dur = st.task.estimate_s / st.slot.speed
+            if durations is None:
+                dur = st.task.estimate_s / st.slot.speed
+            else:
+                dur = durations(st.task, st.slot.agent, st.attempt, rng)
             exc = failures(st.task, st.attempt) if failures is not None else None
             if st.timeout is not None and dur > st.timeout:
                 end, status = now + st.timeout, TaskStatus.TIMED_OUT
@@ -124,6 +163,7 @@ def simulate(
             break
     if not d.done:  # cannot happen with a correct dispatcher; never lose a task regardless
         d.cancel_waiting(now, "simulation ended with the task still waiting")
+    meta["durations"] = "estimate" if durations is None else getattr(durations, "__qualname__", "model")
     if arrivals_given := [a for _, a in joins]:
         pool = agents + arrivals_given
         meta.update(n_agents=len(pool), agents=describe_agents(pool))

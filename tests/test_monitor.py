@@ -106,7 +106,8 @@ def test_memory_cap_kills_only_the_hog():
             await ex.wait_for_completion()
             res = await ex.get_all_results()
             again = await ex.submit_task(Task(nap, (0.05,)))  # the pool carries on
-            assert (await ex.get_result(again, timeout=30)).ok
+            r_again = await ex.get_result(again, timeout=30)
+            assert r_again.ok, r_again
         r = res[hog]
         assert r.status is TaskStatus.FAILED and r.error_type == "memory_limit"
         assert "over the per-task cap of 100 MB" in r.error and r.attempts == 1  # MemoryError not in retry_on

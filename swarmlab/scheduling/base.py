@@ -32,13 +32,13 @@ class AgentSlot:
     queue are dropped lazily); ``queued`` and ``running`` count tasks; ``work`` sums their
     weights (estimates). ``load`` is the estimated seconds to finish that work:
     ``work / (capacity * speed)``. The counters ``n_done``, ``n_ok``, ``est_sum`` and
-    ``run_sum`` (per capability set in ``by_caps``) are the agent's measured performance,
-    updated from each finished attempt.
+    ``run_sum`` (also per capability set in ``by_caps``) are the agent's measured
+    performance, updated from each finished attempt.
     """
 
     __slots__ = (
         "agent", "idx", "id", "capacity", "speed", "capabilities", "queue", "queued",
-        "running", "work", "rate", "n_done", "n_ok", "by_caps", "retired",
+        "running", "work", "rate", "n_done", "n_ok", "est_sum", "run_sum", "by_caps", "retired",
     )
 
     def __init__(self, agent: Agent, idx: int) -> None:
@@ -55,6 +55,8 @@ class AgentSlot:
         self.work = 0.0
         self.n_done = 0
         self.n_ok = 0
+        self.est_sum = 0.0  # estimates of its completed tasks that had one
+        self.run_sum = 0.0  # and their measured run times
         self.by_caps: dict[frozenset, list[float]] = {}  # requires -> [estimate sum, run sum]
         self.retired = False  # taken out of the pool: no longer in any group
 
@@ -72,11 +74,10 @@ class AgentSlot:
         """Estimated over measured run time of its completed tasks needing ``requires``
         (all of its tasks when none did), else its declared speed."""
         sums = self.by_caps.get(requires) if requires else None
-        if sums is None:
-            sums = self.by_caps.get(None)
-        if sums is None or sums[1] <= 0 or sums[0] <= 0:
+        est, run = (sums[0], sums[1]) if sums is not None else (self.est_sum, self.run_sum)
+        if run <= 0 or est <= 0:
             return self.speed
-        return sums[0] / sums[1]
+        return est / run
 
     def __repr__(self) -> str:
         return f"AgentSlot({self.id!r}, queued={self.queued}, running={self.running}, load={self.load:.3g})"

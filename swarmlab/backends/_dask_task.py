@@ -1,0 +1,67 @@
+"""The body of a DASK attempt, as it runs on a Dask worker. Keep it light: no swarmlab
+imports beyond this module, every import inside the function.
+
+:func:`run` takes the attempt as ``cloudpickle.dumps((fn, args, kwargs))`` and answers
+``cloudpickle.dumps((kind, payload, tb, worker_address))`` with the kinds of the PROCESS
+worker (:mod:`swarmlab.backends._worker`): 0 = value, 1 = exception, 2 = exception that
+could not be pickled (``(type name, message)``), 3 = value that could not be pickled
+(message). The task's own outcome is always data: to Dask every attempt succeeds, so
+only losses (a dead worker, a cancelled future) reach Dask's error path.
+"""
+
+from __future__ import annotations
+
+
+def run(payload: bytes, topic: str | None = None) -> bytes:
+    """Run one attempt; first tell ``topic`` that it started, and where.
+
+    Parameters
+    ----------
+    payload : bytes
+        ``cloudpickle.dumps((fn, args, kwargs))``.
+    topic : str, optional
+        The Dask event topic the executor's client listens to: it receives
+        ``(key, worker_address)`` when the body begins, so that the attempt's start
+        (and its timeout) is the worker's, not the submission's.
+
+    Returns
+    -------
+    bytes
+        ``cloudpickle.dumps((kind, payload, tb, worker_address))``.
+    """
+    import inspect
+    import pickle
+    import traceback
+
+    import cloudpickle
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        address = worker.address
+    except (ImportError, ValueError):  # called outside a worker (tests, debugging)
+        worker, address = None, None
+    if topic is not None and worker is not None:
+        worker.log_event(topic, (worker.get_current_task(), address))
+    try:
+        fn, args, kwargs = cloudpickle.loads(payload)
+        del payload
+        value = fn(*args, **kwargs)
+        if inspect.iscoroutine(value):
+            import asyncio
+
+            value = asyncio.run(value)
+    except BaseException as e:  # noqa: BLE001 - a failing task is data
+        tb = traceback.format_exc()
+        try:
+            out = cloudpickle.dumps((1, e, tb, address))
+            pickle.loads(out)  # an exception that pickles but cannot be rebuilt
+        except Exception:
+            out = cloudpickle.dumps((2, (type(e).__name__, str(e)), tb, address))
+        return out
+    try:
+        return cloudpickle.dumps((0, value, None, address))
+    except Exception as e:
+        text = f"the task's return value cannot be pickled: {type(e).__name__}: {e}"
+        return cloudpickle.dumps((3, text, None, address))
