@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from .errors import ConfigError
-from .records import RunRecord
+from .records import RunRecord, event_count
 from .scheduling.dag import critical_path
 
 __all__ = ["summary", "agent_load", "quality", "SUMMARY_COLUMNS"]
@@ -128,7 +128,7 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
             "cancelled": int(counts.get("cancelled", 0)),
             "upstream_failed": int(counts.get("upstream_failed", 0)),
             "attempts": len(ran),
-            "stolen": int((rec.events["event"] == "stolen").sum()),
+            "stolen": event_count(rec.events, "stolen"),
             "makespan_s": makespan,
             "throughput_tps": completed / makespan if makespan > 0 else float("nan"),
             "mean_wait_s": float(ran["wait_s"].mean()),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["Recorder", "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS", "new_run_id"]
+__all__ = ["Recorder", "EventCounts", "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS", "new_run_id"]
 
 #: Field order of one event tuple.
 EVENT_FIELDS = ("seq", "t_s", "event", "task_id", "agent_id", "detail")
@@ -51,17 +51,48 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+class EventCounts:
+    """Stands in for the event list of a run that keeps counts, not events: how many
+    events of each kind fell in each ``bucket_s`` of time. Its length is the number of
+    events seen; live readers get nothing from it."""
+
+    __slots__ = ("bucket_s", "n", "counts")
+
+    def __init__(self, bucket_s: float) -> None:
+        self.bucket_s = bucket_s
+        self.n = 0
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def append(self, row: tuple) -> None:
+        self.n += 1
+        key = (row[2], int(row[1] // self.bucket_s))
+        c = self.counts
+        c[key] = c.get(key, 0) + 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: slice) -> list:
+        return []
+
+    def rows(self) -> list[tuple[float, str, int]]:
+        """(bucket start t_s, event, count), in time then kind order."""
+        return [(b * self.bucket_s, kind, n) for (kind, b), n in sorted(self.counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+
+
 class Recorder:
     """Append-only event, attempt, task and resource records of one run.
 
-    ``seq`` of an event is its index in :attr:`events`.
+    ``seq`` of an event is its index in :attr:`events`. With ``aggregate_s`` set, events
+    are only counted per kind and time bucket (:class:`EventCounts`): a run of millions
+    of tasks keeps its tasks frame and a bounded event summary.
     """
 
     __slots__ = ("run_id", "events", "attempts", "task_info", "resources", "resource_fields")
 
-    def __init__(self, run_id: str | None = None) -> None:
+    def __init__(self, run_id: str | None = None, aggregate_s: float | None = None) -> None:
         self.run_id = run_id or new_run_id()
-        self.events: list[tuple] = []
+        self.events: list[tuple] | EventCounts = [] if aggregate_s is None else EventCounts(aggregate_s)
         self.attempts: list[tuple] = []
         self.task_info: list[tuple] = []
         self.resources: list[tuple] = []

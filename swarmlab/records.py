@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, Recorder
+from .events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, EventCounts, Recorder
 
 if TYPE_CHECKING:  # pandas is imported when a frame is first built
     import pandas as pd
 
-__all__ = ["RunRecord", "EVENT_COLUMNS", "TASK_COLUMNS", "RESOURCE_COLUMNS"]
+__all__ = ["RunRecord", "EVENT_COLUMNS", "COUNTED_EVENT_COLUMNS", "TASK_COLUMNS", "RESOURCE_COLUMNS", "event_count"]
 
 #: Columns of the events frame (one row per event).
 EVENT_COLUMNS = ("run_id",) + EVENT_FIELDS
+#: Columns of the events frame of a run that counted events (``meta["events"]`` says so).
+COUNTED_EVENT_COLUMNS = ("run_id", "t_s", "event", "count")
 #: Columns of the tasks frame (one row per task and attempt).
 TASK_COLUMNS = (
     "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
@@ -68,8 +70,10 @@ class RunRecord:
         resources: list[tuple] | None = None,
         resource_fields: tuple[str, ...] = ("t_s",),
         task_info: list[tuple] | None = None,
+        counted: bool = False,
     ) -> None:
         self.meta = meta
+        self._counted = counted
         self._events = events
         self._attempts = attempts
         self._task_info = task_info or []
@@ -80,6 +84,11 @@ class RunRecord:
     @classmethod
     def from_recorder(cls, recorder: Recorder, meta: dict[str, Any]) -> RunRecord:
         """A snapshot: later records do not change it."""
+        ev = recorder.events
+        if isinstance(ev, EventCounts):
+            meta = dict(meta, events=f"counted per {ev.bucket_s:g} s")
+            return cls(meta, ev.rows(), list(recorder.attempts), list(recorder.resources),
+                       recorder.resource_fields, list(recorder.task_info), counted=True)
         return cls(
             dict(meta), list(recorder.events), list(recorder.attempts),
             list(recorder.resources), recorder.resource_fields, list(recorder.task_info),
@@ -98,13 +107,20 @@ class RunRecord:
 
     @property
     def events(self) -> pd.DataFrame:
-        """One row per event: run_id, seq, t_s, event, task_id, agent_id, detail."""
+        """One row per event: run_id, seq, t_s, event, task_id, agent_id, detail. A run
+        that counted events instead has one row per kind and time bucket: run_id, t_s
+        (the bucket's start), event, count."""
         if "events" not in self._frames:
             import pandas as pd
 
-            df = pd.DataFrame.from_records(self._events, columns=list(EVENT_FIELDS))
-            df.insert(0, "run_id", self.run_id)
-            df["seq"] = df["seq"].astype("int64")
+            if self._counted:
+                df = pd.DataFrame.from_records(self._events, columns=list(COUNTED_EVENT_COLUMNS[1:]))
+                df.insert(0, "run_id", self.run_id)
+                df["count"] = df["count"].astype("int64")
+            else:
+                df = pd.DataFrame.from_records(self._events, columns=list(EVENT_FIELDS))
+                df.insert(0, "run_id", self.run_id)
+                df["seq"] = df["seq"].astype("int64")
             self._frames["events"] = _typed(df)
         return self._frames["events"]
 
@@ -150,3 +166,9 @@ class RunRecord:
             f"RunRecord(run_id={self.run_id!r}, mode={self.meta.get('mode')!r}, "
             f"algorithm={self.meta.get('algorithm')!r}, tasks={self.tasks['task_id'].nunique()})"
         )
+
+
+def event_count(events: pd.DataFrame, kind: str) -> int:
+    """How many events of ``kind`` a run's events frame holds, listed or counted."""
+    hit = events["event"] == kind
+    return int(events.loc[hit, "count"].sum()) if "count" in events.columns else int(hit.sum())

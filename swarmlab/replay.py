@@ -50,7 +50,8 @@ def replay_tasks(record: RunRecord) -> list[Task]:
     # them exactly (measured times carry float round-off that could reorder ties).
     exact = record.meta.get("clock") == "virtual" and record.meta.get("durations") == "estimate"
     ev = record.events
-    order = {tid: i for i, tid in enumerate(ev.loc[ev["event"] == "submitted", "task_id"])}
+    listed = "task_id" in ev.columns  # a run that counted events keeps no submission order
+    order = {tid: i for i, tid in enumerate(ev.loc[ev["event"] == "submitted", "task_id"])} if listed else {}
     final = record.final()
     final = final.iloc[sorted(range(len(final)), key=lambda i: order.get(final["task_id"].iloc[i], i))]
     tasks = []

@@ -61,6 +61,7 @@ def simulate(
     failures: Failures | None = None,
     joins: Sequence[tuple[float, Agent]] = (),
     durations: DurationModel | None = None,
+    count_events_s: float | None = None,
 ) -> RunRecord:
     """Run ``tasks`` on virtual time and return what was recorded.
 
@@ -92,6 +93,10 @@ def simulate(
         (``rng`` is the run's seeded generator). Default ``estimate_s / agent.speed``;
         :func:`lognormal` and :func:`pareto` add seeded noise to it, :func:`per_kind`
         picks a model by the task's kind.
+    count_events_s : float, optional
+        Keep counts of events per kind and bucket of this many seconds instead of every
+        event (for runs of millions of tasks): the tasks frame is whole, the events frame
+        has columns t_s, event, count, and ``meta["events"]`` says so.
 
     Returns
     -------
@@ -115,7 +120,9 @@ def simulate(
                 f"simulate needs estimate_s on every task; task {t.id or t.name!r} has none"
             )
     policy = resolve_policy(scheduler)
-    rec = Recorder()
+    if count_events_s is not None:
+        _check_positive(count_events_s, "count_events_s")
+    rec = Recorder(aggregate_s=count_events_s)
     meta = run_meta(rec.run_id, clock="virtual", mode="simulated", policy=policy,
                     limits=limits, seed=seed, agents=agents)
     d = Dispatcher(agents, policy, limits, rec, seed=seed)
