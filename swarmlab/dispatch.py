@@ -471,8 +471,10 @@ class Dispatcher:
         if self.on_terminal is not None:
             self.on_terminal(st)
 
-    def _end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str) -> None:
+    def _end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str,
+                       error_type: str | None = None) -> None:
         """End a waiting task without running it: one attempt row with no start."""
+        error_type = error_type or status.value
         if st.state is QUEUED:
             st.slot.queued -= 1
             st.slot.work -= st.weight
@@ -482,9 +484,9 @@ class Dispatcher:
         self.recorder.attempts.append((
             st.id, st.task.name, st.attempt + 1, status.value, st.priority,
             st.slot.id if st.slot else None, None, None, st.submitted_s, ready, None, now,
-            status.value, reason,
+            error_type, reason,
         ))
-        st.error_type, st.error = status.value, reason
+        st.error_type, st.error = error_type, reason
         self._terminal(st, now, status)
 
     def _upstream_failed(self, st: TaskState, cause: TaskState, now: float) -> None:
@@ -589,6 +591,51 @@ class Dispatcher:
             self._push_head(victim)
 
     # ------------------------------------------------------------------ agents
+    def lose_agent(self, agent_id: str, now: float, reason: str = "the agent left") -> list[TaskState]:
+        """An agent leaves the pool whatever it was doing (a failure, a scale-in).
+
+        Its waiting tasks are placed again; each attempt it was running fails with
+        ``error_type="agent_lost"`` and runs again elsewhere, not counted against
+        ``max_retries``. A task no remaining agent can run ends ``failed``. Returns the
+        tasks whose running attempt was lost (the driver stops them)."""
+        slot = next((s for s in self.slots if s.id == agent_id and not s.retired), None)
+        if slot is None:
+            raise ConfigError(f"no agent {agent_id!r} in the pool")
+        for g in self.index.groups_of(slot):
+            g.slots.remove(slot)
+        slot.retired = True
+        self.index.forget(slot)
+        self.policy.agent_removed(slot, self.index.groups_of(slot))
+        self._emit(now, "left", None, slot.id, reason)
+        lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
+        waiting = [e[2] for e in slot.queue if _valid(e, slot)]
+        slot.queue.clear()
+        for st in lost:
+            started = st.started_s if st.started_s is not None else now
+            self._attempts.append((
+                st.id, st.task.name, st.attempt, TaskStatus.FAILED.value, st.priority, slot.id, st.mode,
+                st.worker, st.submitted_s, st.ready_s, started, now, "agent_lost", reason,
+            ))
+            st.wait_total += started - st.ready_s
+            st.run_total += now - started
+            self._emit(now, "failed", st.id, slot.id, "agent_lost")
+            slot.running -= 1
+            self.n_running -= 1
+            self.n_waiting += 1
+        for st in waiting:
+            slot.queued -= 1
+        slot.work = 0.0
+        for st in lost + waiting:
+            st.state = DELAYED
+            if st.group.slots:
+                self._emit(now, "retried", st.id, None, "placed again: " + reason)
+                self._enqueue(st, now)
+            else:
+                self._end_unstarted(st, now, TaskStatus.FAILED, f"{reason}, and no agent left can run it",
+                                    "agent_lost")
+                self._propagate(st, now)
+        return lost
+
     def retire_agent(self, agent_id: str, now: float, reason: str = "") -> bool:
         """Take an idle agent out of the pool. Refused (False) while it has queued or
         running work, or when it is the last agent of some capability group."""

@@ -60,6 +60,7 @@ def simulate(
     seed: int = 0,
     failures: Failures | None = None,
     joins: Sequence[tuple[float, Agent]] = (),
+    leaves: Sequence[tuple[float, str]] = (),
     durations: DurationModel | None = None,
     count_events_s: float | None = None,
 ) -> RunRecord:
@@ -88,6 +89,9 @@ def simulate(
         with (it then counts as ``failed`` after its full duration), or None.
     joins : sequence of (time, Agent)
         Agents that join the pool at the given virtual times.
+    leaves : sequence of (time, agent id)
+        Agents that leave at the given times: their waiting tasks are placed again and
+        their running attempts fail (``agent_lost``) and run again elsewhere.
     durations : callable, optional
         ``durations(task, agent, attempt, rng) -> seconds``: how long an attempt lasts
         (``rng`` is the run's seeded generator). Default ``estimate_s / agent.speed``;
@@ -132,6 +136,12 @@ def simulate(
     for t, _, a in arrivals:
         if not isinstance(a, Agent) or isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
             raise ConfigError(f"joins takes (time >= 0, Agent) pairs; got ({t!r}, {a!r})")
+    n0 = len(arrivals)
+    for i, (t, agent_id) in enumerate(leaves):
+        if not isinstance(agent_id, str) or isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
+            raise ConfigError(f"leaves takes (time >= 0, agent id) pairs; got ({t!r}, {agent_id!r})")
+        arrivals.append((t, n0 + i, agent_id))
+    arrivals.sort(key=lambda x: x[:2])
     arrivals.reverse()  # pop() takes the earliest
 
     ends: list[tuple[float, int, TaskState, int, TaskStatus, BaseException | None]] = []
@@ -164,7 +174,11 @@ def simulate(
         elif wake is not None:
             now = wake
             while arrivals and arrivals[-1][0] <= now:
-                d.add_agent(arrivals.pop()[2], now)
+                who = arrivals.pop()[2]
+                if isinstance(who, Agent):
+                    d.add_agent(who, now)
+                else:
+                    d.lose_agent(who, now)  # its pending ends are now stale and ignored
             d.wake(now)
         else:
             break

@@ -65,3 +65,40 @@ def test_duration_models_are_seeded_and_checked():
         pareto(1.0)
     with pytest.raises(sl.ConfigError, match="lognormal sigma must be positive"):
         lognormal(0)
+
+
+def test_counted_events_keep_the_tasks_frame_whole():
+    from swarmlab.analysis import summary
+
+    tasks = [Task(None, id=f"t{i}", estimate_s=1.0) for i in range(200)]
+    rec = simulate(tasks, [Agent(f"a{i}") for i in range(4)], count_events_s=10.0)
+    assert rec.meta["events"] == "counted per 10 s"
+    assert list(rec.events.columns) == ["run_id", "t_s", "event", "count"]
+    ev = rec.events.groupby("event", observed=True)["count"].sum()
+    assert ev["submitted"] == ev["completed"] == 200
+    assert len(rec.tasks) == 200 and summary([rec]).iloc[0]["completed"] == 200
+    listed = simulate([Task(None, id=f"t{i}", estimate_s=1.0) for i in range(200)], [Agent(f"a{i}") for i in range(4)])
+    assert rec.tasks.drop(columns="run_id").equals(listed.tasks.drop(columns="run_id"))
+    with pytest.raises(sl.ConfigError, match="count_events_s must be positive"):
+        simulate(tasks, count_events_s=0)
+
+
+def test_agents_leaving_and_joining_never_lose_a_task():
+    tasks = [Task(None, id=f"t{i}", estimate_s=1.0 + (i % 3), max_retries=0) for i in range(60)]
+    agents = [Agent(f"a{i}") for i in range(4)]
+    rec = simulate(tasks, agents, scheduler=TaskScheduler("least_loaded", aging_s=None),
+                   joins=[(3.0, Agent("late"))], leaves=[(2.5, "a0"), (7.0, "a1")])
+    final = rec.final()
+    assert len(final) == 60 and set(final["status"]) == {"completed"}
+    lost = rec.tasks[rec.tasks["error_type"] == "agent_lost"]
+    assert len(lost) >= 1 and set(lost["agent_id"]) <= {"a0", "a1"}
+    after = rec.tasks[(rec.tasks["started_s"] > 2.5) & (rec.tasks["agent_id"] == "a0")]
+    assert after.empty  # nothing starts on an agent that left
+    ev = rec.events
+    assert ev.loc[ev["event"] == "left", "agent_id"].tolist() == ["a0", "a1"]
+    only = [Agent("gpu", capabilities={"gpu"}), Agent("cpu")]
+    rec = simulate([Task(None, id="g", estimate_s=5.0, requires={"gpu"}), Task(None, id="c", estimate_s=1.0)],
+                   only, leaves=[(1.0, "gpu")])
+    f = rec.final().set_index("task_id")
+    assert f.loc["g", "status"] == "failed" and "no agent left can run it" in f.loc["g", "error"]
+    assert f.loc["c", "status"] == "completed"
