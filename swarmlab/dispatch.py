@@ -420,11 +420,24 @@ class Dispatcher:
                     self._push_head(slot)
             if self._steal and not slot.queued:
                 self._steal_for(slot, now)
-        error = None
-        if status is not _COMPLETED:
-            if error_type is None:
-                error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
-            error = str(exc) if exc is not None else None
+        if status is _COMPLETED:  # the common case, kept short
+            self._attempts.append((
+                st.id, st.task.name, attempt, "completed", st.priority, slot.id, st.mode,
+                st.worker, st.submitted_s, st.ready_s, started, now, None, None,
+            ))
+            st.value = value
+            self._terminal(st, now, status)
+            deps = st.dependents
+            if deps:
+                for d in deps:
+                    d.waiting_on -= 1
+                    if d.waiting_on == 0 and d.state is PENDING:
+                        self._emit(now, "ready", d.id)
+                        self._enqueue(d, now)
+            return True
+        if error_type is None:
+            error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
+        error = str(exc) if exc is not None else None
         self._attempts.append((
             st.id, st.task.name, attempt, _TERMINAL_EVENT[status], st.priority, slot.id, st.mode,
             st.worker, st.submitted_s, st.ready_s, started, now, error_type, error,
@@ -446,16 +459,8 @@ class Dispatcher:
             return True
         st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
         self._terminal(st, now, status)
-        deps = st.dependents
-        if deps:
-            if status is _COMPLETED:
-                for d in deps:
-                    d.waiting_on -= 1
-                    if d.waiting_on == 0 and d.state is PENDING:
-                        self._emit(now, "ready", d.id)
-                        self._enqueue(d, now)
-            else:
-                self._propagate(st, now)
+        if st.dependents:
+            self._propagate(st, now)
         return True
 
     def _terminal(self, st: TaskState, now: float, status: TaskStatus) -> None:

@@ -22,7 +22,9 @@ MIN_WEIGHT_S = 1e-6
 def task_weight(task: Task) -> float:
     """The work a task adds to an agent's load: its estimate in seconds, else 1."""
     e = task.estimate_s
-    return DEFAULT_WEIGHT_S if e is None else max(e, MIN_WEIGHT_S)
+    if e is None:
+        return DEFAULT_WEIGHT_S
+    return e if e > MIN_WEIGHT_S else MIN_WEIGHT_S
 
 
 class AgentSlot:
