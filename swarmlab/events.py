@@ -40,10 +40,12 @@ TASK_INFO_FIELDS = ("task_id", "kind", "estimate_s", "requires", "dependencies")
 
 #: Field order of one resource sample (one per monitoring interval). GPU fields are NaN
 #: when no GPU is seen; ``gpu_tree_mem_mb`` is the GPU memory of the executor's processes.
+#: ``worker`` is None for the executor's own process tree and a Dask worker's address for
+#: that worker's rows (DASK mode).
 RESOURCE_FIELDS = (
     "t_s", "cpu_pct", "rss_mb", "n_procs", "sys_cpu_pct", "sys_mem_pct", "net_sent_bytes",
     "net_recv_bytes", "disk_read_bytes", "disk_write_bytes", "gpu_util_pct", "gpu_mem_mb",
-    "gpu_tree_mem_mb", "sample_cost_ms", "running", "queued", "throttled",
+    "gpu_tree_mem_mb", "sample_cost_ms", "running", "queued", "throttled", "worker",
 )
 
 

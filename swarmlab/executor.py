@@ -10,11 +10,12 @@ for results, no polling.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 from collections import deque
 from pathlib import Path
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .backends.aio import AsyncioBackend
@@ -50,7 +51,8 @@ class ParallelExecutor:
     Parameters
     ----------
     mode : ExecutionMode or str
-        THREAD, PROCESS, ASYNCIO or HYBRID (default: route each task, see DESIGN).
+        THREAD, PROCESS, ASYNCIO, HYBRID (default: route each task, see DESIGN) or DASK
+        (task bodies on a Dask cluster; needs ``pip install 'swarmlab[dask]'``).
     limits : ResourceLimits, optional
         Defaults as in the original design (10 concurrent tasks, 1000 queued, 300 s
         timeout).
@@ -67,6 +69,25 @@ class ParallelExecutor:
         A run store folder (``RunStore.path``): the run's records are journaled to
         ``<journal>/<run_id>/journal.jsonl`` as they happen, so that a killed run can be
         resumed; ``spec`` is the declarative description resume rebuilds tasks from.
+    dask_address : str, optional
+        DASK: the scheduler of an existing cluster (``tcp://host:port``, ``tls://...``),
+        left running when the executor stops. None: an embedded ``LocalCluster`` (one
+        single-threaded worker process per core, on 127.0.0.1) started by :meth:`start`
+        and closed by :meth:`stop`. Its workers are spawned processes, so a script that
+        uses it needs an ``if __name__ == "__main__":`` guard.
+    dask_security : distributed.security.Security, optional
+        DASK: TLS settings for the cluster.
+    dask_workers : mapping of agent id to Dask worker, optional
+        DASK: pins agents to workers (an address, a worker name or a host), so that an
+        agent's tasks run on that worker only (a GPU worker, a big-memory worker). The
+        embedded cluster's workers are named 0, 1, ...
+
+    Raises
+    ------
+    ConfigError
+        A value outside what is allowed.
+    BackendUnavailable
+        DASK mode without Dask distributed installed.
 
     Examples
     --------
@@ -90,19 +111,18 @@ class ParallelExecutor:
         process_workers: int | None = None,
         journal: str | None = None,
         spec: dict[str, Any] | None = None,
+        dask_address: str | None = None,
+        dask_security: Any = None,
+        dask_workers: Mapping[str, str | int] | None = None,
     ) -> None:
         self.mode = _enum_value(ExecutionMode, mode, "ParallelExecutor mode")
-        if self.mode is ExecutionMode.DASK:
-            raise ConfigError(
-                "ExecutionMode.DASK is not available in this version of swarmlab; use THREAD, "
-                "PROCESS, ASYNCIO or HYBRID"
-            )
         if limits is None:
             limits = ResourceLimits()
         elif not isinstance(limits, ResourceLimits):
             raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
         self.limits = limits
         self.agents = list(agents) if agents is not None else default_agents(limits)
+        self._dask = _dask_options(self.mode, self.agents, dask_address, dask_security, dask_workers)
         if process_workers is not None and (
             isinstance(process_workers, bool) or not isinstance(process_workers, int) or process_workers < 1
         ):
@@ -144,7 +164,12 @@ class ParallelExecutor:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Start the backends (process workers are started and warm when this returns)."""
+        """Start the backends (process workers are started and warm when this returns).
+
+        DASK: the embedded cluster is up, or the client is connected to the given
+        scheduler (OSError when it cannot be reached within 30 s; ConfigError when a
+        ``dask_workers`` pin names no worker of the cluster).
+        """
         if self._state == _RUNNING:
             return
         if self._state != _NEW:
@@ -165,6 +190,10 @@ class ParallelExecutor:
             prestart = self.process_workers
         if mode in (ExecutionMode.ASYNCIO, ExecutionMode.HYBRID):
             self._backends["asyncio"] = AsyncioBackend(self)
+        if mode is ExecutionMode.DASK:
+            from .backends.dask import DaskBackend
+
+            self._backends["dask"] = DaskBackend(self, **self._dask)
         # one backend: hand attempts straight to it; HYBRID: through the router
         self._launch = self._route if self._router is not None else next(iter(self._backends.values())).run
         self._t0 = loop.time()
@@ -174,22 +203,29 @@ class ParallelExecutor:
         if self._journal_root is not None:
             self._journal = Journal(Path(self._journal_root) / self.recorder.run_id, self.recorder, self.meta, self._spec)
             self._journal_tick()
-        if prestart:
-            try:
+        try:
+            if prestart:
                 await self._backends["process"].start(prestart)
-            except BaseException:
-                self._state = _STOPPING
-                for b in self._backends.values():
-                    await b.close()
-                self._state = _STOPPED
-                raise
+            if mode is ExecutionMode.DASK:
+                await self._backends["dask"].start()
+        except BaseException:
+            self._state = _STOPPING
+            for b in self._backends.values():
+                await b.close()
+            self._monitor.stop()
+            if self._journal is not None:
+                self._journal_timer.cancel()
+                self._journal.close()
+            self._state = _STOPPED
+            raise
 
     async def stop(self, timeout: float | None = None) -> None:
         """Take no new work, cancel waiting tasks, let running ones finish.
 
         Running attempts get ``timeout`` seconds (None: as long as they need); then they
-        are killed (processes), cancelled (coroutines) or abandoned (threads), and
-        recorded ``cancelled``. No worker process is left alive.
+        are killed (processes), cancelled (coroutines, Dask futures) or abandoned
+        (threads, Dask tasks a worker has begun), and recorded ``cancelled``. No worker
+        process is left alive (an existing Dask cluster is left running).
         """
         if self._state in (_NEW, _STOPPED):
             self._state = _STOPPED
@@ -429,6 +465,8 @@ class ParallelExecutor:
     def _kill(self, st: TaskState, status: TaskStatus, exc: BaseException, error_type: str) -> None:
         """Stop the attempt in flight of ``st`` and record it ended with ``status``."""
         backend = self._backends.get(st.mode) if st.mode else None
+        if backend is None and len(self._backends) == 1:  # handed over, not started yet
+            backend = next(iter(self._backends.values()))
         stopped = backend.kill(st) if backend is not None else True
         if not stopped:
             self.recorder.emit(self._now(), "abandoned", st.id, st.slot.id,
@@ -497,7 +535,7 @@ class ParallelExecutor:
             now, sample.cpu_pct, sample.rss_mb, sample.n_procs, sample.sys_cpu_pct,
             sample.sys_mem_pct, sample.net_sent_bytes, sample.net_recv_bytes, sample.disk_read_bytes,
             sample.disk_write_bytes, sample.gpu_util_pct, sample.gpu_mem_mb, sample.gpu_tree_mem_mb,
-            sample.sample_cost_ms, d.n_running, d.n_waiting, d.throttled,
+            sample.sample_cost_ms, d.n_running, d.n_waiting, d.throttled, None,
         ))
         machine_pct = sample.cpu_pct / (os.cpu_count() or 1)
         readings = []  # (kind, reading, limit, text)
@@ -553,3 +591,40 @@ class ParallelExecutor:
                     self._listeners.remove(cb)
         if self._d.done and self._all_done is not None:
             self._all_done.set()
+
+
+def _dask_options(mode: ExecutionMode, agents: Sequence[Agent], address: Any, security: Any,
+                  workers: Any) -> dict[str, Any]:
+    """Check the DASK keyword arguments; in DASK mode, that Dask distributed imports."""
+    given = [n for n, v in (("dask_address", address), ("dask_security", security),
+                            ("dask_workers", workers)) if v is not None]
+    if mode is not ExecutionMode.DASK:
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} only apply to mode DASK; got mode {mode.value!r}; drop "
+                "them or use mode='dask'"
+            )
+        return {}
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise ConfigError(
+            f"dask_address must be a scheduler address like 'tcp://host:8786' or None for an "
+            f"embedded cluster; got {address!r}"
+        )
+    pins: dict[str, Any] = {}
+    if workers is not None:
+        if not isinstance(workers, Mapping):
+            raise ConfigError(f"dask_workers must map agent ids to Dask workers; got {workers!r}")
+        ids = {a.id for a in agents}
+        for agent_id, worker in workers.items():
+            if agent_id not in ids:
+                raise ConfigError(
+                    f"dask_workers names agent {agent_id!r}, which is not in the pool; the "
+                    f"agents are {', '.join(sorted(map(str, ids)))}"
+                )
+            if isinstance(worker, bool) or not isinstance(worker, (str, int)):
+                raise ConfigError(
+                    f"dask_workers[{agent_id!r}] must be a worker address, name or host; got {worker!r}"
+                )
+            pins[agent_id] = worker
+    importlib.import_module(".backends.dask", __package__)  # BackendUnavailable without distributed
+    return {"address": address, "security": security, "pins": pins}

@@ -102,10 +102,8 @@ def test_task_result_pickles():
     assert pickle.loads(pickle.dumps(r)) == r and r.ok
 
 
-def test_unknown_mode_and_dask_mode_are_explained():
+def test_unknown_mode_and_bad_limits_are_explained():
     with pytest.raises(sl.ConfigError, match="mode must be one of"):
         sl.ParallelExecutor(mode="gpu")
-    with pytest.raises(sl.ConfigError, match="DASK is not available"):
-        sl.ParallelExecutor(mode="dask")
     with pytest.raises(sl.ConfigError, match="limits must be a ResourceLimits"):
         sl.ParallelExecutor(limits={"max_concurrent_tasks": 3})

@@ -192,7 +192,7 @@ class ProcessBackend(Backend):
         self._ready_waiters.clear()
         pending, self._pending = self._pending, deque()
         for st, attempt, _ in pending:
-            if st.attempt == attempt and st.handle is None:
+            if st.attempt == attempt:
                 self.ex._outcome(st, attempt, _FAILED, None, WorkerCrashedError(err),
                                  "worker_start_failed", None, False)
 
@@ -218,7 +218,7 @@ class ProcessBackend(Backend):
             return
         while self._pending:
             st, attempt, payload = self._pending.popleft()
-            if st.attempt == attempt and st.handle is None:  # still wanted
+            if st.attempt == attempt:  # not retried or restarted meanwhile
                 self._send(w, st, attempt, payload)
                 return
         self._idle.append(w)
@@ -265,8 +265,8 @@ class ProcessBackend(Backend):
 
     def kill(self, st) -> bool:
         w = st.handle
-        if not isinstance(w, _Worker):
-            st.handle = False  # queued for a worker: it will be skipped
+        if not isinstance(w, _Worker):  # still waiting for a worker: it never goes to one
+            self._pending = deque(p for p in self._pending if p[0] is not st)
             return True
         if w.st is st:
             w.st = None  # killed on purpose: not a crash

@@ -1,0 +1,559 @@
+"""DASK: task bodies on a Dask cluster, an embedded ``LocalCluster`` or an existing one.
+
+The dispatcher still decides order, agents and retries; this backend only turns each
+attempt it is handed into one Dask future (``pure=False``, key
+``swarmlab-<run_id>-<task_id>-<attempt>``), with ``workers=[...]`` when the attempt's
+agent is pinned to a Dask worker.
+
+- Attempts handed over in one loop iteration go to the scheduler in one ``client.map``
+  per (pinned worker, priority), so a burst costs one graph update, not one per task.
+- The body runs in :func:`swarmlab.backends._dask_task.run`, which first logs
+  ``(key, worker address)`` to a topic of the run: the attempt's start (and its
+  timeout) is when a worker begins it, not when Dask queued it. Its answer is
+  pickled on the worker, so a value that cannot travel fails that task only.
+- Completions come through ``Future.add_done_callback`` (a Dask thread) into one deque
+  and at most one pending loop wake-up; finished futures are gathered in one call per
+  wake-up.
+- A worker lost while an attempt was on it is a ``worker_lost`` event; Dask reschedules
+  the attempt itself (its allowed-failures), and where Dask gives up (``KilledWorker``)
+  or the future is cancelled behind swarmlab's back, the backend submits the attempt
+  again under a new key. After ``DASK_LOST_RETRIES`` losses the attempt fails with
+  error_type ``worker_lost``. These losses are not counted against ``max_retries``.
+- Every ``monitoring_interval`` the scheduler's per-worker metrics (CPU, memory) are
+  sampled.
+
+Workers need swarmlab importable (as with any Dask deployment, the client's code must
+be there); the task functions travel with cloudpickle, so lambdas and notebook
+functions run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import pickle
+import traceback
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import cloudpickle
+
+from ..errors import BackendUnavailable, ConfigError, WorkerCrashedError
+from ..model import TaskStatus
+from . import _dask_task
+from .base import Backend, call_kwargs
+
+try:
+    import distributed
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+except ImportError as e:  # the optional extra is missing
+    raise BackendUnavailable(
+        "ExecutionMode.DASK needs Dask distributed, which cannot be imported "
+        f"({type(e).__name__}: {e}); install it with pip install 'swarmlab[dask]'"
+    ) from e
+
+__all__ = ["DaskBackend", "DASK_LOST_RETRIES"]
+
+log = logging.getLogger("swarmlab")
+
+_OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
+_NAN = math.nan
+
+# Worker losses one attempt may suffer before it fails: Dask's own default for
+# ``distributed.scheduler.allowed-failures``, so a task that takes down workers (a
+# segfault, the OOM killer) stops after as many losses as plain Dask would allow.
+DASK_LOST_RETRIES = 3
+# Seconds to connect to an existing scheduler before giving up.
+CONNECT_TIMEOUT_S = 30.0
+# Seconds the embedded cluster gets to close its workers before they are killed.
+CLOSE_TIMEOUT_S = 10.0
+# Dask errors that mean "the worker (or the connection to it) went away", not "the
+# task failed".
+_LOST = (KilledWorker, CommClosedError)
+
+
+class _Run:
+    """One attempt on its way through Dask (``TaskState.handle``)."""
+
+    __slots__ = ("st", "attempt", "payload", "pin", "key", "future", "lost_on", "started", "killed")
+
+    def __init__(self, st, payload: bytes, pin: Any, key: str) -> None:
+        self.st = st
+        self.attempt = st.attempt
+        self.payload = payload
+        self.pin = pin
+        self.key = key
+        self.future: distributed.Future | None = None
+        self.lost_on: list[str | None] = []  # workers lost while it ran on them
+        self.started = False
+        self.killed = False
+
+
+class DaskBackend(Backend):
+    """Runs attempts as Dask futures.
+
+    Parameters
+    ----------
+    executor : ParallelExecutor
+    address : str, optional
+        An existing scheduler (``tcp://host:port``, ``tls://...``); None starts an
+        embedded ``LocalCluster`` (one single-threaded worker process per core, on
+        127.0.0.1, no dashboard), closed by :meth:`close`.
+    security : distributed.security.Security, optional
+        TLS settings for the scheduler connection (and for the embedded cluster).
+    pins : mapping of agent id to worker
+        The attempts of these agents run on that worker only (an address, or a worker
+        name: the embedded cluster's workers are named 0, 1, ... and keep their name
+        when their nanny restarts them).
+    n_workers : int, optional
+        Workers of the embedded cluster; default the CPU count.
+    """
+
+    mode = "dask"
+
+    def __init__(self, executor, address: str | None = None, security: Any = None,
+                 pins: Mapping[str, Any] | None = None, n_workers: int | None = None) -> None:
+        super().__init__(executor)
+        self.address = address
+        self.security = security
+        self.pins: dict[str, Any] = dict(pins or {})
+        self.n_workers = n_workers or os.cpu_count() or 1
+        self.cluster: Any = None
+        self.client: distributed.Client | None = None
+        #: (t_s, worker address, cpu_pct, rss_mb) per worker and sample; the resources
+        #: frame gets the same figures without the address (it has no worker column yet).
+        self.worker_samples: list[tuple[float, str, float, float]] = []
+        self._prefix = f"swarmlab-{executor.recorder.run_id}-"
+        self._topic = f"swarmlab-started-{executor.recorder.run_id}"
+        self._runs: dict[str, _Run] = {}  # Dask key -> attempt with a live future
+        self._batch: list[_Run] = []  # handed over in this loop iteration, not yet submitted
+        self._flush_pending = False
+        self._done: deque = deque()  # futures that ended, from Dask's callback thread
+        self._wake_pending = False
+        self._tasks: set[asyncio.Task] = set()
+        self._sampler: asyncio.Task | None = None
+        self._stop_tracker = False
+        self._closed = False
+
+    # -------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Start the embedded cluster or connect to the given one; check the pins."""
+        if self.address is None:
+            tracker_was_running = _tracker_running()
+            with _cluster_config():
+                self.cluster = await distributed.LocalCluster(
+                    n_workers=self.n_workers, threads_per_worker=1, processes=True,
+                    host="127.0.0.1", dashboard_address=None, security=self.security,
+                    asynchronous=True,
+                )
+            # Dask's worker processes are spawned by multiprocessing, which starts its
+            # resource tracker process once per interpreter: stop it with the cluster
+            # when it was this cluster that started it, so nothing outlives stop().
+            self._stop_tracker = not tracker_was_running and _tracker_running()
+            target: Any = self.cluster
+            security = self.cluster.security  # the credentials it made, when security=True
+        else:
+            target, security = self.address, self.security
+        self.client = await distributed.Client(
+            target, asynchronous=True, security=security, set_as_default=False,
+            timeout=CONNECT_TIMEOUT_S,
+        )
+        self.client.subscribe_topic(self._topic, self._on_started)
+        self.client.subscribe_topic("all", self._on_cluster_event)
+        if self.pins:
+            self.pins = self._resolve_pins(await self._identity())
+        self._sampler = self.ex._loop.create_task(self._sample_forever())
+
+    async def close(self) -> None:
+        """Cancel every future still held, close the client and the embedded cluster."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sampler is not None:
+            self._sampler.cancel()
+        self._batch.clear()
+        futures = [r.future for r in self._runs.values() if r.future is not None]
+        self._runs.clear()
+        client = self.client
+        if client is not None and futures:
+            with contextlib.suppress(Exception):
+                await client.cancel(futures, reason="the swarmlab executor stopped")
+        if self._tasks:
+            pending = list(self._tasks)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._sampler is not None:
+            await asyncio.gather(self._sampler, return_exceptions=True)
+        if client is not None:
+            for topic in (self._topic, "all"):  # or the scheduler writes to a closed comm
+                client.unsubscribe_topic(topic)
+            await client.close()
+        if self.cluster is not None:
+            await self.cluster.close(timeout=CLOSE_TIMEOUT_S)
+            if self._stop_tracker:
+                _stop_resource_tracker()
+
+    # -------------------------------------------------------------- the Backend contract
+    def run(self, st) -> None:
+        task = st.task
+        try:
+            payload = cloudpickle.dumps((task.fn, task.args, call_kwargs(st)))
+        except Exception as e:
+            self.ex._started(st, self.mode)
+            err = pickle.PicklingError(
+                f"task {st.id!r} cannot be sent to a Dask worker: {type(e).__name__}: {e}; "
+                "DASK mode needs picklable functions and arguments (use THREAD mode or "
+                "pass picklable data)"
+            )
+            self.ex._outcome(st, st.attempt, _FAILED, None, err, "pickle_error", None, False)
+            return
+        run = _Run(st, payload, self.pins.get(st.slot.id), f"{self._prefix}{st.id}-{st.attempt}")
+        st.handle = run
+        self._batch.append(run)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.ex._loop.call_soon(self._flush)
+
+    def kill(self, st) -> bool:
+        """Cancel the attempt's future. True when that stopped it; False when its body
+        had begun on a worker: a Dask worker cannot interrupt a running task, so the
+        body runs on there, abandoned, and its answer is ignored."""
+        run = st.handle
+        if not isinstance(run, _Run):
+            return True
+        run.killed = True
+        if self._runs.get(run.key) is run:
+            del self._runs[run.key]
+            self._spawn(self._cancel([run.future], "swarmlab stopped this attempt"))
+        return not run.started
+
+    # -------------------------------------------------------------- submission
+    def _flush(self) -> None:
+        """Submit what was handed over in this loop iteration: one map per group."""
+        self._flush_pending = False
+        batch, self._batch = self._batch, []
+        groups: dict[tuple, list[_Run]] = {}
+        for run in batch:
+            if not run.killed:
+                groups.setdefault((run.pin, run.st.priority), []).append(run)
+        for (pin, priority), runs in groups.items():
+            self._submit(runs, pin, priority)
+
+    def _submit(self, runs: list[_Run], pin: Any, priority: int) -> None:
+        where = {} if pin is None else {"workers": [pin], "allow_other_workers": False}
+        try:
+            futures = self.client.map(
+                _dask_task.run, [r.payload for r in runs], key=[r.key for r in runs],
+                pure=False, priority=priority, topic=self._topic, **where,
+            )
+        except Exception as e:  # the client is closed or lost its scheduler
+            tb = traceback.format_exc()
+            for r in runs:
+                self._fail(r, e, "dask_error", tb)
+            return
+        on_done = self._on_done
+        for r, fut in zip(runs, futures):
+            r.future = fut
+            self._runs[r.key] = r
+            fut.add_done_callback(on_done)
+
+    # -------------------------------------------------------------- progress and outcomes
+    def _on_started(self, event: tuple) -> None:
+        """A worker began an attempt: that is its start (and its worker)."""
+        try:
+            key, address = event[1]
+        except (TypeError, ValueError):
+            return
+        run = self._runs.get(key)
+        if run is None or run.started:
+            return  # ended, replaced or rescheduled: the first start stands
+        run.started = True
+        st = run.st
+        if st.handle is run:
+            self.ex._started(st, self.mode, address)
+
+    def _on_done(self, fut) -> None:
+        """Dask's callback thread: queue the future, wake the loop once per burst."""
+        self._done.append(fut)
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self.ex._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: the run is over
+                pass
+
+    def _drain(self) -> None:
+        self._wake_pending = False
+        finished = []
+        done, runs = self._done, self._runs
+        while done:
+            fut = done.popleft()
+            run = runs.get(fut.key)
+            if run is None or run.future is not fut:
+                continue  # killed or submitted again: nothing to report for this future
+            if fut.status == "finished":
+                finished.append(run)
+            else:
+                self._spawn(self._ended_badly(run, fut))
+        if finished:
+            self._spawn(self._collect(finished))
+
+    async def _collect(self, runs: list[_Run]) -> None:
+        """Fetch the answers of finished futures in one call."""
+        try:
+            answers = await self.client.gather({r.key: r.future for r in runs}, errors="skip")
+        except Exception as e:  # the scheduler or the worker holding them is gone
+            for run in runs:
+                self._lost(run, None, f"its answer could not be fetched: {type(e).__name__}: {e}")
+            return
+        for run in runs:
+            answer = answers.get(run.key)
+            if answer is not None:  # every answer is bytes: None means skipped
+                self._deliver(run, answer)
+            elif self._runs.get(run.key) is run:
+                await self._ended_badly(run, run.future)
+
+    def _deliver(self, run: _Run, answer: bytes) -> None:
+        if self._runs.get(run.key) is not run:
+            return  # killed or replaced while its answer travelled
+        del self._runs[run.key]
+        run.future.release()
+        st, attempt = run.st, run.attempt
+        try:
+            kind, payload, tb, address = pickle.loads(answer)
+        except Exception as e:
+            self._report_start(run, None)
+            self.ex._outcome(st, attempt, _FAILED, None, e, "pickle_error",
+                             f"the Dask worker's answer could not be unpickled: {e!r}", False)
+            return
+        self._report_start(run, address)
+        if kind == 0:
+            self.ex._outcome(st, attempt, _OK, payload)
+        elif kind == 1:
+            self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
+        elif kind == 2:
+            from .process import RemoteError
+
+            self.ex._outcome(st, attempt, _FAILED, None, RemoteError(*payload), payload[0], tb)
+        else:
+            self.ex._outcome(st, attempt, _FAILED, None, pickle.PicklingError(payload),
+                             "pickle_error", None, False)
+
+    def _report_start(self, run: _Run, address: str | None) -> None:
+        """Before the outcome: the worker that answered is the attempt's worker."""
+        st = run.st
+        if st.handle is not run:
+            return
+        if not run.started:  # its start event has not arrived (or got lost)
+            run.started = True
+            self.ex._started(st, self.mode, address)
+        elif address is not None:
+            st.worker = address  # rescheduled by Dask after a loss: where it really ran
+
+    async def _ended_badly(self, run: _Run, fut) -> None:
+        """A future did not finish: it erred, was cancelled without swarmlab asking, or
+        lost its result and runs again."""
+        status = fut.status
+        if status in ("pending", "lost"):  # its result was lost: Dask computes it again
+            await self._collect([run])  # gather waits for it
+            return
+        if status == "finished":  # finished, yet its answer could not be fetched
+            self._lost(run, None, "its answer could not be fetched from its worker")
+            return
+        if status != "error":
+            self._lost(run, None, f"its Dask future was {status} outside swarmlab "
+                                  "(the scheduler restarted or the connection dropped)")
+            return
+        exc = await fut.exception()
+        if self._runs.get(run.key) is not run:
+            return
+        if isinstance(exc, KilledWorker):
+            last = getattr(exc, "last_worker", None)
+            self._lost(run, getattr(last, "address", None), str(exc))
+        elif isinstance(exc, _LOST):
+            self._lost(run, None, f"{type(exc).__name__}: {exc}")
+        else:  # Dask could not run the wrapper at all (not the task's own error)
+            self._fail(run, exc, None, _format_tb(await fut.traceback()))
+
+    def _on_cluster_event(self, event: tuple) -> None:
+        """The scheduler removed a worker: record the loss of each attempt it held."""
+        msg = event[1] if isinstance(event, tuple) and len(event) == 2 else None
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker" or msg.get("expected"):
+            return
+        address = msg.get("worker")
+        for key in msg.get("processing-tasks", ()):
+            run = self._runs.get(key)
+            if run is not None and self._note_loss(run, address):
+                self._give_up(run)
+
+    def _note_loss(self, run: _Run, address: str | None) -> bool:
+        """Record a loss once per worker; True when the attempt has lost too many."""
+        if address is None or address not in run.lost_on:
+            run.lost_on.append(address)
+            st = run.st
+            n = len(run.lost_on)
+            self.ex.recorder.emit(
+                self.ex.now(), "worker_lost", st.id, st.slot.id,
+                f"Dask worker {address or '(unknown)'} was lost while it held attempt "
+                f"{run.attempt} (loss {n} of {DASK_LOST_RETRIES} allowed); "
+                + ("it runs again" if n <= DASK_LOST_RETRIES else "it fails"),
+            )
+        return len(run.lost_on) > DASK_LOST_RETRIES
+
+    def _lost(self, run: _Run, address: str | None, why: str) -> None:
+        """Dask gave the attempt up: submit it again, or fail it after too many losses."""
+        if self._runs.get(run.key) is not run:
+            return
+        if self._note_loss(run, address):
+            self._give_up(run, why)
+            return
+        log.debug("swarmlab: task %r attempt %d submitted to Dask again after: %s",
+                  run.st.id, run.attempt, why)
+        del self._runs[run.key]
+        run.future.release()
+        run.future = None
+        run.key = f"{self._prefix}{run.st.id}-{run.attempt}-lost{len(run.lost_on)}"
+        self._submit([run], run.pin, run.st.priority)
+
+    def _give_up(self, run: _Run, why: str | None = None) -> None:
+        st = run.st
+        where = ", ".join(a or "(unknown)" for a in run.lost_on)
+        exc = WorkerCrashedError(
+            f"task {st.id!r} attempt {run.attempt} lost its Dask worker {len(run.lost_on)} "
+            f"times ({where}), more than the {DASK_LOST_RETRIES} allowed; it is not run again"
+            + (f" (last: {why})" if why else "")
+        )
+        self._fail(run, exc, "worker_lost", None, retryable=False)
+
+    def _fail(self, run: _Run, exc: BaseException, error_type: str | None, tb: str | None,
+              retryable: bool = True) -> None:
+        if self._runs.get(run.key) is run:
+            del self._runs[run.key]
+            if run.future is not None and run.future.status == "pending":
+                self._spawn(self._cancel([run.future], "swarmlab failed this attempt"))
+        self._report_start(run, None)
+        self.ex._outcome(run.st, run.attempt, _FAILED, None, exc, error_type, tb, retryable)
+
+    # -------------------------------------------------------------- helpers
+    def _spawn(self, coro) -> None:
+        """Run ``coro`` on the loop; :meth:`close` waits for (or cancels) what is left."""
+        if self._closed:
+            coro.close()
+            return
+        t = self.ex._loop.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._task_done)
+
+    def _task_done(self, t: asyncio.Task) -> None:
+        self._tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.error("swarmlab: a DASK backend step failed", exc_info=t.exception())
+
+    async def _cancel(self, futures: list, reason: str) -> None:
+        try:
+            await self.client.cancel(futures, reason=reason)
+        except Exception:  # the connection is gone: so is the future
+            log.debug("swarmlab: cancelling Dask futures failed", exc_info=True)
+
+    async def _identity(self) -> dict:
+        try:
+            return await self.client.scheduler.identity(n_workers=-1)
+        except TypeError:  # distributed before n_workers existed: always all workers
+            return await self.client.scheduler.identity()
+
+    def _resolve_pins(self, info: dict) -> dict[str, Any]:
+        """Each pin as the scheduler knows it: an address, a worker name or a host."""
+        workers = info.get("workers", {})
+        by_text: dict[str, Any] = {}
+        for addr, w in workers.items():
+            by_text[addr] = addr
+            by_text.setdefault(str(w.get("name")), w.get("name"))
+            by_text.setdefault(str(w.get("host")), w.get("host"))
+        out = {}
+        for agent_id, want in self.pins.items():
+            if str(want) not in by_text:
+                known = ", ".join(f"{a} (name {w.get('name')!r})" for a, w in workers.items()) or "none"
+                raise ConfigError(
+                    f"dask_workers pins agent {agent_id!r} to {want!r}, but the Dask cluster has "
+                    f"no worker by that address, name or host; its workers are: {known}"
+                )
+            out[agent_id] = by_text[str(want)]
+        return out
+
+    # -------------------------------------------------------------- per-worker samples
+    async def _sample_forever(self) -> None:
+        interval = self.ex.limits.monitoring_interval
+        while True:
+            try:
+                info = await self._identity()
+            except Exception:  # a slow or lost scheduler: the next sample may work
+                log.debug("swarmlab: reading the Dask workers' metrics failed", exc_info=True)
+            else:
+                self._record_sample(info)
+            await asyncio.sleep(interval)
+
+    def _record_sample(self, info: dict) -> None:
+        """One resources row per worker: its process's CPU (100 = one core) and memory;
+        the machine-wide, network, disk and GPU fields are NaN (not measured there)."""
+        ex = self.ex
+        d = ex._d
+        now = ex.now()
+        recorder = ex.recorder
+        fields = recorder.resource_fields
+        for addr, w in info.get("workers", {}).items():
+            m = w.get("metrics") or {}
+            cpu = float(m.get("cpu", _NAN))
+            rss = float(m.get("memory", _NAN)) / 2**20
+            self.worker_samples.append((now, addr, cpu, rss))
+            row = dict.fromkeys(fields, _NAN)
+            row.update(t_s=now, cpu_pct=cpu, rss_mb=rss, n_procs=1, running=d.n_running,
+                       queued=d.n_waiting, throttled=d.throttled)
+            if "worker" in row:  # once the resources frame has a worker column
+                row["worker"] = addr
+            recorder.resources.append(tuple(row[f] for f in fields))
+
+
+def _format_tb(tb: Any) -> str | None:
+    if tb is None:
+        return None
+    if isinstance(tb, str):
+        return tb
+    try:
+        return "".join(traceback.format_tb(tb))
+    except Exception:
+        return None
+
+
+@contextlib.contextmanager
+def _cluster_config():
+    """The embedded cluster's scheduler reschedules an attempt after as many worker
+    losses as this backend allows, whatever the user's Dask configuration says."""
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": DASK_LOST_RETRIES}):
+        yield
+
+
+def _tracker_running() -> bool:
+    from multiprocessing import resource_tracker
+
+    return getattr(resource_tracker._resource_tracker, "_pid", None) is not None
+
+
+def _stop_resource_tracker() -> None:
+    """Stop multiprocessing's resource tracker process (a private but long-standing
+    stdlib API; a later user of multiprocessing starts a new one)."""
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        try:
+            stop()
+        except Exception:
+            log.debug("swarmlab: stopping multiprocessing's resource tracker failed", exc_info=True)
