@@ -91,3 +91,23 @@ def test_finished_or_undescribed_runs_are_not_resumed(tmp_path, capsys):
     assert loaded.meta["suite"] == "s" and len(loaded.final()) == 1
     c = OrchestrationManager(OrchestrationConfig(runner=CallableRunner(lambda o, a: o), progress_reporting=False))
     assert c.suite_spec(["x"], BenchmarkConfig()) is None
+
+
+def test_a_cut_short_compare_run_is_resumed_from_its_workload(tmp_path):
+    from swarmlab import workloads
+    from swarmlab.compare import compare
+
+    store = RunStore(tmp_path / "runs")
+    compare(workloads.io(30, seed=4, mean_s=0.01), algorithms=["least_loaded"], modes=["asyncio"], repeats=1,
+            baseline=False, store=store)
+    run_id = store.list()["run_id"].iloc[0]
+    journal = store.path / run_id / JOURNAL_NAME
+    lines = journal.read_text().splitlines()
+    cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][10]
+    journal.write_text("\n".join(lines[: cut + 1]) + "\n")  # as if killed after 11 tasks completed
+    (store.path / run_id / "meta.json").unlink()
+    rec = sl.resume(run_id, store)
+    assert rec.meta["kept_tasks"] == 11 and rec.meta["resumed_tasks"] == 19
+    final = rec.final()
+    assert len(final) == 30 and set(final["status"]) == {"completed"}
+    assert rec.tasks[rec.tasks["status"] == "completed"]["task_id"].value_counts().max() == 1
