@@ -19,7 +19,7 @@ from typing import Any
 from .errors import ConfigError, DependencyCycleError, QueueFullError
 from .events import Recorder
 from .model import Agent, ResourceLimits, Task, TaskResult, TaskStatus
-from .scheduling.base import AgentSlot, Policy, task_weight
+from .scheduling.base import DEFAULT_WEIGHT_S, MIN_WEIGHT_S, AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle
 
@@ -65,7 +65,8 @@ class TaskState:
         self.error_type: str | None = None
         self.error: str | None = None
         self.tb: str | None = None
-        self.weight = task_weight(task)
+        e = task.estimate_s  # task_weight(task), inlined: this runs once per task
+        self.weight = DEFAULT_WEIGHT_S if e is None else (e if e > MIN_WEIGHT_S else MIN_WEIGHT_S)
         self.group = None  # the Eligible group of agents that may run it
         self.seq = 0  # FIFO rank among equal priorities: the order tasks became ready
 
@@ -210,6 +211,7 @@ class Dispatcher:
         default_timeout = self.limits.task_timeout
         enqueue = self._enqueue
         states = []
+        no_deps = ()
         for i, (t, tid, p) in enumerate(zip(tasks, ids, priorities)):
             if t.id is None:
                 t.id = tid
@@ -219,8 +221,8 @@ class Dispatcher:
                            default_timeout if t.timeout is None else t.timeout)
             st.group = groups[t.requires]
             known[tid] = st
-            info.append((tid, t.kind, t.estimate_s, tuple(sorted(t.requires)) if t.requires else (),
-                         tuple(dep_ids[i]) if dep_ids is not None else ()))
+            info.append((tid, t.kind, t.estimate_s, tuple(sorted(t.requires)) if t.requires else no_deps,
+                         no_deps if dep_ids is None else tuple(dep_ids[i])))
             ev.append((len(ev), now, "submitted", tid, None, None))
             if dep_ids is None:
                 enqueue(st, now)

@@ -21,7 +21,7 @@ class AsyncioBackend(Backend):
         attempt = st.attempt
         task = st.task
         try:
-            coro = task.fn(*task.args, **call_kwargs(st))
+            coro = task.fn(*task.args, **(call_kwargs(st) if task.with_agent else task.kwargs or {}))
         except Exception as e:  # the call itself failed (bad arguments...)
             ex._started(st, self.mode)
             ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
