@@ -1,6 +1,5 @@
 """Suites of objectives: the original API, runners, auto-scaling, progress."""
 
-import os
 import sys
 import time
 
@@ -8,7 +7,7 @@ import psutil
 import pytest
 
 import swarmlab as sl
-from swarmlab import Agent, AgentType, ExecutionMode, SchedulingAlgorithm
+from swarmlab import Agent, ExecutionMode, SchedulingAlgorithm
 from swarmlab.orchestration import (
     BenchmarkConfig, BenchmarkEngine, CallableRunner, CommandRunner, CoordinationMode, OptimizedBenchmarkEngine,
     OrchestrationConfig, OrchestrationManager, SimulatedAgentRunner, StrategyType,

@@ -1,5 +1,5 @@
-"""The body of a DASK attempt, as it runs on a Dask worker. Keep it light: no swarmlab
-imports beyond this module, every import inside the function.
+"""The body of a DASK attempt, as it runs on a Dask worker. Keep it light: every import
+inside the function; the attempt itself runs as in a PROCESS worker (``execute``).
 
 :func:`run` takes the attempt as ``cloudpickle.dumps((fn, args, kwargs))`` and answers
 ``cloudpickle.dumps((kind, payload, tb, worker_address))`` with the kinds of the PROCESS
@@ -29,11 +29,7 @@ def run(payload: bytes, topic: str | None = None) -> bytes:
     bytes
         ``cloudpickle.dumps((kind, payload, tb, worker_address))``.
     """
-    import inspect
-    import pickle
-    import traceback
-
-    import cloudpickle
+    from swarmlab.backends._worker import execute
 
     try:
         from distributed import get_worker
@@ -44,24 +40,4 @@ def run(payload: bytes, topic: str | None = None) -> bytes:
         worker, address = None, None
     if topic is not None and worker is not None:
         worker.log_event(topic, (worker.get_current_task(), address))
-    try:
-        fn, args, kwargs = cloudpickle.loads(payload)
-        del payload
-        value = fn(*args, **kwargs)
-        if inspect.iscoroutine(value):
-            import asyncio
-
-            value = asyncio.run(value)
-    except BaseException as e:  # noqa: BLE001 - a failing task is data
-        tb = traceback.format_exc()
-        try:
-            out = cloudpickle.dumps((1, e, tb, address))
-            pickle.loads(out)  # an exception that pickles but cannot be rebuilt
-        except Exception:
-            out = cloudpickle.dumps((2, (type(e).__name__, str(e)), tb, address))
-        return out
-    try:
-        return cloudpickle.dumps((0, value, None, address))
-    except Exception as e:
-        text = f"the task's return value cannot be pickled: {type(e).__name__}: {e}"
-        return cloudpickle.dumps((3, text, None, address))
+    return execute(payload, address)

@@ -32,38 +32,45 @@ def serve(fd: int) -> None:
     main(Connection(fd))
 
 
-def main(conn) -> None:
+def execute(data: bytes, *extra) -> bytes:
+    """Run ``cloudpickle.dumps((fn, args, kwargs))``; the answer, as the module docstring
+    says, with ``extra`` appended to the tuple (the DASK wrapper adds its address)."""
     import cloudpickle
 
+    dumps = cloudpickle.dumps
+    try:
+        fn, args, kwargs = cloudpickle.loads(data)
+        del data
+        value = fn(*args, **kwargs)
+        if inspect.iscoroutine(value):
+            import asyncio
+
+            value = asyncio.run(value)
+    except BaseException as e:  # noqa: BLE001 - a failing task is data
+        tb = traceback.format_exc()
+        try:
+            out = dumps((1, e, tb, *extra))
+            pickle.loads(out)  # an exception that pickles but cannot be rebuilt
+        except Exception:
+            out = dumps((2, (type(e).__name__, str(e)), tb, *extra))
+        return out
+    try:
+        return dumps((0, value, None, *extra))
+    except Exception as e:
+        return dumps((3, f"the task's return value cannot be pickled: {type(e).__name__}: {e}", None, *extra))
+
+
+def main(conn) -> None:
     try:
         conn.send_bytes(READY)
     except OSError:  # the pool closed before this worker was up
         return
-    dumps, loads = cloudpickle.dumps, cloudpickle.loads
     while True:
         try:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        try:
-            fn, args, kwargs = loads(data)
-            value = fn(*args, **kwargs)
-            if inspect.iscoroutine(value):
-                import asyncio
-
-                value = asyncio.run(value)
-        except BaseException as e:  # noqa: BLE001 - a failing task is data
-            tb = traceback.format_exc()
-            try:
-                out = dumps((1, e, tb))
-                pickle.loads(out)  # an exception that pickles but cannot be rebuilt
-            except Exception:
-                out = dumps((2, (type(e).__name__, str(e)), tb))
-        else:
-            try:
-                out = dumps((0, value, None))
-            except Exception as e:
-                out = dumps((3, f"the task's return value cannot be pickled: {type(e).__name__}: {e}", None))
+        out = execute(data)
         del data
         try:
             conn.send_bytes(out)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..model import TaskStatus
+
 if TYPE_CHECKING:
     from ..dispatch import TaskState
     from ..executor import ParallelExecutor
 
-__all__ = ["Backend", "call_kwargs"]
+__all__ = ["Backend", "call_kwargs", "pickled"]
 
 
 def call_kwargs(st: TaskState) -> dict:
@@ -45,3 +47,23 @@ class Backend:
 
     async def close(self) -> None:
         pass
+
+
+def pickled(backend: Backend, st: TaskState, where: str) -> bytes | None:
+    """The attempt as ``cloudpickle.dumps((fn, args, kwargs))`` for another process, or
+    None after recording that it cannot be sent (a ``pickle_error``, never retried)."""
+    import pickle
+
+    import cloudpickle
+
+    task = st.task
+    try:
+        return cloudpickle.dumps((task.fn, task.args, call_kwargs(st)))
+    except Exception as e:
+        backend.ex._started(st, backend.mode)
+        err = pickle.PicklingError(
+            f"task {st.id!r} cannot be sent to {where}: {type(e).__name__}: {e}; {backend.mode.upper()} "
+            "mode needs picklable functions and arguments (use THREAD mode or pass picklable data)"
+        )
+        backend.ex._outcome(st, st.attempt, TaskStatus.FAILED, None, err, "pickle_error", None, False)
+        return None

@@ -40,12 +40,11 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-import cloudpickle
 
 from ..errors import BackendUnavailable, ConfigError, WorkerCrashedError
 from ..model import TaskStatus
 from . import _dask_task
-from .base import Backend, call_kwargs
+from .base import Backend, pickled
 
 try:
     import distributed
@@ -201,17 +200,8 @@ class DaskBackend(Backend):
 
     # -------------------------------------------------------------- the Backend contract
     def run(self, st) -> None:
-        task = st.task
-        try:
-            payload = cloudpickle.dumps((task.fn, task.args, call_kwargs(st)))
-        except Exception as e:
-            self.ex._started(st, self.mode)
-            err = pickle.PicklingError(
-                f"task {st.id!r} cannot be sent to a Dask worker: {type(e).__name__}: {e}; "
-                "DASK mode needs picklable functions and arguments (use THREAD mode or "
-                "pass picklable data)"
-            )
-            self.ex._outcome(st, st.attempt, _FAILED, None, err, "pickle_error", None, False)
+        payload = pickled(self, st, "a Dask worker")
+        if payload is None:
             return
         run = _Run(st, payload, self.pins.get(st.slot.id), f"{self._prefix}{st.id}-{st.attempt}")
         st.handle = run

@@ -24,12 +24,11 @@ import weakref
 from collections import deque
 from multiprocessing.connection import Connection
 
-import cloudpickle
 
 from ..errors import WorkerCrashedError
 from ..model import TaskStatus
 from . import _worker
-from .base import Backend, call_kwargs
+from .base import Backend, pickled
 
 __all__ = ["ProcessBackend"]
 
@@ -244,17 +243,8 @@ class ProcessBackend(Backend):
 
     # -------------------------------------------------------------- the Backend contract
     def run(self, st) -> None:
-        task = st.task
-        try:
-            payload = cloudpickle.dumps((task.fn, task.args, call_kwargs(st)))
-        except Exception as e:
-            self.ex._started(st, self.mode)
-            err = pickle.PicklingError(
-                f"task {st.id!r} cannot be sent to a worker process: {type(e).__name__}: {e}; "
-                "PROCESS mode needs picklable functions and arguments (use THREAD mode or "
-                "pass picklable data)"
-            )
-            self.ex._outcome(st, st.attempt, _FAILED, None, err, "pickle_error", None, False)
+        payload = pickled(self, st, "a worker process")
+        if payload is None:
             return
         st.handle = None
         if self._idle:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..executor import ParallelExecutor
-from ..model import Agent, ExecutionMetrics, Task, TaskResult
+from ..model import Agent, Task, TaskResult
 from ..records import RunRecord
 from ..runinfo import describe_agents
-from ..scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
+from ..scheduling import SchedulingAlgorithm, TaskScheduler
 from .autoscale import AutoScaler
 from .config import (
     STRATEGY_CAPABILITIES, BenchmarkConfig, CoordinationMode, OrchestrationConfig, StrategyType,
