@@ -1,4 +1,8 @@
-"""Plots: ``f(frame, *, ax=None, ...) -> Axes``, from frames only; never the engine."""
+"""Plots: ``f(frame, *, ax=None, ...) -> Axes``, from a run's frames only, never the engine.
+
+Each takes the frames of a RunRecord (``tasks``, ``events``, ``resources``) or a
+comparison summary, draws on ``ax`` (a new figure when None) and returns the Axes.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,184 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["compare"]
+__all__ = ["gantt", "throughput", "utilization", "queue_length", "resources", "compare", "load_balance",
+           "STATUS_COLORS", "GANTT_MAX_BARS"]
+
+#: One colour per task status.
+STATUS_COLORS = {
+    "completed": "#4c9a2a", "failed": "#c0392b", "timed_out": "#e67e22", "cancelled": "#7f8c8d",
+    "upstream_failed": "#8e44ad",
+}
+#: Above this many attempts a Gantt chart shows each agent's busy share per time bin
+#: instead of bars: tens of thousands of bars are neither readable nor quick to draw.
+GANTT_MAX_BARS = 5000
+
+
+def _ax(ax: Axes | None, size: tuple[float, float] = (9, 4)) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)[1]
+
+
+def _need(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{what} needs a frame with columns {list(cols)}; {missing} are missing "
+                          f"(pass record.{'events' if 'event' in cols else 'tasks'})")
+
+
+def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "status",
+          max_bars: int = GANTT_MAX_BARS, bins: int = 200) -> Axes:
+    """One lane per agent, one bar per attempt that started (gaps are idle time).
+
+    ``color_by``: "status", "priority" or "capability" (the first required one). Past
+    ``max_bars`` attempts, each lane shows the agent's busy share per time bin.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    _need(tasks, ("agent_id", "started_s", "finished_s", "status"), "gantt")
+    if color_by not in ("status", "priority", "capability"):
+        raise ConfigError(f"color_by must be one of 'status', 'priority', 'capability'; got {color_by!r}")
+    ran = tasks.dropna(subset=["started_s"])
+    agents = sorted(ran["agent_id"].astype(str).unique())
+    lane = {a: i for i, a in enumerate(agents)}
+    ax = _ax(ax, (10, max(2.5, 0.3 * len(agents) + 1)))
+    if len(ran) > max_bars:
+        t0, t1 = float(ran["started_s"].min()), float(ran["finished_s"].max())
+        edges = np.linspace(t0, t1 if t1 > t0 else t0 + 1, bins + 1)
+        busy = np.zeros((len(agents), bins))
+        width = edges[1] - edges[0]
+        for a, s, f in zip(ran["agent_id"].astype(str), ran["started_s"], ran["finished_s"]):
+            i = lane[a]
+            lo, hi = np.searchsorted(edges, s, "right") - 1, np.searchsorted(edges, f, "left")
+            for b in range(max(lo, 0), min(hi, bins)):
+                busy[i, b] += max(0.0, min(f, edges[b + 1]) - max(s, edges[b])) / width
+        mesh = ax.pcolormesh(edges, np.arange(len(agents) + 1) - 0.5, busy, cmap="Greens", vmin=0, shading="flat")
+        plt.colorbar(mesh, ax=ax, label="busy share of the bin")
+    else:
+        if color_by == "status":
+            colors = ran["status"].astype(str).map(STATUS_COLORS).fillna("#34495e")
+        elif color_by == "priority":
+            colors = [plt.cm.viridis((p - 1) / 9) for p in ran["priority"]]
+        else:
+            caps = ran["requires"].map(lambda r: r[0] if len(r) else "-")
+            names = sorted(caps.unique())
+            colors = [plt.cm.tab10(names.index(c) % 10) for c in caps]
+        ax.barh([lane[a] for a in ran["agent_id"].astype(str)], ran["finished_s"] - ran["started_s"],
+                left=ran["started_s"], height=0.8, color=list(colors), edgecolor="white", linewidth=0.4)
+        if color_by == "status":
+            from matplotlib.patches import Patch
+
+            present = [s for s in STATUS_COLORS if s in set(ran["status"].astype(str))]
+            ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present], loc="upper right",
+                      fontsize="small")
+    ax.set_yticks(range(len(agents)), agents)
+    ax.set_ylim(-0.6, len(agents) - 0.4)
+    ax.set_xlabel("t_s (seconds since the run started)")
+    ax.set_title("attempts per agent" if len(ran) <= max_bars else "busy share per agent")
+    return ax
+
+
+def throughput(tasks: pd.DataFrame, *, ax: Axes | None = None, bins: int = 50) -> Axes:
+    """Completed tasks per second over time (by finish time, in ``bins`` bins)."""
+    import numpy as np
+
+    _need(tasks, ("status", "finished_s"), "throughput")
+    done = tasks.loc[tasks["status"] == "completed", "finished_s"].to_numpy(dtype=float)
+    ax = _ax(ax)
+    if len(done):
+        start = float(tasks["submitted_s"].min()) if "submitted_s" in tasks else 0.0
+        edges = np.linspace(start, done.max() if done.max() > start else start + 1, bins + 1)
+        counts, _ = np.histogram(done, edges)
+        ax.step(edges[:-1], counts / np.diff(edges), where="post", label="completed per second")
+    ax.set_xlabel("t_s")
+    ax.set_ylabel("tasks/s")
+    ax.set_title("throughput")
+    return ax
+
+
+def utilization(tasks: pd.DataFrame, *, ax: Axes | None = None, capacity: dict[str, int] | None = None) -> Axes:
+    """Each agent's busy time over the run's makespan (divided by its ``capacity``, 1 by
+    default), as bars."""
+    _need(tasks, ("agent_id", "run_s", "submitted_s", "finished_s"), "utilization")
+    makespan = float(tasks["finished_s"].max() - tasks["submitted_s"].min())
+    busy = tasks.dropna(subset=["started_s"]).groupby(tasks["agent_id"].astype(str))["run_s"].sum().sort_index()
+    cap = busy.index.map(lambda a: (capacity or {}).get(a, 1))
+    share = busy / (makespan * cap) if makespan > 0 else busy * 0
+    ax = _ax(ax)
+    ax.bar(share.index, share.to_numpy())
+    ax.set_ylim(0, max(1.0, float(share.max()) if len(share) else 1.0))
+    ax.set_ylabel("busy / makespan")
+    ax.set_title("utilization per agent")
+    ax.tick_params(axis="x", labelrotation=45)
+    return ax
+
+
+def queue_length(events: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Tasks waiting on agents' queues and tasks running, over time (step lines)."""
+    _need(events, ("t_s", "event", "task_id"), "queue_length")
+    waiting = running = 0
+    state: dict[str, str] = {}
+    ts, qs, rs = [], [], []
+    for t, ev, tid in zip(events["t_s"], events["event"].astype(str), events["task_id"]):
+        before = state.get(tid)
+        if ev == "assigned":
+            waiting += 1
+            state[tid] = "queued"
+        elif ev == "started":
+            waiting -= before == "queued"
+            running += 1
+            state[tid] = "running"
+        elif ev in ("completed", "failed", "timed_out", "cancelled", "upstream_failed"):
+            waiting -= before == "queued"
+            running -= before == "running"
+            state[tid] = "ended"
+        else:
+            continue  # other events move nothing in or out of a queue
+        if ts and ts[-1] == t:  # one step per instant: its state after every event at it
+            qs[-1], rs[-1] = waiting, running
+        else:
+            ts.append(t)
+            qs.append(waiting)
+            rs.append(running)
+    ax = _ax(ax)
+    ax.step(ts, qs, where="post", label="queued")
+    ax.step(ts, rs, where="post", label="running")
+    ax.set_xlabel("t_s")
+    ax.set_ylabel("tasks")
+    ax.set_title("queue length")
+    ax.legend()
+    return ax
+
+
+def resources(resources: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """CPU (100 = one core) and memory of the process tree over time, GPU utilisation
+    when sampled; spans where admission was throttled are shaded."""
+    _need(resources, ("t_s", "cpu_pct", "rss_mb"), "resources")
+    r = resources[resources["worker"].isna()] if "worker" in resources.columns else resources
+    ax = _ax(ax)
+    ax.plot(r["t_s"], r["cpu_pct"], label="cpu_pct", color="#2c7fb8")
+    if "gpu_util_pct" in r.columns and r["gpu_util_pct"].notna().any():
+        ax.plot(r["t_s"], r["gpu_util_pct"], label="gpu_util_pct", color="#d95f0e")
+    ax.set_xlabel("t_s")
+    ax.set_ylabel("%")
+    mem = ax.twinx()
+    mem.plot(r["t_s"], r["rss_mb"], label="rss_mb", color="#636363", linestyle="--")
+    mem.set_ylabel("MB")
+    if "throttled" in r.columns and len(r):
+        flags = r["throttled"].astype(bool).tolist()
+        times = r["t_s"].tolist()
+        for i, on in enumerate(flags):
+            if on:
+                ax.axvspan(times[i - 1] if i else times[i], times[i], color="#fdae6b", alpha=0.3, lw=0)
+    lines = ax.get_legend_handles_labels()
+    more = mem.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right", fontsize="small")
+    ax.set_title("resources")
+    return ax
 
 
 def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | None = None) -> Axes:
@@ -18,15 +199,14 @@ def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | Non
 
     ``summary`` is a :class:`~swarmlab.compare.Comparison`'s ``summary`` (long format).
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    _need(summary, ("algorithm", "mode", "metric", "mean", "ci_low", "ci_high"), "compare")
     rows = summary[summary["metric"] == metric]
     if rows.empty:
         have = ", ".join(sorted(summary["metric"].unique()))
         raise ConfigError(f"metric must be one of {have}; got {metric!r}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
+    ax = _ax(ax, (8, 4))
     algs = list(dict.fromkeys(rows["algorithm"]))
     modes = list(dict.fromkeys(rows["mode"]))
     width = 0.8 / len(modes)
@@ -40,3 +220,8 @@ def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | Non
     ax.set_title(f"{metric}: mean and 95% CI over repeats")
     ax.legend(title="mode")
     return ax
+
+
+def load_balance(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """The comparison's load balance score per algorithm (1 = balanced), with CIs."""
+    return compare(summary, "load_balance_score", ax=ax)

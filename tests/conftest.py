@@ -27,3 +27,16 @@ def live_children():
         except psutil.NoSuchProcess:
             pass
     return out
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """matplotlib on Agg, every figure closed after each test."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,80 @@
+"""Plots drawn from frames; checked through their artists, never pixels."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import QuadMesh  # noqa: E402
+
+import swarmlab as sl  # noqa: E402
+from swarmlab import Agent, Task, TaskScheduler, plots, simulate, workloads  # noqa: E402
+from swarmlab.compare import compare as run_compare  # noqa: E402
+
+
+def _record():
+    tasks = [Task(None, id=f"t{i}", estimate_s=1.0 + i % 3, priority=1 + i % 10,
+                  requires=["code"] if i % 4 == 0 else ()) for i in range(30)]
+    agents = [Agent("a", capabilities={"code"}), Agent("b"), Agent("c", capabilities={"code"})]
+    return simulate(tasks, agents, scheduler=TaskScheduler("least_loaded"),
+                    failures=lambda t, n: ValueError() if t.id == "t5" else None)
+
+
+def test_gantt_draws_one_bar_per_attempt_in_one_lane_per_agent():
+    rec = _record()
+    ax = plots.gantt(rec.tasks)
+    bars = ax.patches
+    assert len(bars) == rec.tasks["started_s"].notna().sum()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    failed = [b for b in bars if matplotlib.colors.to_hex(b.get_facecolor()) == plots.STATUS_COLORS["failed"]]
+    assert len(failed) == 1
+    by_priority = plots.gantt(rec.tasks, color_by="priority")
+    assert len({tuple(b.get_facecolor()) for b in by_priority.patches}) > 3
+    with pytest.raises(sl.ConfigError, match="color_by must be one of"):
+        plots.gantt(rec.tasks, color_by="mood")
+
+
+def test_gantt_aggregates_to_busy_shares_at_scale():
+    rec = simulate([Task(None, estimate_s=1.0) for _ in range(400)], [Agent(f"a{i}") for i in range(4)])
+    ax = plots.gantt(rec.tasks, max_bars=100, bins=20)
+    mesh = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    assert len(mesh) == 1 and not ax.patches
+    shares = mesh[0].get_array().reshape(4, 20)
+    assert np.allclose(shares, 1.0)  # four agents busy all the time
+
+
+def test_throughput_utilization_and_queue_length_follow_the_rows():
+    rec = simulate([Task(None, estimate_s=1.0) for _ in range(40)], [Agent(f"a{i}") for i in range(4)])
+    ax = plots.throughput(rec.tasks, bins=10)
+    x, y = ax.lines[0].get_data()
+    assert np.sum(y * np.diff(np.append(x, 10.0))) == pytest.approx(40)
+    u = plots.utilization(rec.tasks)
+    assert [round(p.get_height(), 6) for p in u.patches] == [1.0] * 4
+    q = plots.queue_length(rec.events)
+    queued, running = q.lines[0].get_ydata(), q.lines[1].get_ydata()
+    assert max(queued) == 40 and max(running) == 4 and queued[-1] == 0 and running[-1] == 0
+
+
+def test_resources_shade_throttled_spans():
+    import pandas as pd
+
+    r = pd.DataFrame({"t_s": [0.0, 1.0, 2.0, 3.0], "cpu_pct": [50, 190, 180, 20], "rss_mb": [100, 120, 130, 90],
+                      "throttled": [False, True, True, False], "gpu_util_pct": [np.nan] * 4})
+    ax = plots.resources(r)
+    assert len(ax.patches) == 2 and ax.lines[0].get_label() == "cpu_pct"
+    with pytest.raises(sl.ConfigError, match="needs a frame with columns"):
+        plots.resources(r.drop(columns="rss_mb"))
+
+
+def test_compare_and_load_balance_draw_bars_with_error_bars():
+    result = run_compare(workloads.heavy_tailed(30, seed=1), algorithms=["round_robin", "least_loaded"],
+                         modes=["asyncio"], repeats=2, simulate=True, baseline=False)
+    ax = plots.compare(result.summary, "makespan_s")
+    assert len(ax.patches) == 2 * 2  # two algorithms x two modes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["round_robin", "least_loaded"]
+    assert any(len(c.get_segments()) for c in ax.collections)  # the CI error bars
+    lb = plots.load_balance(result.summary)
+    assert lb.get_ylabel() == "load_balance_score"
+    with pytest.raises(sl.ConfigError, match="metric must be one of"):
+        plots.compare(result.summary, "happiness")
