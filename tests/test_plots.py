@@ -53,7 +53,8 @@ def test_throughput_utilization_and_queue_length_follow_the_rows():
     assert [round(p.get_height(), 6) for p in u.patches] == [1.0] * 4
     q = plots.queue_length(rec.events)
     queued, running = q.lines[0].get_ydata(), q.lines[1].get_ydata()
-    assert max(queued) == 40 and max(running) == 4 and queued[-1] == 0 and running[-1] == 0
+    assert queued[0] == 36 and running[0] == 4  # at t=0, once every event of that instant is in
+    assert max(queued) == 36 and max(running) == 4 and queued[-1] == 0 and running[-1] == 0
 
 
 def test_resources_shade_throttled_spans():
