@@ -18,14 +18,14 @@ from typing import Any
 
 from .errors import ConfigError, DependencyCycleError, QueueFullError
 from .events import Recorder
-from .model import Agent, ResourceLimits, Task, TaskResult, TaskStatus
-from .scheduling.base import DEFAULT_WEIGHT_S, MIN_WEIGHT_S, AgentSlot, Policy
+from .model import Agent, ResourceLimits, Task, TaskStatus
+from .pool import PoolMixin
+from .scheduling.base import AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle
+from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState, still_waiting, valid
 
-__all__ = ["Dispatcher", "TaskState"]
-
-PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
+__all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
 _TERMINAL_EVENT = {s: s.value for s in TaskStatus}
 
@@ -33,57 +33,7 @@ _TERMINAL_EVENT = {s: s.value for s in TaskStatus}
 MAX_BACKOFF_S = 60.0
 
 
-class TaskState:
-    """The dispatcher's record of one submitted task (and of its attempt in flight)."""
-
-    __slots__ = (
-        "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
-        "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
-        "wait_total", "run_total", "handle", "value", "error_type", "error", "tb", "weight",
-        "group", "seq",
-    )
-
-    def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
-        self.task = task
-        self.id = tid
-        self.priority = priority
-        self.state = PENDING
-        self.waiting_on = 0
-        self.dependents: list[TaskState] | None = None
-        self.attempt = 0
-        self.submitted_s = now
-        self.ready_s = now
-        self.started_s = None
-        self.slot: AgentSlot | None = None
-        self.mode: str | None = None
-        self.worker: Any = None
-        self.timeout = timeout
-        self.wait_total = 0.0
-        self.run_total = 0.0
-        self.handle: Any = None  # the driver's handle on the attempt in flight
-        self.value: Any = None
-        self.error_type: str | None = None
-        self.error: str | None = None
-        self.tb: str | None = None
-        e = task.estimate_s  # task_weight(task), inlined: this runs once per task
-        self.weight = DEFAULT_WEIGHT_S if e is None else (e if e > MIN_WEIGHT_S else MIN_WEIGHT_S)
-        self.group = None  # the Eligible group of agents that may run it
-        self.seq = 0  # FIFO rank among equal priorities: the order tasks became ready
-
-    def __repr__(self) -> str:
-        return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
-
-    def result(self) -> TaskResult:
-        """The :class:`TaskResult` of a task that has ended."""
-        slot = self.slot
-        return TaskResult(
-            self.id, self.state, self.value, self.error_type, self.error, self.tb,
-            slot.id if slot is not None else None, self.mode, self.attempt, self.wait_total,
-            self.run_total,
-        )
-
-
-class Dispatcher:
+class Dispatcher(PoolMixin):
     """Decides what runs where and when; records what happened.
 
     Parameters
@@ -323,7 +273,7 @@ class Dispatcher:
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""
         q = slot.queue
-        while q and not _valid(q[0], slot):
+        while q and not valid(q[0], slot):
             heapq.heappop(q)  # cancelled, stolen or aged since it was queued
         if q and slot.running < slot.capacity:
             heapq.heappush(self._startable, (q[0][0], q[0][1], slot.idx))
@@ -364,7 +314,7 @@ class Dispatcher:
             out.append(st)
             if q and slot.running < slot.capacity:
                 head = q[0]
-                if _valid(head, slot):
+                if valid(head, slot):
                     push(startable, (head[0], head[1], idx))
                 else:
                     self._push_head(slot)
@@ -416,7 +366,7 @@ class Dispatcher:
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
             if q:
                 head = q[0]
-                if _valid(head, slot):
+                if valid(head, slot):
                     heapq.heappush(self._startable, (head[0], head[1], slot.idx))
                 else:
                     self._push_head(slot)
@@ -518,7 +468,7 @@ class Dispatcher:
         ends, a waiting task ages), or None."""
         at = self._delayed[0][0] if self._delayed else None
         aging = self._aging
-        while aging and not _still_waiting(aging[0]):
+        while aging and not still_waiting(aging[0]):
             aging.popleft()
         if aging:
             t = aging[0][0] + self._aging_s
@@ -537,140 +487,14 @@ class Dispatcher:
         while aging and aging[0][0] + self._aging_s <= now:
             entry = aging.popleft()
             st = entry[1]
-            if _still_waiting(entry) and st.priority < 9:
+            if still_waiting(entry) and st.priority < 9:
                 self._age(st, now)
-
-    def _age(self, st: TaskState, now: float) -> None:
-        """One priority level up for a task that waited ``aging_s`` (its old entry goes stale)."""
-        before = st.priority
-        st.priority += 1
-        self._emit(now, "aged", st.id, st.slot.id, f"priority {before} -> {st.priority}")
-        slot = st.slot
-        slot.queued -= 1
-        slot.work -= st.weight
-        self._queue_on(st, slot)
-        self._aging.append((now, st, st.priority))
 
     def set_throttled(self, on: bool, now: float, reading: str) -> None:
         """Pause (``on``) or resume admission of new tasks; ``reading`` says why."""
         if on != self.throttled:
             self.throttled = on
             self._emit(now, "throttled" if on else "resumed", None, None, reading)
-
-    # ------------------------------------------------------------------ stealing
-    def _steal_for(self, thief: AgentSlot, now: float) -> None:
-        """An idle agent takes waiting tasks from the most loaded agents' queues: the
-        best task of the stealable band that it can run, while it has a free slot."""
-        band = self.policy.steal_max_priority
-        caps = thief.capabilities
-        victims = sorted((v for v in self.slots if v.queued and v is not thief),
-                         key=lambda v: (-v.load, v.idx))
-        for victim in victims:
-            while thief.queued + thief.running < thief.capacity:
-                best = None
-                for entry in victim.queue:
-                    st = entry[2]
-                    if (_valid(entry, victim) and st.priority <= band and st.task.requires <= caps
-                            and (best is None or entry < best)):
-                        best = entry
-                if best is None:
-                    break
-                self._move(best[2], victim, thief, now)
-            if thief.queued + thief.running >= thief.capacity:
-                return
-
-    def _offer(self, st: TaskState, now: float) -> None:
-        """A stealable task was queued behind a busy agent: an idle agent takes it now."""
-        caps_needed = st.task.requires
-        for thief in st.group.slots:
-            if thief.running < thief.capacity and not thief.queued and caps_needed <= thief.capabilities:
-                self._move(st, st.slot, thief, now)
-                return
-
-    def _move(self, st: TaskState, victim: AgentSlot, thief: AgentSlot, now: float) -> None:
-        victim.queued -= 1
-        victim.work -= st.weight
-        self.policy.load_decreased(victim)
-        self.policy.moved(st.task, victim, thief)
-        self._emit(now, "stolen", st.id, thief.id, victim.id)
-        self._queue_on(st, thief)
-        if victim.queue and victim.queue[0][2] is st:
-            self._push_head(victim)
-
-    # ------------------------------------------------------------------ agents
-    def lose_agent(self, agent_id: str, now: float, reason: str = "the agent left") -> list[TaskState]:
-        """An agent leaves the pool whatever it was doing (a failure, a scale-in).
-
-        Its waiting tasks are placed again; each attempt it was running fails with
-        ``error_type="agent_lost"`` and runs again elsewhere, not counted against
-        ``max_retries``. A task no remaining agent can run ends ``failed``. Returns the
-        tasks whose running attempt was lost (the driver stops them)."""
-        slot = next((s for s in self.slots if s.id == agent_id and not s.retired), None)
-        if slot is None:
-            raise ConfigError(f"no agent {agent_id!r} in the pool")
-        for g in self.index.groups_of(slot):
-            g.slots.remove(slot)
-        slot.retired = True
-        self.index.forget(slot)
-        self.policy.agent_removed(slot, self.index.groups_of(slot))
-        self._emit(now, "left", None, slot.id, reason)
-        lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
-        waiting = [e[2] for e in slot.queue if _valid(e, slot)]
-        slot.queue.clear()
-        for st in lost:
-            started = st.started_s if st.started_s is not None else now
-            self._attempts.append((
-                st.id, st.task.name, st.attempt, TaskStatus.FAILED.value, st.priority, slot.id, st.mode,
-                st.worker, st.submitted_s, st.ready_s, started, now, "agent_lost", reason,
-            ))
-            st.wait_total += started - st.ready_s
-            st.run_total += now - started
-            self._emit(now, "failed", st.id, slot.id, "agent_lost")
-            slot.running -= 1
-            self.n_running -= 1
-            self.n_waiting += 1
-        for st in waiting:
-            slot.queued -= 1
-        slot.work = 0.0
-        for st in lost + waiting:
-            st.state = DELAYED
-            if st.group.slots:
-                self._emit(now, "retried", st.id, None, "placed again: " + reason)
-                self._enqueue(st, now)
-            else:
-                self._end_unstarted(st, now, TaskStatus.FAILED, f"{reason}, and no agent left can run it",
-                                    "agent_lost")
-                self._propagate(st, now)
-        return lost
-
-    def retire_agent(self, agent_id: str, now: float, reason: str = "") -> bool:
-        """Take an idle agent out of the pool. Refused (False) while it has queued or
-        running work, or when it is the last agent of some capability group."""
-        slot = next((s for s in self.slots if s.id == agent_id and not s.retired), None)
-        if slot is None or slot.queued or slot.running:
-            return False
-        groups = self.index.groups_of(slot)
-        if any(len(g.slots) <= 1 for g in groups):
-            return False
-        for g in groups:
-            g.slots.remove(slot)
-        slot.retired = True
-        self.index.forget(slot)
-        self.policy.agent_removed(slot, groups)
-        self._emit(now, "retired", None, slot.id, reason or None)
-        return True
-
-    def add_agent(self, agent: Agent, now: float) -> None:
-        """A new agent joins the pool; with stealing on it takes waiting work at once."""
-        if any(s.id == agent.id for s in self.slots):
-            raise ConfigError(f"agent id {agent.id!r} is already in the pool; agent ids must be unique")
-        slot = AgentSlot(agent, len(self.slots))
-        self.slots.append(slot)
-        groups = self.index.add(slot)
-        self.policy.agent_added(slot, groups)
-        self._emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
-        if self._steal:
-            self._steal_for(slot, now)
 
     def cancel(self, tid: str, now: float, reason: str = "cancelled") -> str:
         """Cancel one task. Returns its state before: a waiting task ends ``cancelled``
@@ -710,17 +534,6 @@ class Dispatcher:
 _FAILED_STATES = frozenset(
     {TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED, TaskStatus.UPSTREAM_FAILED}
 )
-
-
-def _valid(entry: tuple, slot: AgentSlot) -> bool:
-    """A queue entry still stands: its task waits on this agent at this priority."""
-    st = entry[2]
-    return st.state is QUEUED and st.slot is slot and entry[0] == -st.priority
-
-
-def _still_waiting(entry: tuple[float, TaskState, int]) -> bool:
-    st = entry[1]
-    return st.state is QUEUED and st.priority == entry[2]
 
 
 def _measure(slot: AgentSlot, requires: frozenset, estimate_s: float, run_s: float) -> None:

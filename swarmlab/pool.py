@@ -1,0 +1,143 @@
+"""The dispatcher's agent pool at run time: aging, work stealing, agents joining,
+leaving and retiring. A mixin of :class:`~swarmlab.dispatch.Dispatcher`: it works on the
+dispatcher's own state and is not used alone."""
+
+from __future__ import annotations
+
+
+from .errors import ConfigError
+from .model import Agent, TaskStatus
+from .scheduling.base import AgentSlot
+from .taskstate import DELAYED, RUNNING, TaskState, valid
+
+__all__ = ["PoolMixin"]
+
+
+class PoolMixin:
+    """Aging, stealing and pool changes (see the module docstring)."""
+
+    def _age(self, st: TaskState, now: float) -> None:
+        """One priority level up for a task that waited ``aging_s`` (its old entry goes stale)."""
+        before = st.priority
+        st.priority += 1
+        self._emit(now, "aged", st.id, st.slot.id, f"priority {before} -> {st.priority}")
+        slot = st.slot
+        slot.queued -= 1
+        slot.work -= st.weight
+        self._queue_on(st, slot)
+        self._aging.append((now, st, st.priority))
+
+    # ------------------------------------------------------------------ stealing
+    def _steal_for(self, thief: AgentSlot, now: float) -> None:
+        """An idle agent takes waiting tasks from the most loaded agents' queues: the
+        best task of the stealable band that it can run, while it has a free slot."""
+        band = self.policy.steal_max_priority
+        caps = thief.capabilities
+        victims = sorted((v for v in self.slots if v.queued and v is not thief),
+                         key=lambda v: (-v.load, v.idx))
+        for victim in victims:
+            while thief.queued + thief.running < thief.capacity:
+                best = None
+                for entry in victim.queue:
+                    st = entry[2]
+                    if (valid(entry, victim) and st.priority <= band and st.task.requires <= caps
+                            and (best is None or entry < best)):
+                        best = entry
+                if best is None:
+                    break
+                self._move(best[2], victim, thief, now)
+            if thief.queued + thief.running >= thief.capacity:
+                return
+
+    def _offer(self, st: TaskState, now: float) -> None:
+        """A stealable task was queued behind a busy agent: an idle agent takes it now."""
+        caps_needed = st.task.requires
+        for thief in st.group.slots:
+            if thief.running < thief.capacity and not thief.queued and caps_needed <= thief.capabilities:
+                self._move(st, st.slot, thief, now)
+                return
+
+    def _move(self, st: TaskState, victim: AgentSlot, thief: AgentSlot, now: float) -> None:
+        victim.queued -= 1
+        victim.work -= st.weight
+        self.policy.load_decreased(victim)
+        self.policy.moved(st.task, victim, thief)
+        self._emit(now, "stolen", st.id, thief.id, victim.id)
+        self._queue_on(st, thief)
+        if victim.queue and victim.queue[0][2] is st:
+            self._push_head(victim)
+
+    # ------------------------------------------------------------------ agents
+    def lose_agent(self, agent_id: str, now: float, reason: str = "the agent left") -> list[TaskState]:
+        """An agent leaves the pool whatever it was doing (a failure, a scale-in).
+
+        Its waiting tasks are placed again; each attempt it was running fails with
+        ``error_type="agent_lost"`` and runs again elsewhere, not counted against
+        ``max_retries``. A task no remaining agent can run ends ``failed``. Returns the
+        tasks whose running attempt was lost (the driver stops them)."""
+        slot = next((s for s in self.slots if s.id == agent_id and not s.retired), None)
+        if slot is None:
+            raise ConfigError(f"no agent {agent_id!r} in the pool")
+        for g in self.index.groups_of(slot):
+            g.slots.remove(slot)
+        slot.retired = True
+        self.index.forget(slot)
+        self.policy.agent_removed(slot, self.index.groups_of(slot))
+        self._emit(now, "left", None, slot.id, reason)
+        lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
+        waiting = [e[2] for e in slot.queue if valid(e, slot)]
+        slot.queue.clear()
+        for st in lost:
+            started = st.started_s if st.started_s is not None else now
+            self._attempts.append((
+                st.id, st.task.name, st.attempt, TaskStatus.FAILED.value, st.priority, slot.id, st.mode,
+                st.worker, st.submitted_s, st.ready_s, started, now, "agent_lost", reason,
+            ))
+            st.wait_total += started - st.ready_s
+            st.run_total += now - started
+            self._emit(now, "failed", st.id, slot.id, "agent_lost")
+            slot.running -= 1
+            self.n_running -= 1
+            self.n_waiting += 1
+        for st in waiting:
+            slot.queued -= 1
+        slot.work = 0.0
+        for st in lost + waiting:
+            st.state = DELAYED
+            if st.group.slots:
+                self._emit(now, "retried", st.id, None, "placed again: " + reason)
+                self._enqueue(st, now)
+            else:
+                self._end_unstarted(st, now, TaskStatus.FAILED, f"{reason}, and no agent left can run it",
+                                    "agent_lost")
+                self._propagate(st, now)
+        return lost
+
+    def retire_agent(self, agent_id: str, now: float, reason: str = "") -> bool:
+        """Take an idle agent out of the pool. Refused (False) while it has queued or
+        running work, or when it is the last agent of some capability group."""
+        slot = next((s for s in self.slots if s.id == agent_id and not s.retired), None)
+        if slot is None or slot.queued or slot.running:
+            return False
+        groups = self.index.groups_of(slot)
+        if any(len(g.slots) <= 1 for g in groups):
+            return False
+        for g in groups:
+            g.slots.remove(slot)
+        slot.retired = True
+        self.index.forget(slot)
+        self.policy.agent_removed(slot, groups)
+        self._emit(now, "retired", None, slot.id, reason or None)
+        return True
+
+    def add_agent(self, agent: Agent, now: float) -> None:
+        """A new agent joins the pool; with stealing on it takes waiting work at once."""
+        if any(s.id == agent.id for s in self.slots):
+            raise ConfigError(f"agent id {agent.id!r} is already in the pool; agent ids must be unique")
+        slot = AgentSlot(agent, len(self.slots))
+        self.slots.append(slot)
+        groups = self.index.add(slot)
+        self.policy.agent_added(slot, groups)
+        self._emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
+        if self._steal:
+            self._steal_for(slot, now)

@@ -1,0 +1,74 @@
+"""A submitted task's state in the dispatcher, and the queue-entry checks built on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Task, TaskResult
+from .scheduling.base import DEFAULT_WEIGHT_S, MIN_WEIGHT_S, AgentSlot
+
+__all__ = ["TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING", "valid", "still_waiting"]
+
+#: The states of a task not yet ended (an ended task holds its TaskStatus instead).
+PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
+
+
+class TaskState:
+    """The dispatcher's record of one submitted task (and of its attempt in flight)."""
+
+    __slots__ = (
+        "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
+        "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
+        "wait_total", "run_total", "handle", "value", "error_type", "error", "tb", "weight",
+        "group", "seq",
+    )
+
+    def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
+        self.task = task
+        self.id = tid
+        self.priority = priority
+        self.state = PENDING
+        self.waiting_on = 0
+        self.dependents: list[TaskState] | None = None
+        self.attempt = 0
+        self.submitted_s = now
+        self.ready_s = now
+        self.started_s = None
+        self.slot: AgentSlot | None = None
+        self.mode: str | None = None
+        self.worker: Any = None
+        self.timeout = timeout
+        self.wait_total = 0.0
+        self.run_total = 0.0
+        self.handle: Any = None  # the driver's handle on the attempt in flight
+        self.value: Any = None
+        self.error_type: str | None = None
+        self.error: str | None = None
+        self.tb: str | None = None
+        e = task.estimate_s  # task_weight(task), inlined: this runs once per task
+        self.weight = DEFAULT_WEIGHT_S if e is None else (e if e > MIN_WEIGHT_S else MIN_WEIGHT_S)
+        self.group = None  # the Eligible group of agents that may run it
+        self.seq = 0  # FIFO rank among equal priorities: the order tasks became ready
+
+    def __repr__(self) -> str:
+        return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
+
+    def result(self) -> TaskResult:
+        """The :class:`TaskResult` of a task that has ended."""
+        slot = self.slot
+        return TaskResult(
+            self.id, self.state, self.value, self.error_type, self.error, self.tb,
+            slot.id if slot is not None else None, self.mode, self.attempt, self.wait_total,
+            self.run_total,
+        )
+
+
+def valid(entry: tuple, slot: AgentSlot) -> bool:
+    """A queue entry still stands: its task waits on this agent at this priority."""
+    st = entry[2]
+    return st.state is QUEUED and st.slot is slot and entry[0] == -st.priority
+
+
+def still_waiting(entry: tuple[float, TaskState, int]) -> bool:
+    st = entry[1]
+    return st.state is QUEUED and st.priority == entry[2]
