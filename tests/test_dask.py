@@ -120,6 +120,7 @@ def test_embedded_local_cluster_runs_every_kind_of_body_and_leaves_no_process():
     assert len(sampled) == n_workers and set(t["worker"]) <= sampled
     assert all(rss > 0 for _, _, _, rss in samples)
     assert len(rec.resources) >= len(samples)  # the same figures, in the resources frame
+    assert set(rec.resources["worker"].dropna()) == sampled  # per-worker rows carry their worker
 
 
 def test_agents_pinned_to_a_worker_run_there_only():

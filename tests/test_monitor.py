@@ -162,3 +162,19 @@ def test_throttle_admits_critical_work_and_one_task_when_idle():
     assert [s.id for s in d.take_starts(1.0)] == ["low1", "low2"]
     ev = [e[2] for e in d.recorder.events]
     assert ev.count("throttled") == 1 and ev.count("resumed") == 1
+
+
+def test_metrics_read_the_process_tree_not_dask_worker_rows():
+    from swarmlab.events import RESOURCE_FIELDS
+    from swarmlab.metrics import execution_metrics
+
+    d = _dispatcher()
+
+    def row(cpu, rss, worker):
+        r = dict.fromkeys(RESOURCE_FIELDS, math.nan)
+        r.update(t_s=1.0, cpu_pct=cpu, rss_mb=rss, worker=worker)
+        return tuple(r[f] for f in RESOURCE_FIELDS)
+
+    d.recorder.resources += [row(120.0, 300.0, None), row(95.0, 900.0, "tcp://127.0.0.1:1")]
+    m = execution_metrics(d, 2.0)
+    assert (m.current_cpu_usage, m.peak_cpu_usage, m.peak_memory_usage) == (120.0, 120.0, 300.0)
