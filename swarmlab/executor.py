@@ -146,13 +146,11 @@ class ParallelExecutor:
         self._waiters: dict[str, asyncio.Future] = {}
         self._all_done: asyncio.Event | None = None
         self._quiet: asyncio.Event | None = None
-        self._wake_handle: asyncio.TimerHandle | None = None
-        self._wake_at = float("inf")
+        self._wake_timer = _EarliestTimer(self._wake)  # retries' backoff, aging
         # Attempt deadlines, one FIFO per distinct timeout: attempts start in time order,
         # so each FIFO is sorted by deadline and one timer for the earliest head serves all.
         self._deadlines: dict[float, deque] = {}
-        self._deadline_handle: asyncio.TimerHandle | None = None
-        self._deadline_at = float("inf")
+        self._deadline_timer = _EarliestTimer(self._check_deadlines)
         self._pump_pending = False
         self._launch: Any = None  # set by start(): the backend's run, or the router
         self._monitor: ResourceMonitor | None = None
@@ -244,10 +242,8 @@ class ParallelExecutor:
         for st in d.running():
             self._kill(st, TaskStatus.CANCELLED, asyncio.CancelledError(
                 f"the executor stopped after {timeout}s and stopped this attempt"), "cancelled")
-        for h in (self._wake_handle, self._deadline_handle):
-            if h is not None:
-                h.cancel()
-        self._wake_handle = self._deadline_handle = None
+        self._wake_timer.cancel()
+        self._deadline_timer.cancel()
         for b in self._backends.values():
             await b.close()
         if self._monitor is not None:
@@ -441,8 +437,7 @@ class ParallelExecutor:
             if fifo is None:
                 fifo = self._deadlines[timeout] = deque()
             fifo.append((deadline, st, st.attempt))
-            if deadline < self._deadline_at:
-                self._arm_deadline(deadline)
+            self._deadline_timer.arm(self._loop, self._t0 + deadline)
 
     def _outcome(self, st: TaskState, attempt: int, status: TaskStatus, value: Any = None,
                  exc: BaseException | None = None, error_type: str | None = None,
@@ -473,16 +468,8 @@ class ParallelExecutor:
                                "a thread cannot be stopped; it runs on unobserved")
         self._outcome(st, st.attempt, status, None, exc, error_type)
 
-    def _arm_deadline(self, at: float) -> None:
-        if self._deadline_handle is not None:
-            self._deadline_handle.cancel()
-        self._deadline_at = at
-        self._deadline_handle = self._loop.call_at(self._t0 + at, self._check_deadlines)
-
     def _check_deadlines(self) -> None:
         """Time out every attempt past its deadline, then wait for the next deadline."""
-        self._deadline_handle = None
-        self._deadline_at = float("inf")
         now = self._now()
         expired = []
         nxt = float("inf")
@@ -501,21 +488,15 @@ class ParallelExecutor:
             if st.state is RUNNING and st.attempt == attempt:
                 self._kill(st, TaskStatus.TIMED_OUT, TimeoutError(
                     f"task {st.id!r} attempt {attempt} exceeded its timeout of {st.timeout}s"), "timeout")
-        if nxt < self._deadline_at:
-            self._arm_deadline(nxt)
+        if nxt < float("inf"):
+            self._deadline_timer.arm(self._loop, self._t0 + nxt)
 
     def _arm_wakeup(self) -> None:
         at = self._d.next_wakeup()
-        if at is None or at >= self._wake_at:
-            return
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
-        self._wake_at = at
-        self._wake_handle = self._loop.call_at(self._t0 + at, self._wake)
+        if at is not None:
+            self._wake_timer.arm(self._loop, self._t0 + at)
 
     def _wake(self) -> None:
-        self._wake_handle = None
-        self._wake_at = float("inf")
         self._d.wake(self._now())
         self._pump()
 
@@ -628,3 +609,32 @@ def _dask_options(mode: ExecutionMode, agents: Sequence[Agent], address: Any, se
             pins[agent_id] = worker
     importlib.import_module(".backends.dask", __package__)  # BackendUnavailable without distributed
     return {"address": address, "security": security, "pins": pins}
+
+
+class _EarliestTimer:
+    """One loop timer for the earliest of many due times: arming it for a later time
+    than the one pending changes nothing; when it fires it is free again."""
+
+    __slots__ = ("callback", "handle", "at")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.handle: asyncio.TimerHandle | None = None
+        self.at = float("inf")  # loop time of the pending call
+
+    def arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if at >= self.at:
+            return
+        if self.handle is not None:
+            self.handle.cancel()
+        self.at = at
+        self.handle = loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self.handle, self.at = None, float("inf")
+        self.callback()
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.handle, self.at = None, float("inf")
