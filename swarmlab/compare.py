@@ -21,7 +21,7 @@ from .scheduling import SchedulingAlgorithm, TaskScheduler
 from .simulate import simulate
 from .workloads import Workload, pool_capabilities
 
-__all__ = ["compare", "Comparison", "ci95", "METRICS"]
+__all__ = ["compare", "Comparison", "ci95", "run_metrics", "summarize", "METRICS"]
 
 #: The metrics compared, per run.
 METRICS = ("makespan_s", "throughput_tps", "p50_wait_s", "p95_wait_s", "load_balance_score",
@@ -65,6 +65,44 @@ class Comparison:
             raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
         text = s.apply(lambda r: f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]", axis=1)
         return s.assign(text=text).pivot(index="algorithm", columns="mode", values="text")
+
+
+def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: object) -> dict[str, object]:
+    """One row of :data:`METRICS` for one run, after ``labels`` (algorithm, mode, ...).
+
+    ``sequential_s``: the makespan of the one-agent sequential baseline, for ``speedup``
+    (NaN without it). Every figure comes from the run's recorded attempts and its
+    scheduler's metrics (``meta["scheduling_metrics"]``, NaN when absent).
+    """
+    q = quality(rec)
+    sm = rec.meta.get("scheduling_metrics", {})
+    done = int((rec.final()["status"] == "completed").sum())
+    span = q["makespan_s"]
+    return {
+        "run_id": rec.run_id, **labels,
+        "makespan_s": span,
+        "throughput_tps": done / span if span > 0 else math.nan,
+        "p50_wait_s": q["p50_wait_s"], "p95_wait_s": q["p95_wait_s"],
+        "load_balance_score": sm.get("load_balance_score", math.nan),
+        "capability_match_score": sm.get("capability_match_score", math.nan),
+        "efficiency": q["efficiency"],
+        "speedup": sequential_s / span if sequential_s is not None and span > 0 else math.nan,
+    }
+
+
+def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode")) -> pd.DataFrame:
+    """Long format: one row per group of ``by`` and metric, with n, mean, the 95 % CI
+    bounds and the raw values (in run order)."""
+    missing = [c for c in (*by, *METRICS) if c not in per_run.columns]
+    if missing:
+        raise ConfigError(f"summarize needs the columns {missing} in per_run; it has {list(per_run.columns)}")
+    agg = []
+    for key, g in per_run.groupby(list(by), sort=False):
+        for metric in METRICS:
+            mean, lo, hi = ci95(g[metric])
+            agg.append({**dict(zip(by, key)), "metric": metric, "n": len(g), "mean": mean,
+                        "ci_low": lo, "ci_high": hi, "values": g[metric].tolist()})
+    return pd.DataFrame(agg, columns=[*by, "metric", "n", "mean", "ci_low", "ci_high", "values"])
 
 
 async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,
@@ -147,25 +185,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
                     bar.update(1)
                 if store is not None:
                     store.save(rec)
-                q = quality(rec)
-                sm = rec.meta["scheduling_metrics"]
-                done = int((rec.final()["status"] == "completed").sum())
-                rows.append({
-                    "run_id": rec.run_id, "algorithm": alg, "mode": mode, "repeat": r,
-                    "makespan_s": q["makespan_s"],
-                    "throughput_tps": done / q["makespan_s"] if q["makespan_s"] > 0 else math.nan,
-                    "p50_wait_s": q["p50_wait_s"], "p95_wait_s": q["p95_wait_s"],
-                    "load_balance_score": sm["load_balance_score"], "capability_match_score": sm["capability_match_score"],
-                    "efficiency": q["efficiency"],
-                    "speedup": seq[mode] / q["makespan_s"] if mode in seq and q["makespan_s"] > 0 else math.nan,
-                })
+                rows.append(run_metrics(rec, algorithm=alg, mode=mode, repeat=r, sequential_s=seq.get(mode)))
     if bar is not None:
         bar.close()
     per_run = pd.DataFrame(rows)
-    agg = []
-    for (alg, mode), g in per_run.groupby(["algorithm", "mode"], sort=False):
-        for metric in METRICS:
-            mean, lo, hi = ci95(g[metric])
-            agg.append({"algorithm": alg, "mode": mode, "metric": metric, "n": len(g), "mean": mean,
-                        "ci_low": lo, "ci_high": hi, "values": g[metric].tolist()})
-    return Comparison(runs, per_run, pd.DataFrame(agg))
+    return Comparison(runs, per_run, summarize(per_run))

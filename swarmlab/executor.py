@@ -341,6 +341,11 @@ class ParallelExecutor:
         self._check_open()
         return self._d.retire_agent(agent_id, self._now(), reason)
 
+    @property
+    def state(self) -> str:
+        """'new', 'running', 'stopping' or 'stopped'."""
+        return self._state
+
     def now(self) -> float:
         """Seconds since :meth:`start` on the run's monotonic clock (the ``t_s`` of events)."""
         return self._now()

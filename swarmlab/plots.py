@@ -194,34 +194,35 @@ def resources(resources: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | None = None) -> Axes:
-    """Algorithms side by side, one bar per mode, with their 95 % confidence intervals.
+def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | None = None, by: str = "mode") -> Axes:
+    """Algorithms side by side, one bar per value of ``by`` (the mode, or any column
+    that tells the set-ups apart), with their 95 % confidence intervals.
 
     ``summary`` is a :class:`~swarmlab.compare.Comparison`'s ``summary`` (long format).
     """
     import numpy as np
 
-    _need(summary, ("algorithm", "mode", "metric", "mean", "ci_low", "ci_high"), "compare")
+    _need(summary, ("algorithm", by, "metric", "mean", "ci_low", "ci_high"), "compare")
     rows = summary[summary["metric"] == metric]
     if rows.empty:
         have = ", ".join(sorted(summary["metric"].unique()))
         raise ConfigError(f"metric must be one of {have}; got {metric!r}")
     ax = _ax(ax, (8, 4))
     algs = list(dict.fromkeys(rows["algorithm"]))
-    modes = list(dict.fromkeys(rows["mode"]))
+    modes = list(dict.fromkeys(rows[by]))
     width = 0.8 / len(modes)
     x = np.arange(len(algs))
     for i, mode in enumerate(modes):
-        r = rows[rows["mode"] == mode].set_index("algorithm").reindex(algs)
+        r = rows[rows[by] == mode].set_index("algorithm").reindex(algs)
         err = np.vstack([r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]])
         ax.bar(x + i * width - 0.4 + width / 2, r["mean"], width, yerr=np.nan_to_num(err), capsize=3, label=mode)
     ax.set_xticks(x, algs, rotation=20, ha="right")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric}: mean and 95% CI over repeats")
-    ax.legend(title="mode")
+    ax.legend(title=by)
     return ax
 
 
-def load_balance(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def load_balance(summary: pd.DataFrame, *, ax: Axes | None = None, by: str = "mode") -> Axes:
     """The comparison's load balance score per algorithm (1 = balanced), with CIs."""
-    return compare(summary, "load_balance_score", ax=ax)
+    return compare(summary, "load_balance_score", ax=ax, by=by)

@@ -112,6 +112,11 @@ class OrchestrationManager:
         self._peak_agents = len(self.pool)
         self._initialized = False
 
+    @property
+    def executor(self) -> ParallelExecutor | None:
+        """The executor of the suite running now, or of the last one (None before any)."""
+        return self._executor
+
     async def initialize(self) -> None:
         """Check the pool; run_benchmark_suite calls it when needed."""
         ids = [a.id for a in self.pool]

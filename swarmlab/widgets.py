@@ -1,0 +1,545 @@
+"""Notebook panels: :class:`ExperimentPanel` and :class:`LiveMonitor`.
+
+The only module that imports ipywidgets (``pip install 'swarmlab[notebook]'``). Both work
+on the kernel's own event loop: a run is scheduled there with ``asyncio.ensure_future``, so
+the notebook stays responsive and Stop works while it runs, and the widgets are updated by
+trait assignment from that loop a few times a second, from what the run's recorder gathered
+since the last look. Nothing writes ``with output:`` from another thread (ipykernel 7 drops
+such output). Every figure shown is computed from recorded events and attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import html
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .compare import Comparison, run_metrics, summarize
+from .errors import BackendUnavailable, ConfigError, SwarmlabError
+from .executor import ParallelExecutor
+from .model import ResourceLimits
+from .records import RunRecord
+from .scheduling import SchedulingAlgorithm, TaskScheduler
+from .simulate import simulate
+from .store import RunStore
+from .workloads import WORKLOADS, Workload, make
+
+try:
+    import ipywidgets as W
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise BackendUnavailable("swarmlab.widgets needs ipywidgets: pip install 'swarmlab[notebook]'") from exc
+
+__all__ = ["MODES", "ExperimentPanel", "LiveMonitor"]
+
+#: The execution modes the panel offers for real runs.
+MODES = ("thread", "process", "asyncio", "hybrid")
+_ALGORITHMS = tuple(a.value for a in SchedulingAlgorithm)
+_TABLE_METRICS = ("throughput_tps", "makespan_s", "load_balance_score", "p95_wait_s")
+_WIDE = {"description_width": "initial"}
+
+
+def _bundle(view: Any, **kwargs: Any) -> dict[str, Any]:
+    """The widget's view for a front end, with the short repr as its plain text."""
+    data = dict(view.widget._repr_mimebundle_(**kwargs) or {})
+    data["text/plain"] = repr(view)
+    return data
+
+
+def _png(draw: Callable[[Any], None], size: tuple[float, float]) -> bytes:
+    """Draw on a fresh Figure (no pyplot state, so nothing is displayed twice) and
+    return it as PNG bytes for an Image widget."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=80, layout="constrained")
+    draw(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _run_figure(fig: Any, record: RunRecord) -> None:
+    from . import plots
+
+    tasks = record.tasks
+    left, right = fig.subplots(1, 2, width_ratios=(1, 2))
+    if tasks["started_s"].notna().any():
+        plots.throughput(tasks, ax=left, bins=30)
+        plots.gantt(tasks, ax=right)
+    else:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, "no attempt has ended yet", ha="center", va="center", transform=ax.transAxes)
+
+
+class LiveMonitor:
+    """A live view of a running :class:`~swarmlab.ParallelExecutor` or
+    :class:`~swarmlab.orchestration.OrchestrationManager`.
+
+    It shows tasks ended out of those submitted, what runs and waits, throughput (over the
+    run and over the last interval), the last tasks that ended (names HTML-escaped) and,
+    every ``plot_s`` seconds, a throughput and Gantt chart of the run so far. It polls on
+    the running event loop every ``interval`` seconds until the executor has stopped (a
+    manager: until its next suite's executor has stopped), then refreshes once more. Run
+    the work with ``await`` in the cell so that the loop is free to update the view.
+
+    Without a running loop (a script), call :meth:`refresh` yourself.
+    """
+
+    def __init__(self, source: Any = None, *, interval: float = 0.25, plot_s: float | None = 1.0) -> None:
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0.05 <= interval <= 60:
+            raise ConfigError(f"interval must be a number of seconds from 0.05 to 60; got {interval!r}")
+        if plot_s is not None and (isinstance(plot_s, bool) or not isinstance(plot_s, int | float) or plot_s < interval):
+            raise ConfigError(f"plot_s must be None (no chart) or at least interval ({interval}); got {plot_s!r}")
+        self.interval, self.plot_s = float(interval), plot_s
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks", bar_style="info", style=_WIDE)
+        self.stats = W.HTML("no run attached")
+        self.recent = W.HTML()
+        self.chart = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.widget = W.VBox([self.progress, self.stats, self.recent, self.chart])
+        self._source: Any = None
+        self._stale: ParallelExecutor | None = None
+        self._ex: ParallelExecutor | None = None
+        self._poller: asyncio.Task | None = None
+        self._reset()
+        if source is not None:
+            self.attach(source)
+
+    def _reset(self) -> None:
+        self._seen_attempts = 0
+        self._last_t = 0.0
+        self._last_plot = 0.0  # the first chart after plot_s: nothing to draw before
+        self._rate = 0.0
+
+    # ------------------------------------------------------------------ following a source
+    def attach(self, source: Any) -> None:
+        """Follow ``source`` (an executor, or a manager whose current suite is followed)
+        and start polling when a loop is running."""
+        if not isinstance(source, ParallelExecutor) and not hasattr(source, "executor"):
+            raise ConfigError("LiveMonitor follows a ParallelExecutor or an OrchestrationManager; "
+                              f"got {type(source).__name__}")
+        self._source, self._ex = source, None
+        ex = self.executor()
+        # A manager's last suite is over: wait for the next one rather than end at once.
+        self._stale = ex if ex is not None and ex is not source and ex.state == "stopped" else None
+        self._reset()
+        self.refresh()
+        self.start()
+
+    def executor(self) -> ParallelExecutor | None:
+        """The executor followed now (None until a manager starts a suite)."""
+        src = self._source
+        ex = src if isinstance(src, ParallelExecutor) or src is None else src.executor
+        return None if ex is self._stale else ex
+
+    def start(self) -> None:
+        """Poll on the running loop (nothing happens without one)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._poller is None or self._poller.done():
+            self._poller = loop.create_task(self._poll())
+
+    def stop(self) -> None:
+        """Stop polling (the run goes on)."""
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+
+    async def _poll(self) -> None:
+        while True:
+            self.refresh()
+            ex = self.executor()
+            if ex is not None and ex.state == "stopped":
+                self.refresh(plot=True)
+                return
+            await asyncio.sleep(self.interval)
+
+    # ------------------------------------------------------------------ drawing
+    def refresh(self, plot: bool | None = None) -> None:
+        """Read what was recorded since the last refresh and update the widgets; the
+        chart is redrawn when ``plot`` or when ``plot_s`` has passed."""
+        ex = self.executor()
+        if ex is None:
+            self.stats.value = "waiting for a run to start"
+            return
+        if ex is not self._ex:
+            self._ex = ex
+            self._reset()
+        m = ex.get_metrics()
+        total = len(ex.recorder.task_info)
+        ended = m.tasks_completed + m.tasks_failed + m.tasks_timed_out + m.tasks_cancelled + m.tasks_upstream_failed
+        self.progress.max = max(total, 1)
+        self.progress.value = ended
+        bad = m.tasks_failed + m.tasks_timed_out + m.tasks_upstream_failed
+        self.progress.bar_style = "danger" if bad else "success" if total and ended == total else "info"
+        now = ex.now()
+        attempts = ex.recorder.attempts
+        new = attempts[self._seen_attempts:]
+        self._seen_attempts += len(new)
+        if now - self._last_t >= self.interval or ex.state == "stopped":
+            done_now = sum(1 for a in new if a[3] == "completed")
+            self._rate = done_now / (now - self._last_t) if now > self._last_t else 0.0
+            self._last_t = now
+        self.stats.value = (
+            f"<b>{ended}/{total}</b> tasks ended: {m.tasks_completed} completed, {m.tasks_failed} failed, "
+            f"{m.tasks_timed_out} timed out, {m.tasks_cancelled} cancelled, {m.tasks_upstream_failed} upstream failed"
+            f" &middot; {m.tasks_running} running, {m.tasks_queued} waiting"
+            f" &middot; {m.throughput:.1f} tasks/s over the run"
+            + (f", {self._rate:.1f} tasks/s lately" if ex.state == "running" else "") +
+            f" &middot; {now:.1f} s ({html.escape(ex.state)})"
+        )
+        last = attempts[-5:]
+        self.recent.value = "last ended: " + ", ".join(
+            f"<code>{html.escape(str(a[1]))}</code> {html.escape(a[3])}" for a in reversed(last)) if last else ""
+        due = self.plot_s is not None and now - self._last_plot >= self.plot_s
+        if plot or (plot is None and due):
+            self._last_plot = now
+            self.show(ex.record())
+
+    def show(self, record: RunRecord) -> None:
+        """Draw the chart of ``record`` (a finished run, a simulated one included)."""
+        self.chart.value = _png(lambda fig: _run_figure(fig, record), (10, 3))
+
+    def __repr__(self) -> str:
+        return f"LiveMonitor({self.progress.value}/{self.progress.max} tasks ended)"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return _bundle(self, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    algorithms: tuple[str, ...]
+    workload: Workload
+    mode: str  # a real mode, or "simulated"
+    repeats: int
+    limits: ResourceLimits
+    seed: int
+
+    @property
+    def setup(self) -> str:
+        lim = self.limits
+        parts = [f"{self.workload.name}×{self.workload.n} {self.mode}", f"{lim.max_concurrent_tasks} slots"]
+        if lim.max_cpu_percent is not None:
+            parts.append(f"cpu≤{lim.max_cpu_percent:g}%")
+        if lim.max_memory_mb is not None:
+            parts.append(f"mem≤{lim.max_memory_mb:g}MB")
+        if lim.task_timeout is not None:
+            parts.append(f"timeout {lim.task_timeout:g}s")
+        return ", ".join(parts)
+
+
+class ExperimentPanel:
+    """Pick algorithms, a workload, a mode and limits; run; compare every run made since
+    the panel opened.
+
+    Run schedules the suite (each algorithm ``repeats`` times) on the kernel's loop; the
+    monitor shows the current run live; when a run ends, the table gives each set-up's
+    mean and 95 % confidence interval per metric, and the plots compare throughput and
+    load balance. Stop cancels what waits and stops what runs (every task still ends in
+    one terminal state); a stopped run is kept in :attr:`runs` but left out of the
+    comparison. Save writes the runs to the run store; Export writes the comparison's
+    per-run and summary frames as CSV or Parquet.
+
+    The keyword arguments set the controls' starting values. Zero in ``max CPU %``,
+    ``max memory MB`` or ``timeout`` means none.
+    """
+
+    def __init__(self, *, algorithms: list[str] | None = None, workload: str = "io", n: int = 60,
+                 mode: str = "thread", simulated: bool = False, repeats: int = 2, max_concurrent_tasks: int = 8,
+                 max_cpu_percent: float | None = None, max_memory_mb: float | None = None,
+                 task_timeout: float | None = 300.0, seed: int = 0, store: str = "data/runs",
+                 export_dir: str = "data/exports") -> None:
+        algorithms = list(algorithms) if algorithms is not None else list(_ALGORITHMS)
+        bad = [a for a in algorithms if a not in _ALGORITHMS]
+        if bad or not algorithms:
+            raise ConfigError(f"algorithms must be a non-empty list among {', '.join(_ALGORITHMS)}; got {algorithms!r}")
+        if workload not in WORKLOADS:
+            raise ConfigError(f"workload must be one of {', '.join(WORKLOADS)}; got {workload!r}")
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self.algorithms = W.SelectMultiple(options=_ALGORITHMS, value=tuple(algorithms), rows=6,
+                                           description="algorithms", style=_WIDE)
+        self.workload = W.Dropdown(options=list(WORKLOADS), value=workload, description="workload", style=_WIDE)
+        self.size = W.BoundedIntText(value=n, min=1, max=10_000_000, description="tasks", style=_WIDE)
+        self.repeats = W.BoundedIntText(value=repeats, min=1, max=100, description="repeats", style=_WIDE)
+        self.seed = W.IntText(value=seed, description="seed", style=_WIDE)
+        self.mode = W.Dropdown(options=MODES, value=mode, description="mode", style=_WIDE)
+        self.clock = W.ToggleButtons(options=["real", "simulated"], value="simulated" if simulated else "real",
+                                     description="clock", style=_WIDE)
+        self.max_concurrent = W.BoundedIntText(value=max_concurrent_tasks, min=1, max=100_000,
+                                               description="max concurrent tasks", style=_WIDE)
+        self.max_cpu = W.BoundedFloatText(value=max_cpu_percent or 0, min=0, max=100,
+                                          description="max CPU % (0: none)", style=_WIDE)
+        self.max_memory = W.BoundedFloatText(value=max_memory_mb or 0, min=0, max=10_000_000,
+                                             description="max memory MB (0: none)", style=_WIDE)
+        self.timeout = W.BoundedFloatText(value=task_timeout or 0, min=0, max=86_400,
+                                          description="task timeout s (0: none)", style=_WIDE)
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.save_button = W.Button(description="Save runs", icon="save", disabled=True)
+        self.csv_button = W.Button(description="Export CSV", icon="download", disabled=True)
+        self.parquet_button = W.Button(description="Export Parquet", icon="download", disabled=True)
+        self.store_path = W.Text(value=str(store), description="run store", style=_WIDE)
+        self.export_path = W.Text(value=str(export_dir), description="export to", style=_WIDE)
+        self.status = W.HTML("Pick the algorithms and the set-up, then Run.")
+        self.run_progress = W.IntProgress(value=0, min=0, max=1, description="runs", style=_WIDE)
+        self.monitor = LiveMonitor(plot_s=1.0)
+        self.table = W.HTML()
+        self.plots = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.run_button.on_click(self._on_run)
+        self.stop_button.on_click(self.stop)
+        self.save_button.on_click(lambda _: self._guarded(self.save))
+        self.csv_button.on_click(lambda _: self._guarded(self.export, "csv"))
+        self.parquet_button.on_click(lambda _: self._guarded(self.export, "parquet"))
+        column = W.VBox
+        self.widget = W.VBox([
+            W.HBox([column([self.algorithms, self.clock]),
+                    column([self.workload, self.size, self.repeats, self.seed, self.mode]),
+                    column([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout])]),
+            W.HBox([self.run_button, self.stop_button]),
+            self.status, self.run_progress, self.monitor.widget,
+            self.table, self.plots,
+            W.HBox([self.store_path, self.save_button]),
+            W.HBox([self.export_path, self.csv_button, self.parquet_button]),
+        ])
+        #: Every run made since the panel opened (stopped ones included), in order.
+        self.runs: list[RunRecord] = []
+        self._rows: list[dict[str, Any]] = []
+        self._saved: set[str] = set()
+        self._task: asyncio.Future | None = None
+        self._stop: asyncio.Event | None = None
+        self._busy = False
+
+    # ------------------------------------------------------------------ results
+    @property
+    def per_run(self) -> pd.DataFrame:
+        """One row of metrics per finished run (stopped runs are left out)."""
+        return pd.DataFrame(self._rows)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Mean and 95 % CI per set-up, algorithm and metric, over every finished run."""
+        return summarize(self.per_run, by=("setup", "algorithm")) if self._rows else pd.DataFrame()
+
+    @property
+    def comparison(self) -> Comparison:
+        """The runs, per-run metrics and summary as a :class:`~swarmlab.compare.Comparison`."""
+        return Comparison(list(self.runs), self.per_run, self.summary)
+
+    @property
+    def running(self) -> bool:
+        return self._busy or (self._task is not None and not self._task.done())
+
+    # ------------------------------------------------------------------ running
+    def settings(self) -> _Settings:
+        """What the controls say, checked (ConfigError names the bad value)."""
+        algs = tuple(self.algorithms.value)
+        if not algs:
+            raise ConfigError("pick at least one algorithm")
+        n = self.size.value
+        wl = make(self.workload.value, n, seed=self.seed.value)
+        limits = ResourceLimits(
+            max_concurrent_tasks=self.max_concurrent.value, max_queue_size=max(1000, n),
+            max_cpu_percent=self.max_cpu.value or None, max_memory_mb=self.max_memory.value or None,
+            task_timeout=self.timeout.value or None,
+        )
+        mode = "simulated" if self.clock.value == "simulated" else self.mode.value
+        return _Settings(algs, wl, mode, self.repeats.value, limits, self.seed.value)
+
+    def _on_run(self, _: Any = None) -> None:
+        if self.running:
+            self._say("a suite is running: Stop it first", error=True)
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._say("the panel runs on a Jupyter kernel's event loop; in a script, use await panel.run()", error=True)
+            return
+        self._task = asyncio.ensure_future(self._run_reporting())
+        self.run_button.disabled, self.stop_button.disabled = True, False
+
+    async def _run_reporting(self) -> pd.DataFrame | None:
+        try:
+            return await self.run()
+        except SwarmlabError:
+            return None  # run() has said why in the status line
+        except Exception as exc:  # noqa: BLE001 - a button has no caller to raise to
+            self._say(f"the suite failed: {type(exc).__name__}: {exc}", error=True)
+            return None
+
+    async def run(self) -> pd.DataFrame:
+        """Run the suite the controls describe; returns the summary of every run so far."""
+        try:
+            s = self.settings()
+        except (ConfigError, ValueError) as exc:
+            self._say(str(exc), error=True)
+            raise
+        if self._busy:
+            self._say("a suite is running: Stop it first", error=True)
+            raise SwarmlabError("a suite is running in this panel: stop it first")
+        self._busy = True
+        self._stop = asyncio.Event()
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        plan = [(alg, r) for alg in s.algorithms for r in range(s.repeats)]
+        self.run_progress.max, self.run_progress.value = len(plan), 0
+        stopped = False
+        try:
+            for i, (alg, r) in enumerate(plan):
+                if self._stop.is_set():
+                    stopped = True
+                    break
+                self._say(f"run {i + 1} of {len(plan)}: {alg}, repeat {r + 1}, {s.setup}")
+                rec, finished = await self._one(s, alg, r)
+                self.runs.append(rec)
+                if finished:
+                    self._rows.append(run_metrics(rec, setup=s.setup, algorithm=alg, mode=s.mode, repeat=r))
+                else:
+                    stopped = True
+                self.run_progress.value = i + 1
+                self._show_results()
+                if stopped:
+                    break
+        finally:
+            self.run_button.disabled, self.stop_button.disabled = False, True
+            self._busy = False
+        self._say("stopped: the runs finished so far are compared below; the stopped run is kept in "
+                  "panel.runs, not in the comparison" if stopped else
+                  f"done: {len(self._rows)} runs compared since the panel opened")
+        return self.summary
+
+    async def _one(self, s: _Settings, alg: str, repeat: int) -> tuple[RunRecord, bool]:
+        sched = TaskScheduler(alg)
+        seed = s.seed + repeat
+        agents = list(s.workload.agents)
+        if s.mode == "simulated":
+            rec = await asyncio.to_thread(simulate, s.workload.tasks(), agents, scheduler=sched, limits=s.limits,
+                                          seed=seed)
+            self.monitor.show(rec)
+            finished = True
+        else:
+            ex = ParallelExecutor(mode=s.mode, limits=s.limits, agents=agents, scheduler=sched, seed=seed)
+            await ex.start()
+            done = asyncio.ensure_future(ex.wait_for_completion())
+            asked = asyncio.ensure_future(self._stop.wait())
+            try:
+                await ex.submit_batch(s.workload.tasks("async" if s.mode == "asyncio" else "sync"))
+                self.monitor.attach(ex)
+                await asyncio.wait({done, asked}, return_when=asyncio.FIRST_COMPLETED)
+                finished = done.done() and not asked.done()
+            finally:
+                await ex.stop(timeout=0)
+                done.cancel()
+                asked.cancel()
+            self.monitor.refresh(plot=True)
+            rec = ex.record()
+        rec.meta.update(workload=s.workload.name, workload_n=s.workload.n, workload_seed=s.workload.seed,
+                        repeat=repeat, setup=s.setup, stopped_by_user=not finished,
+                        scheduling_metrics=dataclasses.asdict(sched.get_metrics()))
+        return rec, finished
+
+    def stop(self, _: Any = None) -> None:
+        """Stop the suite: no further run starts; the current one's waiting tasks are
+        cancelled and its running ones stopped."""
+        if self.running and self._stop is not None and not self._stop.is_set():
+            self._stop.set()
+            self._say("stopping: waiting tasks are cancelled and running ones stopped "
+                      "(a simulated run in progress finishes first)")
+
+    async def wait(self) -> pd.DataFrame:
+        """Wait for the suite started with Run to end; returns the summary."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+        return self.summary
+
+    # ------------------------------------------------------------------ showing and keeping
+    def _say(self, text: str, error: bool = False) -> None:
+        color = "#b00020" if error else "inherit"
+        self.status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
+
+    def _show_results(self) -> None:
+        has = bool(self._rows)
+        self.save_button.disabled = not self.runs
+        self.csv_button.disabled = self.parquet_button.disabled = not has
+        if not has:
+            return
+        summary = self.summary
+        self.table.value = _table_html(summary)
+
+        def draw(fig: Any) -> None:
+            from . import plots
+
+            left, right = fig.subplots(1, 2)
+            plots.compare(summary, "throughput_tps", ax=left, by="setup")
+            plots.load_balance(summary, ax=right, by="setup")
+
+        self.plots.value = _png(draw, (11, 3.6))
+
+    def _guarded(self, action: Callable[..., Any], *args: Any) -> None:
+        try:
+            action(*args)
+        except (SwarmlabError, OSError) as exc:
+            self._say(f"{type(exc).__name__}: {exc}", error=True)
+
+    def save(self) -> list[Path]:
+        """Write every run not yet saved to the run store; returns their folders."""
+        store = RunStore(self.store_path.value)
+        folders = []
+        for rec in self.runs:
+            if rec.run_id not in self._saved:
+                folders.append(store.save(rec))
+                self._saved.add(rec.run_id)
+        self._say(f"saved {len(folders)} runs to {store.path} ({len(self._saved)} saved since the panel opened)")
+        return folders
+
+    def export(self, fmt: str = "csv") -> list[Path]:
+        """Write the comparison's per-run and summary frames as ``csv`` or ``parquet``
+        files under the export folder; returns their paths."""
+        if fmt not in ("csv", "parquet"):
+            raise ConfigError(f"fmt must be 'csv' or 'parquet'; got {fmt!r}")
+        if not self._rows:
+            raise ConfigError("nothing to export yet: run a suite first")
+        folder = Path(self.export_path.value)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        paths = []
+        for name, frame in (("per_run", self.per_run), ("summary", self.summary)):
+            path = folder / f"comparison-{stamp}-{name}.{fmt}"
+            if fmt == "csv":
+                frame.to_csv(path, index=False)
+            else:
+                frame.to_parquet(path, index=False)
+            paths.append(path)
+        self._say("exported " + ", ".join(str(p) for p in paths))
+        return paths
+
+    def __repr__(self) -> str:
+        return f"ExperimentPanel({len(self.runs)} runs, {len(self._rows)} compared)"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return _bundle(self, **kwargs)
+
+
+def _table_html(summary: pd.DataFrame) -> str:
+    """Set-ups and algorithms by metric: 'mean [ci_low, ci_high]' (n runs), escaped."""
+    s = summary[summary["metric"].isin(_TABLE_METRICS)]
+
+    def text(r: pd.Series) -> str:
+        if r["ci_low"] != r["ci_low"]:  # one run: no interval
+            return f"{r['mean']:.3g}"
+        return f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+
+    t = s.assign(text=s.apply(text, axis=1)).pivot_table(
+        index=["setup", "algorithm"], columns="metric", values="text", aggfunc="first", sort=False)
+    t = t[[m for m in _TABLE_METRICS if m in t.columns]]
+    t.columns.name = None
+    n = s.drop_duplicates(["setup", "algorithm"]).set_index(["setup", "algorithm"])["n"]
+    t.insert(0, "runs", n.reindex(t.index))
+    return t.to_html(escape=True, classes="swarmlab-comparison", border=0)

@@ -1,0 +1,135 @@
+"""The experiment panel as a user meets it: JupyterLab on loopback, notebook 06 in headless
+Chromium, the Run button clicked with the mouse, the comparison read off the page.
+
+Needs Debian's chromium (``apt-get install chromium``) and Playwright's Python package;
+``.ci/run`` installs both and sets SWARMLAB_REQUIRE_BROWSER, so that in CI a missing
+browser fails the test instead of skipping it. The screenshot is saved as an artifact
+(``$SWARMLAB_ARTIFACTS``, default ``data/artifacts``).
+"""
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = "06_experiment_panel.ipynb"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run", "--disable-sync", "--disable-quic"]
+
+RUN = re.compile(r"^\W*Run$")  # the button's name is its icon, then "Run"
+
+pytestmark = pytest.mark.slow
+
+
+def _need_browser():
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install playwright)")
+    if missing:
+        why = "the browser test needs " + " and ".join(missing)
+        if os.environ.get("SWARMLAB_REQUIRE_BROWSER"):
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab on 127.0.0.1 with a token, serving a copy of notebook 06; stopped with
+    its kernels afterwards."""
+    _need_browser()
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / NOTEBOOK, root / NOTEBOOK)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "CI": "true", "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws")}
+    with open(tmp_path / "lab.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+                time.sleep(0.3)
+        yield base, token, root
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_panel_runs_in_a_real_browser(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, _ = lab
+    shots = Path(os.environ.get("SWARMLAB_ARTIFACTS", ROOT / "data" / "artifacts"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 2600})
+        try:
+            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
+            expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
+            news = page.get_by_role("alert").get_by_role("button", name="No", exact=True)
+            if news.count():  # JupyterLab asks once about its news feed; the toast would cover the panel
+                news.click()
+            # Run the set-up and the cell that opens the panel (two markdown, two code cells).
+            page.locator(".jp-Notebook .jp-Cell").first.click()
+            for _ in range(4):
+                page.keyboard.press("Shift+Enter")
+            panel = page.locator(".jp-OutputArea-output .widget-vbox").first
+            run_button = panel.get_by_role("button", name=RUN)
+            expect(run_button).to_be_enabled(timeout=90_000)
+            run_button.click()
+            # The kernel stays free while the suite runs on its loop: Stop is live meanwhile.
+            table = panel.locator("table.swarmlab-comparison")
+            expect(table).to_be_visible(timeout=120_000)
+            expect(panel.get_by_role("button", name=RUN)).to_be_enabled(timeout=120_000)
+            expect(panel.get_by_text("done:")).to_be_visible()
+            rows = table.locator("tbody tr")
+            expect(rows).to_have_count(3)  # round_robin, least_loaded, work_stealing
+            for alg in ("round_robin", "least_loaded", "work_stealing"):
+                expect(table).to_contain_text(alg)
+            images = panel.locator("img.widget-image")
+            expect(images).to_have_count(2)  # the run's chart and the comparison plots
+            for i in range(2):
+                assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+            panel.screenshot(path=str(shots / "experiment_panel.png"))
+        except BaseException:
+            page.screenshot(path=str(shots / "experiment_panel_failed.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

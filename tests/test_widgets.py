@@ -1,0 +1,190 @@
+"""The notebook panels, driven as a kernel drives them: on one event loop, buttons clicked."""
+
+import asyncio
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from conftest import run
+
+from swarmlab import ConfigError, ParallelExecutor, Task, workloads
+from swarmlab.orchestration import (
+    BenchmarkConfig,
+    OrchestrationConfig,
+    OrchestrationManager,
+)
+from swarmlab.store import RunStore
+from swarmlab.widgets import ExperimentPanel, LiveMonitor
+
+PNG = b"\x89PNG"
+
+
+def _panel(tmp_path, **kw):
+    kw = {"algorithms": ["round_robin", "least_loaded"], "workload": "io", "n": 12, "repeats": 2,
+          "store": tmp_path / "runs", "export_dir": tmp_path / "exports", **kw}
+    return ExperimentPanel(**kw)
+
+
+async def _until(condition, limit_s=30.0):
+    """Wait on the loop for a condition of the run (a state, not a duration)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit_s
+    while not condition():
+        assert loop.time() < end, "the condition never held"
+        await asyncio.sleep(0.01)
+
+
+def test_run_button_compares_every_run_and_keeps_them(tmp_path):
+    panel = _panel(tmp_path)
+
+    async def main():
+        panel.run_button.click()
+        assert panel.running and panel.run_button.disabled and not panel.stop_button.disabled
+        return await panel.wait()
+
+    summary = run(main())
+    assert not panel.running and not panel.run_button.disabled and panel.stop_button.disabled
+    assert len(panel.runs) == 4 and len(panel.per_run) == 4
+    for rec in panel.runs:
+        final = rec.final()
+        assert len(final) == 12 and (final["status"] == "completed").all()
+    got = summary[summary["metric"] == "throughput_tps"].set_index("algorithm")
+    assert list(got["n"]) == [2, 2]
+    for alg in ("round_robin", "least_loaded"):  # the summary is the mean of the recorded runs
+        values = panel.per_run.loc[panel.per_run["algorithm"] == alg, "throughput_tps"]
+        assert got.loc[alg, "mean"] == pytest.approx(values.mean())
+    assert "swarmlab-comparison" in panel.table.value and "least_loaded" in panel.table.value
+    assert panel.plots.value[:4] == PNG and panel.monitor.chart.value[:4] == PNG
+    assert panel.run_progress.value == panel.run_progress.max == 4
+    assert panel.monitor.progress.value == 12
+    assert not panel.save_button.disabled and not panel.csv_button.disabled
+
+
+def test_runs_accumulate_across_set_ups_and_save_and_export(tmp_path):
+    panel = _panel(tmp_path, repeats=1)
+
+    async def main():
+        await panel.run()
+        panel.clock.value = "simulated"
+        panel.size.value = 500
+        await panel.run()
+
+    run(main())
+    assert list(panel.per_run["mode"]) == ["thread", "thread", "simulated", "simulated"]
+    assert panel.summary["setup"].nunique() == 2
+    assert len(panel.runs[-1].final()) == 500
+    folders = panel.save()
+    assert len(folders) == 4 and panel.save() == []  # each run is saved once
+    back = RunStore(tmp_path / "runs").load(panel.runs[0].run_id)
+    pd.testing.assert_frame_equal(back.tasks, panel.runs[0].tasks, check_dtype=False)
+    csv = panel.export("csv")
+    parquet = panel.export("parquet")
+    assert pd.read_csv(csv[0])["run_id"].tolist() == panel.per_run["run_id"].tolist()
+    assert len(pd.read_parquet(parquet[1])) == len(panel.summary)
+
+
+def test_stop_ends_every_task_once_and_leaves_the_run_out_of_the_comparison(tmp_path):
+    panel = _panel(tmp_path, n=400, repeats=3, algorithms=["least_loaded"], max_concurrent_tasks=4)
+
+    async def main():
+        panel.run_button.click()
+        await _until(lambda: panel.monitor.executor() is not None
+                     and panel.monitor.executor().get_metrics().tasks_completed >= 5)
+        panel.stop_button.click()
+        await panel.wait()
+
+    run(main())
+    assert len(panel.runs) == 1 and panel.per_run.empty  # no further run started
+    rec = panel.runs[0]
+    assert rec.meta["stopped_by_user"]
+    final = rec.final()
+    assert len(final) == 400 and final["task_id"].is_unique
+    assert set(final["status"]) == {"completed", "cancelled"}
+    assert "stopped" in panel.status.value and not panel.running
+    assert panel.csv_button.disabled and not panel.save_button.disabled
+
+
+def test_bad_input_is_named_at_the_boundary(tmp_path):
+    with pytest.raises(ConfigError, match="algorithms must be .*round_robin.*'fastest'"):
+        _panel(tmp_path, algorithms=["fastest"])
+    with pytest.raises(ConfigError, match="workload must be one of"):
+        _panel(tmp_path, workload="huge")
+    with pytest.raises(ConfigError, match="mode must be one of"):
+        _panel(tmp_path, mode="dask")
+    panel = _panel(tmp_path)
+    with pytest.raises(ConfigError, match="nothing to export yet"):
+        panel.export()
+    with pytest.raises(ConfigError, match="fmt must be"):
+        panel.export("xlsx")
+    panel.algorithms.value = ()
+
+    async def click():
+        panel.run_button.click()  # a button has no caller: the status line says why
+        await panel.wait()
+
+    run(click())
+    assert "pick at least one algorithm" in panel.status.value and panel.runs == []
+    panel.save_button.click()  # nothing to save is no error
+    assert "saved 0 runs" in panel.status.value
+
+
+def test_the_button_outside_a_loop_says_how_to_run(tmp_path):
+    panel = _panel(tmp_path)
+    panel.run_button.click()
+    assert "await panel.run()" in panel.status.value and not panel.running
+
+
+def test_monitor_escapes_task_names_and_counts_from_the_record():
+    evil = "<img src=x onerror=alert(1)>"
+
+    async def main():
+        async with ParallelExecutor(mode="asyncio") as ex:
+            mon = LiveMonitor(ex, interval=0.05, plot_s=None)
+
+            async def ok():
+                return 1
+
+            await ex.submit_batch([Task(ok, name=evil), Task(ok, name="plain")])
+        await asyncio.wait({mon._poller})  # it ends by itself once the executor stopped
+        return mon
+
+    mon = run(main())
+    assert "&lt;img src=x onerror=alert(1)&gt;" in mon.recent.value and "<img" not in mon.recent.value
+    assert mon.progress.value == mon.progress.max == 2 and mon.progress.bar_style == "success"
+    assert "<b>2/2</b> tasks ended: 2 completed" in mon.stats.value
+
+
+def test_monitor_follows_a_managers_next_suite():
+    manager = OrchestrationManager(OrchestrationConfig(progress_reporting=False))
+
+    async def main():
+        await manager.run_benchmark_suite(["warm up"])
+        mon = LiveMonitor(manager, interval=0.05, plot_s=None)
+        assert mon.executor() is None  # the last suite is over: wait for the next
+        await manager.run_benchmark_suite(["Research caching", "Test the API", "Write docs"],
+                                          BenchmarkConfig(repeats=2))
+        await asyncio.wait({mon._poller})
+        return mon
+
+    mon = run(main())
+    assert mon.progress.value == mon.progress.max == 6
+
+
+def test_monitor_rejects_what_it_cannot_follow():
+    with pytest.raises(ConfigError, match="interval must be"):
+        LiveMonitor(interval=0)
+    with pytest.raises(ConfigError, match="plot_s must be"):
+        LiveMonitor(interval=1, plot_s=0.5)
+    with pytest.raises(ConfigError, match="follows a ParallelExecutor or an OrchestrationManager; got str"):
+        LiveMonitor("executor")
+
+
+def test_simulated_runs_show_their_chart(tmp_path):
+    panel = _panel(tmp_path, algorithms=["work_stealing"], repeats=1, simulated=True,
+                   workload="heavy_tailed", n=300)
+    summary = run(panel.run())
+    assert panel.monitor.chart.value[:4] == PNG
+    assert summary["setup"].iloc[0].startswith("heavy_tailed×300 simulated")
+    assert len(workloads.heavy_tailed(300).tasks()) == len(panel.runs[0].final())
