@@ -32,6 +32,11 @@ _TERMINAL_EVENT = {s: s.value for s in TaskStatus}
 # Retry backoff is capped so that a task with many retries cannot sleep for hours.
 MAX_BACKOFF_S = 60.0
 
+#: Attempts of one task that may be lost with their worker (a Dask worker that died under
+#: them) and run again, apart from ``max_retries``; one more loss fails the task. The
+#: figure is Dask's own ``allowed-failures`` default.
+MAX_LOST_ATTEMPTS = 3
+
 
 class Dispatcher(PoolMixin):
     """Decides what runs where and when; records what happened.
@@ -339,9 +344,13 @@ class Dispatcher(PoolMixin):
         exc: BaseException | None = None,
         error_type: str | None = None,
         tb: str | None = None,
-        retryable: bool = True,
+        lost: bool = False,
     ) -> bool:
-        """Report how an attempt ended. Returns False (and ignores it) if stale."""
+        """Report how an attempt ended. Returns False (and ignores it) if stale.
+
+        ``lost``: the attempt failed because its worker was lost, not through its own
+        doing: it runs again at once, counted apart from ``max_retries``, up to
+        :data:`MAX_LOST_ATTEMPTS` losses."""
         if st.state is not RUNNING or st.attempt != attempt:
             return False
         slot = st.slot
@@ -394,13 +403,22 @@ class Dispatcher(PoolMixin):
             st.id, st.task.name, attempt, _TERMINAL_EVENT[status], st.priority, slot.id, st.mode,
             st.worker, st.submitted_s, st.ready_s, started, now, error_type, error,
         ))
-        if (
-            status is TaskStatus.FAILED or status is TaskStatus.TIMED_OUT
-        ) and retryable and attempt <= st.task.max_retries and isinstance(exc, st.task.retry_on):
+        if lost:
+            st.lost += 1
+            again = st.lost <= MAX_LOST_ATTEMPTS
+            delay = 0.0
+            why = f"lost {st.lost} of {MAX_LOST_ATTEMPTS} allowed, not counted against max_retries"
+        else:
+            tries = attempt - st.lost  # attempts that failed by their own doing
+            again = (status is TaskStatus.FAILED or status is TaskStatus.TIMED_OUT) and (
+                tries <= st.task.max_retries and isinstance(exc, st.task.retry_on))
+            if again:
+                delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (tries - 1)) * (0.5 + self.rng.random())
+                why = None
+        if again:
             self._emit(now, _TERMINAL_EVENT[status], st.id, slot.id, error_type)
-            delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (attempt - 1))
-            delay *= 0.5 + self.rng.random()
-            self._emit(now, "retried", st.id, slot.id, f"attempt {attempt + 1} in {delay:.3f}s")
+            self._emit(now, "retried", st.id, slot.id,
+                       f"attempt {attempt + 1} in {delay:.3f}s" + (f" ({why})" if why else ""))
             st.state = DELAYED
             self.n_waiting += 1
             if delay <= 0:

@@ -446,12 +446,12 @@ class ParallelExecutor:
 
     def _outcome(self, st: TaskState, attempt: int, status: TaskStatus, value: Any = None,
                  exc: BaseException | None = None, error_type: str | None = None,
-                 tb: str | None = None, retryable: bool = True) -> None:
+                 tb: str | None = None, lost: bool = False) -> None:
         if st.state is not RUNNING or st.attempt != attempt:
             return  # a late answer from an attempt already timed out or cancelled
         st.handle = None
         d = self._d
-        d.finish(st, attempt, self._loop.time() - self._t0, status, value, exc, error_type, tb, retryable)
+        d.finish(st, attempt, self._loop.time() - self._t0, status, value, exc, error_type, tb, lost)
         if st.timeout is not None and len(fifo := self._deadlines[st.timeout]) > 2 * d.n_running + 64:
             while fifo:  # drop ended attempts from the front, now and then
                 head = fifo[0][1]
@@ -523,15 +523,25 @@ class ParallelExecutor:
             sample.disk_write_bytes, sample.gpu_util_pct, sample.gpu_mem_mb, sample.gpu_tree_mem_mb,
             sample.sample_cost_ms, d.n_running, d.n_waiting, d.throttled, None,
         ))
-        machine_pct = sample.cpu_pct / (os.cpu_count() or 1)
+        if self.mode is not ExecutionMode.DASK:  # DASK: limits apply to the cluster's total
+            self._apply_limits(now, sample.cpu_pct, os.cpu_count() or 1, sample.rss_mb, "the machine")
+        if lim.max_task_memory_mb is not None and "process" in self._backends:
+            self._enforce_task_memory(sample, now, lim.max_task_memory_mb)
+
+    def _apply_limits(self, now: float, cpu_pct: float, cores: int, rss_mb: float, where: str) -> None:
+        """Throttle or resume admission on readings of what the limits cover: the
+        executor's process tree on ``the machine``, or the Dask cluster's total.
+        ``cpu_pct``: 100 per busy core, over ``cores`` cores."""
+        d, lim = self._d, self.limits
         readings = []  # (kind, reading, limit, text)
         if lim.max_cpu_percent is not None:
-            readings.append(("cpu", machine_pct, lim.max_cpu_percent,
-                             f"cpu {machine_pct:.1f}% of the machine ({sample.cpu_pct:.0f}% of one core)"
-                             f" vs limit {lim.max_cpu_percent:g}%"))
+            share = cpu_pct / cores
+            readings.append(("cpu", share, lim.max_cpu_percent,
+                             f"cpu {share:.1f}% of {where} ({cpu_pct:.0f}% of one core) vs limit "
+                             f"{lim.max_cpu_percent:g}%"))
         if lim.max_memory_mb is not None:
-            readings.append(("memory", sample.rss_mb, lim.max_memory_mb,
-                             f"memory {sample.rss_mb:.0f} MB vs limit {lim.max_memory_mb:g} MB"))
+            readings.append(("memory", rss_mb, lim.max_memory_mb,
+                             f"memory {rss_mb:.0f} MB of {where} vs limit {lim.max_memory_mb:g} MB"))
         over = [r for r in readings if r[1] > r[2]]
         if over and not d.throttled:
             for kind, *_ in over:
@@ -540,8 +550,17 @@ class ParallelExecutor:
         elif d.throttled and all(r[1] < lim.resume_fraction * r[2] for r in readings):
             d.set_throttled(False, now, "; ".join(r[3] for r in readings))
             self._pump()
-        if lim.max_task_memory_mb is not None and "process" in self._backends:
-            self._enforce_task_memory(sample, now, lim.max_task_memory_mb)
+
+    def _lose_agent(self, agent_id: str, reason: str) -> None:
+        """An agent is gone with whatever it ran (its Dask worker left for good): its
+        running attempts fail ``agent_lost`` and run elsewhere, its queue is placed again."""
+        for st in self._d.lose_agent(agent_id, self._now(), reason):
+            backend = self._backends.get(st.mode) if st.mode else next(iter(self._backends.values()))
+            if backend is not None:
+                backend.kill(st)
+            st.handle = None
+        self.agents = [a for a in self.agents if a.id != agent_id]
+        self._pump()
 
     def _enforce_task_memory(self, sample: Sample, now: float, cap: float) -> None:
         for st, pid in self._backends["process"].running_pids():

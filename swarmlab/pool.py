@@ -95,6 +95,7 @@ class PoolMixin:
             ))
             st.wait_total += started - st.ready_s
             st.run_total += now - started
+            st.lost += 1
             self._emit(now, "failed", st.id, slot.id, "agent_lost")
             slot.running -= 1
             self.n_running -= 1

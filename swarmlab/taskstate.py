@@ -20,7 +20,7 @@ class TaskState:
         "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
         "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
         "wait_total", "run_total", "handle", "value", "error_type", "error", "tb", "weight",
-        "group", "seq",
+        "group", "seq", "lost",
     )
 
     def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
@@ -48,6 +48,7 @@ class TaskState:
         e = task.estimate_s  # task_weight(task), inlined: this runs once per task
         self.weight = DEFAULT_WEIGHT_S if e is None else (e if e > MIN_WEIGHT_S else MIN_WEIGHT_S)
         self.group = None  # the Eligible group of agents that may run it
+        self.lost = 0  # attempts lost with their agent or worker: not counted against max_retries
         self.seq = 0  # FIFO rank among equal priorities: the order tasks became ready
 
     def __repr__(self) -> str:

@@ -102,3 +102,20 @@ def test_agents_leaving_and_joining_never_lose_a_task():
     f = rec.final().set_index("task_id")
     assert f.loc["g", "status"] == "failed" and "no agent left can run it" in f.loc["g", "error"]
     assert f.loc["c", "status"] == "completed"
+
+
+def test_an_attempt_lost_with_its_agent_is_not_one_of_the_tasks_retries():
+    # "t" runs on a0 when a0 leaves (attempt 1, agent_lost); attempt 2 fails by its own
+    # doing; max_retries=1 still allows attempt 3, which completes.
+    def fail_second(task, attempt):
+        return ValueError("flaky") if attempt == 2 else None
+
+    rec = simulate([Task(None, id="t", estimate_s=2.0, max_retries=1, retry_backoff_s=0.0)],
+                   [Agent("a0"), Agent("a1")], scheduler=TaskScheduler("round_robin"),
+                   failures=fail_second, leaves=[(1.0, "a0")])
+    rows = rec.tasks.sort_values("attempt")
+    assert rows["status"].tolist() == ["failed", "failed", "completed"]
+    assert rows["error_type"].fillna("").tolist() == ["agent_lost", "ValueError", ""]
+    no_loss = simulate([Task(None, id="t", estimate_s=2.0, max_retries=1, retry_backoff_s=0.0)],
+                       [Agent("a0"), Agent("a1")], failures=lambda task, attempt: ValueError("x"))
+    assert no_loss.tasks["attempt"].max() == 2  # without the loss: one retry, as declared

@@ -14,11 +14,13 @@ agent is pinned to a Dask worker.
 - Completions come through ``Future.add_done_callback`` (a Dask thread) into one deque
   and at most one pending loop wake-up; finished futures are gathered in one call per
   wake-up.
-- A worker lost while an attempt was on it is a ``worker_lost`` event; Dask reschedules
-  the attempt itself (its allowed-failures), and where Dask gives up (``KilledWorker``)
-  or the future is cancelled behind swarmlab's back, the backend submits the attempt
-  again under a new key. After ``DASK_LOST_RETRIES`` losses the attempt fails with
-  error_type ``worker_lost``. These losses are not counted against ``max_retries``.
+- A worker lost while it held an attempt (it left the cluster, Dask gave up with
+  ``KilledWorker``, the attempt's result was lost with it, or its future was cancelled
+  behind swarmlab's back) fails that attempt with error_type ``worker_lost``; its
+  future is cancelled, so Dask does not run it again behind the dispatcher's back, and
+  the dispatcher runs the task again as a new attempt, counted apart from
+  ``max_retries`` (up to :data:`~swarmlab.dispatch.MAX_LOST_ATTEMPTS` losses, Dask's
+  own allowed-failures default).
 - Every ``monitoring_interval`` the scheduler's per-worker metrics (CPU, memory) are
   sampled.
 
@@ -56,17 +58,15 @@ except ImportError as e:  # the optional extra is missing
         f"({type(e).__name__}: {e}); install it with pip install 'swarmlab[dask]'"
     ) from e
 
-__all__ = ["DaskBackend", "DASK_LOST_RETRIES"]
+__all__ = ["DaskBackend"]
 
 log = logging.getLogger("swarmlab")
 
 _OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
 _NAN = math.nan
 
-# Worker losses one attempt may suffer before it fails: Dask's own default for
-# ``distributed.scheduler.allowed-failures``, so a task that takes down workers (a
-# segfault, the OOM killer) stops after as many losses as plain Dask would allow.
-DASK_LOST_RETRIES = 3
+# Seconds a pinned worker may be missing (a nanny restarting it) before its agent is lost.
+PIN_GRACE_S = 10.0
 # Seconds to connect to an existing scheduler before giving up.
 CONNECT_TIMEOUT_S = 30.0
 # Seconds the embedded cluster gets to close its workers before they are killed.
@@ -79,7 +79,7 @@ _LOST = (KilledWorker, CommClosedError)
 class _Run:
     """One attempt on its way through Dask (``TaskState.handle``)."""
 
-    __slots__ = ("st", "attempt", "payload", "pin", "key", "future", "lost_on", "started", "killed")
+    __slots__ = ("st", "attempt", "payload", "pin", "key", "future", "started", "killed")
 
     def __init__(self, st, payload: bytes, pin: Any, key: str) -> None:
         self.st = st
@@ -88,7 +88,6 @@ class _Run:
         self.pin = pin
         self.key = key
         self.future: distributed.Future | None = None
-        self.lost_on: list[str | None] = []  # workers lost while it ran on them
         self.started = False
         self.killed = False
 
@@ -124,9 +123,7 @@ class DaskBackend(Backend):
         self.n_workers = n_workers or os.cpu_count() or 1
         self.cluster: Any = None
         self.client: distributed.Client | None = None
-        #: (t_s, worker address, cpu_pct, rss_mb) per worker and sample; the resources
-        #: frame gets the same figures without the address (it has no worker column yet).
-        self.worker_samples: list[tuple[float, str, float, float]] = []
+        self._pin_missing: dict[str, float] = {}  # agent id -> when its pinned worker went missing
         self._prefix = f"swarmlab-{executor.recorder.run_id}-"
         self._topic = f"swarmlab-started-{executor.recorder.run_id}"
         self._runs: dict[str, _Run] = {}  # Dask key -> attempt with a live future
@@ -350,8 +347,8 @@ class DaskBackend(Backend):
         """A future did not finish: it erred, was cancelled without swarmlab asking, or
         lost its result and runs again."""
         status = fut.status
-        if status in ("pending", "lost"):  # its result was lost: Dask computes it again
-            await self._collect([run])  # gather waits for it
+        if status in ("pending", "lost"):  # its result was lost with its worker
+            self._lost(run, None, "its result was lost with its worker")
             return
         if status == "finished":  # finished, yet its answer could not be fetched
             self._lost(run, None, "its answer could not be fetched from its worker")
@@ -372,63 +369,35 @@ class DaskBackend(Backend):
             self._fail(run, exc, None, _format_tb(await fut.traceback()))
 
     def _on_cluster_event(self, event: tuple) -> None:
-        """The scheduler removed a worker: record the loss of each attempt it held."""
+        """The scheduler removed a worker: the attempts it held are lost."""
         msg = event[1] if isinstance(event, tuple) and len(event) == 2 else None
         if not isinstance(msg, dict) or msg.get("action") != "remove-worker" or msg.get("expected"):
             return
         address = msg.get("worker")
         for key in msg.get("processing-tasks", ()):
             run = self._runs.get(key)
-            if run is not None and self._note_loss(run, address):
-                self._give_up(run)
-
-    def _note_loss(self, run: _Run, address: str | None) -> bool:
-        """Record a loss once per worker; True when the attempt has lost too many."""
-        if address is None or address not in run.lost_on:
-            run.lost_on.append(address)
-            st = run.st
-            n = len(run.lost_on)
-            self.ex.recorder.emit(
-                self.ex.now(), "worker_lost", st.id, st.slot.id,
-                f"Dask worker {address or '(unknown)'} was lost while it held attempt "
-                f"{run.attempt} (loss {n} of {DASK_LOST_RETRIES} allowed); "
-                + ("it runs again" if n <= DASK_LOST_RETRIES else "it fails"),
-            )
-        return len(run.lost_on) > DASK_LOST_RETRIES
+            if run is not None:
+                self._lost(run, address, "the worker left the cluster")
 
     def _lost(self, run: _Run, address: str | None, why: str) -> None:
-        """Dask gave the attempt up: submit it again, or fail it after too many losses."""
+        """The attempt's worker is gone: the attempt fails as ``worker_lost`` and the
+        dispatcher runs the task again (apart from ``max_retries``)."""
         if self._runs.get(run.key) is not run:
             return
-        if self._note_loss(run, address):
-            self._give_up(run, why)
-            return
-        log.debug("swarmlab: task %r attempt %d submitted to Dask again after: %s",
-                  run.st.id, run.attempt, why)
-        del self._runs[run.key]
-        run.future.release()
-        run.future = None
-        run.key = f"{self._prefix}{run.st.id}-{run.attempt}-lost{len(run.lost_on)}"
-        self._submit([run], run.pin, run.st.priority)
-
-    def _give_up(self, run: _Run, why: str | None = None) -> None:
         st = run.st
-        where = ", ".join(a or "(unknown)" for a in run.lost_on)
-        exc = WorkerCrashedError(
-            f"task {st.id!r} attempt {run.attempt} lost its Dask worker {len(run.lost_on)} "
-            f"times ({where}), more than the {DASK_LOST_RETRIES} allowed; it is not run again"
-            + (f" (last: {why})" if why else "")
-        )
-        self._fail(run, exc, "worker_lost", None, retryable=False)
+        where = address or (st.worker if run.started else None)
+        exc = WorkerCrashedError(f"Dask worker {where or '(unknown)'} was lost while it held task {st.id!r} "
+                                 f"attempt {run.attempt}: {why}")
+        self._fail(run, exc, "worker_lost", None, lost=True, address=where)
 
     def _fail(self, run: _Run, exc: BaseException, error_type: str | None, tb: str | None,
-              retryable: bool = True) -> None:
+              lost: bool = False, address: str | None = None) -> None:
         if self._runs.get(run.key) is run:
             del self._runs[run.key]
-            if run.future is not None and run.future.status == "pending":
+            if run.future is not None and run.future.status in ("pending", "lost"):
                 self._spawn(self._cancel([run.future], "swarmlab failed this attempt"))
-        self._report_start(run, None)
-        self.ex._outcome(run.st, run.attempt, _FAILED, None, exc, error_type, tb, retryable)
+        self._report_start(run, address)
+        self.ex._outcome(run.st, run.attempt, _FAILED, None, exc, error_type, tb, lost)
 
     # -------------------------------------------------------------- helpers
     def _spawn(self, coro) -> None:
@@ -496,17 +465,42 @@ class DaskBackend(Backend):
         now = ex.now()
         recorder = ex.recorder
         fields = recorder.resource_fields
-        for addr, w in info.get("workers", {}).items():
+        workers = info.get("workers", {})
+        cpu_total = rss_total = 0.0
+        for addr, w in workers.items():
             m = w.get("metrics") or {}
             cpu = float(m.get("cpu", _NAN))
             rss = float(m.get("memory", _NAN)) / 2**20
-            self.worker_samples.append((now, addr, cpu, rss))
+            cpu_total += cpu if cpu == cpu else 0.0
+            rss_total += rss if rss == rss else 0.0
             row = dict.fromkeys(fields, _NAN)
             row.update(t_s=now, cpu_pct=cpu, rss_mb=rss, n_procs=1, running=d.n_running,
-                       queued=d.n_waiting, throttled=d.throttled)
-            if "worker" in row:  # once the resources frame has a worker column
-                row["worker"] = addr
+                       queued=d.n_waiting, throttled=d.throttled, worker=addr)
             recorder.resources.append(tuple(row[f] for f in fields))
+        if workers and ex.state == "running":  # the limits apply to the cluster's total
+            threads = sum(int(w.get("nthreads") or 1) for w in workers.values())
+            ex._apply_limits(now, cpu_total, threads, rss_total,
+                             f"the Dask cluster ({len(workers)} workers, {threads} threads)")
+        if self.pins:
+            self._check_pins(workers, now)
+
+    def _check_pins(self, workers: dict, now: float) -> None:
+        """An agent whose pinned worker has been gone for PIN_GRACE_S (a nanny did not
+        bring it back under its name) is lost: its work goes to the other agents rather
+        than wait in Dask for a worker that will not come."""
+        present: set[Any] = set(workers)
+        for w in workers.values():
+            present.update((w.get("name"), w.get("host")))
+        for agent_id, pin in list(self.pins.items()):
+            if pin in present:
+                self._pin_missing.pop(agent_id, None)
+                continue
+            since = self._pin_missing.setdefault(agent_id, now)
+            if now - since >= PIN_GRACE_S:
+                del self.pins[agent_id]
+                self._pin_missing.pop(agent_id, None)
+                self.ex._lose_agent(agent_id, f"its Dask worker {pin!r} left the cluster and was not back "
+                                              f"within {PIN_GRACE_S:g} s")
 
 
 def _format_tb(tb: Any) -> str | None:
@@ -522,11 +516,11 @@ def _format_tb(tb: Any) -> str | None:
 
 @contextlib.contextmanager
 def _cluster_config():
-    """The embedded cluster's scheduler reschedules an attempt after as many worker
-    losses as this backend allows, whatever the user's Dask configuration says."""
+    """The embedded cluster's scheduler never reruns an attempt lost with its worker:
+    the dispatcher does, as a new attempt, whatever the user's Dask configuration says."""
     import dask
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": DASK_LOST_RETRIES}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         yield
 
 
