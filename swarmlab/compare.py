@@ -106,16 +106,17 @@ def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode")) 
 
 
 async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,
-                seed: int, journal, spec) -> RunRecord:
+                seed: int, journal, spec, dask_address: str | None) -> RunRecord:
     tasks = workload.tasks("async" if mode == "asyncio" else "sync")
+    dask = {"dask_address": dask_address} if mode == "dask" else {}
     async with ParallelExecutor(mode=mode, limits=limits, agents=agents, scheduler=scheduler, seed=seed,
-                                journal=journal, spec=spec) as ex:
+                                journal=journal, spec=spec, **dask) as ex:
         await ex.submit_batch(tasks)
     return ex.record()
 
 
 def _one(workload: Workload, mode: str, agents: list[Agent], algorithm: str, limits: ResourceLimits,
-         seed: int, store=None) -> RunRecord:
+         seed: int, store=None, dask_address: str | None = None) -> RunRecord:
     sched = TaskScheduler(algorithm)
     if mode == "simulated":
         rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
@@ -124,7 +125,7 @@ def _one(workload: Workload, mode: str, agents: list[Agent], algorithm: str, lim
                 "algorithm": algorithm, "mode": mode, "limits": dataclasses.asdict(limits),
                 "agents": describe_agents(agents), "run_seed": seed}
         journal = store.path if store is not None else None
-        rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec))
+        rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec, dask_address))
     rec.meta.update(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed,
                     scheduling_metrics=dataclasses.asdict(sched.get_metrics()))
     return rec
@@ -133,7 +134,7 @@ def _one(workload: Workload, mode: str, agents: list[Agent], algorithm: str, lim
 def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] | None = None,
             modes: Sequence[str | ExecutionMode] = ("hybrid",), limits: ResourceLimits | None = None,
             repeats: int = 3, simulate: bool = False, baseline: bool = True, seed: int = 0,
-            store=None, progress: bool = False) -> Comparison:
+            store=None, progress: bool = False, dask_address: str | None = None) -> Comparison:
     """Run ``workload`` under every algorithm and mode, ``repeats`` times each.
 
     ``simulate=True`` adds a virtual-time run per algorithm and repeat (mode
@@ -141,7 +142,9 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
     every capability, one task at a time; ``speedup`` = that makespan / the run's.
     ``store`` (a RunStore) journals every real run while it runs (so a killed compare
     leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends.
-    ``progress`` shows a tqdm bar over the runs.
+    ``progress`` shows a tqdm bar over the runs. Mode ``"dask"`` runs the bodies on the
+    Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow to
+    start: pass a cluster's address to compare many runs).
     """
     if not isinstance(workload, Workload):
         raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
@@ -152,8 +155,10 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
         TaskScheduler(a)  # validates the name
     real = [getattr(m, "value", m) for m in modes]
     for m in real:
-        if m not in ("thread", "process", "asyncio", "hybrid"):
-            raise ConfigError(f"modes must be among 'thread', 'process', 'asyncio', 'hybrid'; got {m!r}")
+        if m not in ("thread", "process", "asyncio", "hybrid", "dask"):
+            raise ConfigError(f"modes must be among 'thread', 'process', 'asyncio', 'hybrid', 'dask'; got {m!r}")
+    if dask_address is not None and "dask" not in real:
+        raise ConfigError("dask_address only applies to mode 'dask'; add it to modes")
     limits = limits or ResourceLimits(max_concurrent_tasks=len(workload.agents),
                                       max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None)
     modes_all = real + (["simulated"] if simulate else [])
@@ -169,7 +174,7 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
         solo = [Agent("sequential", capabilities=pool_capabilities(workload.agents))]
         one = dataclasses.replace(limits, max_concurrent_tasks=1)
         for mode in modes_all:
-            rec = _one(workload, mode, solo, "round_robin", one, seed)
+            rec = _one(workload, mode, solo, "round_robin", one, seed, dask_address=dask_address)
             rec.meta["baseline"] = "sequential"
             runs.append(rec)
             if bar is not None:
@@ -178,7 +183,7 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
     for alg in algs:
         for mode in modes_all:
             for r in range(repeats):
-                rec = _one(workload, mode, list(workload.agents), alg, limits, seed + r, store)
+                rec = _one(workload, mode, list(workload.agents), alg, limits, seed + r, store, dask_address)
                 rec.meta["repeat"] = r
                 runs.append(rec)
                 if bar is not None:

@@ -95,6 +95,10 @@ def test_compare_summarises_repeats_with_intervals_and_a_sequential_baseline():
     assert "least_loaded" in result.table("efficiency").index
     with pytest.raises(ConfigError, match="compare takes a Workload"):
         compare([Task(None, estimate_s=1)])
+    with pytest.raises(ConfigError, match="modes must be among .*'dask'; got 'gpu'"):
+        compare(wl, modes=["gpu"])
+    with pytest.raises(ConfigError, match="dask_address only applies to mode 'dask'"):
+        compare(wl, modes=["thread"], dask_address="tcp://127.0.0.1:8786")
 
 
 def test_workloads_are_seeded_recipes():
