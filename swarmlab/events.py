@@ -9,6 +9,9 @@ they saw.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from itertools import repeat
+from operator import floordiv, itemgetter
 from typing import Any
 
 __all__ = ["Recorder", "EventCounts", "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS", "new_run_id"]
@@ -53,32 +56,43 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class EventCounts:
+class EventCounts(list):
     """Stands in for the event list of a run that keeps counts, not events: how many
-    events of each kind fell in each ``bucket_s`` of time. Its length is the number of
-    events seen; live readers get nothing from it."""
+    events of each kind fell in each ``bucket_s`` of time.
 
-    __slots__ = ("bucket_s", "n", "counts")
+    Appends are plain list appends (the dispatcher's hot path pays nothing more); the
+    driver calls :meth:`fold` now and then (``simulate`` does every ``FOLD_AT`` events),
+    which turns the pending rows into counts, so memory stays bounded. Its ``seen`` is
+    the number of events seen; live readers get nothing from it.
+    """
+
+    __slots__ = ("bucket_s", "folded", "counts")
+
+    #: Pending rows beyond which the driver folds them into counts.
+    FOLD_AT = 1 << 16
 
     def __init__(self, bucket_s: float) -> None:
+        super().__init__()
         self.bucket_s = bucket_s
-        self.n = 0
-        self.counts: dict[tuple[str, int], int] = {}
+        self.folded = 0
+        self.counts: Counter[tuple[str, int]] = Counter()
 
-    def append(self, row: tuple) -> None:
-        self.n += 1
-        key = (row[2], int(row[1] // self.bucket_s))
-        c = self.counts
-        c[key] = c.get(key, 0) + 1
+    def fold(self) -> None:
+        """Count the pending rows by (kind, bucket) and drop them (in C loops)."""
+        if not self:
+            return
+        buckets = map(int, map(floordiv, map(itemgetter(1), self), repeat(self.bucket_s)))
+        self.counts.update(zip(map(itemgetter(2), self), buckets))
+        self.folded += len(self)
+        self.clear()
 
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: slice) -> list:
-        return []
+    @property
+    def seen(self) -> int:
+        return self.folded + len(self)
 
     def rows(self) -> list[tuple[float, str, int]]:
         """(bucket start t_s, event, count), in time then kind order."""
+        self.fold()
         return [(b * self.bucket_s, kind, n) for (kind, b), n in sorted(self.counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
 
 
@@ -115,8 +129,12 @@ class Recorder:
         return seq
 
     def since(self, seq: int) -> list[tuple]:
-        """Events whose seq is >= ``seq`` (for live readers that keep the next seq)."""
-        return self.events[seq:]
+        """Events whose seq is >= ``seq`` (for live readers that keep the next seq);
+        nothing when events are counted."""
+        ev = self.events
+        return [] if isinstance(ev, EventCounts) else ev[seq:]
 
     def __len__(self) -> int:
-        return len(self.events)
+        """Events recorded (or counted) so far."""
+        ev = self.events
+        return ev.seen if isinstance(ev, EventCounts) else len(ev)

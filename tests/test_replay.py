@@ -83,6 +83,22 @@ def test_counted_events_keep_the_tasks_frame_whole():
         simulate(tasks, count_events_s=0)
 
 
+def test_counted_events_equal_the_listed_events_counted_by_kind_and_bucket():
+    # more events than EventCounts.FOLD_AT: the counts are folded several times mid-run
+    from swarmlab.events import EventCounts
+
+    def run(count):
+        tasks = [Task(None, id=f"t{i}", estimate_s=0.5 + (i % 5) / 5) for i in range(EventCounts.FOLD_AT)]
+        return simulate(tasks, [Agent(f"a{i}") for i in range(50)], count_events_s=count)
+
+    counted, listed = run(2.0), run(None)
+    assert len(listed.events) > 3 * EventCounts.FOLD_AT
+    expect = listed.events.assign(t_s=(listed.events["t_s"] // 2.0) * 2.0).groupby(
+        ["t_s", "event"], observed=True).size()
+    got = counted.events.set_index(["t_s", "event"])["count"]
+    assert got.to_dict() == {k: v for k, v in expect.to_dict().items() if v}
+
+
 def test_agents_leaving_and_joining_never_lose_a_task():
     tasks = [Task(None, id=f"t{i}", estimate_s=1.0 + (i % 3), max_retries=0) for i in range(60)]
     agents = [Agent(f"a{i}") for i in range(4)]
