@@ -100,6 +100,9 @@ class Dispatcher(PoolMixin):
         self.first_submit_s: float | None = None
         self.last_terminal_s: float | None = None
         self._startable: list[tuple[int, int, int]] = []  # (-priority, seq, slot idx)
+        # With stealing: (-load, slot idx) pushed at every load increase, fixed up lazily
+        # by the thief that pops it (see PoolMixin._steal_for).
+        self._loaded: list[tuple[float, int]] = []
         self._delayed: list[tuple[float, int, TaskState]] = []
 
     # ------------------------------------------------------------------ submission
@@ -274,6 +277,11 @@ class Dispatcher(PoolMixin):
         slot.work += st.weight
         if slot.running < slot.capacity and q[0][2] is st:
             heapq.heappush(self._startable, (negp, seq, slot.idx))
+        if self._steal:  # a load rose: the thieves' heap hears of it
+            h = self._loaded
+            heapq.heappush(h, (-slot.work / slot.rate, slot.idx))
+            if len(h) > 4 * len(self.slots) + 64:
+                self._compact_loaded()
 
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""

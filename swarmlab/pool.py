@@ -4,6 +4,7 @@ dispatcher's own state and is not used alone."""
 
 from __future__ import annotations
 
+import heapq
 
 from .errors import ConfigError
 from .model import Agent, TaskStatus
@@ -28,26 +29,63 @@ class PoolMixin:
         self._aging.append((now, st, st.priority))
 
     # ------------------------------------------------------------------ stealing
+    def _compact_loaded(self) -> None:
+        """Rebuild the thieves' heap from the agents' current loads: one entry each (the
+        dispatcher pushes one per load rise, so the heap is kept to a few per agent)."""
+        h = self._loaded
+        h[:] = [(-s.work / s.rate, s.idx) for s in self.slots if s.queued and not s.retired]
+        heapq.heapify(h)
+
     def _steal_for(self, thief: AgentSlot, now: float) -> None:
         """An idle agent takes waiting tasks from the most loaded agents' queues: the
-        best task of the stealable band that it can run, while it has a free slot."""
+        best task of the stealable band that it can run, while it has a free slot.
+
+        Victims come off a heap of (-load, agent) entries, most loaded first. An entry
+        whose agent's load has since fallen is pushed again at its current load; one
+        whose load has risen was superseded by the push of that rise and is dropped.
+        """
         band = self.policy.steal_max_priority
         caps = thief.capabilities
-        victims = sorted((v for v in self.slots if v.queued and v is not thief),
-                         key=lambda v: (-v.load, v.idx))
-        for victim in victims:
-            while thief.queued + thief.running < thief.capacity:
-                best = None
-                for entry in victim.queue:
-                    st = entry[2]
-                    if (valid(entry, victim) and st.priority <= band and st.task.requires <= caps
-                            and (best is None or entry < best)):
-                        best = entry
-                if best is None:
-                    break
-                self._move(best[2], victim, thief, now)
-            if thief.queued + thief.running >= thief.capacity:
-                return
+        heap, slots = self._loaded, self.slots
+        pop, push = heapq.heappop, heapq.heappush
+        passed = []  # current entries of agents with nothing this thief may take
+        while heap and thief.queued + thief.running < thief.capacity:
+            negl, idx = heap[0]
+            victim = slots[idx]
+            now_negl = -victim.work / victim.rate
+            if victim is thief or not victim.queued or victim.retired or negl > now_negl:
+                pop(heap)  # nothing queued (a later enqueue pushes it again), or superseded
+                continue
+            if negl < now_negl:  # its load fell since: move the entry to where it belongs
+                heapq.heapreplace(heap, (now_negl, idx))
+                continue
+            best = self._stealable(victim, band, caps)
+            if best is None:
+                passed.append(pop(heap))
+                continue
+            self._move(best[2], victim, thief, now)
+        for e in passed:
+            push(heap, e)
+
+    @staticmethod
+    def _stealable(victim: AgentSlot, band: int, caps: frozenset) -> tuple | None:
+        """The victim's best waiting entry within ``band`` that ``caps`` can run: its
+        queue's head when that qualifies (the common case), else the best by a scan."""
+        q = victim.queue
+        while q and not valid(q[0], victim):
+            heapq.heappop(q)
+        if not q:
+            return None
+        head = q[0][2]
+        if head.priority <= band and head.task.requires <= caps:
+            return q[0]
+        best = None
+        for entry in q:
+            st = entry[2]
+            if valid(entry, victim) and st.priority <= band and st.task.requires <= caps and (
+                    best is None or entry < best):
+                best = entry
+        return best
 
     def _offer(self, st: TaskState, now: float) -> None:
         """A stealable task was queued behind a busy agent: an idle agent takes it now."""
