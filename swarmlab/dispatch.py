@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import ConfigError, DependencyCycleError, QueueFullError
-from .events import Recorder
+from .events import EventCounts, Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus
 from .pool import PoolMixin
 from .scheduling.base import AgentSlot, Policy
@@ -103,6 +103,7 @@ class Dispatcher(PoolMixin):
         # With stealing: (-load, slot idx) pushed at every load increase, fixed up lazily
         # by the thief that pops it (see PoolMixin._steal_for).
         self._loaded: list[tuple[float, int]] = []
+        self._loaded_stale = False
         self._delayed: list[tuple[float, int, TaskState]] = []
 
     # ------------------------------------------------------------------ submission
@@ -168,6 +169,8 @@ class Dispatcher(PoolMixin):
         info = self.recorder.task_info
         default_timeout = self.limits.task_timeout
         enqueue = self._enqueue
+        fold = ev.fold if isinstance(ev, EventCounts) else None
+        fold_at = EventCounts.FOLD_AT
         states = []
         no_deps = ()
         for i, (t, tid, p) in enumerate(zip(tasks, ids, priorities)):
@@ -186,6 +189,8 @@ class Dispatcher(PoolMixin):
                 enqueue(st, now)
             else:
                 states.append(st)
+            if fold is not None and len(ev) > fold_at:  # counted events: keep them bounded
+                fold()
         if dep_ids is not None:
             self._link(states, dep_ids, now)
         return ids
@@ -277,11 +282,12 @@ class Dispatcher(PoolMixin):
         slot.work += st.weight
         if slot.running < slot.capacity and q[0][2] is st:
             heapq.heappush(self._startable, (negp, seq, slot.idx))
-        if self._steal:  # a load rose: the thieves' heap hears of it
+        if self._steal and not self._loaded_stale:  # a load rose: the thieves' heap hears of it
             h = self._loaded
             heapq.heappush(h, (-slot.work / slot.rate, slot.idx))
-            if len(h) > 4 * len(self.slots) + 64:
-                self._compact_loaded()
+            if len(h) > 4 * len(self.slots) + 64:  # no thief came for a while: rebuild when one does
+                h.clear()
+                self._loaded_stale = True
 
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""

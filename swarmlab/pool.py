@@ -29,12 +29,14 @@ class PoolMixin:
         self._aging.append((now, st, st.priority))
 
     # ------------------------------------------------------------------ stealing
-    def _compact_loaded(self) -> None:
-        """Rebuild the thieves' heap from the agents' current loads: one entry each (the
-        dispatcher pushes one per load rise, so the heap is kept to a few per agent)."""
+    def _rebuild_loaded(self) -> None:
+        """The thieves' heap from the agents' current loads, one entry each. The
+        dispatcher pushes one entry per load rise and drops the heap when it has grown
+        to a few entries per agent with no thief coming: the next thief rebuilds it."""
         h = self._loaded
         h[:] = [(-s.work / s.rate, s.idx) for s in self.slots if s.queued and not s.retired]
         heapq.heapify(h)
+        self._loaded_stale = False
 
     def _steal_for(self, thief: AgentSlot, now: float) -> None:
         """An idle agent takes waiting tasks from the most loaded agents' queues: the
@@ -44,6 +46,8 @@ class PoolMixin:
         whose agent's load has since fallen is pushed again at its current load; one
         whose load has risen was superseded by the push of that rise and is dropped.
         """
+        if self._loaded_stale:
+            self._rebuild_loaded()
         band = self.policy.steal_max_priority
         caps = thief.capabilities
         heap, slots = self._loaded, self.slots
