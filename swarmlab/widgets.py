@@ -203,8 +203,22 @@ class LiveMonitor:
             self._last_plot = now
             self.show(ex.record())
 
-    def show(self, record: RunRecord) -> None:
-        """Draw the chart of ``record`` (a finished run, a simulated one included)."""
+    def show(self, record: RunRecord, *, summary: bool = False) -> None:
+        """Draw the chart of ``record`` (a finished run, a simulated one included); with
+        ``summary``, the progress and the counts also describe it (from its final rows)."""
+        if summary:
+            final = record.final()
+            counts = final["status"].astype(str).value_counts()
+            n = len(final)
+            self.progress.max, self.progress.value = max(n, 1), n
+            bad = sum(int(counts.get(k, 0)) for k in ("failed", "timed_out", "upstream_failed"))
+            self.progress.bar_style = "danger" if bad else "success"
+            ended = ", ".join(f"{int(counts.get(k, 0))} {k.replace('_', ' ')}"
+                              for k in ("completed", "failed", "timed_out", "cancelled", "upstream_failed"))
+            span = record.tasks["finished_s"].max() if n else 0.0
+            self.stats.value = (f"<b>{n}/{n}</b> tasks ended: {ended} &middot; makespan {span:.3g} s "
+                                f"({html.escape(str(record.meta.get('clock', '')))} clock)")
+            self.recent.value = ""
         self.chart.value = _png(lambda fig: _run_figure(fig, record), (10, 3))
 
     def __repr__(self) -> str:
@@ -422,7 +436,7 @@ class ExperimentPanel:
         if s.mode == "simulated":
             rec = await asyncio.to_thread(simulate, s.workload.tasks(), agents, scheduler=sched, limits=s.limits,
                                           seed=seed)
-            self.monitor.show(rec)
+            self.monitor.show(rec, summary=True)
             finished = True
         else:
             ex = ParallelExecutor(mode=s.mode, limits=s.limits, agents=agents, scheduler=sched, seed=seed)

@@ -186,5 +186,7 @@ def test_simulated_runs_show_their_chart(tmp_path):
                    workload="heavy_tailed", n=300)
     summary = run(panel.run())
     assert panel.monitor.chart.value[:4] == PNG
+    assert "<b>300/300</b> tasks ended: 300 completed" in panel.monitor.stats.value
+    assert "virtual clock" in panel.monitor.stats.value and panel.monitor.progress.value == 300
     assert summary["setup"].iloc[0].startswith("heavy_tailed×300 simulated")
     assert len(workloads.heavy_tailed(300).tasks()) == len(panel.runs[0].final())
