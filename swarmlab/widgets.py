@@ -111,7 +111,7 @@ class LiveMonitor:
             self.attach(source)
 
     def _reset(self) -> None:
-        self._seen_attempts = 0
+        self._last_done = 0  # tasks completed at the last rate reading, and when
         self._last_t = 0.0
         self._last_plot = 0.0  # the first chart after plot_s: nothing to draw before
         self._rate = 0.0
@@ -180,13 +180,9 @@ class LiveMonitor:
         bad = m.tasks_failed + m.tasks_timed_out + m.tasks_upstream_failed
         self.progress.bar_style = "danger" if bad else "success" if total and ended == total else "info"
         now = ex.now()
-        attempts = ex.recorder.attempts
-        new = attempts[self._seen_attempts:]
-        self._seen_attempts += len(new)
-        if now - self._last_t >= self.interval or ex.state == "stopped":
-            done_now = sum(1 for a in new if a[3] == "completed")
-            self._rate = done_now / (now - self._last_t) if now > self._last_t else 0.0
-            self._last_t = now
+        if now - self._last_t >= self.interval:
+            self._rate = (m.tasks_completed - self._last_done) / (now - self._last_t)
+            self._last_t, self._last_done = now, m.tasks_completed
         self.stats.value = (
             f"<b>{ended}/{total}</b> tasks ended: {m.tasks_completed} completed, {m.tasks_failed} failed, "
             f"{m.tasks_timed_out} timed out, {m.tasks_cancelled} cancelled, {m.tasks_upstream_failed} upstream failed"
@@ -195,7 +191,7 @@ class LiveMonitor:
             + (f", {self._rate:.1f} tasks/s lately" if ex.state == "running" else "") +
             f" &middot; {now:.1f} s ({html.escape(ex.state)})"
         )
-        last = attempts[-5:]
+        last = ex.recorder.attempts[-5:]
         self.recent.value = "last ended: " + ", ".join(
             f"<code>{html.escape(str(a[1]))}</code> {html.escape(a[3])}" for a in reversed(last)) if last else ""
         due = self.plot_s is not None and now - self._last_plot >= self.plot_s
@@ -313,11 +309,10 @@ class ExperimentPanel:
         self.save_button.on_click(lambda _: self._guarded(self.save))
         self.csv_button.on_click(lambda _: self._guarded(self.export, "csv"))
         self.parquet_button.on_click(lambda _: self._guarded(self.export, "parquet"))
-        column = W.VBox
         self.widget = W.VBox([
-            W.HBox([column([self.algorithms, self.clock]),
-                    column([self.workload, self.size, self.repeats, self.seed, self.mode]),
-                    column([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout])]),
+            W.HBox([W.VBox([self.algorithms, self.clock]),
+                    W.VBox([self.workload, self.size, self.repeats, self.seed, self.mode]),
+                    W.VBox([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout])]),
             W.HBox([self.run_button, self.stop_button]),
             self.status, self.run_progress, self.monitor.widget,
             self.table, self.plots,
