@@ -553,13 +553,13 @@ class ParallelExecutor:
 
     def _lose_agent(self, agent_id: str, reason: str) -> None:
         """An agent is gone with whatever it ran (its Dask worker left for good): its
-        running attempts fail ``agent_lost`` and run elsewhere, its queue is placed again."""
+        running attempts fail ``agent_lost`` and run elsewhere, its queue is placed again.
+        It stays in :attr:`agents` (every agent that took part); a ``left`` event says when."""
         for st in self._d.lose_agent(agent_id, self._now(), reason):
             backend = self._backends.get(st.mode) if st.mode else next(iter(self._backends.values()))
             if backend is not None:
                 backend.kill(st)
             st.handle = None
-        self.agents = [a for a in self.agents if a.id != agent_id]
         self._pump()
 
     def _enforce_task_memory(self, sample: Sample, now: float, cap: float) -> None:

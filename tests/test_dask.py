@@ -268,6 +268,7 @@ def test_an_agent_pinned_to_a_worker_that_is_gone_hands_its_work_to_the_others(t
     assert set(lost["error_type"]) <= {"agent_lost", "worker_lost"}
     left = rec.events[rec.events["event"] == "left"]
     assert left["agent_id"].tolist() == ["pinned"] and victim in left["detail"].iloc[0]
+    assert [a["id"] for a in rec.meta["agents"]] == ["pinned", "free"]  # it took part: it stays described
 
 
 def test_limits_apply_to_the_clusters_total():

@@ -15,7 +15,7 @@ from enum import Enum
 
 from ..errors import ConfigError
 from ..model import Agent, Task, _enum_value
-from .base import DEFAULT_WEIGHT_S, MIN_WEIGHT_S, STEAL_MAX_PRIORITY, AgentSlot, Eligible, Policy, task_weight
+from .base import STEAL_MAX_PRIORITY, AgentSlot, Eligible, Policy, task_weight
 from .capabilities import CapabilityIndex
 from .dag import topological_order
 from .policies import POLICIES, Dynamic, WorkStealing
@@ -134,14 +134,7 @@ class TaskScheduler:
             t0 = clock()
             slot = choose(task, group)
             self._seconds += clock() - t0
-            self._n += 1  # _count(task, slot.id, slot.capabilities, +1), inlined: once per decision
-            e = task.estimate_s
-            placed = self._placed
-            placed[slot.id] = placed.get(slot.id, 0.0) + (
-                DEFAULT_WEIGHT_S if e is None else (e if e > MIN_WEIGHT_S else MIN_WEIGHT_S))
-            if task.requires:
-                self._match_n += 1
-                self._match_sum += len(task.requires) / len(slot.capabilities)
+            self._count(task, slot.id, slot.capabilities, +1)
             return slot
 
         def counting_bind(slots: list[AgentSlot]) -> None:
