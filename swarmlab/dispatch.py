@@ -23,7 +23,7 @@ from .pool import PoolMixin
 from .scheduling.base import AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle
-from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState, still_waiting, valid
+from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, SEQ_BITS, SEQ_MASK, TaskState, still_waiting
 
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
@@ -36,6 +36,11 @@ MAX_BACKOFF_S = 60.0
 #: them) and run again, apart from ``max_retries``; one more loss fails the task. The
 #: figure is Dask's own ``allowed-failures`` default.
 MAX_LOST_ATTEMPTS = 3
+
+# A startable entry is ``queue key << IDX_BITS | agent index`` (see taskstate.SEQ_BITS).
+IDX_BITS = 24
+IDX_MASK = (1 << IDX_BITS) - 1
+_PRIORITY_STEP = 1 << SEQ_BITS  # queue keys below it are critical (priority 10)
 
 
 class Dispatcher(PoolMixin):
@@ -67,6 +72,8 @@ class Dispatcher(PoolMixin):
         if not agents:
             raise ConfigError("a run needs at least one agent; got an empty agent list")
         ids = [a.id for a in agents]
+        if len(ids) > IDX_MASK:
+            raise ConfigError(f"a run holds at most {IDX_MASK:,} agents; got {len(ids):,}")
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise ConfigError(f"agent ids must be unique; these repeat: {dup}")
@@ -95,11 +102,14 @@ class Dispatcher(PoolMixin):
         self.n_running = 0
         self.n_unfinished = 0
         self._seq = 0
+        self._by_seq: list[TaskState | None] = [None]  # queue key & SEQ_MASK -> its task
+        self._delay_seq = 0
         self._auto_id = 0
         self.throttled = False  # admission paused by a resource limit
         self.first_submit_s: float | None = None
         self.last_terminal_s: float | None = None
-        self._startable: list[tuple[int, int, int]] = []  # (-priority, seq, slot idx)
+        # Agents with a free slot and a waiting task: their queue's head << IDX_BITS | idx.
+        self._startable: list[int] = []
         # With stealing: (-load, slot idx) pushed at every load increase, fixed up lazily
         # by the thief that pops it (see PoolMixin._steal_for).
         self._loaded: list[tuple[float, int]] = []
@@ -262,7 +272,9 @@ class Dispatcher(PoolMixin):
         """Place a ready task on an agent's queue through the policy."""
         st.ready_s = now
         slot = self._choose(st.task, st.group)
-        st.seq = self._seq = self._seq + 1
+        seq = self._seq = self._seq + 1
+        self._by_seq.append(st)
+        st.key = (10 - st.priority) << SEQ_BITS | seq
         ev = self._ev
         ev.append((len(ev), now, "assigned", st.id, slot.id, None))
         self._queue_on(st, slot)
@@ -274,14 +286,13 @@ class Dispatcher(PoolMixin):
     def _queue_on(self, st: TaskState, slot: AgentSlot) -> None:
         st.slot = slot
         st.state = QUEUED
-        seq = st.seq
-        negp = -st.priority
+        key = st.key
         q = slot.queue
-        heapq.heappush(q, (negp, seq, st))
+        heapq.heappush(q, key)
         slot.queued += 1
         slot.work += st.weight
-        if slot.running < slot.capacity and q[0][2] is st:
-            heapq.heappush(self._startable, (negp, seq, slot.idx))
+        if slot.running < slot.capacity and q[0] == key:
+            heapq.heappush(self._startable, key << IDX_BITS | slot.idx)
         if self._steal and not self._loaded_stale:  # a load rose: the thieves' heap hears of it
             h = self._loaded
             heapq.heappush(h, (-slot.work / slot.rate, slot.idx))
@@ -289,13 +300,18 @@ class Dispatcher(PoolMixin):
                 h.clear()
                 self._loaded_stale = True
 
+    def _valid(self, key: int, slot: AgentSlot) -> bool:
+        """A queue entry still stands: its task waits on this agent with this rank."""
+        st = self._by_seq[key & SEQ_MASK]
+        return st.state is QUEUED and st.slot is slot and st.key == key
+
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""
         q = slot.queue
-        while q and not valid(q[0], slot):
+        while q and not self._valid(q[0], slot):
             heapq.heappop(q)  # cancelled, stolen or aged since it was queued
         if q and slot.running < slot.capacity:
-            heapq.heappush(self._startable, (q[0][0], q[0][1], slot.idx))
+            heapq.heappush(self._startable, q[0] << IDX_BITS | slot.idx)
 
     def take_starts(self, now: float, limit: int | None = None) -> list[TaskState]:
         """The tasks to start now, best priority first, within every capacity.
@@ -307,20 +323,22 @@ class Dispatcher(PoolMixin):
         free = self.cap - self.n_running
         if limit is not None:
             free = min(free, limit)
-        startable, slots = self._startable, self.slots
+        startable, slots, by_seq = self._startable, self.slots, self._by_seq
         pop, push = heapq.heappop, heapq.heappush
         while free > 0 and startable:
-            negp, seq, idx = pop(startable)
+            entry = pop(startable)
+            key = entry >> IDX_BITS
+            idx = entry & IDX_MASK
             slot = slots[idx]
             q = slot.queue
-            if slot.running >= slot.capacity or not q or q[0][1] != seq:
+            if slot.running >= slot.capacity or not q or q[0] != key:
                 continue  # stale: started, cancelled or agent full since it was pushed
-            if self.throttled and negp != -10 and self.n_running:
-                push(startable, (negp, seq, idx))  # paused; critical work and an idle run excepted
+            if self.throttled and key >= _PRIORITY_STEP and self.n_running:
+                push(startable, entry)  # paused; critical work and an idle run excepted
                 break
-            entry = pop(q)
-            st = entry[2]
-            if st.state is not QUEUED or st.slot is not slot or entry[0] != -st.priority:
+            pop(q)
+            st = by_seq[key & SEQ_MASK]
+            if st.state is not QUEUED or st.slot is not slot or st.key != key:
                 self._push_head(slot)
                 continue
             slot.queued -= 1
@@ -333,8 +351,9 @@ class Dispatcher(PoolMixin):
             out.append(st)
             if q and slot.running < slot.capacity:
                 head = q[0]
-                if valid(head, slot):
-                    push(startable, (head[0], head[1], idx))
+                hs = by_seq[head & SEQ_MASK]
+                if hs.state is QUEUED and hs.slot is slot and hs.key == head:
+                    push(startable, head << IDX_BITS | idx)
                 else:
                     self._push_head(slot)
         return out
@@ -389,8 +408,9 @@ class Dispatcher(PoolMixin):
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
             if q:
                 head = q[0]
-                if valid(head, slot):
-                    heapq.heappush(self._startable, (head[0], head[1], slot.idx))
+                hs = self._by_seq[head & SEQ_MASK]
+                if hs.state is QUEUED and hs.slot is slot and hs.key == head:
+                    heapq.heappush(self._startable, head << IDX_BITS | slot.idx)
                 else:
                     self._push_head(slot)
             if self._steal and not slot.queued:
@@ -438,8 +458,8 @@ class Dispatcher(PoolMixin):
             if delay <= 0:
                 self._enqueue(st, now)
             else:
-                self._seq += 1
-                heapq.heappush(self._delayed, (now + delay, self._seq, st))
+                self._delay_seq += 1
+                heapq.heappush(self._delayed, (now + delay, self._delay_seq, st))
             return True
         st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
         self._terminal(st, now, status)

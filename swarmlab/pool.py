@@ -9,7 +9,7 @@ import heapq
 from .errors import ConfigError
 from .model import Agent, TaskStatus
 from .scheduling.base import AgentSlot
-from .taskstate import DELAYED, RUNNING, TaskState, valid
+from .taskstate import DELAYED, QUEUED, RUNNING, SEQ_BITS, SEQ_MASK, TaskState
 
 __all__ = ["PoolMixin"]
 
@@ -21,6 +21,7 @@ class PoolMixin:
         """One priority level up for a task that waited ``aging_s`` (its old entry goes stale)."""
         before = st.priority
         st.priority += 1
+        st.key -= 1 << SEQ_BITS  # the same readiness rank, one level up
         self._emit(now, "aged", st.id, st.slot.id, f"priority {before} -> {st.priority}")
         slot = st.slot
         slot.queued -= 1
@@ -67,28 +68,27 @@ class PoolMixin:
             if best is None:
                 passed.append(pop(heap))
                 continue
-            self._move(best[2], victim, thief, now)
+            self._move(best, victim, thief, now)
         for e in passed:
             push(heap, e)
 
-    @staticmethod
-    def _stealable(victim: AgentSlot, band: int, caps: frozenset) -> tuple | None:
-        """The victim's best waiting entry within ``band`` that ``caps`` can run: its
+    def _stealable(self, victim: AgentSlot, band: int, caps: frozenset) -> TaskState | None:
+        """The victim's best waiting task within ``band`` that ``caps`` can run: its
         queue's head when that qualifies (the common case), else the best by a scan."""
-        q = victim.queue
-        while q and not valid(q[0], victim):
+        q, by_seq = victim.queue, self._by_seq
+        while q and not self._valid(q[0], victim):
             heapq.heappop(q)
         if not q:
             return None
-        head = q[0][2]
+        head = by_seq[q[0] & SEQ_MASK]
         if head.priority <= band and head.task.requires <= caps:
-            return q[0]
+            return head
         best = None
-        for entry in q:
-            st = entry[2]
-            if valid(entry, victim) and st.priority <= band and st.task.requires <= caps and (
-                    best is None or entry < best):
-                best = entry
+        for key in q:
+            st = by_seq[key & SEQ_MASK]
+            if (st.state is QUEUED and st.slot is victim and st.key == key and st.priority <= band
+                    and st.task.requires <= caps and (best is None or key < best.key)):
+                best = st
         return best
 
     def _offer(self, st: TaskState, now: float) -> None:
@@ -106,7 +106,7 @@ class PoolMixin:
         self.policy.moved(st.task, victim, thief)
         self._emit(now, "stolen", st.id, thief.id, victim.id)
         self._queue_on(st, thief)
-        if victim.queue and victim.queue[0][2] is st:
+        if victim.queue and victim.queue[0] == st.key:
             self._push_head(victim)
 
     # ------------------------------------------------------------------ agents
@@ -127,7 +127,7 @@ class PoolMixin:
         self.policy.agent_removed(slot, self.index.groups_of(slot))
         self._emit(now, "left", None, slot.id, reason)
         lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
-        waiting = [e[2] for e in slot.queue if valid(e, slot)]
+        waiting = [self._by_seq[k & SEQ_MASK] for k in slot.queue if self._valid(k, slot)]
         slot.queue.clear()
         for st in lost:
             started = st.started_s if st.started_s is not None else now

@@ -7,10 +7,17 @@ from typing import Any
 from .model import Task, TaskResult
 from .scheduling.base import DEFAULT_WEIGHT_S, MIN_WEIGHT_S, AgentSlot
 
-__all__ = ["TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING", "valid", "still_waiting"]
+__all__ = ["TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING", "SEQ_BITS", "SEQ_MASK", "still_waiting"]
 
 #: The states of a task not yet ended (an ended task holds its TaskStatus instead).
 PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
+
+#: A queued task's rank is one int, ``(10 - priority) << SEQ_BITS | seq``: the smaller
+#: goes first, so higher priorities lead and equal ones keep the order they became ready
+#: in (``seq``, unique per placement, numbers the dispatcher's ``_by_seq``). Agents' queues
+#: are heaps of these ints: an int compares several times faster than a tuple.
+SEQ_BITS = 40
+SEQ_MASK = (1 << SEQ_BITS) - 1
 
 
 class TaskState:
@@ -20,7 +27,7 @@ class TaskState:
         "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
         "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
         "wait_total", "run_total", "handle", "value", "error_type", "error", "tb", "weight",
-        "group", "seq", "lost",
+        "group", "key", "lost",
     )
 
     def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
@@ -49,7 +56,7 @@ class TaskState:
         self.weight = DEFAULT_WEIGHT_S if e is None else (e if e > MIN_WEIGHT_S else MIN_WEIGHT_S)
         self.group = None  # the Eligible group of agents that may run it
         self.lost = 0  # attempts lost with their agent or worker: not counted against max_retries
-        self.seq = 0  # FIFO rank among equal priorities: the order tasks became ready
+        self.key = 0  # its rank in an agent's queue while queued (see SEQ_BITS)
 
     def __repr__(self) -> str:
         return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
@@ -62,12 +69,6 @@ class TaskState:
             slot.id if slot is not None else None, self.mode, self.attempt, self.wait_total,
             self.run_total,
         )
-
-
-def valid(entry: tuple, slot: AgentSlot) -> bool:
-    """A queue entry still stands: its task waits on this agent at this priority."""
-    st = entry[2]
-    return st.state is QUEUED and st.slot is slot and entry[0] == -st.priority
 
 
 def still_waiting(entry: tuple[float, TaskState, int]) -> bool:

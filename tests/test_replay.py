@@ -1,5 +1,7 @@
 """Replay, what-if and duration models on virtual time."""
 
+import random
+
 import pytest
 
 import swarmlab as sl
@@ -135,3 +137,27 @@ def test_an_attempt_lost_with_its_agent_is_not_one_of_the_tasks_retries():
     no_loss = simulate([Task(None, id="t", estimate_s=2.0, max_retries=1, retry_backoff_s=0.0)],
                        [Agent("a0"), Agent("a1")], failures=lambda task, attempt: ValueError("x"))
     assert no_loss.tasks["attempt"].max() == 2  # without the loss: one retry, as declared
+
+
+@pytest.mark.parametrize("order", ["in time", "shuffled", "a bucket each"])
+def test_event_counts_fold_equals_counting_each_row(order):
+    # the fold takes each bucket's rows as one slice when they come in time order; rows
+    # out of order or spread over very many buckets are counted one by one: same counts
+    from collections import Counter
+
+    from swarmlab.events import EventCounts
+
+    rng = random.Random(7)
+    times = sorted(rng.uniform(0.0, 40.0) for _ in range(5000))
+    if order == "shuffled":
+        rng.shuffle(times)
+    bucket = 0.001 if order == "a bucket each" else 2.0
+    counted, expect = EventCounts(bucket), Counter()
+    for i, t in enumerate(times):
+        kind = ("started", "completed", "stolen")[i % 3]
+        counted.append((i, t, kind, None, None, None))
+        expect[kind, int(t // bucket)] += 1
+        if i % 1500 == 1499:
+            counted.fold()
+    counted.fold()
+    assert counted.counts == expect and counted.seen == len(times) == sum(expect.values())
