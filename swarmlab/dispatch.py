@@ -143,6 +143,7 @@ class Dispatcher(PoolMixin):
         ids: list[str] = []
         auto = self._auto_id
         any_deps = False
+        given = 0  # ids given by the caller (auto ids are unique and new by construction)
         for t in tasks:
             if not isinstance(t, Task):
                 raise ConfigError(f"submit takes Task objects; got {type(t).__name__} {t!r}")
@@ -153,13 +154,16 @@ class Dispatcher(PoolMixin):
                     auto += 1
                     tid = f"task-{auto}"
                 auto += 1
+            else:
+                given += 1
             ids.append(tid)
             if t.dependencies:
                 any_deps = True
             if t.requires not in groups:
                 self.index.eligible(t.requires, tid)  # raises NoEligibleAgentError
-        in_batch = set(ids)
-        if len(in_batch) != n or not in_batch.isdisjoint(known) or len({id(t) for t in tasks}) != n:
+        in_batch = set(ids) if given or any_deps else None
+        if (in_batch is not None and (len(in_batch) != n or not in_batch.isdisjoint(known))
+                or len(set(map(id, tasks))) != n):
             self._explain_duplicates(tasks, ids)
         if priorities is not None:
             for p in priorities:
@@ -288,10 +292,13 @@ class Dispatcher(PoolMixin):
         st.state = QUEUED
         key = st.key
         q = slot.queue
-        heapq.heappush(q, key)
+        if not q or key >= q[-1]:  # slot.put(key), inlined: nearly every placement ranks last
+            q.append(key)
+        else:
+            slot.put(key)
         slot.queued += 1
         slot.work += st.weight
-        if slot.running < slot.capacity and q[0] == key:
+        if slot.running < slot.capacity and q[slot.head] == key:
             heapq.heappush(self._startable, key << IDX_BITS | slot.idx)
         if self._steal and not self._loaded_stale:  # a load rose: the thieves' heap hears of it
             h = self._loaded
@@ -308,10 +315,10 @@ class Dispatcher(PoolMixin):
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""
         q = slot.queue
-        while q and not self._valid(q[0], slot):
-            heapq.heappop(q)  # cancelled, stolen or aged since it was queued
-        if q and slot.running < slot.capacity:
-            heapq.heappush(self._startable, q[0] << IDX_BITS | slot.idx)
+        while slot.head < len(q) and not self._valid(q[slot.head], slot):
+            slot.pop_head()  # cancelled, stolen or aged since it was queued
+        if slot.head < len(q) and slot.running < slot.capacity:
+            heapq.heappush(self._startable, q[slot.head] << IDX_BITS | slot.idx)
 
     def take_starts(self, now: float, limit: int | None = None) -> list[TaskState]:
         """The tasks to start now, best priority first, within every capacity.
@@ -331,12 +338,13 @@ class Dispatcher(PoolMixin):
             idx = entry & IDX_MASK
             slot = slots[idx]
             q = slot.queue
-            if slot.running >= slot.capacity or not q or q[0] != key:
+            h = slot.head
+            if slot.running >= slot.capacity or h == len(q) or q[h] != key:
                 continue  # stale: started, cancelled or agent full since it was pushed
             if self.throttled and key >= _PRIORITY_STEP and self.n_running:
                 push(startable, entry)  # paused; critical work and an idle run excepted
                 break
-            pop(q)
+            slot.pop_head()
             st = by_seq[key & SEQ_MASK]
             if st.state is not QUEUED or st.slot is not slot or st.key != key:
                 self._push_head(slot)
@@ -349,8 +357,9 @@ class Dispatcher(PoolMixin):
             st.state = RUNNING
             st.attempt += 1
             out.append(st)
-            if q and slot.running < slot.capacity:
-                head = q[0]
+            h = slot.head
+            if h < len(q) and slot.running < slot.capacity:
+                head = q[h]
                 hs = by_seq[head & SEQ_MASK]
                 if hs.state is QUEUED and hs.slot is slot and hs.key == head:
                     push(startable, head << IDX_BITS | idx)
@@ -406,8 +415,8 @@ class Dispatcher(PoolMixin):
         self._load_decreased(slot)
         q = slot.queue
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
-            if q:
-                head = q[0]
+            if slot.head < len(q):
+                head = q[slot.head]
                 hs = self._by_seq[head & SEQ_MASK]
                 if hs.state is QUEUED and hs.slot is slot and hs.key == head:
                     heapq.heappush(self._startable, head << IDX_BITS | slot.idx)
@@ -573,6 +582,7 @@ class Dispatcher(PoolMixin):
         self._delayed.clear()
         for s in self.slots:
             s.queue.clear()
+            s.head = 0
 
     def running(self) -> list[TaskState]:
         return [st for st in self.tasks.values() if st.state is RUNNING]

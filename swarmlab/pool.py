@@ -5,6 +5,7 @@ dispatcher's own state and is not used alone."""
 from __future__ import annotations
 
 import heapq
+from itertools import islice
 
 from .errors import ConfigError
 from .model import Agent, TaskStatus
@@ -73,23 +74,17 @@ class PoolMixin:
             push(heap, e)
 
     def _stealable(self, victim: AgentSlot, band: int, caps: frozenset) -> TaskState | None:
-        """The victim's best waiting task within ``band`` that ``caps`` can run: its
-        queue's head when that qualifies (the common case), else the best by a scan."""
+        """The victim's best waiting task within ``band`` that ``caps`` can run: the
+        first in its queue's rank order that qualifies (usually the head)."""
         q, by_seq = victim.queue, self._by_seq
-        while q and not self._valid(q[0], victim):
-            heapq.heappop(q)
-        if not q:
-            return None
-        head = by_seq[q[0] & SEQ_MASK]
-        if head.priority <= band and head.task.requires <= caps:
-            return head
-        best = None
-        for key in q:
+        while victim.head < len(q) and not self._valid(q[victim.head], victim):
+            victim.pop_head()
+        for key in islice(q, victim.head, None):
             st = by_seq[key & SEQ_MASK]
             if (st.state is QUEUED and st.slot is victim and st.key == key and st.priority <= band
-                    and st.task.requires <= caps and (best is None or key < best.key)):
-                best = st
-        return best
+                    and st.task.requires <= caps):
+                return st
+        return None
 
     def _offer(self, st: TaskState, now: float) -> None:
         """A stealable task was queued behind a busy agent: an idle agent takes it now."""
@@ -106,7 +101,8 @@ class PoolMixin:
         self.policy.moved(st.task, victim, thief)
         self._emit(now, "stolen", st.id, thief.id, victim.id)
         self._queue_on(st, thief)
-        if victim.queue and victim.queue[0] == st.key:
+        h = victim.head
+        if h < len(victim.queue) and victim.queue[h] == st.key:
             self._push_head(victim)
 
     # ------------------------------------------------------------------ agents
@@ -127,8 +123,13 @@ class PoolMixin:
         self.policy.agent_removed(slot, self.index.groups_of(slot))
         self._emit(now, "left", None, slot.id, reason)
         lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
-        waiting = [self._by_seq[k & SEQ_MASK] for k in slot.queue if self._valid(k, slot)]
+        waiting, last = [], None  # in rank order; an entry twice (stolen back) counts once
+        for k in islice(slot.queue, slot.head, None):
+            if k != last and self._valid(k, slot):
+                waiting.append(self._by_seq[k & SEQ_MASK])
+            last = k
         slot.queue.clear()
+        slot.head = 0
         for st in lost:
             started = st.started_s if st.started_s is not None else now
             self._attempts.append((

@@ -1,7 +1,8 @@
 """Virtual time: the dispatcher driven by a discrete-event loop.
 
-A heap keyed ``(time, seq)`` orders the ends of attempts; ties break in the order the
-attempts started, so the same inputs and seed give the same frames, exactly.
+The ends of attempts are kept per instant, in the order the attempts started, under a
+heap of the distinct instants: each instant's attempts end together, ties broken by start
+order, so the same inputs and seed give the same frames, exactly.
 """
 
 from __future__ import annotations
@@ -159,10 +160,11 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     arrivals.sort(key=lambda x: x[:2])
     arrivals.reverse()  # pop() takes the earliest
 
-    ends: list[tuple[float, int, TaskState, int, TaskStatus, BaseException | None]] = []
-    seq = 0
+    ends: dict[float, list[tuple[TaskState, int, TaskStatus, BaseException | None]]] = {}
+    instants: list[float] = []  # heap of the keys of ends
     now = 0.0
     push, pop = heapq.heappush, heapq.heappop
+    finish, timed_out = d.finish, TaskStatus.TIMED_OUT
     rng = random.Random(seed)
     counted = rec.events if isinstance(rec.events, EventCounts) else None
     fold_at = EventCounts.FOLD_AT
@@ -181,17 +183,19 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
                 exc = TimeoutError(f"attempt exceeded its timeout of {st.timeout}s")
             else:
                 end, status = now + dur, TaskStatus.COMPLETED if exc is None else TaskStatus.FAILED
-            seq += 1
-            push(ends, (end, seq, st, st.attempt, status, exc))
+            at = ends.get(end)
+            if at is None:
+                ends[end] = [(st, st.attempt, status, exc)]
+                push(instants, end)
+            else:
+                at.append((st, st.attempt, status, exc))
         wake = d.next_wakeup()
         if arrivals and (wake is None or arrivals[-1][0] < wake):
             wake = arrivals[-1][0]
-        if ends and (wake is None or ends[0][0] <= wake):
-            now = ends[0][0]
-            while ends and ends[0][0] == now:  # every attempt that ends now, then the starts
-                _, _, st, attempt, status, exc = pop(ends)
-                d.finish(st, attempt, now, status, exc=exc,
-                         error_type="timeout" if status is TaskStatus.TIMED_OUT else None)
+        if instants and (wake is None or instants[0] <= wake):
+            now = pop(instants)
+            for st, attempt, status, exc in ends.pop(now):  # every attempt that ends now, then the starts
+                finish(st, attempt, now, status, None, exc, "timeout" if status is timed_out else None)
         elif wake is not None:
             now = wake
             while arrivals and arrivals[-1][0] <= now:

@@ -1,5 +1,7 @@
 """The six algorithms, work stealing, aging and the TaskScheduler API, on virtual time."""
 
+import random
+
 import pytest
 
 import swarmlab as sl
@@ -243,3 +245,26 @@ def test_rankings_survive_many_load_changes():
         rec = simulate(chain + rest, [Agent(f"a{i}") for i in range(16)],
                        scheduler=TaskScheduler(alg, aging_s=None), limits=ResourceLimits(max_concurrent_tasks=64))
         assert (rec.final()["status"] == "completed").all(), alg
+
+
+def test_agent_queue_gives_ranks_in_order_whatever_order_they_came_in():
+    # ranks mostly arrive in order (appended); a stolen or aged task's older rank is
+    # inserted; taking heads and cutting off the consumed prefix never reorders them
+    from swarmlab.scheduling.base import AgentSlot
+
+    rng = random.Random(3)
+    slot, pending, taken = AgentSlot(Agent("a"), 0), [], []
+    nxt = 1000
+    for step in range(5000):
+        if rng.random() < 0.55:
+            nxt += 1
+            key = nxt if rng.random() < 0.9 else rng.randrange(1, nxt)  # in order, or an older rank
+            slot.put(key)
+            pending.append(key)
+        elif slot.head < len(slot.queue):
+            taken.append(slot.queue[slot.head])
+            assert taken[-1] == min(pending)
+            pending.remove(taken[-1])
+            slot.pop_head()
+        assert sorted(pending) == slot.queue[slot.head:]
+    assert len(slot.queue) - slot.head == len(pending) and len(slot.queue) < 2 * len(pending) + 260

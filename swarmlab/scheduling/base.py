@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import insort
 from collections.abc import Callable
 
 from ..errors import ConfigError
@@ -30,8 +31,11 @@ def task_weight(task: Task) -> float:
 class AgentSlot:
     """The dispatcher's live view of one agent.
 
-    ``queue`` is a heap of ``(-priority, seq, state)`` (entries of tasks that left the
-    queue are dropped lazily); ``queued`` and ``running`` count tasks; ``work`` sums their
+    ``queue[head:]`` holds the ranks (ints, see ``taskstate.SEQ_BITS``) of its waiting
+    tasks in ascending order, the best first; entries of tasks that left the queue are
+    dropped lazily when they reach the head. Ranks mostly arrive in order, so a placement
+    is an append and taking the head moves ``head`` on (see :meth:`put`,
+    :meth:`pop_head`). ``queued`` and ``running`` count tasks; ``work`` sums their
     weights (estimates). ``load`` is the estimated seconds to finish that work:
     ``work / (capacity * speed)``. The counters ``n_done``, ``n_ok``, ``est_sum`` and
     ``run_sum`` (also per capability set in ``by_caps``) are the agent's measured
@@ -39,7 +43,7 @@ class AgentSlot:
     """
 
     __slots__ = (
-        "agent", "idx", "id", "capacity", "speed", "capabilities", "queue", "queued",
+        "agent", "idx", "id", "capacity", "speed", "capabilities", "queue", "head", "queued",
         "running", "work", "rate", "n_done", "n_ok", "est_sum", "run_sum", "by_caps", "retired",
     )
 
@@ -51,7 +55,8 @@ class AgentSlot:
         self.speed = agent.speed
         self.capabilities = agent.capabilities
         self.rate = agent.capacity * agent.speed  # work drained per second
-        self.queue: list = []
+        self.queue: list[int] = []
+        self.head = 0
         self.queued = 0
         self.running = 0
         self.work = 0.0
@@ -61,6 +66,28 @@ class AgentSlot:
         self.run_sum = 0.0  # and their measured run times
         self.by_caps: dict[frozenset, list[float]] = {}  # requires -> [estimate sum, run sum]
         self.retired = False  # taken out of the pool: no longer in any group
+
+    def put(self, key: int) -> None:
+        """Queue a rank: appended when it ranks last (seqs only grow, so nearly always),
+        else inserted in order (a stolen or aged task keeps its older seq)."""
+        q = self.queue
+        if not q or key >= q[-1]:
+            q.append(key)
+        else:
+            insort(q, key, self.head)
+
+    def pop_head(self) -> None:
+        """Drop the head rank. The consumed prefix is cut off once the queue is empty or
+        the prefix is its larger half, so a pop costs O(1) amortized."""
+        h = self.head + 1
+        q = self.queue
+        if h == len(q):
+            q.clear()
+            h = 0
+        elif h >= 256 and h + h > len(q):
+            del q[:h]
+            h = 0
+        self.head = h
 
     @property
     def load(self) -> float:

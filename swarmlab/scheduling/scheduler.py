@@ -134,7 +134,7 @@ class TaskScheduler:
             t0 = clock()
             slot = choose(task, group)
             self._seconds += clock() - t0
-            self._count(task, slot.id, slot.capabilities, +1)
+            self._count(task, slot)
             return slot
 
         def counting_bind(slots: list[AgentSlot]) -> None:
@@ -152,12 +152,14 @@ class TaskScheduler:
 
         policy.choose, policy.bind, policy.moved, policy.agent_added = timed_choose, counting_bind, moved, agent_added
 
-    def _count(self, task: Task, agent_id: str, caps: frozenset, sign: int) -> None:
-        self._n += sign
-        self._placed[agent_id] = self._placed.get(agent_id, 0.0) + sign * task_weight(task)
+    def _count(self, task: Task, slot: AgentSlot) -> None:
+        """One more placement of ``task`` on ``slot``."""
+        self._n += 1
+        placed = self._placed
+        placed[slot.id] = placed.get(slot.id, 0.0) + task_weight(task)
         if task.requires:
-            self._match_n += sign
-            self._match_sum += sign * len(task.requires) / len(caps)
+            self._match_n += 1
+            self._match_sum += len(task.requires) / len(slot.capabilities)
 
     def get_metrics(self) -> SchedulingMetrics:
         """Metrics over every placement since the last plan or run started."""
