@@ -163,7 +163,7 @@ class Dispatcher(PoolMixin):
                 self.index.eligible(t.requires, tid)  # raises NoEligibleAgentError
         in_batch = set(ids) if given or any_deps else None
         if (in_batch is not None and (len(in_batch) != n or not in_batch.isdisjoint(known))
-                or len(set(map(id, tasks))) != n):
+                or len(set(tasks)) != n):  # Task hashes by identity: the same object twice
             self._explain_duplicates(tasks, ids)
         if priorities is not None:
             for p in priorities:

@@ -134,7 +134,12 @@ class TaskScheduler:
             t0 = clock()
             slot = choose(task, group)
             self._seconds += clock() - t0
-            self._count(task, slot)
+            self._n += 1  # the placement counted, inline: this runs once per decision
+            placed = self._placed
+            placed[slot.id] = placed.get(slot.id, 0.0) + task_weight(task)
+            if task.requires:
+                self._match_n += 1
+                self._match_sum += len(task.requires) / len(slot.capabilities)
             return slot
 
         def counting_bind(slots: list[AgentSlot]) -> None:
@@ -151,15 +156,6 @@ class TaskScheduler:
             _added(slot, groups)
 
         policy.choose, policy.bind, policy.moved, policy.agent_added = timed_choose, counting_bind, moved, agent_added
-
-    def _count(self, task: Task, slot: AgentSlot) -> None:
-        """One more placement of ``task`` on ``slot``."""
-        self._n += 1
-        placed = self._placed
-        placed[slot.id] = placed.get(slot.id, 0.0) + task_weight(task)
-        if task.requires:
-            self._match_n += 1
-            self._match_sum += len(task.requires) / len(slot.capabilities)
 
     def get_metrics(self) -> SchedulingMetrics:
         """Metrics over every placement since the last plan or run started."""
