@@ -23,7 +23,18 @@ from .pool import PoolMixin
 from .scheduling.base import AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle
-from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, SEQ_BITS, SEQ_MASK, TaskState, still_waiting
+from .taskstate import (
+    DELAYED,
+    IDX_BITS,
+    IDX_MASK,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    SEQ_BITS,
+    SEQ_MASK,
+    TaskState,
+    still_waiting,
+)
 
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
@@ -37,9 +48,6 @@ MAX_BACKOFF_S = 60.0
 #: figure is Dask's own ``allowed-failures`` default.
 MAX_LOST_ATTEMPTS = 3
 
-# A startable entry is ``queue key << IDX_BITS | agent index`` (see taskstate.SEQ_BITS).
-IDX_BITS = 24
-IDX_MASK = (1 << IDX_BITS) - 1
 _PRIORITY_STEP = 1 << SEQ_BITS  # queue keys below it are critical (priority 10)
 
 

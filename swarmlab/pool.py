@@ -10,7 +10,7 @@ from itertools import islice
 from .errors import ConfigError
 from .model import Agent, TaskStatus
 from .scheduling.base import AgentSlot
-from .taskstate import DELAYED, QUEUED, RUNNING, SEQ_BITS, SEQ_MASK, TaskState
+from .taskstate import DELAYED, IDX_MASK, QUEUED, RUNNING, SEQ_BITS, SEQ_MASK, TaskState
 
 __all__ = ["PoolMixin"]
 
@@ -178,6 +178,8 @@ class PoolMixin:
         """A new agent joins the pool; with stealing on it takes waiting work at once."""
         if any(s.id == agent.id for s in self.slots):
             raise ConfigError(f"agent id {agent.id!r} is already in the pool; agent ids must be unique")
+        if len(self.slots) >= IDX_MASK:
+            raise ConfigError(f"a run holds at most {IDX_MASK:,} agents; agent {agent.id!r} is one too many")
         slot = AgentSlot(agent, len(self.slots))
         self.slots.append(slot)
         groups = self.index.add(slot)

@@ -7,7 +7,8 @@ from typing import Any
 from .model import Task, TaskResult
 from .scheduling.base import DEFAULT_WEIGHT_S, MIN_WEIGHT_S, AgentSlot
 
-__all__ = ["TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING", "SEQ_BITS", "SEQ_MASK", "still_waiting"]
+__all__ = ["TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING", "SEQ_BITS", "SEQ_MASK", "IDX_BITS",
+           "IDX_MASK", "still_waiting"]
 
 #: The states of a task not yet ended (an ended task holds its TaskStatus instead).
 PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
@@ -15,9 +16,13 @@ PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
 #: A queued task's rank is one int, ``(10 - priority) << SEQ_BITS | seq``: the smaller
 #: goes first, so higher priorities lead and equal ones keep the order they became ready
 #: in (``seq``, unique per placement, numbers the dispatcher's ``_by_seq``). Agents' queues
-#: are heaps of these ints: an int compares several times faster than a tuple.
+#: are sorted lists of these ints and the dispatcher's startable heap holds them: an int
+#: compares several times faster than a tuple.
 SEQ_BITS = 40
 SEQ_MASK = (1 << SEQ_BITS) - 1
+#: A startable entry is ``rank << IDX_BITS | agent index``: a run holds at most IDX_MASK agents.
+IDX_BITS = 24
+IDX_MASK = (1 << IDX_BITS) - 1
 
 
 class TaskState:

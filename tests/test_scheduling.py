@@ -268,3 +268,19 @@ def test_agent_queue_gives_ranks_in_order_whatever_order_they_came_in():
             slot.pop_head()
         assert sorted(pending) == slot.queue[slot.head:]
     assert len(slot.queue) - slot.head == len(pending) and len(slot.queue) < 2 * len(pending) + 260
+
+
+def test_too_many_agents_is_refused_with_the_limit(monkeypatch):
+    # a startable entry packs the agent's index in IDX_BITS bits; a pool that outgrows
+    # them is refused at the boundary, at the start or when an agent joins
+    from swarmlab import dispatch, pool
+    from swarmlab.events import Recorder
+
+    monkeypatch.setattr(dispatch, "IDX_MASK", 3)
+    monkeypatch.setattr(pool, "IDX_MASK", 3)
+    pol = sl.TaskScheduler("round_robin").policy
+    with pytest.raises(sl.ConfigError, match="at most 3 agents; got 4"):
+        dispatch.Dispatcher([Agent(f"a{i}") for i in range(4)], pol, ResourceLimits(), Recorder())
+    d = dispatch.Dispatcher([Agent(f"a{i}") for i in range(3)], pol, ResourceLimits(), Recorder())
+    with pytest.raises(sl.ConfigError, match="at most 3 agents; agent 'a3' is one too many"):
+        d.add_agent(Agent("a3"), 0.0)
