@@ -299,14 +299,10 @@ class Dispatcher(PoolMixin):
         st.slot = slot
         st.state = QUEUED
         key = st.key
-        q = slot.queue
-        if not q or key >= q[-1]:  # slot.put(key), inlined: nearly every placement ranks last
-            q.append(key)
-        else:
-            slot.put(key)
+        slot.put(key)
         slot.queued += 1
         slot.work += st.weight
-        if slot.running < slot.capacity and q[slot.head] == key:
+        if slot.running < slot.capacity and slot.queue[slot.head] == key:
             heapq.heappush(self._startable, key << IDX_BITS | slot.idx)
         if self._steal and not self._loaded_stale:  # a load rose: the thieves' heap hears of it
             h = self._loaded
