@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import workloads
-from .errors import SwarmlabError
+from .errors import ConfigError, SwarmlabError
 from .model import ExecutionMode
 from .scheduling import SchedulingAlgorithm
 
@@ -38,6 +38,16 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _fraction(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = -1.0
+    if not x >= 0:
+        raise argparse.ArgumentTypeError(f"must be a fraction >= 0 (0.10 = 10%); got {text!r}")
+    return x
+
+
 def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
@@ -47,6 +57,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare
     from .store import RunStore
 
+    baseline = _read_baseline(args.against) if args.against else None  # before the runs: fail fast
     out = Path(args.out)
     store = RunStore(out / "runs")
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
@@ -68,7 +79,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"\n{metric} (mean [95% CI] over {args.repeats} repeats)")
         print(result.table(metric).to_string())
     print(f"\nsaved: {csv}" + (f", {png}" if png else "") + f" and {len(result.runs)} runs in {store.path}")
-    return 0
+    return _gate(result.summary, baseline, args.against, args.tolerance) if baseline is not None else 0
+
+
+def _read_baseline(against: str):
+    import pandas as pd
+
+    path = Path(against)
+    if not path.is_file():
+        raise ConfigError(f"--against {against}: no such file; give a compare-*.csv an earlier compare wrote")
+    return pd.read_csv(path)
+
+
+def _gate(summary, baseline, against: str, tolerance: float) -> int:
+    """The regression gate: 1 when a throughput or makespan got worse than in the
+    ``against`` summary beyond ``tolerance`` and beyond both 95 % intervals, else 0."""
+    from .compare import regressions
+
+    reg = regressions(summary, baseline, tolerance=tolerance)
+    shown = reg.assign(change=reg["change"].map(lambda c: f"{c:+.1%}"))
+    print(f"\nagainst {against} (tolerance {tolerance:.0%}):")
+    print(shown[["algorithm", "mode", "metric", "base_mean", "mean", "change", "regressed"]].to_string(
+        index=False, float_format=lambda x: f"{x:.4g}"))
+    bad = reg[reg["regressed"]]
+    if bad.empty:
+        print("no regression")
+        return 0
+    print(f"REGRESSED: {len(bad)} of {len(reg)} figures", file=sys.stderr)
+    return 1
 
 
 def _save_png(summary, path: Path) -> Path | None:
@@ -149,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--simulate", action="store_true", help="also run every algorithm on virtual time")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="data", help="results folder (default: data)")
+    c.add_argument("--against", metavar="CSV", help="an earlier compare-*.csv: exit 1 when throughput or "
+                   "makespan got worse beyond --tolerance and beyond both 95%% intervals")
+    c.add_argument("--tolerance", type=_fraction, default=0.10, help="allowed change before it counts "
+                   "(fraction; default 0.10)")
     c.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("simulate", help="run a workload on virtual time under the algorithms")

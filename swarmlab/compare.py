@@ -21,11 +21,14 @@ from .scheduling import SchedulingAlgorithm, TaskScheduler
 from .simulate import simulate
 from .workloads import Workload, pool_capabilities
 
-__all__ = ["compare", "Comparison", "ci95", "run_metrics", "summarize", "METRICS"]
+__all__ = ["compare", "Comparison", "ci95", "run_metrics", "summarize", "regressions", "METRICS", "LOWER_IS_BETTER"]
 
 #: The metrics compared, per run.
 METRICS = ("makespan_s", "throughput_tps", "p50_wait_s", "p95_wait_s", "load_balance_score",
            "capability_match_score", "efficiency", "speedup")
+
+#: The metrics where less is better (the others: more is better).
+LOWER_IS_BETTER = frozenset({"makespan_s", "p50_wait_s", "p95_wait_s"})
 
 # Student's t, 97.5th percentile, by degrees of freedom (beyond 30: the normal's 1.96).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -103,6 +106,45 @@ def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode")) 
             agg.append({**dict(zip(by, key)), "metric": metric, "n": len(g), "mean": mean,
                         "ci_low": lo, "ci_high": hi, "values": g[metric].tolist()})
     return pd.DataFrame(agg, columns=[*by, "metric", "n", "mean", "ci_low", "ci_high", "values"])
+
+
+def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: float = 0.10,
+                metrics: Sequence[str] = ("throughput_tps", "makespan_s")) -> pd.DataFrame:
+    """Compare a summary with an earlier one (both as :func:`summarize` gives them, or a
+    ``compare-*.csv`` read back): one row per algorithm, mode and metric found in both.
+
+    A row is ``regressed`` when its mean moved the wrong way by more than ``tolerance``
+    (a fraction of the baseline's mean) and its 95 % interval lies wholly on the wrong side
+    of the baseline's; with a single run on either side (no interval) the tolerance alone
+    decides. ``change`` is the relative change of the mean, signed as measured.
+    """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ConfigError(f"tolerance must be a fraction >= 0 (0.10 = 10 %); got {tolerance!r}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ConfigError(f"metrics must be among {', '.join(METRICS)}; got {list(metrics)!r}")
+    need = ["algorithm", "mode", "metric", "mean", "ci_low", "ci_high"]
+    for name, frame in (("summary", summary), ("baseline", baseline)):
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            raise ConfigError(f"the {name} lacks the columns {missing}; give a compare summary "
+                              f"(Comparison.summary or a compare-*.csv); it has {list(frame.columns)}")
+    keys = ["algorithm", "mode", "metric"]
+    both = summary[summary["metric"].isin(metrics)][need].merge(
+        baseline[need], on=keys, suffixes=("", "_base"))
+    if both.empty:
+        raise ConfigError("the summary and the baseline share no algorithm, mode and metric; compare "
+                          "like with like (the same algorithms and modes)")
+    lower = both["metric"].isin(LOWER_IS_BETTER)
+    change = (both["mean"] - both["mean_base"]) / both["mean_base"]
+    worse = change.where(lower, -change)  # > 0: moved the wrong way
+    apart = (both["ci_low"] > both["ci_high_base"]).where(lower, both["ci_high"] < both["ci_low_base"])
+    no_ci = both[["ci_low", "ci_high", "ci_low_base", "ci_high_base"]].isna().any(axis=1)
+    out = both.rename(columns={"mean_base": "base_mean", "ci_low_base": "base_ci_low", "ci_high_base": "base_ci_high"})
+    out["change"] = change
+    out["regressed"] = (worse > tolerance) & (apart | no_ci)
+    return out[[*keys, "base_mean", "base_ci_low", "base_ci_high", "mean", "ci_low", "ci_high", "change",
+                "regressed"]].reset_index(drop=True)
 
 
 async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,

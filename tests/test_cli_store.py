@@ -30,10 +30,66 @@ def test_compare_cli_saves_runs_summary_and_png(tmp_path, capsys):
         assert rec.tasks["task_id"].nunique() == 24
 
 
+def test_compare_cli_regression_gate_exits_1_on_a_regression(tmp_path, capsys):
+    argv = ["compare", "--tasks", "12", "--algorithms", "round_robin", "--mode", "thread", "--repeats", "2",
+            "--simulate", "--out", str(tmp_path / "first")]
+    assert main(argv) == 0
+    first = next(p for p in (tmp_path / "first").glob("compare-*.csv") if not p.name.endswith("-runs.csv"))
+    capsys.readouterr()
+    # the same set-up again, against the first: the simulated rows are identical, the real ones
+    # move with the machine, well inside a 500 % tolerance
+    again = argv[:-1] + [str(tmp_path / "again"), "--against", str(first), "--tolerance", "5"]
+    assert main(again) == 0
+    out = capsys.readouterr().out
+    assert f"against {first}" in out and "no regression" in out
+    # a baseline ten times better than anything this run can do: every figure regressed
+    better = pd.read_csv(first)
+    for metric, factor in (("throughput_tps", 10.0), ("makespan_s", 0.1)):
+        rows = better["metric"] == metric
+        better.loc[rows, ["mean", "ci_low", "ci_high"]] *= factor
+    better.to_csv(tmp_path / "better.csv", index=False)
+    assert main(argv[:-1] + [str(tmp_path / "third"), "--against", str(tmp_path / "better.csv")]) == 1
+    captured = capsys.readouterr()
+    assert "REGRESSED: 4 of 4 figures" in captured.err  # 2 metrics x (thread, simulated)
+    # a missing baseline is refused before anything runs
+    assert main(argv[:-1] + [str(tmp_path / "fourth"), "--against", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv: no such file" in capsys.readouterr().err and not (tmp_path / "fourth").exists()
+
+
+def test_regressions_need_the_mean_and_both_intervals_to_move_the_wrong_way():
+    from swarmlab.compare import METRICS, regressions, summarize
+
+    def summary_of(throughputs, makespans):
+        rows = [{**dict.fromkeys(METRICS, math.nan), "algorithm": "least_loaded", "mode": "thread",
+                 "throughput_tps": t, "makespan_s": m} for t, m in zip(throughputs, makespans)]
+        return summarize(pd.DataFrame(rows))
+
+    base = summary_of([100, 102, 98], [1.00, 1.02, 0.98])
+    worse = regressions(summary_of([80, 81, 79], [1.25, 1.24, 1.26]), base).set_index("metric")
+    assert worse["regressed"].all()
+    assert worse.loc["throughput_tps", "change"] == pytest.approx(-0.2)
+    assert worse.loc["makespan_s", "change"] == pytest.approx(0.25)
+    # better, within tolerance, or worse on average but with overlapping intervals: no regression
+    for tps, span in (([120, 121, 119], [0.8, 0.8, 0.8]), ([97, 96, 98], [1.05, 1.04, 1.06]),
+                      ([85, 120, 60], [1.0, 1.0, 1.0])):
+        assert not regressions(summary_of(tps, span), base)["regressed"].any()
+    # one run per side: no interval, the tolerance alone decides
+    assert regressions(summary_of([80], [1.0]), summary_of([100], [1.0]))["regressed"].sum() == 1
+    with pytest.raises(ConfigError, match="tolerance must be a fraction"):
+        regressions(base, base, tolerance=-0.1)
+    with pytest.raises(ConfigError, match="metrics must be among"):
+        regressions(base, base, metrics=["speed"])
+    with pytest.raises(ConfigError, match=r"the baseline lacks the columns \['ci_low', 'ci_high'\]"):
+        regressions(base, base.drop(columns=["ci_low", "ci_high"]))
+    with pytest.raises(ConfigError, match="share no algorithm, mode and metric"):
+        regressions(base, base.assign(mode="process"))
+
+
 def test_cli_rejects_bad_values_with_exit_code_2(capsys):
     for argv, msg in ((["compare", "--mode", "thread,quantum"], "unknown modes ['quantum']"),
                       (["compare", "--algorithms", "fastest"], "unknown algorithms ['fastest']"),
-                      (["compare", "--tasks", "0"], "must be a positive integer")):
+                      (["compare", "--tasks", "0"], "must be a positive integer"),
+                      (["compare", "--tolerance", "-1"], "must be a fraction >= 0")):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2 and msg in capsys.readouterr().err
