@@ -38,8 +38,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["MODES", "ExperimentPanel", "LiveMonitor"]
 
-#: The execution modes the panel offers for real runs.
-MODES = ("thread", "process", "asyncio", "hybrid")
+#: The execution modes the panel offers for real runs ("dask" needs a scheduler's address).
+MODES = ("thread", "process", "asyncio", "hybrid", "dask")
 _ALGORITHMS = tuple(a.value for a in SchedulingAlgorithm)
 _TABLE_METRICS = ("throughput_tps", "makespan_s", "load_balance_score", "p95_wait_s")
 _WIDE = {"description_width": "initial"}
@@ -232,6 +232,7 @@ class _Settings:
     repeats: int
     limits: ResourceLimits
     seed: int
+    dask_address: str | None = None
 
     @property
     def setup(self) -> str:
@@ -259,14 +260,16 @@ class ExperimentPanel:
     per-run and summary frames as CSV or Parquet.
 
     The keyword arguments set the controls' starting values. Zero in ``max CPU %``,
-    ``max memory MB`` or ``timeout`` means none.
+    ``max memory MB`` or ``timeout`` means none. Mode ``dask`` runs the task bodies on the
+    Dask cluster whose scheduler address is in ``dask scheduler`` (``dask_address``): the
+    panel connects to a cluster, it does not start one.
     """
 
     def __init__(self, *, algorithms: list[str] | None = None, workload: str = "io", n: int = 60,
                  mode: str = "thread", simulated: bool = False, repeats: int = 2, max_concurrent_tasks: int = 8,
                  max_cpu_percent: float | None = None, max_memory_mb: float | None = None,
                  task_timeout: float | None = 300.0, seed: int = 0, store: str = "data/runs",
-                 export_dir: str = "data/exports") -> None:
+                 export_dir: str = "data/exports", dask_address: str | None = None) -> None:
         algorithms = list(algorithms) if algorithms is not None else list(_ALGORITHMS)
         bad = [a for a in algorithms if a not in _ALGORITHMS]
         if bad or not algorithms:
@@ -282,6 +285,8 @@ class ExperimentPanel:
         self.repeats = W.BoundedIntText(value=repeats, min=1, max=100, description="repeats", style=_WIDE)
         self.seed = W.IntText(value=seed, description="seed", style=_WIDE)
         self.mode = W.Dropdown(options=MODES, value=mode, description="mode", style=_WIDE)
+        self.dask_address = W.Text(value=dask_address or "", placeholder="tcp://host:8786",
+                                   description="dask scheduler", style=_WIDE)
         self.clock = W.ToggleButtons(options=["real", "simulated"], value="simulated" if simulated else "real",
                                      description="clock", style=_WIDE)
         self.max_concurrent = W.BoundedIntText(value=max_concurrent_tasks, min=1, max=100_000,
@@ -311,7 +316,7 @@ class ExperimentPanel:
         self.parquet_button.on_click(lambda _: self._guarded(self.export, "parquet"))
         self.widget = W.VBox([
             W.HBox([W.VBox([self.algorithms, self.clock]),
-                    W.VBox([self.workload, self.size, self.repeats, self.seed, self.mode]),
+                    W.VBox([self.workload, self.size, self.repeats, self.seed, self.mode, self.dask_address]),
                     W.VBox([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout])]),
             W.HBox([self.run_button, self.stop_button]),
             self.status, self.run_progress, self.monitor.widget,
@@ -361,7 +366,13 @@ class ExperimentPanel:
             task_timeout=self.timeout.value or None,
         )
         mode = "simulated" if self.clock.value == "simulated" else self.mode.value
-        return _Settings(algs, wl, mode, self.repeats.value, limits, self.seed.value)
+        address = self.dask_address.value.strip() or None
+        if mode == "dask" and address is None:
+            raise ConfigError("mode dask needs the address of a running Dask scheduler in 'dask scheduler' "
+                              "(tcp://host:8786): start one with `dask scheduler` and `dask worker`, or "
+                              "distributed.LocalCluster(), and give its scheduler_address")
+        return _Settings(algs, wl, mode, self.repeats.value, limits, self.seed.value,
+                         address if mode == "dask" else None)
 
     def _on_run(self, _: Any = None) -> None:
         if self.running:
@@ -416,6 +427,9 @@ class ExperimentPanel:
                 self._show_results()
                 if stopped:
                     break
+        except SwarmlabError as exc:  # a run could not start (a cluster gone, say): say it
+            self._say(f"the suite stopped: {exc}", error=True)
+            raise
         finally:
             self.run_button.disabled, self.stop_button.disabled = False, True
             self._busy = False
@@ -434,7 +448,8 @@ class ExperimentPanel:
             self.monitor.show(rec, summary=True)
             finished = True
         else:
-            ex = ParallelExecutor(mode=s.mode, limits=s.limits, agents=agents, scheduler=sched, seed=seed)
+            dask = {"dask_address": s.dask_address} if s.mode == "dask" else {}
+            ex = ParallelExecutor(mode=s.mode, limits=s.limits, agents=agents, scheduler=sched, seed=seed, **dask)
             await ex.start()
             done = asyncio.ensure_future(ex.wait_for_completion())
             asked = asyncio.ensure_future(self._stop.wait())

@@ -315,3 +315,31 @@ def test_dask_mode_without_distributed_says_how_to_install_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pip install 'swarmlab[dask]'" in out.stdout
+
+
+def test_experiment_panel_runs_its_suite_on_the_cluster(tmp_path):
+    pytest.importorskip("ipywidgets")
+    import json
+
+    from swarmlab.widgets import ExperimentPanel
+
+    with dask_cluster(tmp_path) as scheduler_file:
+
+        async def main():
+            client, _ = await connect(scheduler_file, 2)
+            await client.close()
+            address = json.loads(scheduler_file.read_text())["address"]
+            panel = ExperimentPanel(algorithms=["round_robin", "least_loaded"], workload="io", n=8, repeats=1,
+                                    mode="dask", dask_address=address, store=tmp_path / "runs",
+                                    export_dir=tmp_path / "exports")
+            return panel, await panel.run()
+
+        panel, summary = run(main())
+    assert len(panel.runs) == 2
+    for rec in panel.runs:
+        assert rec.meta["mode"] == "dask"
+        final = rec.final()
+        assert len(final) == 8 and (final["status"] == "completed").all()
+        assert set(final["worker"].dropna()) and all(w.startswith("tcp://127.0.0.1:") for w in final["worker"])
+    assert set(summary["algorithm"]) == {"round_robin", "least_loaded"}
+    assert summary["setup"].str.contains(" dask,").all()

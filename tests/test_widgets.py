@@ -112,7 +112,7 @@ def test_bad_input_is_named_at_the_boundary(tmp_path):
     with pytest.raises(ConfigError, match="workload must be one of"):
         _panel(tmp_path, workload="huge")
     with pytest.raises(ConfigError, match="mode must be one of"):
-        _panel(tmp_path, mode="dask")
+        _panel(tmp_path, mode="ray")
     panel = _panel(tmp_path)
     with pytest.raises(ConfigError, match="nothing to export yet"):
         panel.export()
@@ -190,3 +190,10 @@ def test_simulated_runs_show_their_chart(tmp_path):
     assert "virtual clock" in panel.monitor.stats.value and panel.monitor.progress.value == 300
     assert summary["setup"].iloc[0].startswith("heavy_tailed×300 simulated")
     assert len(workloads.heavy_tailed(300).tasks()) == len(panel.runs[0].final())
+
+
+def test_dask_mode_needs_a_scheduler_address(tmp_path):
+    panel = _panel(tmp_path, mode="dask")
+    with pytest.raises(ConfigError, match="mode dask needs the address of a running Dask scheduler"):
+        run(panel.run())
+    assert "mode dask needs the address" in panel.status.value and not panel.runs
