@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["gantt", "throughput", "utilization", "queue_length", "resources", "compare", "load_balance",
-           "STATUS_COLORS", "GANTT_MAX_BARS"]
+__all__ = ["gantt", "busy_share", "throughput", "utilization", "queue_length", "resources", "compare", "load_balance",
+           "STATUS_COLORS", "GANTT_MAX_BARS", "GANTT_MAX_LABELS"]
 
 #: One colour per task status.
 STATUS_COLORS = {
@@ -25,6 +25,9 @@ STATUS_COLORS = {
 #: Above this many attempts a Gantt chart shows each agent's busy share per time bin
 #: instead of bars: tens of thousands of bars are neither readable nor quick to draw.
 GANTT_MAX_BARS = 5000
+#: At most this many lanes are named on a Gantt chart's axis (every lane is drawn): a
+#: thousand labels are unreadable and took seconds to lay out.
+GANTT_MAX_LABELS = 40
 
 
 def _ax(ax: Axes | None, size: tuple[float, float] = (9, 4)) -> Axes:
@@ -58,19 +61,15 @@ def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "statu
     ran = tasks.dropna(subset=["started_s"])
     agents = sorted(ran["agent_id"].astype(str).unique())
     lane = {a: i for i, a in enumerate(agents)}
-    ax = _ax(ax, (10, max(2.5, 0.3 * len(agents) + 1)))
+    ax = _ax(ax, (10, min(12.0, max(2.5, 0.3 * len(agents) + 1))))
     if len(ran) > max_bars:
         t0, t1 = float(ran["started_s"].min()), float(ran["finished_s"].max())
         edges = np.linspace(t0, t1 if t1 > t0 else t0 + 1, bins + 1)
-        busy = np.zeros((len(agents), bins))
-        width = edges[1] - edges[0]
-        for a, s, f in zip(ran["agent_id"].astype(str), ran["started_s"], ran["finished_s"]):
-            i = lane[a]
-            lo, hi = np.searchsorted(edges, s, "right") - 1, np.searchsorted(edges, f, "left")
-            for b in range(max(lo, 0), min(hi, bins)):
-                busy[i, b] += max(0.0, min(f, edges[b + 1]) - max(s, edges[b])) / width
+        lanes = ran["agent_id"].astype(str).map(lane).to_numpy()
+        busy = busy_share(lanes, ran["started_s"].to_numpy(float), ran["finished_s"].to_numpy(float), edges,
+                          len(agents))
         mesh = ax.pcolormesh(edges, np.arange(len(agents) + 1) - 0.5, busy, cmap="Greens", vmin=0, shading="flat")
-        plt.colorbar(mesh, ax=ax, label="busy share of the bin")
+        ax.figure.colorbar(mesh, ax=ax, label="busy share of the bin")
     else:
         if color_by == "status":
             colors = ran["status"].astype(str).map(STATUS_COLORS).fillna("#34495e")
@@ -88,11 +87,40 @@ def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "statu
             present = [s for s in STATUS_COLORS if s in set(ran["status"].astype(str))]
             ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present], loc="upper right",
                       fontsize="small")
-    ax.set_yticks(range(len(agents)), agents)
+    shown = range(0, len(agents), -(-len(agents) // GANTT_MAX_LABELS))  # every lane drawn, some named
+    ax.set_yticks(list(shown), [agents[i] for i in shown])
     ax.set_ylim(-0.6, len(agents) - 0.4)
     ax.set_xlabel("t_s (seconds since the run started)")
     ax.set_title("attempts per agent" if len(ran) <= max_bars else "busy share per agent")
     return ax
+
+
+def busy_share(lanes, starts, finishes, edges, n_lanes: int):
+    """``busy[lane, bin]``: the time attempts of each lane ran within each bin of ``edges``,
+    over the bin's width (above 1 when several ran at once).
+
+    Vectorised: a lane's busy time up to ``t`` is the sum over attempts started before
+    ``t`` of ``t - start``, less the same sum over attempts finished before ``t``; with
+    each lane's starts and finishes sorted, both come from cumulative sums at every edge.
+    """
+    import numpy as np
+
+    lanes, starts, finishes, edges = (np.asarray(x) for x in (lanes, starts, finishes, edges))
+    busy = np.zeros((n_lanes, len(edges) - 1))
+    order = np.argsort(lanes, kind="stable")
+    bounds = np.searchsorted(lanes[order], np.arange(n_lanes + 1))
+    for i in range(n_lanes):
+        rows = order[bounds[i]:bounds[i + 1]]
+        if not len(rows):
+            continue
+        up_to = np.zeros(len(edges))
+        for times, sign in ((starts[rows], 1.0), (finishes[rows], -1.0)):
+            times = np.sort(times)
+            k = np.searchsorted(times, edges, "left")  # how many are before each edge
+            sums = np.concatenate(([0.0], np.cumsum(times)))
+            up_to += sign * (k * edges - sums[k])
+        busy[i] = np.diff(up_to) / np.diff(edges)
+    return busy
 
 
 def throughput(tasks: pd.DataFrame, *, ax: Axes | None = None, bins: int = 50) -> Axes:

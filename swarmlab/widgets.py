@@ -77,13 +77,19 @@ def _run_figure(fig: Any, record: RunRecord) -> None:
             ax.text(0.5, 0.5, "no attempt has ended yet", ha="center", va="center", transform=ax.transAxes)
 
 
+#: The live chart is redrawn at most once per this many times its last drawing cost.
+DRAW_SHARE = 4
+
+
 class LiveMonitor:
     """A live view of a running :class:`~swarmlab.ParallelExecutor` or
     :class:`~swarmlab.orchestration.OrchestrationManager`.
 
     It shows tasks ended out of those submitted, what runs and waits, throughput (over the
     run and over the last interval), the last tasks that ended (names HTML-escaped) and,
-    every ``plot_s`` seconds, a throughput and Gantt chart of the run so far. It polls on
+    every ``plot_s`` seconds, a throughput and Gantt chart of the run so far (less often when
+    a chart of a big run costs more than a quarter of that to draw: the next one waits
+    :data:`DRAW_SHARE` times the last one's cost, so the run keeps most of the loop). It polls on
     the running event loop every ``interval`` seconds until the executor has stopped (a
     manager: until its next suite's executor has stopped), then refreshes once more. Run
     the work with ``await`` in the cell so that the loop is free to update the view.
@@ -115,6 +121,7 @@ class LiveMonitor:
         self._last_t = 0.0
         self._last_plot = 0.0  # the first chart after plot_s: nothing to draw before
         self._rate = 0.0
+        self._draw_s = 0.0  # what the last chart cost to draw (wall seconds on the loop)
 
     # ------------------------------------------------------------------ following a source
     def attach(self, source: Any) -> None:
@@ -194,10 +201,14 @@ class LiveMonitor:
         last = ex.recorder.attempts[-5:]
         self.recent.value = "last ended: " + ", ".join(
             f"<code>{html.escape(str(a[1]))}</code> {html.escape(a[3])}" for a in reversed(last)) if last else ""
-        due = self.plot_s is not None and now - self._last_plot >= self.plot_s
+        # A chart of a big run costs the loop a while (its frames, then the drawing): the
+        # next one waits at least DRAW_SHARE times that, so the run keeps most of the loop.
+        due = self.plot_s is not None and now - self._last_plot >= max(self.plot_s, DRAW_SHARE * self._draw_s)
         if plot or (plot is None and due):
             self._last_plot = now
+            t0 = time.perf_counter()
             self.show(ex.record())
+            self._draw_s = time.perf_counter() - t0
 
     def show(self, record: RunRecord, *, summary: bool = False) -> None:
         """Draw the chart of ``record`` (a finished run, a simulated one included); with

@@ -44,6 +44,36 @@ def test_gantt_aggregates_to_busy_shares_at_scale():
     assert np.allclose(shares, 1.0)  # four agents busy all the time
 
 
+def test_busy_share_equals_the_overlap_of_each_attempt_with_each_bin():
+    rng = np.random.default_rng(0)
+    n = 3000
+    lanes, starts = rng.integers(0, 7, n), rng.uniform(0, 100, n)
+    finishes = starts + rng.exponential(2.0, n)
+    edges = np.linspace(starts.min(), finishes.max(), 41)
+    expect = np.zeros((8, 40))  # lane 7 never ran: all zero
+    for lane, s, f in zip(lanes, starts, finishes):  # the definition, attempt by attempt
+        expect[lane] += np.clip(np.minimum(f, edges[1:]) - np.maximum(s, edges[:-1]), 0, None) / np.diff(edges)
+    assert np.allclose(plots.busy_share(lanes, starts, finishes, edges, 8), expect)
+
+
+def test_gantt_of_many_agents_names_some_lanes_and_draws_on_the_figure_it_is_given():
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    rec = simulate([Task(None, estimate_s=1.0) for _ in range(600)], [Agent(f"a{i:03d}") for i in range(300)])
+    before = plt.get_fignums()
+    ax = Figure().subplots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a colorbar on another figure warned, and made a stray figure
+        plots.gantt(rec.tasks, ax=ax, max_bars=100)
+    assert plt.get_fignums() == before and len(ax.figure.axes) == 2  # the chart and its colorbar
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert 1 < len(names) <= plots.GANTT_MAX_LABELS and names[0] == "a000"
+    assert ax.get_ylim() == (-0.6, 299.6)  # every lane is drawn
+
+
 def test_throughput_utilization_and_queue_length_follow_the_rows():
     rec = simulate([Task(None, estimate_s=1.0) for _ in range(40)], [Agent(f"a{i}") for i in range(4)])
     ax = plots.throughput(rec.tasks, bins=10)

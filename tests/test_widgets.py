@@ -156,6 +156,31 @@ def test_monitor_escapes_task_names_and_counts_from_the_record():
     assert "<b>2/2</b> tasks ended: 2 completed" in mon.stats.value
 
 
+def test_monitor_redraws_a_costly_chart_less_often():
+    async def main():
+        async with ParallelExecutor(mode="asyncio") as ex:
+            async def ok():
+                return 1
+
+            await ex.submit_batch([Task(ok) for _ in range(20)])
+        return ex
+
+    ex = run(main())
+    mon = LiveMonitor(ex, plot_s=1.0)  # no loop runs here: it refreshes when told
+    mon.refresh(plot=True)
+    assert mon.chart.value[:4] == PNG and mon._draw_s > 0  # drawn, and what it cost timed
+    mon.chart.value, mon._last_plot = b"", ex.now() - 2.0  # plot_s has passed since the last chart...
+    mon._draw_s = 1.0  # ...but drawing it cost 1 s: the next waits DRAW_SHARE times that
+    mon.refresh()
+    assert mon.chart.value == b""
+    mon._last_plot = ex.now() - 4.5
+    mon.refresh()
+    assert mon.chart.value[:4] == PNG
+    mon.chart.value, mon._draw_s = b"", 1e6
+    mon.refresh(plot=True)  # asked for: drawn whatever it costs
+    assert mon.chart.value[:4] == PNG
+
+
 def test_monitor_follows_a_managers_next_suite():
     manager = OrchestrationManager(OrchestrationConfig(progress_reporting=False))
 
