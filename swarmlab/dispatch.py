@@ -361,14 +361,8 @@ class Dispatcher(PoolMixin):
             st.state = RUNNING
             st.attempt += 1
             out.append(st)
-            h = slot.head
-            if h < len(q) and slot.running < slot.capacity:
-                head = q[h]
-                hs = by_seq[head & SEQ_MASK]
-                if hs.state is QUEUED and hs.slot is slot and hs.key == head:
-                    push(startable, head << IDX_BITS | idx)
-                else:
-                    self._push_head(slot)
+            if slot.running < slot.capacity:
+                self._push_head(slot)
         return out
 
     def started(self, st: TaskState, now: float, mode: str, worker: Any = None) -> None:
@@ -417,15 +411,8 @@ class Dispatcher(PoolMixin):
                 if st.task.requires:
                     _measure(slot, st.task.requires, est, run)
         self._load_decreased(slot)
-        q = slot.queue
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
-            if slot.head < len(q):
-                head = q[slot.head]
-                hs = self._by_seq[head & SEQ_MASK]
-                if hs.state is QUEUED and hs.slot is slot and hs.key == head:
-                    heapq.heappush(self._startable, head << IDX_BITS | slot.idx)
-                else:
-                    self._push_head(slot)
+            self._push_head(slot)
             if self._steal and not slot.queued:
                 self._steal_for(slot, now)
         if status is _COMPLETED:  # the common case, kept short
