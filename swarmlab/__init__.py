@@ -42,7 +42,15 @@ from .portal import run
 from .records import RunRecord
 from .replay import replay, whatif
 from .resume import resume
-from .scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
+from .scheduling import (
+    Policy,
+    RankedPolicy,
+    SchedulingAlgorithm,
+    SchedulingMetrics,
+    Stealing,
+    TaskScheduler,
+    register_policy,
+)
 from .simulate import simulate
 
 __version__ = "0.1.0"
@@ -70,17 +78,21 @@ __all__ = [
     "MemoryLimitError",
     "NoEligibleAgentError",
     "ParallelExecutor",
+    "Policy",
     "QueueFullError",
+    "RankedPolicy",
     "ResourceLimits",
     "RunRecord",
     "SchedulingAlgorithm",
     "SchedulingMetrics",
+    "Stealing",
     "SwarmlabError",
     "Task",
     "TaskResult",
     "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
+    "register_policy",
     "replay",
     "resume",
     "run",

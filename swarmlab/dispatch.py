@@ -11,8 +11,9 @@ real time, ``simulate`` in virtual time.
 from __future__ import annotations
 
 import heapq
+import math
 import random
-from collections import deque
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,10 +21,12 @@ from .errors import ConfigError, DependencyCycleError, QueueFullError
 from .events import EventCounts, Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus
 from .pool import PoolMixin
-from .scheduling.base import AgentSlot, Policy
+from .scheduling.base import HIGH_PRIORITY, AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle
+from .scheduling.metrics import Placements, fit
 from .taskstate import (
+    AGING_TICKS_PER_S,
     DELAYED,
     IDX_BITS,
     IDX_MASK,
@@ -33,7 +36,6 @@ from .taskstate import (
     SEQ_BITS,
     SEQ_MASK,
     TaskState,
-    still_waiting,
 )
 
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
@@ -49,6 +51,7 @@ MAX_BACKOFF_S = 60.0
 MAX_LOST_ATTEMPTS = 3
 
 _PRIORITY_STEP = 1 << SEQ_BITS  # queue keys below it are critical (priority 10)
+_clock = time.perf_counter  # times each decision of the policy (SchedulingMetrics.scheduling_time)
 
 
 class Dispatcher(PoolMixin):
@@ -88,19 +91,22 @@ class Dispatcher(PoolMixin):
         self.slots = [AgentSlot(a, i) for i, a in enumerate(agents)]
         self.index = CapabilityIndex(self.slots)
         self.policy = policy
-        policy.bind(self.slots)
-        self._steal = policy.steal
+        self.state = policy.bind(self.slots)  # what the policy learns in this run
+        self.placements = Placements(self.slots)
+        self.policy_error: ConfigError | None = None  # the first choice that was not a candidate
         self._aging_s = policy.aging_s
-        self._aging: deque[tuple[float, TaskState, int]] = deque()  # (ready time, task, priority)
         self.limits = limits
-        self.cap = limits.max_concurrent_tasks
+        # No cap given: the agents' own capacities are the only limit.
+        cap = limits.max_concurrent_tasks
+        self.cap: float = math.inf if cap is None else cap
+        self._cap_noted = cap is None
         self.max_queue: float = limits.max_queue_size
         self.recorder = recorder
         self._emit = recorder.emit
         self._ev = recorder.events
         self._attempts = recorder.attempts
-        self._load_decreased = policy.load_decreased
-        self._choose = policy.choose
+        self._load_decreased = self.state.load_decreased
+        self._choose = self.state.choose
         self.rng = random.Random(seed)
         self.on_terminal = on_terminal
         self.tasks: dict[str, TaskState] = {}
@@ -118,11 +124,9 @@ class Dispatcher(PoolMixin):
         self.last_terminal_s: float | None = None
         # Agents with a free slot and a waiting task: their queue's head << IDX_BITS | idx.
         self._startable: list[int] = []
-        # With stealing: (-load, slot idx) pushed at every load increase, fixed up lazily
-        # by the thief that pops it (see PoolMixin._steal_for).
-        self._loaded: list[tuple[float, int]] = []
-        self._loaded_stale = False
         self._delayed: list[tuple[float, int, TaskState]] = []
+        # Work stealing is a plugin: its per-run state hears the hooks (scheduling.stealing).
+        self.stealer = policy.stealing.bind(self) if policy.stealing is not None else None
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -283,17 +287,48 @@ class Dispatcher(PoolMixin):
     def _enqueue(self, st: TaskState, now: float) -> None:
         """Place a ready task on an agent's queue through the policy."""
         st.ready_s = now
-        slot = self._choose(st.task, st.group)
+        task, group = st.task, st.group
+        t0 = _clock()
+        slot = self._choose(task, group)
+        counts = self.placements
+        counts.seconds += _clock() - t0
+        try:  # one of the candidates: an agent of this run, in the pool, holding what the task needs
+            ok = self.slots[slot.idx] is slot and not slot.retired and slot.capabilities >= task.requires
+        except (AttributeError, IndexError, TypeError):
+            ok = False
+        if not ok:
+            self._bad_choice(st, slot, now)
+            return
+        counts.n += 1
+        counts.placed[slot.idx] += st.weight
+        counts.fit_sum += fit(slot, group)
         seq = self._seq = self._seq + 1
         self._by_seq.append(st)
-        st.key = (10 - st.priority) << SEQ_BITS | seq
+        p = st.priority
+        aging = self._aging_s
+        if aging is None or p == 10:
+            st.key = (10 - p) << SEQ_BITS | seq
+        else:  # ranks as if readied (10 - p) aging periods later than a critical task
+            st.key = (1 + int((now + (10 - p) * aging) * AGING_TICKS_PER_S)) << SEQ_BITS | seq
         ev = self._ev
         ev.append((len(ev), now, "assigned", st.id, slot.id, None))
         self._queue_on(st, slot)
-        if self._aging_s is not None:
-            self._aging.append((now, st, st.priority))
-        if self._steal and slot.running >= slot.capacity and st.priority <= self.policy.steal_max_priority:
-            self._offer(st, now)
+        if self.stealer is not None and slot.running >= slot.capacity:
+            self.stealer.queued_behind_busy(st, now)
+
+    def _bad_choice(self, st: TaskState, got: object, now: float) -> None:
+        """The policy returned something that is not one of the candidates: the task
+        fails (``policy_error``) and the run reports the error when it returns."""
+        cands = ", ".join(repr(s.id) for s in st.group.slots[:8]) + (", ..." if len(st.group.slots) > 8 else "")
+        err = ConfigError(
+            f"policy {self.policy.name!r} ({type(self.policy).__name__}) returned {got!r} for task {st.id!r}; "
+            f"choose(task, candidates) must return one of the candidates it was given (the agents {cands})"
+        )
+        if self.policy_error is None:
+            self.policy_error = err
+        st.slot = None
+        self._end_unstarted(st, now, TaskStatus.FAILED, str(err), "policy_error")
+        self._propagate(st, now)
 
     def _queue_on(self, st: TaskState, slot: AgentSlot) -> None:
         st.slot = slot
@@ -302,14 +337,12 @@ class Dispatcher(PoolMixin):
         slot.put(key)
         slot.queued += 1
         slot.work += st.weight
+        if st.priority >= HIGH_PRIORITY:
+            slot.hi_work += st.weight
         if slot.running < slot.capacity and slot.queue[slot.head] == key:
             heapq.heappush(self._startable, key << IDX_BITS | slot.idx)
-        if self._steal and not self._loaded_stale:  # a load rose: the thieves' heap hears of it
-            h = self._loaded
-            heapq.heappush(h, (-slot.work / slot.rate, slot.idx))
-            if len(h) > 4 * len(self.slots) + 64:  # no thief came for a while: rebuild when one does
-                h.clear()
-                self._loaded_stale = True
+        if self.stealer is not None:
+            self.stealer.load_rose(slot)
 
     def _valid(self, key: int, slot: AgentSlot) -> bool:
         """A queue entry still stands: its task waits on this agent with this rank."""
@@ -363,7 +396,21 @@ class Dispatcher(PoolMixin):
             out.append(st)
             if slot.running < slot.capacity:
                 self._push_head(slot)
+        if not self._cap_noted and self.n_running >= self.cap and startable:
+            self._note_cap(now)
         return out
+
+    def _note_cap(self, now: float) -> None:
+        """The first time ``max_concurrent_tasks`` holds back a task that an agent with a
+        free slot could start, say so (once a run: it then binds again and again)."""
+        entry = self._startable[0]
+        slot = self.slots[entry & IDX_MASK]
+        if slot.running < slot.capacity and slot.head < len(slot.queue) and slot.queue[slot.head] == entry >> IDX_BITS:
+            self._cap_noted = True
+            total = sum(s.capacity for s in self.slots if not s.retired)
+            self._emit(now, "capped", None, None,
+                       f"max_concurrent_tasks={self.cap} holds back work that agents with free slots could "
+                       f"start (their capacity: {total})")
 
     def started(self, st: TaskState, now: float, mode: str, worker: Any = None) -> None:
         """Record that the attempt of ``st`` began running on ``mode`` (``worker`` optional)."""
@@ -396,6 +443,8 @@ class Dispatcher(PoolMixin):
         slot = st.slot
         slot.running -= 1
         slot.work -= st.weight
+        if st.priority >= HIGH_PRIORITY:
+            slot.hi_work -= st.weight
         self.n_running -= 1
         started = st.started_s if st.started_s is not None else now
         run = now - started
@@ -413,8 +462,8 @@ class Dispatcher(PoolMixin):
         self._load_decreased(slot)
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
             self._push_head(slot)
-            if self._steal and not slot.queued:
-                self._steal_for(slot, now)
+            if self.stealer is not None and not slot.queued:
+                self.stealer.slot_free(slot, now)
         if status is _COMPLETED:  # the common case, kept short
             self._attempts.append((
                 st.id, st.task.name, attempt, "completed", st.priority, slot.id, st.mode,
@@ -487,7 +536,9 @@ class Dispatcher(PoolMixin):
         if st.state is QUEUED:
             st.slot.queued -= 1
             st.slot.work -= st.weight
-            self.policy.load_decreased(st.slot)
+            if st.priority >= HIGH_PRIORITY:
+                st.slot.hi_work -= st.weight
+            self._load_decreased(st.slot)
         ready = st.ready_s if st.state is not PENDING else None
         self.n_waiting -= 1
         self.recorder.attempts.append((
@@ -517,30 +568,17 @@ class Dispatcher(PoolMixin):
     # ------------------------------------------------------------------ time and cancellation
     def next_wakeup(self) -> float | None:
         """When the dispatcher next has something to do by itself (a retry's backoff
-        ends, a waiting task ages), or None."""
-        at = self._delayed[0][0] if self._delayed else None
-        aging = self._aging
-        while aging and not still_waiting(aging[0]):
-            aging.popleft()
-        if aging:
-            t = aging[0][0] + self._aging_s
-            at = t if at is None else min(at, t)
-        return at
+        ends), or None. Aging needs no wake-ups: it is part of a task's rank."""
+        return self._delayed[0][0] if self._delayed else None
 
     def wake(self, now: float) -> None:
-        """Make every retry whose backoff has elapsed ready; age tasks that waited long."""
+        """Make every retry whose backoff has elapsed ready."""
         dl = self._delayed
         while dl and dl[0][0] <= now:
             st = heapq.heappop(dl)[2]
             if st.state is DELAYED:
                 self._emit(now, "ready", st.id)
                 self._enqueue(st, now)
-        aging = self._aging
-        while aging and aging[0][0] + self._aging_s <= now:
-            entry = aging.popleft()
-            st = entry[1]
-            if still_waiting(entry) and st.priority < 9:
-                self._age(st, now)
 
     def set_throttled(self, on: bool, now: float, reading: str) -> None:
         """Pause (``on``) or resume admission of new tasks; ``reading`` says why."""

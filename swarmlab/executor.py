@@ -10,6 +10,7 @@ for results, no polling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import os
@@ -35,8 +36,9 @@ from .model import (
     _enum_value,
 )
 from .records import RunRecord
-from .runinfo import default_agents, describe_agents, run_meta
-from .scheduling.policies import resolve_policy
+from .runinfo import concurrency, default_agents, describe_agents, run_meta
+from .scheduling.registry import resolve_policy
+from .scheduling.scheduler import note_run
 
 __all__ = ["ParallelExecutor"]
 
@@ -128,8 +130,8 @@ class ParallelExecutor:
         ):
             raise ConfigError(f"process_workers must be a positive int or None; got {process_workers!r}")
         if process_workers is None:
-            process_workers = (limits.max_concurrent_tasks if self.mode is ExecutionMode.PROCESS
-                               else min(limits.max_concurrent_tasks, os.cpu_count() or 1))
+            n = concurrency(limits, self.agents)
+            process_workers = n if self.mode is ExecutionMode.PROCESS else min(n, os.cpu_count() or 1)
         self.process_workers = process_workers
         self.policy = resolve_policy(scheduler)
         self.seed = seed
@@ -138,6 +140,8 @@ class ParallelExecutor:
                              policy=self.policy, limits=limits, seed=seed, agents=self.agents)
         self._d = Dispatcher(self.agents, self.policy, limits, self.recorder, seed=seed,
                              on_terminal=self._terminal)
+        note_run(scheduler, self._d.placements)
+        self._policy_error_seen: ConfigError | None = None
         self._state = _NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
@@ -307,7 +311,15 @@ class ParallelExecutor:
         if not self._d.done:
             self._all_done.clear()
         self._pump()
+        self._raise_policy_error()
         return ids
+
+    def _raise_policy_error(self) -> None:
+        """A policy returned a non-candidate (its task failed, ``policy_error``): say so once."""
+        err = self._d.policy_error
+        if err is not None and err is not self._policy_error_seen:
+            self._policy_error_seen = err
+            raise err
 
     async def cancel_task(self, task_id: str) -> bool:
         """Cancel a task: a waiting one never runs, a running one is stopped.
@@ -393,6 +405,7 @@ class ParallelExecutor:
             await asyncio.wait_for(self._all_done.wait(), timeout)
         except asyncio.TimeoutError:
             return False
+        self._raise_policy_error()
         return True
 
     def get_metrics(self) -> ExecutionMetrics:
@@ -407,6 +420,7 @@ class ParallelExecutor:
         """A snapshot of everything recorded so far."""
         if len(self.agents) != self.meta["n_agents"]:  # agents joined during the run
             self.meta.update(n_agents=len(self.agents), agents=describe_agents(self.agents))
+        self.meta["scheduling_metrics"] = dataclasses.asdict(self._d.placements.metrics())
         return RunRecord.from_recorder(self.recorder, self.meta)
 
     # ------------------------------------------------------------------ the engine

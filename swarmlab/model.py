@@ -337,8 +337,10 @@ class ResourceLimits:
         until the reading is back under ``resume_fraction`` of it. None: not enforced.
     max_memory_mb : float or None
         Resident memory of the executor's process tree (MB), enforced the same way.
-    max_concurrent_tasks : int
-        Tasks running at once.
+    max_concurrent_tasks : int or None
+        Tasks running at once over the whole pool. None (default): as many as the agents'
+        capacities add up to, so nothing is capped unseen; a cap below that is recorded
+        in the run's meta and, the first time it holds work back, as a ``capped`` event.
     max_queue_size : int
         Tasks waiting (submitted, not yet running or finished); beyond it, submitting
         raises :class:`~swarmlab.errors.QueueFullError`.
@@ -356,7 +358,7 @@ class ResourceLimits:
 
     max_cpu_percent: float | None = 80.0
     max_memory_mb: float | None = 1024.0
-    max_concurrent_tasks: int = 10
+    max_concurrent_tasks: int | None = None
     max_queue_size: int = 1000
     task_timeout: float | None = 300
     monitoring_interval: float = 1.0
@@ -370,7 +372,7 @@ class ResourceLimits:
         f = self.resume_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
             raise ConfigError(f"ResourceLimits.resume_fraction must be in (0, 1]; got {f!r}")
-        _positive(self.max_concurrent_tasks, "ResourceLimits.max_concurrent_tasks", integer=True)
+        _positive(self.max_concurrent_tasks, "ResourceLimits.max_concurrent_tasks", allow_none=True, integer=True)
         _positive(self.max_queue_size, "ResourceLimits.max_queue_size", integer=True)
         _positive(self.task_timeout, "ResourceLimits.task_timeout", allow_none=True)
         m = self.monitoring_interval

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .errors import ConfigError
 from .model import Agent, ResourceLimits, Task
 from .records import RunRecord
-from .scheduling import SchedulingAlgorithm, TaskScheduler
+from .scheduling import STEAL_MAX_PRIORITY, SchedulingAlgorithm, TaskScheduler
 from .simulate import simulate
 
 if TYPE_CHECKING:  # pandas is imported when a what-if table is built
@@ -74,7 +74,7 @@ def replay_tasks(record: RunRecord) -> list[Task]:
 def _own_scheduler(record: RunRecord) -> TaskScheduler:
     m = record.meta
     return TaskScheduler(m.get("algorithm", "least_loaded"), enable_work_stealing=bool(m.get("work_stealing")),
-                         steal_max_priority=m.get("steal_max_priority") or 3, aging_s=m.get("aging_s"))
+                         steal_max_priority=m.get("steal_max_priority") or STEAL_MAX_PRIORITY, aging_s=m.get("aging_s"))
 
 
 def replay(record: RunRecord, scheduler: object = None, agents: Sequence[Agent] | None = None,
@@ -94,8 +94,8 @@ def replay(record: RunRecord, scheduler: object = None, agents: Sequence[Agent] 
 
 def whatif(record: RunRecord, algorithms: Sequence[str | SchedulingAlgorithm] | None = None,
            agents: Sequence[Agent] | None = None, seed: int = 0) -> pd.DataFrame:
-    """The comparison summary of ``record`` replayed under each algorithm (with work
-    stealing), next to the record itself (``scenario`` = "recorded") and its replay
+    """The comparison summary of ``record`` replayed under each algorithm (each as
+    itself: only work_stealing steals), next to the record itself (``scenario`` = "recorded") and its replay
     under its own settings ("replayed")."""
     from .analysis import summary
 

@@ -45,7 +45,7 @@ def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
 
         wl = workloads.make(spec["name"], spec["n"], seed=spec["seed"])
         how = {"mode": spec["mode"], "limits": ResourceLimits(**spec["limits"]), "agents": _agents(spec["agents"]),
-               "scheduler": TaskScheduler(spec["algorithm"]), "seed": spec["run_seed"]}
+               "scheduler": TaskScheduler(spec["algorithm"], enable_work_stealing=spec.get("stealing") or None), "seed": spec["run_seed"]}
         return wl.tasks("async" if spec["mode"] == "asyncio" else "sync"), how
     raise ConfigError(f"a run spec of kind {spec['kind']!r} cannot be rebuilt")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .model import Agent, ResourceLimits
 
-__all__ = ["run_meta", "default_agents", "describe_agents"]
+__all__ = ["run_meta", "default_agents", "describe_agents", "concurrency", "DEFAULT_AGENTS"]
 
 
 def _version(dist: str) -> str | None:
@@ -33,11 +33,13 @@ def run_meta(
         "clock": clock,
         "mode": mode,
         "algorithm": policy.name,
-        "work_stealing": policy.steal,
-        "steal_max_priority": policy.steal_max_priority,
+        "work_stealing": policy.stealing is not None,
+        "steal_max_priority": policy.stealing.max_priority if policy.stealing is not None else None,
+        "stealing": policy.stealing.name if policy.stealing is not None else None,
         "aging_s": policy.aging_s,
         "seed": seed,
         "limits": dataclasses.asdict(limits),
+        "max_concurrent_tasks": concurrency(limits, agents),
         "n_agents": len(agents),
         "agents": describe_agents(agents),
         "cpu_count": os.cpu_count(),
@@ -49,9 +51,22 @@ def run_meta(
     }
 
 
+#: Agents a run gets when it is given none and no ``max_concurrent_tasks`` either.
+DEFAULT_AGENTS = 10
+
+
 def default_agents(limits: ResourceLimits) -> list[Agent]:
-    """``max_concurrent_tasks`` identical agents, ``agent-0`` ... ``agent-{n-1}``."""
-    return [Agent(f"agent-{i}") for i in range(limits.max_concurrent_tasks)]
+    """``max_concurrent_tasks`` identical agents (10 when it is None), ``agent-0`` ...
+    ``agent-{n-1}``."""
+    n = limits.max_concurrent_tasks or DEFAULT_AGENTS
+    return [Agent(f"agent-{i}") for i in range(n)]
+
+
+def concurrency(limits: ResourceLimits, agents: list[Agent]) -> int:
+    """Tasks that may run at once: ``max_concurrent_tasks``, else the agents' capacity."""
+    total = sum(a.capacity for a in agents)
+    cap = limits.max_concurrent_tasks
+    return total if cap is None else min(cap, total)
 
 
 def describe_agents(agents: list[Agent]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ order, so the same inputs and seed give the same frames, exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import heapq
 import random
@@ -18,7 +19,8 @@ from .events import EventCounts, Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus
 from .records import RunRecord
 from .runinfo import default_agents, describe_agents, run_meta
-from .scheduling.policies import resolve_policy
+from .scheduling.registry import resolve_policy
+from .scheduling.scheduler import note_run
 
 __all__ = ["simulate", "lognormal", "pareto", "per_kind", "DurationModel"]
 
@@ -78,12 +80,13 @@ def simulate(
         Each needs ``estimate_s``. Dependencies, priorities, retries and timeouts act as
         in a real run.
     agents : sequence of Agent, optional
-        Default: ``limits.max_concurrent_tasks`` identical agents.
+        Default: ``limits.max_concurrent_tasks`` identical agents (10 without it).
     scheduler : policy, name or None
         Where ready tasks go; default least loaded.
     limits : ResourceLimits, optional
         ``max_concurrent_tasks`` and ``task_timeout`` act; ``max_queue_size`` does not,
-        since every task is submitted at time 0.
+        since every task is submitted at time 0. None (default): no cap beyond the
+        agents' capacities and no timeout (only tasks' own ``timeout`` acts).
     seed : int
         Seeds retry jitter.
     failures : callable, optional
@@ -129,7 +132,10 @@ def simulate(
 
 def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, durations,
               count_events_s) -> RunRecord:
-    limits = limits or ResourceLimits()
+    if limits is None:
+        limits = ResourceLimits(task_timeout=None)  # nothing cut short unseen: no default timeout
+    elif not isinstance(limits, ResourceLimits):
+        raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
     agents = list(agents) if agents is not None else default_agents(limits)
     tasks = list(tasks)
     for t in tasks:
@@ -146,6 +152,7 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     meta = run_meta(rec.run_id, clock="virtual", mode="simulated", policy=policy,
                     limits=limits, seed=seed, agents=agents)
     d = Dispatcher(agents, policy, limits, rec, seed=seed)
+    note_run(scheduler, d.placements)
     d.max_queue = float("inf")  # every task is submitted at t=0; the queue cap would only bite here
     d.submit(tasks, 0.0)
     arrivals = sorted(((t, i, a) for i, (t, a) in enumerate(joins)), key=lambda x: x[:2])
@@ -209,6 +216,9 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
             break
     if not d.done:  # cannot happen with a correct dispatcher; never lose a task regardless
         d.cancel_waiting(now, "simulation ended with the task still waiting")
+    if d.policy_error is not None:
+        raise d.policy_error
+    meta["scheduling_metrics"] = dataclasses.asdict(d.placements.metrics())
     meta["durations"] = "estimate" if durations is None else getattr(durations, "__qualname__", "model")
     if arrivals_given := [a for _, a in joins]:
         pool = agents + arrivals_given

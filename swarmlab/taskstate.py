@@ -8,7 +8,7 @@ from .model import Task, TaskResult
 from .scheduling.base import DEFAULT_WEIGHT_S, MIN_WEIGHT_S, AgentSlot
 
 __all__ = ["TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING", "SEQ_BITS", "SEQ_MASK", "IDX_BITS",
-           "IDX_MASK", "still_waiting"]
+           "IDX_MASK", "AGING_TICKS_PER_S"]
 
 #: The states of a task not yet ended (an ended task holds its TaskStatus instead).
 PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
@@ -20,6 +20,12 @@ PENDING, DELAYED, QUEUED, RUNNING = "pending", "delayed", "queued", "running"
 #: compares several times faster than a tuple.
 SEQ_BITS = 40
 SEQ_MASK = (1 << SEQ_BITS) - 1
+#: With aging (``Policy.aging_s``) a non-critical task's rank is instead
+#: ``(1 + ticks) << SEQ_BITS | seq``, ``ticks`` its ready time plus ``(10 - priority)``
+#: aging periods, in these ticks a second: waiting one period is worth one priority level,
+#: the rank never changes while the task waits (aging costs nothing per waiting second),
+#: and critical tasks (rank ``seq``) still lead. Ties within a tick keep ready order.
+AGING_TICKS_PER_S = 1000
 #: A startable entry is ``rank << IDX_BITS | agent index``: a run holds at most IDX_MASK agents.
 IDX_BITS = 24
 IDX_MASK = (1 << IDX_BITS) - 1
@@ -74,8 +80,3 @@ class TaskState:
             slot.id if slot is not None else None, self.mode, self.attempt, self.wait_total,
             self.run_total,
         )
-
-
-def still_waiting(entry: tuple[float, TaskState, int]) -> bool:
-    st = entry[1]
-    return st.state is QUEUED and st.priority == entry[2]

@@ -24,7 +24,7 @@ from .orchestration.runners import BASE_S, SimulatedAgentRunner
 
 __all__ = [
     "Workload", "io", "cpu", "mixed", "heavy_tailed", "capability_mix", "dag", "swarm", "WORKLOADS",
-    "make", "pool_capabilities", "io_wait", "io_wait_async", "spin", "spin_async",
+    "make", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
 ]
 
 
@@ -88,6 +88,15 @@ def _plain_pool(k: int) -> list[Agent]:
     return [Agent(f"agent-{i}") for i in range(k)]
 
 
+def specialist_pool(k: int) -> list[Agent]:
+    """Half the original's role specialists (``default_pool``), half general workers that
+    hold no capability (``worker-i``): tasks that need nothing are best kept off the
+    specialists, which the capability tasks need."""
+    _positive(k, "the number of agents")
+    n_spec = (k + 1) // 2
+    return default_pool(n_spec) + [Agent(f"worker-{i}") for i in range(n_spec, k)]
+
+
 def _timed(name: str, n: int, seed: int, agents: list[Agent], durations: Callable[[random.Random], float],
            kind: str, cpu_share: float = 0.0, requires: Sequence[str] = ()) -> Workload:
     """Tasks that wait (I/O) or spin (CPU) for seeded durations."""
@@ -124,16 +133,18 @@ def heavy_tailed(n: int = 200, *, seed: int = 0, mean_s: float = 0.02, agents: i
 
 
 def capability_mix(n: int = 120, *, seed: int = 0, mean_s: float = 0.02, agents: int = 8) -> Workload:
-    """I/O waits, three in ten requiring one capability of the original roles' pool."""
-    pool = default_pool(agents)
+    """I/O waits, three in ten requiring one capability of the specialists of
+    :func:`specialist_pool` (half role specialists, half general workers)."""
+    pool = specialist_pool(agents)
     return _timed("capability_mix", n, seed, pool, lambda r: mean_s * (0.5 + r.random()), "io",
                   requires=pool_capabilities(pool))
 
 
 def mixed(n: int = 120, *, seed: int = 0, mean_s: float = 0.02, agents: int = 8) -> Workload:
-    """Mostly I/O, a fifth CPU-bound, capability requirements from the roles' pool, a
-    dependency on the previous task every tenth task and a critical one every twentieth."""
-    pool = default_pool(agents)
+    """Mostly I/O, a fifth CPU-bound, capability requirements (three in ten tasks) from the
+    specialists of :func:`specialist_pool`, a dependency on the previous task every tenth
+    task and a critical one every twentieth."""
+    pool = specialist_pool(agents)
     base = _timed("mixed", n, seed, pool, lambda r: mean_s * (0.5 + r.random()), "mixed", cpu_share=0.2,
                   requires=pool_capabilities(pool))
 

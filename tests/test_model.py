@@ -59,8 +59,10 @@ def test_bad_limits_are_config_errors(field, value):
 
 def test_limits_defaults_are_the_originals():
     lim = ResourceLimits()
+    # max_concurrent_tasks: None, the agents' total capacity (the original's 10 is what
+    # ten default agents give): a default never caps work unseen
     assert (lim.max_cpu_percent, lim.max_memory_mb, lim.max_concurrent_tasks, lim.max_queue_size,
-            lim.task_timeout, lim.monitoring_interval) == (80.0, 1024.0, 10, 1000, 300, 1.0)
+            lim.task_timeout, lim.monitoring_interval) == (80.0, 1024.0, None, 1000, 300, 1.0)
 
 
 def test_agents_are_hashable_and_ordered_by_id():

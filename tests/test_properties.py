@@ -4,9 +4,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swarmlab import Agent, ResourceLimits, SchedulingAlgorithm, Task, TaskScheduler, simulate
+from swarmlab import Agent, Policy, ResourceLimits, SchedulingAlgorithm, Task, TaskScheduler, simulate
 
 ALGORITHMS = [a.value for a in SchedulingAlgorithm]
+
+
+class Fewest(Policy):
+    """A user's policy, held to the same invariants as the six."""
+
+    name = "fewest_tasks"
+
+    def choose(self, task, candidates):
+        return min(candidates, key=lambda a: (a.queued + a.running, a.idx))
+
+
+POLICIES = [*ALGORITHMS, Fewest()]
+#: (work stealing, aging_s): as shipped, stealing added, aging off and on with stealing.
+VARIANTS = [(None, 60.0), (True, None), (True, 0.5), (False, 0.5)]
 
 TERMINAL = {"completed", "failed", "timed_out", "cancelled", "upstream_failed"}
 
@@ -56,12 +70,15 @@ def max_overlap(intervals):
     return best
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads())
-def test_dispatch_invariants(w):
+@pytest.mark.parametrize("steal,aging", VARIANTS, ids=lambda v: str(v))
+@pytest.mark.parametrize("algorithm", POLICIES, ids=lambda p: getattr(p, "name", p))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(w=workloads())
+def test_dispatch_invariants(algorithm, steal, aging, w):
     specs, agents, cap, seed = w
     tasks, pool, limits, failures = build(specs, agents, cap)
-    rec = simulate(tasks, pool, limits=limits, seed=seed, failures=failures)
+    sched = TaskScheduler(algorithm, enable_work_stealing=steal, aging_s=aging)
+    rec = simulate(tasks, pool, scheduler=sched, limits=limits, seed=seed, failures=failures)
     t, ev = rec.tasks, rec.events
 
     # every task ends in exactly one terminal state
@@ -94,7 +111,7 @@ def test_dispatch_invariants(w):
 
     # same seed, identical frames
     tasks2, pool2, limits2, failures2 = build(specs, agents, cap)
-    again = simulate(tasks2, pool2, limits=limits2, seed=seed, failures=failures2)
+    again = simulate(tasks2, pool2, scheduler=sched, limits=limits2, seed=seed, failures=failures2)
     assert again.tasks.drop(columns="run_id").equals(t.drop(columns="run_id"))
     assert again.events.drop(columns="run_id").equals(ev.drop(columns="run_id"))
 
@@ -122,17 +139,18 @@ def capability_workloads(draw):
     return agents, specs, late
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("steal,aging", VARIANTS, ids=lambda v: str(v))
+@pytest.mark.parametrize("algorithm", POLICIES, ids=lambda p: getattr(p, "name", p))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(w=capability_workloads())
-def test_every_algorithm_keeps_placement_invariants(algorithm, w):
+def test_every_algorithm_keeps_placement_invariants(algorithm, steal, aging, w):
     agents, specs, late = w
     pool = [Agent(f"a{i}", capabilities=a["capabilities"], capacity=a["capacity"], speed=a["speed"])
             for i, a in enumerate(agents)]
     joins = [(late, Agent("late", capabilities={"web", "code", "gpu"}))] if late is not None else []
     tasks = [Task(None, id=f"t{i}", estimate_s=s["est"], priority=s["priority"], requires=s["requires"],
                   dependencies=[f"t{d}" for d in s["deps"]]) for i, s in enumerate(specs)]
-    sched = TaskScheduler(algorithm, enable_work_stealing=True, aging_s=None)
+    sched = TaskScheduler(algorithm, enable_work_stealing=steal, aging_s=aging)
     rec = simulate(tasks, pool, scheduler=sched, joins=joins)
     t, ev = rec.tasks, rec.events
     caps = {a.id: a.capabilities for a in pool} | {a.id: a.capabilities for _, a in joins}
@@ -155,4 +173,7 @@ def test_every_algorithm_keeps_placement_invariants(algorithm, w):
     stolen = ev[ev["event"] == "stolen"]["task_id"]
     prio = t.set_index("task_id")["priority"]
     assert all(prio[x] <= 3 for x in stolen)
+    if not sched.enable_work_stealing:
+        assert stolen.empty
     assert sched.get_metrics().total_scheduled == len(specs)
+    assert 0 < rec.meta["scheduling_metrics"]["capability_match_score"] <= 1

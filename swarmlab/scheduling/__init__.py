@@ -1,14 +1,15 @@
 """Scheduling: which agent a ready task is placed on, and when idle agents steal."""
 
-from .base import AgentSlot, Eligible, Policy
-from .policies import (
-    POLICIES, CapabilityBased, Dynamic, LeastLoaded, PriorityBased, RoundRobin, WorkStealing,
-    resolve_policy,
-)
-from .scheduler import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
+from .base import AgentSlot, Eligible, Policy, PolicyState, RankedPolicy, RankedState
+from .metrics import Placements, SchedulingMetrics
+from .policies import CapabilityBased, Dynamic, LeastLoaded, PriorityBased, RoundRobin, WorkStealing
+from .registry import POLICIES, policy_names, register_policy, resolve_policy
+from .scheduler import AGING_S, SchedulingAlgorithm, TaskScheduler
+from .stealing import STEAL_MAX_PRIORITY, MostLoadedFirst, Stealing, StealingState
 
 __all__ = [
-    "AgentSlot", "Eligible", "Policy", "POLICIES", "RoundRobin", "LeastLoaded", "CapabilityBased",
-    "PriorityBased", "Dynamic", "WorkStealing", "resolve_policy", "SchedulingAlgorithm",
-    "SchedulingMetrics", "TaskScheduler",
+    "AGING_S", "AgentSlot", "CapabilityBased", "Dynamic", "Eligible", "LeastLoaded", "MostLoadedFirst",
+    "POLICIES", "Placements", "Policy", "PolicyState", "PriorityBased", "RankedPolicy", "RankedState",
+    "RoundRobin", "STEAL_MAX_PRIORITY", "SchedulingAlgorithm", "SchedulingMetrics", "Stealing",
+    "StealingState", "TaskScheduler", "WorkStealing", "policy_names", "register_policy", "resolve_policy",
 ]

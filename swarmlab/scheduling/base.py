@@ -1,7 +1,9 @@
-"""What a policy sees of an agent, the lazy ranking policies share, and the Policy hooks."""
+"""What a policy sees of an agent, the lazy ranking policies share, and the public
+Policy bases: configuration (Policy) and per-run state (PolicyState)."""
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 from bisect import insort
@@ -9,11 +11,13 @@ from collections.abc import Callable
 
 from ..errors import ConfigError
 from ..model import Agent, Task
+from .stealing import STEAL_MAX_PRIORITY, Stealing
 
-__all__ = ["AgentSlot", "Eligible", "Ranking", "Policy", "task_weight", "STEAL_MAX_PRIORITY"]
+__all__ = ["AgentSlot", "Eligible", "Ranking", "Policy", "PolicyState", "RankedPolicy", "RankedState",
+           "task_weight", "STEAL_MAX_PRIORITY", "HIGH_PRIORITY"]
 
-#: The original design's stealable band: priority 1-3.
-STEAL_MAX_PRIORITY = 3
+#: The original's high band (7-9, and critical 10): tasks that jump ahead of the rest.
+HIGH_PRIORITY = 7
 # A task without an estimate weighs one second; an estimate of 0 still weighs a little,
 # so that a queue of free tasks is not mistaken for an empty one.
 DEFAULT_WEIGHT_S = 1.0
@@ -44,7 +48,7 @@ class AgentSlot:
 
     __slots__ = (
         "agent", "idx", "id", "capacity", "speed", "capabilities", "queue", "head", "queued",
-        "running", "work", "rate", "n_done", "n_ok", "est_sum", "run_sum", "by_caps", "retired",
+        "running", "work", "hi_work", "rate", "n_done", "n_ok", "est_sum", "run_sum", "by_caps", "retired",
     )
 
     def __init__(self, agent: Agent, idx: int) -> None:
@@ -60,6 +64,7 @@ class AgentSlot:
         self.queued = 0
         self.running = 0
         self.work = 0.0
+        self.hi_work = 0.0
         self.n_done = 0
         self.n_ok = 0
         self.est_sum = 0.0  # estimates of its completed tasks that had one
@@ -114,14 +119,32 @@ class AgentSlot:
 
 class Eligible:
     """The agents holding every capability in ``requires``, in pool order; ``gid`` numbers
-    the group so that policies can keep state per group."""
+    the group so that policies can keep state per group. Change ``slots`` only through
+    :meth:`add` and :meth:`remove` (they keep :meth:`min_spare` right)."""
 
-    __slots__ = ("requires", "slots", "gid")
+    __slots__ = ("requires", "slots", "gid", "_min_spare")
 
     def __init__(self, requires: frozenset, slots: list[AgentSlot], gid: int) -> None:
         self.requires = requires
         self.slots = slots
         self.gid = gid
+        self._min_spare: int | None = None
+
+    def add(self, slot: AgentSlot) -> None:
+        self.slots.append(slot)
+        self._min_spare = None
+
+    def remove(self, slot: AgentSlot) -> None:
+        self.slots.remove(slot)
+        self._min_spare = None
+
+    def min_spare(self) -> int:
+        """The fewest capabilities an agent of the group holds beyond ``requires``."""
+        m = self._min_spare
+        if m is None:
+            n = len(self.requires)
+            m = self._min_spare = min((len(s.capabilities) - n for s in self.slots), default=0)
+        return m
 
 
 class Ranking:
@@ -179,55 +202,95 @@ class Ranking:
                 heapq.heappop(heap)  # a lower entry for this agent was pushed since
 
 
-class Policy:
-    """Picks the agent for each ready task; says whether idle agents steal and tasks age.
+def _check_aging(aging_s: object) -> None:
+    if aging_s is not None and (
+        isinstance(aging_s, bool) or not isinstance(aging_s, (int, float))
+        or not aging_s > 0 or not math.isfinite(aging_s)
+    ):
+        raise ConfigError(f"aging_s must be a positive number of seconds or None (no aging); got {aging_s!r}")
 
-    The dispatcher calls :meth:`bind` once with every agent, :meth:`choose` when a task
-    becomes ready (``group`` holds every agent with the task's capabilities, never
-    empty), :meth:`load_decreased` when an agent's load went down or it was measured
-    (a task finished, was cancelled or stolen from it) and :meth:`agent_added` when an
-    agent joins. Loads only grow through placements, so a policy sees growth there.
-    A policy keeps no clock: the dispatcher is clock-free.
+
+class Policy:
+    """A placement algorithm. A policy is configuration only: what it learns during a
+    run lives in the :class:`PolicyState` that :meth:`bind` makes when the run starts, so
+    one policy object may drive any number of runs, at the same time.
+
+    Write your own by subclassing it with a ``name`` and one method::
+
+        class Fewest(swarmlab.Policy):
+            name = "fewest_queued"
+
+            def choose(self, task, candidates):
+                return min(candidates, key=lambda a: (a.queued + a.running, a.idx))
+
+    ``candidates`` are the views (:class:`AgentSlot`) of the agents holding every
+    capability ``task`` requires, never empty, in pool order: each has ``.agent``,
+    ``.id``, ``.queued`` and ``.running`` (task counts), ``.load`` (estimated seconds to
+    finish its queued and running work), ``.capacity``, ``.speed``, ``.capabilities``
+    and ``.idx``. Read them, do not change them. ``choose`` must return one of them; the
+    run fails with a :class:`~swarmlab.errors.ConfigError` naming the policy, the task
+    and what came back otherwise. A ``choose`` that scans every candidate costs
+    O(agents) a decision: :class:`RankedPolicy` keeps it O(log agents).
 
     Attributes
     ----------
-    steal : bool
-        Idle agents take waiting tasks from the most loaded agent's queue.
-    steal_max_priority : int
-        Only tasks of this priority or lower are stolen (the original's band: 3).
+    name : str
+        How runs, frames and comparisons name the policy.
+    stealing : Stealing or None
+        The work-stealing strategy that runs beside the placement (None: no stealing).
+        :class:`~swarmlab.scheduling.policies.WorkStealing` has one; ask for it on any
+        other policy with ``TaskScheduler(..., enable_work_stealing=True)`` or
+        :meth:`with_options`.
     aging_s : float or None
-        A task waiting longer than this gains one priority level (up to 9), again after
-        each further ``aging_s``; None: no aging.
+        Aging: a waiting task ranks as if it were one priority level higher for every
+        ``aging_s`` seconds it has waited (critical tasks, priority 10, still start
+        first). It changes only the order tasks start in, never their declared priority
+        (nor so what may be stolen), and costs nothing per waiting second. None: no aging.
     """
 
     name = "policy"
-    steal = False
-    steal_max_priority = STEAL_MAX_PRIORITY
+    stealing: Stealing | None = None
     aging_s: float | None = None
 
-    def configure(self, *, steal: bool | None = None, steal_max_priority: int | None = None,
-                  aging_s: float | None | str = "keep") -> Policy:
-        if steal is not None:
-            self.steal = bool(steal)
-        if steal_max_priority is not None:
-            p = steal_max_priority
-            if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10:
-                raise ConfigError(f"steal_max_priority must be an int from 1 to 10; got {p!r}")
-            self.steal_max_priority = p
-        if aging_s != "keep":
-            if aging_s is not None and (
-                isinstance(aging_s, bool) or not isinstance(aging_s, (int, float))
-                or not aging_s > 0 or not math.isfinite(aging_s)
-            ):
-                raise ConfigError(f"aging_s must be a positive number of seconds or None; got {aging_s!r}")
-            self.aging_s = aging_s
-        return self
+    def choose(self, task: Task, candidates: list[AgentSlot]) -> AgentSlot:
+        raise NotImplementedError(f"{type(self).__name__} must define choose(self, task, candidates)")
 
-    def bind(self, slots: list[AgentSlot]) -> None:
+    def bind(self, slots: list[AgentSlot]) -> PolicyState:
+        """The per-run state of this policy over the run's agents."""
+        return PolicyState(self, slots)
+
+    def with_options(self, *, stealing: Stealing | None | str = "keep",
+                     aging_s: float | None | str = "keep") -> Policy:
+        """A copy with work stealing and aging set as given ("keep": as they are)."""
+        out = copy.copy(self)
+        if stealing != "keep":
+            if stealing is not None and not isinstance(stealing, Stealing):
+                raise ConfigError(f"stealing must be a swarmlab.scheduling.Stealing or None; got {stealing!r}")
+            out.stealing = stealing
+        if aging_s != "keep":
+            _check_aging(aging_s)
+            out.aging_s = aging_s
+        return out
+
+    def __repr__(self) -> str:
+        extra = (", stealing" if self.stealing is not None else "") + (
+            f", aging_s={self.aging_s:g}" if self.aging_s is not None else "")
+        return f"{type(self).__name__}({self.name!r}{extra})"
+
+
+class PolicyState:
+    """What one run of a policy knows and learns. The dispatcher calls :meth:`choose`
+    when a task becomes ready (``group`` holds the eligible agents), :meth:`load_decreased`
+    when an agent's load went down or it was measured (a task finished, was cancelled or
+    stolen from it), and :meth:`agent_added` / :meth:`agent_removed` as the pool changes.
+    Loads only grow through placements, so a state sees growth there."""
+
+    def __init__(self, policy: Policy, slots: list[AgentSlot]) -> None:
+        self.policy = policy
         self.slots = slots
 
     def choose(self, task: Task, group: Eligible) -> AgentSlot:
-        raise NotImplementedError
+        return self.policy.choose(task, group.slots)
 
     def load_decreased(self, slot: AgentSlot) -> None:
         pass
@@ -236,7 +299,68 @@ class Policy:
         pass
 
     def agent_removed(self, slot: AgentSlot, groups: list[Eligible]) -> None:
-        """An idle agent left the pool (it is gone from ``groups`` already)."""
+        """An agent left the pool (it is gone from ``groups`` already)."""
 
-    def moved(self, task: Task, victim: AgentSlot, thief: AgentSlot) -> None:
-        """A waiting task was stolen from ``victim`` by ``thief``."""
+
+class RankedPolicy(Policy):
+    """A policy that places each task on the eligible agent with the smallest
+    ``key(requires)(agent)``, in O(log agents) a decision (one lazy heap per group).
+
+    Define :meth:`key`. The tuple it returns must end with ``agent.idx`` (ties are then
+    explicit) and may only grow through placements on that agent: a load that falls, a
+    finish or a measurement is heard of through ``load_decreased``, which the dispatcher
+    calls for every such change. :meth:`choose` is the same choice as a plain scan.
+    """
+
+    def key(self, requires: frozenset) -> Callable[[AgentSlot], tuple]:
+        raise NotImplementedError(f"{type(self).__name__} must define key(self, requires)")
+
+    def choose(self, task: Task, candidates: list[AgentSlot]) -> AgentSlot:
+        return min(candidates, key=self.key(task.requires))
+
+    def bind(self, slots: list[AgentSlot]) -> RankedState:
+        return RankedState(self, slots)
+
+
+class RankedState(PolicyState):
+    """Per run: one lazy :class:`Ranking` per group (and per ``which``, for a policy that
+    ranks two ways)."""
+
+    def __init__(self, policy: Policy, slots: list[AgentSlot]) -> None:
+        super().__init__(policy, slots)
+        self._rankings: dict[int, Ranking] = {}
+        self._of_slot: list[list[Ranking]] = [[] for _ in slots]
+
+    def key_for(self, requires: frozenset, which: int) -> Callable[[AgentSlot], tuple]:
+        return self.policy.key(requires)
+
+    def ranking(self, group: Eligible, which: int = 0) -> Ranking:
+        r = self._rankings.get(group.gid * 2 + which)
+        if r is None:
+            r = self._rankings[group.gid * 2 + which] = Ranking(group.slots, self.key_for(group.requires, which))
+            for s in group.slots:
+                self._of_slot[s.idx].append(r)
+        return r
+
+    def choose(self, task: Task, group: Eligible) -> AgentSlot:
+        r = self._rankings.get(group.gid * 2)
+        return (r or self.ranking(group)).best(self.slots)
+
+    def load_decreased(self, slot: AgentSlot) -> None:
+        for r in self._of_slot[slot.idx]:
+            r.dirty.add(slot)
+
+    def agent_removed(self, slot: AgentSlot, groups: list[Eligible]) -> None:
+        for r in self._of_slot[slot.idx]:
+            r.remove(slot)
+        self._of_slot[slot.idx] = []
+
+    def agent_added(self, slot: AgentSlot, groups: list[Eligible]) -> None:
+        while len(self._of_slot) <= slot.idx:
+            self._of_slot.append([])
+        gids = {g.gid for g in groups}
+        for k, r in self._rankings.items():
+            if k // 2 in gids:
+                r.add(slot)
+                self._of_slot[slot.idx].append(r)
+

@@ -35,7 +35,7 @@ class CapabilityIndex:
         joined = []
         for req, g in self.groups.items():
             if req <= slot.capabilities:
-                g.slots.append(slot)
+                g.add(slot)
                 joined.append(g)
         return joined
 

@@ -2,8 +2,9 @@
 
 Every policy places a ready task on one agent of its eligible group (the agents holding
 all of ``task.requires``): the capability constraint holds for every algorithm. The
-ranked ones keep one lazy :class:`~swarmlab.scheduling.base.Ranking` per group, so a
-decision costs O(log agents) whatever the pool size.
+ranked ones keep one lazy :class:`~swarmlab.scheduling.base.Ranking` per group in their
+per-run state, so a decision costs O(log agents) whatever the pool size. None of them
+steals unless asked, except :class:`WorkStealing`, whose point it is.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from collections.abc import Callable
 
 from ..errors import ConfigError
 from ..model import Task
-from .base import AgentSlot, Eligible, Policy, Ranking
+from .base import AgentSlot, Eligible, Policy, PolicyState, RankedPolicy, RankedState
+from .stealing import Stealing
 
-__all__ = [
-    "RoundRobin", "LeastLoaded", "CapabilityBased", "PriorityBased", "Dynamic", "WorkStealing",
-    "POLICIES", "resolve_policy",
-]
+__all__ = ["RoundRobin", "LeastLoaded", "CapabilityBased", "PriorityBased", "Dynamic", "WorkStealing"]
 
 
 class RoundRobin(Policy):
@@ -26,8 +25,17 @@ class RoundRobin(Policy):
 
     name = "round_robin"
 
-    def bind(self, slots: list[AgentSlot]) -> None:
-        super().bind(slots)
+    def choose(self, task: Task, candidates: list[AgentSlot]) -> AgentSlot:
+        raise ConfigError("round robin takes turns, and whose turn it is belongs to a run: its choice "
+                          "lives in the state bind(slots) makes")
+
+    def bind(self, slots: list[AgentSlot]) -> PolicyState:
+        return _RoundRobinState(self, slots)
+
+
+class _RoundRobinState(PolicyState):
+    def __init__(self, policy: Policy, slots: list[AgentSlot]) -> None:
+        super().__init__(policy, slots)
         self._next: dict[int, int] = {}
 
     def choose(self, task: Task, group: Eligible) -> AgentSlot:
@@ -36,55 +44,13 @@ class RoundRobin(Policy):
         return group.slots[i % len(group.slots)]
 
 
-class _Ranked(Policy):
-    """A policy that picks the minimum of ``key`` in one lazy ranking per group."""
-
-    def bind(self, slots: list[AgentSlot]) -> None:
-        super().bind(slots)
-        self._rankings: dict[int, Ranking] = {}
-        self._of_slot: list[list[Ranking]] = [[] for _ in slots]
-
-    def key_for(self, group: Eligible, which: int = 0) -> Callable[[AgentSlot], tuple]:
-        """The ranking key for ``group``; ``which`` numbers a policy's second ranking."""
-        raise NotImplementedError
-
-    def ranking(self, group: Eligible, which: int = 0) -> Ranking:
-        r = self._rankings.get(group.gid * 2 + which)
-        if r is None:
-            r = self._rankings[group.gid * 2 + which] = Ranking(group.slots, self.key_for(group, which))
-            for s in group.slots:
-                self._of_slot[s.idx].append(r)
-        return r
-
-    def choose(self, task: Task, group: Eligible) -> AgentSlot:
-        r = self._rankings.get(group.gid * 2)
-        return (r or self.ranking(group)).best(self.slots)
-
-    def load_decreased(self, slot: AgentSlot) -> None:
-        for r in self._of_slot[slot.idx]:
-            r.dirty.add(slot)
-
-    def agent_removed(self, slot: AgentSlot, groups: list[Eligible]) -> None:
-        for r in self._of_slot[slot.idx]:
-            r.remove(slot)
-        self._of_slot[slot.idx] = []
-
-    def agent_added(self, slot: AgentSlot, groups: list[Eligible]) -> None:
-        self._of_slot.append([])
-        gids = {g.gid for g in groups}
-        for k, r in self._rankings.items():
-            if k // 2 in gids:
-                r.add(slot)
-                self._of_slot[slot.idx].append(r)
-
-
-class LeastLoaded(_Ranked):
+class LeastLoaded(RankedPolicy):
     """The eligible agent with the least estimated work to finish (queued + running
     estimates over capacity x speed); ties by pool order."""
 
     name = "least_loaded"
 
-    def key_for(self, group: Eligible, which: int = 0) -> Callable[[AgentSlot], tuple]:
+    def key(self, requires: frozenset) -> Callable[[AgentSlot], tuple]:
         return lambda s: (s.work / s.rate, s.idx)
 
 
@@ -94,24 +60,48 @@ def _misfit(slot: AgentSlot, requires: frozenset) -> float:
     return (len(caps) - len(requires)) / len(caps) if caps else 0.0
 
 
-class CapabilityBased(_Ranked):
-    """Among the agents holding every required capability, the least loaded; ties go to
-    the closest fit (fewest capabilities the task does not need), keeping generalists
-    free for the tasks only they can run."""
+class CapabilityBased(RankedPolicy):
+    """The closest fit: among the agents holding every required capability, the one with
+    the fewest capabilities to spare (then the least loaded), so specialists stay free
+    for the tasks only they can run; unless a broader agent would be done with its work
+    more than one such task sooner (``slack`` times the task's estimate), when the least
+    loaded agent takes it."""
 
     name = "capability_based"
 
-    def key_for(self, group: Eligible, which: int = 0) -> Callable[[AgentSlot], tuple]:
-        req = group.requires
-        misfit: dict[int, float] = {}  # static per agent and group: computed once
+    def __init__(self, slack: float = 1.0) -> None:
+        if isinstance(slack, bool) or not isinstance(slack, (int, float)) or not (slack >= 0 and math.isfinite(slack)):
+            raise ConfigError(f"CapabilityBased slack must be a number >= 0 (task estimates); got {slack!r}")
+        self.slack = float(slack)
 
-        def key(s: AgentSlot) -> tuple:
-            m = misfit.get(s.idx)
-            if m is None:
-                m = misfit[s.idx] = _misfit(s, req)
-            return (s.work / s.rate, m, s.idx)
+    def key(self, requires: frozenset) -> Callable[[AgentSlot], tuple]:
+        return lambda s: (len(s.capabilities), s.work / s.rate, s.idx)
 
-        return key
+    def choose(self, task: Task, candidates: list[AgentSlot]) -> AgentSlot:
+        fit = min(candidates, key=self.key(task.requires))
+        return _closest_unless_slower(fit, min(candidates, key=lambda s: (s.work / s.rate, s.idx)), task, self.slack)
+
+    def bind(self, slots: list[AgentSlot]) -> RankedState:
+        return _CapabilityState(self, slots)
+
+
+def _closest_unless_slower(fit: AgentSlot, free: AgentSlot, task: Task, slack: float) -> AgentSlot:
+    if fit is free:
+        return fit
+    e = task.estimate_s
+    w = (1.0 if e is None else e) * slack
+    return fit if fit.work / fit.rate <= free.work / free.rate + w / fit.rate else free
+
+
+class _CapabilityState(RankedState):
+    def key_for(self, requires: frozenset, which: int) -> Callable[[AgentSlot], tuple]:
+        if which == 0:
+            return self.policy.key(requires)
+        return lambda s: (s.work / s.rate, len(s.capabilities), s.idx)
+
+    def choose(self, task: Task, group: Eligible) -> AgentSlot:
+        fit = self.ranking(group, 0).best(self.slots)
+        return _closest_unless_slower(fit, self.ranking(group, 1).best(self.slots), task, self.policy.slack)
 
 
 def _performance(slot: AgentSlot, requires: frozenset) -> float:
@@ -119,37 +109,54 @@ def _performance(slot: AgentSlot, requires: frozenset) -> float:
     return slot.success_rate * slot.measured_speed(requires)
 
 
-class PriorityBased(_Ranked):
-    """High priority (7-9) to the best performer: the least estimated time to finish once
-    the agent's measured success rate and speed on the task's capabilities are counted;
-    critical (10) to the best-performing idle agent when there is one, so it starts
-    immediately; everything else least loaded."""
+class PriorityBased(RankedPolicy):
+    """High priority (7-9) to the best performer for it: the agent that would be done
+    soonest with the high-priority work it holds (the only work a high-priority task
+    waits behind in its priority-ordered queue, bar what is running), once its measured
+    success rate and speed on the task's capabilities are counted; critical (10) to the
+    best-performing idle agent when there is one, so it starts immediately; everything
+    else least loaded."""
 
     name = "priority_based"
 
-    def key_for(self, group: Eligible, which: int = 0) -> Callable[[AgentSlot], tuple]:
-        req = group.requires
-        if which == 0:
-            return lambda s: (s.work / s.rate, s.idx)
+    def key(self, requires: frozenset) -> Callable[[AgentSlot], tuple]:
+        return lambda s: (s.work / s.rate, s.idx)
 
+    def performance_key(self, requires: frozenset) -> Callable[[AgentSlot], tuple]:
         def by_performance(s: AgentSlot) -> tuple:
-            perf = _performance(s, req)
-            return (s.work / (s.capacity * perf), -perf, s.idx)
+            perf = _performance(s, requires)
+            return (s.hi_work / (s.capacity * perf), s.work / s.rate, -perf, s.idx)
 
         return by_performance
+
+    def choose(self, task: Task, candidates: list[AgentSlot]) -> AgentSlot:
+        if task.priority < 7:
+            return min(candidates, key=self.key(task.requires))
+        return _critical(task, min(candidates, key=self.performance_key(task.requires)), candidates)
+
+    def bind(self, slots: list[AgentSlot]) -> RankedState:
+        return _PriorityState(self, slots)
+
+
+def _critical(task: Task, best: AgentSlot, candidates: list[AgentSlot]) -> AgentSlot:
+    if task.priority == 10 and best.running >= best.capacity:
+        idle = [s for s in candidates if s.running < s.capacity and not s.queued]
+        if idle:
+            return max(idle, key=lambda s: (_performance(s, task.requires), -s.idx))
+    return best
+
+
+class _PriorityState(RankedState):
+    def key_for(self, requires: frozenset, which: int) -> Callable[[AgentSlot], tuple]:
+        return self.policy.key(requires) if which == 0 else self.policy.performance_key(requires)
 
     def choose(self, task: Task, group: Eligible) -> AgentSlot:
         if task.priority < 7:
             return self.ranking(group, 0).best(self.slots)
-        best = self.ranking(group, 1).best(self.slots)
-        if task.priority == 10 and best.running >= best.capacity:
-            idle = [s for s in group.slots if s.running < s.capacity and not s.queued]
-            if idle:
-                return max(idle, key=lambda s: (_performance(s, group.requires), -s.idx))
-        return best
+        return _critical(task, self.ranking(group, 1).best(self.slots), group.slots)
 
 
-class Dynamic(_Ranked):
+class Dynamic(RankedPolicy):
     """A weighted score over load, capability fit and measured performance:
 
     ``score = w_load * load + w_fit * misfit + w_perf * (1 - performance)``
@@ -169,47 +176,21 @@ class Dynamic(_Ranked):
                 raise ConfigError(f"Dynamic {n} must be a number >= 0; got {w!r}")
         self.w_load, self.w_fit, self.w_perf = float(w_load), float(w_fit), float(w_perf)
 
-    def key_for(self, group: Eligible, which: int = 0) -> Callable[[AgentSlot], tuple]:
-        req = group.requires
+    def key(self, requires: frozenset) -> Callable[[AgentSlot], tuple]:
         wl, wf, wp = self.w_load, self.w_fit, self.w_perf
 
         def key(s: AgentSlot) -> tuple:
             load = s.work / s.rate
-            speed = s.measured_speed(req)
+            speed = s.measured_speed(requires)
             perf = s.success_rate * speed / (1.0 + speed)
-            return (wl * load + wf * _misfit(s, req) + wp * (1.0 - perf), load, s.idx)
+            return (wl * load + wf * _misfit(s, requires) + wp * (1.0 - perf), load, s.idx)
 
         return key
 
 
-class WorkStealing(RoundRobin):
-    """Cheap round-robin placement; idle agents then steal waiting work (always on)."""
+class WorkStealing(Dynamic):
+    """The original's work stealing: the dynamic placement, and idle agents steal
+    waiting work of the stealable band from the most loaded agents."""
 
     name = "work_stealing"
-    steal = True
-
-
-POLICIES: dict[str, type[Policy]] = {
-    p.name: p for p in (RoundRobin, LeastLoaded, CapabilityBased, PriorityBased, Dynamic, WorkStealing)
-}
-
-
-def resolve_policy(scheduler: object) -> Policy:
-    """A policy from None (least loaded), a name, an enum, a Policy class or instance, or
-    a TaskScheduler."""
-    if scheduler is None:
-        return LeastLoaded()
-    if isinstance(scheduler, Policy):
-        return scheduler
-    policy = getattr(scheduler, "policy", None)
-    if isinstance(policy, Policy):
-        return policy
-    if isinstance(scheduler, type) and issubclass(scheduler, Policy):
-        return scheduler()
-    name = getattr(scheduler, "value", scheduler)
-    if isinstance(name, str) and name in POLICIES:
-        return POLICIES[name]()
-    allowed = ", ".join(repr(n) for n in POLICIES)
-    raise ConfigError(
-        f"scheduler must be None, a TaskScheduler, a Policy or one of {allowed}; got {scheduler!r}"
-    )
+    stealing = Stealing()

@@ -1,8 +1,11 @@
 """TaskScheduler: the original design's scheduling API over the policy classes.
 
-The same policy object places tasks offline (:meth:`TaskScheduler.schedule_tasks`) and
-online, when a ``ParallelExecutor`` or ``simulate`` is given the scheduler: then each
-ready task is placed by the algorithm as it becomes ready, and idle agents steal.
+A TaskScheduler is configuration: an algorithm (a registered policy), whether idle
+agents steal, and aging. It places tasks offline (:meth:`TaskScheduler.schedule_tasks`)
+and online, when a ``ParallelExecutor`` or ``simulate`` is given it: each ready task is
+then placed by the algorithm as it becomes ready. The same object may drive any number
+of runs, at the same time; :meth:`TaskScheduler.get_metrics` reports on the last one
+started (every run's own figures are in its record's ``meta["scheduling_metrics"]``).
 """
 
 from __future__ import annotations
@@ -10,19 +13,20 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import ConfigError
 from ..model import Agent, Task, _enum_value
-from .base import STEAL_MAX_PRIORITY, AgentSlot, Eligible, Policy, task_weight
+from .base import AgentSlot, Policy, task_weight
 from .capabilities import CapabilityIndex
 from .dag import topological_order
-from .policies import POLICIES, Dynamic, WorkStealing
+from .metrics import Placements, SchedulingMetrics
+from .registry import POLICIES, resolve_policy
+from .stealing import STEAL_MAX_PRIORITY, Stealing
 
-__all__ = ["SchedulingAlgorithm", "SchedulingMetrics", "TaskScheduler"]
+__all__ = ["SchedulingAlgorithm", "SchedulingMetrics", "TaskScheduler", "AGING_S", "note_run"]
 
-#: Seconds a task may wait before it gains a priority level, by default.
+#: Seconds of waiting that count as one priority level, by default (see Policy.aging_s).
 AGING_S = 60.0
 
 
@@ -35,47 +39,29 @@ class SchedulingAlgorithm(str, Enum):
     WORK_STEALING = "work_stealing"
 
 
-@dataclass(frozen=True, slots=True)
-class SchedulingMetrics:
-    """How the scheduler placed tasks (offline plans and online placements alike).
-
-    An agent's load is the work placed on it: the ``estimate_s`` of its tasks (1 s for a
-    task without one); a stolen task counts for the thief.
-
-    - ``scheduling_time``: seconds spent deciding (measured around each decision).
-    - ``load_balance_score`` = mean load / max load, in [0, 1]; 1 = balanced.
-    - ``imbalance`` = max load / mean load - 1; 0 = balanced.
-    - ``capability_match_score``: mean over tasks that require capabilities of
-      (capabilities required / capabilities the agent holds), in [0, 1]; 1 = every such
-      task went to an agent holding exactly what it needs (1.0 when no task requires any).
-    - ``max_agent_load`` / ``min_agent_load``: over every agent of the pool.
-    """
-
-    total_scheduled: int = 0
-    scheduling_time: float = 0.0
-    load_balance_score: float = 0.0
-    capability_match_score: float = 0.0
-    max_agent_load: float = 0.0
-    min_agent_load: float = 0.0
-    imbalance: float = 0.0
+_BUILTIN = frozenset(a.value for a in SchedulingAlgorithm)
 
 
 class TaskScheduler:
-    """Schedules tasks onto agents with one of the six algorithms.
+    """Schedules tasks onto agents with one of the six algorithms (or a registered or
+    given :class:`~swarmlab.Policy`).
 
     Parameters
     ----------
-    algorithm : SchedulingAlgorithm or str
-    enable_work_stealing : bool
-        In online runs, idle agents take waiting tasks of the stealable band from the
-        most loaded agent's queue (always on for WORK_STEALING).
+    algorithm : SchedulingAlgorithm, str or Policy
+        A built-in name or enum, a registered name, ``"module:Class"``, or a Policy.
+    enable_work_stealing : bool or None
+        Idle agents take waiting tasks of the stealable band from the most loaded agents'
+        queues. None (default): as the algorithm does by itself: only WORK_STEALING
+        steals. WORK_STEALING always steals.
     steal_max_priority : int
-        Highest priority that may be stolen (default 3, as in the original design).
+        Highest declared priority that may be stolen (default 3, as in the original design).
     aging_s : float or None
-        A task waiting longer than this gains a priority level, again after each further
-        ``aging_s`` (up to 9); None turns aging off.
+        A waiting task ranks one priority level higher for every ``aging_s`` seconds it
+        has waited (start order only; critical tasks still first); None turns aging off.
     **options
-        For DYNAMIC: ``w_load``, ``w_fit``, ``w_perf`` (see :class:`~swarmlab.scheduling.policies.Dynamic`).
+        The built-in policy's parameters: for DYNAMIC and WORK_STEALING ``w_load``,
+        ``w_fit``, ``w_perf``; for CAPABILITY_BASED ``slack``.
 
     Examples
     --------
@@ -88,89 +74,60 @@ class TaskScheduler:
 
     def __init__(
         self,
-        algorithm: SchedulingAlgorithm | str = SchedulingAlgorithm.DYNAMIC,
-        enable_work_stealing: bool = True,
+        algorithm: SchedulingAlgorithm | str | Policy = SchedulingAlgorithm.DYNAMIC,
+        enable_work_stealing: bool | None = None,
         *,
         steal_max_priority: int = STEAL_MAX_PRIORITY,
         aging_s: float | None = AGING_S,
         **options: float,
     ) -> None:
-        self.algorithm = _enum_value(SchedulingAlgorithm, algorithm, "scheduling algorithm")
-        cls = POLICIES[self.algorithm.value]
-        if options and cls is not Dynamic:
-            raise ConfigError(
-                f"{self.algorithm.value} takes no options; got {sorted(options)} (only dynamic "
-                "takes w_load, w_fit, w_perf)"
-            )
-        try:
-            self.policy: Policy = cls(**options)
-        except TypeError as e:
-            raise ConfigError(f"dynamic takes w_load, w_fit and w_perf; got {sorted(options)}") from e
-        self.enable_work_stealing = bool(enable_work_stealing) or cls is WorkStealing
-        self.policy.configure(steal=self.enable_work_stealing, steal_max_priority=steal_max_priority,
-                              aging_s=aging_s)
-        self._wrap_policy()
-        self._reset_counts()
+        name = getattr(algorithm, "value", algorithm)
+        if isinstance(algorithm, Policy) or (isinstance(algorithm, type) and issubclass(algorithm, Policy)):
+            if options:
+                raise ConfigError(f"options {sorted(options)} apply to built-in names; configure the policy instead")
+            base = resolve_policy(algorithm)
+            self.algorithm = SchedulingAlgorithm(base.name) if base.name in _BUILTIN else base.name
+        elif isinstance(name, str) and name in _BUILTIN:
+            self.algorithm: SchedulingAlgorithm | str = SchedulingAlgorithm(name)
+            cls = POLICIES[name]
+            try:
+                base: Policy = cls(**options)
+            except TypeError:
+                raise ConfigError(
+                    f"{name} takes no options {sorted(options)} (dynamic and work_stealing take w_load, "
+                    "w_fit, w_perf; capability_based takes slack)") from None
+        else:
+            if isinstance(name, str) and ":" not in name and name not in POLICIES:
+                _enum_value(SchedulingAlgorithm, name, "scheduling algorithm")  # names the allowed ones
+            if options:
+                raise ConfigError(f"options {sorted(options)} apply to the built-in algorithms only; configure "
+                                  f"your policy object instead")
+            base = resolve_policy(algorithm)
+            self.algorithm = base.name
+        if enable_work_stealing is not None and not isinstance(enable_work_stealing, bool):
+            raise ConfigError(f"enable_work_stealing must be True, False or None; got {enable_work_stealing!r}")
+        steal = base.stealing is not None if enable_work_stealing is None else enable_work_stealing
+        steal = steal or self.algorithm is SchedulingAlgorithm.WORK_STEALING
+        self.enable_work_stealing = steal
+        self.steal_max_priority = Stealing(steal_max_priority).max_priority  # validated
+        stealing = (type(base.stealing)(steal_max_priority) if base.stealing is not None
+                    else Stealing(steal_max_priority)) if steal else None
+        self.policy = base.with_options(stealing=stealing, aging_s=aging_s)
+        self._placements = Placements()
         self._plan: dict[Agent, list[Task]] = {}
+        self._slots: dict[Agent, AgentSlot] = {}
+        self._index = CapabilityIndex([])
         self._rank: dict[int, int] = {}
         self._completed: set[str] = set()
 
-    # ------------------------------------------------------------------ accounting
-    def _reset_counts(self, slots: Sequence[AgentSlot] = ()) -> None:
-        self._placed: dict[str, float] = {s.id: 0.0 for s in slots}
-        self._n = 0
-        self._seconds = 0.0
-        self._match_sum = 0.0
-        self._match_n = 0
-
-    def _wrap_policy(self) -> None:
-        """Count and time every decision of the policy, online or offline."""
-        policy = self.policy
-        choose, bind = policy.choose, policy.bind
-
-        clock = time.perf_counter
-
-        def timed_choose(task: Task, group: Eligible) -> AgentSlot:
-            t0 = clock()
-            slot = choose(task, group)
-            self._seconds += clock() - t0
-            self._n += 1  # the placement counted, inline: this runs once per decision
-            placed = self._placed
-            placed[slot.id] = placed.get(slot.id, 0.0) + task_weight(task)
-            if task.requires:
-                self._match_n += 1
-                self._match_sum += len(task.requires) / len(slot.capabilities)
-            return slot
-
-        def counting_bind(slots: list[AgentSlot]) -> None:
-            self._reset_counts(slots)
-            bind(slots)
-
-        def moved(task: Task, victim: AgentSlot, thief: AgentSlot) -> None:
-            w = task_weight(task)
-            self._placed[victim.id] -= w
-            self._placed[thief.id] = self._placed.get(thief.id, 0.0) + w
-
-        def agent_added(slot: AgentSlot, groups: list[Eligible], _added=policy.agent_added) -> None:
-            self._placed.setdefault(slot.id, 0.0)
-            _added(slot, groups)
-
-        policy.choose, policy.bind, policy.moved, policy.agent_added = timed_choose, counting_bind, moved, agent_added
+    def __repr__(self) -> str:
+        name = getattr(self.algorithm, "value", self.algorithm)
+        return (f"TaskScheduler({name!r}, enable_work_stealing={self.enable_work_stealing}, "
+                f"aging_s={self.policy.aging_s})")
 
     def get_metrics(self) -> SchedulingMetrics:
-        """Metrics over every placement since the last plan or run started."""
-        loads = list(self._placed.values()) or [0.0]
-        hi, lo = max(loads), min(loads)
-        mean = sum(loads) / len(loads)
-        return SchedulingMetrics(
-            total_scheduled=self._n,
-            scheduling_time=self._seconds,
-            load_balance_score=mean / hi if hi > 0 else 1.0,
-            capability_match_score=self._match_sum / self._match_n if self._match_n else 1.0,
-            max_agent_load=hi,
-            min_agent_load=lo,
-            imbalance=hi / mean - 1.0 if mean > 0 else 0.0,
-        )
+        """Metrics over every placement of the last plan or run started with this scheduler."""
+        return self._placements.metrics()
 
     # ------------------------------------------------------------------ offline plans
     def schedule_tasks(self, tasks: Sequence[Task], agents: Sequence[Agent]) -> dict[Agent, list[Task]]:
@@ -192,14 +149,22 @@ class TaskScheduler:
         known = index.groups
         groups = [known.get(t.requires) or index.eligible(t.requires, t.id or t.name or f"#{i}")
                   for i, t in enumerate(order)]
-        self.policy.bind(slots)
+        state = self.policy.bind(slots)
+        counts = self._placements = Placements(slots)
+        clock = time.perf_counter
         plan: dict[Agent, list[Task]] = {a: [] for a in agents}
         for t, group in zip(order, groups):
-            slot = self.policy.choose(t, group)
+            t0 = clock()
+            slot = state.choose(t, group)
+            counts.seconds += clock() - t0
+            w = task_weight(t)
+            counts.place(slot, w, group)
             slot.queued += 1
-            slot.work += task_weight(t)
+            slot.work += w
             plan[slot.agent].append(t)
         self._plan = plan
+        self._index = index
+        self._slots = {s.agent: s for s in slots}
         self._rank = {id(t): i for i, t in enumerate(order)}
         self._completed = set()
         return plan
@@ -217,7 +182,7 @@ class TaskScheduler:
         the most loaded agent's plan to ``idle_agent``'s; returns it, or None."""
         if idle_agent not in self._plan:
             raise ConfigError(f"agent {idle_agent.id!r} is not in the current plan; call schedule_tasks first")
-        band = self.policy.steal_max_priority
+        band = self.steal_max_priority
         victims = sorted((a for a in self._plan if a != idle_agent), key=lambda a: -self._plan_load(a))
         for victim in victims:
             for task in reversed(self._plan[victim]):  # its last task: the one it would run last
@@ -225,7 +190,7 @@ class TaskScheduler:
                         and (task.id is None or task.id not in self._completed)):
                     self._plan[victim].remove(task)
                     self._insert(idle_agent, task)
-                    self.policy.moved(task, _Named(victim.id), _Named(idle_agent.id))
+                    self._moved(task, victim, idle_agent)
                     return task
         return None
 
@@ -234,7 +199,11 @@ class TaskScheduler:
         that lowers the highest load; returns the plan."""
         pool = list(agents) if agents is not None else list(self._plan)
         for a in pool:
-            self._plan.setdefault(a, [])
+            if a not in self._plan:
+                self._plan[a] = []
+                slot = self._slots[a] = AgentSlot(a, len(self._slots))
+                self._index.add(slot)
+                self._placements.add_agent(slot)
         while True:
             loads = {a: self._plan_load(a) for a in pool}
             hi = max(pool, key=lambda a: loads[a])
@@ -245,16 +214,20 @@ class TaskScheduler:
                 for task in reversed(self._plan[hi]):
                     w = task_weight(task)
                     gain = loads[lo] + w / (lo.capacity * lo.speed) < loads[hi]
-                    if gain and task.priority <= self.policy.steal_max_priority and task.requires <= lo.capabilities:
+                    if gain and task.priority <= self.steal_max_priority and task.requires <= lo.capabilities:
                         self._plan[hi].remove(task)
                         self._insert(lo, task)
-                        self.policy.moved(task, _Named(hi.id), _Named(lo.id))
+                        self._moved(task, hi, lo)
                         moved = True
                         break
                 if moved:
                     break
             if not moved:
                 return self._plan
+
+    def _moved(self, task: Task, victim: Agent, thief: Agent) -> None:
+        group = self._index.eligible(task.requires, task.id or task.name or "?")
+        self._placements.move(self._slots[victim], self._slots[thief], task_weight(task), group)
 
     def mark_task_completed(self, task_id: str) -> None:
         """Record that a task finished, for :meth:`can_execute_task`."""
@@ -265,10 +238,7 @@ class TaskScheduler:
         return all((d.id if isinstance(d, Task) else d) in self._completed for d in task.dependencies)
 
 
-class _Named:
-    """The part of an agent slot that accounting needs, for moves within a plan."""
-
-    __slots__ = ("id",)
-
-    def __init__(self, id_: str) -> None:
-        self.id = id_
+def note_run(scheduler: object, placements: Placements) -> None:
+    """A run driven by ``scheduler`` started: its :meth:`TaskScheduler.get_metrics` reports on it."""
+    if isinstance(scheduler, TaskScheduler):
+        scheduler._placements = placements

@@ -1,0 +1,147 @@
+"""Work stealing as a plugin: idle agents take waiting work from busy agents' queues.
+
+The dispatcher knows nothing of how stealing decides. It calls the hooks of the run's
+:class:`StealingState` when something a thief may care about happens (a stealable task
+was queued behind a busy agent, an agent's load rose, an agent got a free slot with
+nothing queued, an agent joined or left) and offers two operations in return:
+``pool.waiting(slot)`` (the agent's waiting tasks, best first) and
+``pool.move(task_state, thief, now)``. Another strategy is a subclass of
+:class:`Stealing` whose :meth:`~Stealing.bind` returns its own state.
+
+What may be stolen is decided by the task's declared priority (``max_priority``, the
+original's band 1-3); aging never changes it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["Stealing", "StealingState", "MostLoadedFirst", "STEAL_MAX_PRIORITY"]
+
+#: The original design's stealable band: priority 1-3.
+STEAL_MAX_PRIORITY = 3
+
+
+class Stealing:
+    """Idle agents steal from the most loaded agents (configuration only; per-run state
+    comes from :meth:`bind`).
+
+    Parameters
+    ----------
+    max_priority : int
+        Only tasks whose declared priority is at most this are stolen (default 3).
+    """
+
+    name = "most_loaded_first"
+
+    def __init__(self, max_priority: int = STEAL_MAX_PRIORITY) -> None:
+        p = max_priority
+        if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10:
+            raise ConfigError(f"steal_max_priority must be an int from 1 to 10; got {p!r}")
+        self.max_priority = p
+
+    def bind(self, pool: Any) -> StealingState:
+        """The per-run state over ``pool`` (the run's dispatcher)."""
+        return MostLoadedFirst(self, pool)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_priority={self.max_priority})"
+
+
+class StealingState:
+    """The hooks a stealing strategy reacts to; each does nothing here."""
+
+    def __init__(self, config: Stealing, pool: Any) -> None:
+        self.config = config
+        self.pool = pool
+        self.band = config.max_priority
+
+    def stealable(self, st: Any, thief: Any) -> bool:
+        """``thief`` may take the waiting task ``st``: declared priority in the band and
+        every capability it requires held."""
+        return st.priority <= self.band and st.task.requires <= thief.capabilities
+
+    def queued_behind_busy(self, st: Any, now: float) -> None:
+        """``st`` was just queued on an agent with no free slot."""
+
+    def load_rose(self, slot: Any) -> None:
+        """A task was queued on ``slot``."""
+
+    def slot_free(self, slot: Any, now: float) -> None:
+        """``slot`` has a free slot and nothing queued."""
+
+    def agent_joined(self, slot: Any, now: float) -> None:
+        """A new agent, idle."""
+
+    def agent_left(self, slot: Any) -> None:
+        """An agent left the pool (``slot.retired`` is set)."""
+
+
+class MostLoadedFirst(StealingState):
+    """An idle agent takes, while it has a free slot, the best stealable task of the
+    most loaded agent that has one; a stealable task queued behind a busy agent goes at
+    once to an idle agent that can run it.
+
+    Victims come off a heap of (-load, agent index) entries pushed at every load rise
+    and fixed lazily: an entry whose agent's load has since fallen is pushed again at
+    its current load; one whose load has risen was superseded by the push of that rise
+    and is dropped. With no thief for a while the heap is dropped and rebuilt by the
+    next one, so it never holds more than a few entries per agent.
+    """
+
+    def __init__(self, config: Stealing, pool: Any) -> None:
+        super().__init__(config, pool)
+        self._loaded: list[tuple[float, int]] = []
+        self._stale = False
+
+    def load_rose(self, slot: Any) -> None:
+        if not self._stale:
+            h = self._loaded
+            heapq.heappush(h, (-slot.work / slot.rate, slot.idx))
+            if len(h) > 4 * len(self.pool.slots) + 64:  # no thief came for a while
+                h.clear()
+                self._stale = True
+
+    def queued_behind_busy(self, st: Any, now: float) -> None:
+        if st.priority > self.band:
+            return
+        need = st.task.requires
+        for thief in st.group.slots:
+            if thief.running < thief.capacity and not thief.queued and need <= thief.capabilities:
+                self.pool.move(st, thief, now)
+                return
+
+    def slot_free(self, slot: Any, now: float) -> None:
+        self._steal_for(slot, now)
+
+    agent_joined = slot_free
+
+    def _steal_for(self, thief: Any, now: float) -> None:
+        if self._stale:
+            h = self._loaded
+            h[:] = [(-s.work / s.rate, s.idx) for s in self.pool.slots if s.queued and not s.retired]
+            heapq.heapify(h)
+            self._stale = False
+        heap, slots, pool = self._loaded, self.pool.slots, self.pool
+        pop, push = heapq.heappop, heapq.heappush
+        passed = []  # current entries of agents with nothing this thief may take
+        while heap and thief.queued + thief.running < thief.capacity:
+            negl, idx = heap[0]
+            victim = slots[idx]
+            now_negl = -victim.work / victim.rate
+            if victim is thief or not victim.queued or victim.retired or negl > now_negl:
+                pop(heap)  # nothing queued (a later placement pushes it again), or superseded
+                continue
+            if negl < now_negl:  # its load fell since: move the entry to where it belongs
+                heapq.heapreplace(heap, (now_negl, idx))
+                continue
+            best = next((st for st in pool.waiting(victim) if self.stealable(st, thief)), None)
+            if best is None:
+                passed.append(pop(heap))
+                continue
+            pool.move(best, thief, now)
+        for e in passed:
+            push(heap, e)
