@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from . import workloads
 from .errors import ConfigError, SwarmlabError
 from .model import ExecutionMode
-from .scheduling import SchedulingAlgorithm
+from .scheduling import SchedulingAlgorithm, policy_names, resolve_policy
 
 __all__ = ["main"]
 
@@ -26,6 +27,27 @@ def _choices(allowed: list[str], what: str):
             raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {','.join(allowed)} or all")
         return items
     return parse
+
+
+def _algorithms(text: str) -> list[str]:
+    """Registered names, 'module:Class' (importable from the current folder too), or 'all'."""
+    items = list(_ALGORITHMS) if text == "all" else [x for x in text.split(",") if x]
+    if not items:
+        raise argparse.ArgumentTypeError(f"give at least one algorithm; choose from {','.join(policy_names())}, "
+                                         "module:Class or all")
+    known = policy_names()
+    bad = [x for x in items if ":" not in x and x not in known]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown algorithms {bad}; choose from {','.join(known)}, "
+                                         "module:Class (a swarmlab.Policy of yours) or all")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # 'module:Class' from the folder the command runs in
+    for x in items:
+        try:
+            resolve_policy(x)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(f"{x!r}: {e}") from None
+    return items
 
 
 def _positive_int(text: str) -> int:
@@ -61,11 +83,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     store = RunStore(out / "runs")
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
-    print(f"comparing {len(args.algorithms)} algorithms x {','.join(args.modes)} x {args.repeats} repeats on "
+    print(f"comparing {len(args.algorithms)} algorithms{' (+ each with stealing)' if args.add_stealing else ''} x {','.join(args.modes)} x {args.repeats} repeats on "
           f"{wl.name} ({wl.n} tasks, {len(wl.agents)} agents)" + (" + virtual time" if args.simulate else ""),
           file=sys.stderr)
     result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats,
-                     simulate=args.simulate, seed=args.seed, store=store, progress=True)
+                     simulate=args.simulate, seed=args.seed, store=store, progress=True,
+                     add_stealing=args.add_stealing)
     for rec in result.runs:
         if rec.meta.get("baseline"):
             store.save(rec)
@@ -136,7 +159,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate
 
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
-    recs = [simulate(wl.tasks(), wl.agents, scheduler=TaskScheduler(a), seed=args.seed) for a in args.algorithms]
+    runs = [(a, False) for a in args.algorithms]
+    if args.add_stealing:
+        runs = [(a, s) for a in args.algorithms for s in (False, True)
+                if not (s and TaskScheduler(a).enable_work_stealing)]
+    recs = []
+    for a, steal in runs:
+        rec = simulate(wl.tasks(), wl.agents, scheduler=TaskScheduler(a, enable_work_stealing=steal or None),
+                       seed=args.seed)
+        if steal:
+            rec.meta["algorithm"] = f"{rec.meta['algorithm']}+stealing"
+        recs.append(rec)
     cols = ["algorithm", "tasks", "completed", "makespan_s", "efficiency", "imbalance", "p95_wait_s", "stolen"]
     print(summary(recs)[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
@@ -179,8 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare the scheduling algorithms on a workload (the main job)")
     c.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="mixed")
     c.add_argument("--tasks", type=_positive_int, default=120, help="number of tasks (default 120)")
-    c.add_argument("--algorithms", type=_choices(_ALGORITHMS, "algorithms"), default=_ALGORITHMS,
-                   help="comma-separated or 'all' (default): " + ",".join(_ALGORITHMS))
+    c.add_argument("--algorithms", type=_algorithms, default=_ALGORITHMS,
+                   help="comma-separated names or module:Class (your own Policy), or 'all' (default): "
+                   + ",".join(_ALGORITHMS) + "; each runs as itself (only work_stealing steals)")
+    c.add_argument("--add-stealing", action="store_true",
+                   help="also run each algorithm that does not steal with work stealing on ('<name>+stealing')")
     c.add_argument("--mode", dest="modes", type=_choices(_REAL_MODES, "modes"), default=["hybrid"],
                    help="execution mode(s), comma-separated from " + ",".join(_REAL_MODES) + " (default hybrid)")
     c.add_argument("--repeats", type=_positive_int, default=3, help="runs per algorithm and mode (default 3)")
@@ -196,7 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="run a workload on virtual time under the algorithms")
     s.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="heavy_tailed")
     s.add_argument("--tasks", type=_positive_int, default=10_000)
-    s.add_argument("--algorithms", type=_choices(_ALGORITHMS, "algorithms"), default=_ALGORITHMS)
+    s.add_argument("--algorithms", type=_algorithms, default=_ALGORITHMS,
+                   help="comma-separated names or module:Class, or 'all' (default)")
+    s.add_argument("--add-stealing", action="store_true",
+                   help="also run each algorithm that does not steal with work stealing on")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_simulate)
 

@@ -17,15 +17,15 @@ from .model import Agent, ExecutionMode, ResourceLimits
 from .portal import run
 from .records import RunRecord
 from .runinfo import describe_agents
-from .scheduling import SchedulingAlgorithm, TaskScheduler
+from .scheduling import Policy, SchedulingAlgorithm, TaskScheduler, policy_names, resolve_policy
 from .simulate import simulate
 from .workloads import Workload, pool_capabilities
 
-__all__ = ["compare", "Comparison", "ci95", "run_metrics", "summarize", "regressions", "METRICS", "LOWER_IS_BETTER"]
+__all__ = ["compare", "Comparison", "Setup", "setups", "ci95", "run_metrics", "summarize", "regressions", "METRICS", "LOWER_IS_BETTER"]
 
 #: The metrics compared, per run.
 METRICS = ("makespan_s", "throughput_tps", "p50_wait_s", "p95_wait_s", "load_balance_score",
-           "capability_match_score", "efficiency", "speedup")
+           "capability_match_score", "efficiency", "speedup", "stolen")
 
 #: The metrics where less is better (the others: more is better).
 LOWER_IS_BETTER = frozenset({"makespan_s", "p50_wait_s", "p95_wait_s"})
@@ -81,6 +81,9 @@ def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: 
     sm = rec.meta.get("scheduling_metrics", {})
     done = int((rec.final()["status"] == "completed").sum())
     span = q["makespan_s"]
+    ev = rec.events
+    steals = ev["event"] == "stolen"
+    stolen = int(ev.loc[steals, "count"].sum()) if "count" in ev.columns else int(steals.sum())
     return {
         "run_id": rec.run_id, **labels,
         "makespan_s": span,
@@ -90,6 +93,7 @@ def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: 
         "capability_match_score": sm.get("capability_match_score", math.nan),
         "efficiency": q["efficiency"],
         "speedup": sequential_s / span if sequential_s is not None and span > 0 else math.nan,
+        "stolen": stolen,
     }
 
 
@@ -157,27 +161,69 @@ async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, l
     return ex.record()
 
 
-def _one(workload: Workload, mode: str, agents: list[Agent], algorithm: str, limits: ResourceLimits,
+def _one(workload: Workload, mode: str, agents: list[Agent], setup: Setup, limits: ResourceLimits,
          seed: int, store=None, dask_address: str | None = None) -> RunRecord:
-    sched = TaskScheduler(algorithm)
+    sched = setup.scheduler()
     if mode == "simulated":
         rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
     else:
         spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
-                "algorithm": algorithm, "mode": mode, "limits": dataclasses.asdict(limits),
-                "agents": describe_agents(agents), "run_seed": seed}
+                "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
+                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed}
         journal = store.path if store is not None else None
         rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec, dask_address))
-    rec.meta.update(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed,
-                    scheduling_metrics=dataclasses.asdict(sched.get_metrics()))
+    rec.meta.update(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed, setup=setup.label)
     return rec
 
 
-def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] | None = None,
+@dataclass(frozen=True)
+class Setup:
+    """One scheduling set-up of a comparison: a policy, as itself or with stealing added.
+    ``label`` names it in every frame (``"least_loaded+stealing"``); ``spec`` is what
+    rebuilds the policy (a registered name or ``"module:Class"``)."""
+
+    label: str
+    spec: str
+    policy: Policy
+    stealing: bool
+
+    def scheduler(self) -> TaskScheduler:
+        return TaskScheduler(self.policy, enable_work_stealing=self.stealing or None)
+
+
+def setups(algorithms: Sequence[object] | None = None, add_stealing: bool = False) -> list[Setup]:
+    """The set-ups ``compare`` runs: each algorithm as itself and, with ``add_stealing``,
+    each that does not steal by itself again with work stealing on."""
+    if algorithms is not None and (isinstance(algorithms, (str, bytes)) or not len(algorithms)):
+        raise ConfigError(f"algorithms must be a non-empty list of names or policies; got {algorithms!r} "
+                          f"(registered: {', '.join(policy_names())})")
+    out = []
+    for a in (algorithms if algorithms is not None else policy_names()[:6]):
+        policy = resolve_policy(a)
+        spec = getattr(a, "value", a) if isinstance(getattr(a, "value", a), str) else policy.name
+        steals = policy.stealing is not None
+        out.append(Setup(policy.name, spec, policy, steals))
+        if add_stealing and not steals:
+            out.append(Setup(f"{policy.name}+stealing", spec, policy, True))
+    labels = [s.label for s in out]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"two set-ups share a name: {labels}; give each policy its own name")
+    return out
+
+
+def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm | Policy] | None = None,
             modes: Sequence[str | ExecutionMode] = ("hybrid",), limits: ResourceLimits | None = None,
             repeats: int = 3, simulate: bool = False, baseline: bool = True, seed: int = 0,
-            store=None, progress: bool = False, dask_address: str | None = None) -> Comparison:
+            store=None, progress: bool = False, dask_address: str | None = None,
+            add_stealing: bool = False) -> Comparison:
     """Run ``workload`` under every algorithm and mode, ``repeats`` times each.
+
+    ``algorithms``: names (the six built-in ones by default), enums, registered names,
+    ``"module:Class"`` or :class:`~swarmlab.Policy` objects. Each runs as itself: only
+    work_stealing steals. ``add_stealing`` adds, for each algorithm that does not steal
+    by itself, a set-up with work stealing on, labelled ``"<name>+stealing"``; the
+    frames' ``stealing`` column and the ``stolen`` metric say, per set-up, whether
+    stealing was on and how many tasks were stolen.
 
     ``simulate=True`` adds a virtual-time run per algorithm and repeat (mode
     ``simulated``). ``baseline`` runs the workload once per mode on one agent holding
@@ -192,21 +238,18 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
         raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"repeats must be a positive int; got {repeats!r}")
-    algs = [getattr(a, "value", a) for a in (algorithms or list(SchedulingAlgorithm))]
-    for a in algs:
-        TaskScheduler(a)  # validates the name
+    plan = setups(algorithms, add_stealing)
     real = [getattr(m, "value", m) for m in modes]
     for m in real:
         if m not in ("thread", "process", "asyncio", "hybrid", "dask"):
             raise ConfigError(f"modes must be among 'thread', 'process', 'asyncio', 'hybrid', 'dask'; got {m!r}")
     if dask_address is not None and "dask" not in real:
         raise ConfigError("dask_address only applies to mode 'dask'; add it to modes")
-    limits = limits or ResourceLimits(max_concurrent_tasks=len(workload.agents),
-                                      max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None)
+    limits = limits or ResourceLimits(max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None)
     modes_all = real + (["simulated"] if simulate else [])
     runs, rows = [], []
     seq: dict[str, float] = {}
-    total = len(algs) * len(modes_all) * repeats + (len(modes_all) if baseline else 0)
+    total = len(plan) * len(modes_all) * repeats + (len(modes_all) if baseline else 0)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -216,24 +259,25 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm] 
         solo = [Agent("sequential", capabilities=pool_capabilities(workload.agents))]
         one = dataclasses.replace(limits, max_concurrent_tasks=1)
         for mode in modes_all:
-            rec = _one(workload, mode, solo, "round_robin", one, seed, dask_address=dask_address)
+            rec = _one(workload, mode, solo, setups(["round_robin"])[0], one, seed, dask_address=dask_address)
             rec.meta["baseline"] = "sequential"
             runs.append(rec)
             if bar is not None:
                 bar.update(1)
             seq[mode] = quality(rec)["makespan_s"]
-    for alg in algs:
+    for setup in plan:
         for mode in modes_all:
             for r in range(repeats):
-                rec = _one(workload, mode, list(workload.agents), alg, limits, seed + r, store, dask_address)
+                rec = _one(workload, mode, list(workload.agents), setup, limits, seed + r, store, dask_address)
                 rec.meta["repeat"] = r
                 runs.append(rec)
                 if bar is not None:
                     bar.update(1)
                 if store is not None:
                     store.save(rec)
-                rows.append(run_metrics(rec, algorithm=alg, mode=mode, repeat=r, sequential_s=seq.get(mode)))
+                rows.append(run_metrics(rec, algorithm=setup.label, stealing=setup.stealing, mode=mode, repeat=r,
+                                        sequential_s=seq.get(mode)))
     if bar is not None:
         bar.close()
     per_run = pd.DataFrame(rows)
-    return Comparison(runs, per_run, summarize(per_run))
+    return Comparison(runs, per_run, summarize(per_run, by=("algorithm", "stealing", "mode")))

@@ -21,12 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from .compare import Comparison, run_metrics, summarize
+from .compare import Comparison, Setup, run_metrics, setups, summarize
 from .errors import BackendUnavailable, ConfigError, SwarmlabError
 from .executor import ParallelExecutor
 from .model import ResourceLimits
 from .records import RunRecord
-from .scheduling import SchedulingAlgorithm, TaskScheduler
+from .scheduling import SchedulingAlgorithm, policy_names
 from .simulate import simulate
 from .store import RunStore
 from .workloads import WORKLOADS, Workload, make
@@ -238,6 +238,7 @@ class LiveMonitor:
 @dataclasses.dataclass(frozen=True)
 class _Settings:
     algorithms: tuple[str, ...]
+    add_stealing: bool
     workload: Workload
     mode: str  # a real mode, or "simulated"
     repeats: int
@@ -248,7 +249,8 @@ class _Settings:
     @property
     def setup(self) -> str:
         lim = self.limits
-        parts = [f"{self.workload.name}×{self.workload.n} {self.mode}", f"{lim.max_concurrent_tasks} slots"]
+        slots = "all agents' slots" if lim.max_concurrent_tasks is None else f"{lim.max_concurrent_tasks} slots"
+        parts = [f"{self.workload.name}×{self.workload.n} {self.mode}", slots]
         if lim.max_cpu_percent is not None:
             parts.append(f"cpu≤{lim.max_cpu_percent:g}%")
         if lim.max_memory_mb is not None:
@@ -277,20 +279,24 @@ class ExperimentPanel:
     """
 
     def __init__(self, *, algorithms: list[str] | None = None, workload: str = "io", n: int = 60,
-                 mode: str = "thread", simulated: bool = False, repeats: int = 2, max_concurrent_tasks: int = 8,
+                 mode: str = "thread", simulated: bool = False, repeats: int = 2, max_concurrent_tasks: int | None = None,
                  max_cpu_percent: float | None = None, max_memory_mb: float | None = None,
                  task_timeout: float | None = 300.0, seed: int = 0, store: str = "data/runs",
-                 export_dir: str = "data/exports", dask_address: str | None = None) -> None:
+                 export_dir: str = "data/exports", dask_address: str | None = None,
+                 add_stealing: bool = False) -> None:
+        registered = policy_names()  # the six and every policy registered (register_policy)
         algorithms = list(algorithms) if algorithms is not None else list(_ALGORITHMS)
-        bad = [a for a in algorithms if a not in _ALGORITHMS]
+        bad = [a for a in algorithms if a not in registered]
         if bad or not algorithms:
-            raise ConfigError(f"algorithms must be a non-empty list among {', '.join(_ALGORITHMS)}; got {algorithms!r}")
+            raise ConfigError(f"algorithms must be a non-empty list among {', '.join(registered)}; got {algorithms!r}")
         if workload not in WORKLOADS:
             raise ConfigError(f"workload must be one of {', '.join(WORKLOADS)}; got {workload!r}")
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-        self.algorithms = W.SelectMultiple(options=_ALGORITHMS, value=tuple(algorithms), rows=6,
+        self.algorithms = W.SelectMultiple(options=registered, value=tuple(algorithms), rows=min(8, len(registered)),
                                            description="algorithms", style=_WIDE)
+        self.add_stealing = W.Checkbox(value=bool(add_stealing), description="also each with work stealing",
+                                       indent=False)
         self.workload = W.Dropdown(options=list(WORKLOADS), value=workload, description="workload", style=_WIDE)
         self.size = W.BoundedIntText(value=n, min=1, max=10_000_000, description="tasks", style=_WIDE)
         self.repeats = W.BoundedIntText(value=repeats, min=1, max=100, description="repeats", style=_WIDE)
@@ -300,8 +306,8 @@ class ExperimentPanel:
                                    description="dask scheduler", style=_WIDE)
         self.clock = W.ToggleButtons(options=["real", "simulated"], value="simulated" if simulated else "real",
                                      description="clock", style=_WIDE)
-        self.max_concurrent = W.BoundedIntText(value=max_concurrent_tasks, min=1, max=100_000,
-                                               description="max concurrent tasks", style=_WIDE)
+        self.max_concurrent = W.BoundedIntText(value=max_concurrent_tasks or 0, min=0, max=100_000,
+                                               description="max concurrent (0: agents')", style=_WIDE)
         self.max_cpu = W.BoundedFloatText(value=max_cpu_percent or 0, min=0, max=100,
                                           description="max CPU % (0: none)", style=_WIDE)
         self.max_memory = W.BoundedFloatText(value=max_memory_mb or 0, min=0, max=10_000_000,
@@ -326,7 +332,7 @@ class ExperimentPanel:
         self.csv_button.on_click(lambda _: self._guarded(self.export, "csv"))
         self.parquet_button.on_click(lambda _: self._guarded(self.export, "parquet"))
         self.widget = W.VBox([
-            W.HBox([W.VBox([self.algorithms, self.clock]),
+            W.HBox([W.VBox([self.algorithms, self.add_stealing, self.clock]),
                     W.VBox([self.workload, self.size, self.repeats, self.seed, self.mode, self.dask_address]),
                     W.VBox([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout])]),
             W.HBox([self.run_button, self.stop_button]),
@@ -372,7 +378,7 @@ class ExperimentPanel:
         n = self.size.value
         wl = make(self.workload.value, n, seed=self.seed.value)
         limits = ResourceLimits(
-            max_concurrent_tasks=self.max_concurrent.value, max_queue_size=max(1000, n),
+            max_concurrent_tasks=self.max_concurrent.value or None, max_queue_size=max(1000, n),
             max_cpu_percent=self.max_cpu.value or None, max_memory_mb=self.max_memory.value or None,
             task_timeout=self.timeout.value or None,
         )
@@ -382,7 +388,7 @@ class ExperimentPanel:
             raise ConfigError("mode dask needs the address of a running Dask scheduler in 'dask scheduler' "
                               "(tcp://host:8786): start one with `dask scheduler` and `dask worker`, or "
                               "distributed.LocalCluster(), and give its scheduler_address")
-        return _Settings(algs, wl, mode, self.repeats.value, limits, self.seed.value,
+        return _Settings(algs, bool(self.add_stealing.value), wl, mode, self.repeats.value, limits, self.seed.value,
                          address if mode == "dask" else None)
 
     def _on_run(self, _: Any = None) -> None:
@@ -419,19 +425,20 @@ class ExperimentPanel:
         self._busy = True
         self._stop = asyncio.Event()
         self.run_button.disabled, self.stop_button.disabled = True, False
-        plan = [(alg, r) for alg in s.algorithms for r in range(s.repeats)]
+        plan = [(setup, r) for setup in setups(s.algorithms, s.add_stealing) for r in range(s.repeats)]
         self.run_progress.max, self.run_progress.value = len(plan), 0
         stopped = False
         try:
-            for i, (alg, r) in enumerate(plan):
+            for i, (setup, r) in enumerate(plan):
                 if self._stop.is_set():
                     stopped = True
                     break
-                self._say(f"run {i + 1} of {len(plan)}: {alg}, repeat {r + 1}, {s.setup}")
-                rec, finished = await self._one(s, alg, r)
+                self._say(f"run {i + 1} of {len(plan)}: {setup.label}, repeat {r + 1}, {s.setup}")
+                rec, finished = await self._one(s, setup, r)
                 self.runs.append(rec)
                 if finished:
-                    self._rows.append(run_metrics(rec, setup=s.setup, algorithm=alg, mode=s.mode, repeat=r))
+                    self._rows.append(run_metrics(rec, setup=s.setup, algorithm=setup.label, stealing=setup.stealing,
+                                                  mode=s.mode, repeat=r))
                 else:
                     stopped = True
                 self.run_progress.value = i + 1
@@ -449,8 +456,8 @@ class ExperimentPanel:
                   f"done: {len(self._rows)} runs compared since the panel opened")
         return self.summary
 
-    async def _one(self, s: _Settings, alg: str, repeat: int) -> tuple[RunRecord, bool]:
-        sched = TaskScheduler(alg)
+    async def _one(self, s: _Settings, setup: Setup, repeat: int) -> tuple[RunRecord, bool]:
+        sched = setup.scheduler()
         seed = s.seed + repeat
         agents = list(s.workload.agents)
         if s.mode == "simulated":
@@ -476,8 +483,7 @@ class ExperimentPanel:
             self.monitor.refresh(plot=True)
             rec = ex.record()
         rec.meta.update(workload=s.workload.name, workload_n=s.workload.n, workload_seed=s.workload.seed,
-                        repeat=repeat, setup=s.setup, stopped_by_user=not finished,
-                        scheduling_metrics=dataclasses.asdict(sched.get_metrics()))
+                        repeat=repeat, setup=s.setup, stopped_by_user=not finished)
         return rec, finished
 
     def stop(self, _: Any = None) -> None:
