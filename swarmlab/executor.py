@@ -32,7 +32,7 @@ from .metrics import execution_metrics
 from .monitor import ResourceMonitor, Sample
 from .model import (
     Agent, ExecutionMetrics, ExecutionMode, ResourceLimits, Task, TaskResult, TaskStatus,
-    _enum_value,
+    _agent_list, _enum_value, _seed,
 )
 from .records import RunRecord
 from .runinfo import default_agents, describe_agents, run_meta
@@ -121,7 +121,8 @@ class ParallelExecutor:
         elif not isinstance(limits, ResourceLimits):
             raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
         self.limits = limits
-        self.agents = list(agents) if agents is not None else default_agents(limits)
+        self.agents = (_agent_list(agents, "ParallelExecutor agents") if agents is not None
+                       else default_agents(limits))
         self._dask = _dask_options(self.mode, self.agents, dask_address, dask_security, dask_workers)
         if process_workers is not None and (
             isinstance(process_workers, bool) or not isinstance(process_workers, int) or process_workers < 1
@@ -132,7 +133,7 @@ class ParallelExecutor:
                                else min(limits.max_concurrent_tasks, os.cpu_count() or 1))
         self.process_workers = process_workers
         self.policy = resolve_policy(scheduler)
-        self.seed = seed
+        self.seed = seed = _seed(seed, "ParallelExecutor seed")
         self.recorder = Recorder()
         self.meta = run_meta(self.recorder.run_id, clock="real", mode=self.mode.value,
                              policy=self.policy, limits=limits, seed=seed, agents=self.agents)
