@@ -311,3 +311,26 @@ def test_concurrent_stops_all_return_after_the_shutdown(mode):
         assert_one_terminal_each(ex)
 
     run(main())
+
+
+def test_result_attempts_agree_with_the_attempt_rows(mode, tmp_path):
+    async def main():
+        async with executor(mode, max_concurrent_tasks=1) as ex:
+            first = await ex.submit_task(Task(body(mode, "sleep"), (30,), id="first"))
+            flaky = await ex.submit_task(Task(body(mode, "fail_first"), (str(tmp_path / "m"),), id="flaky",
+                                              max_retries=1, retry_backoff_s=0.01))
+            dep = await ex.submit_task(Task(body(mode, "add"), (1, 1), id="dep", dependencies=[first]))
+            await asyncio.sleep(0.2)
+            await ex.cancel_task(first)  # it ran; its dependent never will
+            await ex.wait_for_completion()
+            return ex, await ex.get_all_results()
+
+    ex, res = run(main())
+    rows = ex.record().tasks
+    for tid, r in res.items():
+        mine = rows[rows["task_id"] == tid]
+        ran = mine[mine["started_s"].notna()]
+        assert r.attempts == len(ran) and list(ran["attempt"]) == list(range(1, r.attempts + 1)), tid
+    assert res["dep"].status is TaskStatus.UPSTREAM_FAILED and res["dep"].attempts == 0
+    assert list(rows.loc[rows["task_id"] == "dep", "attempt"]) == [0]  # its one row: no attempt ran
+    assert res["flaky"].attempts == 2 and res["first"].attempts == 1
