@@ -542,7 +542,7 @@ class Dispatcher(PoolMixin):
         ready = st.ready_s if st.state is not PENDING else None
         self.n_waiting -= 1
         self.recorder.attempts.append((
-            st.id, st.task.name, st.attempt + 1, status.value, st.priority,
+            st.id, st.task.name, st.attempt + 1 if st.attempt else 0, status.value, st.priority,
             st.slot.id if st.slot else None, None, None, st.submitted_s, ready, None, now,
             error_type, reason,
         ))

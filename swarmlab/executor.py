@@ -33,7 +33,7 @@ from .metrics import execution_metrics
 from .monitor import ResourceMonitor, Sample
 from .model import (
     Agent, ExecutionMetrics, ExecutionMode, ResourceLimits, Task, TaskResult, TaskStatus,
-    _enum_value,
+    _agent_list, _enum_value, _seed,
 )
 from .records import RunRecord
 from .runinfo import concurrency, default_agents, describe_agents, run_meta
@@ -123,7 +123,8 @@ class ParallelExecutor:
         elif not isinstance(limits, ResourceLimits):
             raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
         self.limits = limits
-        self.agents = list(agents) if agents is not None else default_agents(limits)
+        self.agents = (_agent_list(agents, "ParallelExecutor agents") if agents is not None
+                       else default_agents(limits))
         self._dask = _dask_options(self.mode, self.agents, dask_address, dask_security, dask_workers)
         if process_workers is not None and (
             isinstance(process_workers, bool) or not isinstance(process_workers, int) or process_workers < 1
@@ -134,7 +135,7 @@ class ParallelExecutor:
             process_workers = n if self.mode is ExecutionMode.PROCESS else min(n, os.cpu_count() or 1)
         self.process_workers = process_workers
         self.policy = resolve_policy(scheduler)
-        self.seed = seed
+        self.seed = seed = _seed(seed, "ParallelExecutor seed")
         self.recorder = Recorder()
         self.meta = run_meta(self.recorder.run_id, clock="real", mode=self.mode.value,
                              policy=self.policy, limits=limits, seed=seed, agents=self.agents)
@@ -163,6 +164,7 @@ class ParallelExecutor:
         self._journal: Journal | None = None
         self._journal_timer: asyncio.TimerHandle | None = None
         self._violations: dict[str, int] = {}
+        self._shutdown: asyncio.Future | None = None  # the one shutdown every stop() waits for
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -211,14 +213,7 @@ class ParallelExecutor:
             if mode is ExecutionMode.DASK:
                 await self._backends["dask"].start()
         except BaseException:
-            self._state = _STOPPING
-            for b in self._backends.values():
-                await b.close()
-            self._monitor.stop()
-            if self._journal is not None:
-                self._journal_timer.cancel()
-                self._journal.close()
-            self._state = _STOPPED
+            await self.stop(timeout=0)  # the one shutdown sequence: nothing has run yet
             raise
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -228,13 +223,21 @@ class ParallelExecutor:
         are killed (processes), cancelled (coroutines, Dask futures) or abandoned
         (threads, Dask tasks a worker has begun), and recorded ``cancelled``. No worker
         process is left alive (an existing Dask cluster is left running).
+
+        There is one shutdown: a call while another is under way waits for that one to
+        finish (under the first call's ``timeout``), and a call once stopped returns at once.
         """
-        if self._state in (_NEW, _STOPPED):
+        if self._state == _NEW:
             self._state = _STOPPED
+        if self._state == _STOPPED:
             return
-        if self._state == _STOPPING:
-            return
-        self._state = _STOPPING
+        if self._shutdown is None:
+            self._state = _STOPPING  # no new work from this moment on
+            self._shutdown = asyncio.ensure_future(self._shut_down(timeout))
+        # shielded: a caller that is cancelled stops waiting, the shutdown goes on
+        await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self, timeout: float | None) -> None:
         d = self._d
         d.cancel_waiting(self._now(), "the executor stopped before the task started")
         if d.n_running:

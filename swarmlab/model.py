@@ -10,8 +10,9 @@ import asyncio
 import inspect
 import itertools
 import math
+import operator
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
 from typing import Any
@@ -103,6 +104,51 @@ def _positive(value: Any, what: str, *, allow_none: bool = False, integer: bool 
     return value
 
 
+def _seed(value: Any, what: str) -> int:
+    """A run's seed: an int (or an integer type such as numpy's), never a bool."""
+    if type(value) is int:
+        return value
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise ConfigError(f"{what} must be an int; got {value!r}; give a whole number such as 0")
+    return operator.index(value)
+
+
+def _names(value: Any, what: str) -> frozenset[str]:
+    """Capability names, from one name or an iterable of names."""
+    t = type(value)
+    if t is not tuple and t is not list and t is not frozenset and t is not set:  # the usual ones first
+        if isinstance(value, str):
+            return frozenset((value,)) if value else frozenset()
+        if value is None:
+            return frozenset()
+        allowed = f"{what} must be a capability name (str) or an iterable of them, like ['gpu', 'net']"
+        if isinstance(value, Mapping):
+            raise ConfigError(f"{allowed}; got {t.__name__} {value!r}; pass list(...) of the names meant")
+        if not isinstance(value, Iterable):
+            raise ConfigError(f"{allowed}; got {value!r}")
+    names = frozenset(value)
+    for n in names:
+        if type(n) is not str and not isinstance(n, str):
+            raise ConfigError(
+                f"{what} must be a capability name (str) or an iterable of them, like ['gpu', 'net']; "
+                f"got {n!r} in {value!r}; name each capability with a str"
+            )
+    return names
+
+
+def _agent_list(agents: Any, what: str) -> list:
+    """The agents of a run: a list of :class:`Agent` (checked here, not met later as an
+    AttributeError in the dispatcher)."""
+    hint = "build them with swarmlab.Agent('name', capabilities=[...]) and pass a list of them"
+    if isinstance(agents, (str, Agent, Mapping)) or not isinstance(agents, Iterable):
+        raise ConfigError(f"{what} must be Agent objects; got {type(agents).__name__} {agents!r}; {hint}")
+    out = list(agents)
+    for a in out:
+        if not isinstance(a, Agent):
+            raise ConfigError(f"{what} must be Agent objects; got {type(a).__name__} {a!r}; {hint}")
+    return out
+
+
 _FUNCTION = types.FunctionType
 _RETRY_ON = (Exception,)  # the default object itself, so the check for it is one `is`
 _BACKOFF = 0.05
@@ -192,15 +238,32 @@ class Task:
                     f"{type(fn).__name__} {fn!r}"
                 )
         if type(self.args) is not tuple:
-            if isinstance(self.args, (str, bytes)) or not isinstance(self.args, Iterable):
-                raise ConfigError(f"Task args must be a tuple; got {self.args!r}")
-            self.args = tuple(self.args)
-        if self.kwargs is not None and not isinstance(self.kwargs, dict):
-            raise ConfigError(f"Task kwargs must be a dict or None; got {self.kwargs!r}")
+            a = self.args
+            if isinstance(a, (str, bytes, Mapping, set, frozenset)) or not isinstance(a, Iterable):
+                raise ConfigError(
+                    f"Task args must be a tuple (or list) of positional arguments; got "
+                    f"{type(a).__name__} {a!r}; give one argument as args=(x,) and keyword "
+                    "arguments as kwargs={...}"
+                )
+            self.args = tuple(a)
+        kw = self.kwargs
+        if kw is not None:
+            if not isinstance(kw, dict):
+                raise ConfigError(f"Task kwargs must be a dict or None; got {kw!r}")
+            for k in kw:
+                if type(k) is not str:
+                    raise ConfigError(
+                        f"Task kwargs keys must be str (the parameter names); got {k!r} in {kw!r}; "
+                        "pass positional values in args"
+                    )
         if self.id is not None and (not isinstance(self.id, str) or not self.id):
             raise ConfigError(f"Task id must be a non-empty str or None; got {self.id!r}")
         if self.name is None:
             self.name = getattr(fn, "__name__", None) or self.id
+        elif type(self.name) is not str and not isinstance(self.name, str):
+            raise ConfigError(f"Task name must be a str or None; got {self.name!r}; it is for display")
+        if type(self.with_agent) is not bool:
+            raise ConfigError(f"Task with_agent must be True or False; got {self.with_agent!r}")
         p = self.priority
         if type(p) is not int or not 1 <= p <= 10:
             raise ConfigError(
@@ -208,11 +271,9 @@ class Task:
             )
         if self.kind is not None and self.kind not in _KINDS:
             raise ConfigError(f"Task kind must be one of None, 'io', 'cpu'; got {self.kind!r}")
-        if self.requires:
-            req = self.requires
-            self.requires = frozenset({req}) if isinstance(req, str) else frozenset(req)
-        elif type(self.requires) is not frozenset:
-            self.requires = frozenset()
+        req = self.requires
+        if req or type(req) is not frozenset:  # the default, an empty frozenset, is kept
+            self.requires = _names(req, "Task requires")
         if self.dependencies:
             self.dependencies = _check_dependencies(self.dependencies)
         elif type(self.dependencies) is not tuple:
@@ -286,7 +347,8 @@ class Agent:
         elif not isinstance(self.id, str) or not self.id:
             raise ConfigError(f"Agent id must be a non-empty str or None; got {self.id!r}")
         caps = self.capabilities
-        set_(self, "capabilities", frozenset({caps} if isinstance(caps, str) else caps))
+        if caps or type(caps) is not frozenset:
+            set_(self, "capabilities", _names(caps, f"Agent {self.id!r} capabilities"))
         _positive(self.capacity, f"Agent {self.id!r} capacity", integer=True)
         _positive(self.speed, f"Agent {self.id!r} speed")
 
@@ -304,7 +366,14 @@ class Agent:
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
-    """How a task ended. Failures are data: ``error_type``, ``error`` and ``traceback``."""
+    """How a task ended. Failures are data: ``error_type``, ``error`` and ``traceback``.
+
+    ``attempts`` counts the attempts that started: in the tasks frame they are the task's
+    rows numbered 1 to ``attempts`` that have a ``started_s``. A task that ended while
+    waiting (cancelled, stopped, upstream failed) has one row more, with no start: its
+    ``attempt`` is 0 when no attempt ever ran (``attempts`` is 0 too), else the number of
+    the attempt it was waiting to start.
+    """
 
     task_id: str
     status: TaskStatus
@@ -366,7 +435,13 @@ class ResourceLimits:
     max_task_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
-        _positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent", allow_none=True)
+        cpu = _positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent", allow_none=True)
+        if cpu is not None and cpu > 100:
+            raise ConfigError(
+                "ResourceLimits.max_cpu_percent is a share of the whole machine: 0 < x <= 100 "
+                f"(100 = every core busy); got {cpu!r}; divide a figure of 100 per core by the "
+                "number of cores, or give None for no limit"
+            )
         _positive(self.max_memory_mb, "ResourceLimits.max_memory_mb", allow_none=True)
         _positive(self.max_task_memory_mb, "ResourceLimits.max_task_memory_mb", allow_none=True)
         f = self.resume_fraction

@@ -8,15 +8,17 @@ order, so the same inputs and seed give the same frames, exactly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import heapq
+import math
 import random
 from collections.abc import Callable, Sequence
 
 from .dispatch import Dispatcher, TaskState
 from .errors import ConfigError
 from .events import EventCounts, Recorder
-from .model import Agent, ResourceLimits, Task, TaskStatus
+from .model import Agent, ResourceLimits, Task, TaskStatus, _agent_list, _seed
 from .records import RunRecord
 from .runinfo import default_agents, describe_agents, run_meta
 from .scheduling.registry import resolve_policy
@@ -53,6 +55,40 @@ def per_kind(models: dict[str | None, DurationModel]) -> DurationModel:
 def _check_positive(x: float, what: str) -> None:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0:
         raise ConfigError(f"{what} must be positive; got {x!r}")
+
+
+def _checked_durations(model: DurationModel) -> DurationModel:
+    """``model``, refusing what is not a duration (a negative, NaN or infinite number,
+    or no number) with a ConfigError that names the task, instead of recording it."""
+    @functools.wraps(model)
+    def checked(task: Task, agent: Agent, attempt: int, rng: random.Random) -> float:
+        d = model(task, agent, attempt, rng)
+        t = type(d)
+        if (t is float or t is int) and 0 <= d < math.inf:
+            return d
+        if t is not bool and isinstance(d, (int, float)) and 0 <= d < math.inf:  # numpy's, say
+            return float(d)
+        raise ConfigError(
+            f"duration model {getattr(model, '__qualname__', model)!r} returned {d!r} for task "
+            f"{task.id!r} (attempt {attempt} on agent {agent.id!r}); it must return a number of "
+            "seconds >= 0 (finite); fix the model"
+        )
+    return checked
+
+
+def _checked_failures(model: Failures) -> Failures:
+    """``model``, refusing anything but an exception instance or None."""
+    @functools.wraps(model)
+    def checked(task: Task, attempt: int) -> BaseException | None:
+        e = model(task, attempt)
+        if e is None or isinstance(e, BaseException):
+            return e
+        raise ConfigError(
+            f"failure model {getattr(model, '__qualname__', model)!r} returned {e!r} for task "
+            f"{task.id!r} (attempt {attempt}); it must return an exception instance or None, "
+            "like ValueError('why')"
+        )
+    return checked
 
 
 def simulate(
@@ -136,7 +172,12 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         limits = ResourceLimits(task_timeout=None)  # nothing cut short unseen: no default timeout
     elif not isinstance(limits, ResourceLimits):
         raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
-    agents = list(agents) if agents is not None else default_agents(limits)
+    agents = _agent_list(agents, "simulate agents") if agents is not None else default_agents(limits)
+    seed = _seed(seed, "simulate seed")
+    if durations is not None:
+        durations = _checked_durations(durations)
+    if failures is not None:
+        failures = _checked_failures(failures)
     tasks = list(tasks)
     for t in tasks:
         if not isinstance(t, Task):

@@ -63,3 +63,17 @@ def body(mode, name):
     if mode == "asyncio":
         return globals()[f"{name}_async"]
     return fn
+
+
+_BASE = {"CancelledError": asyncio.CancelledError, "SystemExit": SystemExit,
+         "KeyboardInterrupt": KeyboardInterrupt}
+
+
+def raise_base(name):
+    """Raises the BaseException named ``name`` (CancelledError, SystemExit, KeyboardInterrupt)."""
+    raise _BASE[name]("raised by the task body")
+
+
+async def raise_base_async(name):
+    await asyncio.sleep(0)  # raised after the body has been scheduled, not at its first step
+    raise _BASE[name]("raised by the task body")

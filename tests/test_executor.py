@@ -253,3 +253,84 @@ def test_queue_full_rejects_batch_and_loses_nothing(mode):
         assert len(res) == 4 and all(res[i].ok for i in ok)
 
     run(main())
+
+
+def own_body(mode, name):
+    """Like ``body``, but HYBRID gets the coroutine variant (its asyncio route)."""
+    return body("asyncio" if mode == "hybrid" else mode, name)
+
+
+def test_body_raising_cancelled_error_is_a_failure_not_a_kill(mode):
+    async def main():
+        async with executor(mode) as ex:
+            root = Task(own_body(mode, "raise_base"), ("CancelledError",), id="root", timeout=20)
+            dep = Task(body(mode, "add"), (1, 1), id="dep", dependencies=[root])
+            await ex.submit_batch([root, dep])
+            assert await ex.wait_for_completion(timeout=10) is True  # long before its timeout
+            res = await ex.get_all_results()
+        r = res["root"]
+        assert r.status is TaskStatus.FAILED and r.error_type == "CancelledError", r
+        assert r.error == "raised by the task body" and r.attempts == 1
+        assert res["dep"].status is TaskStatus.UPSTREAM_FAILED
+        assert_one_terminal_each(ex)
+
+    run(main())
+
+
+@pytest.mark.parametrize("exc_name", ["SystemExit", "KeyboardInterrupt"])
+def test_body_raising_system_exit_or_keyboard_interrupt_is_a_failure(mode, exc_name):
+    async def main():
+        async with executor(mode) as ex:
+            bad = await ex.submit_task(Task(own_body(mode, "raise_base"), (exc_name,)))
+            good = await ex.submit_task(Task(body(mode, "add"), (2, 3)))
+            await ex.wait_for_completion()
+            return ex, await ex.get_result(bad), await ex.get_result(good)
+
+    ex, r, ok = run(main())
+    assert r.status is TaskStatus.FAILED and r.error_type == exc_name, r
+    assert ok.value == 5
+    assert_one_terminal_each(ex)
+
+
+def test_concurrent_stops_all_return_after_the_shutdown(mode):
+    async def main():
+        ex = executor(mode, max_concurrent_tasks=2)
+        await ex.start()
+        await ex.submit_batch([Task(body(mode, "sleep"), (30,)) for _ in range(3)])
+        await asyncio.sleep(0.2)
+        first = asyncio.ensure_future(ex.stop(timeout=0.3))
+        await asyncio.sleep(0)  # the first stop is under way
+        assert ex.state == "stopping"
+        await ex.stop()  # returns only once the shutdown the first began is over
+        assert ex.state == "stopped"
+        assert live_children() == []
+        res = await ex.get_all_results()
+        assert len(res) == 3 and all(r.status is TaskStatus.CANCELLED for r in res.values())
+        await first
+        await ex.stop()  # a stopped executor: nothing to do
+        assert_one_terminal_each(ex)
+
+    run(main())
+
+
+def test_result_attempts_agree_with_the_attempt_rows(mode, tmp_path):
+    async def main():
+        async with executor(mode, max_concurrent_tasks=1) as ex:
+            first = await ex.submit_task(Task(body(mode, "sleep"), (30,), id="first"))
+            flaky = await ex.submit_task(Task(body(mode, "fail_first"), (str(tmp_path / "m"),), id="flaky",
+                                              max_retries=1, retry_backoff_s=0.01))
+            dep = await ex.submit_task(Task(body(mode, "add"), (1, 1), id="dep", dependencies=[first]))
+            await asyncio.sleep(0.2)
+            await ex.cancel_task(first)  # it ran; its dependent never will
+            await ex.wait_for_completion()
+            return ex, await ex.get_all_results()
+
+    ex, res = run(main())
+    rows = ex.record().tasks
+    for tid, r in res.items():
+        mine = rows[rows["task_id"] == tid]
+        ran = mine[mine["started_s"].notna()]
+        assert r.attempts == len(ran) and list(ran["attempt"]) == list(range(1, r.attempts + 1)), tid
+    assert res["dep"].status is TaskStatus.UPSTREAM_FAILED and res["dep"].attempts == 0
+    assert list(rows.loc[rows["task_id"] == "dep", "attempt"]) == [0]  # its one row: no attempt ran
+    assert res["flaky"].attempts == 2 and res["first"].attempts == 1

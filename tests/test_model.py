@@ -27,6 +27,15 @@ def noop():
         (dict(fn=noop, estimate_s=-1), "estimate_s must be a number >= 0"),
         (dict(fn=noop, dependencies=[3]), "dependencies must be task ids"),
         (dict(fn=noop, id=""), "id must be a non-empty str"),
+        (dict(fn=noop, args={"a": 1}), r"args must be a tuple .*; got dict \{'a': 1\}.*kwargs="),
+        (dict(fn=noop, args={1, 2}), "args must be a tuple .*; got set"),
+        (dict(fn=noop, kwargs={1: "x"}), r"kwargs keys must be str .*; got 1"),
+        (dict(fn=noop, name=5), "name must be a str or None; got 5"),
+        (dict(fn=noop, with_agent="yes"), "with_agent must be True or False; got 'yes'"),
+        (dict(fn=noop, requires=5), "requires must be a capability name .* or an iterable of them, like .*; got 5"),
+        (dict(fn=noop, requires=0), "requires must be .*; got 0"),
+        (dict(fn=noop, requires={"a": 1}), r"requires must be .*; got dict \{'a': 1\}"),
+        (dict(fn=noop, requires=["gpu", 3]), "requires must be .*; got 3 in"),
     ],
 )
 def test_bad_task_is_a_config_error(kwargs, match):
@@ -50,6 +59,8 @@ def test_config_error_is_a_value_error():
         ("max_queue_size", 0),
         ("task_timeout", -1),
         ("monitoring_interval", 0.001),
+        ("max_cpu_percent", 500),
+        ("max_cpu_percent", 100.5),
     ],
 )
 def test_bad_limits_are_config_errors(field, value):
@@ -77,6 +88,9 @@ def test_agents_are_hashable_and_ordered_by_id():
     (dict(type="wizard"), "Agent type must be one of"),
     (dict(capacity=0), "capacity must be a positive integer"),
     (dict(speed=0), "speed must be a positive number"),
+    (dict(capabilities=5), "capabilities must be a capability name .* or an iterable of them, like .*; got 5"),
+    (dict(capabilities=[1]), "capabilities must be .*; got 1 in"),
+    (dict(capabilities={"a": 1}), r"capabilities must be .*; got dict \{'a': 1\}"),
 ])
 def test_bad_agent_is_a_config_error(kwargs, match):
     with pytest.raises(sl.ConfigError, match=match):
@@ -109,3 +123,30 @@ def test_unknown_mode_and_bad_limits_are_explained():
         sl.ParallelExecutor(mode="gpu")
     with pytest.raises(sl.ConfigError, match="limits must be a ResourceLimits"):
         sl.ParallelExecutor(limits={"max_concurrent_tasks": 3})
+
+
+def test_good_task_and_agent_input_is_kept():
+    t = Task(noop, [1, 2], {"k": 3}, name="n", requires=("gpu", "net"), with_agent=True)
+    assert (t.args, t.kwargs, t.name, t.requires, t.with_agent) == ((1, 2), {"k": 3}, "n",
+                                                                   frozenset({"gpu", "net"}), True)
+    assert Task(noop, requires="gpu").requires == frozenset({"gpu"})
+    assert Task(noop, requires=None).requires == frozenset()
+    assert Agent("x", capabilities={"a", "b"}).capabilities == frozenset({"a", "b"})
+    assert ResourceLimits(max_cpu_percent=100).max_cpu_percent == 100
+
+
+def test_cpu_limit_above_the_whole_machine_says_what_is_allowed():
+    with pytest.raises(sl.ConfigError, match=r"share of the whole machine: 0 < x <= 100.*got 500"):
+        ResourceLimits(max_cpu_percent=500)
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, True, None])
+def test_executor_seed_must_be_an_int(seed):
+    with pytest.raises(sl.ConfigError, match=f"seed must be an int; got {seed!r}"):
+        sl.ParallelExecutor(mode="thread", seed=seed)
+
+
+@pytest.mark.parametrize("agents", [["a"], [Agent("a"), "b"], "ab"])
+def test_executor_agents_must_be_agent_objects(agents):
+    with pytest.raises(sl.ConfigError, match="agents must be Agent objects"):
+        sl.ParallelExecutor(mode="thread", agents=agents)

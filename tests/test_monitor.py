@@ -63,20 +63,29 @@ def test_worker_memory_shows_in_the_tree():
     run(main())
 
 
-def test_two_busy_workers_show_above_one_core_and_first_sample_is_not_zero():
+def test_tree_cpu_readings_add_up_to_the_cpu_time_the_workers_spent():
+    # What a shared machine delivers per second varies; the CPU time two spinning workers
+    # use does not (each spins until its own CPU clock has advanced 1.2 s). The tree's
+    # readings, times the wall time each covers, must account for all of it.
     async def main():
         async with executor(monitoring_interval=0.2) as ex:
             await ex.submit_batch([Task(spin, (1.2,)) for _ in range(2)])
             await ex.wait_for_completion()
-        r = ex.record().resources
-        assert r["cpu_pct"].iloc[0] > 50  # the first sample already sees the work
-        assert r["cpu_pct"].max() > 150  # two processes on two cores
-        assert r["n_procs"].max() >= 3  # the executor and its two workers
-        m = ex.get_metrics()
-        assert m.peak_cpu_usage == pytest.approx(r["cpu_pct"].max())
-        assert not math.isnan(m.current_cpu_usage)
+            end = ex.now()
+            while not ex.record().resources["t_s"].ge(end).any():  # one sample after the work
+                await asyncio.sleep(0.05)
+        return ex
 
-    run(main())
+    ex = run(main())
+    r = ex.record().resources
+    covered_s = r["t_s"].diff().fillna(r["t_s"].iloc[0])  # the first covers the run's start
+    cpu_s = (r["cpu_pct"] / 100 * covered_s).sum()
+    assert cpu_s >= 2 * 1.2 - 0.05  # psutil reads CPU times in 10 ms ticks
+    assert r["cpu_pct"].iloc[0] > 0  # primed: not psutil's unprimed first reading of 0
+    assert r["n_procs"].max() >= 3  # the executor and its two workers
+    m = ex.get_metrics()
+    assert m.peak_cpu_usage == pytest.approx(r["cpu_pct"].max())
+    assert not math.isnan(m.current_cpu_usage)
 
 
 def test_tight_cpu_limit_throttles_and_resumes_and_every_task_completes():

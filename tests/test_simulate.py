@@ -4,6 +4,7 @@ import pytest
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, simulate
+from swarmlab.simulate import lognormal
 
 
 def T(est=1.0, **kw):
@@ -163,3 +164,41 @@ def test_frames_have_their_columns_and_dtypes():
     assert rec.meta["clock"] == "virtual" and rec.meta["algorithm"] == "least_loaded"
     assert (rec.tasks["run_id"] == rec.run_id).all()
     assert rec.resources.columns.tolist()[:2] == ["run_id", "t_s"]
+
+
+@pytest.mark.parametrize("seed", ["x", 2.0, None])
+def test_simulate_seed_must_be_an_int(seed):
+    with pytest.raises(sl.ConfigError, match=f"simulate seed must be an int; got {seed!r}"):
+        simulate([T()], seed=seed)
+
+
+def test_simulate_agents_must_be_agent_objects():
+    with pytest.raises(sl.ConfigError, match="simulate agents must be Agent objects; got str 'a'"):
+        simulate([T()], ["a"])
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "1", None, True])
+def test_duration_model_returning_no_duration_names_task_and_value(bad):
+    with pytest.raises(sl.ConfigError, match=f"returned {bad!r} for task 'x' .*a number of seconds >= 0"):
+        simulate([T(id="x")], durations=lambda task, agent, attempt, rng: bad)
+
+
+@pytest.mark.parametrize("bad", ["boom", ValueError, 0])
+def test_failure_model_returning_a_non_exception_names_task_and_value(bad):
+    with pytest.raises(sl.ConfigError, match=f"returned {bad!r} for task 'x' .*an exception instance or None"):
+        simulate([T(id="x")], failures=lambda task, attempt: bad)
+
+
+def test_models_that_keep_their_contract_still_run():
+    rec = simulate([T(id="x"), T(id="y")], durations=lognormal(0.1),
+                   failures=lambda t, n: ValueError("no") if t.id == "y" else None)
+    assert dict(by_id(rec)["status"]) == {"x": "completed", "y": "failed"}
+    assert rec.meta["durations"].startswith("lognormal")
+
+
+def test_tasks_that_never_ran_have_one_row_numbered_as_their_attempts():
+    root = T(id="root")
+    dep = T(id="dep", dependencies=[root])
+    rec = simulate([root, dep], failures=lambda t, n: ValueError("x") if t.id == "root" else None)
+    row = by_id(rec).loc["dep"]
+    assert row["status"] == "upstream_failed" and row["attempt"] == 0  # TaskResult.attempts: 0

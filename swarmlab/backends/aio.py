@@ -1,4 +1,12 @@
-"""ASYNCIO: coroutine functions as tasks of the executor's own event loop."""
+"""ASYNCIO: coroutine functions as tasks of the executor's own event loop.
+
+Whatever a body raises is its failure, ``CancelledError``, ``SystemExit`` and
+``KeyboardInterrupt`` included (as THREAD and PROCESS record them): only a
+cancellation someone asked of the attempt's asyncio task (the executor's timeout,
+cancel or stop, or the loop shutting down) is taken as a kill. ``Task.cancelling()``
+tells the two apart: it counts the requests, and a body that raises ``CancelledError``
+itself made none.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ class AsyncioBackend(Backend):
         task = st.task
         try:
             coro = task.fn(*task.args, **(call_kwargs(st) if task.with_agent else task.kwargs or {}))
-        except Exception as e:  # the call itself failed (bad arguments...)
+        except BaseException as e:  # noqa: BLE001 - the call itself failed (bad arguments...)
             ex._started(st, self.mode)
             ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
             return
@@ -32,9 +40,11 @@ class AsyncioBackend(Backend):
     async def _run(self, st, attempt, coro) -> None:
         try:
             value = await coro
-        except asyncio.CancelledError:
-            return  # killed: the executor has already recorded why
-        except Exception as e:
+        except asyncio.CancelledError as e:
+            if asyncio.current_task().cancelling():
+                raise  # killed: the executor has already recorded why
+            self.ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
+        except BaseException as e:  # noqa: BLE001 - a failing task is data
             self.ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
         else:
             self.ex._outcome(st, attempt, _OK, value)
