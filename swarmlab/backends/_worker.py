@@ -6,9 +6,11 @@ with kind 0 = value, 1 = exception, 2 = exception that could not be pickled
 (``(type name, message)``), 3 = value that could not be pickled (message).
 The first message a worker sends is ``READY``.
 
-Started as ``python -c "from swarmlab.backends._worker import serve; serve(FD)"`` with
-the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
+Started as ``python -c "from swarmlab.backends._worker import serve; serve(FD, PARENT)"``
+with the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
 re-imported (a script without a ``__main__`` guard works; its functions travel by value).
+On Linux the worker asks the kernel to kill it when its parent dies (see
+:mod:`swarmlab.reaper`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ READY = b"ready"
 SYS_PATH_ENV = "SWARMLAB_SYS_PATH"
 
 
-def serve(fd: int) -> None:
+def serve(fd: int, parent: int | None = None) -> None:
     import os
     import sys
     from multiprocessing.connection import Connection
 
+    if parent is not None:
+        from swarmlab.reaper import die_with_parent
+
+        die_with_parent(parent)
     extra = os.environ.get(SYS_PATH_ENV)
     if extra:
         sys.path[:] = [p for p in extra.split(os.pathsep)] + [p for p in sys.path if p not in extra]

@@ -3,7 +3,12 @@
 Each worker has its own pipe and runs one attempt at a time, so the pool always knows
 which process runs which attempt: a timeout or a cancel kills exactly that process, a
 crash (``os._exit``, a signal, the OOM killer) fails exactly that attempt, and the pool
-starts a replacement when work waits. Pipes and process sentinels are watched by the
+starts a replacement when work waits. Each worker leads a process group (a session)
+of its own, and every kill takes down the whole group: what a task started (a
+``subprocess.Popen``) dies with its attempt on a timeout, a cancel, a crash and at
+:meth:`close` (which also ends what finished tasks left running); the keeper of
+:mod:`swarmlab.reaper` and, on Linux, ``PR_SET_PDEATHSIG`` kill the groups when the
+swarmlab process itself is killed. Pipes and process sentinels are watched by the
 event loop itself (``add_reader``): no extra threads, no polling. Workers are started
 as fresh interpreters (no fork of a threaded process, no server process left behind,
 no re-import of the caller's ``__main__``) and functions travel with cloudpickle, so
@@ -25,6 +30,7 @@ from collections import deque
 from multiprocessing.connection import Connection
 
 
+from .. import reaper
 from ..errors import WorkerCrashedError
 from ..model import TaskStatus
 from . import _worker
@@ -51,6 +57,7 @@ _ALL_PROCS: weakref.WeakSet = weakref.WeakSet()
 def _kill_leftovers() -> None:
     for proc in list(_ALL_PROCS):
         _signal(proc, signal.SIGKILL)
+        reaper.release(proc.pid)
 
 
 class RemoteError(Exception):
@@ -96,10 +103,11 @@ class ProcessBackend(Backend):
         env = dict(os.environ)
         env[_worker.SYS_PATH_ENV] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd})"],
-            pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd}, {os.getpid()})"],
+            pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         child.close()
+        reaper.guard(proc.pid)
         _ALL_PROCS.add(proc)
         w = _Worker(proc, Connection(parent.detach()))
         self._live.add(w)
@@ -204,7 +212,12 @@ class ProcessBackend(Backend):
             w.conn.close()
         os.close(w.sentinel)
         _ALL_PROCS.discard(w.proc)
-        return w.proc.wait()  # it has exited (the pidfd said so): this only reaps it
+        # Until it is reaped, the exited worker keeps its pid, and so its group id, from
+        # reuse: what its tasks started dies here, whoever is left in the group.
+        _kill_group(w.pid, signal.SIGKILL)
+        code = w.proc.wait()  # it has exited (the pidfd said so): this only reaps it
+        reaper.release(w.pid)
+        return code
 
     def _drop(self, w: _Worker) -> None:
         w.gone = True
@@ -295,8 +308,14 @@ def _set_done(fut: asyncio.Future) -> None:
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:
+    """Signal a worker's whole process group, unless the worker was reaped (its group
+    id could then belong to someone else)."""
     if proc.returncode is None:
-        try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc.pid, sig)
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
