@@ -8,7 +8,11 @@ of its own, and every kill takes down the whole group: what a task started (a
 ``subprocess.Popen``) dies with its attempt on a timeout, a cancel, a crash and at
 :meth:`close` (which also ends what finished tasks left running); the keeper of
 :mod:`swarmlab.reaper` and, on Linux, ``PR_SET_PDEATHSIG`` kill the groups when the
-swarmlab process itself is killed. Pipes and process sentinels are watched by the
+swarmlab process itself is killed. With ``ResourceLimits.max_task_memory_mb`` the OS
+refuses a task's allocations past the cap (``RLIMIT_DATA`` in the worker, Linux; see
+``_worker.capped``): the task fails ``memory_limit`` and its worker lives on; the
+executor's sampling, which kills a worker whose RSS passes the cap, stays as the second
+line. Pipes and process sentinels are watched by the
 event loop itself (``add_reader``): no extra threads, no polling. Workers are started
 as fresh interpreters (no fork of a threaded process, no server process left behind,
 no re-import of the caller's ``__main__``) and functions travel with cloudpickle, so
@@ -31,7 +35,7 @@ from multiprocessing.connection import Connection
 
 
 from .. import reaper
-from ..errors import WorkerCrashedError
+from ..errors import MemoryLimitError, WorkerCrashedError
 from ..model import TaskStatus
 from . import _worker
 from .base import Backend, pickled
@@ -88,6 +92,7 @@ class ProcessBackend(Backend):
     def __init__(self, executor, max_workers: int) -> None:
         super().__init__(executor)
         self.max_workers = max_workers
+        self._cap_mb = executor.limits.max_task_memory_mb
         self._live: set[_Worker] = set()  # started and not gone
         self._all: set[_Worker] = set()  # every process not yet reaped
         self._idle: list[_Worker] = []
@@ -103,7 +108,7 @@ class ProcessBackend(Backend):
         env = dict(os.environ)
         env[_worker.SYS_PATH_ENV] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd}, {os.getpid()})"],
+            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd}, {os.getpid()}, {self._cap_mb!r})"],
             pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         child.close()
@@ -158,13 +163,27 @@ class ProcessBackend(Backend):
         if kind == 0:
             self.ex._outcome(st, attempt, _OK, payload)
         elif kind == 1:
-            self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
+            if self._cap_mb is not None and isinstance(payload, MemoryError):
+                self._refused(st, attempt, w, tb)
+            else:
+                self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
         elif kind == 2:
             exc = RemoteError(*payload)
             self.ex._outcome(st, attempt, _FAILED, None, exc, payload[0], tb)
         else:
             self.ex._outcome(st, attempt, _FAILED, None, pickle.PicklingError(payload),
                              "pickle_error", None, False)
+
+    def _refused(self, st, attempt: int, w: _Worker, tb: str | None) -> None:
+        """A task ran out of memory under the cap: the OS refused what passed it."""
+        ex = self.ex
+        ex._violations["task_memory"] = ex._violations.get("task_memory", 0) + 1
+        exc = MemoryLimitError(
+            f"task {st.id!r} asked for more memory than its cap allows: the OS refused the allocation "
+            f"in worker process {w.pid}, over the per-task cap of {self._cap_mb:g} MB "
+            "(ResourceLimits.max_task_memory_mb); the worker lives on"
+        )
+        ex._outcome(st, attempt, _FAILED, None, exc, "memory_limit", tb)
 
     def _exited(self, w: _Worker) -> None:
         code = self._reap(w)
