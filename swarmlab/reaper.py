@@ -6,8 +6,9 @@ down everything it started. Two things kill those groups when swarmlab itself is
 without a chance to clean up:
 
 - the **keeper**: one small stdlib-only process per swarmlab process, started while a
-  group is guarded and closed when none is. Swarmlab tells it which groups to guard
-  over a pipe; when the pipe reads EOF, or its parent changes (swarmlab died), it
+  group is guarded and told to quit when none is. Swarmlab tells it which groups to
+  guard over a pipe (a command registers itself from its ``preexec_fn``, before it runs
+  anything); when the pipe reads EOF, or its parent changes (swarmlab died), it
   SIGKILLs every guarded group, then exits. It lives in a session of its own, so a
   Ctrl-C or a kill of swarmlab's group leaves it to do its job. It works on every POSIX
   system.
@@ -21,15 +22,16 @@ Elsewhere (no ``prctl``) the keeper alone does it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-__all__ = ["guard", "release", "die_with_parent", "pdeathsig_preexec", "guarded"]
+__all__ = ["guard", "release", "spawning", "die_with_parent", "guarded"]
 
 log = logging.getLogger("swarmlab")
 
@@ -48,13 +50,18 @@ _KEEPER = r"""
 import os, select, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 parent, fd, groups, buf = int(sys.argv[1]), sys.stdin.fileno(), set(), b""
-while os.getppid() == parent:
+while True:
     if not select.select([fd], [], [], float(sys.argv[2]))[0]:
+        if os.getppid() != parent:  # checked only when nothing is left to read
+            break
         continue
     data = os.read(fd, 65536)
     if not data:
         break
     *lines, buf = (buf + data).split(b"\n")
+    if b"q" in lines:  # told to quit: nothing is left to guard
+        groups.clear()
+        break
     for line in lines:
         (groups.add if line[:1] == b"+" else groups.discard)(int(line[1:]))
 for g in groups:
@@ -67,6 +74,7 @@ for g in groups:
 _lock = threading.Lock()
 _keeper: subprocess.Popen | None = None
 _groups: set[int] = set()
+_spawning = 0  # spawns in progress: the keeper stays up for them
 _warned = False
 
 
@@ -96,7 +104,8 @@ def _tell(line: bytes) -> None:
                 return
             line = b"".join(b"+%d\n" % g for g in sorted(_groups))
         try:
-            _keeper.stdin.write(line)
+            if line:
+                _keeper.stdin.write(line)
             return
         except OSError:
             _close_keeper()
@@ -108,11 +117,19 @@ def _close_keeper() -> None:
     if k is None:
         return
     try:
-        k.stdin.close()  # EOF: it kills what it still guards (nothing, here) and exits
+        # "q": quit guarding nothing (a command that failed to start may have registered
+        # itself from its preexec_fn, and is gone); a bare EOF means this process died
+        k.stdin.write(b"q\n")
+        k.stdin.close()
         k.wait(KEEPER_EXIT_S)
     except (OSError, subprocess.TimeoutExpired):
         k.kill()
         k.wait()
+
+
+def _close_if_idle() -> None:
+    if not _groups and not _spawning:
+        _close_keeper()
 
 
 def guard(pgid: int) -> None:
@@ -128,10 +145,54 @@ def release(pgid: int) -> None:
         if pgid not in _groups:
             return
         _groups.discard(pgid)
-        if _groups:
+        if _groups or _spawning:
             _tell(b"-%d\n" % pgid)
         else:
             _close_keeper()
+
+
+@contextlib.contextmanager
+def spawning() -> Iterator[Callable[[], None] | None]:
+    """For starting a command that leads a session of its own: yields a ``preexec_fn``
+    that, in the child before it runs anything, registers it with the keeper (so no
+    moment passes in which the command is unguarded) and, on Linux, asks for
+    ``PR_SET_PDEATHSIG``. Call :func:`guard` with its pid once started.
+
+    The function only writes to a pipe and calls ``prctl``, everything looked up
+    beforehand; None when there is neither a keeper nor ``prctl``.
+    """
+    global _spawning
+    with _lock:
+        _spawning += 1
+        _tell(b"")
+        fd = _keeper.stdin.fileno() if _keeper is not None else None
+    try:
+        yield _preexec(fd)
+    finally:
+        with _lock:
+            _spawning -= 1
+            _close_if_idle()
+
+
+def _preexec(fd: int | None) -> Callable[[], None] | None:
+    prctl = _prctl()
+    if prctl is None and fd is None:
+        return None
+    parent, sig = os.getpid(), int(signal.SIGKILL)
+    getpid, getppid, write, exit_ = os.getpid, os.getppid, os.write, os._exit
+
+    def preexec() -> None:
+        if fd is not None:
+            try:
+                write(fd, b"+%d\n" % getpid())  # its pid is its group's id: it leads a session
+            except OSError:
+                pass  # the keeper is gone; guard() after the start starts a new one
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+            if getppid() != parent:
+                exit_(1)
+
+    return preexec
 
 
 def guarded() -> frozenset[int]:
@@ -140,14 +201,18 @@ def guarded() -> frozenset[int]:
         return frozenset(_groups)
 
 
+_inherited: list[subprocess.Popen] = []
+
+
 def _forget_in_child() -> None:
-    """A forked child guards nothing, and must not hold the keeper's pipe open."""
-    global _keeper
+    """A forked child guards nothing of its parent's (a lock another thread held at the
+    fork is new). The keeper's pipe stays open in it: a command's ``preexec_fn`` writes
+    to it, and a keeper that sees no EOF because a forked child holds the pipe still
+    sees its parent go."""
+    global _keeper, _lock
+    _lock = threading.Lock()
     if _keeper is not None:
-        try:
-            os.close(_keeper.stdin.fileno())
-        except OSError:
-            pass
+        _inherited.append(_keeper)  # the parent's child, not ours: never waited on, never warned about
     _keeper = None
     _groups.clear()
 
@@ -177,21 +242,3 @@ def die_with_parent(parent: int) -> bool:
     if os.getppid() != parent:  # it died before the line above: no signal will come
         os._exit(1)
     return True
-
-
-def pdeathsig_preexec() -> Callable[[], None] | None:
-    """A ``preexec_fn`` for a command: :func:`die_with_parent` in the child, with
-    everything looked up beforehand (after ``fork`` it only calls ``prctl``); None where
-    there is no ``prctl``."""
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent, sig = os.getpid(), int(signal.SIGKILL)
-    getppid, exit_ = os.getppid, os._exit
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-        if getppid() != parent:
-            exit_(1)
-
-    return preexec

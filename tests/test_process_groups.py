@@ -219,3 +219,34 @@ def test_kill_minus_9_of_swarmlab_leaves_nothing_it_started(tmp_path, script):
         assert gone(pids), f"still running after kill -9 of swarmlab: {[p for p in pids if alive(p)]}"
     finally:
         kill_all(pids)
+
+
+KEEPER_KILLED = """
+import os, signal, subprocess, sys, time
+from swarmlab import reaper
+first = subprocess.Popen(["sleep", "60"], start_new_session=True)
+reaper.guard(first.pid)
+os.kill(reaper._keeper.pid, signal.SIGKILL)  # someone kills the keeper
+reaper._keeper.wait()
+second = subprocess.Popen(["sleep", "60"], start_new_session=True)
+reaper.guard(second.pid)  # a new keeper takes over both groups
+with open(sys.argv[1], "w") as f:
+    f.write(f"{first.pid} {second.pid}\\n")
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX process groups")
+def test_a_killed_keeper_is_replaced_and_guards_every_group(tmp_path):
+    path, out = tmp_path / "run.py", tmp_path / "pids"
+    path.write_text(KEEPER_KILLED)
+    proc = subprocess.Popen([sys.executable, str(path), str(out)])
+    try:
+        pids = pids_in(out)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    try:
+        assert gone(pids), f"still running after kill -9: {[p for p in pids if alive(p)]}"
+    finally:
+        kill_all(pids)

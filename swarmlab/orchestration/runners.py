@@ -139,11 +139,12 @@ class CommandRunner:
         argv = self.argv(objective=objective, strategy=strategy.value, mode=mode.value, agent=agent.id,
                          agent_type=agent.type.value, attempt=attempt)
         env = None if self.env is None else {**os.environ, **self.env}
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True,
-            preexec_fn=reaper.pdeathsig_preexec())
-        reaper.guard(proc.pid)
+        with reaper.spawning() as preexec:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True,
+                preexec_fn=preexec)
+            reaper.guard(proc.pid)
         try:
             out, err, code = await asyncio.wait_for(self._collect(proc), timeout)
         except BaseException:  # timeout, cancellation: nothing of the command may survive
