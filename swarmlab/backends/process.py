@@ -12,8 +12,8 @@ swarmlab process itself is killed. With ``ResourceLimits.max_task_memory_mb`` th
 refuses a task's allocations past the cap (``RLIMIT_DATA`` in the worker, Linux; see
 ``_worker.capped``): the task fails ``memory_limit`` and its worker lives on; the
 executor's sampling, which kills a worker whose RSS passes the cap, stays as the second
-line. Pipes and process sentinels are watched by the
-event loop itself (``add_reader``): no extra threads, no polling. Workers are started
+line. Pipes and process sentinels are watched by the event loop itself
+(``add_reader``): no extra threads, no polling. Workers are started
 as fresh interpreters (no fork of a threaded process, no server process left behind,
 no re-import of the caller's ``__main__``) and functions travel with cloudpickle, so
 lambdas and notebook-defined functions run.
