@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from datetime import datetime, timezone
@@ -261,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the library's warnings (a damaged journal skipped on resume, say) reach the terminal
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
     try:
         return args.func(args)
     except SwarmlabError as e:

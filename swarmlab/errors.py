@@ -17,6 +17,7 @@ __all__ = [
     "WorkerCrashedError",
     "MemoryLimitError",
     "CommandError",
+    "JournalError",
 ]
 
 
@@ -26,6 +27,11 @@ class SwarmlabError(Exception):
 
 class ConfigError(SwarmlabError, ValueError):
     """A value given to swarmlab is outside what is allowed."""
+
+
+class JournalError(ConfigError):
+    """A run's journal cannot be read (empty, no intact header, not a journal) or does not
+    describe tasks that can be rebuilt; nothing was run."""
 
 
 class QueueFullError(SwarmlabError, RuntimeError):

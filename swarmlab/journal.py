@@ -5,6 +5,13 @@ declarative spec that rebuilds its tasks: no pickle), then ``event``, ``attempt`
 ``task`` lines in the order they were recorded, and an ``end`` line when the run
 finished. Lines are flushed at every terminal event and at least once a second, and
 synced to disk at most once a second.
+
+Every line checks itself: it ends with a ``"crc"`` field, the CRC-32 of the line as it
+would be without that field (``{...}`` up to ``, "crc": N}``), so a line stays plain JSON
+for any reader. :func:`read_journal` skips a line that fails its checksum, is not UTF-8
+or JSON, or whose fields have the wrong types, keeps every intact line before and after
+it, and says which lines it skipped. Lines written before checksums existed (no
+``"crc"``) are read when they parse and type-check.
 """
 
 from __future__ import annotations
@@ -12,16 +19,25 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .events import Recorder
+from .errors import ConfigError, JournalError
+from .events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, Recorder
 
-__all__ = ["Journal", "read_journal", "JOURNAL_NAME"]
+__all__ = ["Journal", "read_journal", "encode_line", "JOURNAL_NAME"]
 
 JOURNAL_NAME = "journal.jsonl"
 SYNC_EVERY_S = 1.0
+_CRC = b', "crc": '
+
+
+def encode_line(obj: dict[str, Any]) -> str:
+    """One journal line (with its newline) for a non-empty dict: its JSON with the
+    checksum field last."""
+    body = json.dumps(obj, default=str)
+    return f'{body[:-1]}, "crc": {zlib.crc32(body.encode())}}}\n'
 
 
 class Journal:
@@ -39,7 +55,7 @@ class Journal:
         self.flush(sync=True)
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self._f.write(json.dumps(obj, default=str) + "\n")
+        self._f.write(encode_line(obj))
 
     def flush(self, sync: bool = False) -> None:
         """Write what was recorded since the last call; fsync if a second passed."""
@@ -65,26 +81,97 @@ class Journal:
         self._f.close()
 
 
+# ------------------------------------------------------------------ reading
+
+_NUM, _STR, _NONE = (int, float), (str,), (type(None),)
+_ANY = object
+# What each field of a row may hold, by kind, in the field order of swarmlab.events.
+_ROW_TYPES: dict[str, tuple] = {
+    "event": (int, _NUM, _STR, _STR + _NONE, _STR + _NONE, _ANY),
+    "attempt": (_STR, _STR + _NONE, int, _STR, int, _STR + _NONE, _STR + _NONE, _ANY)
+    + (_NUM + _NONE,) * 4 + (_STR + _NONE,) * 2,
+    "task": (_STR, _STR + _NONE, _NUM + _NONE, list, list),
+}
+assert [len(_ROW_TYPES[k]) for k in ("event", "attempt", "task")] == [
+    len(EVENT_FIELDS), len(ATTEMPT_FIELDS), len(TASK_INFO_FIELDS)]
+
+
+def _fits(value: Any, types: Any) -> bool:
+    if types is _ANY:
+        return True
+    return isinstance(value, types) and not isinstance(value, bool)
+
+
+def _decode(raw: bytes) -> dict[str, Any] | None:
+    """The object on one line, or None when the line is damaged."""
+    at = raw.rfind(_CRC)
+    if at != -1 and raw.endswith(b"}"):
+        body = raw[:at] + b"}"
+        try:
+            if zlib.crc32(body) != int(raw[at + len(_CRC):-1]):
+                return None
+        except ValueError:
+            return None
+        raw = body
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    kind = obj.get("type")
+    if kind in _ROW_TYPES:
+        row, types = obj.get("row"), _ROW_TYPES[kind]
+        if not (isinstance(row, list) and len(row) == len(types) and all(map(_fits, row, types))):
+            return None
+    elif kind == "header":
+        if not (isinstance(obj.get("run_id"), str) and isinstance(obj.get("meta"), dict)
+                and isinstance(obj.get("spec"), (dict, type(None)))):
+            return None
+    elif kind == "end":
+        if not isinstance(obj.get("status"), str):
+            return None
+    else:
+        return None
+    return obj
+
+
 def read_journal(path: str | Path) -> dict[str, Any]:
-    """The header, the rows of each kind, and whether the run ended; a torn last line
-    (the process died while writing it) is ignored."""
+    """The header, the rows of each kind, whether the run ended, and ``damaged``: the
+    1-based numbers of the lines skipped (a torn last line, from a kill while it was
+    written, is one of them).
+
+    Raises
+    ------
+    ConfigError
+        No file at ``path``.
+    JournalError
+        The file cannot be a journal: empty, or its first line is not an intact header.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no journal at {path}; only runs started with a store have one")
-    out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "end": None}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                break  # torn write at the moment of the kill
-            kind = obj.get("type")
-            if kind == "header":
-                out["header"] = obj
-            elif kind == "end":
-                out["end"] = obj
-            elif kind in ("task", "attempt", "event"):
-                out[kind].append(tuple(obj["row"]))
-    if out["header"] is None:
-        raise ConfigError(f"{path} has no header line; it is not a swarmlab journal")
+    data = path.read_bytes()
+    out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "end": None, "damaged": []}
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line
+    if not lines:
+        raise JournalError(f"the journal {path} is empty: the run was killed before it wrote anything; "
+                           "there is nothing to resume, run it again")
+    for n, raw in enumerate(lines, 1):
+        obj = _decode(raw)
+        kind = obj and obj["type"]
+        if n == 1 and kind != "header":
+            what = "is damaged" if obj is None and raw.startswith(b'{"type": "header"') else "is not a journal header"
+            raise JournalError(f"the journal {path} cannot be read: its first line {what}; it is not a "
+                               "swarmlab journal that can be resumed")
+        if obj is None or (kind == "header" and n > 1):
+            out["damaged"].append(n)
+        elif kind == "header":
+            out["header"] = obj
+        elif kind == "end":
+            out["end"] = obj
+        else:
+            out[kind].append(tuple(obj["row"]))
     return out

@@ -421,8 +421,9 @@ class ResourceLimits:
         Hysteresis: admission resumes once every reading is below this fraction of its
         limit (0 < f <= 1).
     max_task_memory_mb : float or None
-        PROCESS tasks: a worker whose resident memory passes this is killed and its task
-        fails with ``error_type="memory_limit"``. Checked at every sample.
+        PROCESS tasks fail with ``error_type="memory_limit"`` past this: on Linux the OS
+        refuses a task body's allocations beyond it (``RLIMIT_DATA``, see the README);
+        at every sample, a worker whose resident memory passes it is killed.
     """
 
     max_cpu_percent: float | None = 80.0

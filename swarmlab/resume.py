@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, JournalError
 from .events import RESOURCE_FIELDS
 from .executor import ParallelExecutor
-from .journal import JOURNAL_NAME, read_journal
+from .journal import JOURNAL_NAME, encode_line, read_journal
 from .model import Agent, ResourceLimits, Task
 from .portal import run
 from .records import RunRecord
@@ -17,6 +17,11 @@ from .scheduling import TaskScheduler
 from .store import RunStore
 
 __all__ = ["resume"]
+
+log = logging.getLogger("swarmlab")
+
+#: Task ids a damage report names before it says "and N more".
+REPORT_IDS = 10
 
 
 def _agents(described: list[dict[str, Any]]) -> list[Agent]:
@@ -66,6 +71,19 @@ def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
     on them start at once. The record returned (and saved in ``store`` under the same
     run id) holds the journaled records, a ``resumed`` event, then the new ones, times
     continuing after the last journaled one; attempts of a task rerun are numbered on.
+
+    Damaged journal lines (torn, NUL-filled, not UTF-8 or JSON, failing their checksum,
+    wrong field types) are skipped and every intact line before and after them kept; one
+    warning line (logged, and in ``meta["journal_damage"]``) says how many were skipped
+    and which tasks run again.
+
+    Raises
+    ------
+    ConfigError
+        No journal, the run finished, or its tasks were not described declaratively.
+    JournalError
+        The journal cannot be read (empty, no intact header, not a journal) or its
+        description of the tasks cannot be rebuilt.
     """
     store = store or RunStore()
     folder = store.path / run_id
@@ -81,27 +99,59 @@ def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
     last: dict[str, tuple] = {}
     for row in j["attempt"]:
         last[row[0]] = row
-    completed = {tid for tid, row in last.items() if row[3] == "completed"}
-    tasks, how = _rebuild(spec)
+    try:
+        tasks, how = _rebuild(spec)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise JournalError(
+            f"run {run_id!r} cannot be resumed: the spec in its journal does not rebuild its tasks "
+            f"({type(e).__name__}: {e}); the journal is damaged or from another swarmlab version"
+        ) from None
+    ids = {t.id for t in tasks}
+    completed = {tid for tid, row in last.items() if row[3] == "completed"} & ids
     todo = [t for t in tasks if t.id not in completed]
     for t in todo:
         t.dependencies = tuple(d for d in t.dependencies if (d.id if isinstance(d, Task) else d) not in completed)
+    damage = _damage_report(run_id, j, todo)
+    if damage:
+        log.warning("swarmlab: %s", damage)
     new = run(_run_rest(todo, how))
     record = _merge(j, new, len(todo), len(completed))
+    if damage:
+        record.meta["journal_damage"] = damage
     store.save(record)
     with open(folder / JOURNAL_NAME, "a", encoding="utf-8") as f:  # so no later resume runs anything twice
-        f.write(json.dumps({"type": "end", "status": "resumed"}) + "\n")
+        f.write(encode_line({"type": "end", "status": "resumed"}))
     return record
+
+
+def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task]) -> str | None:
+    """One line: the damaged lines skipped and the tasks run again (those that had
+    started before the kill first: their work is the work done twice), or None."""
+    bad = j["damaged"]
+    if not bad:
+        return None
+    started = {e[3] for e in j["event"] if e[2] == "started"}
+    ids = [t.id for t in todo if t.id in started] + [t.id for t in todo if t.id not in started]
+    named = ", ".join(map(str, ids[:REPORT_IDS])) + (f" and {len(ids) - REPORT_IDS} more" if len(ids) > REPORT_IDS else "")
+    lines = ", ".join(map(str, bad[:REPORT_IDS])) + (", ..." if len(bad) > REPORT_IDS else "")
+    return (f"the journal of run {run_id} had {len(bad)} damaged line{'s' if len(bad) > 1 else ''} "
+            f"(line{'s' if len(bad) > 1 else ''} {lines}), skipped; every intact line is kept; "
+            f"{len(ids)} tasks run again" + (f": {named}" if ids else ""))
 
 
 def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunRecord:
     old_events, old_attempts = list(j["event"]), list(j["attempt"])
-    t0 = max([e[1] for e in old_events] + [a[11] for a in old_attempts] + [0.0])
+    t0 = max([e[1] for e in old_events] + [a[11] for a in old_attempts if a[11] is not None] + [0.0])
     meta = dict(j["header"]["meta"], status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
-    events = old_events + [(len(old_events), t0, "resumed", None, None,
-                            f"the process ended; {n_kept} completed tasks kept, {n_rerun} run again")]
+    seq = max((e[0] for e in old_events), default=-1) + 1  # a skipped line leaves a gap: no seq twice
+    skipped = f"; {len(j['damaged'])} damaged journal lines skipped" if j["damaged"] else ""
+    events = old_events + [(seq, t0, "resumed", None, None,
+                            f"the process ended; {n_kept} completed tasks kept, {n_rerun} run again{skipped}")]
     for e in new._events:
-        events.append((len(events), e[1] + t0) + tuple(e[2:]))
+        seq += 1
+        events.append((seq, e[1] + t0) + tuple(e[2:]))
     offset: dict[str, int] = {}
     for a in old_attempts:
         offset[a[0]] = max(offset.get(a[0], 0), a[2])
@@ -111,4 +161,9 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunR
         for a in new._attempts
     ]
     resources = [(r[0] + t0,) + tuple(r[1:]) for r in new._resources]
-    return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(j["task"]))
+    # every task once: as journaled, else as the rerun declared it (a journal cut before
+    # its task lines, or with them damaged, has none for some)
+    info: dict[str, tuple] = {}
+    for row in list(j["task"]) + list(new._task_info):
+        info.setdefault(row[0], row)
+    return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()))

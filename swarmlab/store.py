@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from .errors import ConfigError, JournalError
 from .records import RunRecord
 
 if TYPE_CHECKING:
@@ -90,7 +90,10 @@ class RunStore:
             if (folder / "meta.json").is_file():
                 m = json.loads((folder / "meta.json").read_text())
             elif (folder / JOURNAL_NAME).is_file():  # never finished: resume can finish it
-                m = dict(read_journal(folder / JOURNAL_NAME)["header"]["meta"], status="interrupted")
+                try:
+                    m = dict(read_journal(folder / JOURNAL_NAME)["header"]["meta"], status="interrupted")
+                except JournalError:
+                    m = {"run_id": folder.name, "status": "unreadable journal"}
             else:
                 continue
             rows.append({"run_id": m.get("run_id"), "started_utc": m.get("started_utc"), "clock": m.get("clock"),

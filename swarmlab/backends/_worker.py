@@ -6,46 +6,96 @@ with kind 0 = value, 1 = exception, 2 = exception that could not be pickled
 (``(type name, message)``), 3 = value that could not be pickled (message).
 The first message a worker sends is ``READY``.
 
-Started as ``python -c "from swarmlab.backends._worker import serve; serve(FD)"`` with
-the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
+Started as ``python -c "from swarmlab.backends._worker import serve; serve(FD, PARENT)"``
+with the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
 re-imported (a script without a ``__main__`` guard works; its functions travel by value).
+On Linux the worker asks the kernel to kill it when its parent dies (see
+:mod:`swarmlab.reaper`), and with a per-task memory cap (``CAP_MB``, the third argument)
+it runs each task body under ``RLIMIT_DATA`` (see :func:`capped`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import pickle
+import sys
 import traceback
 
 READY = b"ready"
 SYS_PATH_ENV = "SWARMLAB_SYS_PATH"
+_MB = 2**20
 
 
-def serve(fd: int) -> None:
+def _data_bytes() -> int:
+    """This process's private writable memory now (``VmData``), the figure RLIMIT_DATA caps."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@contextlib.contextmanager
+def capped(cap_mb: float | None):
+    """Run the block with the OS refusing allocations past ``cap_mb`` MB more than this
+    process holds now (Linux ``RLIMIT_DATA``; elsewhere, or with no cap, nothing).
+
+    RLIMIT_DATA, not RLIMIT_AS: it counts the heap and private anonymous mappings (what
+    a task allocates), not address space that costs nothing, such as the code of numpy
+    and pandas or reserved thread stacks. And relative to what the worker holds when the
+    attempt begins: a worker whose earlier tasks imported big libraries is not refused
+    for what they left, each attempt gets ``cap_mb`` of its own. An allocation past it
+    raises MemoryError in the task; the limit is lifted when the block ends (so the
+    answer can be pickled).
+    """
+    if cap_mb is None or not sys.platform.startswith("linux"):
+        yield
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = _data_bytes() + int(cap_mb * _MB)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def serve(fd: int, parent: int | None = None, cap_mb: float | None = None) -> None:
     import os
     import sys
     from multiprocessing.connection import Connection
 
+    if parent is not None:
+        from swarmlab.reaper import die_with_parent
+
+        die_with_parent(parent)
     extra = os.environ.get(SYS_PATH_ENV)
     if extra:
         sys.path[:] = [p for p in extra.split(os.pathsep)] + [p for p in sys.path if p not in extra]
-    main(Connection(fd))
+    main(Connection(fd), cap_mb)
 
 
-def execute(data: bytes, *extra) -> bytes:
+def execute(data: bytes, *extra, cap_mb: float | None = None) -> bytes:
     """Run ``cloudpickle.dumps((fn, args, kwargs))``; the answer, as the module docstring
-    says, with ``extra`` appended to the tuple (the DASK wrapper adds its address)."""
+    says, with ``extra`` appended to the tuple (the DASK wrapper adds its address). The
+    task body runs :func:`capped` by ``cap_mb``."""
     import cloudpickle
 
     dumps = cloudpickle.dumps
     try:
         fn, args, kwargs = cloudpickle.loads(data)
         del data
-        value = fn(*args, **kwargs)
-        if inspect.iscoroutine(value):
-            import asyncio
+        with capped(cap_mb):
+            value = fn(*args, **kwargs)
+            if inspect.iscoroutine(value):
+                import asyncio
 
-            value = asyncio.run(value)
+                value = asyncio.run(value)
     except BaseException as e:  # noqa: BLE001 - a failing task is data
         tb = traceback.format_exc()
         try:
@@ -60,7 +110,7 @@ def execute(data: bytes, *extra) -> bytes:
         return dumps((3, f"the task's return value cannot be pickled: {type(e).__name__}: {e}", None, *extra))
 
 
-def main(conn) -> None:
+def main(conn, cap_mb: float | None = None) -> None:
     try:
         conn.send_bytes(READY)
     except OSError:  # the pool closed before this worker was up
@@ -70,7 +120,7 @@ def main(conn) -> None:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        out = execute(data)
+        out = execute(data, cap_mb=cap_mb)
         del data
         try:
             conn.send_bytes(out)

@@ -3,8 +3,17 @@
 Each worker has its own pipe and runs one attempt at a time, so the pool always knows
 which process runs which attempt: a timeout or a cancel kills exactly that process, a
 crash (``os._exit``, a signal, the OOM killer) fails exactly that attempt, and the pool
-starts a replacement when work waits. Pipes and process sentinels are watched by the
-event loop itself (``add_reader``): no extra threads, no polling. Workers are started
+starts a replacement when work waits. Each worker leads a process group (a session)
+of its own, and every kill takes down the whole group: what a task started (a
+``subprocess.Popen``) dies with its attempt on a timeout, a cancel, a crash and at
+:meth:`close` (which also ends what finished tasks left running); the keeper of
+:mod:`swarmlab.reaper` and, on Linux, ``PR_SET_PDEATHSIG`` kill the groups when the
+swarmlab process itself is killed. With ``ResourceLimits.max_task_memory_mb`` the OS
+refuses a task's allocations past the cap (``RLIMIT_DATA`` in the worker, Linux; see
+``_worker.capped``): the task fails ``memory_limit`` and its worker lives on; the
+executor's sampling, which kills a worker whose RSS passes the cap, stays as the second
+line. Pipes and process sentinels are watched by the event loop itself
+(``add_reader``): no extra threads, no polling. Workers are started
 as fresh interpreters (no fork of a threaded process, no server process left behind,
 no re-import of the caller's ``__main__``) and functions travel with cloudpickle, so
 lambdas and notebook-defined functions run.
@@ -25,7 +34,8 @@ from collections import deque
 from multiprocessing.connection import Connection
 
 
-from ..errors import WorkerCrashedError
+from .. import reaper
+from ..errors import MemoryLimitError, WorkerCrashedError
 from ..model import TaskStatus
 from . import _worker
 from .base import Backend, pickled
@@ -51,6 +61,7 @@ _ALL_PROCS: weakref.WeakSet = weakref.WeakSet()
 def _kill_leftovers() -> None:
     for proc in list(_ALL_PROCS):
         _signal(proc, signal.SIGKILL)
+        reaper.release(proc.pid)
 
 
 class RemoteError(Exception):
@@ -81,6 +92,7 @@ class ProcessBackend(Backend):
     def __init__(self, executor, max_workers: int) -> None:
         super().__init__(executor)
         self.max_workers = max_workers
+        self._cap_mb = executor.limits.max_task_memory_mb
         self._live: set[_Worker] = set()  # started and not gone
         self._all: set[_Worker] = set()  # every process not yet reaped
         self._idle: list[_Worker] = []
@@ -96,10 +108,11 @@ class ProcessBackend(Backend):
         env = dict(os.environ)
         env[_worker.SYS_PATH_ENV] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd})"],
-            pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd}, {os.getpid()}, {self._cap_mb!r})"],
+            pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         child.close()
+        reaper.guard(proc.pid)
         _ALL_PROCS.add(proc)
         w = _Worker(proc, Connection(parent.detach()))
         self._live.add(w)
@@ -150,13 +163,27 @@ class ProcessBackend(Backend):
         if kind == 0:
             self.ex._outcome(st, attempt, _OK, payload)
         elif kind == 1:
-            self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
+            if self._cap_mb is not None and isinstance(payload, MemoryError):
+                self._refused(st, attempt, w, tb)
+            else:
+                self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
         elif kind == 2:
             exc = RemoteError(*payload)
             self.ex._outcome(st, attempt, _FAILED, None, exc, payload[0], tb)
         else:
             self.ex._outcome(st, attempt, _FAILED, None, pickle.PicklingError(payload),
                              "pickle_error", None, False)
+
+    def _refused(self, st, attempt: int, w: _Worker, tb: str | None) -> None:
+        """A task ran out of memory under the cap: the OS refused what passed it."""
+        ex = self.ex
+        ex._violations["task_memory"] = ex._violations.get("task_memory", 0) + 1
+        exc = MemoryLimitError(
+            f"task {st.id!r} asked for more memory than its cap allows: the OS refused the allocation "
+            f"in worker process {w.pid}, over the per-task cap of {self._cap_mb:g} MB "
+            "(ResourceLimits.max_task_memory_mb); the worker lives on"
+        )
+        ex._outcome(st, attempt, _FAILED, None, exc, "memory_limit", tb)
 
     def _exited(self, w: _Worker) -> None:
         code = self._reap(w)
@@ -204,7 +231,12 @@ class ProcessBackend(Backend):
             w.conn.close()
         os.close(w.sentinel)
         _ALL_PROCS.discard(w.proc)
-        return w.proc.wait()  # it has exited (the pidfd said so): this only reaps it
+        # Until it is reaped, the exited worker keeps its pid, and so its group id, from
+        # reuse: what its tasks started dies here, whoever is left in the group.
+        _kill_group(w.pid, signal.SIGKILL)
+        code = w.proc.wait()  # it has exited (the pidfd said so): this only reaps it
+        reaper.release(w.pid)
+        return code
 
     def _drop(self, w: _Worker) -> None:
         w.gone = True
@@ -295,8 +327,14 @@ def _set_done(fut: asyncio.Future) -> None:
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:
+    """Signal a worker's whole process group, unless the worker was reaped (its group
+    id could then belong to someone else)."""
     if proc.returncode is None:
-        try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc.pid, sig)
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

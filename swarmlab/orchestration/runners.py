@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import reaper
 from ..errors import CommandError, ConfigError
 from ..model import Agent, AgentType
 from .config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType
@@ -98,7 +99,10 @@ class CommandRunner:
 
     Placeholders ``{objective}``, ``{strategy}``, ``{mode}``, ``{agent}``,
     ``{agent_type}`` and ``{attempt}`` are filled in each argument. The process runs in a
-    session of its own; on timeout or cancellation the whole process group is killed.
+    session of its own; on timeout or cancellation the whole process group is killed,
+    and so it is when the swarmlab process dies, even by ``kill -9`` (the keeper of
+    :mod:`swarmlab.reaper`; on Linux the kernel also kills the command itself), so a
+    resumed suite never finds an earlier command still at work.
     A zero exit returns ``exit_code``, ``stdout`` and ``stderr`` (each kept to
     ``max_output`` bytes); any other exit raises :class:`~swarmlab.errors.CommandError`
     carrying them.
@@ -135,15 +139,20 @@ class CommandRunner:
         argv = self.argv(objective=objective, strategy=strategy.value, mode=mode.value, agent=agent.id,
                          agent_type=agent.type.value, attempt=attempt)
         env = None if self.env is None else {**os.environ, **self.env}
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True)
+        with reaper.spawning() as preexec:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True,
+                preexec_fn=preexec)
+            reaper.guard(proc.pid)
         try:
             out, err, code = await asyncio.wait_for(self._collect(proc), timeout)
         except BaseException:  # timeout, cancellation: nothing of the command may survive
             _kill_group(proc)
             await proc.wait()
             raise
+        finally:
+            reaper.release(proc.pid)
         result = {"objective": objective, "agent": agent.id, "strategy": strategy.value, "exit_code": code,
                   "stdout": out, "stderr": err, "simulated": False}
         if code != 0:
