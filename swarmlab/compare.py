@@ -198,7 +198,7 @@ def setups(algorithms: Sequence[object] | None = None, add_stealing: bool = Fals
         raise ConfigError(f"algorithms must be a non-empty list of names or policies; got {algorithms!r} "
                           f"(registered: {', '.join(policy_names())})")
     out = []
-    for a in (algorithms if algorithms is not None else policy_names()[:6]):
+    for a in (algorithms if algorithms is not None else list(SchedulingAlgorithm)):
         policy = resolve_policy(a)
         spec = getattr(a, "value", a) if isinstance(getattr(a, "value", a), str) else policy.name
         steals = policy.stealing is not None
@@ -218,7 +218,7 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
             add_stealing: bool = False) -> Comparison:
     """Run ``workload`` under every algorithm and mode, ``repeats`` times each.
 
-    ``algorithms``: names (the six built-in ones by default), enums, registered names,
+    ``algorithms``: names (the seven built-in ones by default), enums, registered names,
     ``"module:Class"`` or :class:`~swarmlab.Policy` objects. Each runs as itself: only
     work_stealing steals. ``add_stealing`` adds, for each algorithm that does not steal
     by itself, a set-up with work stealing on, labelled ``"<name>+stealing"``; the

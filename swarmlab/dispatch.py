@@ -23,7 +23,7 @@ from .model import Agent, ResourceLimits, Task, TaskStatus
 from .pool import PoolMixin
 from .scheduling.base import HIGH_PRIORITY, AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
-from .scheduling.dag import find_cycle
+from .scheduling.dag import find_cycle, upward_ranks
 from .scheduling.metrics import Placements, fit
 from .taskstate import (
     AGING_TICKS_PER_S,
@@ -50,7 +50,15 @@ MAX_BACKOFF_S = 60.0
 #: figure is Dask's own ``allowed-failures`` default.
 MAX_LOST_ATTEMPTS = 3
 
-_PRIORITY_STEP = 1 << SEQ_BITS  # queue keys below it are critical (priority 10)
+#: With a policy that orders starts (HEFT), a queue key is
+#: ``((10 - priority) << ORDER_BITS | order) << SEQ_BITS | seq``, ``order`` the upward rank
+#: in ticks, inverted (the higher rank first).
+ORDER_BITS = 40
+ORDER_MASK = (1 << ORDER_BITS) - 1
+
+
+def _by_rank(st: TaskState) -> float:
+    return -st.rank
 _clock = time.perf_counter  # times each decision of the policy (SchedulingMetrics.scheduling_time)
 
 
@@ -94,7 +102,11 @@ class Dispatcher(PoolMixin):
         self.state = policy.bind(self.slots)  # what the policy learns in this run
         self.placements = Placements(self.slots)
         self.policy_error: ConfigError | None = None  # the first choice that was not a candidate
-        self._aging_s = policy.aging_s
+        # A policy that orders starts itself (HEFT, by upward rank) replaces aging.
+        self._ordered = bool(getattr(policy, "orders_starts", False))
+        self._aging_s = None if self._ordered else policy.aging_s
+        # Queue keys below this are critical (priority 10): they start even while throttled.
+        self._critical_below = 1 << (SEQ_BITS + (ORDER_BITS if self._ordered else 0))
         self.limits = limits
         # No cap given: the agents' own capacities are the only limit.
         cap = limits.max_concurrent_tasks
@@ -127,6 +139,7 @@ class Dispatcher(PoolMixin):
         self._delayed: list[tuple[float, int, TaskState]] = []
         # Work stealing is a plugin: its per-run state hears the hooks (scheduling.stealing).
         self.stealer = policy.stealing.bind(self) if policy.stealing is not None else None
+        self._freed: list[AgentSlot] = []  # agents that got a free slot since the last take_starts
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -199,6 +212,7 @@ class Dispatcher(PoolMixin):
         fold_at = EventCounts.FOLD_AT
         states = []
         no_deps = ()
+        ordered = self._ordered
         for i, (t, tid, p) in enumerate(zip(tasks, ids, priorities)):
             if t.id is None:
                 t.id = tid
@@ -211,15 +225,31 @@ class Dispatcher(PoolMixin):
             info.append((tid, t.kind, t.estimate_s, tuple(sorted(t.requires)) if t.requires else no_deps,
                          no_deps if dep_ids is None else tuple(dep_ids[i])))
             ev.append((len(ev), now, "submitted", tid, None, None))
-            if dep_ids is None:
+            if dep_ids is None and not ordered:
                 enqueue(st, now)
             else:
                 states.append(st)
             if fold is not None and len(ev) > fold_at:  # counted events: keep them bounded
                 fold()
+        if ordered:
+            self._rank(states, ids, dep_ids)
+            if dep_ids is None:
+                for st in sorted(states, key=_by_rank):
+                    enqueue(st, now)
         if dep_ids is not None:
             self._link(states, dep_ids, now)
         return ids
+
+    def _rank(self, states: list[TaskState], ids: list[str], dep_ids: list[list[str]] | None) -> None:
+        """Upward ranks of a batch, for a policy that orders starts by them (HEFT)."""
+        if dep_ids is None:
+            for st in states:
+                st.rank = st.weight
+            return
+        pos = {tid: i for i, tid in enumerate(ids)}
+        deps = [[pos[d] for d in ds if d in pos] for ds in dep_ids]
+        for st, r in zip(states, upward_ranks([st.weight for st in states], deps)):
+            st.rank = r
 
     def _explain_duplicates(self, tasks: Sequence[Task], ids: list[str]) -> None:
         seen_obj: set[int] = set()
@@ -263,7 +293,10 @@ class Dispatcher(PoolMixin):
                     dep.dependents = []
                 dep.dependents.append(st)
                 st.waiting_on += 1
-        for st, deps in zip(states, dep_ids):
+        pairs = zip(states, dep_ids)
+        if self._ordered:
+            pairs = sorted(pairs, key=lambda sd: _by_rank(sd[0]))
+        for st, deps in pairs:
             if st.state is not PENDING:
                 continue  # already ended upstream_failed by an earlier task in the batch
             failed = None
@@ -306,15 +339,18 @@ class Dispatcher(PoolMixin):
         self._by_seq.append(st)
         p = st.priority
         aging = self._aging_s
-        if aging is None or p == 10:
+        if self._ordered:  # within a priority, the higher upward rank first
+            order = ORDER_MASK - min(ORDER_MASK, int(st.rank * AGING_TICKS_PER_S))
+            st.key = ((10 - p) << ORDER_BITS | order) << SEQ_BITS | seq
+        elif aging is None or p == 10:
             st.key = (10 - p) << SEQ_BITS | seq
         else:  # ranks as if readied (10 - p) aging periods later than a critical task
             st.key = (1 + int((now + (10 - p) * aging) * AGING_TICKS_PER_S)) << SEQ_BITS | seq
         ev = self._ev
         ev.append((len(ev), now, "assigned", st.id, slot.id, None))
         self._queue_on(st, slot)
-        if self.stealer is not None and slot.running >= slot.capacity:
-            self.stealer.queued_behind_busy(st, now)
+        if self.stealer is not None:
+            self.stealer.placed(st, now)
 
     def _bad_choice(self, st: TaskState, got: object, now: float) -> None:
         """The policy returned something that is not one of the candidates: the task
@@ -363,6 +399,12 @@ class Dispatcher(PoolMixin):
         Each returned task counts as running; the driver reports the actual start with
         :meth:`started` and the outcome with :meth:`finish`.
         """
+        if self._freed:
+            freed, self._freed = self._freed, []
+            slot_free = self.stealer.slot_free
+            for slot in freed:
+                if not slot.retired and slot.running < slot.capacity:
+                    slot_free(slot, now)
         out: list[TaskState] = []
         free = self.cap - self.n_running
         if limit is not None:
@@ -378,7 +420,7 @@ class Dispatcher(PoolMixin):
             h = slot.head
             if slot.running >= slot.capacity or h == len(q) or q[h] != key:
                 continue  # stale: started, cancelled or agent full since it was pushed
-            if self.throttled and key >= _PRIORITY_STEP and self.n_running:
+            if self.throttled and key >= self._critical_below and self.n_running:
                 push(startable, entry)  # paused; critical work and an idle run excepted
                 break
             slot.pop_head()
@@ -462,8 +504,8 @@ class Dispatcher(PoolMixin):
         self._load_decreased(slot)
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
             self._push_head(slot)
-            if self.stealer is not None and not slot.queued:
-                self.stealer.slot_free(slot, now)
+            if self.stealer is not None:  # heard at the next take_starts, once this instant's
+                self._freed.append(slot)  # outcomes and the work they released are placed
         if status is _COMPLETED:  # the common case, kept short
             self._attempts.append((
                 st.id, st.task.name, attempt, "completed", st.priority, slot.id, st.mode,
@@ -473,6 +515,8 @@ class Dispatcher(PoolMixin):
             self._terminal(st, now, status)
             deps = st.dependents
             if deps:
+                if self._ordered:
+                    deps = sorted(deps, key=_by_rank)
                 for d in deps:
                     d.waiting_on -= 1
                     if d.waiting_on == 0 and d.state is PENDING:

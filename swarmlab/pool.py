@@ -30,6 +30,10 @@ class PoolMixin:
             if st.state is QUEUED and st.slot is slot and st.key == key:
                 yield st
 
+    def task_of(self, key: int) -> TaskState:
+        """The task a queue key (``TaskState.key``) was made for."""
+        return self._by_seq[key & SEQ_MASK]
+
     def move(self, st: TaskState, thief: AgentSlot, now: float) -> None:
         """Move the waiting task ``st`` to ``thief``'s queue (a steal), keeping its rank."""
         victim = st.slot

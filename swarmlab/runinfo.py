@@ -36,7 +36,7 @@ def run_meta(
         "work_stealing": policy.stealing is not None,
         "steal_max_priority": policy.stealing.max_priority if policy.stealing is not None else None,
         "stealing": policy.stealing.name if policy.stealing is not None else None,
-        "aging_s": policy.aging_s,
+        "aging_s": None if getattr(policy, "orders_starts", False) else policy.aging_s,
         "seed": seed,
         "limits": dataclasses.asdict(limits),
         "max_concurrent_tasks": concurrency(limits, agents),

@@ -284,7 +284,7 @@ class ExperimentPanel:
                  task_timeout: float | None = 300.0, seed: int = 0, store: str = "data/runs",
                  export_dir: str = "data/exports", dask_address: str | None = None,
                  add_stealing: bool = False) -> None:
-        registered = policy_names()  # the six and every policy registered (register_policy)
+        registered = policy_names()  # the built-in seven and every policy registered (register_policy)
         algorithms = list(algorithms) if algorithms is not None else list(_ALGORITHMS)
         bad = [a for a in algorithms if a not in registered]
         if bad or not algorithms:

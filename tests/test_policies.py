@@ -89,7 +89,7 @@ def test_aging_orders_starts_without_promotions():
 
 
 # ---------------------------------------------------------------- each algorithm is itself
-def test_only_work_stealing_steals_unless_asked():
+def test_only_work_stealing_and_heft_steal_unless_asked():
     agents = [Agent("slow"), Agent("fast")]
 
     def durations(task, agent, attempt, rng):
@@ -98,8 +98,9 @@ def test_only_work_stealing_steals_unless_asked():
     for alg in ALGORITHMS:
         tasks = [Task(None, estimate_s=1.0) for _ in range(12)]
         rec = simulate(tasks, agents, scheduler=TaskScheduler(alg), durations=durations)
-        assert rec.meta["work_stealing"] is (alg == "work_stealing"), alg
-        assert (stolen(rec) > 0) is (alg == "work_stealing"), alg
+        steals = alg in ("work_stealing", "heft")
+        assert rec.meta["work_stealing"] is steals, alg
+        assert (stolen(rec) > 0) is steals, alg
         for t in tasks:
             t.id = None
         asked = simulate(tasks, agents, scheduler=TaskScheduler(alg, enable_work_stealing=True), durations=durations)
@@ -117,13 +118,13 @@ def test_work_stealing_places_as_dynamic():
     assert {a.id: [id(t) for t in ts] for a, ts in ws.items()} == {a.id: [id(t) for t in ts] for a, ts in dyn.items()}
 
 
-def test_the_main_jobs_workload_gets_six_different_placements():
+def test_the_main_jobs_workload_gets_a_different_placement_per_algorithm():
     wl = workloads.mixed(120)
     placements = {}
     for alg in ALGORITHMS:
         f = simulate(wl.tasks(), wl.agents, scheduler=TaskScheduler(alg)).final().sort_values("task_id")
         placements[alg] = tuple(f["agent_id"])
-    assert len(set(placements.values())) == 6, {a: hash(p) for a, p in placements.items()}
+    assert len(set(placements.values())) == len(ALGORITHMS) == 7, {a: hash(p) for a, p in placements.items()}
 
 
 # ---------------------------------------------------------------- policies are configuration

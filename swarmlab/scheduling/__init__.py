@@ -1,6 +1,7 @@
 """Scheduling: which agent a ready task is placed on, and when idle agents steal."""
 
 from .base import AgentSlot, Eligible, Policy, PolicyState, RankedPolicy, RankedState
+from .heft import HEFT
 from .metrics import Placements, SchedulingMetrics
 from .policies import CapabilityBased, Dynamic, LeastLoaded, PriorityBased, RoundRobin, WorkStealing
 from .registry import POLICIES, policy_names, register_policy, resolve_policy
@@ -8,8 +9,8 @@ from .scheduler import AGING_S, SchedulingAlgorithm, TaskScheduler
 from .stealing import STEAL_MAX_PRIORITY, MostLoadedFirst, Stealing, StealingState
 
 __all__ = [
-    "AGING_S", "AgentSlot", "CapabilityBased", "Dynamic", "Eligible", "LeastLoaded", "MostLoadedFirst",
-    "POLICIES", "Placements", "Policy", "PolicyState", "PriorityBased", "RankedPolicy", "RankedState",
-    "RoundRobin", "STEAL_MAX_PRIORITY", "SchedulingAlgorithm", "SchedulingMetrics", "Stealing",
+    "AGING_S", "AgentSlot", "CapabilityBased", "Dynamic", "Eligible", "HEFT", "LeastLoaded",
+    "MostLoadedFirst", "POLICIES", "Placements", "Policy", "PolicyState", "PriorityBased", "RankedPolicy",
+    "RankedState", "RoundRobin", "STEAL_MAX_PRIORITY", "SchedulingAlgorithm", "SchedulingMetrics", "Stealing",
     "StealingState", "TaskScheduler", "WorkStealing", "policy_names", "register_policy", "resolve_policy",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from ..errors import ConfigError, DependencyCycleError
 from ..model import Task
 
-__all__ = ["topological_order", "critical_path", "find_cycle"]
+__all__ = ["topological_order", "critical_path", "find_cycle", "upward_ranks", "list_schedule"]
 
 
 def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
@@ -101,3 +101,61 @@ def critical_path(durations: Mapping[str, float], deps: Mapping[str, Sequence[st
                 finish[node] = durations[node] + max(
                     (finish[d] for d in deps.get(node, ()) if d in finish), default=0.0)
     return max(finish.values(), default=0.0)
+
+
+def upward_ranks(weights: Sequence[float], deps: Sequence[Sequence[int]]) -> list[float]:
+    """HEFT's upward rank of each task of a batch: its weight plus the longest chain of
+    weights from it to an exit, through ``deps`` (task index -> the indices of its
+    dependencies in the batch). O(V + E), in the standard library's topological order."""
+    from graphlib import TopologicalSorter
+
+    n = len(weights)
+    children: list[list[int]] = [[] for _ in range(n)]
+    for i, ds in enumerate(deps):
+        for d in ds:
+            children[d].append(i)
+    order = TopologicalSorter({i: deps[i] for i in range(n)}).static_order()
+    rank = list(weights)
+    for i in reversed(list(order)):  # every child is ranked before its parents
+        kids = children[i]
+        if kids:
+            rank[i] += max(rank[k] for k in kids)
+    return rank
+
+
+def list_schedule(tasks: Sequence[Task], n_agents: int) -> float:
+    """The makespan of the textbook schedule of ``tasks`` on ``n_agents`` identical agents
+    of speed 1: greedy list scheduling by bottom level (whenever an agent is free, start
+    the ready task with the longest estimated path to an exit). A reference to put
+    schedules next to; dependencies must be within ``tasks``."""
+    if isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 1:
+        raise ConfigError(f"n_agents must be a positive int; got {n_agents!r}")
+    order = topological_order(tasks)
+    pos = {id(t): i for i, t in enumerate(order)}
+    by_id = {t.id: t for t in order if t.id is not None}
+    deps = [[pos[id(d if isinstance(d, Task) else by_id[d])] for d in t.dependencies] for t in order]
+    w = [t.estimate_s if t.estimate_s is not None else 1.0 for t in order]
+    rank = upward_ranks(w, deps)
+    kids: list[list[int]] = [[] for _ in order]
+    waiting = [len(ds) for ds in deps]
+    for i, ds in enumerate(deps):
+        for d in ds:
+            kids[d].append(i)
+    ready = [(-rank[i], i) for i in range(len(order)) if not waiting[i]]
+    heapq.heapify(ready)
+    running: list[tuple[float, int]] = []
+    free, now = n_agents, 0.0
+    while ready or running:
+        while free and ready:
+            i = heapq.heappop(ready)[1]
+            heapq.heappush(running, (now + w[i], i))
+            free -= 1
+        now = running[0][0]
+        while running and running[0][0] == now:  # every task that ends now, then the starts
+            i = heapq.heappop(running)[1]
+            free += 1
+            for k in kids[i]:
+                waiting[k] -= 1
+                if not waiting[k]:
+                    heapq.heappush(ready, (-rank[k], k))
+    return now

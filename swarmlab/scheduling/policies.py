@@ -1,4 +1,4 @@
-"""The six placement algorithms, one small class each.
+"""The original six placement algorithms, one small class each (HEFT is in heft.py).
 
 Every policy places a ready task on one agent of its eligible group (the agents holding
 all of ``task.requires``): the capability constraint holds for every algorithm. The

@@ -1,4 +1,4 @@
-"""One registry of placement policies: the six algorithms and any a user registers.
+"""One registry of placement policies: the seven built-in algorithms and any a user registers.
 
 Everything that takes an algorithm (``ParallelExecutor``, ``simulate``,
 ``TaskScheduler``, ``compare``, the panel, the CLI) resolves it here, from a name, a
@@ -12,20 +12,21 @@ import importlib
 
 from ..errors import ConfigError
 from .base import Policy
+from .heft import HEFT
 from .policies import CapabilityBased, Dynamic, LeastLoaded, PriorityBased, RoundRobin, WorkStealing
 
 __all__ = ["POLICIES", "register_policy", "policy_names", "resolve_policy"]
 
 #: Name -> policy class (or instance), in the order the panel and the CLI list them.
 POLICIES: dict[str, type[Policy] | Policy] = {
-    p.name: p for p in (RoundRobin, LeastLoaded, CapabilityBased, PriorityBased, Dynamic, WorkStealing)
+    p.name: p for p in (RoundRobin, LeastLoaded, CapabilityBased, PriorityBased, Dynamic, WorkStealing, HEFT)
 }
 
 
 def register_policy(policy: type[Policy] | Policy) -> type[Policy] | Policy:
     """Make a policy class (or a configured instance) known by its ``name`` everywhere
     algorithms are named. Usable as a class decorator. Re-registering a name replaces it;
-    the six built-in names cannot be taken."""
+    the built-in names cannot be taken."""
     ok = isinstance(policy, Policy) or (isinstance(policy, type) and issubclass(policy, Policy))
     name = getattr(policy, "name", None)
     if not ok:
@@ -34,7 +35,7 @@ def register_policy(policy: type[Policy] | Policy) -> type[Policy] | Policy:
         raise ConfigError(f"a registered policy needs a name of its own (a class attribute `name`); "
                           f"{policy!r} has {name!r}")
     builtin = POLICIES.get(name)
-    if builtin is not None and getattr(builtin, "__module__", "") == "swarmlab.scheduling.policies" \
+    if builtin is not None and getattr(builtin, "__module__", "").startswith("swarmlab.scheduling.") \
             and builtin is not policy:
         raise ConfigError(f"{name!r} is a built-in algorithm; give your policy another name")
     POLICIES[name] = policy

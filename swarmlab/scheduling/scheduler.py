@@ -37,13 +37,14 @@ class SchedulingAlgorithm(str, Enum):
     PRIORITY_BASED = "priority_based"
     DYNAMIC = "dynamic"
     WORK_STEALING = "work_stealing"
+    HEFT = "heft"
 
 
 _BUILTIN = frozenset(a.value for a in SchedulingAlgorithm)
 
 
 class TaskScheduler:
-    """Schedules tasks onto agents with one of the six algorithms (or a registered or
+    """Schedules tasks onto agents with one of the seven algorithms (or a registered or
     given :class:`~swarmlab.Policy`).
 
     Parameters
@@ -52,8 +53,9 @@ class TaskScheduler:
         A built-in name or enum, a registered name, ``"module:Class"``, or a Policy.
     enable_work_stealing : bool or None
         Idle agents take waiting tasks of the stealable band from the most loaded agents'
-        queues. None (default): as the algorithm does by itself: only WORK_STEALING
-        steals. WORK_STEALING always steals.
+        queues. None (default): as the algorithm does by itself: only WORK_STEALING and
+        HEFT (which steals only what the thief finishes sooner) steal. WORK_STEALING always
+        steals.
     steal_max_priority : int
         Highest declared priority that may be stolen (default 3, as in the original design).
     aging_s : float or None
@@ -111,7 +113,7 @@ class TaskScheduler:
         self.enable_work_stealing = steal
         self.steal_max_priority = Stealing(steal_max_priority).max_priority  # validated
         stealing = (type(base.stealing)(steal_max_priority) if base.stealing is not None
-                    else Stealing(steal_max_priority)) if steal else None
+                    else Stealing(steal_max_priority)) if steal else None  # the policy's own kind
         self.policy = base.with_options(stealing=stealing, aging_s=aging_s)
         self._placements = Placements()
         self._plan: dict[Agent, list[Task]] = {}

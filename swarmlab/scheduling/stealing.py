@@ -1,11 +1,11 @@
 """Work stealing as a plugin: idle agents take waiting work from busy agents' queues.
 
 The dispatcher knows nothing of how stealing decides. It calls the hooks of the run's
-:class:`StealingState` when something a thief may care about happens (a stealable task
-was queued behind a busy agent, an agent's load rose, an agent got a free slot with
-nothing queued, an agent joined or left) and offers two operations in return:
-``pool.waiting(slot)`` (the agent's waiting tasks, best first) and
-``pool.move(task_state, thief, now)``. Another strategy is a subclass of
+:class:`StealingState` when something a thief may care about happens (a task was placed
+on an agent's queue, an agent's load rose, an agent got a free slot, an agent joined or
+left) and offers operations in return: ``pool.slots``, ``pool.waiting(slot)`` (the
+agent's waiting tasks, best first), ``pool.task_of(key)`` (the task a queue key belongs
+to) and ``pool.move(task_state, thief, now)``. Another strategy is a subclass of
 :class:`Stealing` whose :meth:`~Stealing.bind` returns its own state.
 
 What may be stolen is decided by the task's declared priority (``max_priority``, the
@@ -64,14 +64,14 @@ class StealingState:
         every capability it requires held."""
         return st.priority <= self.band and st.task.requires <= thief.capabilities
 
-    def queued_behind_busy(self, st: Any, now: float) -> None:
-        """``st`` was just queued on an agent with no free slot."""
+    def placed(self, st: Any, now: float) -> None:
+        """``st`` was just placed on the queue of ``st.slot`` (by the policy)."""
 
     def load_rose(self, slot: Any) -> None:
-        """A task was queued on ``slot``."""
+        """A task was queued on ``slot`` (placed or moved there)."""
 
     def slot_free(self, slot: Any, now: float) -> None:
-        """``slot`` has a free slot and nothing queued."""
+        """``slot`` just got a free slot (its own best waiting task, if any, is next)."""
 
     def agent_joined(self, slot: Any, now: float) -> None:
         """A new agent, idle."""
@@ -105,17 +105,19 @@ class MostLoadedFirst(StealingState):
                 h.clear()
                 self._stale = True
 
-    def queued_behind_busy(self, st: Any, now: float) -> None:
-        if st.priority > self.band:
+    def placed(self, st: Any, now: float) -> None:
+        """A stealable task queued behind a busy agent goes to an idle agent at once."""
+        victim = st.slot
+        if victim.running < victim.capacity or st.priority > self.band:
             return
-        need = st.task.requires
         for thief in st.group.slots:
-            if thief.running < thief.capacity and not thief.queued and need <= thief.capabilities:
+            if thief.running < thief.capacity and not thief.queued and self.stealable(st, thief):
                 self.pool.move(st, thief, now)
                 return
 
     def slot_free(self, slot: Any, now: float) -> None:
-        self._steal_for(slot, now)
+        if not slot.queued:  # an agent with work of its own does that first
+            self._steal_for(slot, now)
 
     agent_joined = slot_free
 
