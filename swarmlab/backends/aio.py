@@ -35,6 +35,8 @@ class AsyncioBackend(Backend):
             ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
             return
         st.handle = ex._loop.create_task(self._run(st, attempt, coro))
+        # a kill before the wrapper ran leaves the body's coroutine unstarted: close it
+        st.handle.add_done_callback(lambda _t, c=coro: c.close())
         ex._started(st, self.mode)
 
     async def _run(self, st, attempt, coro) -> None:
