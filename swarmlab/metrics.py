@@ -24,12 +24,7 @@ def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | No
     peak_cpu = max((r[cpu_i] for r in samples), default=math.nan)
     peak_mem = max((r[mem_i] for r in samples), default=math.nan)
     counts = d.counts
-    run_total, n_att = 0.0, 0
-    for row in d.recorder.attempts:
-        started, finished = row[10], row[11]
-        if started is not None:
-            run_total += finished - started
-            n_att += 1
+    run_total, n_att = d.run_s_total, d.attempts_ran  # kept by the dispatcher as attempts end
     first = d.first_submit_s
     if first is None:
         wall = 0.0

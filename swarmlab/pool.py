@@ -90,6 +90,8 @@ class PoolMixin:
             ))
             st.wait_total += started - st.ready_s
             st.run_total += now - started
+            self.run_s_total += now - started
+            self.attempts_ran += 1
             st.lost += 1
             self._emit(now, "failed", st.id, slot.id, "agent_lost")
             slot.running -= 1
