@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .dispatch import Dispatcher
-from .events import RESOURCE_FIELDS
+from .events import ATTEMPT_FIELDS, RESOURCE_FIELDS
 from .model import ExecutionMetrics, TaskStatus
 
 __all__ = ["execution_metrics"]
@@ -24,11 +24,13 @@ def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | No
     peak_cpu = max((r[cpu_i] for r in samples), default=math.nan)
     peak_mem = max((r[mem_i] for r in samples), default=math.nan)
     counts = d.counts
-    run_total, n_att = 0.0, 0
+    run_total, wait_total, n_att = 0.0, 0.0, 0
+    ready_i, started_i, finished_i = (ATTEMPT_FIELDS.index(f) for f in ("ready_s", "started_s", "finished_s"))
     for row in d.recorder.attempts:
-        started, finished = row[10], row[11]
+        started = row[started_i]
         if started is not None:
-            run_total += finished - started
+            run_total += row[finished_i] - started
+            wait_total += started - row[ready_i]
             n_att += 1
     first = d.first_submit_s
     if first is None:
@@ -54,4 +56,5 @@ def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | No
         current_cpu_usage=samples[-1][cpu_i] if samples else math.nan,
         current_memory_usage=samples[-1][mem_i] if samples else math.nan,
         violations=dict(violations or {}),
+        queue_wait_time=wait_total / n_att if n_att else 0.0,
     )
