@@ -267,7 +267,9 @@ def test_max_agents_bounds_auto_scaling_too():
     m = OrchestrationManager(config)
     r = sl.run(m.run_benchmark_suite(["long"] + [f"short{i}" for i in range(12)], BenchmarkConfig(max_agents=2)))
     assert r["completed_objectives"] == 13
-    assert m._scaler.max_agents == 2 and m.get_orchestration_metrics()["orchestration"]["agents_peak"] <= 2
+    ev = r.record.events
+    sizes = ev.loc[ev["event"] == "scaled", "detail"].astype(str).str.extract(r"\((\d+) agents\)")[0].astype(int)
+    assert (sizes <= 2).all() and m.get_orchestration_metrics()["orchestration"]["agents_peak"] <= 2
     assert sum(a["status"] != "retired" for a in m.get_agent_status()) <= 2
 
 
@@ -405,7 +407,7 @@ def test_a_running_suite_shows_busy_agents_and_their_current_task():
 
     async def main():
         suite = asyncio.ensure_future(m.run_benchmark_suite(["x", "y", "z"]))
-        while not any(a["status"] == "busy" for a in m.get_agent_status()):
+        while not suite.done() and not any(a["status"] == "busy" for a in m.get_agent_status()):
             await asyncio.sleep(0.01)
         seen.extend(m.get_agent_status())
         return await suite

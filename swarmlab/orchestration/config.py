@@ -263,7 +263,8 @@ class OrchestrationConfig:
     The original fields, plus ``agents`` (default: :func:`default_pool`), ``runner``
     (default: a :class:`SimulatedAgentRunner`), the auto-scaling bounds ``min_agents`` /
     ``max_agents`` and ``scale_interval_s``. ``max_parallel_benchmarks`` caps objectives
-    running at once; ``max_agents_per_benchmark`` caps the pool a suite uses;
+    running at once; ``max_agents_per_benchmark`` caps the pool a suite uses (as does the
+    suite's ``BenchmarkConfig.max_agents``: the smaller applies);
     ``enable_optimizations`` turns on work stealing and aging; ``load_balancing`` off
     means round robin whatever ``scheduling_algorithm`` says.
     """
