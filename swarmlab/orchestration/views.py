@@ -162,6 +162,8 @@ def suite_summary(record: RunRecord, ex: ParallelExecutor, bc: BenchmarkConfig) 
 
 
 def benchmark_result(suite: SuiteResult, optimized: bool) -> BenchmarkResult:
+    """A one-objective suite as the original engine's result; its ``error`` names the
+    first run that did not complete: its status, error type and message."""
     m, sm = suite["execution_metrics"], suite["scheduling_metrics"]
     ok = suite["completed_objectives"] == suite["total_objectives"]
     data = {
@@ -180,7 +182,8 @@ def benchmark_result(suite: SuiteResult, optimized: bool) -> BenchmarkResult:
     }
     if not ok:
         bad = next(r for r in suite["results"] if r["status"] != "completed")
-        data["error"] = f"{bad['status']}: {bad['error_type'] or ''}{': ' if bad['error'] else ''}{bad['error'] or ''}"
+        parts = (bad["status"], bad["error_type"], bad["error"])
+        data["error"] = ": ".join(x for x in parts if isinstance(x, str) and x)
     return BenchmarkResult(data, suite)
 
 
