@@ -26,7 +26,8 @@ async def _suite(n: int) -> float:
         runner=CallableRunner(_noop), execution_mode="asyncio", progress_reporting=False,
         max_parallel_benchmarks=100, resource_limits=limits))
     with Stopwatch() as sw:
-        r = await m.run_benchmark_suite([f"objective {i}" for i in range(n)], BenchmarkConfig(task_timeout=None))
+        r = await m.run_benchmark_suite([f"objective {i}" for i in range(n)], BenchmarkConfig(
+            task_timeout=None, max_tasks=n, max_agents=20, resource_limits={}))  # the whole pool, no limits
     if r["completed_objectives"] != n:
         raise RuntimeError(f"{n - r['completed_objectives']} objectives did not complete")
     return sw.elapsed

@@ -1,8 +1,15 @@
 """swarmlab: run, measure and compare parallel task execution for agent swarms.
 
-The public names live here; the modules behind them are private.
+The public names live here (``__all__``); the modules behind them are private unless
+the README names them. ``import swarmlab`` stays light: pandas, matplotlib, ipywidgets
+and distributed are imported by the parts that need them, and the heavy parts
+(``compare``, ``plots``) are imported on first access.
 """
 
+from importlib import import_module
+from typing import Any
+
+from . import durations, workloads
 from .errors import (
     BackendUnavailable,
     CommandError,
@@ -40,8 +47,8 @@ from .orchestration import (
 )
 from .portal import run
 from .records import RunRecord
-from .replay import replay, whatif
-from .resume import resume
+from .recovery import resume
+from .replays import replay, whatif
 from .scheduling import (
     Policy,
     RankedPolicy,
@@ -51,51 +58,80 @@ from .scheduling import (
     TaskScheduler,
     register_policy,
 )
-from .simulate import simulate
+from .simulation import simulate
+from .store import RunStore
 
 __version__ = "0.1.0"
 
+#: Public names imported on first access: name -> (module, attribute or None for the module).
+_LAZY = {
+    "compare": ("swarmlab.comparison", "compare"),  # pandas
+    "plots": ("swarmlab.plots", None),  # matplotlib, when drawing
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'swarmlab' has no attribute {name!r}") from None
+    value = import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "Agent",
+    "AgentType",
+    "BackendUnavailable",
     "BenchmarkConfig",
     "BenchmarkEngine",
     "CallableRunner",
-    "CommandRunner",
-    "CoordinationMode",
-    "OptimizedBenchmarkEngine",
-    "OrchestrationConfig",
-    "OrchestrationManager",
-    "SimulatedAgentRunner",
-    "StrategyType",
-    "AgentType",
-    "BackendUnavailable",
     "CommandError",
+    "CommandRunner",
     "ConfigError",
+    "CoordinationMode",
     "DependencyCycleError",
     "ExecutionMetrics",
     "ExecutionMode",
     "ExecutorClosedError",
     "MemoryLimitError",
     "NoEligibleAgentError",
+    "OptimizedBenchmarkEngine",
+    "OrchestrationConfig",
+    "OrchestrationManager",
     "ParallelExecutor",
     "Policy",
     "QueueFullError",
     "RankedPolicy",
     "ResourceLimits",
     "RunRecord",
+    "RunStore",
     "SchedulingAlgorithm",
     "SchedulingMetrics",
+    "SimulatedAgentRunner",
     "Stealing",
+    "StrategyType",
     "SwarmlabError",
     "Task",
     "TaskResult",
     "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
+    "compare",
+    "durations",
+    "plots",
     "register_policy",
     "replay",
     "resume",
     "run",
     "simulate",
     "whatif",
+    "workloads",
 ]

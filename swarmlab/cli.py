@@ -77,7 +77,7 @@ def _stamp() -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare the algorithms on a workload; save runs, summary CSV and a PNG."""
-    from .compare import compare
+    from .comparison import compare
     from .store import RunStore
 
     baseline = _read_baseline(args.against) if args.against else None  # before the runs: fail fast
@@ -118,7 +118,7 @@ def _read_baseline(against: str):
 def _gate(summary, baseline, against: str, tolerance: float) -> int:
     """The regression gate: 1 when a throughput or makespan got worse than in the
     ``against`` summary beyond ``tolerance`` and beyond both 95 % intervals, else 0."""
-    from .compare import regressions
+    from .comparison import regressions
 
     reg = regressions(summary, baseline, tolerance=tolerance)
     shown = reg.assign(change=reg["change"].map(lambda c: f"{c:+.1%}"))
@@ -157,7 +157,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Run a workload on virtual time under the chosen algorithms."""
     from .analysis import summary
     from .scheduling import TaskScheduler
-    from .simulate import simulate
+    from .simulation import simulate
 
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
     runs = [(a, False) for a in args.algorithms]
@@ -196,7 +196,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a journaled run that was killed."""
     from .analysis import summary
-    from .resume import resume
+    from .recovery import resume
     from .store import RunStore
 
     rec = resume(args.run_id, RunStore(args.store))

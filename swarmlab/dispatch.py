@@ -125,8 +125,10 @@ class Dispatcher(PoolMixin):
         self.finished: list[TaskState] = []  # in the order they ended
         self.counts: dict[TaskStatus, int] = dict.fromkeys(TaskStatus, 0)
         self.n_waiting = 0  # pending + delayed + queued
-        self.run_s_total = 0.0  # run time of every attempt that ran and ended, and their count:
-        self.attempts_ran = 0  # kept as they end, so metrics never rescan the attempts
+        # Run and wait time of every attempt that ran and ended, and their count: kept as
+        # they end, so metrics never rescan the attempts.
+        self.run_s_total = self.wait_s_total = 0.0
+        self.attempts_ran = 0
         self.n_running = 0
         self.n_unfinished = 0
         self._seq = 0
@@ -495,6 +497,7 @@ class Dispatcher(PoolMixin):
         st.wait_total += started - st.ready_s
         st.run_total += run
         self.run_s_total += run
+        self.wait_s_total += started - st.ready_s
         self.attempts_ran += 1
         slot.n_done += 1
         if status is _COMPLETED:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .dispatch import Dispatcher
-from .events import RESOURCE_FIELDS
+from .events import ATTEMPT_FIELDS, RESOURCE_FIELDS
 from .model import ExecutionMetrics, TaskStatus
 
 __all__ = ["execution_metrics"]
@@ -24,7 +24,8 @@ def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | No
     peak_cpu = max((r[cpu_i] for r in samples), default=math.nan)
     peak_mem = max((r[mem_i] for r in samples), default=math.nan)
     counts = d.counts
-    run_total, n_att = d.run_s_total, d.attempts_ran  # kept by the dispatcher as attempts end
+    # kept by the dispatcher as attempts end: never a rescan of every attempt row
+    run_total, wait_total, n_att = d.run_s_total, d.wait_s_total, d.attempts_ran
     first = d.first_submit_s
     if first is None:
         wall = 0.0
@@ -49,4 +50,5 @@ def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | No
         current_cpu_usage=samples[-1][cpu_i] if samples else math.nan,
         current_memory_usage=samples[-1][mem_i] if samples else math.nan,
         violations=dict(violations or {}),
+        queue_wait_time=wait_total / n_att if n_att else 0.0,
     )

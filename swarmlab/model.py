@@ -468,7 +468,8 @@ class ExecutionMetrics:
     ``average_execution_time`` its mean over finished attempts. CPU (100 = one core) and
     memory (MB) of the process tree come from the resource samples: NaN before the first.
     ``violations`` counts, per kind (``cpu``, ``memory``, ``task_memory``), the times a
-    limit was found passed.
+    limit was found passed. ``queue_wait_time`` is the mean wait (ready to started) of the
+    attempts that started, 0.0 before any.
     """
 
     tasks_queued: int = 0
@@ -487,3 +488,4 @@ class ExecutionMetrics:
     current_cpu_usage: float = math.nan
     current_memory_usage: float = math.nan
     violations: dict[str, int] = field(default_factory=dict)
+    queue_wait_time: float = 0.0

@@ -226,7 +226,7 @@ def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | Non
     """Algorithms side by side, one bar per value of ``by`` (the mode, or any column
     that tells the set-ups apart), with their 95 % confidence intervals.
 
-    ``summary`` is a :class:`~swarmlab.compare.Comparison`'s ``summary`` (long format).
+    ``summary`` is a :class:`~swarmlab.comparison.Comparison`'s ``summary`` (long format).
     """
     import numpy as np
 

@@ -91,6 +91,7 @@ class PoolMixin:
             st.wait_total += started - st.ready_s
             st.run_total += now - started
             self.run_s_total += now - started
+            self.wait_s_total += started - st.ready_s
             self.attempts_ran += 1
             st.lost += 1
             self._emit(now, "failed", st.id, slot.id, "agent_lost")

@@ -21,13 +21,13 @@ from typing import Any
 
 import pandas as pd
 
-from .compare import Comparison, Setup, run_metrics, setups, summarize
+from .comparison import Comparison, Setup, run_metrics, setups, summarize
 from .errors import BackendUnavailable, ConfigError, SwarmlabError
 from .executor import ParallelExecutor
 from .model import ResourceLimits
 from .records import RunRecord
 from .scheduling import SchedulingAlgorithm, policy_names
-from .simulate import simulate
+from .simulation import simulate
 from .store import RunStore
 from .workloads import WORKLOADS, Workload, make
 
@@ -362,7 +362,7 @@ class ExperimentPanel:
 
     @property
     def comparison(self) -> Comparison:
-        """The runs, per-run metrics and summary as a :class:`~swarmlab.compare.Comparison`."""
+        """The runs, per-run metrics and summary as a :class:`~swarmlab.comparison.Comparison`."""
         return Comparison(list(self.runs), self.per_run, self.summary)
 
     @property

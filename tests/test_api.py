@@ -1,23 +1,186 @@
-"""The package surface: light import, sync facade, the original usage example."""
+"""The package surface: a curated ``__all__``, light import, import layers, sync facade."""
 
+import ast
 import asyncio
+import importlib
+import importlib.util
+import re
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import pytest
 
 import swarmlab
 from swarmlab import ExecutionMode, ParallelExecutor, ResourceLimits, Task
 
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+HEAVY = ("pandas", "matplotlib", "ipywidgets", "distributed")
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the package, by name, from its files (not from what an installed
+    copy elsewhere might offer to the import system)."""
+    out = {"swarmlab": ROOT / "swarmlab" / "__init__.py"}
+    for path in sorted((ROOT / "swarmlab").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _fresh(code: str) -> str:
+    """What ``code`` prints in a new interpreter (this one has imported everything)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
 
 def test_import_does_not_pull_heavy_packages():
-    code = (
-        "import sys, swarmlab; "
-        "heavy = [m for m in ('pandas', 'matplotlib', 'ipywidgets', 'distributed') if m in sys.modules]; "
-        "print(heavy)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    heavy = f"[m for m in {HEAVY!r} if m in sys.modules]"
+    assert _fresh(f"import sys, swarmlab; print({heavy})") == "[]"
+    # the lazy parts: plots draws with matplotlib only when asked; compare needs pandas only
+    assert _fresh(f"import sys, swarmlab; swarmlab.plots.gantt; print({heavy})") == "[]"
+    assert _fresh(f"import sys, swarmlab; swarmlab.compare; print({heavy})") == "['pandas']"
+
+
+def test_all_is_sorted_and_every_name_in_it_is_importable():
+    names = swarmlab.__all__
+    assert names == sorted(set(names))
+    for name in names:
+        assert getattr(swarmlab, name) is not None, name
+    assert set(names) <= set(dir(swarmlab))
+    star = _fresh("ns = {}; exec('from swarmlab import *', ns); import swarmlab; "
+                  "print(sorted(n for n in ns if not n.startswith('__')) == sorted(swarmlab.__all__))")
+    assert star == "True"
+
+
+def _readme_public_names() -> list[str]:
+    """The names each bullet of README's "Public names" opens with (before its colon)."""
+    section = README.split("\n## Public names\n", 1)[1].split("\n## ", 1)[0]
+    heads = [line[2:].split(": ", 1)[0] for line in section.splitlines() if line.startswith("- ")]
+    return [n for head in heads for n in re.findall(r"`([A-Za-z_]+)`", head)]
+
+
+def _readme_code() -> str:
+    return "\n".join(re.findall(r"```python\n(.*?)```", README, flags=re.S))
+
+
+def test_all_is_what_the_readme_documents():
+    listed = _readme_public_names()
+    assert len(listed) == len(set(listed)) and set(listed) == set(swarmlab.__all__)
+    code = _readme_code()
+    imported = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom) and node.module == "swarmlab":
+            imported |= {a.name for a in node.names}
+    assert imported and imported <= set(swarmlab.__all__)
+    # every swarmlab.NAME the README writes (code or text) is public or a module of swarmlab
+    for name in set(re.findall(r"\bswarmlab\.([A-Za-z_]+)", README)) - {"__all__"}:
+        assert name in swarmlab.__all__ or f"swarmlab.{name}" in MODULES, name
+    for dotted in set(re.findall(r"\bswarmlab\.([a-z_]+\.[A-Za-z_]+)\b", README)):
+        module, attr = dotted.split(".")
+        target = getattr(swarmlab, module)
+        if not isinstance(target, types.ModuleType):
+            target = importlib.import_module(f"swarmlab.{module}")
+        assert hasattr(target, attr) or f"swarmlab.{dotted}" in MODULES, dotted
+
+
+def test_no_public_name_shadows_a_module():
+    for name in swarmlab.__all__:
+        obj = getattr(swarmlab, name)
+        if isinstance(obj, types.ModuleType):
+            assert obj.__name__ == f"swarmlab.{name}"
+        else:
+            assert f"swarmlab.{name}" not in MODULES, f"swarmlab.{name} names a module and {obj!r}"
+    # importing the modules behind the functions leaves the functions in place
+    out = _fresh("import swarmlab.comparison, swarmlab.simulation, swarmlab.replays, swarmlab.recovery, swarmlab; "
+                 "print([callable(getattr(swarmlab, n)) for n in ('compare', 'simulate', 'replay', 'resume')])")
+    assert out == "[True, True, True, True]"
+
+
+def test_compare_and_simulate_are_the_functions_and_the_duration_models_are_reachable():
+    from swarmlab import comparison, durations
+
+    assert swarmlab.compare is comparison.compare and callable(swarmlab.simulate)
+    assert swarmlab.durations is durations and callable(swarmlab.durations.lognormal(0.25))
+    rec = swarmlab.simulate([Task(None, estimate_s=1.0)], durations=swarmlab.durations.pareto(2.0))
+    assert rec.final()["status"].tolist() == ["completed"]
+    result = swarmlab.compare(swarmlab.workloads.io(8, seed=0), algorithms=["round_robin"], repeats=1, simulate=True)
+    assert set(result.summary["algorithm"]) >= {"round_robin"}
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        swarmlab.nothing
+
+
+# ---------------------------------------------------------------- import layers
+
+#: The layers of the design (DESIGN.md), lowest first: a module may import its own layer
+#: and those below, never above. Packages stand for their modules.
+LAYERS = (
+    ("errors", "model", "portal"),  # plain data and the sync facade: stdlib only
+    ("events",),
+    ("scheduling", "records"),  # records depends on events only, beside dispatch
+    ("dispatch", "taskstate", "pool", "metrics", "runinfo"),
+    ("backends", "monitor", "reaper", "journal"),  # what the drivers run on and write to
+    ("executor", "simulation", "durations"),
+    ("orchestration",),
+    ("analysis", "workloads", "replays", "comparison"),
+    ("store", "recovery"),
+    ("plots", "widgets", "cli", "__main__", ""),  # "" is swarmlab/__init__.py
+)
+LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+STDLIB_ONLY = ("errors", "model", "portal", "events")
+
+
+
+
+def _imports(name: str, path: Path):
+    """(imported module, at module level?) for every import outside ``if TYPE_CHECKING:``."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for n in ast.walk(node)}
+    top = {id(n) for n in tree.body}
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name, id(node) in top
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level \
+                else node.module
+            for a in node.names:
+                sub = f"{base}.{a.name}"
+                yield (sub if sub in MODULES else base), id(node) in top
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else ""
+    assert part in LAYER, f"{module} has no place in LAYERS: add it where the design puts it"
+    return LAYER[part]
+
+
+def test_import_layers_follow_the_design():
+    upward, heavy = [], []
+    for name, path in MODULES.items():
+        for target, at_top in _imports(name, path):
+            top = target.split(".")[0]
+            if top == "swarmlab":
+                if _layer(target) > _layer(name):
+                    upward.append(f"{name} -> {target}")
+            elif at_top and top not in sys.stdlib_module_names and _layer(name) == 0 or (
+                    at_top and top not in sys.stdlib_module_names and name.split(".")[-1] in STDLIB_ONLY):
+                heavy.append(f"{name} -> {target}")
+            if top == "ipywidgets" and name != "swarmlab.widgets":
+                heavy.append(f"{name} -> ipywidgets (only swarmlab.widgets may)")
+            if top in ("asyncio", "pandas") and name.startswith("swarmlab.scheduling"):
+                heavy.append(f"{name} -> {top} (scheduling has no asyncio, no pandas)")
+            if name == "swarmlab.records" and top == "swarmlab" and target != "swarmlab.events":
+                heavy.append(f"{name} -> {target} (records depends on events only)")
+    assert upward == [] and heavy == []
 
 
 async def double(x):

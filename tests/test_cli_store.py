@@ -8,7 +8,7 @@ import pytest
 from swarmlab import ConfigError, Task, simulate, workloads
 from swarmlab.analysis import summary
 from swarmlab.cli import main
-from swarmlab.compare import ci95, compare
+from swarmlab.comparison import ci95, compare
 from swarmlab.store import RunStore, load_run, save_run
 
 
@@ -57,7 +57,7 @@ def test_compare_cli_regression_gate_exits_1_on_a_regression(tmp_path, capsys):
 
 
 def test_regressions_need_the_mean_and_both_intervals_to_move_the_wrong_way():
-    from swarmlab.compare import METRICS, regressions, summarize
+    from swarmlab.comparison import METRICS, regressions, summarize
 
     def summary_of(throughputs, makespans):
         rows = [{**dict.fromkeys(METRICS, math.nan), "algorithm": "least_loaded", "mode": "thread",

@@ -10,7 +10,7 @@ import pytest
 
 import swarmlab as sl
 from swarmlab import workloads
-from swarmlab.compare import compare
+from swarmlab import compare
 from swarmlab.journal import JOURNAL_NAME, read_journal
 from swarmlab.store import RunStore
 

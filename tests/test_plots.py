@@ -10,7 +10,7 @@ from matplotlib.collections import QuadMesh  # noqa: E402
 
 import swarmlab as sl  # noqa: E402
 from swarmlab import Agent, Task, TaskScheduler, plots, simulate, workloads  # noqa: E402
-from swarmlab.compare import compare as run_compare  # noqa: E402
+from swarmlab import compare as run_compare  # noqa: E402
 
 
 def _record():

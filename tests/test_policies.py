@@ -226,7 +226,7 @@ def test_a_user_policy_is_accepted_everywhere(tmp_path):
     ranked = simulate([Task(None, estimate_s=1.0) for _ in range(4)], [Agent("a"), Agent("b")], scheduler=NearestLoad())
     assert set(ranked.final()["agent_id"]) == {"a", "b"}
 
-    from swarmlab.compare import compare
+    from swarmlab import compare
 
     result = compare(workloads.io(20), algorithms=[Fewest(), "round_robin"], modes=[], simulate=True,
                                 repeats=1, baseline=False, add_stealing=True)

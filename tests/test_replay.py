@@ -6,7 +6,7 @@ import pytest
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, TaskScheduler, simulate, workloads
-from swarmlab.simulate import lognormal, pareto, per_kind
+from swarmlab.durations import lognormal, pareto, per_kind
 
 COLS = ["task_id", "agent_id", "started_s", "finished_s", "status"]
 

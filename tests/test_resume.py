@@ -95,7 +95,7 @@ def test_finished_or_undescribed_runs_are_not_resumed(tmp_path, capsys):
 
 def test_a_cut_short_compare_run_is_resumed_from_its_workload(tmp_path):
     from swarmlab import workloads
-    from swarmlab.compare import compare
+    from swarmlab import compare
 
     store = RunStore(tmp_path / "runs")
     compare(workloads.io(30, seed=4, mean_s=0.01), algorithms=["least_loaded"], modes=["asyncio"], repeats=1,

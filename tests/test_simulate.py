@@ -4,7 +4,7 @@ import pytest
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, simulate
-from swarmlab.simulate import lognormal
+from swarmlab.durations import lognormal
 
 
 def T(est=1.0, **kw):

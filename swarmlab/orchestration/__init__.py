@@ -1,16 +1,16 @@
 """Orchestration: suites of objectives run by agents, with auto-scaling and progress."""
 
 from .config import (
-    STRATEGY_CAPABILITIES, BenchmarkConfig, CoordinationMode, OrchestrationConfig, StrategyType, default_pool,
+    RECORDED_ONLY, STRATEGY_CAPABILITIES, BenchmarkConfig, CoordinationMode, OrchestrationConfig, StrategyType,
+    default_pool,
 )
-from .manager import (
-    BenchmarkEngine, OptimizedBenchmarkEngine, OrchestrationManager, OrchestrationMetrics, SuiteResult,
-)
+from .manager import BenchmarkEngine, OptimizedBenchmarkEngine, OrchestrationManager
 from .runners import CallableRunner, CommandRunner, SimulatedAgentRunner, SimulatedFailure
+from .views import BenchmarkResult, Fields, SuiteResult
 
 __all__ = [
-    "BenchmarkConfig", "BenchmarkEngine", "CallableRunner", "CommandRunner", "CoordinationMode",
-    "OptimizedBenchmarkEngine", "OrchestrationConfig", "OrchestrationManager", "OrchestrationMetrics",
+    "BenchmarkConfig", "BenchmarkEngine", "BenchmarkResult", "CallableRunner", "CommandRunner", "CoordinationMode",
+    "Fields", "OptimizedBenchmarkEngine", "OrchestrationConfig", "OrchestrationManager", "RECORDED_ONLY",
     "STRATEGY_CAPABILITIES", "SimulatedAgentRunner", "SimulatedFailure", "StrategyType", "SuiteResult",
     "default_pool",
 ]

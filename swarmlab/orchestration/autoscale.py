@@ -22,7 +22,7 @@ class AutoScaler:
     and every slot is busy; shrinks by one idle agent (those it added first go first)
     when nothing waits and some agent is idle; both only after ``SUSTAIN_CHECKS`` checks
     in a row and within ``[min_agents, max_agents]``. Each change is a ``scaled`` event
-    that gives the reason.
+    that gives the reason. ``peak`` is the most agents the pool held at once.
     """
 
     def __init__(self, executor: ParallelExecutor, *, min_agents: int, max_agents: int, interval: float) -> None:
@@ -32,6 +32,7 @@ class AutoScaler:
         self._added: list[str] = []
         self._ids = itertools.count()
         self.ups = self.downs = 0
+        self.peak = len(executor.agents)
 
     def start(self) -> None:
         self._handle = asyncio.get_running_loop().call_later(self.interval, self._check)
@@ -58,6 +59,7 @@ class AutoScaler:
             ex.add_agent(agent)
             self._added.append(agent.id)
             self.ups += 1
+            self.peak = max(self.peak, len(pool) + 1)
             ex.recorder.emit(now, "scaled", None, agent.id,
                              f"+1 ({len(pool) + 1} agents): {waiting} tasks waiting and all {capacity} "
                              f"slots busy for {self._busy} checks")

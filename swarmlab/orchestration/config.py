@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from ..errors import ConfigError
 from ..model import Agent, AgentType, ExecutionMode, ResourceLimits, _enum_value
@@ -13,7 +17,8 @@ from ..scheduling import SchedulingAlgorithm
 
 __all__ = [
     "StrategyType", "CoordinationMode", "BenchmarkConfig", "OrchestrationConfig",
-    "STRATEGY_CAPABILITIES", "ROLE_CAPABILITIES", "default_pool", "strategy_for",
+    "STRATEGY_CAPABILITIES", "ROLE_CAPABILITIES", "DEFAULT_BENCHMARK_LIMITS", "RECORDED_ONLY", "default_pool",
+    "strategy_for", "suite_limits", "suite_pool",
 ]
 
 
@@ -116,31 +121,139 @@ def _positive_int(value, what: str) -> None:
         raise ConfigError(f"{what} must be a positive int; got {value!r}")
 
 
+#: The original's ``BenchmarkConfig.resource_limits``: MB, percent of the machine, Mbit/s.
+DEFAULT_BENCHMARK_LIMITS: dict[str, float] = {"max_memory_mb": 1024, "max_cpu_percent": 80, "max_network_mbps": 100}
+
+#: The keys of ``BenchmarkConfig.resource_limits`` that act (the others are recorded).
+ACTING_LIMITS = ("max_cpu_percent", "max_memory_mb")
+
+#: ``BenchmarkConfig`` fields swarmlab accepts and records (``meta["benchmark_config"]``)
+#: but does not act on: a suite's objectives always run in parallel (up to
+#: ``max_parallel_benchmarks``), resources are always sampled, nothing is written unless a
+#: store is given, and there is no quality gate.
+RECORDED_ONLY = ("description", "parallel", "background", "monitoring", "quality_threshold", "output_formats",
+                 "output_directory", "verbose")
+
+
 @dataclass
 class BenchmarkConfig:
-    """One suite: how its objectives run.
+    """One suite: how its objectives run. The original's fields and defaults, plus
+    ``repeats`` and ``seed``.
 
-    ``task_timeout`` bounds one attempt of one objective; ``timeout`` the whole suite
-    (unfinished objectives are then cancelled); each objective runs ``repeats`` times.
+    Acted on: ``name`` (task ids, ``meta["suite"]``), ``strategy``, ``mode``,
+    ``max_agents`` (the most agents the suite uses at once, auto-scaling included: the
+    pool's first agents that hold what the objectives need, then the next ones in pool
+    order), ``max_tasks`` (a suite of more objective runs is refused before it starts),
+    ``timeout`` (seconds for the whole suite; unfinished objectives are then cancelled),
+    ``task_timeout`` (one attempt of one objective), ``max_retries``, the
+    ``max_cpu_percent`` and ``max_memory_mb`` of ``resource_limits`` (with the
+    orchestration's limits, the stricter of each applies), ``repeats`` (runs of each
+    objective) and ``seed``. Recorded only: the fields in :data:`RECORDED_ONLY` and the
+    other keys of ``resource_limits`` (``max_network_mbps``). ``None`` for ``timeout`` or
+    ``task_timeout`` means no limit.
     """
 
     name: str = "benchmark"
+    description: str = ""
     strategy: StrategyType | str = StrategyType.AUTO
     mode: CoordinationMode | str = CoordinationMode.CENTRALIZED
-    task_timeout: float | None = 300.0
-    max_retries: int = 0
-    timeout: float | None = None
+    max_agents: int = 5
+    max_tasks: int = 100
+    timeout: float | None = 3600
+    task_timeout: float | None = 300
+    max_retries: int = 3
+    parallel: bool = False
+    background: bool = False
+    monitoring: bool = True
+    quality_threshold: float = 0.8
+    resource_limits: dict[str, float | None] = field(default_factory=lambda: dict(DEFAULT_BENCHMARK_LIMITS))
+    output_formats: list[str] = field(default_factory=lambda: ["json"])
+    output_directory: str = "./reports"
+    verbose: bool = False
     repeats: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"BenchmarkConfig.name must be a non-empty str; got {self.name!r}")
+        if not isinstance(self.description, str):
+            raise ConfigError(f"BenchmarkConfig.description must be a str; got {self.description!r}")
         self.strategy = _enum_value(StrategyType, self.strategy, "BenchmarkConfig strategy")
         self.mode = _enum_value(CoordinationMode, self.mode, "BenchmarkConfig mode")
+        _positive_int(self.max_agents, "BenchmarkConfig.max_agents")
+        _positive_int(self.max_tasks, "BenchmarkConfig.max_tasks")
         _positive_number(self.task_timeout, "BenchmarkConfig.task_timeout", allow_none=True)
         _positive_number(self.timeout, "BenchmarkConfig.timeout", allow_none=True)
         _positive_int(self.repeats, "BenchmarkConfig.repeats")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"BenchmarkConfig.max_retries must be an int >= 0; got {self.max_retries!r}")
+        for flag in ("parallel", "background", "monitoring", "verbose"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"BenchmarkConfig.{flag} must be True or False; got {getattr(self, flag)!r}")
+        q = self.quality_threshold
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 1:
+            raise ConfigError(f"BenchmarkConfig.quality_threshold must be a number in [0, 1]; got {q!r}")
+        self.resource_limits = _benchmark_limits(self.resource_limits)
+        formats = self.output_formats
+        if isinstance(formats, str) or not isinstance(formats, (list, tuple)) or not all(
+                isinstance(f, str) for f in formats):
+            raise ConfigError(f"BenchmarkConfig.output_formats must be a list of str; got {formats!r}")
+        self.output_formats = list(formats)
+        if not isinstance(self.output_directory, (str, os.PathLike)):
+            raise ConfigError(f"BenchmarkConfig.output_directory must be a path; got {self.output_directory!r}")
+        self.output_directory = os.fspath(self.output_directory)
+
+    def meta(self) -> dict[str, Any]:
+        """Every field as plain data, for ``meta["benchmark_config"]`` (and a resume)."""
+        return {**dataclasses.asdict(self), "strategy": self.strategy.value, "mode": self.mode.value}
+
+
+def _benchmark_limits(limits: Any) -> dict[str, float | None]:
+    if not isinstance(limits, Mapping) or not all(isinstance(k, str) for k in limits):
+        raise ConfigError(f"BenchmarkConfig.resource_limits must be a dict of str keys; got {limits!r}")
+    for key, value in limits.items():
+        _positive_number(value, f"BenchmarkConfig.resource_limits[{key!r}]", allow_none=True)
+    cpu = limits.get("max_cpu_percent")
+    if cpu is not None and cpu > 100:
+        raise ConfigError(f"BenchmarkConfig.resource_limits['max_cpu_percent'] is a share of the whole machine: "
+                          f"0 < x <= 100; got {cpu!r}")
+    return dict(limits)
+
+
+def suite_limits(limits: ResourceLimits, bc: BenchmarkConfig) -> ResourceLimits:
+    """The orchestration's ``limits`` made as strict as the suite's ``resource_limits``:
+    of each CPU and memory limit, the stricter applies (None: no limit)."""
+    def stricter(a: float | None, b: float | None) -> float | None:
+        return b if a is None else a if b is None else min(a, b)
+
+    rl = bc.resource_limits
+    return dataclasses.replace(limits, **{k: stricter(getattr(limits, k), rl.get(k)) for k in ACTING_LIMITS})
+
+
+def suite_pool(pool: Sequence[Agent], needs: Iterable[frozenset[str]], n: int) -> list[Agent]:
+    """At most ``n`` agents of ``pool``, in pool order: for each capability set in
+    ``needs`` that no agent taken so far holds, the first agent of the pool that holds it;
+    then the next agents of the pool.
+
+    Raises :class:`~swarmlab.errors.ConfigError` when covering ``needs`` takes more than
+    ``n`` agents (a need no agent holds is left to the executor, which names it).
+    """
+    taken: set[str] = set()
+    for req in dict.fromkeys(needs):
+        if not req or any(req <= a.capabilities for a in pool if a.id in taken):
+            continue
+        holder = next((a for a in pool if req <= a.capabilities), None)
+        if holder is not None:
+            taken.add(holder.id)
+    if len(taken) > n:
+        need = sorted({c for r in needs for c in r})
+        raise ConfigError(f"BenchmarkConfig.max_agents is {n}, but the objectives need agents holding "
+                          f"{', '.join(need)}: {len(taken)} agents of the pool; raise max_agents to {len(taken)}")
+    for a in pool:
+        if len(taken) >= n:
+            break
+        taken.add(a.id)
+    return [a for a in pool if a.id in taken]
 
 
 @dataclass
@@ -150,7 +263,8 @@ class OrchestrationConfig:
     The original fields, plus ``agents`` (default: :func:`default_pool`), ``runner``
     (default: a :class:`SimulatedAgentRunner`), the auto-scaling bounds ``min_agents`` /
     ``max_agents`` and ``scale_interval_s``. ``max_parallel_benchmarks`` caps objectives
-    running at once; ``max_agents_per_benchmark`` caps the pool a suite uses;
+    running at once; ``max_agents_per_benchmark`` caps the pool a suite uses (as does the
+    suite's ``BenchmarkConfig.max_agents``: the smaller applies);
     ``enable_optimizations`` turns on work stealing and aging; ``load_balancing`` off
     means round robin whatever ``scheduling_algorithm`` says.
     """

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import ConfigError
+from ..events import new_run_id
 from ..executor import ParallelExecutor
-from ..model import Agent, Task, TaskResult
-from ..records import RunRecord
+from ..model import Agent, ExecutionMetrics, Task, TaskResult
 from ..runinfo import describe_agents
-from ..scheduling import SchedulingAlgorithm, TaskScheduler
+from ..scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
 from .autoscale import AutoScaler
 from .config import (
-    STRATEGY_CAPABILITIES, BenchmarkConfig, CoordinationMode, OrchestrationConfig, StrategyType,
-    default_pool, strategy_for,
+    RECORDED_ONLY, STRATEGY_CAPABILITIES, BenchmarkConfig, CoordinationMode, OrchestrationConfig, StrategyType,
+    default_pool, strategy_for, suite_limits, suite_pool,
 )
 from .runners import SimulatedAgentRunner
+from .views import (
+    BenchmarkResult, Fields, SuiteResult, agent_status, benchmark_result, fields, pool_agent_status, suite_summary,
+    suite_totals,
+)
 
-if TYPE_CHECKING:  # pandas is imported when a suite's summary is built
-    import pandas as pd
-
-__all__ = ["OrchestrationManager", "OrchestrationMetrics", "SuiteResult", "BenchmarkEngine",
-           "OptimizedBenchmarkEngine"]
+__all__ = ["OrchestrationManager", "SuiteResult", "BenchmarkResult", "BenchmarkEngine", "OptimizedBenchmarkEngine"]
 
 log = logging.getLogger("swarmlab")
 
@@ -37,51 +37,6 @@ async def run_objective(runner: Any, objective: str, strategy: StrategyType, mod
                         timeout: float | None, *, agent: Agent, attempt: int) -> dict[str, Any]:
     """The body of one objective's task: the runner, told which agent it is."""
     return await runner.run(objective, agent, strategy=strategy, mode=mode, attempt=attempt, timeout=timeout)
-
-
-@dataclass(frozen=True, slots=True)
-class OrchestrationMetrics:
-    """Totals over every suite this manager ran, from their records."""
-
-    suites_run: int = 0
-    objectives_total: int = 0
-    objectives_completed: int = 0
-    objectives_failed: int = 0
-    average_objective_s: float = 0.0
-    total_duration_s: float = 0.0
-    agents_current: int = 0
-    agents_peak: int = 0
-    scale_ups: int = 0
-    scale_downs: int = 0
-    steals: int = 0
-
-
-class SuiteResult(Mapping):
-    """What a suite did. Reads like the original's dict (``result["throughput"]``) and
-    also carries ``.record`` (the RunRecord) and ``.summary`` (one row per objective run).
-    """
-
-    def __init__(self, data: dict[str, Any], record: RunRecord, summary: pd.DataFrame) -> None:
-        self._data, self.record, self.summary = data, record, summary
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        d = self._data
-        return (f"SuiteResult({d['suite_id']!r}: {d['completed_objectives']}/{d['total_objectives']} completed, "
-                f"{d['duration']:.2f} s, {d['throughput']:.2f} objectives/s)")
-
-
-#: Columns of ``SuiteResult.summary``, one row per objective run.
-SUMMARY_COLUMNS = ("objective", "repeat", "task_id", "strategy", "status", "agent_id", "agent_type", "attempts",
-                   "wait_s", "run_s", "simulated", "modelled_s", "exit_code", "error_type", "error")
 
 
 class OrchestrationManager:
@@ -109,7 +64,7 @@ class OrchestrationManager:
         self._executor: ParallelExecutor | None = None
         self._scheduler: TaskScheduler | None = None
         self._scaler: AutoScaler | None = None
-        self._peak_agents = len(self.pool)
+        self._totals: list[dict[str, float]] = []  # per suite run: the figures get_orchestration_metrics adds up
         self._initialized = False
 
     @property
@@ -131,6 +86,10 @@ class OrchestrationManager:
 
     # ------------------------------------------------------------------ suites
     def _tasks(self, objectives: Sequence[str], bc: BenchmarkConfig) -> list[Task]:
+        n = len(objectives) * bc.repeats
+        if n > bc.max_tasks:
+            raise ConfigError(f"the suite has {n} objective runs ({len(objectives)} objectives x {bc.repeats} "
+                              f"repeats) but BenchmarkConfig.max_tasks is {bc.max_tasks}; raise max_tasks")
         tasks = []
         for i, objective in enumerate(objectives):
             strategy = strategy_for(objective, bc.strategy)
@@ -152,7 +111,7 @@ class OrchestrationManager:
             return None
         cfg = self.config
         return {
-            "kind": "suite", "objectives": list(objectives), "benchmark": dataclasses.asdict(bc), "runner": runner,
+            "kind": "suite", "objectives": list(objectives), "benchmark": bc.meta(), "runner": runner,
             "orchestration": {
                 "execution_mode": cfg.execution_mode.value, "scheduling_algorithm": cfg.scheduling_algorithm.value,
                 "enable_work_stealing": cfg.enable_work_stealing, "enable_optimizations": cfg.enable_optimizations,
@@ -164,21 +123,26 @@ class OrchestrationManager:
             },
         }
 
-    def _executor_for(self, n_tasks: int, bc: BenchmarkConfig, objectives: Sequence[str] = (),
+    def _agents_bound(self, bc: BenchmarkConfig) -> int:
+        """The most agents a suite uses at once."""
+        return min(self.config.max_agents_per_benchmark, bc.max_agents)
+
+    def _executor_for(self, tasks: Sequence[Task], bc: BenchmarkConfig, objectives: Sequence[str] = (),
                       store: Any = None) -> tuple[ParallelExecutor, TaskScheduler]:
         cfg = self.config
         algorithm = cfg.scheduling_algorithm if cfg.load_balancing else SchedulingAlgorithm.ROUND_ROBIN
         scheduler = TaskScheduler(algorithm, enable_work_stealing=cfg.enable_work_stealing and cfg.enable_optimizations,
                                   aging_s=AGING_S if cfg.enable_optimizations else None)
         limits = dataclasses.replace(
-            cfg.resource_limits, max_concurrent_tasks=cfg.max_parallel_benchmarks,
-            max_queue_size=max(cfg.resource_limits.max_queue_size, n_tasks),
+            suite_limits(cfg.resource_limits, bc), max_concurrent_tasks=cfg.max_parallel_benchmarks,
+            max_queue_size=max(cfg.resource_limits.max_queue_size, len(tasks)),
             monitoring_interval=cfg.monitoring_interval, task_timeout=bc.task_timeout,
         )
-        pool = self.pool[: cfg.max_agents_per_benchmark]
+        pool = suite_pool(self.pool, (t.requires for t in tasks), self._agents_bound(bc))
         journal = None if store is None else getattr(store, "path", store)
         ex = ParallelExecutor(mode=cfg.execution_mode, limits=limits, agents=pool, scheduler=scheduler, seed=bc.seed,
                               journal=journal, spec=self.suite_spec(objectives, bc) if journal else None)
+        ex.meta.update(suite=bc.name, benchmark_config=bc.meta(), recorded_only=list(RECORDED_ONLY))
         return ex, scheduler
 
     async def run_benchmark_suite(
@@ -186,6 +150,12 @@ class OrchestrationManager:
         progress: Callable[[int, int, TaskResult], None] | None = None, store: Any = None,
     ) -> SuiteResult:
         """Run every objective (``config.repeats`` times each) in parallel; wait for all.
+
+        Returns the original's dict (a :class:`SuiteResult`): ``suite_id``,
+        ``total_objectives``, ``completed_objectives``, ``failed_objectives``, ``duration``,
+        ``throughput``, ``results`` (one dict per objective run), ``execution_metrics``
+        and ``scheduling_metrics`` (the metrics' fields as dicts) and
+        ``orchestration_metrics`` (:meth:`get_orchestration_metrics` once the suite ended).
 
         ``progress(done, total, result)`` is called on the event loop as each ends (the
         widgets use it); a tqdm bar shows progress unless ``progress_reporting`` is off.
@@ -201,7 +171,7 @@ class OrchestrationManager:
         if not self._initialized:
             await self.initialize()
         tasks = self._tasks(objectives, bc)
-        ex, scheduler = self._executor_for(len(tasks), bc, objectives, store)
+        ex, scheduler = self._executor_for(tasks, bc, objectives, store)
         self._executor, self._scheduler = ex, scheduler
         bar = _progress_bar(len(tasks), bc.name) if self.config.progress_reporting else None
         done = 0
@@ -216,10 +186,12 @@ class OrchestrationManager:
 
         await ex.start()
         ex.subscribe(on_result)
-        scaler = None
+        scaler = self._scaler = None
         if self.config.auto_scaling:
-            scaler = self._scaler = AutoScaler(ex, min_agents=self.config.min_agents,
-                                               max_agents=self.config.max_agents, interval=self.config.scale_interval_s)
+            bound = self._agents_bound(bc)
+            scaler = self._scaler = AutoScaler(ex, min_agents=min(self.config.min_agents, bound),
+                                               max_agents=min(self.config.max_agents, bound),
+                                               interval=self.config.scale_interval_s)
             scaler.start()
         try:
             await ex.submit_batch(tasks)
@@ -232,9 +204,10 @@ class OrchestrationManager:
             await ex.stop(timeout=0)
             if bar is not None:
                 bar.close()
-        self._peak_agents = max(self._peak_agents, len(ex.agents))
         result = self._result(ex, scheduler, objectives, bc)
         self.history.append(result)
+        self._totals.append(suite_totals(result, scaler.peak if scaler is not None else len(ex.agents)))
+        result["orchestration_metrics"] = self.get_orchestration_metrics()
         if store is not None:
             store.save(result.record)
         return result
@@ -242,10 +215,10 @@ class OrchestrationManager:
     def _result(self, ex: ParallelExecutor, scheduler: TaskScheduler, objectives: Sequence[str],
                 bc: BenchmarkConfig) -> SuiteResult:
         record = ex.record()
-        record.meta.update(suite=bc.name, strategy=bc.strategy.value, coordination_mode=bc.mode.value,
+        record.meta.update(strategy=bc.strategy.value, coordination_mode=bc.mode.value,
                            runner=type(self.runner).__name__, simulated=bool(getattr(self.runner, "simulated", False)),
                            repeats=bc.repeats, objectives=list(objectives))
-        summary = _summary(record, ex, bc)
+        summary = suite_summary(record, ex, bc)
         m = ex.get_metrics()
         counts = summary["status"].value_counts()
         duration = m.wall_time_s
@@ -257,51 +230,94 @@ class OrchestrationManager:
             "duration": duration,
             "throughput": counts.get("completed", 0) / duration if duration > 0 else 0.0,
             "results": summary.to_dict("records"),
-            "orchestration_metrics": self.get_orchestration_metrics(),
-            "scheduling_metrics": scheduler.get_metrics(),
-            "execution_metrics": m,
+            "orchestration_metrics": None,  # filled in once the suite is in the history
+            "scheduling_metrics": fields(scheduler.get_metrics()),
+            "execution_metrics": fields(m),
         }
         return SuiteResult(data, record, summary)
 
     # ------------------------------------------------------------------ views
-    def get_orchestration_metrics(self) -> OrchestrationMetrics:
-        """Totals over the suites run so far, from their records."""
-        import pandas as pd
+    def get_orchestration_metrics(self) -> Fields:
+        """The original's dict of metrics.
 
-        rows = [r.summary for r in self.history]
-        allrows = pd.concat(rows) if rows else pd.DataFrame(columns=list(SUMMARY_COLUMNS))
-        done = allrows[allrows["status"] == "completed"]
-        events = [r.record.events for r in self.history]
-        ev = pd.concat(events) if events else pd.DataFrame({"event": [], "detail": []})
-        scaled = ev.loc[ev["event"] == "scaled", "detail"].astype(str)
-        current = len([a for a in self._executor.pool_status() if not a["retired"]]) if self._executor else len(self.pool)
-        return OrchestrationMetrics(
-            suites_run=len(self.history),
-            objectives_total=len(allrows),
-            objectives_completed=len(done),
-            objectives_failed=len(allrows) - len(done),
-            average_objective_s=float(done["run_s"].mean()) if len(done) else 0.0,
-            total_duration_s=float(sum(r["duration"] for r in self.history)),
-            agents_current=current,
-            agents_peak=self._peak_agents,
-            scale_ups=int(scaled.str.startswith("+").sum()),
-            scale_downs=int(scaled.str.startswith("-").sum()),
-            steals=int((ev["event"] == "stolen").sum()),
+        - ``orchestration``: totals over every suite this manager ran. A benchmark is
+          one run of one objective: ``total_benchmarks``, ``completed_benchmarks``,
+          ``failed_benchmarks`` (those that did not complete); ``total_tasks`` and
+          ``completed_tasks`` count attempts (a retried benchmark runs several);
+          ``average_completion_time`` is the mean run time of completed benchmarks;
+          ``resource_utilization`` = busy agent-seconds / (agents' capacity x suite
+          duration), in [0, 1]; and ``suites_run``, ``total_duration_s``,
+          ``agents_current``, ``agents_peak`` (most agents at once), ``scale_ups``,
+          ``scale_downs``, ``steals``.
+        - ``execution`` and ``scheduling``: the execution and scheduling metrics (their
+          fields) of the suite running now, or of the last one (defaults before any).
+        - ``agents``: :meth:`get_agent_status`.
+        - ``resource_usage``: ``cpu_current``, ``cpu_peak`` (100 = one core),
+          ``memory_current``, ``memory_peak`` (MB) of that suite's process tree, from its
+          samples (NaN before the first).
+        - ``performance``: ``throughput``, ``average_execution_time``,
+          ``queue_wait_time`` and ``load_balance_score`` of that suite.
+
+        Every value is a plain number, str, list or dict; the dicts also read their keys
+        as attributes (``metrics.orchestration.total_benchmarks``).
+        """
+        ex = self._executor
+        m = ex.get_metrics() if ex is not None else ExecutionMetrics(peak_cpu_usage=float("nan"),
+                                                                     peak_memory_usage=float("nan"))
+        sm = self._scheduler.get_metrics() if self._scheduler is not None else SchedulingMetrics()
+        agents = self.get_agent_status()
+        t = self._totals
+        done = sum(x["completed_benchmarks"] for x in t)
+        capacity_s = sum(x["capacity_s"] for x in t)
+        orchestration = Fields(
+            total_benchmarks=int(sum(x["total_benchmarks"] for x in t)),
+            completed_benchmarks=int(done),
+            failed_benchmarks=int(sum(x["total_benchmarks"] - x["completed_benchmarks"] for x in t)),
+            total_tasks=int(sum(x["total_tasks"] for x in t)),
+            completed_tasks=int(sum(x["completed_tasks"] for x in t)),
+            average_completion_time=sum(x["completed_s"] for x in t) / done if done else 0.0,
+            resource_utilization=sum(x["busy_s"] for x in t) / capacity_s if capacity_s > 0 else 0.0,
+            suites_run=len(t),
+            total_duration_s=float(sum(x["duration"] for x in t)),
+            agents_current=sum(a["status"] != "retired" for a in agents),
+            agents_peak=int(max((x["agents_peak"] for x in t), default=len(self.pool))),
+            scale_ups=int(sum(x["scale_ups"] for x in t)),
+            scale_downs=int(sum(x["scale_downs"] for x in t)),
+            steals=int(sum(x["steals"] for x in t)),
+        )
+        return Fields(
+            orchestration=orchestration,
+            execution=fields(m),
+            scheduling=fields(sm),
+            agents=agents,
+            resource_usage=Fields(cpu_current=m.current_cpu_usage, cpu_peak=m.peak_cpu_usage,
+                                  memory_current=m.current_memory_usage, memory_peak=m.peak_memory_usage),
+            performance=Fields(throughput=m.throughput, average_execution_time=m.average_execution_time,
+                               queue_wait_time=m.queue_wait_time, load_balance_score=sm.load_balance_score),
         )
 
-    def get_agent_status(self) -> dict[str, dict[str, Any]]:
-        """Each agent of the current (or last) suite: queued, running, finished,
-        measured success rate; the configured pool before any suite ran."""
+    def get_agent_status(self) -> list[Fields]:
+        """The original's list: one dict per agent of the suite running now (or of the
+        last one; the configured pool before any), with ``id``, ``name``, ``type``,
+        ``status``, ``current_task``, ``tasks_completed``, ``tasks_failed``,
+        ``success_rate`` (measured, in [0, 1]; 0.0 before it finished anything),
+        ``average_execution_time`` and swarmlab's ``capabilities``, ``capacity``,
+        ``queued``, ``running``, ``current_tasks`` (see
+        :func:`swarmlab.orchestration.views.agent_status`)."""
         if self._executor is None:
-            return {a.id: {"agent_id": a.id, "type": a.type.value, "capabilities": sorted(a.capabilities),
-                           "capacity": a.capacity, "queued": 0, "running": 0, "finished": 0, "completed": 0,
-                           "success_rate": None, "retired": False} for a in self.pool}
-        return {a["agent_id"]: a for a in self._executor.pool_status()}
+            return pool_agent_status(self.pool)
+        return agent_status(self._executor)
 
-    async def run_adaptive_benchmark(self, objective: str, config: BenchmarkConfig | None = None) -> SuiteResult:
+    async def run_adaptive_benchmark(self, objective: str, config: BenchmarkConfig | None = None) -> BenchmarkResult:
         """One objective, run adaptively: the AUTO strategy reads its keywords, and the
         algorithm is the one with the best mean throughput over the suites run so far
-        (the configured one until there is history)."""
+        (the configured one until there is history).
+
+        Returns the original's dict (:class:`BenchmarkResult`); a run that fails (the
+        objective did not complete, or no agent can run it) gives ``status="failed"``
+        and ``error`` instead of raising.
+        """
+        _check_objective(objective)
         bc = config or BenchmarkConfig(name="adaptive")
         if self.history:
             by_alg: dict[str, list[float]] = {}
@@ -309,29 +325,33 @@ class OrchestrationManager:
                 by_alg.setdefault(r.record.meta["algorithm"], []).append(r["throughput"])
             best = max(by_alg, key=lambda a: (sum(by_alg[a]) / len(by_alg[a]), a))
             self.config = dataclasses.replace(self.config, scheduling_algorithm=best)
-        return await self.run_benchmark_suite([objective], bc)
+        return await self.run_benchmark(objective, bc, optimized=self.config.enable_optimizations)
+
+    async def run_benchmark(self, objective: str, config: BenchmarkConfig | None = None, *,
+                            optimized: bool = False) -> BenchmarkResult:
+        """One objective as a suite of its own, as the original's engines return it
+        (:class:`BenchmarkResult`): what fails while it runs is ``status="failed"``
+        with ``error``, never an exception."""
+        _check_objective(objective)
+        bc = config or BenchmarkConfig()
+        if not isinstance(bc, BenchmarkConfig):
+            raise ConfigError(f"config must be a BenchmarkConfig or None; got {bc!r}")
+        t0 = time.perf_counter()
+        try:
+            suite = await self.run_benchmark_suite([objective], bc)
+        except Exception as e:  # a failed benchmark is data, as in the original
+            log.info("swarmlab: benchmark %r failed: %s", objective, e)
+            return BenchmarkResult({
+                "benchmark_id": new_run_id(), "status": "failed", "error": f"{type(e).__name__}: {e}",
+                "summary": f"failed before it ran: {type(e).__name__}", "duration": time.perf_counter() - t0,
+                "optimized": optimized, "performance_metrics": {}, "results": [],
+            }, None)
+        return benchmark_result(suite, optimized)
 
 
-def _summary(record: RunRecord, ex: ParallelExecutor, bc: BenchmarkConfig) -> pd.DataFrame:
-    import pandas as pd
-
-    final = record.final()[["task_id", "wait_s", "run_s"]]
-    types = {a["agent_id"]: a["type"] for a in ex.pool_status()}
-    rows = []
-    for tid, st in ex._d.tasks.items():
-        res = st.result()
-        value = res.value if isinstance(res.value, dict) else {}
-        runner, objective, strategy = st.task.args[:3]
-        rows.append({
-            "objective": objective, "repeat": int(tid.rsplit("-r", 1)[1]) if bc.repeats > 1 else 0,
-            "task_id": tid, "strategy": strategy.value, "status": res.status.value, "agent_id": res.agent_id,
-            "agent_type": types.get(res.agent_id), "attempts": res.attempts,
-            "simulated": bool(getattr(runner, "simulated", False)),
-            "modelled_s": value.get("modelled_s"), "exit_code": value.get("exit_code"),
-            "error_type": res.error_type, "error": res.error,
-        })
-    df = pd.DataFrame(rows).merge(final.astype({"task_id": object}), on="task_id", how="left")
-    return df[list(SUMMARY_COLUMNS)]
+def _check_objective(objective: Any) -> None:
+    if not isinstance(objective, str) or not objective.strip():
+        raise ConfigError(f"objective must be a non-empty str; got {objective!r}")
 
 
 def _progress_bar(total: int, name: str):
@@ -346,6 +366,8 @@ def _progress_bar(total: int, name: str):
 class BenchmarkEngine:
     """Runs single objectives as one-objective suites (the original engine's API)."""
 
+    optimized = False
+
     def __init__(self, config: BenchmarkConfig | None = None, *, orchestration: OrchestrationConfig | None = None) -> None:
         self.config = config or BenchmarkConfig()
         self.manager = OrchestrationManager(orchestration or self._orchestration())
@@ -353,8 +375,10 @@ class BenchmarkEngine:
     def _orchestration(self) -> OrchestrationConfig:
         return OrchestrationConfig(enable_optimizations=False, enable_work_stealing=False, progress_reporting=False)
 
-    async def run_benchmark(self, objective: str) -> SuiteResult:
-        return await self.manager.run_benchmark_suite([objective], self.config)
+    async def run_benchmark(self, objective: str) -> BenchmarkResult:
+        """Run ``objective``; the original's dict (:class:`BenchmarkResult`), with
+        ``status="failed"`` and ``error`` when it fails, never an exception."""
+        return await self.manager.run_benchmark(objective, self.config, optimized=self.optimized)
 
 
 class OptimizedBenchmarkEngine(BenchmarkEngine):
@@ -363,7 +387,7 @@ class OptimizedBenchmarkEngine(BenchmarkEngine):
 
     def __init__(self, config: BenchmarkConfig | None = None, enable_optimizations: bool = True, *,
                  orchestration: OrchestrationConfig | None = None) -> None:
-        self.enable_optimizations = enable_optimizations
+        self.enable_optimizations = self.optimized = enable_optimizations
         super().__init__(config, orchestration=orchestration)
 
     def _orchestration(self) -> OrchestrationConfig:

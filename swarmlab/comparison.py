@@ -18,7 +18,7 @@ from .portal import run
 from .records import RunRecord
 from .runinfo import describe_agents
 from .scheduling import Policy, SchedulingAlgorithm, TaskScheduler, policy_names, resolve_policy
-from .simulate import simulate
+from .simulation import simulate
 from .workloads import Workload, pool_capabilities
 
 __all__ = ["compare", "Comparison", "Setup", "setups", "ci95", "run_metrics", "summarize", "regressions", "METRICS", "LOWER_IS_BETTER"]

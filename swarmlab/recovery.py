@@ -42,9 +42,10 @@ def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
                                   progress_reporting=False)
         bc = BenchmarkConfig(**spec["benchmark"])
         manager = OrchestrationManager(cfg)
-        ex, _ = manager._executor_for(len(spec["objectives"]) * bc.repeats, bc)
+        tasks = manager._tasks(spec["objectives"], bc)
+        ex, _ = manager._executor_for(tasks, bc)
         how = {"mode": ex.mode, "limits": ex.limits, "agents": ex.agents, "scheduler": ex.policy, "seed": bc.seed}
-        return manager._tasks(spec["objectives"], bc), how
+        return tasks, how
     if spec["kind"] == "workload":
         from . import workloads
 

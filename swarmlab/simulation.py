@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from .dispatch import Dispatcher, TaskState
+from .durations import DurationModel, _check_positive
 from .errors import ConfigError
 from .events import EventCounts, Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus, _agent_list, _seed
@@ -24,37 +25,9 @@ from .runinfo import default_agents, describe_agents, run_meta
 from .scheduling.registry import resolve_policy
 from .scheduling.scheduler import note_run
 
-__all__ = ["simulate", "lognormal", "pareto", "per_kind", "DurationModel"]
+__all__ = ["simulate"]
 
 Failures = Callable[[Task, int], BaseException | None]
-DurationModel = Callable[[Task, Agent, int, random.Random], float]
-
-
-def lognormal(sigma: float = 0.25) -> DurationModel:
-    """``estimate_s / speed`` times lognormal noise of median 1 and spread ``sigma``."""
-    _check_positive(sigma, "lognormal sigma")
-    return lambda task, agent, attempt, rng: task.estimate_s / agent.speed * rng.lognormvariate(0.0, sigma)
-
-
-def pareto(alpha: float = 2.0) -> DurationModel:
-    """``estimate_s / speed`` times Pareto noise of mean 1 (``alpha`` > 1): heavy tails."""
-    _check_positive(alpha - 1.0, "pareto alpha - 1 (alpha must exceed 1)")
-    scale = (alpha - 1.0) / alpha
-    return lambda task, agent, attempt, rng: task.estimate_s / agent.speed * scale * rng.paretovariate(alpha)
-
-
-def per_kind(models: dict[str | None, DurationModel]) -> DurationModel:
-    """The model of the task's ``kind`` ("io", "cpu" or None); ``estimate_s / speed``
-    for a kind not given."""
-    def model(task: Task, agent: Agent, attempt: int, rng: random.Random) -> float:
-        m = models.get(task.kind)
-        return m(task, agent, attempt, rng) if m is not None else task.estimate_s / agent.speed
-    return model
-
-
-def _check_positive(x: float, what: str) -> None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0:
-        raise ConfigError(f"{what} must be positive; got {x!r}")
 
 
 def _checked_durations(model: DurationModel) -> DurationModel:

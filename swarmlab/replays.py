@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .model import Agent, ResourceLimits, Task
 from .records import RunRecord
 from .scheduling import STEAL_MAX_PRIORITY, SchedulingAlgorithm, TaskScheduler
-from .simulate import simulate
+from .simulation import simulate
 
 if TYPE_CHECKING:  # pandas is imported when a what-if table is built
     import pandas as pd
