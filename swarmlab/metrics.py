@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .dispatch import Dispatcher
-from .events import ATTEMPT_FIELDS, RESOURCE_FIELDS
+from .events import RESOURCE_FIELDS
 from .model import ExecutionMetrics, TaskStatus
 
 __all__ = ["execution_metrics"]
