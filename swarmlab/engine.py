@@ -24,7 +24,7 @@ from .events import Recorder
 from .lifecycle import RUNNING as LIVE, STOPPING, Lifecycle
 from .model import ResourceLimits, TaskStatus
 from .monitor import Sample
-from .timers import Deadlines, EarliestTimer
+from .timers import PRUNE_SLACK, Deadlines, EarliestTimer
 
 __all__ = ["Engine"]
 
@@ -59,6 +59,7 @@ class Engine:
         self._admission = Admission(limits)
         self._wake_timer = EarliestTimer(self._wake)  # retries' backoff, aging
         self._deadlines = Deadlines(self._timed_out)
+        self._fifos = self._deadlines.fifos
         self._pump_pending = False
         self._launch: Any = None  # the backend's run
         self._quiet: asyncio.Event | None = None  # set while nothing runs
@@ -86,7 +87,19 @@ class Engine:
             self._deadlines.add(st, now)
 
     def succeeded(self, st: TaskState, attempt: int, value: Any) -> None:
-        self._end(st, attempt, _OK, value)
+        # _end(st, attempt, _OK, value), inlined: this runs once per completed task
+        if st.state is not RUNNING or st.attempt != attempt:
+            return
+        st.handle = None
+        d = self.d
+        d.finish(st, attempt, self.loop.time() - self._t0, _OK, value)
+        if st.timeout is not None and len(fifo := self._fifos[st.timeout]) > 2 * d.n_running + PRUNE_SLACK:
+            Deadlines.prune(fifo)
+        if d.n_running == 0:
+            self._quiet.set()
+        if not self._pump_pending:
+            self._pump_pending = True
+            self.loop.call_soon(self.pump)
 
     def failed(self, st: TaskState, attempt: int, exc: BaseException, error_type: str | None = None,
                tb: str | None = None) -> None:

@@ -58,11 +58,11 @@ class Deadlines:
     ended stays in its FIFO until it reaches the head (or a prune): nothing is searched.
     """
 
-    __slots__ = ("on_expired", "_fifos", "_timer", "_loop", "_t0")
+    __slots__ = ("on_expired", "fifos", "_timer", "_loop", "_t0")
 
     def __init__(self, on_expired: Callable[[TaskState, int], None]) -> None:
         self.on_expired = on_expired
-        self._fifos: dict[float, deque] = {}
+        self.fifos: dict[float, deque] = {}  # timeout -> (deadline, state, attempt), oldest first
         self._timer = EarliestTimer(self._check)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
@@ -74,29 +74,34 @@ class Deadlines:
         """The attempt in flight of ``st`` started at ``now`` with ``st.timeout`` seconds."""
         timeout = st.timeout
         deadline = now + timeout
-        fifo = self._fifos.get(timeout)
+        fifo = self.fifos.get(timeout)
         if fifo is None:
-            fifo = self._fifos[timeout] = deque()
+            fifo = self.fifos[timeout] = deque()
         fifo.append((deadline, st, st.attempt))
         self._timer.arm(self._loop, self._t0 + deadline)
 
     def ended(self, st: TaskState, n_running: int) -> None:
         """An attempt of ``st`` (which has a timeout) ended: now and then, drop ended
-        attempts from the front of its FIFO."""
-        fifo = self._fifos[st.timeout]
+        attempts from the front of its FIFO. (The engine inlines the length test.)"""
+        fifo = self.fifos[st.timeout]
         if len(fifo) > 2 * n_running + PRUNE_SLACK:
-            while fifo:
-                head = fifo[0][1]
-                if head.state is RUNNING and head.attempt == fifo[0][2]:
-                    break
-                fifo.popleft()
+            self.prune(fifo)
+
+    @staticmethod
+    def prune(fifo: deque) -> None:
+        """Drop ended attempts from the front of ``fifo``."""
+        while fifo:
+            head = fifo[0][1]
+            if head.state is RUNNING and head.attempt == fifo[0][2]:
+                break
+            fifo.popleft()
 
     def _check(self) -> None:
         """Report every attempt past its deadline, then wait for the next deadline."""
         now = self._loop.time() - self._t0
         expired = []
         nxt = float("inf")
-        for fifo in self._fifos.values():
+        for fifo in self.fifos.values():
             while fifo:
                 deadline, st, attempt = fifo[0]
                 if st.state is not RUNNING or st.attempt != attempt:

@@ -24,6 +24,7 @@ class AsyncioBackend(Backend):
     def __init__(self, host) -> None:
         super().__init__(host)
         self._create_task = host.loop.create_task
+        self._succeeded = host.succeeded
 
     def run(self, st) -> None:
         host = self.host
@@ -48,7 +49,7 @@ class AsyncioBackend(Backend):
         except BaseException as e:  # noqa: BLE001 - a failing task is data
             self.host.failed(st, attempt, e, None, traceback.format_exc())
         else:
-            self.host.succeeded(st, attempt, value)
+            self._succeeded(st, attempt, value)
 
     def kill(self, st) -> bool:
         if st.handle is not None:
