@@ -228,8 +228,9 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     ``simulate=True`` adds a virtual-time run per algorithm and repeat (mode
     ``simulated``). ``baseline`` runs the workload once per mode on one agent holding
     every capability, one task at a time; ``speedup`` = that makespan / the run's.
-    ``store`` (a RunStore) journals every real run while it runs (so a killed compare
-    leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends.
+    ``store`` (a RunStore) journals every real run from its first task, the baseline
+    included (so a killed compare leaves runs that :func:`swarmlab.resume` finishes),
+    and saves each as it ends.
     ``progress`` shows a tqdm bar over the runs. Mode ``"dask"`` runs the bodies on the
     Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow to
     start: pass a cluster's address to compare many runs).
@@ -258,12 +259,14 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     if baseline:
         solo = [Agent("sequential", capabilities=pool_capabilities(workload.agents))]
         one = dataclasses.replace(limits, max_concurrent_tasks=1)
-        for mode in modes_all:
-            rec = _one(workload, mode, solo, setups(["round_robin"])[0], one, seed, dask_address=dask_address)
+        for mode in modes_all:  # journaled like every run: a compare killed here can be resumed
+            rec = _one(workload, mode, solo, setups(["round_robin"])[0], one, seed, store, dask_address)
             rec.meta["baseline"] = "sequential"
             runs.append(rec)
             if bar is not None:
                 bar.update(1)
+            if store is not None:
+                store.save(rec)
             seq[mode] = quality(rec)["makespan_s"]
     for setup in plan:
         for mode in modes_all:

@@ -16,6 +16,7 @@ it, and says which lines it skipped. Lines written before checksums existed (no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -51,6 +52,7 @@ class Journal:
         self._f = open(self.path, "a", encoding="utf-8")
         self._seen = [0, 0, 0]  # events, attempts, task_info written
         self._synced = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
         self._write({"type": "header", "run_id": recorder.run_id, "meta": meta, "spec": spec})
         self.flush(sync=True)
 
@@ -72,7 +74,14 @@ class Journal:
             os.fsync(self._f.fileno())
             self._synced = now
 
+    def keep_flushing(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Flush at least every ``SYNC_EVERY_S`` on ``loop``, whatever happens, until closed."""
+        self.flush()
+        self._timer = loop.call_later(SYNC_EVERY_S, self.keep_flushing, loop)
+
     def close(self, status: str = "complete") -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._f.closed:
             return
         self.flush()

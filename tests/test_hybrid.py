@@ -76,3 +76,29 @@ def test_undeclared_functions_are_measured_then_routed():
         assert any(d.startswith("nap: thread") for d in routed)
 
     run(main())
+
+
+def touch(path):
+    with open(path, "w") as f:
+        f.write("ran")
+    return path
+
+
+def test_a_cancelled_task_waiting_for_a_worker_process_never_runs(tmp_path):
+    """The kill reaches the process pool it waits in, though it has not started (no mode)."""
+    marker = tmp_path / "ran"
+
+    async def main():
+        limits = ResourceLimits(max_concurrent_tasks=2)
+        async with sl.ParallelExecutor(mode="hybrid", limits=limits, process_workers=1) as ex:
+            busy = await ex.submit_task(Task(nap, (0.5,), kind="cpu"))
+            waiting = await ex.submit_task(Task(touch, (str(marker),), kind="cpu"))
+            assert await ex.cancel_task(waiting)
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+        return busy, waiting, res, ex.record()
+
+    busy, waiting, res, rec = run(main())
+    assert res[busy].value == 0.5 and res[waiting].status is sl.TaskStatus.CANCELLED
+    ev = rec.events[rec.events["task_id"] == waiting]
+    assert "started" not in set(ev["event"]) and not marker.exists()

@@ -111,3 +111,35 @@ def test_a_cut_short_compare_run_is_resumed_from_its_workload(tmp_path):
     final = rec.final()
     assert len(final) == 30 and set(final["status"]) == {"completed"}
     assert rec.tasks[rec.tasks["status"] == "completed"]["task_id"].value_counts().max() == 1
+
+
+@pytest.mark.slow
+def test_a_compare_killed_during_its_baseline_leaves_a_run_that_resume_finishes(tmp_path):
+    out = tmp_path / "out"
+    store = RunStore(out / "runs")
+    n = 150  # one agent, one task at a time, ~20 ms each: the baseline alone takes seconds
+    proc = subprocess.Popen([sys.executable, "-m", "swarmlab", "compare", "--workload", "io", "--tasks", str(n),
+                             "--algorithms", "round_robin", "--mode", "asyncio", "--repeats", "1",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    journal = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(store.path.glob(f"*/{JOURNAL_NAME}")) if store.path.is_dir() else []
+        if found and _completed_in(found[0]) >= 5:
+            journal = found[0]
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert journal is not None, "no journal appeared while the compare ran"
+    assert len(list(store.path.glob(f"*/{JOURNAL_NAME}"))) == 1  # the first run: the baseline
+    header = read_journal(journal)["header"]
+    assert [a["id"] for a in header["meta"]["agents"]] == ["sequential"]
+    run_id = journal.parent.name
+    assert store.list().set_index("run_id").loc[run_id, "status"] == "interrupted"
+
+    rec = sl.resume(run_id, store)
+    final = rec.final()
+    assert len(final) == n and set(final["status"]) == {"completed"}
+    assert rec.tasks[rec.tasks["status"] == "completed"]["task_id"].value_counts().max() == 1
+    assert rec.meta["kept_tasks"] >= 5 and rec.meta["kept_tasks"] + rec.meta["resumed_tasks"] == n

@@ -4,7 +4,8 @@ Protocol over one duplex pipe, one task at a time: the parent sends
 ``cloudpickle.dumps((fn, args, kwargs))``; the worker answers ``(kind, payload, tb)``
 with kind 0 = value, 1 = exception, 2 = exception that could not be pickled
 (``(type name, message)``), 3 = value that could not be pickled (message).
-The first message a worker sends is ``READY``.
+The first message a worker sends is ``READY``. :func:`decode` reads an answer back in
+the parent: the one decoder of the PROCESS and DASK backends.
 
 Started as ``python -c "from swarmlab.backends._worker import serve; serve(FD, PARENT)"``
 with the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
@@ -22,9 +23,44 @@ import pickle
 import sys
 import traceback
 
+__all__ = ["READY", "RemoteError", "capped", "decode", "execute", "serve"]
+
 READY = b"ready"
 SYS_PATH_ENV = "SWARMLAB_SYS_PATH"
 _MB = 2**20
+
+
+class RemoteError(Exception):
+    """Stands for an exception raised in a worker that could not be sent back as itself."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+
+def decode(data: bytes, where: str) -> tuple:
+    """A worker's answer as ``(ok, value or exception, error_type, traceback, extra)``.
+
+    ``ok``: the task returned the value; otherwise the exception it raised (kind 1),
+    a :class:`RemoteError` standing for one that could not travel (kind 2, its
+    ``error_type`` the original type's name), or a ``pickle_error`` for a value that
+    could not travel or an answer that cannot be read back. ``extra``: what the
+    sender appended (the DASK wrapper: its worker's address), or None. ``where``
+    names the sender in the message of an unreadable answer.
+    """
+    try:
+        answer = pickle.loads(data)
+        kind, payload, tb = answer[0], answer[1], answer[2]
+    except Exception as e:
+        return False, e, "pickle_error", f"the {where}'s answer could not be unpickled: {e!r}", None
+    extra = answer[3] if len(answer) > 3 else None
+    if kind == 0:
+        return True, payload, None, None, extra
+    if kind == 1:
+        return False, payload, None, tb, extra
+    if kind == 2:
+        return False, RemoteError(*payload), payload[0], tb, extra
+    return False, pickle.PicklingError(payload), "pickle_error", None, extra
 
 
 def _data_bytes() -> int:

@@ -13,31 +13,33 @@ from __future__ import annotations
 import asyncio
 import traceback
 
-from ..model import TaskStatus
 from .base import Backend, call_kwargs
 
 __all__ = ["AsyncioBackend"]
-
-_OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
 
 
 class AsyncioBackend(Backend):
     mode = "asyncio"
 
+    def __init__(self, host) -> None:
+        super().__init__(host)
+        self._create_task = host.loop.create_task
+        self._succeeded = host.succeeded
+
     def run(self, st) -> None:
-        ex = self.ex
+        host = self.host
         attempt = st.attempt
         task = st.task
         try:
             coro = task.fn(*task.args, **(call_kwargs(st) if task.with_agent else task.kwargs or {}))
         except BaseException as e:  # noqa: BLE001 - the call itself failed (bad arguments...)
-            ex._started(st, self.mode)
-            ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
+            host.started(st, self.mode)
+            host.failed(st, attempt, e, None, traceback.format_exc())
             return
-        st.handle = ex._loop.create_task(self._run(st, attempt, coro))
+        st.handle = self._create_task(self._run(st, attempt, coro))
         # a kill before the wrapper ran leaves the body's coroutine unstarted: close it
         st.handle.add_done_callback(lambda _t, c=coro: c.close())
-        ex._started(st, self.mode)
+        host.started(st, self.mode)
 
     async def _run(self, st, attempt, coro) -> None:
         try:
@@ -45,11 +47,11 @@ class AsyncioBackend(Backend):
         except asyncio.CancelledError as e:
             if asyncio.current_task().cancelling():
                 raise  # killed: the executor has already recorded why
-            self.ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
+            self.host.failed(st, attempt, e, None, traceback.format_exc())
         except BaseException as e:  # noqa: BLE001 - a failing task is data
-            self.ex._outcome(st, attempt, _FAILED, None, e, None, traceback.format_exc())
+            self.host.failed(st, attempt, e, None, traceback.format_exc())
         else:
-            self.ex._outcome(st, attempt, _OK, value)
+            self._succeeded(st, attempt, value)
 
     def kill(self, st) -> bool:
         if st.handle is not None:

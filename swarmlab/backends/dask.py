@@ -36,7 +36,6 @@ import contextlib
 import logging
 import math
 import os
-import pickle
 import traceback
 from collections import deque
 from collections.abc import Mapping
@@ -44,8 +43,8 @@ from typing import Any
 
 
 from ..errors import BackendUnavailable, ConfigError, WorkerCrashedError
-from ..model import TaskStatus
 from . import _dask_task
+from ._worker import decode
 from .base import Backend, pickled
 
 try:
@@ -62,7 +61,6 @@ __all__ = ["DaskBackend"]
 
 log = logging.getLogger("swarmlab")
 
-_OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
 _NAN = math.nan
 
 # Seconds a pinned worker may be missing (a nanny restarting it) before its agent is lost.
@@ -97,7 +95,7 @@ class DaskBackend(Backend):
 
     Parameters
     ----------
-    executor : ParallelExecutor
+    host : Host
     address : str, optional
         An existing scheduler (``tcp://host:port``, ``tls://...``); None starts an
         embedded ``LocalCluster`` (one single-threaded worker process per core, on
@@ -113,10 +111,11 @@ class DaskBackend(Backend):
     """
 
     mode = "dask"
+    measures_usage = True  # the limits apply to the cluster's total
 
-    def __init__(self, executor, address: str | None = None, security: Any = None,
+    def __init__(self, host, address: str | None = None, security: Any = None,
                  pins: Mapping[str, Any] | None = None, n_workers: int | None = None) -> None:
-        super().__init__(executor)
+        super().__init__(host)
         self.address = address
         self.security = security
         self.pins: dict[str, Any] = dict(pins or {})
@@ -124,8 +123,8 @@ class DaskBackend(Backend):
         self.cluster: Any = None
         self.client: distributed.Client | None = None
         self._pin_missing: dict[str, float] = {}  # agent id -> when its pinned worker went missing
-        self._prefix = f"swarmlab-{executor.recorder.run_id}-"
-        self._topic = f"swarmlab-started-{executor.recorder.run_id}"
+        self._prefix = f"swarmlab-{host.run_id}-"
+        self._topic = f"swarmlab-started-{host.run_id}"
         self._runs: dict[str, _Run] = {}  # Dask key -> attempt with a live future
         self._batch: list[_Run] = []  # handed over in this loop iteration, not yet submitted
         self._flush_pending = False
@@ -163,7 +162,7 @@ class DaskBackend(Backend):
         self.client.subscribe_topic("all", self._on_cluster_event)
         if self.pins:
             self.pins = self._resolve_pins(await self._identity())
-        self._sampler = self.ex._loop.create_task(self._sample_forever())
+        self._sampler = self.host.loop.create_task(self._sample_forever())
 
     async def close(self) -> None:
         """Cancel every future still held, close the client and the embedded cluster."""
@@ -205,7 +204,7 @@ class DaskBackend(Backend):
         self._batch.append(run)
         if not self._flush_pending:
             self._flush_pending = True
-            self.ex._loop.call_soon(self._flush)
+            self.host.loop.call_soon(self._flush)
 
     def kill(self, st) -> bool:
         """Cancel the attempt's future. True when that stopped it; False when its body
@@ -263,7 +262,7 @@ class DaskBackend(Backend):
         run.started = True
         st = run.st
         if st.handle is run:
-            self.ex._started(st, self.mode, address)
+            self.host.started(st, self.mode, address)
 
     def _on_done(self, fut) -> None:
         """Dask's callback thread: queue the future, wake the loop once per burst."""
@@ -271,7 +270,7 @@ class DaskBackend(Backend):
         if not self._wake_pending:
             self._wake_pending = True
             try:
-                self.ex._loop.call_soon_threadsafe(self._drain)
+                self.host.loop.call_soon_threadsafe(self._drain)
             except RuntimeError:  # the loop is closed: the run is over
                 pass
 
@@ -312,25 +311,12 @@ class DaskBackend(Backend):
         del self._runs[run.key]
         run.future.release()
         st, attempt = run.st, run.attempt
-        try:
-            kind, payload, tb, address = pickle.loads(answer)
-        except Exception as e:
-            self._report_start(run, None)
-            self.ex._outcome(st, attempt, _FAILED, None, e, "pickle_error",
-                             f"the Dask worker's answer could not be unpickled: {e!r}", False)
-            return
+        ok, payload, error_type, tb, address = decode(answer, "Dask worker")
         self._report_start(run, address)
-        if kind == 0:
-            self.ex._outcome(st, attempt, _OK, payload)
-        elif kind == 1:
-            self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
-        elif kind == 2:
-            from .process import RemoteError
-
-            self.ex._outcome(st, attempt, _FAILED, None, RemoteError(*payload), payload[0], tb)
+        if ok:
+            self.host.succeeded(st, attempt, payload)
         else:
-            self.ex._outcome(st, attempt, _FAILED, None, pickle.PicklingError(payload),
-                             "pickle_error", None, False)
+            self.host.failed(st, attempt, payload, error_type, tb)
 
     def _report_start(self, run: _Run, address: str | None) -> None:
         """Before the outcome: the worker that answered is the attempt's worker."""
@@ -339,7 +325,7 @@ class DaskBackend(Backend):
             return
         if not run.started:  # its start event has not arrived (or got lost)
             run.started = True
-            self.ex._started(st, self.mode, address)
+            self.host.started(st, self.mode, address)
         elif address is not None:
             st.worker = address  # rescheduled by Dask after a loss: where it really ran
 
@@ -397,7 +383,10 @@ class DaskBackend(Backend):
             if run.future is not None and run.future.status in ("pending", "lost"):
                 self._spawn(self._cancel([run.future], "swarmlab failed this attempt"))
         self._report_start(run, address)
-        self.ex._outcome(run.st, run.attempt, _FAILED, None, exc, error_type, tb, lost)
+        if lost:
+            self.host.lost(run.st, run.attempt, exc, tb)
+        else:
+            self.host.failed(run.st, run.attempt, exc, error_type, tb)
 
     # -------------------------------------------------------------- helpers
     def _spawn(self, coro) -> None:
@@ -405,7 +394,7 @@ class DaskBackend(Backend):
         if self._closed:
             coro.close()
             return
-        t = self.ex._loop.create_task(coro)
+        t = self.host.loop.create_task(coro)
         self._tasks.add(t)
         t.add_done_callback(self._task_done)
 
@@ -447,7 +436,7 @@ class DaskBackend(Backend):
 
     # -------------------------------------------------------------- per-worker samples
     async def _sample_forever(self) -> None:
-        interval = self.ex.limits.monitoring_interval
+        interval = self.host.limits.monitoring_interval
         while True:
             try:
                 info = await self._identity()
@@ -460,11 +449,8 @@ class DaskBackend(Backend):
     def _record_sample(self, info: dict) -> None:
         """One resources row per worker: its process's CPU (100 = one core) and memory;
         the machine-wide, network, disk and GPU fields are NaN (not measured there)."""
-        ex = self.ex
-        d = ex._d
-        now = ex.now()
-        recorder = ex.recorder
-        fields = recorder.resource_fields
+        host = self.host
+        now = host.now()
         workers = info.get("workers", {})
         cpu_total = rss_total = 0.0
         for addr, w in workers.items():
@@ -473,14 +459,10 @@ class DaskBackend(Backend):
             rss = float(m.get("memory", _NAN)) / 2**20
             cpu_total += cpu if cpu == cpu else 0.0
             rss_total += rss if rss == rss else 0.0
-            row = dict.fromkeys(fields, _NAN)
-            row.update(t_s=now, cpu_pct=cpu, rss_mb=rss, n_procs=1, running=d.n_running,
-                       queued=d.n_waiting, throttled=d.throttled, worker=addr)
-            recorder.resources.append(tuple(row[f] for f in fields))
-        if workers and ex.state == "running":  # the limits apply to the cluster's total
+            host.sampled(addr, t_s=now, cpu_pct=cpu, rss_mb=rss, n_procs=1)
+        if workers:  # the limits apply to the cluster's total
             threads = sum(int(w.get("nthreads") or 1) for w in workers.values())
-            ex._apply_limits(now, cpu_total, threads, rss_total,
-                             f"the Dask cluster ({len(workers)} workers, {threads} threads)")
+            host.usage(cpu_total, threads, rss_total, f"the Dask cluster ({len(workers)} workers, {threads} threads)")
         if self.pins:
             self._check_pins(workers, now)
 
@@ -499,7 +481,7 @@ class DaskBackend(Backend):
             if now - since >= PIN_GRACE_S:
                 del self.pins[agent_id]
                 self._pin_missing.pop(agent_id, None)
-                self.ex._lose_agent(agent_id, f"its Dask worker {pin!r} left the cluster and was not back "
+                self.host.lose_agent(agent_id, f"its Dask worker {pin!r} left the cluster and was not back "
                                               f"within {PIN_GRACE_S:g} s")
 
 

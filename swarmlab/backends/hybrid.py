@@ -5,14 +5,19 @@ undeclared sync function runs on threads for its first ``MEASURE_RUNS`` attempts
 its CPU time over wall time is measured; from then on it goes to processes when that
 ratio reaches ``CPU_BOUND_RATIO`` and a run takes at least ``MIN_PROCESS_S``, and stays
 on threads otherwise. The decision is
-recorded once per function as a ``routed`` event.
+recorded once per function as a ``routed`` event. :class:`HybridBackend` is the three
+backends behind one, routing each attempt with a :class:`Router`.
 """
 
 from __future__ import annotations
 
 from ..model import Task
+from .aio import AsyncioBackend
+from .base import Backend
+from .process import ProcessBackend
+from .thread import ThreadBackend
 
-__all__ = ["Router", "MEASURE_RUNS", "CPU_BOUND_RATIO", "MIN_PROCESS_S"]
+__all__ = ["HybridBackend", "Router", "MEASURE_RUNS", "CPU_BOUND_RATIO", "MIN_PROCESS_S"]
 
 # Three runs smooth out a cold first call (imports, caches) without delaying the decision.
 MEASURE_RUNS = 3
@@ -69,3 +74,42 @@ class Router:
         del self._samples[key]
         return (f"{route} (cpu/wall {ratio:.2f}, mean {mean_wall * 1e3:.1f} ms "
                 f"over {MEASURE_RUNS} runs)")
+
+
+class HybridBackend(Backend):
+    """THREAD, PROCESS (``process_workers`` workers) and ASYNCIO behind one backend."""
+
+    mode = "hybrid"
+
+    def __init__(self, host, process_workers: int | None = None) -> None:
+        super().__init__(host)
+        self.router = Router()
+        self.process = ProcessBackend(host, process_workers)
+        self.backends: dict[str, Backend] = {
+            "thread": ThreadBackend(host, self._measured), "process": self.process,
+            "asyncio": AsyncioBackend(host),
+        }
+
+    async def start(self) -> None:
+        await self.process.start()
+
+    def run(self, st) -> None:
+        st.mode = None  # until it starts: the attempt before may have run elsewhere
+        self.backends[self.router.route(st.task)].run(st)
+
+    def kill(self, st) -> bool:
+        # threads and coroutines start as they are handed over: an attempt with no mode
+        # yet waits for a worker process
+        return self.backends[st.mode or "process"].kill(st)
+
+    def running_pids(self) -> list[tuple]:
+        return self.process.running_pids()
+
+    async def close(self) -> None:
+        for b in self.backends.values():
+            await b.close()
+
+    def _measured(self, task: Task, cpu_s: float, wall_s: float) -> None:
+        settled = self.router.measured(task, cpu_s, wall_s)
+        if settled is not None:
+            self.host.emit("routed", task.id, f"{task.name}: {settled}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -36,13 +35,11 @@ from multiprocessing.connection import Connection
 
 from .. import reaper
 from ..errors import MemoryLimitError, WorkerCrashedError
-from ..model import TaskStatus
 from . import _worker
+from ._worker import RemoteError
 from .base import Backend, pickled
 
-__all__ = ["ProcessBackend"]
-
-_OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
+__all__ = ["ProcessBackend", "RemoteError"]
 
 # Seconds between SIGTERM and SIGKILL when a worker is stopped.
 KILL_GRACE_S = 1.0
@@ -64,14 +61,6 @@ def _kill_leftovers() -> None:
         reaper.release(proc.pid)
 
 
-class RemoteError(Exception):
-    """Stands for an exception raised in a worker that could not be sent back as itself."""
-
-    def __init__(self, type_name: str, message: str) -> None:
-        super().__init__(message)
-        self.type_name = type_name
-
-
 class _Worker:
     __slots__ = ("proc", "conn", "pid", "sentinel", "ready", "st", "attempt", "gone")
 
@@ -87,12 +76,15 @@ class _Worker:
 
 
 class ProcessBackend(Backend):
+    """Runs attempts on ``max_workers`` worker processes (default: the CPU count), all
+    started and warm when :meth:`start` returns."""
+
     mode = "process"
 
-    def __init__(self, executor, max_workers: int) -> None:
-        super().__init__(executor)
-        self.max_workers = max_workers
-        self._cap_mb = executor.limits.max_task_memory_mb
+    def __init__(self, host, max_workers: int | None = None) -> None:
+        super().__init__(host)
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self._cap_mb = host.limits.max_task_memory_mb
         self._live: set[_Worker] = set()  # started and not gone
         self._all: set[_Worker] = set()  # every process not yet reaped
         self._idle: list[_Worker] = []
@@ -102,7 +94,7 @@ class ProcessBackend(Backend):
 
     # -------------------------------------------------------------- workers
     def _spawn(self) -> _Worker:
-        loop = self.ex._loop
+        loop = self.host.loop
         parent, child = socket.socketpair()
         fd = child.fileno()
         env = dict(os.environ)
@@ -121,14 +113,12 @@ class ProcessBackend(Backend):
         loop.add_reader(w.sentinel, self._exited, w)
         return w
 
-    async def start(self, prestart: int = 0) -> None:
-        """Start ``prestart`` workers and wait until they can take work."""
-        if prestart <= 0:
-            return
-        loop = self.ex._loop
+    async def start(self) -> None:
+        """Start every worker and wait until they can take work."""
+        loop = self.host.loop
         fut = loop.create_future()
         self._ready_waiters.append(fut)
-        for _ in range(min(prestart, self.max_workers)):
+        for _ in range(self.max_workers):
             self._spawn()
         if not all(w.ready for w in self._live):
             await fut
@@ -137,7 +127,7 @@ class ProcessBackend(Backend):
         try:
             data = w.conn.recv_bytes()
         except (EOFError, OSError):
-            self.ex._loop.remove_reader(w.conn.fileno())
+            self.host.loop.remove_reader(w.conn.fileno())
             return  # the process is gone; _exited reports it once its exit code is known
         if not w.ready:
             w.ready = True
@@ -154,36 +144,22 @@ class ProcessBackend(Backend):
         self._free(w)
         if st is None:
             return
-        try:
-            kind, payload, tb = pickle.loads(data)
-        except Exception as e:
-            self.ex._outcome(st, attempt, _FAILED, None, e, "pickle_error",
-                             f"the worker's answer could not be unpickled: {e!r}", False)
-            return
-        if kind == 0:
-            self.ex._outcome(st, attempt, _OK, payload)
-        elif kind == 1:
-            if self._cap_mb is not None and isinstance(payload, MemoryError):
-                self._refused(st, attempt, w, tb)
-            else:
-                self.ex._outcome(st, attempt, _FAILED, None, payload, None, tb)
-        elif kind == 2:
-            exc = RemoteError(*payload)
-            self.ex._outcome(st, attempt, _FAILED, None, exc, payload[0], tb)
+        ok, payload, error_type, tb, _ = _worker.decode(data, "worker")
+        if ok:
+            self.host.succeeded(st, attempt, payload)
+        elif error_type is None and self._cap_mb is not None and isinstance(payload, MemoryError):
+            self._refused(st, attempt, w, tb)
         else:
-            self.ex._outcome(st, attempt, _FAILED, None, pickle.PicklingError(payload),
-                             "pickle_error", None, False)
+            self.host.failed(st, attempt, payload, error_type, tb)
 
     def _refused(self, st, attempt: int, w: _Worker, tb: str | None) -> None:
         """A task ran out of memory under the cap: the OS refused what passed it."""
-        ex = self.ex
-        ex._violations["task_memory"] = ex._violations.get("task_memory", 0) + 1
         exc = MemoryLimitError(
             f"task {st.id!r} asked for more memory than its cap allows: the OS refused the allocation "
             f"in worker process {w.pid}, over the per-task cap of {self._cap_mb:g} MB "
             "(ResourceLimits.max_task_memory_mb); the worker lives on"
         )
-        ex._outcome(st, attempt, _FAILED, None, exc, "memory_limit", tb)
+        self.host.failed(st, attempt, exc, "memory_limit", tb)
 
     def _exited(self, w: _Worker) -> None:
         code = self._reap(w)
@@ -197,7 +173,7 @@ class ProcessBackend(Backend):
                 f"worker process {w.pid} exited with code {code} while running task "
                 f"{st.id!r}; the pool replaced it"
             )
-            self.ex._outcome(st, attempt, _FAILED, None, exc, "worker_crashed")
+            self.host.failed(st, attempt, exc, "worker_crashed")
         if not w.ready and was_live:
             self._start_failures += 1
             if self._ready_waiters or self._start_failures >= MAX_START_FAILURES:
@@ -219,12 +195,11 @@ class ProcessBackend(Backend):
         pending, self._pending = self._pending, deque()
         for st, attempt, _ in pending:
             if st.attempt == attempt:
-                self.ex._outcome(st, attempt, _FAILED, None, WorkerCrashedError(err),
-                                 "worker_start_failed", None, False)
+                self.host.failed(st, attempt, WorkerCrashedError(err), "worker_start_failed")
 
     def _reap(self, w: _Worker) -> int | None:
         """Forget an exited worker: readers, pipe, pidfd; returns its exit code."""
-        loop = self.ex._loop
+        loop = self.host.loop
         loop.remove_reader(w.sentinel)
         if not w.conn.closed:
             loop.remove_reader(w.conn.fileno())
@@ -267,7 +242,7 @@ class ProcessBackend(Backend):
             w.conn.send_bytes(payload)
         except OSError:  # died between its last answer and now; _exited will report it
             pass
-        self.ex._started(st, self.mode, w.pid)
+        self.host.started(st, self.mode, w.pid)
 
     def running_pids(self) -> list[tuple]:
         """(task state, worker pid) of every attempt running in a worker now."""
@@ -294,12 +269,12 @@ class ProcessBackend(Backend):
             w.st = None  # killed on purpose: not a crash
             self._drop(w)
             _signal(w.proc, signal.SIGTERM)
-            self.ex._loop.call_later(KILL_GRACE_S, _signal, w.proc, signal.SIGKILL)
+            self.host.loop.call_later(KILL_GRACE_S, _signal, w.proc, signal.SIGKILL)
             self._refill()
         return True
 
     async def close(self) -> None:
-        loop = self.ex._loop
+        loop = self.host.loop
         waits = []
         for w in list(self._all):
             fut = loop.create_future()

@@ -16,19 +16,15 @@ from collections import deque
 from queue import SimpleQueue
 from time import perf_counter, thread_time
 
-from ..model import TaskStatus
 from .base import Backend, call_kwargs
 
 __all__ = ["ThreadBackend"]
 
-_OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
-
-
 class ThreadBackend(Backend):
     mode = "thread"
 
-    def __init__(self, executor, measure=None) -> None:
-        super().__init__(executor)
+    def __init__(self, host, measure=None) -> None:
+        super().__init__(host)
         self._q: SimpleQueue = SimpleQueue()
         self._done: deque = deque()
         self._wake_pending = False
@@ -44,10 +40,10 @@ class ThreadBackend(Backend):
             t.start()
         task = st.task
         self._q.put((st, st.attempt, task.fn, task.args, call_kwargs(st)))
-        self.ex._started(st, self.mode)
+        self.host.started(st, self.mode)
 
     def _work(self) -> None:
-        q, done, loop = self._q, self._done, self.ex._loop
+        q, done, loop = self._q, self._done, self.host.loop
         while True:
             item = q.get()
             if item is None:
@@ -71,16 +67,17 @@ class ThreadBackend(Backend):
 
     def _drain(self) -> None:
         self._wake_pending = False
-        done, outcome, measure = self._done, self.ex._outcome, self._measure
+        host, done, measure = self.host, self._done, self._measure
+        succeeded, failed = host.succeeded, host.failed
         while done:
             st, attempt, ok, value, exc, tb, cpu, wall = done.popleft()
             self._busy -= 1
             if measure is not None:
                 measure(st.task, cpu, wall)
             if ok:
-                outcome(st, attempt, _OK, value)
+                succeeded(st, attempt, value)
             else:
-                outcome(st, attempt, _FAILED, None, exc, None, tb)
+                failed(st, attempt, exc, None, tb)
 
     def kill(self, st) -> bool:
         return False  # threads cannot be stopped; the executor records the abandonment
