@@ -122,9 +122,9 @@ LAYERS = (
     ("errors", "model", "portal"),  # plain data and the sync facade: stdlib only
     ("events",),
     ("scheduling", "records"),  # records depends on events only, beside dispatch
-    ("dispatch", "taskstate", "pool", "metrics", "runinfo"),
-    ("backends", "monitor", "reaper", "journal"),  # what the drivers run on and write to
-    ("executor", "simulation", "durations"),
+    ("dispatch", "taskstate", "pool", "metrics", "runinfo", "admission"),  # admission: pure decisions
+    ("backends", "monitor", "reaper", "journal", "timers", "lifecycle"),  # what the drivers run on
+    ("executor", "engine", "simulation", "durations"),
     ("orchestration",),
     ("analysis", "workloads", "replays", "comparison"),
     ("store", "recovery"),
