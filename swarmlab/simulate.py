@@ -113,8 +113,8 @@ def simulate(
     Parameters
     ----------
     tasks : sequence of Task
-        Each needs ``estimate_s``. Dependencies, priorities, retries and timeouts act as
-        in a real run.
+        Each needs ``estimate_s``, unless ``durations`` says how long it lasts.
+        Dependencies, priorities, retries and timeouts act as in a real run.
     agents : sequence of Agent, optional
         Default: ``limits.max_concurrent_tasks`` identical agents (10 without it).
     scheduler : policy, name or None
@@ -182,9 +182,10 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     for t in tasks:
         if not isinstance(t, Task):
             raise ConfigError(f"simulate takes Task objects; got {type(t).__name__} {t!r}")
-        if t.estimate_s is None:
+        if t.estimate_s is None and durations is None:
             raise ConfigError(
-                f"simulate needs estimate_s on every task; task {t.id or t.name!r} has none"
+                f"simulate needs estimate_s on every task; task {t.id or t.name!r} has none; give it one, "
+                "or give simulate durations= (how long attempts last)"
             )
     policy = resolve_policy(scheduler)
     if count_events_s is not None:
