@@ -15,6 +15,7 @@ from .errors import (
     SwarmlabError,
     WorkerCrashedError,
 )
+from .estimate import DurationEstimator, learn_durations
 from .executor import ParallelExecutor
 from .model import (
     Agent,
@@ -72,6 +73,7 @@ __all__ = [
     "CommandError",
     "ConfigError",
     "DependencyCycleError",
+    "DurationEstimator",
     "ExecutionMetrics",
     "ExecutionMode",
     "ExecutorClosedError",
@@ -92,6 +94,7 @@ __all__ = [
     "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
+    "learn_durations",
     "register_policy",
     "replay",
     "resume",
