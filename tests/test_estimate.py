@@ -82,6 +82,17 @@ def test_sklearn_learns_what_the_facts_explain_beyond_the_key_median():
     assert e_median > 0.2 and e_model < e_median / 4
 
 
+def test_auto_keeps_the_key_medians_when_the_facts_explain_nothing():
+    doc = wfformat_instance("fork_join", 300, seed=0, jitter=0.5, size_spread=0.0)
+    rng = random.Random(7)
+    for run in doc["workflow"]["execution"]["tasks"]:
+        run["readBytes"] = rng.randrange(10**6, 10**9)  # drawn apart from the runtime
+    wl = from_wfformat(doc)
+    rec = simulate(wl.tasks(), wl.agents)
+    assert learn_durations(rec, facts=wl.task_meta).method == "median"
+    assert learn_durations(rec, facts=wl.task_meta, method="sklearn").method == "sklearn"
+
+
 def test_without_sklearn_the_median_stands_in(monkeypatch):
     a = from_wfformat(sized_instance(0, 100))
     rec = simulate(a.tasks(), a.agents)
