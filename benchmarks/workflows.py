@@ -99,13 +99,14 @@ def _wfcommons(recipe: str, n: int, seed: int) -> dict[str, Any] | None:
         return json.loads(path.read_text())
 
 
-def families(n: int) -> dict[str, Callable[[int], dict[str, Any] | None]]:
-    """Family name -> ``instance(seed)``: a WfFormat dict of about ``n`` tasks."""
+def families(n: int, quick: bool = False) -> dict[str, Callable[[int], dict[str, Any] | None]]:
+    """Family name -> ``instance(seed)``: a WfFormat dict of about ``n`` tasks (``quick``:
+    the first three recipes only)."""
     out: dict[str, Callable[[int], dict[str, Any] | None]] = {
         shape: (lambda seed, shape=shape: wfformat_instance(shape, n, seed=seed))
         for shape in ("fork_join", "diamonds", "montage_like")
     }
-    for recipe in RECIPES:
+    for recipe in RECIPES[:3] if quick else RECIPES:
         out[recipe.removesuffix("Recipe").lower()] = lambda seed, recipe=recipe: _wfcommons(recipe, n, seed)
     return out
 
@@ -120,10 +121,10 @@ HETEROGENEOUS_SPEEDS = (0.5, 1.0, 2.0, 4.0)
 def workflow_quality(s: Settings) -> list[Row]:
     """Makespan over the bottom-level list schedule, per algorithm, mean and worst over
     the families: on 16 identical agents, and on 16 agents of speeds 0.5x to 4x."""
-    n = s.size(1000, 120)
+    n = s.size(1000, 100)
     loaded: dict[str, Workload] = {}
     missing = []
-    for name, make in families(n).items():
+    for name, make in families(n, s.quick).items():
         doc = make(0)
         if doc is None:
             missing.append(name)
@@ -155,11 +156,11 @@ def learned_gap(s: Settings) -> list[Row]:
     """Trained on one instance of a family (seed 0, true runtimes), applied to another
     (seed 1) with no estimates: makespan with the learned estimates over the makespan with
     the true runtimes as estimates, both lasting the true runtimes."""
-    n = s.size(1000, 120)
+    n = s.size(1000, 100)
     alg = "heft" if "heft" in policy_names() else "least_loaded"
     rows = []
     gaps = {}
-    for name, make in families(n).items():
+    for name, make in families(n, s.quick).items():
         a, b = make(0), make(1)
         if a is None:
             continue
