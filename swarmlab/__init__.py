@@ -22,6 +22,7 @@ from .errors import (
     SwarmlabError,
     WorkerCrashedError,
 )
+from .estimate import DurationEstimator, learn_durations
 from .executor import ParallelExecutor
 from .model import (
     Agent,
@@ -98,6 +99,7 @@ __all__ = [
     "ConfigError",
     "CoordinationMode",
     "DependencyCycleError",
+    "DurationEstimator",
     "ExecutionMetrics",
     "ExecutionMode",
     "ExecutorClosedError",
@@ -127,6 +129,7 @@ __all__ = [
     "compare",
     "durations",
     "plots",
+    "learn_durations",
     "register_policy",
     "replay",
     "resume",

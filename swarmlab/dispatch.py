@@ -10,6 +10,7 @@ real time, ``simulate`` in virtual time.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 import random
@@ -21,7 +22,7 @@ from .errors import ConfigError, DependencyCycleError, QueueFullError
 from .events import EventCounts, Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus
 from .pool import PoolMixin
-from .scheduling.base import HIGH_PRIORITY, AgentSlot, Policy
+from .scheduling.base import HIGH_PRIORITY, MIN_WEIGHT_S, AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle, upward_ranks
 from .scheduling.metrics import Placements, fit
@@ -75,6 +76,15 @@ class Dispatcher(PoolMixin):
         Seeds the retry jitter.
     on_terminal : callable, optional
         Called with each :class:`TaskState` as its task reaches a terminal state.
+    estimator : DurationEstimator, optional
+        Fills in the ``estimate_s`` of submitted tasks that have none (``predict_many``
+        or ``predict``); the task is then replaced by a copy carrying the prediction, so
+        the caller's Task keeps None. The tasks frame says where each estimate came from
+        (``estimate_source``: ``given``, ``learned`` or ``default``, the latter weighed 1 s).
+    learn : bool
+        The estimator also learns from each completed attempt (``observe``), and a task
+        whose estimate was not given is predicted again when it becomes ready, if the
+        estimator learned something since (``version``).
     """
 
     def __init__(
@@ -86,6 +96,8 @@ class Dispatcher(PoolMixin):
         *,
         seed: int = 0,
         on_terminal: Callable[[TaskState], None] | None = None,
+        estimator: Any = None,
+        learn: bool = False,
     ) -> None:
         agents = list(agents)
         if not agents:
@@ -145,6 +157,11 @@ class Dispatcher(PoolMixin):
         self.stealer = policy.stealing.bind(self) if policy.stealing is not None else None
         self._freed: list[AgentSlot] = []  # agents that got a free slot since the last take_starts
 
+        self.estimator = estimator
+        self._observe = estimator.observe if learn and estimator is not None else None
+        # learning: task id -> [its task_info row, the estimator's version when predicted]
+        self._estimated: dict[str, list[int]] | None = {} if self._observe is not None else None
+
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
         """Accept a batch atomically: either every task is accepted or none is.
@@ -201,6 +218,7 @@ class Dispatcher(PoolMixin):
         else:
             priorities = [None] * n
         dep_ids = self._resolve_dependencies(tasks, ids, in_batch) if any_deps else None
+        learned = self._predictions(tasks, ids) if self.estimator is not None else None
 
         # Validated: from here on nothing raises and every task is accepted.
         self._auto_id = auto
@@ -222,12 +240,18 @@ class Dispatcher(PoolMixin):
                 t.id = tid
             if t.name is None:
                 t.name = tid
+            source = "given" if t.estimate_s is not None else "default"
+            if learned is not None and learned[i] is not None:
+                t = copy.copy(t)  # the caller's task keeps its estimate_s of None
+                t.estimate_s, source = learned[i], "learned"
             st = TaskState(t, tid, p or t.priority, now,
                            default_timeout if t.timeout is None else t.timeout)
             st.group = groups[t.requires]
             known[tid] = st
+            if self._estimated is not None and source != "given":
+                self._estimated[tid] = [len(info), self.estimator.version]
             info.append((tid, t.kind, t.estimate_s, tuple(sorted(t.requires)) if t.requires else no_deps,
-                         no_deps if dep_ids is None else tuple(dep_ids[i])))
+                         no_deps if dep_ids is None else tuple(dep_ids[i]), source))
             ev.append((len(ev), now, "submitted", tid, None, None))
             if dep_ids is None and not ordered:
                 enqueue(st, now)
@@ -254,6 +278,44 @@ class Dispatcher(PoolMixin):
         deps = [[pos[d] for d in ds if d in pos] for ds in dep_ids]
         for st, r in zip(states, upward_ranks([st.weight for st in states], deps)):
             st.rank = r
+
+    def _predictions(self, tasks: Sequence[Task], ids: list[str]) -> list[float | None]:
+        """The estimator's prediction for each task that has no estimate_s (None elsewhere)."""
+        todo = [i for i, t in enumerate(tasks) if t.estimate_s is None]
+        out: list[float | None] = [None] * len(tasks)
+        if not todo:
+            return out
+        est = self.estimator
+        named = []
+        for i in todo:  # predicted by id (for its facts) and name, as it will be known
+            t = tasks[i]
+            if t.id is None or t.name is None:
+                t = copy.copy(t)
+                t.id, t.name = ids[i], t.name or ids[i]
+            named.append(t)
+        many = getattr(est, "predict_many", None)
+        got = many(named) if many is not None else [est.predict(t) for t in named]
+        for i, p in zip(todo, got):
+            out[i] = _checked_estimate(p, est, ids[i])
+        return out
+
+    def _predict_again(self, st: TaskState, entry: list[int]) -> None:
+        """Learning: a task whose estimate was not given becomes ready; if the estimator
+        learned since it was predicted, predict it again (it is neither queued nor running)."""
+        est = self.estimator
+        if est.version == entry[1]:
+            return
+        entry[1] = est.version
+        p = _checked_estimate(est.predict(st.task), est, st.id)
+        if p is None:
+            return
+        info = self.recorder.task_info
+        row = info[entry[0]]
+        if row[5] == "default":
+            st.task = copy.copy(st.task)  # until now the caller's own
+        st.task.estimate_s = p
+        st.weight = p if p > MIN_WEIGHT_S else MIN_WEIGHT_S
+        info[entry[0]] = row[:2] + (p,) + row[3:5] + ("learned",)
 
     def _explain_duplicates(self, tasks: Sequence[Task], ids: list[str]) -> None:
         seen_obj: set[int] = set()
@@ -324,6 +386,8 @@ class Dispatcher(PoolMixin):
     def _enqueue(self, st: TaskState, now: float) -> None:
         """Place a ready task on an agent's queue through the policy."""
         st.ready_s = now
+        if self._estimated is not None and (entry := self._estimated.get(st.id)) is not None:
+            self._predict_again(st, entry)
         task, group = st.task, st.group
         t0 = _clock()
         slot = self._choose(task, group)
@@ -514,6 +578,8 @@ class Dispatcher(PoolMixin):
             if self.stealer is not None:  # heard at the next take_starts, once this instant's
                 self._freed.append(slot)  # outcomes and the work they released are placed
         if status is _COMPLETED:  # the common case, kept short
+            if self._observe is not None:
+                self._observe(st.task, slot.agent, run)
             self._attempts.append((
                 st.id, st.task.name, attempt, "completed", st.priority, slot.id, st.mode,
                 st.worker, st.submitted_s, st.ready_s, started, now, None, None,
@@ -676,6 +742,16 @@ class Dispatcher(PoolMixin):
 _FAILED_STATES = frozenset(
     {TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED, TaskStatus.UPSTREAM_FAILED}
 )
+
+
+def _checked_estimate(p: Any, estimator: Any, tid: str) -> float | None:
+    """A prediction as a number of seconds >= 0, or None (the estimator has none)."""
+    if p is None:
+        return None
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < math.inf:
+        raise ConfigError(f"estimator {estimator!r} predicted {p!r} for task {tid!r}; a prediction must be "
+                          "a number of seconds >= 0 (finite) or None")
+    return float(p)
 
 
 def _measure(slot: AgentSlot, requires: frozenset, estimate_s: float, run_s: float) -> None:

@@ -39,8 +39,9 @@ ATTEMPT_FIELDS = (
     "error",
 )
 
-#: Field order of one task tuple: what was declared at submission (one per task).
-TASK_INFO_FIELDS = ("task_id", "kind", "estimate_s", "requires", "dependencies")
+#: Field order of one task tuple: what was declared at submission (one per task), and
+#: where its estimate came from: "given", "learned" (an estimator's) or "default" (none).
+TASK_INFO_FIELDS = ("task_id", "kind", "estimate_s", "requires", "dependencies", "estimate_source")
 
 #: Field order of one resource sample (one per monitoring interval). GPU fields are NaN
 #: when no GPU is seen; ``gpu_tree_mem_mb`` is the GPU memory of the executor's processes.

@@ -127,8 +127,9 @@ class ParallelExecutor:
         self.recorder = Recorder()
         self.meta = run_meta(self.recorder.run_id, clock="real", mode=name,
                              policy=self.policy, limits=limits, seed=seed, agents=self.agents)
+        estimator = getattr(scheduler, "estimator", None)  # a TaskScheduler's: it learns from this run too
         self._d = Dispatcher(self.agents, self.policy, limits, self.recorder, seed=seed,
-                             on_terminal=self._terminal)
+                             on_terminal=self._terminal, estimator=estimator, learn=estimator is not None)
         note_run(scheduler, self._d.placements)
         self._life = Lifecycle()
         self._engine = Engine(self._d, limits, self.recorder, self._life)

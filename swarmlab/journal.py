@@ -99,7 +99,7 @@ _ROW_TYPES: dict[str, tuple] = {
     "event": (int, _NUM, _STR, _STR + _NONE, _STR + _NONE, _ANY),
     "attempt": (_STR, _STR + _NONE, int, _STR, int, _STR + _NONE, _STR + _NONE, _ANY)
     + (_NUM + _NONE,) * 4 + (_STR + _NONE,) * 2,
-    "task": (_STR, _STR + _NONE, _NUM + _NONE, list, list),
+    "task": (_STR, _STR + _NONE, _NUM + _NONE, list, list, _STR),
 }
 assert [len(_ROW_TYPES[k]) for k in ("event", "attempt", "task")] == [
     len(EVENT_FIELDS), len(ATTEMPT_FIELDS), len(TASK_INFO_FIELDS)]

@@ -161,8 +161,9 @@ class Task:
     Parameters
     ----------
     fn : callable, coroutine function or None
-        The body. ``None`` makes a task that can only be simulated; it then needs
-        ``estimate_s``.
+        The body. ``None`` makes a task that can only be simulated: it lasts its
+        ``estimate_s``, or what ``simulate(durations=...)`` says (its estimate may then
+        be None, or learned: ``simulate(estimator=...)``).
     args, kwargs
         Passed to ``fn``.
     id : str, optional
@@ -184,7 +185,8 @@ class Task:
         Further attempts after a failure whose exception is an instance of ``retry_on``.
     retry_on : exception type or tuple of them
     estimate_s : float, optional
-        Expected run time in seconds on an agent of speed 1; the simulator's duration.
+        Expected run time in seconds on an agent of speed 1: what schedulers weigh the
+        task by (1 s when None and no estimator fills it in), and the simulator's duration.
     retry_backoff_s : float
         Base of the exponential backoff between attempts: attempt n+1 waits
         ``retry_backoff_s * 2**(n-1)`` seconds, times a seeded jitter in [0.5, 1.5).
@@ -219,13 +221,8 @@ class Task:
     def __post_init__(self) -> None:
         # Each check has a fast path for the default value: building 100k tasks is common.
         fn = self.fn
-        if fn is None:
+        if fn is None:  # simulated only: its duration is estimate_s, or simulate's durations/estimator
             self.is_coroutine = False
-            if self.estimate_s is None:
-                raise ConfigError(
-                    "a Task with fn=None can only be simulated and needs estimate_s (seconds); "
-                    "give estimate_s or a function"
-                )
         else:
             code = getattr(fn, "__code__", None)
             if code is not None and type(fn) is _FUNCTION:  # a plain def or lambda

@@ -24,12 +24,12 @@ COUNTED_EVENT_COLUMNS = ("run_id", "t_s", "event", "count")
 TASK_COLUMNS = (
     "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
     "worker", "algorithm", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s",
-    "run_s", "error_type", "error", "kind", "estimate_s", "requires", "dependencies",
+    "run_s", "error_type", "error", "kind", "estimate_s", "estimate_source", "requires", "dependencies",
 )
 #: Columns every resources frame has; samplers add their own after these.
 RESOURCE_COLUMNS = ("run_id", "t_s")
 
-_CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id", "kind")
+_CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id", "kind", "estimate_source")
 _FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s", "estimate_s")
 _STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id")
 
@@ -128,7 +128,10 @@ class RunRecord:
     def tasks(self) -> pd.DataFrame:
         """One row per task and attempt; ``wait_s`` = started - ready, ``run_s`` =
         finished - started (NaN for an attempt that never started); ``kind``,
-        ``estimate_s``, ``requires`` and ``dependencies`` (lists of str) as submitted."""
+        ``estimate_s``, ``requires`` and ``dependencies`` (lists of str) as submitted;
+        ``estimate_source`` says where the estimate the schedulers used came from:
+        ``given`` (the task's), ``learned`` (an estimator's prediction, in ``estimate_s``)
+        or ``default`` (none: ``estimate_s`` is NaN and the task weighed 1 s)."""
         if "tasks" not in self._frames:
             import pandas as pd
 

@@ -76,6 +76,7 @@ def simulate(
     leaves: Sequence[tuple[float, str]] = (),
     durations: DurationModel | None = None,
     count_events_s: float | None = None,
+    estimator: object = None,
 ) -> RunRecord:
     """Run ``tasks`` on virtual time and return what was recorded.
 
@@ -86,7 +87,8 @@ def simulate(
     Parameters
     ----------
     tasks : sequence of Task
-        Each needs ``estimate_s``. Dependencies, priorities, retries and timeouts act as
+        Each needs ``estimate_s``, unless ``durations`` says how long it lasts or
+        ``estimator`` predicts it. Dependencies, priorities, retries and timeouts act as
         in a real run.
     agents : sequence of Agent, optional
         Default: ``limits.max_concurrent_tasks`` identical agents (10 without it).
@@ -115,6 +117,11 @@ def simulate(
         Keep counts of events per kind and bucket of this many seconds instead of every
         event (for runs of millions of tasks): the tasks frame is whole, the events frame
         has columns t_s, event, count, and ``meta["events"]`` says so.
+    estimator : DurationEstimator, optional
+        Predicts the ``estimate_s`` of tasks that have none (default: the scheduler's, a
+        ``TaskScheduler(estimator=...)``): the schedulers weigh them by it, and without
+        ``durations`` they last it. The tasks frame's ``estimate_source`` says ``given``,
+        ``learned`` or ``default`` (no estimate, weighed 1 s: only with ``durations``).
 
     Returns
     -------
@@ -133,14 +140,15 @@ def simulate(
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, durations, count_events_s)
+        return _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, durations, count_events_s,
+                         estimator)
     finally:
         if paused:
             gc.enable()
 
 
 def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, durations,
-              count_events_s) -> RunRecord:
+              count_events_s, estimator) -> RunRecord:
     if limits is None:
         limits = ResourceLimits(task_timeout=None)  # nothing cut short unseen: no default timeout
     elif not isinstance(limits, ResourceLimits):
@@ -151,13 +159,18 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         durations = _checked_durations(durations)
     if failures is not None:
         failures = _checked_failures(failures)
+    if estimator is None:
+        estimator = getattr(scheduler, "estimator", None)
+    elif not callable(getattr(estimator, "predict", None)):
+        raise ConfigError(f"estimator must have predict(task) (a swarmlab.DurationEstimator); got {estimator!r}")
     tasks = list(tasks)
     for t in tasks:
         if not isinstance(t, Task):
             raise ConfigError(f"simulate takes Task objects; got {type(t).__name__} {t!r}")
-        if t.estimate_s is None:
+        if t.estimate_s is None and durations is None and estimator is None:
             raise ConfigError(
-                f"simulate needs estimate_s on every task; task {t.id or t.name!r} has none"
+                f"simulate needs estimate_s on every task; task {t.id or t.name!r} has none; give it one, "
+                "or give simulate durations= (how long attempts last) or estimator= (to predict it)"
             )
     policy = resolve_policy(scheduler)
     if count_events_s is not None:
@@ -165,10 +178,15 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     rec = Recorder(aggregate_s=count_events_s)
     meta = run_meta(rec.run_id, clock="virtual", mode="simulated", policy=policy,
                     limits=limits, seed=seed, agents=agents)
-    d = Dispatcher(agents, policy, limits, rec, seed=seed)
+    d = Dispatcher(agents, policy, limits, rec, seed=seed, estimator=estimator)
     note_run(scheduler, d.placements)
     d.max_queue = float("inf")  # every task is submitted at t=0; the queue cap would only bite here
     d.submit(tasks, 0.0)
+    if estimator is not None and durations is None:
+        for st in d.tasks.values():
+            if st.task.estimate_s is None:
+                raise ConfigError(f"the estimator {estimator!r} has no prediction for task {st.id!r} (nothing like "
+                                  "it was observed) and no durations= says how long it lasts; give one of them")
     arrivals = sorted(((t, i, a) for i, (t, a) in enumerate(joins)), key=lambda x: x[:2])
     for t, _, a in arrivals:
         if not isinstance(a, Agent) or isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
@@ -234,6 +252,8 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         raise d.policy_error
     meta["scheduling_metrics"] = dataclasses.asdict(d.placements.metrics())
     meta["durations"] = "estimate" if durations is None else getattr(durations, "__qualname__", "model")
+    if estimator is not None:
+        meta["estimator"] = repr(estimator)
     if arrivals_given := [a for _, a in joins]:
         pool = agents + arrivals_given
         meta.update(n_agents=len(pool), agents=describe_agents(pool))

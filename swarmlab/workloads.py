@@ -13,18 +13,21 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import ConfigError
 from .model import Agent, Task
 from .orchestration.config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType, default_pool, strategy_for
 from .orchestration.manager import run_objective
 from .orchestration.runners import BASE_S, SimulatedAgentRunner
+from .wfformat import from_wfformat, wfformat_instance
 
 __all__ = [
     "Workload", "io", "cpu", "mixed", "heavy_tailed", "capability_mix", "dag", "swarm", "WORKLOADS",
     "make", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
+    "from_wfformat", "wfformat_instance",
 ]
 
 
@@ -62,13 +65,17 @@ def pool_capabilities(agents: Sequence[Agent]) -> list[str]:
 @dataclass(frozen=True)
 class Workload:
     """A named, seeded recipe: ``tasks(style)`` builds the tasks afresh, ``agents`` is
-    the pool they are meant for."""
+    the pool they are meant for. ``meta`` says where it came from (a trace's recorded
+    makespan, say); ``task_meta`` maps a task id to facts a trace measured about it
+    (cores, memory, bytes, program), kept beside the tasks, not in them."""
 
     name: str
     n: int
     seed: int
     agents: list[Agent]
     build: Callable[[str], list[Task]] = field(repr=False)
+    meta: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    task_meta: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     def tasks(self, style: str = "sync") -> list[Task]:
         if style not in ("sync", "async"):

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # as long as the pass itself may take (below): 15 benchmarks on a shared machine
 def test_quick_benchmarks_run_and_write_json(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
@@ -22,7 +23,7 @@ def test_quick_benchmarks_run_and_write_json(tmp_path):
     assert names == {"noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory",
                      "decision_rate", "scheduling_quality", "sampler_cost", "gpu_and_scaling",
                      "orchestration_overhead", "sim_rate", "replay_fidelity",
-                     "dask_overhead", "soak"}
+                     "dask_overhead", "soak", "workflow_quality", "learned_gap"}
     for row in report["rows"]:
         if "none found by NVML" in row["case"]:
             continue  # no GPU on this machine: the row says so

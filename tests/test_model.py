@@ -16,7 +16,6 @@ def noop():
     "kwargs, match",
     [
         (dict(fn=42), "Task fn must be a callable"),
-        (dict(fn=None), "needs estimate_s"),
         (dict(fn=noop, priority=0), r"from 1 \(low\) to 10 \(critical\); got 0"),
         (dict(fn=noop, priority=11), "got 11"),
         (dict(fn=noop, priority=True), "got True"),

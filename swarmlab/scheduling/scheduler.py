@@ -14,10 +14,11 @@ import bisect
 import time
 from collections.abc import Sequence
 from enum import Enum
+from typing import Any
 
 from ..errors import ConfigError
 from ..model import Agent, Task, _enum_value
-from .base import AgentSlot, Policy, task_weight
+from .base import MIN_WEIGHT_S, AgentSlot, Policy, task_weight
 from .capabilities import CapabilityIndex
 from .dag import topological_order
 from .metrics import Placements, SchedulingMetrics
@@ -61,6 +62,11 @@ class TaskScheduler:
     aging_s : float or None
         A waiting task ranks one priority level higher for every ``aging_s`` seconds it
         has waited (start order only; critical tasks still first); None turns aging off.
+    estimator : DurationEstimator, optional
+        Predicts the ``estimate_s`` of tasks that have none (:func:`swarmlab.learn_durations`),
+        in the plans of :meth:`schedule_tasks`, in ``simulate`` and in a
+        ``ParallelExecutor`` given this scheduler, where it also learns from each
+        completed attempt.
     **options
         The built-in policy's parameters: for DYNAMIC and WORK_STEALING ``w_load``,
         ``w_fit``, ``w_perf``; for CAPABILITY_BASED ``slack``.
@@ -81,8 +87,12 @@ class TaskScheduler:
         *,
         steal_max_priority: int = STEAL_MAX_PRIORITY,
         aging_s: float | None = AGING_S,
+        estimator: Any = None,
         **options: float,
     ) -> None:
+        if estimator is not None and not callable(getattr(estimator, "predict", None)):
+            raise ConfigError(f"estimator must have predict(task) (a swarmlab.DurationEstimator); got {estimator!r}")
+        self.estimator = estimator
         name = getattr(algorithm, "value", algorithm)
         if isinstance(algorithm, Policy) or (isinstance(algorithm, type) and issubclass(algorithm, Policy)):
             if options:
@@ -159,7 +169,7 @@ class TaskScheduler:
             t0 = clock()
             slot = state.choose(t, group)
             counts.seconds += clock() - t0
-            w = task_weight(t)
+            w = task_weight(t) if t.estimate_s is not None or self.estimator is None else _predicted(self.estimator, t)
             counts.place(slot, w, group)
             slot.queued += 1
             slot.work += w
@@ -238,6 +248,12 @@ class TaskScheduler:
     def can_execute_task(self, task: Task) -> bool:
         """True when every dependency of ``task`` was marked completed."""
         return all((d.id if isinstance(d, Task) else d) in self._completed for d in task.dependencies)
+
+
+def _predicted(estimator: Any, task: Task) -> float:
+    """The weight of a task without estimate_s in a plan: the estimator's prediction, else 1 s."""
+    p = estimator.predict(task)
+    return task_weight(task) if p is None else max(float(p), MIN_WEIGHT_S)
 
 
 def note_run(scheduler: object, placements: Placements) -> None:
