@@ -2,7 +2,7 @@
 
 The baseline is the textbook schedule the issue measures against: greedy list scheduling
 by bottom level (the longest path from a task to an exit), non-delay, each ready task on
-the fastest free agent (:func:`list_schedule`, a few lines of heapq). Families are the
+the fastest free agent (``swarmlab.scheduling.dag.list_schedule``). Families are the
 shapes of :func:`swarmlab.workloads.wfformat_instance` and, when ``wfcommons`` is
 installed (``pip install 'swarmlab[workflows]'``), its recipes of real workflows.
 """
@@ -10,22 +10,22 @@ installed (``pip install 'swarmlab[workflows]'``), its recipes of real workflows
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import json
 import random
 import statistics
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import swarmlab as sl
+from swarmlab.scheduling.dag import list_schedule
 from swarmlab.scheduling.registry import policy_names
 from swarmlab.workloads import Workload, from_wfformat, wfformat_instance
 
 from ._harness import Row, Settings
 
-__all__ = ["list_schedule", "families", "workflow_quality", "learned_gap"]
+__all__ = ["families", "workflow_quality", "learned_gap"]
 
 ALGORITHMS = [a.value for a in sl.SchedulingAlgorithm]
 #: The issue's targets: HEFT matches or beats the list schedule (within 2 % where it does
@@ -35,51 +35,6 @@ LEARNED_TARGET = 1.10
 # wfcommons recipes (module attribute names) of the issue's workflow shapes
 RECIPES = ("MontageRecipe", "EpigenomicsRecipe", "CyclesRecipe", "SeismologyRecipe", "BlastRecipe",
            "BwaRecipe", "GenomeRecipe", "SoykbRecipe", "SrasearchRecipe")
-
-
-def list_schedule(tasks: Sequence[sl.Task], agents: Sequence[sl.Agent]) -> float:
-    """Makespan of the bottom-level greedy list schedule (``estimate_s`` at speed 1)."""
-    mean_speed = statistics.fmean(a.speed for a in agents)
-    dur = {t.id: t.estimate_s for t in tasks}
-    children: dict[str, list[str]] = {t.id: [] for t in tasks}
-    waiting = {t.id: len(t.dependencies) for t in tasks}
-    for t in tasks:
-        for d in t.dependencies:
-            children[d].append(t.id)
-    level: dict[str, float] = {}
-    for t in reversed(_topo(tasks, children)):
-        level[t] = dur[t] / mean_speed + max((level[c] for c in children[t]), default=0.0)
-    order = {t.id: i for i, t in enumerate(tasks)}
-    ready = [(-level[t], order[t], t) for t, n in waiting.items() if n == 0]
-    heapq.heapify(ready)
-    free = [(-a.speed, i) for i, a in enumerate(agents) for _ in range(a.capacity)]
-    heapq.heapify(free)
-    running: list[tuple[float, int, int, str]] = []
-    now, seq = 0.0, 0
-    while ready or running:
-        while ready and free:
-            _, _, t = heapq.heappop(ready)
-            neg_speed, i = heapq.heappop(free)
-            seq += 1
-            heapq.heappush(running, (now + dur[t] / -neg_speed, seq, i, t))
-        now, _, i, t = heapq.heappop(running)
-        heapq.heappush(free, (-agents[i].speed, i))
-        for c in children[t]:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                heapq.heappush(ready, (-level[c], order[c], c))
-    return now
-
-
-def _topo(tasks: Sequence[sl.Task], children: dict[str, list[str]]) -> list[str]:
-    indeg = {t.id: len(t.dependencies) for t in tasks}
-    out = [t for t, n in indeg.items() if n == 0]
-    for t in out:  # grows while it is walked
-        for c in children[t]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                out.append(c)
-    return out
 
 
 def _wfcommons(recipe: str, n: int, seed: int) -> dict[str, Any] | None:

@@ -147,5 +147,7 @@ def test_list_schedule_reference():
     chain = [Task(None, id=f"c{i}", estimate_s=2.0, dependencies=[f"c{i - 1}"] if i else []) for i in range(3)]
     assert list_schedule(chain, 4) == 6.0
     assert list_schedule([Task(None, estimate_s=1.0) for _ in range(5)], 2) == 3.0
-    with pytest.raises(sl.ConfigError, match="n_agents"):
+    with pytest.raises(sl.ConfigError, match="agents"):
         list_schedule(chain, 0)
+    with pytest.raises(sl.ConfigError, match="agents"):
+        list_schedule(chain, ["a"])

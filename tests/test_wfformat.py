@@ -2,7 +2,6 @@
 
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -233,11 +232,8 @@ def test_wfcommons_recipe_instances_load_with_every_parent_and_runtime(tmp_path)
 # ---------------------------------------------------------------- the benchmarks' reference schedule
 
 def test_reference_list_schedule_is_optimal_on_known_shapes_and_within_grahams_bound():
-    sys.path.insert(0, str(ROOT))
-    try:
-        from benchmarks.workflows import list_schedule
-    finally:
-        sys.path.remove(str(ROOT))
+    from swarmlab.scheduling.dag import list_schedule
+
     chain = from_wfformat(wfformat_instance("chain", 9, seed=1))
     assert list_schedule(chain.tasks(), chain.agents) == pytest.approx(chain.meta["sum_runtime_s"])
     fj = from_wfformat(wfformat_instance("fork_join", 34, jitter=0.0, size_spread=0.0))

@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError, DependencyCycleError
-from ..model import Task
+from ..model import Agent, Task
 
 __all__ = ["topological_order", "critical_path", "find_cycle", "upward_ranks", "list_schedule"]
 
@@ -123,19 +123,27 @@ def upward_ranks(weights: Sequence[float], deps: Sequence[Sequence[int]]) -> lis
     return rank
 
 
-def list_schedule(tasks: Sequence[Task], n_agents: int) -> float:
-    """The makespan of the textbook schedule of ``tasks`` on ``n_agents`` identical agents
-    of speed 1: greedy list scheduling by bottom level (whenever an agent is free, start
-    the ready task with the longest estimated path to an exit). A reference to put
-    schedules next to; dependencies must be within ``tasks``."""
-    if isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 1:
-        raise ConfigError(f"n_agents must be a positive int; got {n_agents!r}")
+def list_schedule(tasks: Sequence[Task], agents: int | Sequence[Agent]) -> float:
+    """The makespan of the textbook schedule of ``tasks``: greedy list scheduling by
+    bottom level (whenever an agent slot is free, start the ready task with the longest
+    estimated path to an exit, on the fastest free agent). ``agents``: how many identical
+    agents of speed 1, or the agents themselves (their capacity and speed; levels are
+    counted at their mean speed). A reference to put schedules next to; dependencies must
+    be within ``tasks``, a task without ``estimate_s`` weighs 1 s."""
+    if isinstance(agents, int) and not isinstance(agents, bool):
+        if agents < 1:
+            raise ConfigError(f"agents must be a positive int or a list of Agent; got {agents!r}")
+        agents = [Agent(f"a{i}") for i in range(agents)]
+    agents = list(agents)
+    if not agents or not all(isinstance(a, Agent) for a in agents):
+        raise ConfigError(f"agents must be a positive int or a list of Agent; got {agents!r}")
     order = topological_order(tasks)
     pos = {id(t): i for i, t in enumerate(order)}
     by_id = {t.id: t for t in order if t.id is not None}
     deps = [[pos[id(d if isinstance(d, Task) else by_id[d])] for d in t.dependencies] for t in order]
     w = [t.estimate_s if t.estimate_s is not None else 1.0 for t in order]
-    rank = upward_ranks(w, deps)
+    mean_speed = sum(a.speed for a in agents) / len(agents)
+    rank = upward_ranks([x / mean_speed for x in w], deps)
     kids: list[list[int]] = [[] for _ in order]
     waiting = [len(ds) for ds in deps]
     for i, ds in enumerate(deps):
@@ -143,17 +151,19 @@ def list_schedule(tasks: Sequence[Task], n_agents: int) -> float:
             kids[d].append(i)
     ready = [(-rank[i], i) for i in range(len(order)) if not waiting[i]]
     heapq.heapify(ready)
-    running: list[tuple[float, int]] = []
-    free, now = n_agents, 0.0
+    free = [(-a.speed, j) for j, a in enumerate(agents) for _ in range(a.capacity)]  # the fastest first
+    heapq.heapify(free)
+    running: list[tuple[float, int, int]] = []
+    now = 0.0
     while ready or running:
         while free and ready:
             i = heapq.heappop(ready)[1]
-            heapq.heappush(running, (now + w[i], i))
-            free -= 1
+            neg_speed, j = heapq.heappop(free)
+            heapq.heappush(running, (now - w[i] / neg_speed, i, j))
         now = running[0][0]
         while running and running[0][0] == now:  # every task that ends now, then the starts
-            i = heapq.heappop(running)[1]
-            free += 1
+            _, i, j = heapq.heappop(running)
+            heapq.heappush(free, (-agents[j].speed, j))
             for k in kids[i]:
                 waiting[k] -= 1
                 if not waiting[k]:
