@@ -398,7 +398,8 @@ class ExperimentPanel:
         """One row of metrics per finished run since the panel opened or was cleared,
         in the order they were made (``order``), with its ``role`` (``warmup``,
         ``baseline`` or ``measured``); stopped runs are left out."""
-        return per_run_frame(self._rows, by=("setup",), categories={"algorithm": self._labels})
+        # set-ups in the order they were first run, algorithms in the order first planned
+        return per_run_frame(self._rows, by=("setup",), categories={"setup": [], "algorithm": self._labels})
 
     @property
     def summary(self) -> pd.DataFrame:
