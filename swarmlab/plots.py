@@ -88,8 +88,8 @@ def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "statu
             from matplotlib.patches import Patch
 
             present = [s for s in STATUS_COLORS if s in set(ran["status"].astype(str))]
-            ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present], loc="upper right",
-                      fontsize="small")
+            ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present], loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")  # outside: over no bar
     shown = range(0, len(agents), -(-len(agents) // GANTT_MAX_LABELS))  # every lane drawn, some named
     ax.set_yticks(list(shown), [agents[i] for i in shown])
     ax.set_ylim(-0.6, len(agents) - 0.4)
@@ -263,9 +263,9 @@ def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | Non
     ax.set_xlabel("set-up")
     if info is not None and info.bounds[0] is not None:
         ax.set_ylim(bottom=info.bounds[0])
-    better = f", {info.better} is better" if info is not None and info.better else ""
+    better = f" ({info.better} is better)" if info is not None and info.better else ""
     n = _n_text(rows["n"]) if "n" in rows.columns else "n unknown"
-    ax.set_title(f"{info.noun if info else metric}: mean, 95 % CI ({n} per bar{better})", fontsize="medium")
+    ax.set_title(f"{info.noun if info else metric}{better}\nmean and 95 % CI, {n} per bar", fontsize="medium")
     if legend:
         ax.legend(title=by, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")
     return ax
@@ -281,7 +281,7 @@ def compare_figure(summary: pd.DataFrame, metrics: tuple[str, ...] = ("makespan_
                    by: str = "mode", label: str = "algorithm", fig=None, dpi: float = 100):
     """One :func:`compare` chart per metric side by side on a figure (a new one with a
     constrained layout when None, sized to the set-ups; one above the other past
-    :data:`SIDE_BY_SIDE_BARS` bars), the legend once, on the right:
+    :data:`SIDE_BY_SIDE_BARS` bars), the legend once, below them:
     what the command line saves and the panel shows. Returns the Figure."""
     bars = int(summary["metric"].eq(metrics[0]).sum()) if "metric" in summary.columns else 1
     side = bars <= SIDE_BY_SIDE_BARS
@@ -293,6 +293,9 @@ def compare_figure(summary: pd.DataFrame, metrics: tuple[str, ...] = ("makespan_
         fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     axes = (fig.subplots(1, len(metrics), squeeze=False)[0] if side
             else fig.subplots(len(metrics), 1, squeeze=False)[:, 0])
-    for i, (ax, metric) in enumerate(zip(axes, metrics)):
-        compare(summary, metric, ax=ax, by=by, label=label, legend=i == len(metrics) - 1)
+    for ax, metric in zip(axes, metrics):
+        compare(summary, metric, ax=ax, by=by, label=label, legend=False)
+    handles, names = axes[0].get_legend_handles_labels()
+    # below the charts: long set-up names there cost no chart its width
+    fig.legend(handles, names, title=by, loc="outside lower center", ncols=min(len(names), 3), fontsize="small")
     return fig

@@ -596,7 +596,7 @@ class ExperimentPanel:
 
             plots.compare_figure(summary, ("throughput_tps", "load_balance_score"), by="setup", fig=fig)
 
-        _set_png(self.plots, _png(draw, (11, 3.6)))
+        _set_png(self.plots, _png(draw, (11, 4.2)))
 
     def _guarded(self, action: Callable[..., Any], *args: Any) -> None:
         try:

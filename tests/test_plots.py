@@ -29,6 +29,10 @@ def test_gantt_draws_one_bar_per_attempt_in_one_lane_per_agent():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
     failed = [b for b in bars if matplotlib.colors.to_hex(b.get_facecolor()) == plots.STATUS_COLORS["failed"]]
     assert len(failed) == 1
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)  # the statuses' legend covers no bar
+    assert not any(_overlap(legend, b.get_window_extent(renderer)) for b in bars)
     by_priority = plots.gantt(rec.tasks, color_by="priority")
     assert len({tuple(b.get_facecolor()) for b in by_priority.patches}) > 3
     with pytest.raises(sl.ConfigError, match="color_by must be one of"):
@@ -152,6 +156,10 @@ def test_the_saved_comparison_figure_clips_no_label(tmp_path, setups):
         box = t.get_window_extent(renderer)
         assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, \
             t.get_text()
+    titles = [a.title.get_window_extent(renderer) for a in fig.axes]
+    assert not any(_overlap(a, b) for i, a in enumerate(titles) for b in titles[i + 1:])
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert not any(_overlap(legend, a.get_window_extent(renderer)) for a in fig.axes)
     import math
 
     for axes in fig.axes:  # the rotated set-up names do not run into each other: parallel lines of text
