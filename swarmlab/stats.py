@@ -295,6 +295,8 @@ def verdicts(per_run: pd.DataFrame, *, by: Sequence[str] = ("mode",), label: str
         for metric in metrics:
             info = METRIC_INFO[metric]
             data = {x: g.loc[g[label].astype(str) == x, metric].astype(float).dropna().to_numpy() for x in labels}
+            if not any(len(v) for v in data.values()):
+                continue  # not measured here (speedup without a baseline): nothing to judge
             means = {x: float(v.mean()) if len(v) else math.nan for x, v in data.items()}
             family = []
             for a, b in _pairs(labels, means, info.better, against):

@@ -136,5 +136,6 @@ def test_verdicts_are_on_set_ups_with_the_stealing_label():
     assert row["scale"] == "exact" and row["rel_diff"] < 0
     pairs = result.verdicts_for(against="round_robin", metrics=["makespan_s"])
     assert pairs.iloc[0]["algorithm"] == "round_robin+stealing"
+    assert "speedup" not in set(result.verdicts["metric"])  # no baseline: no speedup to judge
     with pytest.raises(ConfigError, match="nothing to run"):
         compare(_tiny(), modes=[])
