@@ -1,23 +1,40 @@
-"""The ``swarmlab`` command line."""
+"""The ``swarmlab`` command line.
+
+It says no before it works: a bad flag, value, ``--out`` or ``--against`` gets one line
+and exit code 2 before anything runs. A closed pipe (``swarmlab runs list | head -1``)
+ends it quietly; Ctrl-C says which run is journaled and how to finish it (exit code 130).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import workloads
+from . import __version__, workloads
 from .errors import ConfigError, SwarmlabError
 from .model import ExecutionMode
 from .scheduling import SchedulingAlgorithm, policy_names, resolve_policy
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 _REAL_MODES = [m.value for m in ExecutionMode if m is not ExecutionMode.DASK]
 _ALGORITHMS = [a.value for a in SchedulingAlgorithm]
+#: The metrics whose verdicts the main job prints in words (throughput mirrors makespan;
+#: every metric's verdicts go to the -verdicts.csv).
+_HEADLINE = ("makespan_s",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _choices(allowed: list[str], what: str):
@@ -32,7 +49,7 @@ def _choices(allowed: list[str], what: str):
 
 def _algorithms(text: str) -> list[str]:
     """Registered names, 'module:Class' (importable from the current folder too), or 'all'."""
-    items = list(_ALGORITHMS) if text == "all" else [x for x in text.split(",") if x]
+    items = list(_ALGORITHMS) if text == "all" else [x.strip() for x in text.split(",") if x.strip()]
     if not items:
         raise argparse.ArgumentTypeError(f"give at least one algorithm; choose from {','.join(policy_names())}, "
                                          "module:Class or all")
@@ -61,6 +78,15 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _repeats(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto'; got {text!r}") from None
+
+
 def _fraction(text: str) -> float:
     try:
         x = float(text)
@@ -71,48 +97,124 @@ def _fraction(text: str) -> float:
     return x
 
 
+def _seconds(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = -1.0
+    if not x >= 0:
+        raise argparse.ArgumentTypeError(f"must be seconds >= 0; got {text!r}")
+    return x
+
+
 def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    """Compare the algorithms on a workload; save runs, summary CSV and a PNG."""
-    from .comparison import compare
-    from .store import RunStore
-
-    baseline = _read_baseline(args.against) if args.against else None  # before the runs: fail fast
-    out = Path(args.out)
-    store = RunStore(out / "runs")
-    wl = workloads.make(args.workload, args.tasks, seed=args.seed)
-    print(f"comparing {len(args.algorithms)} algorithms{' (+ each with stealing)' if args.add_stealing else ''} x {','.join(args.modes)} x {args.repeats} repeats on "
-          f"{wl.name} ({wl.n} tasks, {len(wl.agents)} agents)" + (" + virtual time" if args.simulate else ""),
-          file=sys.stderr)
-    result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats,
-                     simulate=args.simulate, seed=args.seed, store=store, progress=True,
-                     add_stealing=args.add_stealing)
-    for rec in result.runs:
-        if rec.meta.get("baseline"):
-            store.save(rec)
-    stamp = _stamp()
-    out.mkdir(parents=True, exist_ok=True)
-    csv = out / f"compare-{stamp}.csv"
-    result.summary.to_csv(csv, index=False)
-    result.per_run.to_csv(out / f"compare-{stamp}-runs.csv", index=False)
-    png = _save_png(result.summary, out / f"compare-{stamp}.png")
-    for metric in ("makespan_s", "throughput_tps", "efficiency"):
-        print(f"\n{metric} (mean [95% CI] over {args.repeats} repeats)")
-        print(result.table(metric).to_string())
-    print(f"\nsaved: {csv}" + (f", {png}" if png else "") + f" and {len(result.runs)} runs in {store.path}")
-    return _gate(result.summary, baseline, args.against, args.tolerance) if baseline is not None else 0
+def _writable(out: Path) -> Path:
+    """``out``, created if need be, once a file could be written in it."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e}); give a folder you can write to") \
+            from None
+    return out
 
 
-def _read_baseline(against: str):
+def _read_against(against: str, labels: list[str], modes: list[str]):
+    """The earlier summary of ``--against``, checked before anything runs: a comparison
+    summary, sharing a set-up and mode with this comparison."""
     import pandas as pd
+
+    from .comparison import METRICS
 
     path = Path(against)
     if not path.is_file():
         raise ConfigError(f"--against {against}: no such file; give a compare-*.csv an earlier compare wrote")
-    return pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"--against {against} is not a CSV file ({first}); give a compare-*.csv an earlier "
+                          "compare wrote") from None
+    need = ["algorithm", "mode", "metric", "mean", "ci_low", "ci_high"]
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"--against {against} is not a comparison summary (no {', '.join(missing)} column); give "
+                          "the compare-STAMP.csv an earlier compare wrote, not its -runs.csv")
+    unknown = sorted(set(frame["metric"].astype(str)) - set(METRICS))
+    numbers = pd.to_numeric(frame["mean"], errors="coerce")
+    if unknown or numbers.isna().all():
+        what = f"unknown metrics {unknown}" if unknown else "no numeric mean"
+        raise ConfigError(f"--against {against} is not a comparison summary ({what}); give a compare-*.csv an "
+                          "earlier compare wrote")
+    shared = set(zip(frame["algorithm"].astype(str), frame["mode"].astype(str))) & {(a, m) for a in labels for m in modes}
+    if not shared:
+        have = sorted(set(frame["algorithm"].astype(str)))
+        raise ConfigError(f"--against {against} shares no set-up and mode with this comparison (it has {have} in "
+                          f"{sorted(set(frame['mode'].astype(str)))}); compare like with like")
+    return frame
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare the algorithms on a workload; save runs, summary CSV and a PNG."""
+    from .comparison import compare, setups
+    from .store import RunStore
+
+    modes = list(args.modes) + (["simulated"] if args.simulate else [])
+    labels = [s.label for s in setups(args.algorithms, args.add_stealing)]
+    baseline = _read_against(args.against, labels, modes) if args.against else None  # before the runs: fail fast
+    out = _writable(Path(args.out))
+    store = RunStore(out / "runs")
+    before = set(store.list()["run_id"])
+    args.interrupted = lambda: _interrupted_compare(store, before)
+    wl = workloads.make(args.workload, args.tasks, seed=args.seed)
+    reps = (f"repeats until intervals are narrower than {args.rel_width:.0%} of the mean (budget {args.budget_s:g} s)"
+            if args.repeats == "auto" else f"{args.repeats} repeats")
+    print(f"comparing {len(labels)} set-ups x {','.join(args.modes)} x {reps} on {wl.name} ({wl.n} tasks, "
+          f"{len(wl.agents)} agents)" + (" + virtual time" if args.simulate else "")
+          + ("; a warm-up run each" if not args.no_warmup else "") + "; order shuffled with the seed", file=sys.stderr)
+    result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats,
+                     simulate=args.simulate, seed=args.seed, store=store, progress=True,
+                     add_stealing=args.add_stealing, warmup=not args.no_warmup, baseline=not args.no_baseline,
+                     rel_width=args.rel_width,
+                     budget_s=args.budget_s)
+    stamp = _stamp()
+    csv = out / f"compare-{stamp}.csv"
+    result.summary.to_csv(csv, index=False)
+    result.per_run.to_csv(out / f"compare-{stamp}-runs.csv", index=False)
+    result.verdicts.to_csv(out / f"compare-{stamp}-verdicts.csv", index=False)
+    png = _save_png(result.summary, out / f"compare-{stamp}.png")
+    n = result.meta["repeats"]
+    for metric in ("makespan_s", "throughput_tps", "efficiency"):
+        print(f"\n{metric} (mean [95% CI] over {n} repeats)")
+        print(result.table(metric).to_string())
+    why = f"; {result.meta['stopped']}" if args.repeats == "auto" else ""
+    print(f"\nverdicts on makespan, the best set-up against each other ({n} repeats{why}; Welch t tests on log "
+          "values, Holm-corrected; 95 % intervals):")
+    for line in result.report(_HEADLINE):
+        print(f"  {line}")
+    print(f"\nsaved: {csv} (summary), its -runs.csv (every run, in order) and -verdicts.csv (every metric)"
+          + (f", {png}" if png else "")
+          + f"; {sum(r.meta.get('role') != 'warmup' for r in result.runs)} runs (all but the warm-ups) in {store.path}")
+    return _gate(result.summary, baseline, args.against, args.tolerance) if baseline is not None else 0
+
+
+def _interrupted_compare(store, before: set[str]) -> str:
+    runs = store.list()
+    new = runs[~runs["run_id"].isin(before)]
+    cut = new[new["status"] == "interrupted"]["run_id"].tolist()
+    kept = int((new["status"] == "complete").sum())
+    saved = f"{kept} finished runs are saved in {store.path}" if kept else "no run had finished"
+    if not cut:
+        return (f"interrupted: no journaled run was cut short (warm-ups and baselines are not journaled), "
+                f"nothing to resume ({saved})")
+    return (f"interrupted: run {cut[-1]} is journaled in {store.path}; finish it with "
+            f"`swarmlab resume {cut[-1]} --store {store.path}` ({saved})")
 
 
 def _gate(summary, baseline, against: str, tolerance: float) -> int:
@@ -138,50 +240,52 @@ def _save_png(summary, path: Path) -> Path | None:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError:
         print("(no PNG: matplotlib is not installed)", file=sys.stderr)
         return None
-    from .plots import compare as plot_compare
+    from .plots import compare_figure
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    plot_compare(summary, "makespan_s", ax=axes[0])
-    plot_compare(summary, "throughput_tps", ax=axes[1])
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig = compare_figure(summary, ("makespan_s", "throughput_tps"))
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run a workload on virtual time under the chosen algorithms."""
+    from tqdm.auto import tqdm
+
     from .analysis import summary
-    from .scheduling import TaskScheduler
+    from .comparison import setups
     from .simulation import simulate
 
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
-    runs = [(a, False) for a in args.algorithms]
-    if args.add_stealing:
-        runs = [(a, s) for a in args.algorithms for s in (False, True)
-                if not (s and TaskScheduler(a).enable_work_stealing)]
+    plan = setups(args.algorithms, args.add_stealing)
     recs = []
-    for a, steal in runs:
-        rec = simulate(wl.tasks(), wl.agents, scheduler=TaskScheduler(a, enable_work_stealing=steal or None),
-                       seed=args.seed)
-        if steal:
-            rec.meta["algorithm"] = f"{rec.meta['algorithm']}+stealing"
-        recs.append(rec)
+    with tqdm(plan, desc=f"simulate {wl.name} x {wl.n}", unit="run", file=sys.stderr) as bar:
+        for setup in bar:
+            bar.set_postfix_str(setup.label)
+            rec = simulate(wl.tasks(), wl.agents, scheduler=setup.scheduler(), seed=args.seed)
+            rec.meta["algorithm"] = setup.label
+            recs.append(rec)
     cols = ["algorithm", "tasks", "completed", "makespan_s", "efficiency", "imbalance", "p95_wait_s", "stolen"]
     print(summary(recs)[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
+def _store(path: str):
     from .store import RunStore
 
-    store = RunStore(args.store)
+    if not Path(path).is_dir():
+        raise ConfigError(f"no run store at {path}: nothing was saved there (`swarmlab compare --out DIR` saves its "
+                          "runs in DIR/runs); give --store")
+    return RunStore(path)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args.store)
     if args.action == "list":
-        print(store.list().to_string(index=False))
+        runs = store.list()
+        print(runs.to_string(index=False) if len(runs) else f"no runs saved in {store.path}")
     elif args.action == "show":
         from .analysis import summary
 
@@ -197,9 +301,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     """Finish a journaled run that was killed."""
     from .analysis import summary
     from .recovery import resume
-    from .store import RunStore
 
-    rec = resume(args.run_id, RunStore(args.store))
+    store = _store(args.store)
+    args.interrupted = lambda: (f"interrupted: run {args.run_id} is still journaled in {store.path}; "
+                                f"`swarmlab resume {args.run_id} --store {store.path}` takes it up again")
+    rec = resume(args.run_id, store)
     print(f"resumed {rec.run_id}: {rec.meta['kept_tasks']} completed tasks kept, {rec.meta['resumed_tasks']} run again")
     cols = ["tasks", "completed", "failed", "cancelled", "makespan_s"]
     print(summary([rec])[cols].to_string(index=False))
@@ -207,41 +313,56 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="swarmlab", description="Run, measure and compare parallel task execution.")
+    p = _Parser(prog="swarmlab", description="Run, measure and compare parallel task execution.")
+    p.add_argument("--version", action="version", version=f"swarmlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    wl = sorted(workloads.WORKLOADS)
 
     c = sub.add_parser("compare", help="compare the scheduling algorithms on a workload (the main job)")
-    c.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="mixed")
+    c.add_argument("--workload", choices=wl, default="mixed", help=f"one of {', '.join(wl)} (default mixed)")
     c.add_argument("--tasks", type=_positive_int, default=120, help="number of tasks (default 120)")
     c.add_argument("--algorithms", type=_algorithms, default=_ALGORITHMS,
-                   help="comma-separated names or module:Class (your own Policy), or 'all' (default): "
-                   + ",".join(_ALGORITHMS) + "; each runs as itself (only work_stealing steals)")
+                   help="comma-separated names or module:Class (your own Policy), or 'all' (default all: "
+                   + ",".join(_ALGORITHMS) + "); each runs as itself (only work_stealing steals)")
     c.add_argument("--add-stealing", action="store_true",
-                   help="also run each algorithm that does not steal with work stealing on ('<name>+stealing')")
+                   help="also run each algorithm that does not steal with work stealing on ('<name>+stealing'; "
+                   "default off)")
     c.add_argument("--mode", dest="modes", type=_choices(_REAL_MODES, "modes"), default=["hybrid"],
                    help="execution mode(s), comma-separated from " + ",".join(_REAL_MODES) + " (default hybrid)")
-    c.add_argument("--repeats", type=_positive_int, default=3, help="runs per algorithm and mode (default 3)")
-    c.add_argument("--simulate", action="store_true", help="also run every algorithm on virtual time")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", default="data", help="results folder (default: data)")
+    c.add_argument("--repeats", type=_repeats, default=3,
+                   help="measured runs per set-up and mode, or 'auto': repeat until every makespan and throughput "
+                   "interval is narrower than --rel-width of its mean (default 3)")
+    c.add_argument("--rel-width", type=_fraction, default=0.10,
+                   help="with --repeats auto: the widest interval to stop at, a fraction of the mean (default 0.10)")
+    c.add_argument("--budget-s", type=_seconds, default=600.0,
+                   help="with --repeats auto: seconds after which no further round starts (default 600)")
+    c.add_argument("--no-warmup", action="store_true",
+                   help="skip the warm-up run per set-up that is left out of the figures (default: warm up)")
+    c.add_argument("--no-baseline", action="store_true",
+                   help="skip the sequential baseline run first and last (no speedup, no drift check; default: "
+                   "run it)")
+    c.add_argument("--simulate", action="store_true", help="also run every set-up on virtual time (default off)")
+    c.add_argument("--seed", type=int, default=0, help="seeds the workload, the runs and their order (default 0)")
+    c.add_argument("--out", default="data", help="results folder (default data)")
     c.add_argument("--against", metavar="CSV", help="an earlier compare-*.csv: exit 1 when throughput or "
-                   "makespan got worse beyond --tolerance and beyond both 95%% intervals")
+                   "makespan got worse beyond --tolerance and beyond both 95%% intervals (default: no gate)")
     c.add_argument("--tolerance", type=_fraction, default=0.10, help="allowed change before it counts "
                    "(fraction; default 0.10)")
     c.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("simulate", help="run a workload on virtual time under the algorithms")
-    s.add_argument("--workload", choices=sorted(workloads.WORKLOADS), default="heavy_tailed")
-    s.add_argument("--tasks", type=_positive_int, default=10_000)
+    s.add_argument("--workload", choices=wl, default="heavy_tailed",
+                   help=f"one of {', '.join(wl)} (default heavy_tailed)")
+    s.add_argument("--tasks", type=_positive_int, default=10_000, help="number of tasks (default 10000)")
     s.add_argument("--algorithms", type=_algorithms, default=_ALGORITHMS,
-                   help="comma-separated names or module:Class, or 'all' (default)")
+                   help="comma-separated names or module:Class, or 'all' (default all: " + ",".join(_ALGORITHMS) + ")")
     s.add_argument("--add-stealing", action="store_true",
-                   help="also run each algorithm that does not steal with work stealing on")
-    s.add_argument("--seed", type=int, default=0)
+                   help="also run each algorithm that does not steal with work stealing on (default off)")
+    s.add_argument("--seed", type=int, default=0, help="seeds the workload and the runs (default 0)")
     s.set_defaults(func=cmd_simulate)
 
     res = sub.add_parser("resume", help="finish a run that was killed (its journal says what is left)")
-    res.add_argument("run_id")
+    res.add_argument("run_id", help="the run's id, as `swarmlab runs list` shows it")
     res.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
     res.set_defaults(func=cmd_resume)
 
@@ -250,13 +371,21 @@ def build_parser() -> argparse.ArgumentParser:
     rs = r.add_subparsers(dest="action", required=True)
     rs.add_parser("list", help="one line per saved run")
     show = rs.add_parser("show", help="a run's summary")
-    show.add_argument("run_id")
+    show.add_argument("run_id", help="the run's id")
     ex = rs.add_parser("export", help="copy a run's frames as CSV or Parquet")
-    ex.add_argument("run_id")
-    ex.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    ex.add_argument("--dest", default="data/export")
+    ex.add_argument("run_id", help="the run's id")
+    ex.add_argument("--format", choices=["csv", "parquet"], default="csv", help="csv or parquet (default csv)")
+    ex.add_argument("--dest", default="data/export", help="the folder to copy to (default data/export)")
     r.set_defaults(func=cmd_runs)
     return p
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: send what is left to /dev/null, so the interpreter's last
+    flush cannot fail again on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,10 +394,19 @@ def main(argv: list[str] | None = None) -> int:
     # the library's warnings (a damaged journal skipped on resume, say) reach the terminal
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
     except SwarmlabError as e:
         print(f"swarmlab: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        note = getattr(args, "interrupted", None)
+        print(f"\nswarmlab: {note() if note else 'interrupted'}", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

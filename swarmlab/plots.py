@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["gantt", "busy_share", "throughput", "utilization", "queue_length", "resources", "compare", "load_balance",
-           "STATUS_COLORS", "GANTT_MAX_BARS", "GANTT_MAX_LABELS"]
+           "compare_figure", "STATUS_COLORS", "GANTT_MAX_BARS", "GANTT_MAX_LABELS"]
 
 #: One colour per task status.
 STATUS_COLORS = {
@@ -25,6 +25,9 @@ STATUS_COLORS = {
 #: Above this many attempts a Gantt chart shows each agent's busy share per time bin
 #: instead of bars: tens of thousands of bars are neither readable nor quick to draw.
 GANTT_MAX_BARS = 5000
+#: Up to this many bars per chart, :func:`compare_figure` puts its charts side by side;
+#: past it, one above the other, so that no chart is squeezed below readable.
+SIDE_BY_SIDE_BARS = 8
 #: At most this many lanes are named on a Gantt chart's axis (every lane is drawn): a
 #: thousand labels are unreadable and took seconds to lay out.
 GANTT_MAX_LABELS = 40
@@ -85,8 +88,8 @@ def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "statu
             from matplotlib.patches import Patch
 
             present = [s for s in STATUS_COLORS if s in set(ran["status"].astype(str))]
-            ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present], loc="upper right",
-                      fontsize="small")
+            ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present], loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")  # outside: over no bar
     shown = range(0, len(agents), -(-len(agents) // GANTT_MAX_LABELS))  # every lane drawn, some named
     ax.set_yticks(list(shown), [agents[i] for i in shown])
     ax.set_ylim(-0.6, len(agents) - 0.4)
@@ -222,35 +225,77 @@ def resources(resources: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | None = None, by: str = "mode") -> Axes:
-    """Algorithms side by side, one bar per value of ``by`` (the mode, or any column
-    that tells the set-ups apart), with their 95 % confidence intervals.
+def _n_text(n: pd.Series) -> str:
+    lo, hi = int(n.min()), int(n.max())
+    return f"n = {lo}" if lo == hi else f"n = {lo} to {hi}"
+
+
+def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | None = None, by: str = "mode",
+            label: str = "algorithm", legend: bool = True) -> Axes:
+    """Set-ups side by side (``label``), one bar per value of ``by`` (the mode, or any
+    column that tells the comparisons apart), each with its 95 % confidence interval.
 
     ``summary`` is a :class:`~swarmlab.comparison.Comparison`'s ``summary`` (long format).
+    The y label gives the metric's unit, the title the runs behind each bar (n) and which
+    way is better; the legend sits outside the axes, so it never covers a bar.
     """
     import numpy as np
 
-    _need(summary, ("algorithm", by, "metric", "mean", "ci_low", "ci_high"), "compare")
+    from .stats import METRIC_INFO
+
+    _need(summary, (label, by, "metric", "mean", "ci_low", "ci_high"), "compare")
     rows = summary[summary["metric"] == metric]
     if rows.empty:
         have = ", ".join(sorted(summary["metric"].unique()))
         raise ConfigError(f"metric must be one of {have}; got {metric!r}")
     ax = _ax(ax, (8, 4))
-    algs = list(dict.fromkeys(rows["algorithm"]))
-    modes = list(dict.fromkeys(rows[by]))
-    width = 0.8 / len(modes)
+    algs = [str(a) for a in dict.fromkeys(rows[label])]
+    groups = list(dict.fromkeys(rows[by]))
+    width = 0.8 / len(groups)
     x = np.arange(len(algs))
-    for i, mode in enumerate(modes):
-        r = rows[rows[by] == mode].set_index("algorithm").reindex(algs)
+    for i, group in enumerate(groups):
+        r = rows[rows[by] == group].assign(_label=lambda f: f[label].astype(str)).set_index("_label").reindex(algs)
         err = np.vstack([r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]])
-        ax.bar(x + i * width - 0.4 + width / 2, r["mean"], width, yerr=np.nan_to_num(err), capsize=3, label=mode)
-    ax.set_xticks(x, algs, rotation=20, ha="right")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: mean and 95% CI over repeats")
-    ax.legend(title=by)
+        ax.bar(x + i * width - 0.4 + width / 2, r["mean"], width, yerr=np.nan_to_num(err), capsize=3, label=str(group))
+    ax.set_xticks(x, algs, rotation=30, ha="right", rotation_mode="anchor")
+    info = METRIC_INFO.get(metric)
+    ax.set_ylabel(info.label if info else metric)
+    ax.set_xlabel("set-up")
+    if info is not None and info.bounds[0] is not None:
+        ax.set_ylim(bottom=info.bounds[0])
+    better = f" ({info.better} is better)" if info is not None and info.better else ""
+    n = _n_text(rows["n"]) if "n" in rows.columns else "n unknown"
+    ax.set_title(f"{info.noun if info else metric}{better}\nmean and 95 % CI, {n} per bar", fontsize="medium")
+    if legend:
+        ax.legend(title=by, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small")
     return ax
 
 
-def load_balance(summary: pd.DataFrame, *, ax: Axes | None = None, by: str = "mode") -> Axes:
-    """The comparison's load balance score per algorithm (1 = balanced), with CIs."""
-    return compare(summary, "load_balance_score", ax=ax, by=by)
+def load_balance(summary: pd.DataFrame, *, ax: Axes | None = None, by: str = "mode", label: str = "algorithm",
+                 legend: bool = True) -> Axes:
+    """The comparison's load balance score per set-up (1 = balanced), with CIs."""
+    return compare(summary, "load_balance_score", ax=ax, by=by, label=label, legend=legend)
+
+
+def compare_figure(summary: pd.DataFrame, metrics: tuple[str, ...] = ("makespan_s", "throughput_tps"), *,
+                   by: str = "mode", label: str = "algorithm", fig=None, dpi: float = 100):
+    """One :func:`compare` chart per metric side by side on a figure (a new one with a
+    constrained layout when None, sized to the set-ups; one above the other past
+    :data:`SIDE_BY_SIDE_BARS` bars), the legend once, below them:
+    what the command line saves and the panel shows. Returns the Figure."""
+    bars = int(summary["metric"].eq(metrics[0]).sum()) if "metric" in summary.columns else 1
+    side = bars <= SIDE_BY_SIDE_BARS
+    if fig is None:
+        from matplotlib.figure import Figure
+
+        wide = max(6.0, 1.5 + 0.55 * max(bars, 2))
+        size = (min(20.0, wide * len(metrics)), 4.2) if side else (min(20.0, wide), 3.6 * len(metrics))
+        fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    axes = (fig.subplots(1, len(metrics), squeeze=False)[0] if side
+            else fig.subplots(len(metrics), 1, squeeze=False)[:, 0])
+    for ax, metric in zip(axes, metrics):
+        compare(summary, metric, ax=ax, by=by, label=label, legend=False)
+    handles, names = axes[0].get_legend_handles_labels()
+    # below the charts: long set-up names there cost no chart its width
+    fig.legend(handles, names, title=by, loc="outside lower center", ncols=min(len(names), 3), fontsize="small")
+    return fig

@@ -79,7 +79,9 @@ class RunStore:
         return load_run(self._folder(run_id))
 
     def list(self) -> pd.DataFrame:
-        """One row per saved run: id, start, clock, mode, algorithm, workload or suite, seed."""
+        """One row per saved run: id, start, clock, mode, algorithm, workload or suite, seed,
+        agents, its role in a comparison (``baseline`` for the sequential run, ``measured``)
+        and status."""
         import pandas as pd
 
         from .journal import JOURNAL_NAME, read_journal
@@ -99,8 +101,10 @@ class RunStore:
             rows.append({"run_id": m.get("run_id"), "started_utc": m.get("started_utc"), "clock": m.get("clock"),
                          "mode": m.get("mode"), "algorithm": m.get("algorithm"),
                          "workload": m.get("workload") or m.get("suite"), "seed": m.get("seed"),
-                         "n_agents": m.get("n_agents"), "status": m.get("status", "complete")})
-        cols = ["run_id", "started_utc", "clock", "mode", "algorithm", "workload", "seed", "n_agents", "status"]
+                         "n_agents": m.get("n_agents"), "role": m.get("role") or "",
+                         "status": m.get("status", "complete")})
+        cols = ["run_id", "started_utc", "clock", "mode", "algorithm", "workload", "seed", "n_agents", "role",
+                "status"]
         return pd.DataFrame(rows, columns=cols).sort_values("started_utc", ignore_index=True)
 
     def export(self, run_id: str, fmt: str, dest: str | Path) -> Path:

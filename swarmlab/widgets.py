@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from .comparison import Comparison, Setup, run_metrics, setups, summarize
+from .comparison import SEQUENTIAL, Comparison, PlannedRun, RunOrder, per_run_frame, run_metrics, setups, summarize
 from .errors import BackendUnavailable, ConfigError, SwarmlabError
 from .executor import ParallelExecutor
 from .model import ResourceLimits
@@ -62,6 +62,17 @@ def _png(draw: Callable[[Any], None], size: tuple[float, float]) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _hidden_image() -> Any:
+    """An Image widget kept out of the page until it has a picture (an empty one shows
+    a broken-image icon)."""
+    return W.Image(format="png", layout=W.Layout(max_width="100%", display="none"))
+
+
+def _set_png(image: Any, data: bytes | None) -> None:
+    image.value = data or b""
+    image.layout.display = None if data else "none"
 
 
 def _run_figure(fig: Any, record: RunRecord) -> None:
@@ -106,7 +117,7 @@ class LiveMonitor:
         self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks", bar_style="info", style=_WIDE)
         self.stats = W.HTML("no run attached")
         self.recent = W.HTML()
-        self.chart = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.chart = _hidden_image()
         self.widget = W.VBox([self.progress, self.stats, self.recent, self.chart])
         self._source: Any = None
         self._stale: ParallelExecutor | None = None
@@ -182,10 +193,16 @@ class LiveMonitor:
         m = ex.get_metrics()
         total = len(ex.recorder.task_info)
         ended = m.tasks_completed + m.tasks_failed + m.tasks_timed_out + m.tasks_cancelled + m.tasks_upstream_failed
+        cut = ex.state == "stopped" and m.tasks_cancelled > 0  # stopped before its work was done
         self.progress.max = max(total, 1)
-        self.progress.value = ended
+        self.progress.value = ended - m.tasks_cancelled if cut else ended  # the unfilled rest: what was cancelled
         bad = m.tasks_failed + m.tasks_timed_out + m.tasks_upstream_failed
-        self.progress.bar_style = "danger" if bad else "success" if total and ended == total else "info"
+        self.progress.bar_style = ("warning" if cut else "danger" if bad else
+                                   "success" if total and ended == total else "info")
+        self.progress.description = f"{m.tasks_cancelled} cancelled" if cut else "tasks"
+        state = {"running": "running", "stopping": "stopping"}.get(ex.state, ex.state)
+        if ex.state == "stopped":
+            state = f"stopped, {m.tasks_cancelled} cancelled" if cut else "finished"
         now = ex.now()
         if now - self._last_t >= self.interval:
             self._rate = (m.tasks_completed - self._last_done) / (now - self._last_t)
@@ -196,7 +213,7 @@ class LiveMonitor:
             f" &middot; {m.tasks_running} running, {m.tasks_queued} waiting"
             f" &middot; {m.throughput:.1f} tasks/s over the run"
             + (f", {self._rate:.1f} tasks/s lately" if ex.state == "running" else "") +
-            f" &middot; {now:.1f} s ({html.escape(ex.state)})"
+            f" &middot; {now:.1f} s ({html.escape(state)})"
         )
         last = ex.recorder.attempts[-5:]
         self.recent.value = "last ended: " + ", ".join(
@@ -220,13 +237,14 @@ class LiveMonitor:
             self.progress.max, self.progress.value = max(n, 1), n
             bad = sum(int(counts.get(k, 0)) for k in ("failed", "timed_out", "upstream_failed"))
             self.progress.bar_style = "danger" if bad else "success"
+            self.progress.description = "tasks"
             ended = ", ".join(f"{int(counts.get(k, 0))} {k.replace('_', ' ')}"
                               for k in ("completed", "failed", "timed_out", "cancelled", "upstream_failed"))
             span = record.tasks["finished_s"].max() if n else 0.0
             self.stats.value = (f"<b>{n}/{n}</b> tasks ended: {ended} &middot; makespan {span:.3g} s "
                                 f"({html.escape(str(record.meta.get('clock', '')))} clock)")
             self.recent.value = ""
-        self.chart.value = _png(lambda fig: _run_figure(fig, record), (10, 3))
+        _set_png(self.chart, _png(lambda fig: _run_figure(fig, record), (10, 3)))
 
     def __repr__(self) -> str:
         return f"LiveMonitor({self.progress.value}/{self.progress.max} tasks ended)"
@@ -245,6 +263,7 @@ class _Settings:
     limits: ResourceLimits
     seed: int
     dask_address: str | None = None
+    baseline: bool = True
 
     @property
     def setup(self) -> str:
@@ -260,17 +279,25 @@ class _Settings:
         return ", ".join(parts)
 
 
+_ROLE_WORDS = {"warmup": "warm-up, left out of the figures", "baseline": "sequential baseline"}
+
+
 class ExperimentPanel:
     """Pick algorithms, a workload, a mode and limits; run; compare every run made since
-    the panel opened.
+    the panel opened (or since Clear).
 
-    Run schedules the suite (each algorithm ``repeats`` times) on the kernel's loop; the
-    monitor shows the current run live; when a run ends, the table gives each set-up's
-    mean and 95 % confidence interval per metric, and the plots compare throughput and
-    load balance. Stop cancels what waits and stops what runs (every task still ends in
-    one terminal state); a stopped run is kept in :attr:`runs` but left out of the
-    comparison. Save writes the runs to the run store; Export writes the comparison's
-    per-run and summary frames as CSV or Parquet.
+    Run schedules the suite on the kernel's loop in the order of
+    :class:`~swarmlab.comparison.RunOrder`: a warm-up run per set-up (real clock; left out
+    of the figures), the sequential baseline (speedup, and the drift check when it runs
+    again last), then ``repeats`` rounds of every set-up, each round in an order shuffled
+    with the seed. The monitor shows the current run live; when a run ends, the table
+    gives each set-up's mean and 95 % interval per metric, the verdicts say in words
+    which set-up is faster and how many repeats would separate those not yet told apart,
+    and the plots compare throughput and load balance. Stop cancels what waits and stops
+    what runs (every task still ends in one terminal state); a stopped run is kept in
+    :attr:`runs` but left out of the comparison. Clear starts the comparison afresh.
+    Save writes the runs to the run store; Export writes the comparison's per-run and
+    summary frames as CSV or Parquet.
 
     The keyword arguments set the controls' starting values. Zero in ``max CPU %``,
     ``max memory MB`` or ``timeout`` means none. Mode ``dask`` runs the task bodies on the
@@ -279,11 +306,11 @@ class ExperimentPanel:
     """
 
     def __init__(self, *, algorithms: list[str] | None = None, workload: str = "io", n: int = 60,
-                 mode: str = "thread", simulated: bool = False, repeats: int = 2, max_concurrent_tasks: int | None = None,
+                 mode: str = "thread", simulated: bool = False, repeats: int = 5, max_concurrent_tasks: int | None = None,
                  max_cpu_percent: float | None = None, max_memory_mb: float | None = None,
                  task_timeout: float | None = 300.0, seed: int = 0, store: str = "data/runs",
                  export_dir: str = "data/exports", dask_address: str | None = None,
-                 add_stealing: bool = False) -> None:
+                 add_stealing: bool = False, baseline: bool = True) -> None:
         registered = policy_names()  # the built-in seven and every policy registered (register_policy)
         algorithms = list(algorithms) if algorithms is not None else list(_ALGORITHMS)
         bad = [a for a in algorithms if a not in registered]
@@ -297,6 +324,8 @@ class ExperimentPanel:
                                            description="algorithms", style=_WIDE)
         self.add_stealing = W.Checkbox(value=bool(add_stealing), description="also each with work stealing",
                                        indent=False)
+        self.baseline = W.Checkbox(value=bool(baseline), description="sequential baseline (speedup, drift check)",
+                                   indent=False)
         self.workload = W.Dropdown(options=list(WORKLOADS), value=workload, description="workload", style=_WIDE)
         self.size = W.BoundedIntText(value=n, min=1, max=10_000_000, description="tasks", style=_WIDE)
         self.repeats = W.BoundedIntText(value=repeats, min=1, max=100, description="repeats", style=_WIDE)
@@ -316,6 +345,8 @@ class ExperimentPanel:
                                           description="task timeout s (0: none)", style=_WIDE)
         self.run_button = W.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.clear_button = W.Button(description="Clear", icon="eraser", disabled=True,
+                                     tooltip="start the comparison afresh (the runs stay in panel.runs)")
         self.save_button = W.Button(description="Save runs", icon="save", disabled=True)
         self.csv_button = W.Button(description="Export CSV", icon="download", disabled=True)
         self.parquet_button = W.Button(description="Export Parquet", icon="download", disabled=True)
@@ -325,45 +356,61 @@ class ExperimentPanel:
         self.run_progress = W.IntProgress(value=0, min=0, max=1, description="runs", style=_WIDE)
         self.monitor = LiveMonitor(plot_s=1.0)
         self.table = W.HTML()
-        self.plots = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.verdicts = W.HTML()
+        self.plots = _hidden_image()
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self.stop)
+        self.clear_button.on_click(lambda _: self.clear())
         self.save_button.on_click(lambda _: self._guarded(self.save))
         self.csv_button.on_click(lambda _: self._guarded(self.export, "csv"))
         self.parquet_button.on_click(lambda _: self._guarded(self.export, "parquet"))
+        self.clock.observe(self._on_clock, "value")
+        self.mode.observe(self._on_clock, "value")
+        self._on_clock()
         self.widget = W.VBox([
-            W.HBox([W.VBox([self.algorithms, self.add_stealing, self.clock]),
+            W.HBox([W.VBox([self.algorithms, self.add_stealing, self.baseline, self.clock]),
                     W.VBox([self.workload, self.size, self.repeats, self.seed, self.mode, self.dask_address]),
                     W.VBox([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout])]),
-            W.HBox([self.run_button, self.stop_button]),
+            W.HBox([self.run_button, self.stop_button, self.clear_button]),
             self.status, self.run_progress, self.monitor.widget,
-            self.table, self.plots,
+            self.table, self.verdicts, self.plots,
             W.HBox([self.store_path, self.save_button]),
             W.HBox([self.export_path, self.csv_button, self.parquet_button]),
         ])
         #: Every run made since the panel opened (stopped ones included), in order.
         self.runs: list[RunRecord] = []
         self._rows: list[dict[str, Any]] = []
+        self._since = 0  # the comparison holds the runs from here on (Clear moves it)
+        self._labels: list[str] = []  # set-up labels in the order first planned
         self._saved: set[str] = set()
         self._task: asyncio.Future | None = None
         self._stop: asyncio.Event | None = None
         self._busy = False
 
+    def _on_clock(self, _: Any = None) -> None:
+        simulated = self.clock.value == "simulated"
+        self.mode.disabled = simulated  # the simulated clock has no execution mode
+        self.dask_address.disabled = simulated or self.mode.value != "dask"
+
     # ------------------------------------------------------------------ results
     @property
     def per_run(self) -> pd.DataFrame:
-        """One row of metrics per finished run (stopped runs are left out)."""
-        return pd.DataFrame(self._rows)
+        """One row of metrics per finished run since the panel opened or was cleared,
+        in the order they were made (``order``), with its ``role`` (``warmup``,
+        ``baseline`` or ``measured``); stopped runs are left out."""
+        # set-ups in the order they were first run, algorithms in the order first planned
+        return per_run_frame(self._rows, by=("setup",), categories={"setup": [], "algorithm": self._labels})
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Mean and 95 % CI per set-up, algorithm and metric, over every finished run."""
+        """Mean and 95 % CI per set-up, algorithm and metric, over the measured runs."""
         return summarize(self.per_run, by=("setup", "algorithm")) if self._rows else pd.DataFrame()
 
     @property
     def comparison(self) -> Comparison:
-        """The runs, per-run metrics and summary as a :class:`~swarmlab.comparison.Comparison`."""
-        return Comparison(list(self.runs), self.per_run, self.summary)
+        """The runs, per-run metrics and summary as a :class:`~swarmlab.comparison.Comparison`
+        (its ``verdicts`` and ``drift`` compare the algorithms within each set-up)."""
+        return Comparison(list(self.runs[self._since:]), self.per_run, self.summary, ("setup",), "algorithm")
 
     @property
     def running(self) -> bool:
@@ -389,7 +436,7 @@ class ExperimentPanel:
                               "(tcp://host:8786): start one with `dask scheduler` and `dask worker`, or "
                               "distributed.LocalCluster(), and give its scheduler_address")
         return _Settings(algs, bool(self.add_stealing.value), wl, mode, self.repeats.value, limits, self.seed.value,
-                         address if mode == "dask" else None)
+                         address if mode == "dask" else None, bool(self.baseline.value))
 
     def _on_run(self, _: Any = None) -> None:
         if self.running:
@@ -401,7 +448,7 @@ class ExperimentPanel:
             self._say("the panel runs on a Jupyter kernel's event loop; in a script, use await panel.run()", error=True)
             return
         self._task = asyncio.ensure_future(self._run_reporting())
-        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.run_button.disabled, self.stop_button.disabled, self.clear_button.disabled = True, False, True
 
     async def _run_reporting(self) -> pd.DataFrame | None:
         try:
@@ -416,6 +463,7 @@ class ExperimentPanel:
         """Run the suite the controls describe; returns the summary of every run so far."""
         try:
             s = self.settings()
+            plan = setups(s.algorithms, s.add_stealing)
         except (ConfigError, ValueError) as exc:
             self._say(str(exc), error=True)
             raise
@@ -424,21 +472,25 @@ class ExperimentPanel:
             raise SwarmlabError("a suite is running in this panel: stop it first")
         self._busy = True
         self._stop = asyncio.Event()
-        self.run_button.disabled, self.stop_button.disabled = True, False
-        plan = [(setup, r) for setup in setups(s.algorithms, s.add_stealing) for r in range(s.repeats)]
-        self.run_progress.max, self.run_progress.value = len(plan), 0
+        self.run_button.disabled, self.stop_button.disabled, self.clear_button.disabled = True, False, True
+        self._labels = list(dict.fromkeys([*self._labels, *(p.label for p in plan), SEQUENTIAL]))
+        order = RunOrder(plan, [s.mode], seed=s.seed, baseline=s.baseline, start=len(self.runs))
+        items = order.opening() + [x for r in range(s.repeats) for x in order.round(r)] + order.closing()
+        self.run_progress.max, self.run_progress.value, self.run_progress.bar_style = len(items), 0, ""
         stopped = False
         try:
-            for i, (setup, r) in enumerate(plan):
+            for i, item in enumerate(items):
                 if self._stop.is_set():
                     stopped = True
                     break
-                self._say(f"run {i + 1} of {len(plan)}: {setup.label}, repeat {r + 1}, {s.setup}")
-                rec, finished = await self._one(s, setup, r)
+                what = _ROLE_WORDS.get(item.role, f"repeat {(item.repeat or 0) + 1} of {s.repeats}")
+                self._say(f"run {i + 1} of {len(items)}: {item.setup.label} ({what}), {s.setup}")
+                rec, finished = await self._one(s, order, item)
                 self.runs.append(rec)
                 if finished:
-                    self._rows.append(run_metrics(rec, setup=s.setup, algorithm=setup.label, stealing=setup.stealing,
-                                                  mode=s.mode, repeat=r))
+                    self._rows.append(run_metrics(rec, order=item.order, role=item.role, setup=s.setup,
+                                                  algorithm=item.setup.label, stealing=item.setup.stealing,
+                                                  mode=s.mode, repeat=item.repeat))
                 else:
                     stopped = True
                 self.run_progress.value = i + 1
@@ -450,24 +502,28 @@ class ExperimentPanel:
             raise
         finally:
             self.run_button.disabled, self.stop_button.disabled = False, True
+            self.clear_button.disabled = not self._rows
             self._busy = False
+        if stopped:
+            self.run_progress.bar_style = "warning"
         self._say("stopped: the runs finished so far are compared below; the stopped run is kept in "
                   "panel.runs, not in the comparison" if stopped else
-                  f"done: {len(self._rows)} runs compared since the panel opened")
+                  f"done: {int((self.per_run['role'] == 'measured').sum()) if self._rows else 0} measured runs "
+                  "compared (warm-ups and baselines aside)")
         return self.summary
 
-    async def _one(self, s: _Settings, setup: Setup, repeat: int) -> tuple[RunRecord, bool]:
-        sched = setup.scheduler()
-        seed = s.seed + repeat
-        agents = list(s.workload.agents)
+    async def _one(self, s: _Settings, order: RunOrder, item: PlannedRun) -> tuple[RunRecord, bool]:
+        sched = item.setup.scheduler()
+        seed = s.seed + (item.repeat or 0)
+        agents, limits = order.fixture(item, s.workload.agents, s.limits)
         if s.mode == "simulated":
-            rec = await asyncio.to_thread(simulate, s.workload.tasks(), agents, scheduler=sched, limits=s.limits,
+            rec = await asyncio.to_thread(simulate, s.workload.tasks(), agents, scheduler=sched, limits=limits,
                                           seed=seed)
             self.monitor.show(rec, summary=True)
             finished = True
         else:
             dask = {"dask_address": s.dask_address} if s.mode == "dask" else {}
-            ex = ParallelExecutor(mode=s.mode, limits=s.limits, agents=agents, scheduler=sched, seed=seed, **dask)
+            ex = ParallelExecutor(mode=s.mode, limits=limits, agents=agents, scheduler=sched, seed=seed, **dask)
             await ex.start()
             done = asyncio.ensure_future(ex.wait_for_completion())
             asked = asyncio.ensure_future(self._stop.wait())
@@ -483,7 +539,10 @@ class ExperimentPanel:
             self.monitor.refresh(plot=True)
             rec = ex.record()
         rec.meta.update(workload=s.workload.name, workload_n=s.workload.n, workload_seed=s.workload.seed,
-                        repeat=repeat, setup=s.setup, stopped_by_user=not finished)
+                        repeat=item.repeat, setup=s.setup, role=item.role, order=item.order,
+                        stopped_by_user=not finished)
+        if item.role == "baseline":
+            rec.meta.update(algorithm=SEQUENTIAL, baseline="sequential")
         return rec, finished
 
     def stop(self, _: Any = None) -> None:
@@ -493,6 +552,19 @@ class ExperimentPanel:
             self._stop.set()
             self._say("stopping: waiting tasks are cancelled and running ones stopped "
                       "(a simulated run in progress finishes first)")
+
+    def clear(self) -> None:
+        """Start the comparison afresh: the table, verdicts and plots are emptied and the
+        next runs are compared among themselves. The runs made so far stay in
+        :attr:`runs` (Save still writes them)."""
+        if self.running:
+            self._say("a suite is running: Stop it first, then Clear", error=True)
+            return
+        kept = len(self.runs)
+        self._rows, self._since = [], kept
+        self._show_results()
+        self._say(f"cleared: the comparison starts afresh with the next run ({kept} runs made so far are kept "
+                  "in panel.runs and can still be saved)")
 
     async def wait(self) -> pd.DataFrame:
         """Wait for the suite started with Run to end; returns the summary."""
@@ -506,22 +578,25 @@ class ExperimentPanel:
         self.status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
 
     def _show_results(self) -> None:
-        has = bool(self._rows)
+        has = bool(self._rows) and bool((self.per_run["role"] == "measured").any())
         self.save_button.disabled = not self.runs
-        self.csv_button.disabled = self.parquet_button.disabled = not has
+        self.csv_button.disabled = self.parquet_button.disabled = not self._rows
+        self.clear_button.disabled = self.running or not self._rows
         if not has:
+            self.table.value = self.verdicts.value = ""
+            _set_png(self.plots, None)
             return
-        summary = self.summary
+        comparison = self.comparison
+        summary = comparison.summary
         self.table.value = _table_html(summary)
+        self.verdicts.value = _verdicts_html(comparison)
 
         def draw(fig: Any) -> None:
             from . import plots
 
-            left, right = fig.subplots(1, 2)
-            plots.compare(summary, "throughput_tps", ax=left, by="setup")
-            plots.load_balance(summary, ax=right, by="setup")
+            plots.compare_figure(summary, ("throughput_tps", "load_balance_score"), by="setup", fig=fig)
 
-        self.plots.value = _png(draw, (11, 3.6))
+        _set_png(self.plots, _png(draw, (11, 4.2)))
 
     def _guarded(self, action: Callable[..., Any], *args: Any) -> None:
         try:
@@ -568,19 +643,48 @@ class ExperimentPanel:
         return _bundle(self, **kwargs)
 
 
+def _cell(r: pd.Series) -> str:
+    """'mean' over '[ci_low, ci_high]' in one cell that does not wrap."""
+    mean = html.escape(f"{r['mean']:.3g}")
+    if r["ci_low"] != r["ci_low"]:  # one run: no interval
+        ci = "one run"
+    else:
+        ci = f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+    return f'<td style="{_NUM}">{mean}<br><small>{html.escape(ci)}</small></td>'
+
+
+_NUM = "white-space:nowrap;text-align:right;padding:2px 8px"
+
+
 def _table_html(summary: pd.DataFrame) -> str:
-    """Set-ups and algorithms by metric: 'mean [ci_low, ci_high]' (n runs), escaped."""
+    """Set-ups and algorithms by metric: the mean over its 95 % interval, n runs; every
+    header with its unit and which way is better; all text escaped."""
+    from .stats import METRIC_INFO
+
     s = summary[summary["metric"].isin(_TABLE_METRICS)]
+    metrics = [m for m in _TABLE_METRICS if m in set(s["metric"])]
+    head = "".join(
+        f'<th style="{_NUM}">{html.escape(METRIC_INFO[m].label)}<br>'
+        f'<small>{html.escape(METRIC_INFO[m].better or "")} is better</small></th>' for m in metrics)
+    rows = []
+    for (setup, alg), g in s.groupby(["setup", "algorithm"], sort=True, observed=True):
+        by = g.set_index("metric")
+        cells = "".join(_cell(by.loc[m]) for m in metrics)
+        n = int(by.loc[metrics[0], "n"]) if metrics else 0
+        rows.append(f'<tr><td style="padding:2px 8px;max-width:22em">{html.escape(str(setup))}</td>'
+                    f'<td style="padding:2px 8px;white-space:nowrap">{html.escape(str(alg))}</td>'
+                    f'<td style="{_NUM}">{n}</td>{cells}</tr>')
+    return ('<table class="swarmlab-comparison" style="border-collapse:collapse;font-variant-numeric:tabular-nums">'
+            f'<thead><tr><th style="padding:2px 8px">set-up</th><th style="padding:2px 8px">algorithm</th>'
+            f'<th style="{_NUM}">runs</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            '<small>mean over its 95 % interval; warm-up and baseline runs left out</small>')
 
-    def text(r: pd.Series) -> str:
-        if r["ci_low"] != r["ci_low"]:  # one run: no interval
-            return f"{r['mean']:.3g}"
-        return f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
 
-    t = s.assign(text=s.apply(text, axis=1)).pivot_table(
-        index=["setup", "algorithm"], columns="metric", values="text", aggfunc="first", sort=False)
-    t = t[[m for m in _TABLE_METRICS if m in t.columns]]
-    t.columns.name = None
-    n = s.drop_duplicates(["setup", "algorithm"]).set_index(["setup", "algorithm"])["n"]
-    t.insert(0, "runs", n.reindex(t.index))
-    return t.to_html(escape=True, classes="swarmlab-comparison", border=0)
+def _verdicts_html(comparison: Comparison) -> str:
+    """The verdicts on makespan and the drift check, in words, one item each."""
+    lines = comparison.report(("makespan_s",))
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return (f'<div class="swarmlab-verdicts"><b>Verdicts</b> <small>(best set-up against each other; Welch t tests, '
+            f'Holm-corrected; panel.comparison.verdicts has every metric)</small><ul>{items}</ul></div>')

@@ -91,6 +91,12 @@ def lab(tmp_path):
             proc.wait()
 
 
+def _dropdown(panel, label: str):
+    """The <select> of the panel's dropdown labelled ``label``."""
+    return panel.locator(".widget-dropdown").filter(has=panel.page.locator("label", has_text=re.compile(
+        f"^{label}$"))).locator("select")
+
+
 def test_panel_runs_in_a_real_browser(lab):
     from playwright.sync_api import expect, sync_playwright
 
@@ -113,6 +119,17 @@ def test_panel_runs_in_a_real_browser(lab):
             panel = page.locator(".jp-OutputArea-output .widget-vbox").first
             run_button = panel.get_by_role("button", name=RUN)
             expect(run_button).to_be_enabled(timeout=90_000)
+            images = panel.locator("img.widget-image")
+            expect(images).to_have_count(2)  # the run's chart and the comparison plots...
+            for i in range(2):  # ...kept out of the page until drawn: no broken-image icon
+                expect(images.nth(i)).to_be_hidden()
+            # the simulated clock has no execution mode: the control is off while it is chosen
+            mode = _dropdown(panel, "mode")
+            expect(mode).to_be_enabled()
+            panel.get_by_role("button", name="simulated", exact=True).click()
+            expect(mode).to_be_disabled()
+            panel.get_by_role("button", name="real", exact=True).click()
+            expect(mode).to_be_enabled()
             run_button.click()
             # The kernel stays free while the suite runs on its loop: Stop is live meanwhile.
             table = panel.locator("table.swarmlab-comparison")
@@ -123,11 +140,41 @@ def test_panel_runs_in_a_real_browser(lab):
             expect(rows).to_have_count(3)  # round_robin, least_loaded, work_stealing
             for alg in ("round_robin", "least_loaded", "work_stealing"):
                 expect(table).to_contain_text(alg)
-            images = panel.locator("img.widget-image")
-            expect(images).to_have_count(2)  # the run's chart and the comparison plots
+            expect(panel.get_by_text(re.compile(r"\(finished\)"))).to_be_visible()  # not "(stopped)"
+            expect(panel.get_by_text(re.compile(r"\(stopped"))).to_have_count(0)
+            verdicts = panel.locator(".swarmlab-verdicts")
+            expect(verdicts).to_be_visible()
+            expect(verdicts).to_contain_text("makespan")
+            expect(verdicts).to_contain_text("drift check")
+            # every cell holds its text (nothing cut or spilling) and the table fits in the panel
+            fits = table.evaluate("""t => {
+                const cells = [...t.querySelectorAll('td, th')];
+                const bad = cells.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent);
+                const box = t.getBoundingClientRect(), out = t.closest('.widget-vbox').getBoundingClientRect();
+                return {bad, inside: box.right <= out.right + 1 && box.left >= out.left - 1};
+            }""")
+            assert fits == {"bad": [], "inside": True}, fits
             for i in range(2):
+                expect(images.nth(i)).to_be_visible()
                 assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
             panel.screenshot(path=str(shots / "experiment_panel.png"))
+            # Clear: the comparison starts afresh, its plots leave the page
+            panel.get_by_role("button", name=re.compile(r"Clear$")).click()
+            expect(panel.get_by_text("cleared:")).to_be_visible()
+            expect(table).to_have_count(0)
+            expect(images.nth(1)).to_be_hidden()
+            # Stop a long run: its bar shows what was cancelled
+            tasks = panel.locator(".widget-inline-hbox").filter(
+                has=page.locator("label", has_text=re.compile("^tasks$"))).locator("input")
+            tasks.fill("4000")
+            tasks.press("Enter")
+            run_button.click()
+            expect(panel.get_by_text(re.compile(r"\(running\)"))).to_be_visible(timeout=60_000)
+            panel.get_by_role("button", name=re.compile(r"Stop$")).click()
+            expect(panel.get_by_text("stopped: the runs finished so far")).to_be_visible(timeout=60_000)
+            expect(panel.get_by_text(re.compile(r"^\d+ cancelled$"))).to_be_visible()
+            expect(panel.get_by_text(re.compile(r"\(stopped, \d+ cancelled\)"))).to_be_visible()
+            panel.screenshot(path=str(shots / "experiment_panel_stopped.png"))
         except BaseException:
             page.screenshot(path=str(shots / "experiment_panel_failed.png"), full_page=True)
             raise

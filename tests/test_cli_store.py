@@ -17,14 +17,26 @@ def test_compare_cli_saves_runs_summary_and_png(tmp_path, capsys):
                  "--repeats", "2", "--simulate", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "makespan_s (mean [95% CI] over 2 repeats)" in out and "work_stealing" in out
-    summary_csv = next(p for p in tmp_path.glob("compare-*.csv") if not p.name.endswith("-runs.csv"))
+    assert "verdicts on makespan, the best set-up against each other (2 repeats;" in out
+    assert "[simulated] work_stealing: makespan " in out or "[simulated] round_robin: makespan " in out
+    assert "drift check (thread): the sequential baseline's makespan was" in out
+    summary_csv = next(p for p in tmp_path.glob("compare-*.csv") if p.name.count("-") == 1)
     table = pd.read_csv(summary_csv)
     assert set(table["mode"]) == {"thread", "asyncio", "simulated"}
     assert set(table["algorithm"]) == {"round_robin", "work_stealing"}
-    assert (table["n"] == 2).all()
+    assert (table["n"] == 2).all() and "values" not in table.columns
+    per_run = pd.read_csv(next(tmp_path.glob("compare-*-runs.csv")))
+    assert per_run["speedup"].notna().all() and list(per_run["order"]) == list(range(len(per_run)))
+    assert (per_run["algorithm"] == "sequential").sum() == 2 * 3  # first and last, per mode
+    assert set(per_run.loc[per_run["algorithm"] == "sequential", "role"]) == {"baseline"}
+    verdicts = pd.read_csv(next(tmp_path.glob("compare-*-verdicts.csv")))
+    assert {"rel_diff", "rel_ci_low", "rel_ci_high", "p_value", "p_adjusted", "verdict"} <= set(verdicts.columns)
     assert next(tmp_path.glob("compare-*.png")).stat().st_size > 10_000
     runs = RunStore(tmp_path / "runs").list()
-    assert len(runs) == 2 * 3 * 2 + 3  # algorithms x modes x repeats, plus a baseline per mode
+    assert len(runs) == 2 * 3 * 2 + 2 * 3  # set-ups x modes x repeats, a baseline first and last per mode
+    base = runs[runs["role"] == "baseline"]
+    assert len(base) == 6 and set(base["algorithm"]) == {"sequential"} and set(base["n_agents"]) == {1}
+    assert set(runs.loc[runs["role"] != "baseline", "algorithm"]) == {"round_robin", "work_stealing"}
     for run_id in runs["run_id"][:3]:
         rec = RunStore(tmp_path / "runs").load(run_id)
         assert rec.tasks["task_id"].nunique() == 24
@@ -34,7 +46,7 @@ def test_compare_cli_regression_gate_exits_1_on_a_regression(tmp_path, capsys):
     argv = ["compare", "--tasks", "12", "--algorithms", "round_robin", "--mode", "thread", "--repeats", "2",
             "--simulate", "--out", str(tmp_path / "first")]
     assert main(argv) == 0
-    first = next(p for p in (tmp_path / "first").glob("compare-*.csv") if not p.name.endswith("-runs.csv"))
+    first = next(p for p in (tmp_path / "first").glob("compare-*.csv") if p.name.count("-") == 1)
     capsys.readouterr()
     # the same set-up again, against the first: the simulated rows are identical, the real ones
     # move with the machine, well inside a 500 % tolerance
@@ -131,10 +143,14 @@ def test_summary_counts_and_makespan_come_from_rows():
 
 
 def test_ci95_from_raw_values():
+    from scipy import stats
+
+    t = stats.t.ppf(0.975, 2)  # 4.303
     mean, lo, hi = ci95([1.0, 2.0, 3.0])
-    assert mean == 2.0 and lo == pytest.approx(2.0 - 4.303 * 1.0 / math.sqrt(3))
-    assert hi == pytest.approx(2.0 + 4.303 / math.sqrt(3))
+    assert mean == 2.0 and lo == pytest.approx(2.0 - t * 1.0 / math.sqrt(3))
+    assert hi == pytest.approx(2.0 + t / math.sqrt(3))
     assert math.isnan(ci95([5.0])[1])
+    assert ci95([1.0, 2.0, 3.0], bounds=(0.0, None))[1] > 0  # a positive quantity: on the log scale
 
 
 def test_compare_summarises_repeats_with_intervals_and_a_sequential_baseline():
@@ -142,12 +158,12 @@ def test_compare_summarises_repeats_with_intervals_and_a_sequential_baseline():
     result = compare(wl, algorithms=["least_loaded", "round_robin"], modes=["asyncio"], repeats=3, simulate=True)
     s = result.summary
     row = s[(s["algorithm"] == "least_loaded") & (s["mode"] == "asyncio") & (s["metric"] == "makespan_s")].iloc[0]
-    raw = result.per_run.query("algorithm == 'least_loaded' and mode == 'asyncio'")["makespan_s"].tolist()
-    assert row["values"] == raw and row["n"] == 3
-    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(ci95(raw))
+    raw = result.per_run.query("algorithm == 'least_loaded' and mode == 'asyncio' and role == 'measured'")
+    assert row["n"] == 3 and len(raw) == 3
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(ci95(raw["makespan_s"], (0.0, None)))
     speed = s[(s["metric"] == "speedup") & (s["mode"] == "simulated")]["mean"]
     assert (speed > 3).all()  # 8 agents against one: much faster, measured
-    assert sum(1 for r in result.runs if r.meta.get("baseline")) == 2
+    assert sum(1 for r in result.runs if r.meta.get("baseline")) == 4  # first and last, per mode
     assert "least_loaded" in result.table("efficiency").index
     with pytest.raises(ConfigError, match="compare takes a Workload"):
         compare([Task(None, estimate_s=1)])

@@ -29,6 +29,10 @@ def test_gantt_draws_one_bar_per_attempt_in_one_lane_per_agent():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
     failed = [b for b in bars if matplotlib.colors.to_hex(b.get_facecolor()) == plots.STATUS_COLORS["failed"]]
     assert len(failed) == 1
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)  # the statuses' legend covers no bar
+    assert not any(_overlap(legend, b.get_window_extent(renderer)) for b in bars)
     by_priority = plots.gantt(rec.tasks, color_by="priority")
     assert len({tuple(b.get_facecolor()) for b in by_priority.patches}) > 3
     with pytest.raises(sl.ConfigError, match="color_by must be one of"):
@@ -106,6 +110,60 @@ def test_compare_and_load_balance_draw_bars_with_error_bars():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["round_robin", "least_loaded"]
     assert any(len(c.get_segments()) for c in ax.collections)  # the CI error bars
     lb = plots.load_balance(result.summary)
-    assert lb.get_ylabel() == "load_balance_score"
+    assert lb.get_ylabel() == "load balance score (0 to 1)"
     with pytest.raises(sl.ConfigError, match="metric must be one of"):
         plots.compare(result.summary, "happiness")
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_compare_charts_give_units_n_and_the_better_direction_and_no_legend_covers_a_bar():
+    result = run_compare(workloads.heavy_tailed(30, seed=1), algorithms=["round_robin", "least_loaded", "dynamic"],
+                         modes=[], repeats=3, simulate=True, add_stealing=True)
+    ax = plots.compare(result.summary, "makespan_s")
+    assert ax.get_ylabel() == "makespan (s)" and ax.get_xlabel() == "set-up"
+    assert "n = 3 per bar" in ax.get_title() and "lower is better" in ax.get_title()
+    tps = plots.compare(result.summary, "throughput_tps")
+    assert tps.get_ylabel() == "throughput (tasks/s)" and "higher is better" in tps.get_title()
+    for axes in (ax, tps):
+        fig = axes.figure
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend = axes.get_legend().get_window_extent(renderer)
+        assert legend.x0 >= axes.get_window_extent(renderer).x1  # outside the axes, right of it
+        assert not any(_overlap(legend, bar.get_window_extent(renderer)) for bar in axes.patches)
+
+
+@pytest.mark.parametrize("setups", [["round_robin", "least_loaded"], None])
+def test_the_saved_comparison_figure_clips_no_label(tmp_path, setups):
+    from matplotlib.text import Text
+
+    result = run_compare(workloads.heavy_tailed(30, seed=1), algorithms=setups, modes=[], repeats=2, simulate=True,
+                         add_stealing=setups is None, baseline=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plots.compare_figure(result.summary)
+    canvas = FigureCanvasAgg(fig)
+    fig.savefig(tmp_path / "c.png")  # what the command line saves (it adds bbox_inches="tight" besides)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    page = fig.bbox
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+    assert any(t.get_text() == "priority_based+stealing" for t in texts) or setups is not None
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, \
+            t.get_text()
+    titles = [a.title.get_window_extent(renderer) for a in fig.axes]
+    assert not any(_overlap(a, b) for i, a in enumerate(titles) for b in titles[i + 1:])
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert not any(_overlap(legend, a.get_window_extent(renderer)) for a in fig.axes)
+    import math
+
+    for axes in fig.axes:  # the rotated set-up names do not run into each other: parallel lines of text
+        labels = axes.get_xticklabels()  # as far apart, across them, as a line is high
+        xs = [axes.transData.transform((t, 0))[0] for t in axes.get_xticks()]
+        across = min(b - a for a, b in zip(xs, xs[1:])) * math.sin(math.radians(labels[0].get_rotation()))
+        assert across >= labels[0].get_fontsize() * fig.dpi / 72

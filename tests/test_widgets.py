@@ -46,19 +46,24 @@ def test_run_button_compares_every_run_and_keeps_them(tmp_path):
 
     summary = run(main())
     assert not panel.running and not panel.run_button.disabled and panel.stop_button.disabled
-    assert len(panel.runs) == 4 and len(panel.per_run) == 4
+    # a warm-up per set-up, the baseline first and last, two rounds of both set-ups
+    assert len(panel.runs) == 8 and len(panel.per_run) == 8
+    assert panel.per_run["role"].value_counts().to_dict() == {"measured": 4, "warmup": 2, "baseline": 2}
     for rec in panel.runs:
         final = rec.final()
         assert len(final) == 12 and (final["status"] == "completed").all()
     got = summary[summary["metric"] == "throughput_tps"].set_index("algorithm")
     assert list(got["n"]) == [2, 2]
-    for alg in ("round_robin", "least_loaded"):  # the summary is the mean of the recorded runs
-        values = panel.per_run.loc[panel.per_run["algorithm"] == alg, "throughput_tps"]
+    measured = panel.per_run[panel.per_run["role"] == "measured"]
+    for alg in ("round_robin", "least_loaded"):  # the summary is the mean of the measured runs
+        values = measured.loc[measured["algorithm"] == alg, "throughput_tps"]
         assert got.loc[alg, "mean"] == pytest.approx(values.mean())
+    assert measured["speedup"].notna().all()  # over the sequential baseline
     assert "swarmlab-comparison" in panel.table.value and "least_loaded" in panel.table.value
     assert panel.plots.value[:4] == PNG and panel.monitor.chart.value[:4] == PNG
-    assert panel.run_progress.value == panel.run_progress.max == 4
-    assert panel.monitor.progress.value == 12
+    assert panel.run_progress.value == panel.run_progress.max == 8
+    assert panel.monitor.progress.value == 12 and panel.monitor.progress.bar_style == "success"
+    assert "(finished)" in panel.monitor.stats.value and "stopped" not in panel.monitor.stats.value
     assert not panel.save_button.disabled and not panel.csv_button.disabled
 
 
@@ -72,11 +77,13 @@ def test_runs_accumulate_across_set_ups_and_save_and_export(tmp_path):
         await panel.run()
 
     run(main())
-    assert list(panel.per_run["mode"]) == ["thread", "thread", "simulated", "simulated"]
+    measured = panel.per_run[panel.per_run["role"] == "measured"]
+    assert list(measured["mode"]) == ["thread", "thread", "simulated", "simulated"]
+    assert list(panel.per_run["order"]) == list(range(len(panel.runs)))  # one sequence since the panel opened
     assert panel.summary["setup"].nunique() == 2
     assert len(panel.runs[-1].final()) == 500
     folders = panel.save()
-    assert len(folders) == 4 and panel.save() == []  # each run is saved once
+    assert len(folders) == len(panel.runs) == 10 and panel.save() == []  # each run is saved once
     back = RunStore(tmp_path / "runs").load(panel.runs[0].run_id)
     pd.testing.assert_frame_equal(back.tasks, panel.runs[0].tasks, check_dtype=False)
     csv = panel.export("csv")
@@ -104,6 +111,13 @@ def test_stop_ends_every_task_once_and_leaves_the_run_out_of_the_comparison(tmp_
     assert set(final["status"]) == {"completed", "cancelled"}
     assert "stopped" in panel.status.value and not panel.running
     assert panel.csv_button.disabled and not panel.save_button.disabled
+    # the task bar shows what was cancelled: filled to what ran, the rest cancelled
+    cancelled = int((final["status"] == "cancelled").sum())
+    bar = panel.monitor.progress
+    assert bar.bar_style == "warning" and bar.value == 400 - cancelled and bar.max == 400
+    assert bar.description == f"{cancelled} cancelled"
+    assert f"(stopped, {cancelled} cancelled)" in panel.monitor.stats.value
+    assert panel.run_progress.bar_style == "warning"
 
 
 def test_bad_input_is_named_at_the_boundary(tmp_path):
@@ -222,3 +236,58 @@ def test_dask_mode_needs_a_scheduler_address(tmp_path):
     with pytest.raises(ConfigError, match="mode dask needs the address of a running Dask scheduler"):
         run(panel.run())
     assert "mode dask needs the address" in panel.status.value and not panel.runs
+
+
+def test_the_panel_runs_in_a_fair_order_and_gives_verdicts_in_words(tmp_path):
+    from swarmlab.comparison import RunOrder, setups
+
+    panel = _panel(tmp_path, repeats=3, seed=3)
+    run(panel.run())
+    p = panel.per_run
+    order = RunOrder(setups(["round_robin", "least_loaded"]), ["thread"], seed=3)
+    items = order.opening() + [x for r in range(3) for x in order.round(r)] + order.closing()
+    assert [(i.role, i.setup.label) for i in items] == list(zip(p["role"], p["algorithm"]))
+    assert list(p["role"][:2]) == ["warmup"] * 2 and p["role"].iloc[2] == p["role"].iloc[-1] == "baseline"
+    assert set(p.loc[p["role"] == "baseline", "algorithm"]) == {"sequential"}
+    v = panel.comparison.verdicts
+    assert set(v["setup"]) == {panel.summary["setup"].iloc[0]} and set(v["n"]) == {3}
+    words = panel.verdicts.value
+    assert "swarmlab-verdicts" in words and "Verdicts" in words and "makespan" in words
+    assert " vs " in words or " lower than " in words
+    assert "drift check (" in words and "the sequential baseline&#x27;s makespan was" in words
+    table = panel.table.value
+    assert "throughput (tasks/s)" in table and "higher is better" in table and "makespan (s)" in table
+    assert "white-space:nowrap" in table and "<br><small>[" in table  # the interval on a line of its own
+
+
+def test_clear_starts_the_comparison_afresh_and_keeps_the_runs(tmp_path):
+    panel = _panel(tmp_path, repeats=1, simulated=True, baseline=False)
+    assert panel.clear_button.disabled  # nothing to clear yet
+    run(panel.run())
+    assert not panel.clear_button.disabled and panel.table.value and panel.plots.layout.display is None
+    panel.clear_button.click()
+    assert panel.per_run.empty and panel.summary.empty and panel.table.value == "" and panel.verdicts.value == ""
+    assert panel.plots.layout.display == "none" and panel.csv_button.disabled and panel.clear_button.disabled
+    assert len(panel.runs) == 2 and "cleared" in panel.status.value and not panel.save_button.disabled
+    panel.algorithms.value = ("least_loaded",)
+    run(panel.run())
+    assert list(panel.per_run["algorithm"]) == ["least_loaded"] and len(panel.comparison.runs) == 1
+    assert len(panel.runs) == 3
+
+
+def test_no_empty_image_and_no_mode_on_the_simulated_clock_and_five_repeats_by_default(tmp_path):
+    panel = ExperimentPanel(store=tmp_path / "runs", export_dir=tmp_path / "exports")
+    assert panel.repeats.value == 5
+    # an Image without a picture shows a broken-image icon: both are kept out of the page until drawn
+    assert panel.plots.layout.display == "none" and panel.monitor.chart.layout.display == "none"
+    assert not panel.mode.disabled and panel.dask_address.disabled  # the address only for mode dask
+    panel.mode.value = "dask"
+    assert not panel.dask_address.disabled
+    panel.clock.value = "simulated"
+    assert panel.mode.disabled and panel.dask_address.disabled
+    panel.clock.value = "real"
+    assert not panel.mode.disabled
+    sim = _panel(tmp_path, simulated=True, repeats=1)
+    assert sim.mode.disabled
+    run(sim.run())
+    assert sim.monitor.chart.layout.display is None and sim.monitor.chart.value[:4] == PNG
