@@ -126,7 +126,7 @@ LAYERS = (
     ("backends", "monitor", "reaper", "journal", "timers", "lifecycle"),  # what the drivers run on
     ("executor", "engine", "simulation", "durations"),
     ("orchestration",),
-    ("analysis", "workloads", "replays", "comparison"),
+    ("analysis", "workloads", "wfformat", "estimate", "replays", "stats", "setups", "comparison"),
     ("store", "recovery"),
     ("plots", "widgets", "cli", "__main__", ""),  # "" is swarmlab/__init__.py
 )

@@ -16,12 +16,13 @@ def _tiny(n=8):
 
 
 def test_repeats_are_interleaved_and_shuffled_with_the_seed():
-    plan = setups()  # the six
+    plan = setups()  # the seven built-in ones
+    k = len(plan)
     order = RunOrder(plan, ["thread", "simulated"], seed=5)
     opening = order.opening()
-    assert [i.role for i in opening] == ["warmup"] * 6 + ["baseline"] * 2  # virtual time needs no warm-up
-    assert {i.setup.label for i in opening[:6]} == {s.label for s in plan} and {i.mode for i in opening[:6]} == {"thread"}
-    assert [(i.setup.label, i.mode) for i in opening[6:]] == [(SEQUENTIAL, "thread"), (SEQUENTIAL, "simulated")]
+    assert [i.role for i in opening] == ["warmup"] * k + ["baseline"] * 2  # virtual time needs no warm-up
+    assert {i.setup.label for i in opening[:k]} == {s.label for s in plan} and {i.mode for i in opening[:k]} == {"thread"}
+    assert [(i.setup.label, i.mode) for i in opening[k:]] == [(SEQUENTIAL, "thread"), (SEQUENTIAL, "simulated")]
     rounds = [order.round(r) for r in range(4)]
     everything = sorted((s.label, m) for s in plan for m in ("thread", "simulated"))
     for r, items in enumerate(rounds):
