@@ -18,6 +18,7 @@ from typing import Any
 
 from ._harness import Row, Settings, Stopwatch, render_table
 from .core import BENCHMARKS as CORE
+from .dashboard import follow_rate
 from .dask_bench import dask_overhead
 from .orchestration import orchestration_overhead
 from .resources import gpu_and_scaling, sampler_cost
@@ -27,7 +28,8 @@ from .simulation import replay_fidelity, sim_rate
 BENCHMARKS = {**CORE, "decision_rate": decision_rate, "scheduling_quality": scheduling_quality,
               "sampler_cost": sampler_cost, "gpu_and_scaling": gpu_and_scaling,
               "orchestration_overhead": orchestration_overhead, "sim_rate": sim_rate,
-              "replay_fidelity": replay_fidelity, "dask_overhead": dask_overhead}
+              "replay_fidelity": replay_fidelity, "dask_overhead": dask_overhead,
+              "follow_rate": follow_rate}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
