@@ -422,7 +422,8 @@ class Dashboard:
             parts.append(f"<p>admission throttled {len(p.throttled)} times, {spans:.1f} s in all</p>")
         if status == "interrupted":
             parts.append(f"<p class='st-interrupted'>its journal has no end and stopped growing: the run was killed or "
-                         f"hangs; <code>swarmlab resume {html.escape(rid)}</code> finishes it</p>")
+                         f"hangs; <code>swarmlab resume {html.escape(rid)} --store {html.escape(str(self.store))}"
+                         "</code> finishes it</p>")
         if run.error is not None:
             parts.append(f"<p class='damage'>cannot be read: {html.escape(run.error)}</p>")
         if p is not None and p.n_damaged:
