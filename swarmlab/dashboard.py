@@ -48,6 +48,7 @@ _ENDED = ("completed", "failed", "timed_out", "cancelled", "upstream_failed")
 #: The comparison's metrics shown, in this order, where the summary has them.
 _COMPARED = ("throughput_tps", "makespan_s", "speedup", "efficiency", "load_balance_score", "p95_wait_s")
 _AUTO = ""
+_PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG file
 _AUTO_LABEL = "the newest run (running ones first)"
 _STYLE = """<style>
 .swarmlab-dash table { border-collapse: collapse; font-size: 13px; }
@@ -460,7 +461,9 @@ class Dashboard:
     # ------------------------------------------------------------------ the comparison
     def _show_comparison(self) -> None:
         files = latest_comparison(self.results)
-        key = None if files is None else tuple((k, str(p), p.stat().st_mtime) for k, p in sorted(files.items()))
+        # sizes too: a file written in two writes within one tick of the file clock keeps its mtime
+        key = None if files is None else tuple((k, str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                                               for k, p in sorted(files.items()))
         if key == self._comparison_key:
             return
         self._comparison_key = key
@@ -474,7 +477,10 @@ class Dashboard:
             self.comparison.value = (f"<p class='damage'>{html.escape(files['summary'].name)} cannot be read: "
                                      f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>")
             self._comparison_key = None  # try again at the next look
-        _set_image(self.comparison_png, files["png"].read_bytes() if "png" in files else b"")
+        png = files["png"].read_bytes() if "png" in files else b""
+        if png and not png.endswith(_PNG_END):
+            png, self._comparison_key = b"", None  # still being written: read it again at the next look
+        _set_image(self.comparison_png, png)
 
     def __repr__(self) -> str:
         return f"Dashboard({str(self.store)!r}, {len(self.runs)} runs)"

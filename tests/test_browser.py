@@ -228,11 +228,9 @@ def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
                     expect(table).to_contain_text(alg)
                 expect(page.locator("tr[data-status='finished']")).to_have_count(3, timeout=30_000)  # + baseline
                 expect(page.locator("tr[data-status='running']")).to_have_count(0)
-                images = page.locator("img")
-                expect(images).to_have_count(2)  # the run's chart and the comparison's PNG
-                for i in range(2):
-                    expect(images.nth(i)).to_have_js_property("complete", True)
-                    assert images.nth(i).evaluate("img => img.naturalWidth > 0")
+                # the run's chart and the comparison's PNG, both decoded
+                page.wait_for_function("() => document.images.length === 2 && [...document.images].every("
+                                       "img => img.complete && img.naturalWidth > 0)", timeout=60_000)
                 page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
             except BaseException:
                 page.screenshot(path=str(shots / "dashboard_failed.png"), full_page=True)

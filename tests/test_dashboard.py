@@ -134,6 +134,16 @@ def test_the_chart_is_drawn_again_only_when_the_run_changed(store, monkeypatch):
     assert dash.chart.value[:4] == b"\x89PNG" and dash.chart.layout.display is None
 
 
+def _a_png() -> bytes:
+    import io
+
+    from matplotlib.figure import Figure
+
+    buf = io.BytesIO()
+    Figure(figsize=(1, 1)).savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def test_the_latest_comparison_is_shown_with_its_verdicts(tmp_path):
     store = tmp_path / "runs"
     store.mkdir()
@@ -146,14 +156,18 @@ def test_the_latest_comparison_is_shown_with_its_verdicts(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "compare-20300102T000000Z.csv", index=False)
     pd.DataFrame({"metric": ["throughput_tps"], "best": ["heft"], "verdict": ["heft is faster"]}).to_csv(
         tmp_path / "compare-20300102T000000Z-verdicts.csv", index=False)
-    (tmp_path / "compare-20300102T000000Z.png").write_bytes(b"\x89PNG fake")
+    png = _a_png()
+    (tmp_path / "compare-20300102T000000Z.png").write_bytes(png[: len(png) // 2])  # being written
     files = latest_comparison(tmp_path)
     assert files["summary"].name == "compare-20300102T000000Z.csv" and set(files) == {"summary", "verdicts", "png"}
     dash.refresh()
     text = dash.comparison.value
     assert "compare-20300102T000000Z" in text and "12 [11, 13]" in text
     assert "heft throughput_tps verdict" in text and "heft is faster" in text
-    assert dash.comparison_png.value == b"\x89PNG fake"
+    assert dash.comparison_png.value == b"" and dash.comparison_png.layout.display == "none"  # not whole yet
+    (tmp_path / "compare-20300102T000000Z.png").write_bytes(png)
+    dash.refresh()
+    assert dash.comparison_png.value == png and dash.comparison_png.layout.display is None
     (tmp_path / "compare-20300103T000000Z.csv").write_bytes(b"\xff\x00 not a csv")
     dash.refresh()
     assert "compare-20300103T000000Z.csv cannot be read" in dash.comparison.value
