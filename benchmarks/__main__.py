@@ -18,6 +18,7 @@ from typing import Any
 
 from ._harness import Row, Settings, Stopwatch, render_table
 from .core import BENCHMARKS as CORE
+from .dashboard import follow_rate
 from .dask_bench import dask_overhead
 from .orchestration import orchestration_overhead
 from .resources import gpu_and_scaling, sampler_cost
@@ -30,7 +31,7 @@ BENCHMARKS = {**CORE, "decision_rate": decision_rate, "scheduling_quality": sche
               "sampler_cost": sampler_cost, "gpu_and_scaling": gpu_and_scaling,
               "orchestration_overhead": orchestration_overhead, "sim_rate": sim_rate,
               "replay_fidelity": replay_fidelity, "dask_overhead": dask_overhead, "soak": soak,
-              "workflow_quality": workflow_quality, "learned_gap": learned_gap}
+              "workflow_quality": workflow_quality, "learned_gap": learned_gap, "follow_rate": follow_rate}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -312,6 +312,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the live dashboard of a run store (Voila) until Ctrl-C."""
+    from .serve import dashboard_app
+
+    app = dashboard_app(args.store, host=args.host, port=args.port,
+                        on_ready=lambda url: print(f"swarmlab dashboard of {args.store}: {url}", flush=True))
+    app.start()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="swarmlab", description="Run, measure and compare parallel task execution.")
     p.add_argument("--version", action="version", version=f"swarmlab {__version__}")
@@ -377,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["csv", "parquet"], default="csv", help="csv or parquet (default csv)")
     ex.add_argument("--dest", default="data/export", help="the folder to copy to (default data/export)")
     r.set_defaults(func=cmd_runs)
+
+    d = sub.add_parser("dashboard", help="serve a live web page of the store's runs "
+                       "(pip install 'swarmlab[dashboard]')")
+    d.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
+    d.add_argument("--port", type=_positive_int, default=8866, help="port (default 8866, or the next free one)")
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    d.set_defaults(func=cmd_dashboard)
     return p
 
 

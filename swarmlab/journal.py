@@ -1,9 +1,9 @@
 """The journal: a run's records written as they happen, so a killed run can be resumed.
 
 JSON lines in ``<store>/<run_id>/journal.jsonl``: a header (the run's meta and the
-declarative spec that rebuilds its tasks: no pickle), then ``event``, ``attempt`` and
-``task`` lines in the order they were recorded, and an ``end`` line when the run
-finished. Lines are flushed at every terminal event and at least once a second, and
+declarative spec that rebuilds its tasks: no pickle), then ``event``, ``attempt``,
+``task`` and ``resource`` lines in the order they were recorded, and an ``end`` line when
+the run finished (a live reader, such as the dashboard, follows a run from them alone). Lines are flushed at every terminal event and at least once a second, and
 synced to disk at most once a second.
 
 Every line checks itself: it ends with a ``"crc"`` field, the CRC-32 of the line as it
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, JournalError
-from .events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, Recorder
+from .events import ATTEMPT_FIELDS, EVENT_FIELDS, RESOURCE_FIELDS, TASK_INFO_FIELDS, Recorder
 
-__all__ = ["Journal", "read_journal", "encode_line", "JOURNAL_NAME"]
+__all__ = ["Journal", "read_journal", "encode_line", "decode_line", "JOURNAL_NAME"]
 
 JOURNAL_NAME = "journal.jsonl"
 SYNC_EVERY_S = 1.0
@@ -50,7 +50,7 @@ class Journal:
         self.path = self.folder / JOURNAL_NAME
         self.recorder = recorder
         self._f = open(self.path, "a", encoding="utf-8")
-        self._seen = [0, 0, 0]  # events, attempts, task_info written
+        self._seen = [0, 0, 0, 0]  # task_info, attempts, events, resources written
         self._synced = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._write({"type": "header", "run_id": recorder.run_id, "meta": meta, "spec": spec})
@@ -64,7 +64,8 @@ class Journal:
         if self._f.closed:
             return
         rec, seen = self.recorder, self._seen
-        for i, (kind, rows) in enumerate((("task", rec.task_info), ("attempt", rec.attempts), ("event", rec.events))):
+        for i, (kind, rows) in enumerate((("task", rec.task_info), ("attempt", rec.attempts), ("event", rec.events),
+                                           ("resource", rec.resources))):
             for row in rows[seen[i]:]:
                 self._write({"type": kind, "row": list(row)})
             seen[i] = len(rows)
@@ -100,9 +101,11 @@ _ROW_TYPES: dict[str, tuple] = {
     "attempt": (_STR, _STR + _NONE, int, _STR, int, _STR + _NONE, _STR + _NONE, _ANY)
     + (_NUM + _NONE,) * 4 + (_STR + _NONE,) * 2,
     "task": (_STR, _STR + _NONE, _NUM + _NONE, list, list, _STR),
+    # the measurements (NaN where not measured), running, queued, throttled (a bool), worker
+    "resource": (_NUM + _NONE,) * 14 + (_NUM, _NUM, _ANY, _STR + _NONE),
 }
-assert [len(_ROW_TYPES[k]) for k in ("event", "attempt", "task")] == [
-    len(EVENT_FIELDS), len(ATTEMPT_FIELDS), len(TASK_INFO_FIELDS)]
+assert [len(_ROW_TYPES[k]) for k in ("event", "attempt", "task", "resource")] == [
+    len(EVENT_FIELDS), len(ATTEMPT_FIELDS), len(TASK_INFO_FIELDS), len(RESOURCE_FIELDS)]
 
 
 def _fits(value: Any, types: Any) -> bool:
@@ -111,8 +114,10 @@ def _fits(value: Any, types: Any) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
 
-def _decode(raw: bytes) -> dict[str, Any] | None:
-    """The object on one line, or None when the line is damaged."""
+def decode_line(raw: bytes) -> dict[str, Any] | None:
+    """The object on one journal line (without its newline), or None when the line is
+    damaged: it fails its checksum, is not UTF-8 or JSON, or its fields have the wrong
+    types."""
     at = raw.rfind(_CRC)
     if at != -1 and raw.endswith(b"}"):
         body = raw[:at] + b"}"
@@ -161,7 +166,8 @@ def read_journal(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"no journal at {path}; only runs started with a store have one")
     data = path.read_bytes()
-    out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "end": None, "damaged": []}
+    out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "resource": [], "end": None,
+                           "damaged": []}
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the newline that ends the last line
@@ -169,7 +175,7 @@ def read_journal(path: str | Path) -> dict[str, Any]:
         raise JournalError(f"the journal {path} is empty: the run was killed before it wrote anything; "
                            "there is nothing to resume, run it again")
     for n, raw in enumerate(lines, 1):
-        obj = _decode(raw)
+        obj = decode_line(raw)
         kind = obj and obj["type"]
         if n == 1 and kind != "header":
             what = "is damaged" if obj is None and raw.startswith(b'{"type": "header"') else "is not a journal header"

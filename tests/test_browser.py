@@ -180,3 +180,111 @@ def test_panel_runs_in_a_real_browser(lab):
             raise
         finally:
             browser.close()
+
+
+# ------------------------------------------------------------------ the dashboard
+
+DASHBOARD_TASKS = 120  # CPU-bound tasks on threads: each run lasts a few seconds
+
+
+def _env():
+    return {**os.environ, "CI": "true", "MPLBACKEND": "Agg",
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+def _start_dashboard(tmp_path, store):
+    """``swarmlab dashboard`` on a free loopback port; its process and the URL it printed."""
+    env = {**_env(), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    with open(tmp_path / "dashboard.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "swarmlab.cli", "dashboard", "--store", str(store),
+                                 "--port", str(_free_port())], env=env, stdout=subprocess.PIPE, stderr=log,
+                                start_new_session=True)
+    deadline = time.monotonic() + 90
+    line = b""
+    while b"token=" not in line:  # the URL with its token, printed once Voila listens
+        line = proc.stdout.readline()
+        if (not line and proc.poll() is not None) or time.monotonic() > deadline:
+            _stop(proc)
+            raise AssertionError("the dashboard did not start:\n" + (tmp_path / "dashboard.log").read_text()[-3000:])
+    return proc, re.search(rb"http://127\.0\.0\.1:\d+/\?token=\S+", line).group().decode()
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@pytest.mark.timeout(300)
+def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    _need_browser()
+    shots = Path(os.environ.get("SWARMLAB_ARTIFACTS", ROOT / "data" / "artifacts"))
+    shots.mkdir(parents=True, exist_ok=True)
+    out = tmp_path / "data"
+    store = out / "runs"
+    server, url = _start_dashboard(tmp_path, store)
+    assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
+    compare = None
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+            page = browser.new_page(viewport={"width": 1300, "height": 1700})
+            try:
+                page.goto(url)
+                expect(page.get_by_text("0 runs: no run yet")).to_be_visible(timeout=90_000)
+                with open(tmp_path / "compare.log", "wb") as log:
+                    compare = subprocess.Popen(
+                        [sys.executable, "-m", "swarmlab.cli", "compare", "--workload", "cpu", "--tasks",
+                         str(DASHBOARD_TASKS), "--algorithms", "round_robin,least_loaded", "--mode", "thread",
+                         "--repeats", "1", "--out", str(out)], env=_env(), stdout=subprocess.DEVNULL, stderr=log,
+                        start_new_session=True)
+                # the first journaled run appears while it runs, and its counts grow
+                running = page.locator("table.swarmlab-runs tr[data-status='running']").first
+                expect(running).to_be_visible(timeout=120_000)
+                run_id = running.get_attribute("data-run")
+                ended = page.locator(f"tr[data-run='{run_id}'] td.ended")
+                seen = []
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    text = ended.text_content(timeout=10_000) or ""
+                    done, total = (int(x) for x in text.split("/")) if "/" in text else (-1, -1)
+                    if done >= 0 and (not seen or seen[-1] != done):
+                        seen.append(done)
+                    if len([d for d in seen if d < total]) >= 2:
+                        break  # two different counts below the total: seen growing while running
+                    time.sleep(0.1)
+                below = [d for d in seen if d < DASHBOARD_TASKS]
+                assert len(below) >= 2 and below == sorted(below), seen
+                page.screenshot(path=str(shots / "dashboard_running.png"), full_page=True)
+                # it finishes with every task ended, and the comparison is shown once written
+                row = page.locator(f"tr[data-run='{run_id}']")
+                expect(row).to_have_attribute("data-status", "finished", timeout=120_000)
+                expect(ended).to_have_text(f"{DASHBOARD_TASKS}/{DASHBOARD_TASKS}")
+                assert compare.wait(180) == 0, (tmp_path / "compare.log").read_text()[-3000:]
+                table = page.locator("table.swarmlab-comparison")
+                expect(table).to_be_visible(timeout=60_000)
+                for alg in ("round_robin", "least_loaded"):
+                    expect(table).to_contain_text(alg)
+                expect(page.locator("tr[data-status='finished']")).to_have_count(3, timeout=30_000)  # + baseline
+                expect(page.locator("tr[data-status='running']")).to_have_count(0)
+                # the run's chart and the comparison's PNG, both decoded
+                page.wait_for_function("() => document.images.length === 2 && [...document.images].every("
+                                       "img => img.complete && img.naturalWidth > 0)", timeout=60_000)
+                page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+            except BaseException:
+                page.screenshot(path=str(shots / "dashboard_failed.png"), full_page=True)
+                raise
+            finally:
+                browser.close()
+    finally:
+        if compare is not None:
+            _stop(compare)
+        _stop(server)

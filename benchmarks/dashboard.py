@@ -1,0 +1,62 @@
+"""The dashboard keeps up: its follower reads a journal faster than the fastest run writes it."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import swarmlab as sl
+from swarmlab.follow import JournalFollower, RunProgress
+from swarmlab.journal import JOURNAL_NAME
+
+from ._harness import Row, Settings, Stopwatch, medians
+
+__all__ = ["follow_rate"]
+
+
+async def _anoop() -> None:
+    """The cheapest task a run can have: its journal grows as fast as a run's can."""
+
+
+def _journaled_run(n: int, root: Path) -> tuple[float, Path]:
+    """A real journaled run of ``n`` no-op coroutines; its wall time and its journal."""
+
+    async def main() -> tuple[float, str]:
+        limits = sl.ResourceLimits(max_concurrent_tasks=1000, max_queue_size=n, max_cpu_percent=None,
+                                   max_memory_mb=None)
+        with Stopwatch() as sw:
+            async with sl.ParallelExecutor(mode="asyncio", limits=limits, journal=str(root)) as ex:
+                await ex.submit_batch([sl.Task(_anoop) for _ in range(n)])
+        return sw.elapsed, ex.recorder.run_id
+
+    wall, run_id = asyncio.run(main())
+    return wall, root / run_id / JOURNAL_NAME
+
+
+def _follow(path: Path) -> float:
+    """Seconds to read the whole journal as the dashboard does: look after look."""
+    follower, progress = JournalFollower(path), RunProgress()
+    with Stopwatch() as sw:
+        while True:
+            progress.feed(follower.poll())
+            if not follower.behind:
+                break
+    if progress.ended["completed"] != progress.submitted or follower.offset != path.stat().st_size:
+        raise RuntimeError(f"the follower read {progress.ended} of {progress.submitted} tasks")
+    return sw.elapsed
+
+
+def follow_rate(s: Settings) -> list[Row]:
+    """Tasks per second the dashboard's follower reads from a finished run's journal, next to
+    the tasks per second that run wrote it at (no-op coroutines: the fastest journal there is)."""
+    n = s.size(100_000, 5_000)
+
+    def measure() -> dict[str, float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, path = _journaled_run(n, Path(tmp))
+            return {"write": n / wall, "follow": n / _follow(path)}
+
+    m = medians(measure, s.reps)
+    return [Row("follow_rate", f"JournalFollower + RunProgress, {n:,} no-op tasks (baseline: the run writing it)",
+                m["follow"], m["write"], "tasks/s", ">= 1x the run (keeps up)", m["follow"] >= m["write"])]
