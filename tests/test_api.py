@@ -82,7 +82,7 @@ def test_all_is_what_the_readme_documents():
         assert name in swarmlab.__all__ or f"swarmlab.{name}" in MODULES, name
     for dotted in set(re.findall(r"\bswarmlab\.([a-z_]+\.[A-Za-z_]+)\b", README)):
         module, attr = dotted.split(".")
-        target = getattr(swarmlab, module)
+        target = getattr(swarmlab, module, None)  # a submodule not imported yet is looked up below
         if not isinstance(target, types.ModuleType):
             target = importlib.import_module(f"swarmlab.{module}")
         assert hasattr(target, attr) or f"swarmlab.{dotted}" in MODULES, dotted
@@ -127,8 +127,8 @@ LAYERS = (
     ("executor", "engine", "simulation", "durations"),
     ("orchestration",),
     ("analysis", "workloads", "wfformat", "estimate", "replays", "stats", "setups", "comparison"),
-    ("store", "recovery"),
-    ("plots", "widgets", "cli", "__main__", ""),  # "" is swarmlab/__init__.py
+    ("store", "recovery", "follow"),  # follow: journals read as they grow
+    ("plots", "widgets", "dashboard", "serve", "cli", "__main__", ""),  # "" is swarmlab/__init__.py
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 STDLIB_ONLY = ("errors", "model", "portal", "events")
