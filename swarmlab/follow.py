@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import ATTEMPT_FIELDS, EVENT_FIELDS, RESOURCE_FIELDS, TASK_INFO_FIELDS
-from .journal import JOURNAL_NAME, decode_line
+from .journal import JOURNAL_NAME, decode_line, legacy_task_row
 from .model import TaskStatus
 
 __all__ = ["JournalFollower", "Appended", "DamagedLine", "RunProgress", "RunFolder", "scan_store",
@@ -76,6 +76,8 @@ def _decode_many(lines: list[bytes]) -> list[dict[str, Any] | None]:
         objs = [decode_line(lines[i]) for i in where]
     for i, obj in zip(where, objs):
         row = obj.get("row") if isinstance(obj, dict) else None
+        if isinstance(obj, dict) and obj.get("type") == "task":
+            legacy_task_row(row)
         if isinstance(row, list) and len(row) == _ROW_LEN.get(obj.get("type"), -1):
             out[i] = obj
     return out

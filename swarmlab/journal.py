@@ -108,6 +108,13 @@ assert [len(_ROW_TYPES[k]) for k in ("event", "attempt", "task", "resource")] ==
     len(EVENT_FIELDS), len(ATTEMPT_FIELDS), len(TASK_INFO_FIELDS), len(RESOURCE_FIELDS)]
 
 
+def legacy_task_row(row: Any) -> None:
+    """A task row journaled before ``estimate_source`` existed (5 fields) gains it, in
+    place: "given" when it has an estimate, else "default"."""
+    if isinstance(row, list) and len(row) == len(TASK_INFO_FIELDS) - 1:
+        row.append("given" if row[2] is not None else "default")
+
+
 def _fits(value: Any, types: Any) -> bool:
     if types is _ANY:
         return True
@@ -136,6 +143,8 @@ def decode_line(raw: bytes) -> dict[str, Any] | None:
     kind = obj.get("type")
     if kind in _ROW_TYPES:
         row, types = obj.get("row"), _ROW_TYPES[kind]
+        if kind == "task":
+            legacy_task_row(row)
         if not (isinstance(row, list) and len(row) == len(types) and all(map(_fits, row, types))):
             return None
     elif kind == "header":

@@ -273,7 +273,7 @@ def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
                 expect(table).to_be_visible(timeout=60_000)
                 for alg in ("round_robin", "least_loaded"):
                     expect(table).to_contain_text(alg)
-                expect(page.locator("tr[data-status='finished']")).to_have_count(3, timeout=30_000)  # + baseline
+                expect(page.locator("tr[data-status='finished']")).to_have_count(4, timeout=30_000)  # + the baseline, first and last
                 expect(page.locator("tr[data-status='running']")).to_have_count(0)
                 # the run's chart and the comparison's PNG, both decoded
                 page.wait_for_function("() => document.images.length === 2 && [...document.images].every("

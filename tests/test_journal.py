@@ -181,3 +181,18 @@ def test_an_unreadable_journal_is_refused_in_one_line_with_exit_code_2(finished_
     assert "Traceback" not in out.stderr and out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert run_id in out.stderr and "journal" in out.stderr
+
+
+def test_a_task_row_journaled_before_estimate_source_is_read_not_damaged():
+    import json
+    import zlib
+
+    from swarmlab.journal import decode_line
+
+    def line(obj):
+        body = json.dumps(obj).encode()
+        return body[:-1] + b', "crc": ' + str(zlib.crc32(body)).encode() + b"}"
+
+    old = decode_line(line({"type": "task", "row": ["t1", "io", 1.5, [], []]}))
+    bare = decode_line(line({"type": "task", "row": ["t2", None, None, [], []]}))
+    assert old["row"][-1] == "given" and bare["row"][-1] == "default"
