@@ -28,7 +28,7 @@ import pandas as pd
 from .events import RESOURCE_FIELDS
 from .follow import JournalFollower, RunFolder, RunProgress, scan_store
 from .store import load_run
-from .widgets import DRAW_SHARE, W, _bundle, _png
+from .widgets import DRAW_SHARE, Polling, W, _bundle, _png
 
 __all__ = ["Dashboard", "latest_comparison", "STORE_ENV", "QUIET_S"]
 
@@ -226,7 +226,7 @@ class _Shown:
     draw_s: float = 0.0
 
 
-class Dashboard:
+class Dashboard(Polling):
     """Every run of ``store``, the running ones followed live from their journals, and the
     newest comparison written next to the store (``results``, default the store's parent:
     where ``swarmlab compare`` writes ``compare-*.csv`` and its PNG).
@@ -276,21 +276,6 @@ class Dashboard:
         return cls(os.environ.get(STORE_ENV, "data/runs"), **kwargs)
 
     # ------------------------------------------------------------------ polling
-    def start(self) -> None:
-        """Poll on the running loop (nothing happens without one)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if self._poller is None or self._poller.done():
-            self._poller = loop.create_task(self._poll())
-
-    def stop(self) -> None:
-        """Stop polling."""
-        if self._poller is not None:
-            self._poller.cancel()
-            self._poller = None
-
     async def _poll(self) -> None:
         while True:
             behind = self.refresh()

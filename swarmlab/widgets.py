@@ -92,7 +92,29 @@ def _run_figure(fig: Any, record: RunRecord) -> None:
 DRAW_SHARE = 4
 
 
-class LiveMonitor:
+class Polling:
+    """A view that refreshes itself from a task on the running loop: ``start`` and
+    ``stop`` it; subclasses define the coroutine ``_poll`` and set ``_poller = None``."""
+
+    _poller: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Poll on the running loop (nothing happens without one)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._poller is None or self._poller.done():
+            self._poller = loop.create_task(self._poll())
+
+    def stop(self) -> None:
+        """Stop polling (what is followed goes on)."""
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+
+
+class LiveMonitor(Polling):
     """A live view of a running :class:`~swarmlab.ParallelExecutor` or
     :class:`~swarmlab.orchestration.OrchestrationManager`.
 
@@ -154,21 +176,6 @@ class LiveMonitor:
         src = self._source
         ex = src if isinstance(src, ParallelExecutor) or src is None else src.executor
         return None if ex is self._stale else ex
-
-    def start(self) -> None:
-        """Poll on the running loop (nothing happens without one)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if self._poller is None or self._poller.done():
-            self._poller = loop.create_task(self._poll())
-
-    def stop(self) -> None:
-        """Stop polling (the run goes on)."""
-        if self._poller is not None:
-            self._poller.cancel()
-            self._poller = None
 
     async def _poll(self) -> None:
         while True:
