@@ -87,24 +87,21 @@ def _repeats(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto'; got {text!r}") from None
 
 
-def _fraction(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        x = -1.0
-    if not x >= 0:
-        raise argparse.ArgumentTypeError(f"must be a fraction >= 0 (0.10 = 10%); got {text!r}")
-    return x
+def _at_least_0(what: str, hint: str = ""):
+    """A parser of numbers >= 0; ``what`` (and ``hint``) say which kind in the error."""
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            x = -1.0
+        if not x >= 0:
+            raise argparse.ArgumentTypeError(f"must be {what} >= 0{hint}; got {text!r}")
+        return x
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        x = -1.0
-    if not x >= 0:
-        raise argparse.ArgumentTypeError(f"must be seconds >= 0; got {text!r}")
-    return x
+_fraction = _at_least_0("a fraction", " (0.10 = 10%)")
+_seconds = _at_least_0("seconds")
 
 
 def _stamp() -> str:

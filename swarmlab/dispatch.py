@@ -25,7 +25,7 @@ from .pool import PoolMixin
 from .scheduling.base import HIGH_PRIORITY, MIN_WEIGHT_S, AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle, upward_ranks
-from .scheduling.metrics import Placements, fit
+from .scheduling.metrics import Placements
 from .taskstate import (
     AGING_TICKS_PER_S,
     DELAYED,
@@ -400,9 +400,7 @@ class Dispatcher(PoolMixin):
         if not ok:
             self._bad_choice(st, slot, now)
             return
-        counts.n += 1
-        counts.placed[slot.idx] += st.weight
-        counts.fit_sum += fit(slot, group)
+        counts.place(slot, st.weight, group)
         seq = self._seq = self._seq + 1
         self._by_seq.append(st)
         p = st.priority

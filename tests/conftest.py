@@ -1,5 +1,7 @@
 import asyncio
 import os
+import signal
+import subprocess
 
 import psutil
 import pytest
@@ -45,3 +47,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # CI sizes wherever it runs: their checked outputs were stored at those sizes. (tests/ is
 # collected before notebooks/, so the kernels nbval starts inherit this.)
 os.environ.setdefault("CI", "true")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """End a server started in a process group of its own: TERM, then KILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()

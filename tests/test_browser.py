@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import stop_group
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,12 +83,7 @@ def lab(tmp_path):
                 time.sleep(0.3)
         yield base, token, root
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def _dropdown(panel, label: str):
@@ -204,21 +199,10 @@ def _start_dashboard(tmp_path, store):
     while b"token=" not in line:  # the URL with its token, printed once Voila listens
         line = proc.stdout.readline()
         if (not line and proc.poll() is not None) or time.monotonic() > deadline:
-            _stop(proc)
+            stop_group(proc)
             raise AssertionError("the dashboard did not start:\n" + (tmp_path / "dashboard.log").read_text()[-3000:])
     return proc, re.search(rb"http://127\.0\.0\.1:\d+/\?token=\S+", line).group().decode()
 
-
-def _stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 @pytest.mark.timeout(300)
@@ -286,5 +270,5 @@ def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
                 browser.close()
     finally:
         if compare is not None:
-            _stop(compare)
-        _stop(server)
+            stop_group(compare)
+        stop_group(server)

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import stop_group
 
 import swarmlab as sl
 from swarmlab import dashboard as dash_module
@@ -214,13 +214,7 @@ def test_dashboard_command_serves_the_page_on_loopback_behind_a_token(store, tmp
                      if c.status == "LISTEN" and c.laddr.port == port]
         assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        proc.stdout.close()
+        stop_group(proc)
 
 
 def test_the_template_notebook_is_shipped_and_skipped_by_the_suite():
