@@ -22,7 +22,7 @@ from .errors import ConfigError, DependencyCycleError, QueueFullError
 from .events import EventCounts, Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus
 from .pool import PoolMixin
-from .scheduling.base import HIGH_PRIORITY, MIN_WEIGHT_S, AgentSlot, Policy
+from .scheduling.base import MIN_WEIGHT_S, AgentSlot, Policy
 from .scheduling.capabilities import CapabilityIndex
 from .scheduling.dag import find_cycle, upward_ranks
 from .scheduling.metrics import Placements
@@ -438,9 +438,7 @@ class Dispatcher(PoolMixin):
         key = st.key
         slot.put(key)
         slot.queued += 1
-        slot.work += st.weight
-        if st.priority >= HIGH_PRIORITY:
-            slot.hi_work += st.weight
+        slot.add_work(st.weight, st.priority)
         if slot.running < slot.capacity and slot.queue[slot.head] == key:
             heapq.heappush(self._startable, key << IDX_BITS | slot.idx)
         if self.stealer is not None:
@@ -550,9 +548,7 @@ class Dispatcher(PoolMixin):
             return False
         slot = st.slot
         slot.running -= 1
-        slot.work -= st.weight
-        if st.priority >= HIGH_PRIORITY:
-            slot.hi_work -= st.weight
+        slot.drop_work(st.weight, st.priority)
         self.n_running -= 1
         started = st.started_s if st.started_s is not None else now
         run = now - started
@@ -650,9 +646,7 @@ class Dispatcher(PoolMixin):
         error_type = error_type or status.value
         if st.state is QUEUED:
             st.slot.queued -= 1
-            st.slot.work -= st.weight
-            if st.priority >= HIGH_PRIORITY:
-                st.slot.hi_work -= st.weight
+            st.slot.drop_work(st.weight, st.priority)
             self._load_decreased(st.slot)
         ready = st.ready_s if st.state is not PENDING else None
         self.n_waiting -= 1

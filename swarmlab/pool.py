@@ -10,7 +10,7 @@ from itertools import islice
 
 from .errors import ConfigError
 from .model import Agent, TaskStatus
-from .scheduling.base import HIGH_PRIORITY, AgentSlot
+from .scheduling.base import AgentSlot
 from .taskstate import DELAYED, IDX_MASK, QUEUED, RUNNING, SEQ_MASK, TaskState
 
 __all__ = ["PoolMixin"]
@@ -44,9 +44,7 @@ class PoolMixin:
             raise ConfigError(f"agent {thief.id!r} lacks {sorted(st.task.requires - thief.capabilities)} "
                               f"that task {st.id!r} requires")
         victim.queued -= 1
-        victim.work -= st.weight
-        if st.priority >= HIGH_PRIORITY:
-            victim.hi_work -= st.weight
+        victim.drop_work(st.weight, st.priority)
         self._load_decreased(victim)
         self.placements.move(victim, thief, st.weight, st.group)
         self._emit(now, "stolen", st.id, thief.id, victim.id)

@@ -81,6 +81,18 @@ class AgentSlot:
         else:
             insort(q, key, self.head)
 
+    def add_work(self, weight: float, priority: int) -> None:
+        """A task of this weight and priority was queued here."""
+        self.work += weight
+        if priority >= HIGH_PRIORITY:
+            self.hi_work += weight
+
+    def drop_work(self, weight: float, priority: int) -> None:
+        """A task of this weight and priority left (ended, stolen or cancelled)."""
+        self.work -= weight
+        if priority >= HIGH_PRIORITY:
+            self.hi_work -= weight
+
     def pop_head(self) -> None:
         """Drop the head rank. The consumed prefix is cut off once the queue is empty or
         the prefix is its larger half, so a pop costs O(1) amortized."""
