@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .ended import EndedTasks
 from .errors import ConfigError, DependencyCycleError, QueueFullError
 from .events import EventCounts, Recorder
 from .model import Agent, ResourceLimits, Task, TaskStatus
@@ -85,6 +86,11 @@ class Dispatcher(PoolMixin):
         The estimator also learns from each completed attempt (``observe``), and a task
         whose estimate was not given is predicted again when it becomes ready, if the
         estimator learned something since (``version``).
+    forget : bool
+        Ended tasks are forgotten (a run that spills its rows): their state leaves
+        :attr:`tasks` and :attr:`finished` stays empty; :attr:`ended` keeps how each
+        ended, in 9 bytes (none for a completed task with an automatic id), so duplicate
+        ids and dependencies on ended tasks are still checked (:meth:`ended_status`).
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class Dispatcher(PoolMixin):
         on_terminal: Callable[[TaskState], None] | None = None,
         estimator: Any = None,
         learn: bool = False,
+        forget: bool = False,
     ) -> None:
         agents = list(agents)
         if not agents:
@@ -144,7 +151,8 @@ class Dispatcher(PoolMixin):
         self.n_running = 0
         self.n_unfinished = 0
         self._seq = 0
-        self._by_seq: list[TaskState | None] = [None]  # queue key & SEQ_MASK -> its task
+        # queue key & SEQ_MASK -> its task, while it waits under that key
+        self._by_seq: dict[int, TaskState] = {}
         self._delay_seq = 0
         self._auto_id = 0
         self.throttled = False  # admission paused by a resource limit
@@ -159,8 +167,10 @@ class Dispatcher(PoolMixin):
 
         self.estimator = estimator
         self._observe = estimator.observe if learn and estimator is not None else None
-        # learning: task id -> [its task_info row, the estimator's version when predicted]
-        self._estimated: dict[str, list[int]] | None = {} if self._observe is not None else None
+        # learning: unfinished task id -> [its task_info row, the estimator's version when predicted]
+        self._estimated: dict[str, list] | None = {} if self._observe is not None else None
+        self.ended = EndedTasks() if forget else None
+        self._given_auto: set[str] = set()  # forgetting: given ids that look like automatic ones
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -188,6 +198,7 @@ class Dispatcher(PoolMixin):
         groups = self.index.groups
         ids: list[str] = []
         auto = self._auto_id
+        given_auto = self._given_auto  # (forgetting) given ids that automatic ones must skip
         any_deps = False
         given = 0  # ids given by the caller (auto ids are unique and new by construction)
         for t in tasks:
@@ -196,7 +207,7 @@ class Dispatcher(PoolMixin):
             tid = t.id
             if tid is None:
                 tid = f"task-{auto}"
-                while tid in known:
+                while tid in known or (given_auto and tid in given_auto):
                     auto += 1
                     tid = f"task-{auto}"
                 auto += 1
@@ -211,6 +222,8 @@ class Dispatcher(PoolMixin):
         if (in_batch is not None and (len(in_batch) != n or not in_batch.isdisjoint(known))
                 or len(set(tasks)) != n):  # Task hashes by identity: the same object twice
             self._explain_duplicates(tasks, ids)
+        if self.ended is not None and given:
+            self._refuse_forgotten_ids([tid for t, tid in zip(tasks, ids) if t.id is not None])
         if priorities is not None:
             for p in priorities:
                 if p is not None and (isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10):
@@ -222,6 +235,8 @@ class Dispatcher(PoolMixin):
 
         # Validated: from here on nothing raises and every task is accepted.
         self._auto_id = auto
+        if self.ended is not None and given:
+            given_auto.update(tid for t, tid in zip(tasks, ids) if t.id is not None and tid.startswith("task-"))
         if self.first_submit_s is None and n:
             self.first_submit_s = now
         self.n_waiting += n
@@ -248,10 +263,11 @@ class Dispatcher(PoolMixin):
                            default_timeout if t.timeout is None else t.timeout)
             st.group = groups[t.requires]
             known[tid] = st
+            row = (tid, t.kind, t.estimate_s, tuple(sorted(t.requires)) if t.requires else no_deps,
+                   no_deps if dep_ids is None else tuple(dep_ids[i]), source)
+            info.append(row)
             if self._estimated is not None and source != "given":
-                self._estimated[tid] = [len(info), self.estimator.version]
-            info.append((tid, t.kind, t.estimate_s, tuple(sorted(t.requires)) if t.requires else no_deps,
-                         no_deps if dep_ids is None else tuple(dep_ids[i]), source))
+                self._estimated[tid] = [row, self.estimator.version]
             ev.append((len(ev), now, "submitted", tid, None, None))
             if dep_ids is None and not ordered:
                 enqueue(st, now)
@@ -309,13 +325,37 @@ class Dispatcher(PoolMixin):
         p = _checked_estimate(est.predict(st.task), est, st.id)
         if p is None:
             return
-        info = self.recorder.task_info
-        row = info[entry[0]]
+        row = entry[0]
         if row[5] == "default":
             st.task = copy.copy(st.task)  # until now the caller's own
         st.task.estimate_s = p
         st.weight = p if p > MIN_WEIGHT_S else MIN_WEIGHT_S
-        info[entry[0]] = row[:2] + (p,) + row[3:5] + ("learned",)
+        # rows are only appended (a journal or a spill may have written the first): the
+        # task's last row is the one that holds (records.RunRecord.tasks)
+        entry[0] = row[:2] + (p,) + row[3:5] + ("learned",)
+        self.recorder.task_info.append(entry[0])
+
+    def ended_status(self, tid: str) -> TaskStatus | None:
+        """How a task that ended and was forgotten (``forget``) ended; None when this
+        run forgot no task of that id."""
+        if self.ended is None:
+            return None
+        status = self.ended.get(tid)
+        if status is None and self._was_auto(tid):
+            return _COMPLETED  # completed tasks with automatic ids are not kept
+        return status
+
+    def _was_auto(self, tid: str) -> bool:
+        """``tid`` is an automatic id this run gave (``task-<n>``, n below the counter)."""
+        n = tid[5:]
+        return (tid.startswith("task-") and n.isascii() and n.isdigit() and (n == "0" or n[0] != "0")
+                and int(n) < self._auto_id and tid not in self._given_auto)
+
+    def _refuse_forgotten_ids(self, given: list[str]) -> None:
+        dup = self.ended.first_of(given) or next((t for t in given if self._was_auto(t)), None)
+        if dup is not None:
+            raise ConfigError(f"task id {dup!r} is already used in this run (that task ended "
+                              f"{self.ended_status(dup).value}); task ids must be unique")
 
     def _explain_duplicates(self, tasks: Sequence[Task], ids: list[str]) -> None:
         seen_obj: set[int] = set()
@@ -337,7 +377,7 @@ class Dispatcher(PoolMixin):
             deps = []
             for d in t.dependencies:
                 did = (batch_ids.get(id(d)) or d.id) if isinstance(d, Task) else d
-                if did is None or (did not in in_batch and did not in known):
+                if did is None or (did not in in_batch and did not in known and self.ended_status(did) is None):
                     raise ConfigError(
                         f"task {tid!r} depends on {did or d!r}, which is neither submitted "
                         "nor in this batch; submit the dependency first or in the same batch"
@@ -352,9 +392,9 @@ class Dispatcher(PoolMixin):
         known = self.tasks
         for st, deps in zip(states, dep_ids):
             for did in deps:
-                dep = known[did]
-                if dep.state is _COMPLETED:
-                    continue
+                dep = known.get(did)
+                if dep is None or dep.state is _COMPLETED:
+                    continue  # None: it ended and was forgotten (the second pass asks how)
                 if dep.dependents is None:
                     dep.dependents = []
                 dep.dependents.append(st)
@@ -365,15 +405,16 @@ class Dispatcher(PoolMixin):
         for st, deps in pairs:
             if st.state is not PENDING:
                 continue  # already ended upstream_failed by an earlier task in the batch
-            failed = None
             for did in deps:
-                if known[did].state in _FAILED_STATES:
-                    failed = known[did]
+                dep = known.get(did)
+                state = dep.state if dep is not None else self.ended_status(did)
+                if state in _FAILED_STATES:
+                    self._end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED, f"dependency {did!r} ended {state.value}")
+                    self._propagate(st, now)
                     break
-            if failed is not None:
-                self._upstream_failed(st, failed, now)
-            elif st.waiting_on == 0:
-                self._enqueue(st, now)
+            else:
+                if st.waiting_on == 0:
+                    self._enqueue(st, now)
 
     def _check_cycles(self, ids: list[str], dep_ids: list[list[str]], in_batch: set[str]) -> None:
         # Only edges inside the batch can close a cycle: earlier tasks cannot depend on new ones.
@@ -402,7 +443,10 @@ class Dispatcher(PoolMixin):
             return
         counts.place(slot, st.weight, group)
         seq = self._seq = self._seq + 1
-        self._by_seq.append(st)
+        by_seq = self._by_seq
+        if st.key:  # placed again (an agent left): its old key no longer stands
+            by_seq.pop(st.key & SEQ_MASK, None)
+        by_seq[seq] = st
         p = st.priority
         aging = self._aging_s
         if self._ordered:  # within a priority, the higher upward rank first
@@ -446,8 +490,8 @@ class Dispatcher(PoolMixin):
 
     def _valid(self, key: int, slot: AgentSlot) -> bool:
         """A queue entry still stands: its task waits on this agent with this rank."""
-        st = self._by_seq[key & SEQ_MASK]
-        return st.state is QUEUED and st.slot is slot and st.key == key
+        st = self._by_seq.get(key & SEQ_MASK)
+        return st is not None and st.state is QUEUED and st.slot is slot and st.key == key
 
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""
@@ -488,10 +532,11 @@ class Dispatcher(PoolMixin):
                 push(startable, entry)  # paused; critical work and an idle run excepted
                 break
             slot.pop_head()
-            st = by_seq[key & SEQ_MASK]
-            if st.state is not QUEUED or st.slot is not slot or st.key != key:
+            st = by_seq.get(key & SEQ_MASK)
+            if st is None or st.state is not QUEUED or st.slot is not slot or st.key != key:
                 self._push_head(slot)
                 continue
+            del by_seq[key & SEQ_MASK]
             slot.queued -= 1
             slot.running += 1
             self.n_running += 1
@@ -632,7 +677,14 @@ class Dispatcher(PoolMixin):
         self.n_unfinished -= 1
         self.last_terminal_s = now
         self.counts[status] += 1
-        self.finished.append(st)
+        if self.ended is None:
+            self.finished.append(st)
+        else:  # forgotten; how it ended is kept, unless a completed task with an automatic id
+            del self.tasks[st.id]
+            if status is not _COMPLETED or not self._was_auto(st.id):
+                self.ended.add(st.id, status)
+        if self._estimated is not None:
+            self._estimated.pop(st.id, None)
         slot = st.slot
         ev = self._ev
         ev.append((len(ev), now, _TERMINAL_EVENT[status], st.id,
@@ -645,6 +697,7 @@ class Dispatcher(PoolMixin):
         """End a waiting task without running it: one attempt row with no start."""
         error_type = error_type or status.value
         if st.state is QUEUED:
+            self._by_seq.pop(st.key & SEQ_MASK, None)
             st.slot.queued -= 1
             st.slot.drop_work(st.weight, st.priority)
             self._load_decreased(st.slot)
@@ -657,11 +710,6 @@ class Dispatcher(PoolMixin):
         ))
         st.error_type, st.error = error_type, reason
         self._terminal(st, now, status)
-
-    def _upstream_failed(self, st: TaskState, cause: TaskState, now: float) -> None:
-        self._end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED,
-                            f"dependency {cause.id!r} ended {cause.state.value}")
-        self._propagate(st, now)
 
     def _propagate(self, failed: TaskState, now: float) -> None:
         """Every transitive dependent of ``failed`` ends upstream_failed and never runs."""
@@ -701,6 +749,9 @@ class Dispatcher(PoolMixin):
         driver, which then reports ``cancelled`` through :meth:`finish`."""
         st = self.tasks.get(tid)
         if st is None:
+            ended = self.ended_status(tid)
+            if ended is not None:
+                return ended.value
             raise ConfigError(f"no task {tid!r} in this run")
         before = st.state
         if before in (PENDING, DELAYED, QUEUED):
@@ -718,6 +769,7 @@ class Dispatcher(PoolMixin):
                 self._cancel_waiting(st, now, reason)
         self._startable.clear()
         self._delayed.clear()
+        self._by_seq.clear()
         for s in self.slots:
             s.queue.clear()
             s.head = 0

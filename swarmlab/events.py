@@ -124,9 +124,13 @@ class Recorder:
     ``seq`` of an event is its index in :attr:`events`. With ``aggregate_s`` set, events
     are only counted per kind and time bucket (:class:`EventCounts`): a run of millions
     of tasks keeps its tasks frame and a bounded event summary.
+
+    A run that spills (:mod:`swarmlab.spill`) drops the rows it has written with
+    :meth:`drop`: ``dropped`` counts them per list, and the ``seq`` of an event still in
+    memory is then counted from the first row kept (add ``dropped["events"]``).
     """
 
-    __slots__ = ("run_id", "events", "attempts", "task_info", "resources", "resource_fields")
+    __slots__ = ("run_id", "events", "attempts", "task_info", "resources", "resource_fields", "dropped")
 
     def __init__(self, run_id: str | None = None, aggregate_s: float | None = None) -> None:
         self.run_id = run_id or new_run_id()
@@ -135,6 +139,7 @@ class Recorder:
         self.task_info: list[tuple] = []
         self.resources: list[tuple] = []
         self.resource_fields: tuple[str, ...] = RESOURCE_FIELDS
+        self.dropped = dict.fromkeys(("events", "attempts", "task_info"), 0)
 
     def emit(
         self,
@@ -148,15 +153,30 @@ class Recorder:
         ev = self.events
         seq = len(ev)
         ev.append((seq, t_s, event, task_id, agent_id, detail))
-        return seq
+        return seq + self.dropped["events"]
 
     def since(self, seq: int) -> list[tuple]:
-        """Events whose seq is >= ``seq`` (for live readers that keep the next seq);
-        nothing when events are counted."""
+        """Events whose seq is >= ``seq`` still in memory (for live readers that keep the
+        next seq), with their seq in the run; nothing when events are counted."""
         ev = self.events
-        return [] if isinstance(ev, EventCounts) else ev[seq:]
+        if isinstance(ev, EventCounts):
+            return []
+        base = self.dropped["events"]
+        rows = ev[max(0, seq - base):]
+        return [(r[0] + base,) + r[1:] for r in rows] if base else rows
+
+    def drop(self) -> tuple[int, list[tuple], list[tuple], list[tuple]]:
+        """Take the events, attempts and task rows out of memory: returns the seq in the
+        run of the first event, then the rows, and counts them in ``dropped``. The lists
+        are emptied in place (the dispatcher holds them)."""
+        d = self.dropped
+        out = (d["events"], list(self.events), list(self.attempts), list(self.task_info))
+        for name, rows in (("events", self.events), ("attempts", self.attempts), ("task_info", self.task_info)):
+            d[name] += len(rows)
+            rows.clear()
+        return out
 
     def __len__(self) -> int:
         """Events recorded (or counted) so far."""
         ev = self.events
-        return ev.seen if isinstance(ev, EventCounts) else len(ev)
+        return ev.seen if isinstance(ev, EventCounts) else len(ev) + self.dropped["events"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from .records import RunRecord
 from .runinfo import default_agents, describe_agents, run_meta
 from .scheduling.registry import resolve_policy
 from .scheduling.scheduler import note_run
+from .spill import Spill
 
 __all__ = ["ParallelExecutor"]
 
@@ -64,6 +66,16 @@ class ParallelExecutor:
         A run store folder (``RunStore.path``): the run's records are journaled to
         ``<journal>/<run_id>/journal.jsonl`` as they happen, so that a killed run can be
         resumed; ``spec`` is the declarative description resume rebuilds tasks from.
+    spill : path, optional
+        A run store folder, for long runs: memory keeps only the tasks in flight, the
+        counts and sums :meth:`get_metrics` reads, and how each ended task ended (9 bytes;
+        none for a completed task with an automatic id), so that millions of tasks hold
+        flat memory. The rows of ended tasks are written to ``<spill>/<run_id>/parts/`` as
+        they gather (:mod:`swarmlab.spill`) and the run folder is completed at
+        :meth:`stop`: ``RunStore(spill).load(run_id)`` is the run. Values are not kept:
+        :meth:`subscribe` to get each result as its task ends (:meth:`get_result` of a
+        task that ended before it was asked for, and :meth:`get_all_results`, raise
+        ConfigError). Duplicate ids and dependencies on ended tasks are checked as ever.
     dask_address : str, optional
         DASK: the scheduler of an existing cluster (``tcp://host:port``, ``tls://...``),
         left running when the executor stops. None: an embedded ``LocalCluster`` (one
@@ -106,6 +118,7 @@ class ParallelExecutor:
         process_workers: int | None = None,
         journal: str | None = None,
         spec: dict[str, Any] | None = None,
+        spill: str | Path | None = None,
         dask_address: str | None = None,
         dask_security: Any = None,
         dask_workers: Mapping[str, str | int] | None = None,
@@ -128,8 +141,11 @@ class ParallelExecutor:
         self.meta = run_meta(self.recorder.run_id, clock="real", mode=name,
                              policy=self.policy, limits=limits, seed=seed, agents=self.agents)
         estimator = getattr(scheduler, "estimator", None)  # a TaskScheduler's: it learns from this run too
+        self._spill_root = _folder(spill, "spill")
+        self._spill: Spill | None = None
         self._d = Dispatcher(self.agents, self.policy, limits, self.recorder, seed=seed,
-                             on_terminal=self._terminal, estimator=estimator, learn=estimator is not None)
+                             on_terminal=self._terminal, estimator=estimator, learn=estimator is not None,
+                             forget=self._spill_root is not None)
         note_run(scheduler, self._d.placements)
         self._life = Lifecycle()
         self._engine = Engine(self._d, limits, self.recorder, self._life)
@@ -165,6 +181,10 @@ class ParallelExecutor:
                                         self.meta, self._spec)
                 self._journal.keep_flushing(loop)
                 life.closing(self._journal.close)
+            if self._spill_root is not None:
+                self._spill = Spill(self._spill_root / self.recorder.run_id, self.recorder, engine.now,
+                                    before=self._journal.flush if self._journal is not None else None)
+                life.closing(lambda: self._spill.close(self._final_meta()))
             monitor = ResourceMonitor(loop, self.limits.monitoring_interval, engine.on_sample)
             monitor.start()
             life.closing(monitor.stop)
@@ -311,6 +331,12 @@ class ParallelExecutor:
         """
         st = self._d.tasks.get(task_id)
         if st is None:
+            ended = self._d.ended_status(task_id)
+            if ended is not None:
+                raise ConfigError(
+                    f"task {task_id!r} ended {ended.value} and this run spills (spill={str(self._spill_root)!r}): "
+                    "results are not kept once their task ends; its rows are in record().tasks, and "
+                    "subscribe() before submitting gets each result as its task ends")
             raise ConfigError(f"no task {task_id!r} was submitted to this executor")
         if isinstance(st.state, TaskStatus):
             return st.result()
@@ -320,7 +346,13 @@ class ParallelExecutor:
         return await asyncio.wait_for(asyncio.shield(fut), timeout)
 
     async def get_all_results(self) -> dict[str, TaskResult]:
-        """Every finished task's result, whatever its status, by task id."""
+        """Every finished task's result, whatever its status, by task id.
+
+        Raises ConfigError in a run that spills: it keeps no results (subscribe instead)."""
+        if self._spill_root is not None:
+            raise ConfigError(f"this run spills (spill={str(self._spill_root)!r}) and keeps no results once their "
+                              "task ends; subscribe() before submitting to get each result as its task ends, "
+                              "or read record().tasks")
         return {st.id: st.result() for st in self._d.finished}
 
     async def wait_for_completion(self, timeout: float | None = None) -> bool:
@@ -343,15 +375,26 @@ class ParallelExecutor:
         return self._d.n_waiting
 
     def record(self) -> RunRecord:
-        """A snapshot of everything recorded so far."""
+        """A snapshot of everything recorded so far (in a run that spills: read back from
+        its parts, and what is still in memory)."""
+        meta = self._final_meta()
+        if self._spill is not None:
+            rows = self._spill.frames()
+            return RunRecord(dict(meta), rows["events"], rows["attempts"], list(self.recorder.resources),
+                             self.recorder.resource_fields, rows["task_info"])
+        return RunRecord.from_recorder(self.recorder, meta)
+
+    def _final_meta(self) -> dict[str, Any]:
         if len(self.agents) != self.meta["n_agents"]:  # agents joined during the run
             self.meta.update(n_agents=len(self.agents), agents=describe_agents(self.agents))
         self.meta["scheduling_metrics"] = dataclasses.asdict(self._d.placements.metrics())
-        return RunRecord.from_recorder(self.recorder, self.meta)
+        return self.meta
 
     def _terminal(self, st: TaskState) -> None:
         if self._journal is not None:
             self._journal.flush()
+        if self._spill is not None and self._spill.due():
+            self._spill.write()
         if self._waiters:
             fut = self._waiters.pop(st.id, None)
             if fut is not None and not fut.done():
@@ -366,6 +409,15 @@ class ParallelExecutor:
                     self._listeners.remove(cb)
         if self._d.done and self._all_done is not None:
             self._all_done.set()
+
+
+def _folder(value: Any, name: str) -> Path | None:
+    """A folder argument: None, or a non-empty str or path."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)) and str(value):
+        return Path(value)
+    raise ConfigError(f"ParallelExecutor {name} must be a folder (a non-empty str or path) or None; got {value!r}")
 
 
 def _mode(mode: Any) -> ExecutionMode | str:

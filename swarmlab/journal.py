@@ -50,7 +50,7 @@ class Journal:
         self.path = self.folder / JOURNAL_NAME
         self.recorder = recorder
         self._f = open(self.path, "a", encoding="utf-8")
-        self._seen = [0, 0, 0, 0]  # task_info, attempts, events, resources written
+        self._seen = [0, 0, 0, 0]  # task_info, attempts, events, resources written (dropped ones included)
         self._synced = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._write({"type": "header", "run_id": recorder.run_id, "meta": meta, "spec": spec})
@@ -63,12 +63,16 @@ class Journal:
         """Write what was recorded since the last call; fsync if a second passed."""
         if self._f.closed:
             return
-        rec, seen = self.recorder, self._seen
-        for i, (kind, rows) in enumerate((("task", rec.task_info), ("attempt", rec.attempts), ("event", rec.events),
-                                           ("resource", rec.resources))):
-            for row in rows[seen[i]:]:
+        rec, seen, dropped = self.recorder, self._seen, self.recorder.dropped
+        ev_base = dropped["events"]
+        for i, (kind, rows, base) in enumerate((
+                ("task", rec.task_info, dropped["task_info"]), ("attempt", rec.attempts, dropped["attempts"]),
+                ("event", rec.events, ev_base), ("resource", rec.resources, 0))):
+            for row in rows[seen[i] - base:]:
+                if kind == "event" and ev_base:
+                    row = (row[0] + ev_base,) + row[1:]
                 self._write({"type": kind, "row": list(row)})
-            seen[i] = len(rows)
+            seen[i] = base + len(rows)
         self._f.flush()
         now = time.monotonic()
         if sync or now - self._synced >= SYNC_EVERY_S:

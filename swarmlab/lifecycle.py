@@ -68,9 +68,13 @@ class Lifecycle:
         await asyncio.shield(self._shutdown)
 
     async def _shut_down(self, drain: Callable[[], Awaitable[None]]) -> None:
-        await drain()
-        await self._closers.aclose()
-        self.state = STOPPED
+        try:
+            await drain()
+        finally:  # whatever failed, everything opened is closed and the executor is stopped
+            try:
+                await self._closers.aclose()
+            finally:
+                self.state = STOPPED
 
 
 async def _call(close: Callable[[], Any]) -> None:

@@ -26,13 +26,14 @@ class PoolMixin:
         while slot.head < len(q) and not self._valid(q[slot.head], slot):
             slot.pop_head()  # cancelled or stolen since it was queued
         for key in islice(q, slot.head, None):
-            st = by_seq[key & SEQ_MASK]
-            if st.state is QUEUED and st.slot is slot and st.key == key:
+            st = by_seq.get(key & SEQ_MASK)
+            if st is not None and st.state is QUEUED and st.slot is slot and st.key == key:
                 yield st
 
-    def task_of(self, key: int) -> TaskState:
-        """The task a queue key (``TaskState.key``) was made for."""
-        return self._by_seq[key & SEQ_MASK]
+    def task_of(self, key: int) -> TaskState | None:
+        """The task a queue key (``TaskState.key``) was made for, while it waits under
+        that key; None once it started, ended or was placed again."""
+        return self._by_seq.get(key & SEQ_MASK)
 
     def move(self, st: TaskState, thief: AgentSlot, now: float) -> None:
         """Move the waiting task ``st`` to ``thief``'s queue (a steal), keeping its rank."""

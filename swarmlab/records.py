@@ -7,6 +7,7 @@ algorithm and mode, so comparing runs is one ``concat`` and one ``groupby``.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, EventCounts, Recorder
@@ -37,7 +38,43 @@ _STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id
 _LISTS = ("requires", "dependencies")
 
 
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
+def _frame(rows: list[tuple] | pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
+    """Rows as a frame: tuples in one ``from_records`` call; a frame (read from a spilled
+    run's parts) as it is."""
+    import pandas as pd
+
+    return pd.DataFrame.from_records(rows, columns=list(fields)) if isinstance(rows, list) else rows.copy()
+
+
+def arrow_table(rows: list[tuple], fields: tuple[str, ...], first_seq: int = 0) -> Any:
+    """The recorder's rows as a ``pyarrow.Table`` whose columns have the frames' types
+    (a spilled run's parts are written from it: column by column, no DataFrame). An
+    event's ``seq`` is its index, counted from ``first_seq``."""
+    import numpy as np
+    import pyarrow as pa
+
+    columns = []
+    for i, f in enumerate(fields):
+        if f == "seq":
+            columns.append(pa.array(np.arange(first_seq, first_seq + len(rows), dtype=np.int64)))
+            continue
+        col = list(map(itemgetter(i), rows))
+        if f in _LISTS:
+            columns.append(pa.array(col, pa.list_(pa.string())))
+        elif f in _FLOAT:
+            columns.append(pa.array(col, pa.float64()))
+        elif f in _STRING or f in _CATEGORICAL:
+            try:
+                arr = pa.array(col, pa.string())
+            except (pa.ArrowTypeError, pa.ArrowInvalid):  # not only str (a worker's pid): as text
+                arr = pa.array([None if x is None else str(x) for x in col], pa.string())
+            columns.append(arr.dictionary_encode() if f in _CATEGORICAL else arr)
+        else:
+            columns.append(pa.array(col))
+    return pa.table(columns, names=list(fields))
+
+
+def typed(df: pd.DataFrame) -> pd.DataFrame:
     """Give each known column its dtype (files may lose them: Parquet keeps no empty
     categories and reads lists back as arrays)."""
     import pandas as pd
@@ -65,19 +102,19 @@ class RunRecord:
     def __init__(
         self,
         meta: dict[str, Any],
-        events: list[tuple],
-        attempts: list[tuple],
-        resources: list[tuple] | None = None,
+        events: list[tuple] | pd.DataFrame,
+        attempts: list[tuple] | pd.DataFrame,
+        resources: list[tuple] | pd.DataFrame | None = None,
         resource_fields: tuple[str, ...] = ("t_s",),
-        task_info: list[tuple] | None = None,
+        task_info: list[tuple] | pd.DataFrame | None = None,
         counted: bool = False,
     ) -> None:
         self.meta = meta
         self._counted = counted
         self._events = events
         self._attempts = attempts
-        self._task_info = task_info or []
-        self._resources = resources or []
+        self._task_info = [] if task_info is None else task_info
+        self._resources = [] if resources is None else resources
         self._resource_fields = resource_fields
         self._frames: dict[str, pd.DataFrame] = {}
 
@@ -98,7 +135,7 @@ class RunRecord:
     def from_frames(cls, meta: dict[str, Any], frames: dict[str, pd.DataFrame]) -> RunRecord:
         """A record whose frames were built elsewhere (loaded from disk, say)."""
         rec = cls(dict(meta), [], [])
-        rec._frames.update({name: _typed(df) for name, df in frames.items()})
+        rec._frames.update({name: typed(df) for name, df in frames.items()})
         return rec
 
     @property
@@ -118,10 +155,10 @@ class RunRecord:
                 df.insert(0, "run_id", self.run_id)
                 df["count"] = df["count"].astype("int64")
             else:
-                df = pd.DataFrame.from_records(self._events, columns=list(EVENT_FIELDS))
+                df = _frame(self._events, EVENT_FIELDS)
                 df.insert(0, "run_id", self.run_id)
                 df["seq"] = df["seq"].astype("int64")
-            self._frames["events"] = _typed(df)
+            self._frames["events"] = typed(df)
         return self._frames["events"]
 
     @property
@@ -133,14 +170,14 @@ class RunRecord:
         ``given`` (the task's), ``learned`` (an estimator's prediction, in ``estimate_s``)
         or ``default`` (none: ``estimate_s`` is NaN and the task weighed 1 s)."""
         if "tasks" not in self._frames:
-            import pandas as pd
-
-            df = pd.DataFrame.from_records(self._attempts, columns=list(ATTEMPT_FIELDS))
-            info = pd.DataFrame.from_records(self._task_info, columns=list(TASK_INFO_FIELDS))
+            df = _frame(self._attempts, ATTEMPT_FIELDS)
+            info = _frame(self._task_info, TASK_INFO_FIELDS)
+            # a task predicted again as it became ready has a later row: the last one holds
+            info = info.loc[~info["task_id"].duplicated(keep="last")]
             df = df.merge(info, on="task_id", how="left", validate="many_to_one")
             df.insert(0, "run_id", self.run_id)
             df["algorithm"] = self.meta.get("algorithm")
-            df = _typed(df)
+            df = typed(df)
             df["wait_s"] = df["started_s"] - df["ready_s"]
             df["run_s"] = df["finished_s"] - df["started_s"]
             df["attempt"] = df["attempt"].astype("int64")
@@ -152,11 +189,10 @@ class RunRecord:
     def resources(self) -> pd.DataFrame:
         """One row per resource sample (empty for simulated runs)."""
         if "resources" not in self._frames:
-            import pandas as pd
-
-            df = pd.DataFrame.from_records(self._resources, columns=list(self._resource_fields))
-            df.insert(0, "run_id", self.run_id)
-            self._frames["resources"] = _typed(df)
+            df = _frame(self._resources, self._resource_fields)
+            if "run_id" not in df.columns:
+                df.insert(0, "run_id", self.run_id)
+            self._frames["resources"] = typed(df)
         return self._frames["resources"]
 
     def final(self) -> pd.DataFrame:

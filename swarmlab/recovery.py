@@ -164,7 +164,8 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunR
     resources = [(r[0] + t0,) + tuple(r[1:]) for r in new._resources]
     # every task once: as journaled, else as the rerun declared it (a journal cut before
     # its task lines, or with them damaged, has none for some)
-    info: dict[str, tuple] = {}
-    for row in list(j["task"]) + list(new._task_info):
-        info.setdefault(row[0], row)
+    # (a task predicted again as it became ready has a later row: its last row holds)
+    info: dict[str, tuple] = {row[0]: row for row in j["task"]}
+    for tid, row in {row[0]: row for row in new._task_info}.items():
+        info.setdefault(tid, row)
     return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigError, JournalError
 from .records import RunRecord
+from .spill import PARTS, read_parts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,15 +36,21 @@ def save_run(record: RunRecord, root: str | Path, *, csv: bool = False) -> Path:
 
 
 def load_run(folder: str | Path) -> RunRecord:
-    """A RunRecord from a folder written by :func:`save_run`, dtypes included."""
+    """A RunRecord from a folder written by :func:`save_run`, or by a run that spilled
+    (``ParallelExecutor(spill=...)``: its frames are built from its parts), dtypes included."""
     import pandas as pd
 
     folder = Path(folder)
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise ConfigError(f"{folder} is not a saved run (no meta.json); give a folder save_run wrote")
+    meta = json.loads(meta_path.read_text())
+    if not (folder / "tasks.parquet").is_file() and (folder / PARTS).is_dir():
+        parts = read_parts(folder)
+        return RunRecord(meta, parts["events"], parts["attempts"], pd.read_parquet(folder / "resources.parquet"),
+                         task_info=parts["task_info"])
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _FRAMES}
-    return RunRecord.from_frames(json.loads(meta_path.read_text()), frames)
+    return RunRecord.from_frames(meta, frames)
 
 
 class RunStore:

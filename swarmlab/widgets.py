@@ -198,8 +198,8 @@ class LiveMonitor(Polling):
             self._ex = ex
             self._reset()
         m = ex.get_metrics()
-        total = len(ex.recorder.task_info)
         ended = m.tasks_completed + m.tasks_failed + m.tasks_timed_out + m.tasks_cancelled + m.tasks_upstream_failed
+        total = ended + m.tasks_running + m.tasks_queued  # every task submitted so far
         cut = ex.state == "stopped" and m.tasks_cancelled > 0  # stopped before its work was done
         self.progress.max = max(total, 1)
         self.progress.value = ended - m.tasks_cancelled if cut else ended  # the unfilled rest: what was cancelled

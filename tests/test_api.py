@@ -122,8 +122,8 @@ LAYERS = (
     ("errors", "model", "portal"),  # plain data and the sync facade: stdlib only
     ("events",),
     ("scheduling", "records"),  # records depends on events only, beside dispatch
-    ("dispatch", "taskstate", "pool", "metrics", "runinfo", "admission"),  # admission: pure decisions
-    ("backends", "monitor", "reaper", "journal", "timers", "lifecycle"),  # what the drivers run on
+    ("dispatch", "taskstate", "pool", "metrics", "runinfo", "admission", "ended"),  # admission: pure decisions
+    ("backends", "monitor", "reaper", "journal", "spill", "timers", "lifecycle"),  # what the drivers run on
     ("executor", "engine", "simulation", "durations"),
     ("orchestration",),
     ("analysis", "workloads", "wfformat", "estimate", "replays", "stats", "setups", "comparison"),

@@ -23,10 +23,13 @@ def test_quick_benchmarks_run_and_write_json(tmp_path):
     assert names == {"noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory",
                      "decision_rate", "scheduling_quality", "sampler_cost", "gpu_and_scaling",
                      "orchestration_overhead", "sim_rate", "replay_fidelity",
-                     "dask_overhead", "soak", "workflow_quality", "learned_gap", "follow_rate"}
+                     "dask_overhead", "soak", "long_run_memory", "workflow_quality", "learned_gap", "follow_rate"}
     for row in report["rows"]:
         if "none found by NVML" in row["case"]:
             continue  # no GPU on this machine: the row says so
+        assert row["swarmlab"] is not None, row
+        if "spilled" in row["case"] and "memory retained" in row["case"]:
+            continue  # flat memory: growth near 0, of either sign, is what a spilled run shows
         # counts of 0 are the soak's figures
-        assert row["swarmlab"] is not None and (row["swarmlab"] > 0 or row["target"] == "0"), row
+        assert row["swarmlab"] > 0 or row["target"] == "0", row
     assert "| case | swarmlab | baseline | ratio | target | met |" in proc.stdout

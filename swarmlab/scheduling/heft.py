@@ -67,7 +67,7 @@ class _RankStealingState(StealingState):
         while heap and len(passed) < _LOOK_PAST:
             key = heap[0]
             st = task_of(key)
-            if st.state != "queued" or st.key != key:
+            if st is None or st.state != "queued" or st.key != key:
                 heapq.heappop(heap)  # started, cancelled or placed again since
                 continue
             if own is not None and own.key <= key:
