@@ -51,10 +51,10 @@ class ParallelExecutor:
         (task bodies on a Dask cluster; needs ``pip install 'swarmlab[dask]'``), or the
         name of a backend registered with :func:`swarmlab.backends.register`.
     limits : ResourceLimits, optional
-        Defaults as in the original design (10 concurrent tasks, 1000 queued, 300 s
-        timeout).
+        Default ``ResourceLimits()``: no cap beyond the agents' capacity, 1000 queued,
+        300 s timeout.
     agents : sequence of Agent, optional
-        Default: ``limits.max_concurrent_tasks`` identical agents.
+        Default: ``limits.max_concurrent_tasks`` identical agents (10 when it is None).
     scheduler : policy, name or None
         Places each ready task on an agent; default least loaded.
     seed : int
