@@ -214,3 +214,20 @@ def test_a_part_that_cannot_be_written_loses_nothing_and_stop_says_so(tmp_path):
 def test_spill_must_be_a_folder(bad):
     with pytest.raises(ConfigError, match="spill must be a folder"):
         sl.ParallelExecutor("thread", spill=bad)
+
+
+def test_what_a_spilling_run_remembers_of_ended_tasks_survives_its_merges(monkeypatch):
+    from swarmlab.ended import EndedTasks
+
+    monkeypatch.setattr(EndedTasks, "BUFFER", 64)
+    ended = EndedTasks()
+    statuses = list(sl.TaskStatus)
+    ids = [f"job/{i}" for i in range(5000)]
+    for i, tid in enumerate(ids):
+        ended.add(tid, statuses[i % len(statuses)])
+    assert len(ended) == len(ids) and 9 * len(ids) // 2 <= ended.nbytes <= 9 * len(ids)  # most of them merged
+    assert all(ended.get(tid) is statuses[i % len(statuses)] for i, tid in enumerate(ids))
+    assert ended.get("job/5000") is None and ended.get("") is None
+    assert ended.first_of(["new-1", "new-2"]) is None
+    assert ended.first_of(["new-1", ids[17], ids[-1]]) == ids[17]  # merged, then recent
+    assert ended.first_of(["new-1", ids[-1]]) == ids[-1]
