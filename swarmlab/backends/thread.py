@@ -98,15 +98,16 @@ class ThreadBackend(Backend):
         self._wake_pending = False
         host, done, measure = self.host, self._done, self._measure
         succeeded, failed = host.succeeded, host.failed
-        while done:
-            st, attempt, ok, value, exc, tb, cpu, wall = done.popleft()
-            self._busy -= 1
-            if measure is not None:
-                measure(st.task, cpu, wall)
-            if ok:
-                succeeded(st, attempt, value)
-            else:
-                failed(st, attempt, exc, None, tb)
+        with host.batch():
+            while done:
+                st, attempt, ok, value, exc, tb, cpu, wall = done.popleft()
+                self._busy -= 1
+                if measure is not None:
+                    measure(st.task, cpu, wall)
+                if ok:
+                    succeeded(st, attempt, value)
+                else:
+                    failed(st, attempt, exc, None, tb)
 
     def kill(self, st) -> bool:
         return False  # threads cannot be stopped; the executor records the abandonment
