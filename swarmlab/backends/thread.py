@@ -2,8 +2,12 @@
 
 A thread cannot be killed: a timed-out attempt is recorded, its slot is freed and the
 thread is abandoned (recorded); a new thread takes its place until it returns.
-Results reach the loop through one deque and at most one pending wake-up call, so a
-burst of completions costs one loop wake-up, not one per task.
+Results reach the loop through one deque and at most one pending wake-up, so a burst
+of completions costs one loop wake-up, not one per task. The wake-up is a byte on a
+socket pair the loop reads (``add_reader``, as the process backend reads its workers),
+read by the drain itself: through ``call_soon_threadsafe`` the loop read its own wake-up
+pipe after the drain, and that read let the GIL go to the threads just handed new work,
+so the loop waited for them before it could sleep (and a handle was made per wake-up).
 
 Attempts reach the threads the same way, through a deque, and a burst of them wakes one
 sleeping thread, not one per attempt: each thread that takes an attempt while others
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import threading
 import traceback
 from collections import deque
@@ -40,6 +45,8 @@ class ThreadBackend(Backend):
         self._tokens: SimpleQueue = SimpleQueue()
         self._done: deque = deque()
         self._wake_pending = False
+        self._wake_r: socket.socket | None = None  # the loop reads, the threads write
+        self._wake_w: socket.socket | None = None
         self._threads: list[threading.Thread] = []
         self._busy = 0  # attempts handed to threads and not yet returned (abandoned included)
         self._measure = measure  # callback(task, cpu_s, wall_s) for the hybrid router
@@ -47,9 +54,7 @@ class ThreadBackend(Backend):
     def run(self, st) -> None:
         self._busy += 1
         if self._busy > len(self._threads):
-            t = threading.Thread(target=self._work, name=f"swarmlab-{len(self._threads)}", daemon=True)
-            self._threads.append(t)
-            t.start()
+            self._add_thread()
         task = st.task
         todo = self._todo
         todo.append((st, st.attempt, task.fn, task.args, call_kwargs(st)))
@@ -59,8 +64,18 @@ class ThreadBackend(Backend):
             self._tokens.put(None)
         self.host.started(st, self.mode)
 
+    def _add_thread(self) -> None:
+        if not self._threads:  # the first: open what its results wake the loop through
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self.host.loop.add_reader(self._wake_r.fileno(), self._drain)
+        t = threading.Thread(target=self._work, name=f"swarmlab-{len(self._threads)}", daemon=True)
+        self._threads.append(t)
+        t.start()
+
     def _work(self) -> None:
-        todo, tokens, done, loop = self._todo, self._tokens, self._done, self.host.loop
+        todo, tokens, done, wake = self._todo, self._tokens, self._done, self._wake_w
         measure = self._measure
         while True:
             tokens.get()
@@ -90,11 +105,17 @@ class ThreadBackend(Backend):
                 if not self._wake_pending:
                     self._wake_pending = True
                     try:
-                        loop.call_soon_threadsafe(self._drain)
-                    except RuntimeError:  # the loop is closed: the run is over
+                        wake.send(b"\0")
+                    except BlockingIOError:  # bytes the loop has not read: it wakes anyway
+                        pass
+                    except OSError:  # closed: the run is over
                         return
 
     def _drain(self) -> None:
+        try:  # first the wake-up bytes, then the flag: a wake-up after this one is another
+            self._wake_r.recv(4096)
+        except BlockingIOError:
+            pass
         self._wake_pending = False
         host, done, measure = self.host, self._done, self._measure
         succeeded, failed = host.succeeded, host.failed
@@ -116,3 +137,7 @@ class ThreadBackend(Backend):
         for _ in self._threads:  # one stop for each thread, and a token to wake it
             self._todo.append(None)
             self._tokens.put(None)
+        if self._wake_r is not None:  # a thread still running finds it closed and ends
+            self.host.loop.remove_reader(self._wake_r.fileno())
+            self._wake_r.close()
+            self._wake_w.close()
