@@ -207,21 +207,22 @@ async def _raw_sleep_gather(n: int, limit: int, seconds: float) -> float:
 def noop_throughput(s: Settings) -> list[Row]:
     """No-op tasks per second, swarmlab vs the bare standard-library equivalent."""
     n, n_proc = s.size(20_000, 2_000), s.size(5_000, 500)
-    cases: list[tuple[str, int, Callable[[], float], Callable[[], float]]] = [
+    # (label, tasks, swarmlab, raw, least share of the raw throughput)
+    cases: list[tuple[str, int, Callable[[], float], Callable[[], float], float]] = [
         ("ASYNCIO (raw: asyncio.gather)", n,
-         partial(_swarmlab_wall, "asyncio", 1000, n, anoop), partial(_arun, _raw_gather, n)),
+         partial(_swarmlab_wall, "asyncio", 1000, n, anoop), partial(_arun, _raw_gather, n), 0.6),
         ("THREAD, 8 threads (raw: ThreadPoolExecutor.map)", n,
-         partial(_swarmlab_wall, "thread", 8, n, noop), partial(_raw_thread_map, noop, range(n), 8)),
+         partial(_swarmlab_wall, "thread", 8, n, noop), partial(_raw_thread_map, noop, range(n), 8), 0.9),
         ("PROCESS, 2 workers (raw: ProcessPoolExecutor.map, chunksize=1)", n_proc,
          partial(_swarmlab_wall, "process", 2, n_proc, noop, warm=2),
-         partial(_raw_process_map, noop, range(n_proc), 2)),
+         partial(_raw_process_map, noop, range(n_proc), 2), 0.5),
     ]
     rows = []
-    for label, count, ours, raw in cases:
+    for label, count, ours, raw, share in cases:
         t, t_raw = _pair(ours, raw, s.reps)
         tput, raw_tput = count / t, count / t_raw
         rows.append(Row("noop_throughput", f"{label}, {count:,} tasks", tput, raw_tput, "tasks/s",
-                        ">= 0.5x raw", tput >= 0.5 * raw_tput))
+                        f">= {share:g}x raw", tput >= share * raw_tput))
     return rows
 
 

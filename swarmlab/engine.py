@@ -61,6 +61,7 @@ class Engine:
         self._deadlines = Deadlines(self._timed_out)
         self._fifos = self._deadlines.fifos
         self._pump_pending = False
+        self._batching = 0  # open batch() blocks: their reports pump when the outer one ends
         self._launch: Any = None  # the backend's run
         self._quiet: asyncio.Event | None = None  # set while nothing runs
 
@@ -99,7 +100,8 @@ class Engine:
             self._quiet.set()
         if not self._pump_pending:
             self._pump_pending = True
-            self.loop.call_soon(self.pump)
+            if not self._batching:
+                self.loop.call_soon(self.pump)
 
     def failed(self, st: TaskState, attempt: int, exc: BaseException, error_type: str | None = None,
                tb: str | None = None) -> None:
@@ -134,6 +136,9 @@ class Engine:
         if self._life.state == LIVE:
             self._admit(self.now(), cpu_pct, cores, rss_mb, where)
 
+    def batch(self) -> _Batch:
+        return _Batch(self)
+
     # ------------------------------------------------------------------ driving the dispatcher
     def pump(self) -> None:
         """Start whatever the dispatcher says can start now."""
@@ -166,7 +171,8 @@ class Engine:
             self._quiet.set()
         if not self._pump_pending:  # pump once at the next loop iteration, however many end now
             self._pump_pending = True
-            self.loop.call_soon(self.pump)
+            if not self._batching:  # (in a batch: when it ends)
+                self.loop.call_soon(self.pump)
 
     def kill(self, st: TaskState, status: TaskStatus, exc: BaseException, error_type: str) -> None:
         """Stop the attempt in flight of ``st`` and record it ended with ``status``."""
@@ -231,3 +237,25 @@ class Engine:
         d.set_throttled(decision.throttle, now, decision.reading)
         if not decision.throttle:
             self.pump()
+
+
+class _Batch:
+    """``with engine.batch():`` reports inside pump once, as the outermost block ends,
+    instead of at the next loop iteration (the Host protocol's ``batch``)."""
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> None:
+        self.engine._batching += 1
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        e = self.engine
+        e._batching -= 1
+        if e._pump_pending and not e._batching:
+            if exc_type is None:
+                e.pump()
+            else:  # a report raised: leave the pump to the loop, as outside a batch
+                e.loop.call_soon(e.pump)

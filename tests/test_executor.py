@@ -334,3 +334,32 @@ def test_result_attempts_agree_with_the_attempt_rows(mode, tmp_path):
     assert res["dep"].status is TaskStatus.UPSTREAM_FAILED and res["dep"].attempts == 0
     assert list(rows.loc[rows["task_id"] == "dep", "attempt"]) == [0]  # its one row: no attempt ran
     assert res["flaky"].attempts == 2 and res["first"].attempts == 1
+
+
+@pytest.mark.parametrize("mode", ["thread", "hybrid"])
+def test_sync_attempts_that_wait_for_each_other_each_get_a_thread(mode):
+    """Each attempt handed to the threads starts while the others block: all of a burst
+    at once (the threads, asleep after a first batch, wake one another) and one at a
+    time while the earlier ones wait. Any attempt held back behind a blocked one would
+    break the barrier."""
+    import threading
+
+    n = 12
+    barrier = threading.Barrier(n, timeout=20)
+
+    async def main():
+        async with executor(mode, max_concurrent_tasks=n) as ex:
+            warm = await ex.submit_batch([Task(barrier.wait, kind="io") for _ in range(n)])
+            assert await ex.wait_for_completion(30)  # n threads now, all asleep
+            burst = await ex.submit_batch([Task(barrier.wait, kind="io") for _ in range(n)])
+            assert await ex.wait_for_completion(30)
+            singles = []
+            for _ in range(n):
+                singles.append(await ex.submit_task(Task(barrier.wait, kind="io")))
+                await asyncio.sleep(0.01)  # the earlier ones are blocked by now
+            assert await ex.wait_for_completion(30)
+            res = await ex.get_all_results()
+        assert {res[i].status for i in warm + burst + singles} == {TaskStatus.COMPLETED}
+        assert {res[i].mode for i in res} == {"thread"}
+
+    run(main())

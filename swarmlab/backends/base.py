@@ -17,6 +17,7 @@ ended (timed out, cancelled, stopped) is ignored by the host, so a late answer i
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -63,6 +64,13 @@ class Host(Protocol):
         ``"memory_limit"`` (counted as a ``task_memory`` limit violation), ... The
         dispatcher retries it as the task's ``max_retries`` and ``retry_on`` allow.
         """
+
+    def batch(self) -> AbstractContextManager[None]:
+        """``with host.batch():`` around reports made in one go (a burst of outcomes
+        drained in one loop callback): what they let start starts as the block ends,
+        not at the next loop iteration, which the host waits for otherwise so that
+        outcomes reported one by one start the next work together. Saves a loop
+        iteration per burst; nothing else changes."""
 
     def lost(self, st: TaskState, attempt: int, exc: BaseException, tb: str | None = None) -> None:
         """Attempt ``attempt`` of ``st`` was lost with the worker that held it, through no
