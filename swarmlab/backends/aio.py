@@ -1,11 +1,19 @@
 """ASYNCIO: coroutine functions as tasks of the executor's own event loop.
 
+Each attempt is one asyncio task running a small wrapper that calls the body, awaits
+it and reports. The body is called inside the wrapper, not before: an attempt killed
+before its wrapper ran (a cancel right after the start was decided) then leaves no body
+coroutine behind to warn "never awaited", without a done-callback per attempt to close
+one (a loop callback each, on the hot path of every no-op task).
+
 Whatever a body raises is its failure, ``CancelledError``, ``SystemExit`` and
-``KeyboardInterrupt`` included (as THREAD and PROCESS record them): only a
-cancellation someone asked of the attempt's asyncio task (the executor's timeout,
-cancel or stop, or the loop shutting down) is taken as a kill. ``Task.cancelling()``
-tells the two apart: it counts the requests, and a body that raises ``CancelledError``
-itself made none.
+``KeyboardInterrupt`` included (as THREAD and PROCESS record them), and so is a call of
+``fn`` that raises (bad arguments...): only a cancellation someone asked of the
+attempt's asyncio task (the executor's timeout, cancel or stop, or the loop shutting
+down) is taken as a kill. ``Task.cancelling()`` tells the two apart: it counts the
+requests, and a body that raises ``CancelledError`` itself made none. The wrapper, not
+the body, is the asyncio task because asyncio lets ``SystemExit`` and
+``KeyboardInterrupt`` escape a task's step and stop the loop.
 """
 
 from __future__ import annotations
@@ -24,26 +32,16 @@ class AsyncioBackend(Backend):
     def __init__(self, host) -> None:
         super().__init__(host)
         self._create_task = host.loop.create_task
+        self._started = host.started
         self._succeeded = host.succeeded
 
     def run(self, st) -> None:
-        host = self.host
-        attempt = st.attempt
-        task = st.task
-        try:
-            coro = task.fn(*task.args, **(call_kwargs(st) if task.with_agent else task.kwargs or {}))
-        except BaseException as e:  # noqa: BLE001 - the call itself failed (bad arguments...)
-            host.started(st, self.mode)
-            host.failed(st, attempt, e, None, traceback.format_exc())
-            return
-        st.handle = self._create_task(self._run(st, attempt, coro))
-        # a kill before the wrapper ran leaves the body's coroutine unstarted: close it
-        st.handle.add_done_callback(lambda _t, c=coro: c.close())
-        host.started(st, self.mode)
+        st.handle = self._create_task(self._run(st, st.attempt, st.task))
+        self._started(st, self.mode)
 
-    async def _run(self, st, attempt, coro) -> None:
+    async def _run(self, st, attempt, task) -> None:
         try:
-            value = await coro
+            value = await task.fn(*task.args, **(call_kwargs(st) if task.with_agent else task.kwargs or {}))
         except asyncio.CancelledError as e:
             if asyncio.current_task().cancelling():
                 raise  # killed: the executor has already recorded why
