@@ -495,11 +495,15 @@ class Dispatcher(PoolMixin):
 
     def _push_head(self, slot: AgentSlot) -> None:
         """After a change, make sure a free agent's best waiting task is startable."""
-        q = slot.queue
-        while slot.head < len(q) and not self._valid(q[slot.head], slot):
+        q, by_seq = slot.queue, self._by_seq
+        while slot.head < len(q):
+            key = q[slot.head]
+            st = by_seq.get(key & SEQ_MASK)  # _valid(key, slot), inlined: this runs once per finish
+            if st is not None and st.state is QUEUED and st.slot is slot and st.key == key:
+                if slot.running < slot.capacity:
+                    heapq.heappush(self._startable, key << IDX_BITS | slot.idx)
+                return
             slot.pop_head()  # cancelled, stolen or aged since it was queued
-        if slot.head < len(q) and slot.running < slot.capacity:
-            heapq.heappush(self._startable, q[slot.head] << IDX_BITS | slot.idx)
 
     def take_starts(self, now: float, limit: int | None = None) -> list[TaskState]:
         """The tasks to start now, best priority first, within every capacity.
