@@ -66,7 +66,8 @@ class Placements:
     def place(self, slot: AgentSlot, weight: float, group: Eligible) -> None:
         self.n += 1
         self.placed[slot.idx] += weight
-        self.fit_sum += fit(slot, group)
+        # fit(slot, group), inlined: this runs once per placement
+        self.fit_sum += (1 + group.min_spare()) / (1 + len(slot.capabilities) - len(group.requires))
 
     def move(self, victim: AgentSlot, thief: AgentSlot, weight: float, group: Eligible) -> None:
         """A placed task moved (stolen): its work and its fit go with it."""
