@@ -41,7 +41,8 @@ class AsyncioBackend(Backend):
 
     async def _run(self, st, attempt, task) -> None:
         try:
-            value = await task.fn(*task.args, **(call_kwargs(st) if task.with_agent else task.kwargs or {}))
+            kwargs = call_kwargs(st) if task.with_agent else task.kwargs
+            value = await (task.fn(*task.args, **kwargs) if kwargs else task.fn(*task.args))
         except asyncio.CancelledError as e:
             if asyncio.current_task().cancelling():
                 raise  # killed: the executor has already recorded why
