@@ -3,10 +3,10 @@
 Per mode, once keeping every record in memory and once spilling them to a run store
 (``ParallelExecutor(spill=...)``): tasks lost (must be 0), tasks that completed twice
 (0), tasks not ending in exactly one terminal result (0), processes left behind after
-stop (0), the resident memory retained per task after a warm-up, and the rate. About 5 % of the tasks misbehave: they
-raise, fail once then succeed on retry, outlive their timeout, are cancelled while they
-run or wait, raise SystemExit / KeyboardInterrupt / CancelledError from the body, or (PROCESS)
-kill their own worker.
+stop (0), the resident memory retained per task after a warm-up, and the rate. About
+5 % of the tasks misbehave: they raise, fail once then succeed on retry, outlive their
+timeout, are cancelled while they run or wait, raise SystemExit / KeyboardInterrupt /
+CancelledError from the body, or (PROCESS) kill their own worker.
 """
 
 from __future__ import annotations

@@ -165,16 +165,13 @@ class Recorder:
         rows = ev[max(0, seq - base):]
         return [(r[0] + base,) + r[1:] for r in rows] if base else rows
 
-    def drop(self) -> tuple[int, list[tuple], list[tuple], list[tuple]]:
-        """Take the events, attempts and task rows out of memory: returns the seq in the
-        run of the first event, then the rows, and counts them in ``dropped``. The lists
-        are emptied in place (the dispatcher holds them)."""
+    def drop(self) -> None:
+        """Take the events, attempts and task rows out of memory (once written), counting
+        them in ``dropped``. The lists are emptied in place (the dispatcher holds them)."""
         d = self.dropped
-        out = (d["events"], list(self.events), list(self.attempts), list(self.task_info))
         for name, rows in (("events", self.events), ("attempts", self.attempts), ("task_info", self.task_info)):
             d[name] += len(rows)
             rows.clear()
-        return out
 
     def __len__(self) -> int:
         """Events recorded (or counted) so far."""

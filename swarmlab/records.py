@@ -40,10 +40,10 @@ _LISTS = ("requires", "dependencies")
 
 def _frame(rows: list[tuple] | pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
     """Rows as a frame: tuples in one ``from_records`` call; a frame (read from a spilled
-    run's parts) as it is."""
+    run's parts) as it is, in a shallow copy (columns added later leave it alone)."""
     import pandas as pd
 
-    return pd.DataFrame.from_records(rows, columns=list(fields)) if isinstance(rows, list) else rows.copy()
+    return pd.DataFrame.from_records(rows, columns=list(fields)) if isinstance(rows, list) else rows.copy(deep=False)
 
 
 def arrow_table(rows: list[tuple], fields: tuple[str, ...], first_seq: int = 0) -> Any:

@@ -96,48 +96,44 @@ class Spill:
         return True
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """The run's events, attempts and task rows so far: the parts, then memory."""
+        """The run's events, attempts and task rows so far: the parts, then memory (the
+        record built from them gives each column its dtype)."""
         import pandas as pd
 
-        from .records import arrow_table, typed
+        from .records import arrow_table
 
         out = read_parts(self.folder)
         rec = self.recorder
         for (kind, fields), rows in zip(_KINDS, (rec.events, rec.attempts, rec.task_info)):
             if rows:
                 held = arrow_table(rows, fields, rec.dropped["events"]).to_pandas()
-                out[kind] = typed(pd.concat([out[kind], held], ignore_index=True))
+                out[kind] = pd.concat([out[kind], held], ignore_index=True)
         return out
 
     def close(self, meta: dict[str, Any]) -> None:
         """The last part, the resource samples and the meta: the run folder is complete.
 
         Raises OSError when the last rows cannot be written."""
-        import pandas as pd
-
-        from .records import typed
+        from .records import RunRecord
 
         if not self.write():
             raise OSError(f"swarmlab could not complete the spilled run in {self.folder}: {self.failed}; "
                           "record() still holds the run: save it elsewhere with save_run")
         rec = self.recorder
-        res = pd.DataFrame.from_records(rec.resources, columns=list(rec.resource_fields))
-        res.insert(0, "run_id", rec.run_id)
-        typed(res).to_parquet(self.folder / "resources.parquet", index=False)
+        resources = RunRecord(meta, [], [], list(rec.resources), rec.resource_fields).resources
+        resources.to_parquet(self.folder / "resources.parquet", index=False)
         (self.folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
 def read_parts(folder: str | Path) -> dict[str, pd.DataFrame]:
     """The events, attempts and task rows of a spilled run folder, parts in order (empty
-    frames with the right columns when it has none)."""
+    frames with the right columns when it has none), as rows for a :class:`RunRecord`,
+    which gives each column its dtype."""
     import pandas as pd
-
-    from .records import typed
 
     parts = Path(folder) / PARTS
     out = {}
     for kind, fields in _KINDS:
         frames = [pd.read_parquet(f) for f in sorted(parts.glob(f"{kind}-*.parquet"))]
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(fields))
-        out[kind] = typed(df)
+        out[kind] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(fields))
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import swarmlab
-from swarmlab import ExecutionMode, ParallelExecutor, ResourceLimits, Task
+from swarmlab import ParallelExecutor, Task
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -202,28 +202,6 @@ def test_run_inside_a_running_loop_uses_its_own_thread():
 def test_run_rejects_non_coroutines():
     with pytest.raises(TypeError, match="takes a coroutine"):
         swarmlab.run(double)
-
-
-def test_original_usage_example_runs():
-    """The original design's basic example, with swarm_benchmark.core -> swarmlab."""
-
-    tasks = [Task(pow, (2, i)) for i in range(10)]
-
-    async def main():
-        limits = ResourceLimits(max_cpu_percent=80.0, max_memory_mb=1024.0, max_concurrent_tasks=10)
-        executor = ParallelExecutor(mode=ExecutionMode.HYBRID, limits=limits)
-        await executor.start()
-        task_ids = []
-        for task in tasks:
-            task_id = await executor.submit_task(task, priority=1)
-            task_ids.append(task_id)
-        await executor.wait_for_completion(timeout=300)
-        results = await executor.get_all_results()
-        await executor.stop()
-        return task_ids, results
-
-    ids, results = swarmlab.run(main())
-    assert [results[i].value for i in ids] == [2**i for i in range(10)]
 
 
 def test_submit_before_start_is_refused():

@@ -156,17 +156,6 @@ def test_engines_agent_status_and_adaptive_runs():
     assert adaptive.summary["strategy"].tolist() == ["testing"]
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(repeats=0), "repeats must be a positive int"),
-    (dict(strategy="magic"), "strategy must be one of"),
-    (dict(mode="star"), "mode must be one of"),
-    (dict(task_timeout=-1), "task_timeout must be a positive number"),
-])
-def test_bad_benchmark_config(bad, match):
-    with pytest.raises(sl.ConfigError, match=match):
-        BenchmarkConfig(**bad)
-
-
 def test_bad_suite_input():
     m = OrchestrationManager(OrchestrationConfig(**QUIET))
     for objectives in ([], "one string", ["ok", ""]):

@@ -238,8 +238,12 @@ def test_the_originals_orchestration_example_config_is_accepted_and_kept_in_meta
     (dict(resource_limits={"max_cpu_percent": 400}), "share of the whole machine"),
     (dict(output_formats="json"), "output_formats must be a list of str"),
     (dict(max_retries=-1), "max_retries must be an int >= 0"),
+    (dict(repeats=0), "repeats must be a positive int"),  # swarmlab's own fields, alike
+    (dict(strategy="magic"), "strategy must be one of"),
+    (dict(mode="star"), "mode must be one of"),
+    (dict(task_timeout=-1), "task_timeout must be a positive number"),
 ])
-def test_bad_original_fields_are_config_errors(bad, match):
+def test_bad_benchmark_config_fields_are_config_errors(bad, match):
     with pytest.raises(sl.ConfigError, match=match):
         BenchmarkConfig(**bad)
 
