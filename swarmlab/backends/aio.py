@@ -1,29 +1,40 @@
-"""ASYNCIO: coroutine functions as tasks of the executor's own event loop.
+"""ASYNCIO: coroutine functions run by a pool of worker tasks on the executor's own loop.
 
-Each attempt is one asyncio task running a small wrapper that calls the body, awaits
-it and reports. The body is called inside the wrapper, not before: an attempt killed
-before its wrapper ran (a cancel right after the start was decided) then leaves no body
-coroutine behind to warn "never awaited", without a done-callback per attempt to close
-one (a loop callback each, on the hot path of every no-op task).
+A worker is one asyncio task that runs attempts one after the other: it calls the body,
+awaits it, reports, and waits (a future) for the next attempt it is handed. An idle
+worker takes the next attempt; when none is idle a new one starts, so the pool grows to
+the run's peak concurrency and no attempt ever waits for a worker. Handing an attempt
+to a waiting worker costs a future, where an asyncio task per attempt costs a task, its
+registration and a loop callback: most of the price of a short coroutine.
 
-Whatever a body raises is its failure, ``CancelledError``, ``SystemExit`` and
-``KeyboardInterrupt`` included (as THREAD and PROCESS record them), and so is a call of
-``fn`` that raises (bad arguments...): only a cancellation someone asked of the
-attempt's asyncio task (the executor's timeout, cancel or stop, or the loop shutting
-down) is taken as a kill. ``Task.cancelling()`` tells the two apart: it counts the
-requests, and a body that raises ``CancelledError`` itself made none. The wrapper, not
-the body, is the asyncio task because asyncio lets ``SystemExit`` and
-``KeyboardInterrupt`` escape a task's step and stop the loop.
+What an attempt sees is what a task of its own would give it:
+
+* Context variables: every worker starts from a copy of the context the backend was
+  made in (the one ``ParallelExecutor.start`` ran in). A worker whose attempt left a
+  context variable changed retires, so the next attempt starts from a fresh copy:
+  nothing one attempt sets reaches another.
+* Failures: whatever a body raises is its failure, ``CancelledError``, ``SystemExit``
+  and ``KeyboardInterrupt`` included (as THREAD and PROCESS record them), and so is a
+  call of ``fn`` that raises (bad arguments...), and a cancellation of the worker by
+  anyone but the executor (the body cancelling its own task, the loop shutting down;
+  the worker then ends). Only the executor's own kill (a timeout, a cancel, the stop)
+  is not reported: it has recorded why. Its cancellation is then taken back
+  (``uncancel``), so the worker goes on with the next attempt. The worker, not the
+  body, is the asyncio task because asyncio lets ``SystemExit`` and
+  ``KeyboardInterrupt`` escape a task's step and stop the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import traceback
 
 from .base import Backend, call_kwargs
 
 __all__ = ["AsyncioBackend"]
+
+_CancelledError = asyncio.CancelledError
 
 
 class AsyncioBackend(Backend):
@@ -31,28 +42,97 @@ class AsyncioBackend(Backend):
 
     def __init__(self, host) -> None:
         super().__init__(host)
-        self._create_task = host.loop.create_task
+        self._context = contextvars.copy_context()  # what every worker starts from
+        self._idle: list[tuple[asyncio.Task, asyncio.Future]] = []  # (worker, its wait)
+        self._workers: set[asyncio.Task] = set()
+        self._killed: set[asyncio.Task] = set()  # workers whose attempt the executor stopped
+        self._closed = False
         self._started = host.started
-        self._succeeded = host.succeeded
 
     def run(self, st) -> None:
-        st.handle = self._create_task(self._run(st, st.attempt, st.task))
+        idle = self._idle
+        while idle:
+            worker, wait = idle.pop()
+            if not wait.done():  # (done: the worker was cancelled from outside while idle)
+                st.handle = worker
+                wait.set_result(st)
+                break
+        else:
+            worker = self.host.loop.create_task(self._work(st), name=f"swarmlab-asyncio-{len(self._workers)}",
+                                                context=self._context.copy())
+            self._workers.add(worker)
+            worker.add_done_callback(self._ended)
+            st.handle = worker
         self._started(st, self.mode)
 
-    async def _run(self, st, attempt, task) -> None:
-        try:
-            kwargs = call_kwargs(st) if task.with_agent else task.kwargs
-            value = await (task.fn(*task.args, **kwargs) if kwargs else task.fn(*task.args))
-        except asyncio.CancelledError as e:
-            if asyncio.current_task().cancelling():
-                raise  # killed: the executor has already recorded why
-            self.host.failed(st, attempt, e, None, traceback.format_exc())
-        except BaseException as e:  # noqa: BLE001 - a failing task is data
-            self.host.failed(st, attempt, e, None, traceback.format_exc())
-        else:
-            self._succeeded(st, attempt, value)
+    async def _work(self, st) -> None:
+        """Run attempts until this worker retires (a context variable changed, or it was
+        cancelled by other than the executor) or the backend closes."""
+        host = self.host
+        succeeded, failed = host.succeeded, host.failed
+        new_future = host.loop.create_future
+        me = asyncio.current_task()
+        base = contextvars.copy_context()
+        idle, killed = self._idle, self._killed
+        while True:
+            attempt, task = st.attempt, st.task
+            try:
+                kwargs = call_kwargs(st) if task.with_agent else task.kwargs
+                value = await (task.fn(*task.args, **kwargs) if kwargs else task.fn(*task.args))
+            except _CancelledError as e:
+                if me not in killed:  # (killed: the executor has already recorded why)
+                    failed(st, attempt, e, None, traceback.format_exc())
+                    if me.cancelling():
+                        raise  # cancelled by someone else (the loop shutting down): the worker ends
+            except BaseException as e:  # noqa: BLE001 - a failing task is data
+                failed(st, attempt, e, None, traceback.format_exc())
+            else:
+                succeeded(st, attempt, value)
+            if me in killed:  # the kill is taken back: the next attempt owes it nothing
+                killed.discard(me)
+                while me.cancelling():
+                    me.uncancel()
+            if self._closed or me.cancelling() or contextvars.copy_context() != base:
+                return  # retired: the next attempt gets a fresh worker
+            st = None
+            while st is None:
+                wait = new_future()
+                idle.append((me, wait))
+                try:
+                    st = await wait
+                except _CancelledError:
+                    if me not in killed or self._closed:
+                        _forget(idle, me)
+                        return  # stopped while idle
+                    # the attempt handed over was stopped before this worker woke: wait again
+                    killed.discard(me)
+                    while me.cancelling():
+                        me.uncancel()
+
+    def _ended(self, worker: asyncio.Task) -> None:
+        self._workers.discard(worker)
+        self._killed.discard(worker)  # (stopped before its first step)
 
     def kill(self, st) -> bool:
-        if st.handle is not None:
-            st.handle.cancel()
+        worker = st.handle
+        if worker is not None:
+            self._killed.add(worker)
+            worker.cancel()
         return True
+
+    async def close(self) -> None:
+        """Idle workers end; busy ones were stopped by the executor (and end once their
+        body gives way to the cancellation)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for worker, _ in idle:
+            worker.cancel()
+        if idle:
+            await asyncio.gather(*(w for w, _ in idle), return_exceptions=True)
+
+
+def _forget(idle: list, worker: asyncio.Task) -> None:
+    for i, (w, _) in enumerate(idle):
+        if w is worker:
+            del idle[i]
+            return
