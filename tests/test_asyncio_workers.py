@@ -108,3 +108,32 @@ def test_workers_cancelled_from_outside_while_idle_are_replaced():
         return [res[i].value for i in ids]
 
     assert run(main()) == [i + 1 for i in range(9)]
+
+
+def test_idle_workers_end_after_a_while_and_new_ones_take_later_work(monkeypatch):
+    from swarmlab.backends import aio
+
+    monkeypatch.setattr(aio, "IDLE_WORKER_S", 0.05)
+
+    async def add(a, b):
+        await asyncio.sleep(0)
+        return a + b
+
+    async def main():
+        async with _executor(capacity=4) as ex:
+            await ex.submit_batch([Task(add, (i, 1)) for i in range(8)])
+            assert await ex.wait_for_completion(10)
+            busy = len(_workers())
+            for _ in range(200):  # polled, up to 2 s: the trim timer ends them after 0.05 s
+                if not _workers():
+                    break
+                await asyncio.sleep(0.01)
+            left = len(_workers())
+            ids = await ex.submit_batch([Task(add, (i, 2)) for i in range(8)])
+            assert await ex.wait_for_completion(10)
+            res = await ex.get_all_results()
+        return busy, left, [res[i].value for i in ids]
+
+    busy, left, values = run(main())
+    assert busy == 4 and left == 0
+    assert values == [i + 2 for i in range(8)]

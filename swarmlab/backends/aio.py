@@ -3,7 +3,8 @@
 A worker is one asyncio task that runs attempts one after the other: it calls the body,
 awaits it, reports, and waits (a future) for the next attempt it is handed. An idle
 worker takes the next attempt; when none is idle a new one starts, so the pool grows to
-the run's peak concurrency and no attempt ever waits for a worker. Handing an attempt
+the run's peak concurrency and no attempt ever waits for a worker; one idle for
+:data:`IDLE_WORKER_S` ends. Handing an attempt
 to a waiting worker costs a future, where an asyncio task per attempt costs a task, its
 registration and a loop callback: most of the price of a short coroutine.
 
@@ -36,6 +37,10 @@ __all__ = ["AsyncioBackend"]
 
 _CancelledError = asyncio.CancelledError
 
+#: A worker left idle this long ends (the least recently used first), so that the memory
+#: of a burst's workers goes back and a run left unstopped leaves no task pending for long.
+IDLE_WORKER_S = 1.0
+
 
 class AsyncioBackend(Backend):
     mode = "asyncio"
@@ -43,7 +48,9 @@ class AsyncioBackend(Backend):
     def __init__(self, host) -> None:
         super().__init__(host)
         self._context = contextvars.copy_context()  # what every worker starts from
-        self._idle: list[tuple[asyncio.Task, asyncio.Future]] = []  # (worker, its wait)
+        # (worker, its wait, when it began waiting): the least recently used first
+        self._idle: list[tuple[asyncio.Task, asyncio.Future, float]] = []
+        self._trim: asyncio.TimerHandle | None = None  # ends workers idle for IDLE_WORKER_S
         self._workers: set[asyncio.Task] = set()
         self._killed: set[asyncio.Task] = set()  # workers whose attempt the executor stopped
         self._closed = False
@@ -52,7 +59,7 @@ class AsyncioBackend(Backend):
     def run(self, st) -> None:
         idle = self._idle
         while idle:
-            worker, wait = idle.pop()
+            worker, wait, _ = idle.pop()
             if not wait.done():  # (done: the worker was cancelled from outside while idle)
                 st.handle = worker
                 wait.set_result(st)
@@ -70,7 +77,8 @@ class AsyncioBackend(Backend):
         cancelled by other than the executor) or the backend closes."""
         host = self.host
         succeeded, failed = host.succeeded, host.failed
-        new_future = host.loop.create_future
+        loop = host.loop
+        new_future, clock = loop.create_future, loop.time
         me = asyncio.current_task()
         base = contextvars.copy_context()
         idle, killed = self._idle, self._killed
@@ -97,7 +105,9 @@ class AsyncioBackend(Backend):
             st = None
             while st is None:
                 wait = new_future()
-                idle.append((me, wait))
+                idle.append((me, wait, clock()))
+                if self._trim is None:
+                    self._trim = loop.call_later(IDLE_WORKER_S, self._end_idle)
                 try:
                     st = await wait
                 except _CancelledError:
@@ -108,6 +118,19 @@ class AsyncioBackend(Backend):
                     killed.discard(me)
                     while me.cancelling():
                         me.uncancel()
+
+    def _end_idle(self) -> None:
+        """End the workers idle for IDLE_WORKER_S; look again when the next one will be."""
+        self._trim = None
+        idle = self._idle
+        until = self.host.loop.time() - IDLE_WORKER_S
+        n = 0
+        while n < len(idle) and idle[n][2] <= until:
+            idle[n][0].cancel()
+            n += 1
+        del idle[:n]
+        if idle:
+            self._trim = self.host.loop.call_later(idle[0][2] - until, self._end_idle)
 
     def _ended(self, worker: asyncio.Task) -> None:
         self._workers.discard(worker)
@@ -124,15 +147,18 @@ class AsyncioBackend(Backend):
         """Idle workers end; busy ones were stopped by the executor (and end once their
         body gives way to the cancellation)."""
         self._closed = True
+        if self._trim is not None:
+            self._trim.cancel()
+            self._trim = None
         idle, self._idle = self._idle, []
-        for worker, _ in idle:
+        for worker, _, _ in idle:
             worker.cancel()
         if idle:
-            await asyncio.gather(*(w for w, _ in idle), return_exceptions=True)
+            await asyncio.gather(*(w for w, _, _ in idle), return_exceptions=True)
 
 
 def _forget(idle: list, worker: asyncio.Task) -> None:
-    for i, (w, _) in enumerate(idle):
+    for i, (w, _, _) in enumerate(idle):
         if w is worker:
             del idle[i]
             return
