@@ -52,6 +52,7 @@ class AsyncioBackend(Backend):
         self._idle: list[tuple[asyncio.Task, asyncio.Future, float]] = []
         self._trim: asyncio.TimerHandle | None = None  # ends workers idle for IDLE_WORKER_S
         self._workers: set[asyncio.Task] = set()
+        self._made = 0  # workers started (their names count them)
         self._killed: set[asyncio.Task] = set()  # workers whose attempt the executor stopped
         self._closed = False
         self._started = host.started
@@ -65,7 +66,8 @@ class AsyncioBackend(Backend):
                 wait.set_result(st)
                 break
         else:
-            worker = self.host.loop.create_task(self._work(st), name=f"swarmlab-asyncio-{len(self._workers)}",
+            self._made += 1
+            worker = self.host.loop.create_task(self._work(st), name=f"swarmlab-asyncio-{self._made}",
                                                 context=self._context.copy())
             self._workers.add(worker)
             worker.add_done_callback(self._ended)
