@@ -193,6 +193,8 @@ class JournalFollower:
             f.seek(at)
             new = f.read(self.max_bytes)
         self.bytes_read += len(new)
+        # the writer may have appended since the stat: what was read is there too
+        self.size = max(self.size, at + len(new))
         self._behind = len(new) == self.max_bytes and at + len(new) < self.size
         data = self._pending + new
         last = data.rfind(b"\n")

@@ -135,6 +135,33 @@ def test_an_unfinished_last_line_waits_for_the_rest_of_it(tmp_path):
     assert follower.unfinished == 0 and not follower.poll()
 
 
+def test_lines_appended_between_the_look_at_the_size_and_the_read_are_counted(tmp_path, monkeypatch):
+    """The writer appends after the follower's stat and before its read: what it read is
+    in the file, so ``unfinished`` counts from there (it went negative)."""
+    import os
+
+    from swarmlab import follow
+
+    path = tmp_path / JOURNAL_NAME
+    _write(path, HEADER)
+    follower = JournalFollower(path)
+    follower.poll()
+    real_stat = os.stat
+
+    def stat_before_the_append(p, *args, **kwargs):
+        st = real_stat(p, *args, **kwargs)
+        _write(path, _event(0, 0.5, "submitted", "t1"))  # lands after the stat
+        _write(path, raw=b'{"type": "event"')  # and the start of a line
+        return st
+
+    monkeypatch.setattr(follow.os, "stat", stat_before_the_append)
+    _write(path, _event(1, 0.6, "submitted", "t2"))
+    batch = follower.poll()
+    monkeypatch.setattr(follow.os, "stat", real_stat)
+    assert [e[3] for e in batch.event] == ["t2", "t1"]
+    assert follower.unfinished == len(b'{"type": "event"')
+
+
 def test_damaged_lines_are_reported_with_their_number_and_the_rows_around_them_kept(tmp_path):
     path = tmp_path / JOURNAL_NAME
     good = encode_line(_event(1, 0.1, "submitted", "t1")).encode()
