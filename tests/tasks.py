@@ -5,6 +5,7 @@ picks the one a mode runs (ASYNCIO runs coroutine functions only).
 """
 
 import asyncio
+import contextvars
 import os
 import time
 from pathlib import Path
@@ -55,6 +56,23 @@ def pid():
 
 async def pid_async():
     return os.getpid()
+
+
+MARK = contextvars.ContextVar("mark")
+
+
+def mark(i):
+    """What an earlier attempt left in a context variable (None: nothing); then leaves ``i``."""
+    seen = MARK.get(None)
+    MARK.set(i)
+    return seen
+
+
+async def mark_async(i):
+    seen = MARK.get(None)
+    MARK.set(i)
+    await asyncio.sleep(0)
+    return seen
 
 
 def body(mode, name):

@@ -90,6 +90,7 @@ def test_embedded_local_cluster_runs_every_kind_of_body_and_leaves_no_process():
                 Task(dask_tasks.add_async, (4, 5), id="coroutine"),
                 Task(dask_tasks.sleep, (1.0,), id="timeout", timeout=0.2),
                 *(Task(dask_tasks.where, id=f"where-{i}") for i in range(4)),
+                *(Task(dask_tasks.mark, (i,), id=f"mark-{i}") for i in range(12)),
             ])
             assert await ex.wait_for_completion(timeout=60)
             res = await ex.get_all_results()
@@ -103,6 +104,7 @@ def test_embedded_local_cluster_runs_every_kind_of_body_and_leaves_no_process():
     assert res["lambda"].value == 42
     assert res["coroutine"].value == 9
     assert res["timeout"].status is TaskStatus.TIMED_OUT
+    assert [res[f"mark-{i}"].value for i in range(12)] == [None] * 12  # no context reaches the next attempt
     t = rec.tasks.set_index("task_id")
     assert set(t["mode"]) == {"dask"}
     n_workers = os.cpu_count() or 1

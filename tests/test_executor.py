@@ -44,6 +44,19 @@ def test_values_are_returned(mode):
     run(main())
 
 
+def test_no_attempt_sees_a_context_variable_another_attempt_set(mode):
+    """Threads, worker processes and ASYNCIO's worker tasks run attempt after attempt;
+    each attempt still starts from a clean copy of the context."""
+    async def main():
+        async with executor(mode, max_concurrent_tasks=2) as ex:
+            ids = await ex.submit_batch([Task(body(mode, "mark"), (i,)) for i in range(12)])
+            assert await ex.wait_for_completion(30)
+            res = await ex.get_all_results()
+        return [res[i].value for i in ids]
+
+    assert run(main()) == [None] * 12
+
+
 def test_exceptions_are_data(mode):
     async def main():
         async with executor(mode) as ex:

@@ -18,6 +18,7 @@ it runs each task body under ``RLIMIT_DATA`` (see :func:`capped`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import pickle
 import sys
@@ -126,12 +127,8 @@ def execute(data: bytes, *extra, cap_mb: float | None = None) -> bytes:
     try:
         fn, args, kwargs = cloudpickle.loads(data)
         del data
-        with capped(cap_mb):
-            value = fn(*args, **kwargs)
-            if inspect.iscoroutine(value):
-                import asyncio
-
-                value = asyncio.run(value)
+        with capped(cap_mb):  # in a copy of the context: nothing it sets reaches the next attempt
+            value = contextvars.copy_context().run(call_body, fn, args, kwargs)
     except BaseException as e:  # noqa: BLE001 - a failing task is data
         tb = traceback.format_exc()
         try:
@@ -144,6 +141,16 @@ def execute(data: bytes, *extra, cap_mb: float | None = None) -> bytes:
         return dumps((0, value, None, *extra))
     except Exception as e:
         return dumps((3, f"the task's return value cannot be pickled: {type(e).__name__}: {e}", None, *extra))
+
+
+def call_body(fn, args: tuple, kwargs: dict):
+    """``fn(*args, **kwargs)``; a coroutine it returns is run to its end (``asyncio.run``)."""
+    value = fn(*args, **kwargs)
+    if inspect.iscoroutine(value):
+        import asyncio
+
+        value = asyncio.run(value)
+    return value
 
 
 def main(conn, cap_mb: float | None = None) -> None:

@@ -19,8 +19,7 @@ handful of system calls per task (about half the time of a no-op task on two cor
 
 from __future__ import annotations
 
-import asyncio
-import inspect
+import contextvars
 import socket
 import threading
 import traceback
@@ -28,6 +27,7 @@ from collections import deque
 from queue import SimpleQueue
 from time import perf_counter, thread_time
 
+from ._worker import call_body
 from .base import Backend, call_kwargs
 
 __all__ = ["ThreadBackend"]
@@ -50,6 +50,9 @@ class ThreadBackend(Backend):
         self._threads: list[threading.Thread] = []
         self._busy = 0  # attempts handed to threads and not yet returned (abandoned included)
         self._measure = measure  # callback(task, cpu_s, wall_s) for the hybrid router
+        # each attempt runs in a copy of the context start() ran in, as ASYNCIO's do: what
+        # one sets in a context variable never reaches the next one on the same thread
+        self._context = contextvars.copy_context()
 
     def run(self, st) -> None:
         self._busy += 1
@@ -76,7 +79,7 @@ class ThreadBackend(Backend):
 
     def _work(self) -> None:
         todo, tokens, done, wake = self._todo, self._tokens, self._done, self._wake_w
-        measure = self._measure
+        measure, context = self._measure, self._context
         while True:
             tokens.get()
             while todo:
@@ -92,9 +95,7 @@ class ThreadBackend(Backend):
                 if measure is not None:  # thread_time is a system call: only when asked for
                     c0, w0 = thread_time(), perf_counter()
                 try:
-                    value = fn(*args, **kwargs)
-                    if inspect.iscoroutine(value):
-                        value = asyncio.run(value)
+                    value = context.copy().run(call_body, fn, args, kwargs)
                     ok, exc, tb = True, None, None
                 except BaseException as e:  # noqa: BLE001 - a failing task is data
                     ok, value, exc, tb = False, None, e, traceback.format_exc()
@@ -141,3 +142,4 @@ class ThreadBackend(Backend):
             self.host.loop.remove_reader(self._wake_r.fileno())
             self._wake_r.close()
             self._wake_w.close()
+
