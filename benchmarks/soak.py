@@ -6,12 +6,15 @@ Per mode, once keeping every record in memory and once spilling them to a run st
 stop (0), the resident memory retained per task after a warm-up, and the rate. About
 5 % of the tasks misbehave: they raise, fail once then succeed on retry, outlive their
 timeout, are cancelled while they run or wait, raise SystemExit / KeyboardInterrupt /
-CancelledError from the body, or (PROCESS) kill their own worker.
+CancelledError from the body, set a context variable (which no later attempt may see:
+context leaks, 0), swallow their own cancellation (ASYNCIO) or (PROCESS) kill their own
+worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import random
@@ -32,7 +35,7 @@ __all__ = ["soak", "long_run_memory"]
 
 #: Each fault kind's share of the tasks (the rest complete normally).
 FAULTS = (("raise", 0.01), ("retry", 0.01), ("timeout", 0.01), ("cancel", 0.01), ("base_exception", 0.005),
-          ("crash", 0.005))
+          ("context", 0.005), ("swallow", 0.005), ("crash", 0.005))
 TIMEOUT_S = 0.01  # the misbehaving tasks' own timeout
 SLOW_S = 0.05  # how long a timed-out or cancelled body runs
 CHUNK = 5000
@@ -52,8 +55,21 @@ def _plan(n: int, seed: int, crash: bool) -> list[str]:
     return kinds
 
 
+#: Set by the bodies of kind "context": an attempt that finds it set saw another's context.
+MARK = contextvars.ContextVar("mark")
+
+
+class ContextLeak(Exception):
+    pass
+
+
 def sync_body(kind: str, *, agent: object = None, attempt: int = 1) -> str:
-    if kind == "ok":
+    if MARK.get(None) is not None:
+        raise ContextLeak(f"saw the context variable an earlier attempt set ({MARK.get()!r})")
+    if kind == "ok" or kind == "swallow":
+        return kind
+    if kind == "context":
+        MARK.set(kind)
         return kind
     if kind == "raise":
         raise ValueError("injected")
@@ -70,6 +86,12 @@ def sync_body(kind: str, *, agent: object = None, attempt: int = 1) -> str:
 
 
 async def async_body(kind: str, *, agent: object = None, attempt: int = 1) -> str:
+    if kind == "swallow" and MARK.get(None) is None:
+        try:
+            await asyncio.sleep(SLOW_S)
+        except asyncio.CancelledError:  # its timeout: it goes on a little, then returns
+            await asyncio.sleep(TIMEOUT_S)
+        return kind
     if kind in ("timeout", "cancel"):
         await asyncio.sleep(SLOW_S)
         return kind
@@ -80,9 +102,10 @@ async def async_body(kind: str, *, agent: object = None, attempt: int = 1) -> st
 
 def _task(i: int, kind: str, mode: str) -> sl.Task:
     fn = async_body if mode == "asyncio" else sync_body
-    slow = kind in ("timeout", "cancel")
+    slow = kind in ("timeout", "cancel", "swallow")
     return sl.Task(fn, (kind,), id=f"s{i}", with_agent=True, max_retries=1 if kind == "retry" else 0,
-                   retry_on=(RuntimeError,), retry_backoff_s=0.001, timeout=TIMEOUT_S if kind == "timeout" else None,
+                   retry_on=(RuntimeError,), retry_backoff_s=0.001,
+                   timeout=TIMEOUT_S if kind in ("timeout", "swallow") else None,
                    kind="cpu" if mode == "process" else None, estimate_s=SLOW_S if slow else 0.0001)
 
 
@@ -130,7 +153,9 @@ async def _soak(mode: str, n: int, seed: int, spill: bool = False) -> dict[str, 
         shutil.rmtree(folder)
     completed = rows[rows["status"] == "completed"].groupby("task_id", observed=True).size()
     warm_rss = warm_rss or end_rss
+    leaks = int((rows["error_type"] == "ContextLeak").sum())
     return {"lost": n - ends.count(1), "duplicated": int((completed > 1).sum()), "orphans": len(orphans),
+            "leaks": leaks,
             "bytes_per_task": (end_rss - warm_rss) / max(1, n - warm_at), "rate": n / wall,
             "faults": sum(k != "ok" for k in kinds)}
 
@@ -160,6 +185,8 @@ def soak(s: Settings) -> list[Row]:
                             m["duplicated"] == 0))
             rows.append(Row("soak", f"{how}: processes left after stop", m["orphans"], None, "processes", "0",
                             m["orphans"] == 0))
+            rows.append(Row("soak", f"{how}: context leaks (an attempt saw what another set)", m["leaks"], None,
+                            "tasks", "0", m["leaks"] == 0))
             rows.append(Row("soak", f"{how}: memory retained after warm-up", m["bytes_per_task"], None,
                             "B/task", "(information)", None))
     return rows
