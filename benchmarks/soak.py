@@ -63,9 +63,13 @@ class ContextLeak(Exception):
     pass
 
 
-def sync_body(kind: str, *, agent: object = None, attempt: int = 1) -> str:
+def _no_leak() -> None:
     if MARK.get(None) is not None:
         raise ContextLeak(f"saw the context variable an earlier attempt set ({MARK.get()!r})")
+
+
+def sync_body(kind: str, *, agent: object = None, attempt: int = 1) -> str:
+    _no_leak()
     if kind == "ok" or kind == "swallow":
         return kind
     if kind == "context":
@@ -86,7 +90,8 @@ def sync_body(kind: str, *, agent: object = None, attempt: int = 1) -> str:
 
 
 async def async_body(kind: str, *, agent: object = None, attempt: int = 1) -> str:
-    if kind == "swallow" and MARK.get(None) is None:
+    _no_leak()
+    if kind == "swallow":
         try:
             await asyncio.sleep(SLOW_S)
         except asyncio.CancelledError:  # its timeout: it goes on a little, then returns
@@ -153,9 +158,8 @@ async def _soak(mode: str, n: int, seed: int, spill: bool = False) -> dict[str, 
         shutil.rmtree(folder)
     completed = rows[rows["status"] == "completed"].groupby("task_id", observed=True).size()
     warm_rss = warm_rss or end_rss
-    leaks = int((rows["error_type"] == "ContextLeak").sum())
     return {"lost": n - ends.count(1), "duplicated": int((completed > 1).sum()), "orphans": len(orphans),
-            "leaks": leaks,
+            "leaks": int((rows["error_type"] == "ContextLeak").sum()),
             "bytes_per_task": (end_rss - warm_rss) / max(1, n - warm_at), "rate": n / wall,
             "faults": sum(k != "ok" for k in kinds)}
 

@@ -2,7 +2,6 @@
 own workers get this folder on their ``PYTHONPATH``)."""
 
 import asyncio
-import contextvars
 import os
 import socket
 import time
@@ -48,13 +47,3 @@ def kill_own_worker():
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-MARK = contextvars.ContextVar("mark")
-
-
-def mark(i):
-    """What an earlier attempt on this worker left in a context variable (None: nothing)."""
-    seen = MARK.get(None)
-    MARK.set(i)
-    return seen

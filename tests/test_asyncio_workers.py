@@ -21,6 +21,11 @@ def _workers():
     return [t for t in asyncio.all_tasks() if t.get_name().startswith("swarmlab-asyncio-")]
 
 
+async def add(a, b):
+    await asyncio.sleep(0)
+    return a + b
+
+
 def test_no_attempt_sees_a_context_variable_another_attempt_set():
     async def body(i):
         seen = where.get("unset")
@@ -76,8 +81,6 @@ def test_a_body_that_cancels_its_own_task_fails_and_the_run_ends():
         asyncio.current_task().cancel()
         await asyncio.sleep(1)
 
-    async def add(a, b):
-        return a + b
 
     async def main():
         async with _executor(capacity=1) as ex:
@@ -92,10 +95,6 @@ def test_a_body_that_cancels_its_own_task_fails_and_the_run_ends():
 
 
 def test_workers_cancelled_from_outside_while_idle_are_replaced():
-    async def add(a, b):
-        await asyncio.sleep(0)
-        return a + b
-
     async def main():
         async with _executor(capacity=3) as ex:
             await ex.submit_batch([Task(add, (i, 1)) for i in range(3)])
@@ -115,20 +114,13 @@ def test_idle_workers_end_after_a_while_and_new_ones_take_later_work(monkeypatch
 
     monkeypatch.setattr(aio, "IDLE_WORKER_S", 0.05)
 
-    async def add(a, b):
-        await asyncio.sleep(0)
-        return a + b
-
     async def main():
         async with _executor(capacity=4) as ex:
             await ex.submit_batch([Task(add, (i, 1)) for i in range(8)])
             assert await ex.wait_for_completion(10)
-            busy = len(_workers())
-            for _ in range(200):  # polled, up to 2 s: the trim timer ends them after 0.05 s
-                if not _workers():
-                    break
-                await asyncio.sleep(0.01)
-            left = len(_workers())
+            workers = _workers()
+            await asyncio.wait(workers, timeout=10)  # the idle trim ends them, nothing else does
+            busy, left = len(workers), len(_workers())
             ids = await ex.submit_batch([Task(add, (i, 2)) for i in range(8)])
             assert await ex.wait_for_completion(10)
             res = await ex.get_all_results()

@@ -18,6 +18,7 @@ from swarmlab import Agent, ExecutionMode, ParallelExecutor, ResourceLimits, Tas
 distributed = pytest.importorskip("distributed")
 
 import dask_tasks  # noqa: E402 - after the skip: its bodies run on Dask workers
+import tasks  # noqa: E402 - the behaviour suite's bodies (its folder is on the workers' path too)
 
 pytestmark = pytest.mark.dask
 
@@ -90,7 +91,7 @@ def test_embedded_local_cluster_runs_every_kind_of_body_and_leaves_no_process():
                 Task(dask_tasks.add_async, (4, 5), id="coroutine"),
                 Task(dask_tasks.sleep, (1.0,), id="timeout", timeout=0.2),
                 *(Task(dask_tasks.where, id=f"where-{i}") for i in range(4)),
-                *(Task(dask_tasks.mark, (i,), id=f"mark-{i}") for i in range(12)),
+                *(Task(tasks.mark, (i,), id=f"mark-{i}") for i in range(12)),
             ])
             assert await ex.wait_for_completion(timeout=60)
             res = await ex.get_all_results()

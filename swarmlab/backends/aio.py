@@ -51,7 +51,7 @@ class AsyncioBackend(Backend):
         # (worker, its wait, when it began waiting): the least recently used first
         self._idle: list[tuple[asyncio.Task, asyncio.Future, float]] = []
         self._trim: asyncio.TimerHandle | None = None  # ends workers idle for IDLE_WORKER_S
-        self._workers: set[asyncio.Task] = set()
+        self._workers: set[asyncio.Task] = set()  # every live worker: the loop holds tasks weakly
         self._made = 0  # workers started (their names count them)
         self._killed: set[asyncio.Task] = set()  # workers whose attempt the executor stopped
         self._closed = False
@@ -98,10 +98,8 @@ class AsyncioBackend(Backend):
                 failed(st, attempt, e, None, traceback.format_exc())
             else:
                 succeeded(st, attempt, value)
-            if me in killed:  # the kill is taken back: the next attempt owes it nothing
-                killed.discard(me)
-                while me.cancelling():
-                    me.uncancel()
+            if me in killed:
+                self._take_back(me)
             if self._closed or me.cancelling() or contextvars.copy_context() != base:
                 return  # retired: the next attempt gets a fresh worker
             st = None
@@ -116,10 +114,14 @@ class AsyncioBackend(Backend):
                     if me not in killed or self._closed:
                         _forget(idle, me)
                         return  # stopped while idle
-                    # the attempt handed over was stopped before this worker woke: wait again
-                    killed.discard(me)
-                    while me.cancelling():
-                        me.uncancel()
+                    self._take_back(me)  # the attempt handed over was stopped before this worker woke
+
+    def _take_back(self, worker: asyncio.Task) -> None:
+        """The executor's kill of ``worker``'s attempt is taken back: the next attempt owes
+        it nothing."""
+        self._killed.discard(worker)
+        while worker.cancelling():
+            worker.uncancel()
 
     def _end_idle(self) -> None:
         """End the workers idle for IDLE_WORKER_S; look again when the next one will be."""

@@ -142,4 +142,3 @@ class ThreadBackend(Backend):
             self.host.loop.remove_reader(self._wake_r.fileno())
             self._wake_r.close()
             self._wake_w.close()
-
