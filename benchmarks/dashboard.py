@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 import swarmlab as sl
-from swarmlab.follow import JournalFollower, RunProgress
-from swarmlab.journal import JOURNAL_NAME
+from swarmlab.store.follow import JournalFollower, RunProgress
+from swarmlab.store.journal import JOURNAL_NAME
 
 from ._harness import Row, Settings, Stopwatch, medians
 

@@ -9,7 +9,7 @@ import os
 import time
 
 import swarmlab as sl
-from swarmlab.monitor import GpuProbe
+from swarmlab.realtime.monitor import GpuProbe
 
 from ._harness import Row, Settings, Stopwatch, medians
 from .core import _calibrate, spin, worker_pid

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import swarmlab as sl
-from swarmlab.analysis import quality
+from swarmlab.analysis.figures import quality
 
 from ._harness import Row, Settings, medians
 

@@ -8,7 +8,7 @@ import sys
 
 import swarmlab as sl
 from swarmlab import workloads
-from swarmlab.analysis import quality
+from swarmlab.analysis.figures import quality
 
 from ._harness import Row, Settings, medians
 

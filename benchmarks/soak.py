@@ -27,7 +27,7 @@ import time
 import psutil
 
 import swarmlab as sl
-from swarmlab.spill import SPILL_ROWS
+from swarmlab.store.spill import SPILL_ROWS
 
 from ._harness import Row, Settings
 

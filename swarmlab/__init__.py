@@ -9,7 +9,8 @@ and distributed are imported by the parts that need them, and the heavy parts
 from importlib import import_module
 from typing import Any
 
-from . import durations, workloads
+from . import workloads
+from .analysis.estimate import DurationEstimator, learn_durations
 from .errors import (
     BackendUnavailable,
     CommandError,
@@ -22,8 +23,7 @@ from .errors import (
     SwarmlabError,
     WorkerCrashedError,
 )
-from .estimate import DurationEstimator, learn_durations
-from .executor import ParallelExecutor
+from .experiments.recovery import resume
 from .model import (
     Agent,
     AgentType,
@@ -47,9 +47,7 @@ from .orchestration import (
     StrategyType,
 )
 from .portal import run
-from .records import RunRecord
-from .recovery import resume
-from .replays import replay, whatif
+from .realtime.executor import ParallelExecutor
 from .scheduling import (
     Policy,
     RankedPolicy,
@@ -59,15 +57,18 @@ from .scheduling import (
     TaskScheduler,
     register_policy,
 )
-from .simulation import simulate
-from .store import RunStore
+from .store.records import RunRecord
+from .store.runs import RunStore
+from .virtual import durations
+from .virtual.replays import replay, whatif
+from .virtual.simulation import simulate
 
 __version__ = "0.1.0"
 
 #: Public names imported on first access: name -> (module, attribute or None for the module).
 _LAZY = {
-    "compare": ("swarmlab.comparison", "compare"),  # pandas
-    "plots": ("swarmlab.plots", None),  # matplotlib, when drawing
+    "compare": ("swarmlab.experiments.comparison", "compare"),  # pandas
+    "plots": ("swarmlab.analysis.plots", None),  # matplotlib, when drawing
 }
 
 

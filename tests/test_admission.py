@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from swarmlab import Agent, ResourceLimits, Task, TaskStatus
-from swarmlab.admission import Admission, Decision, over_task_memory
-from swarmlab.dispatch import Dispatcher
+from swarmlab.core.admission import Admission, Decision, over_task_memory
+from swarmlab.core.dispatcher import Dispatcher
 from swarmlab.events import Recorder
 from swarmlab.scheduling.policies import LeastLoaded
 

@@ -91,18 +91,20 @@ def test_all_is_what_the_readme_documents():
 def test_no_public_name_shadows_a_module():
     for name in swarmlab.__all__:
         obj = getattr(swarmlab, name)
-        if isinstance(obj, types.ModuleType):
-            assert obj.__name__ == f"swarmlab.{name}"
+        if isinstance(obj, types.ModuleType):  # a module of a layer, public under a short name
+            assert obj.__name__ in MODULES and obj.__name__.endswith(f".{name}")
+            assert f"swarmlab.{name}" not in MODULES or obj.__name__ == f"swarmlab.{name}"
         else:
             assert f"swarmlab.{name}" not in MODULES, f"swarmlab.{name} names a module and {obj!r}"
     # importing the modules behind the functions leaves the functions in place
-    out = _fresh("import swarmlab.comparison, swarmlab.simulation, swarmlab.replays, swarmlab.recovery, swarmlab; "
+    out = _fresh("import swarmlab.experiments.comparison, swarmlab.virtual.simulation, swarmlab.virtual.replays, swarmlab.experiments.recovery, swarmlab; "
                  "print([callable(getattr(swarmlab, n)) for n in ('compare', 'simulate', 'replay', 'resume')])")
     assert out == "[True, True, True, True]"
 
 
 def test_compare_and_simulate_are_the_functions_and_the_duration_models_are_reachable():
-    from swarmlab import comparison, durations
+    from swarmlab import durations
+    from swarmlab.experiments import comparison
 
     assert swarmlab.compare is comparison.compare and callable(swarmlab.simulate)
     assert swarmlab.durations is durations and callable(swarmlab.durations.lognormal(0.25))
@@ -120,15 +122,16 @@ def test_compare_and_simulate_are_the_functions_and_the_duration_models_are_reac
 #: and those below, never above. Packages stand for their modules.
 LAYERS = (
     ("errors", "model", "portal"),  # plain data and the sync facade: stdlib only
-    ("events",),
-    ("scheduling", "records"),  # records depends on events only, beside dispatch
-    ("dispatch", "taskstate", "pool", "metrics", "runinfo", "admission", "ended"),  # admission: pure decisions
-    ("backends", "monitor", "reaper", "journal", "spill", "timers", "lifecycle"),  # what the drivers run on
-    ("executor", "engine", "simulation", "durations"),
+    ("events",),  # the recorder: each row's fields, defined once
+    ("scheduling", "store"),  # store: records and storage, which depend on events only
+    ("analysis",),  # frames -> figures, statistics, learned durations, plots
+    ("core",),  # the clock-free dispatcher, task state, pool changes, admission
+    ("backends",),  # where bodies run, reached through the Host protocol
+    ("realtime", "virtual"),  # the two clocks that drive the core
     ("orchestration",),
-    ("analysis", "workloads", "wfformat", "estimate", "replays", "stats", "setups", "comparison"),
-    ("store", "recovery", "follow"),  # follow: journals read as they grow
-    ("plots", "widgets", "dashboard", "serve", "cli", "__main__", ""),  # "" is swarmlab/__init__.py
+    ("workloads",),  # recipes build suites on orchestration's agents
+    ("experiments",),  # comparisons, set-ups, resume: they run the drivers
+    ("ui", "__main__", ""),  # "" is swarmlab/__init__.py
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 STDLIB_ONLY = ("errors", "model", "portal", "events")
@@ -174,12 +177,12 @@ def test_import_layers_follow_the_design():
             elif at_top and top not in sys.stdlib_module_names and _layer(name) == 0 or (
                     at_top and top not in sys.stdlib_module_names and name.split(".")[-1] in STDLIB_ONLY):
                 heavy.append(f"{name} -> {target}")
-            if top == "ipywidgets" and name != "swarmlab.widgets":
-                heavy.append(f"{name} -> ipywidgets (only swarmlab.widgets may)")
-            if top in ("asyncio", "pandas") and name.startswith("swarmlab.scheduling"):
-                heavy.append(f"{name} -> {top} (scheduling has no asyncio, no pandas)")
-            if name == "swarmlab.records" and top == "swarmlab" and target != "swarmlab.events":
-                heavy.append(f"{name} -> {target} (records depends on events only)")
+            if top == "ipywidgets" and not name.startswith("swarmlab.ui.widgets"):
+                heavy.append(f"{name} -> ipywidgets (only swarmlab.ui.widgets may)")
+            if top in ("asyncio", "pandas") and name.startswith(("swarmlab.scheduling", "swarmlab.core")):
+                heavy.append(f"{name} -> {top} (scheduling and the core have no asyncio, no pandas)")
+            if name == "swarmlab.store.records" and top == "swarmlab" and target != "swarmlab.events":
+                heavy.append(f"{name} -> {target} (records and storage depend on events only)")
     assert upward == [] and heavy == []
 
 

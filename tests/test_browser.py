@@ -191,7 +191,7 @@ def _start_dashboard(tmp_path, store):
     """``swarmlab dashboard`` on a free loopback port; its process and the URL it printed."""
     env = {**_env(), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
     with open(tmp_path / "dashboard.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "swarmlab.cli", "dashboard", "--store", str(store),
+        proc = subprocess.Popen([sys.executable, "-m", "swarmlab", "dashboard", "--store", str(store),
                                  "--port", str(_free_port())], env=env, stdout=subprocess.PIPE, stderr=log,
                                 start_new_session=True)
     deadline = time.monotonic() + 90
@@ -226,7 +226,7 @@ def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
                 expect(page.get_by_text("0 runs: no run yet")).to_be_visible(timeout=90_000)
                 with open(tmp_path / "compare.log", "wb") as log:
                     compare = subprocess.Popen(
-                        [sys.executable, "-m", "swarmlab.cli", "compare", "--workload", "cpu", "--tasks",
+                        [sys.executable, "-m", "swarmlab", "compare", "--workload", "cpu", "--tasks",
                          str(DASHBOARD_TASKS), "--algorithms", "round_robin,least_loaded", "--mode", "thread",
                          "--repeats", "1", "--out", str(out)], env=_env(), stdout=subprocess.DEVNULL, stderr=log,
                         start_new_session=True)

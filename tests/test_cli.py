@@ -13,14 +13,14 @@ import pytest
 
 import swarmlab
 from swarmlab import Task, simulate
-from swarmlab.cli import build_parser
-from swarmlab.store import RunStore
+from swarmlab.store.runs import RunStore
+from swarmlab.ui.cli import build_parser
 
 pytestmark = pytest.mark.slow
 
 
 def _cli(*argv, cwd=None, timeout=300, **kw):
-    return subprocess.run([sys.executable, "-m", "swarmlab.cli", *map(str, argv)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "swarmlab", *map(str, argv)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, **kw)
 
 
@@ -93,12 +93,12 @@ def test_runs_on_a_missing_store_says_so_and_a_closed_pipe_ends_quietly(tmp_path
     read, write = os.pipe()
     os.close(read)  # the reader is gone before a line is written: `swarmlab runs list | head -0`
     try:
-        out = subprocess.run([sys.executable, "-m", "swarmlab.cli", "runs", "--store", str(store.path), "list"],
+        out = subprocess.run([sys.executable, "-m", "swarmlab", "runs", "--store", str(store.path), "list"],
                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
     finally:
         os.close(write)
     assert out.stderr == "" and out.returncode == 128 + signal.SIGPIPE
-    shell = subprocess.run(f"{sys.executable} -m swarmlab.cli runs --store {store.path} list | head -1", shell=True,
+    shell = subprocess.run(f"{sys.executable} -m swarmlab runs --store {store.path} list | head -1", shell=True,
                            capture_output=True, text=True, timeout=120)
     assert shell.stderr == "" and shell.stdout.split() == ["run_id", "started_utc", "clock", "mode", "algorithm",
                                                            "workload", "seed", "n_agents", "role", "status"]
@@ -106,7 +106,7 @@ def test_runs_on_a_missing_store_says_so_and_a_closed_pipe_ends_quietly(tmp_path
 
 def test_ctrl_c_says_which_run_is_journaled_and_how_to_resume_it(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "swarmlab.cli", "compare", "--workload", "io", "--tasks", "400",
+    proc = subprocess.Popen([sys.executable, "-m", "swarmlab", "compare", "--workload", "io", "--tasks", "400",
                              "--algorithms", "round_robin", "--mode", "thread", "--repeats", "3", "--no-warmup",
                              "--no-baseline", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)

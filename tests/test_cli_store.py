@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from swarmlab import ConfigError, Task, simulate, workloads
-from swarmlab.analysis import summary
-from swarmlab.cli import main
-from swarmlab.comparison import ci95, compare
-from swarmlab.store import RunStore, load_run, save_run
+from swarmlab.analysis.figures import summary
+from swarmlab.experiments.comparison import ci95, compare
+from swarmlab.store.runs import RunStore, load_run, save_run
+from swarmlab.ui.cli import main
 
 
 def test_compare_cli_saves_runs_summary_and_png(tmp_path, capsys):
@@ -69,7 +69,7 @@ def test_compare_cli_regression_gate_exits_1_on_a_regression(tmp_path, capsys):
 
 
 def test_regressions_need_the_mean_and_both_intervals_to_move_the_wrong_way():
-    from swarmlab.comparison import METRICS, regressions, summarize
+    from swarmlab.experiments.comparison import METRICS, regressions, summarize
 
     def summary_of(throughputs, makespans):
         rows = [{**dict.fromkeys(METRICS, math.nan), "algorithm": "least_loaded", "mode": "thread",

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from swarmlab import ConfigError, workloads
-from swarmlab.comparison import AUTO_MIN_REPEATS, METRICS, SEQUENTIAL, RunOrder, compare, setups
-from swarmlab.stats import METRIC_INFO, interval
+from swarmlab.analysis.stats import METRIC_INFO, interval
+from swarmlab.experiments.comparison import AUTO_MIN_REPEATS, METRICS, SEQUENTIAL, RunOrder, compare, setups
 
 
 def _tiny(n=8):

@@ -17,10 +17,10 @@ import pytest
 from conftest import stop_group
 
 import swarmlab as sl
-from swarmlab import dashboard as dash_module
-from swarmlab.dashboard import Dashboard, latest_comparison
-from swarmlab.journal import JOURNAL_NAME, encode_line
-from swarmlab.store import RunStore
+from swarmlab.store.journal import JOURNAL_NAME, encode_line
+from swarmlab.store.runs import RunStore
+from swarmlab.ui import dashboard as dash_module
+from swarmlab.ui.dashboard import Dashboard, latest_comparison
 
 META = {"run_id": "live", "algorithm": "least_loaded", "mode": "thread", "clock": "real", "n_agents": 2,
         "max_concurrent_tasks": 2, "started_utc": "2030-01-01T00:00:00.000+00:00",
@@ -197,7 +197,7 @@ def test_dashboard_command_serves_the_page_on_loopback_behind_a_token(store, tmp
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
     with open(tmp_path / "dashboard.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "swarmlab.cli", "dashboard", "--store", str(store), "--port",
+        proc = subprocess.Popen([sys.executable, "-m", "swarmlab", "dashboard", "--store", str(store), "--port",
                                  str(_free_port())], env=env, stdout=subprocess.PIPE, stderr=log,
                                 start_new_session=True)
     try:
@@ -218,7 +218,7 @@ def test_dashboard_command_serves_the_page_on_loopback_behind_a_token(store, tmp
 
 
 def test_the_template_notebook_is_shipped_and_skipped_by_the_suite():
-    from swarmlab.serve import NOTEBOOK
+    from swarmlab.ui.serve import NOTEBOOK
 
     nb = json.loads(NOTEBOOK.read_text())
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
@@ -230,8 +230,8 @@ def test_the_template_notebook_is_shipped_and_skipped_by_the_suite():
 @pytest.mark.timeout(300)
 def test_a_run_of_100k_tasks_is_caught_up_look_by_look(tmp_path):
     from swarmlab.events import Recorder
-    from swarmlab.follow import MAX_BYTES
-    from swarmlab.journal import Journal
+    from swarmlab.store.follow import MAX_BYTES
+    from swarmlab.store.journal import Journal
 
     wl = sl.workloads.io(100_000, seed=2)
     rec = sl.simulate(wl.tasks(), wl.agents, seed=2)

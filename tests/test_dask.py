@@ -218,7 +218,7 @@ def test_existing_cluster_finishes_a_dependent_suite_when_a_worker_is_killed(tmp
 def test_a_task_that_keeps_killing_its_worker_fails_as_worker_lost():
     # the embedded cluster: nannies restart the killed workers; each loss is a failed
     # attempt run again apart from max_retries, until MAX_LOST_ATTEMPTS losses
-    from swarmlab.dispatch import MAX_LOST_ATTEMPTS
+    from swarmlab.core.dispatcher import MAX_LOST_ATTEMPTS
 
     async def main():
         limits = ResourceLimits(max_concurrent_tasks=2, task_timeout=60)
@@ -324,7 +324,7 @@ def test_experiment_panel_runs_its_suite_on_the_cluster(tmp_path):
     pytest.importorskip("ipywidgets")
     import json
 
-    from swarmlab.widgets import ExperimentPanel
+    from swarmlab.ui.widgets import ExperimentPanel
 
     with dask_cluster(tmp_path) as scheduler_file:
 

@@ -10,7 +10,7 @@ import pytest
 
 import swarmlab as sl
 from swarmlab import Agent, Task, TaskScheduler, learn_durations, simulate
-from swarmlab.estimate import DurationEstimator, task_family
+from swarmlab.analysis.estimate import DurationEstimator, task_family
 from swarmlab.workloads import from_wfformat, io_wait, wfformat_instance
 
 from conftest import run

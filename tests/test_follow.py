@@ -12,8 +12,8 @@ import pytest
 import swarmlab as sl
 from swarmlab import workloads
 from swarmlab.events import Recorder
-from swarmlab.follow import SHOWN_DAMAGED, JournalFollower, RunProgress, scan_store
-from swarmlab.journal import JOURNAL_NAME, Journal, encode_line, read_journal
+from swarmlab.store.follow import SHOWN_DAMAGED, JournalFollower, RunProgress, scan_store
+from swarmlab.store.journal import JOURNAL_NAME, Journal, encode_line, read_journal
 
 HEADER = {"type": "header", "run_id": "r1", "meta": {"algorithm": "round_robin"}, "spec": None}
 
@@ -140,7 +140,7 @@ def test_lines_appended_between_the_look_at_the_size_and_the_read_are_counted(tm
     in the file, so ``unfinished`` counts from there (it went negative)."""
     import os
 
-    from swarmlab import follow
+    from swarmlab.store import follow
 
     path = tmp_path / JOURNAL_NAME
     _write(path, HEADER)
@@ -241,7 +241,7 @@ def test_a_replaced_or_truncated_journal_is_read_again_from_its_start(tmp_path):
 
 def test_retried_failures_are_not_counted_as_ended_and_throttled_spans_are_paired():
     progress = RunProgress()
-    from swarmlab.follow import Appended
+    from swarmlab.store.follow import Appended
 
     progress.feed(Appended(
         task=[("t1", None, None, [], []), ("t2", None, None, [], [])],

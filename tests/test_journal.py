@@ -11,8 +11,8 @@ import pytest
 import swarmlab as sl
 from swarmlab import workloads
 from swarmlab import compare
-from swarmlab.journal import JOURNAL_NAME, read_journal
-from swarmlab.store import RunStore
+from swarmlab.store.journal import JOURNAL_NAME, read_journal
+from swarmlab.store.runs import RunStore
 
 N_TASKS = 30
 KEEP_COMPLETED = 12  # completed tasks left in the cut journal
@@ -62,7 +62,7 @@ def _cli(*args):
     import os
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    return subprocess.run([sys.executable, "-m", "swarmlab.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "swarmlab", *args], capture_output=True, text=True,
                           env=env, timeout=300)
 
 
@@ -187,7 +187,7 @@ def test_a_task_row_journaled_before_estimate_source_is_read_not_damaged():
     import json
     import zlib
 
-    from swarmlab.journal import decode_line
+    from swarmlab.store.journal import decode_line
 
     def line(obj):
         body = json.dumps(obj).encode()

@@ -9,9 +9,9 @@ from conftest import run
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, TaskStatus
-from swarmlab.dispatch import Dispatcher
+from swarmlab.core.dispatcher import Dispatcher
 from swarmlab.events import Recorder
-from swarmlab.monitor import GpuProbe
+from swarmlab.realtime.monitor import GpuProbe
 from swarmlab.scheduling import LeastLoaded
 
 MB = 2**20
@@ -175,7 +175,7 @@ def test_throttle_admits_critical_work_and_one_task_when_idle():
 
 def test_metrics_read_the_process_tree_not_dask_worker_rows():
     from swarmlab.events import RESOURCE_FIELDS
-    from swarmlab.metrics import execution_metrics
+    from swarmlab.realtime.metrics import execution_metrics
 
     d = _dispatcher()
 

@@ -244,13 +244,13 @@ def test_a_user_policy_is_accepted_everywhere(tmp_path):
         "    name = 'fewest_tasks'\n"
         "    def choose(self, task, candidates):\n"
         "        return min(candidates, key=lambda a: (a.queued + a.running, a.idx))\n")
-    out = subprocess.run([sys.executable, "-m", "swarmlab.cli", "simulate", "--tasks", "200", "--algorithms",
+    out = subprocess.run([sys.executable, "-m", "swarmlab", "simulate", "--tasks", "200", "--algorithms",
                           "round_robin,mypolicies:Fewest", "--add-stealing"], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for label in ("round_robin", "round_robin+stealing", "fewest_tasks", "fewest_tasks+stealing"):
         assert label in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "swarmlab.cli", "simulate", "--algorithms", "nosuch:Thing"],
+    bad = subprocess.run([sys.executable, "-m", "swarmlab", "simulate", "--algorithms", "nosuch:Thing"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "nosuch:Thing" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -262,7 +262,7 @@ def test_registered_policies_are_listed_by_name():
         rec = simulate([Task(None, estimate_s=1.0)], [Agent("a")], scheduler="fewest_tasks")
         assert rec.meta["algorithm"] == "fewest_tasks"
         pytest.importorskip("ipywidgets")
-        from swarmlab.widgets import ExperimentPanel
+        from swarmlab.ui.widgets import ExperimentPanel
 
         panel = ExperimentPanel(algorithms=["fewest_tasks"])
         assert "fewest_tasks" in panel.algorithms.options and ALGORITHMS[0] in panel.algorithms.options

@@ -223,7 +223,7 @@ def test_kill_minus_9_of_swarmlab_leaves_nothing_it_started(tmp_path, script):
 
 KEEPER_KILLED = """
 import os, signal, subprocess, sys, time
-from swarmlab import reaper
+from swarmlab.backends import reaper
 first = subprocess.Popen(["sleep", "60"], start_new_session=True)
 reaper.guard(first.pid)
 os.kill(reaper._keeper.pid, signal.SIGKILL)  # someone kills the keeper

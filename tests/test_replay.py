@@ -6,7 +6,7 @@ import pytest
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, TaskScheduler, simulate, workloads
-from swarmlab.durations import lognormal, pareto, per_kind
+from swarmlab.virtual.durations import lognormal, pareto, per_kind
 
 COLS = ["task_id", "agent_id", "started_s", "finished_s", "status"]
 
@@ -70,7 +70,7 @@ def test_duration_models_are_seeded_and_checked():
 
 
 def test_counted_events_keep_the_tasks_frame_whole():
-    from swarmlab.analysis import summary
+    from swarmlab.analysis.figures import summary
 
     tasks = [Task(None, id=f"t{i}", estimate_s=1.0) for i in range(200)]
     rec = simulate(tasks, [Agent(f"a{i}") for i in range(4)], count_events_s=10.0)

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 import swarmlab as sl
-from swarmlab.cli import main
-from swarmlab.journal import JOURNAL_NAME, read_journal
+from swarmlab.ui.cli import main
+from swarmlab.store.journal import JOURNAL_NAME, read_journal
 from swarmlab.orchestration import BenchmarkConfig, CallableRunner, OrchestrationConfig, OrchestrationManager
-from swarmlab.store import RunStore
+from swarmlab.store.runs import RunStore
 
 SUITE = """
 import sys, swarmlab
 from swarmlab.orchestration import *
-from swarmlab.store import RunStore
+from swarmlab.store.runs import RunStore
 m = OrchestrationManager(OrchestrationConfig(runner=SimulatedAgentRunner(0, time_scale=0.01),
                          max_parallel_benchmarks=2, progress_reporting=False, execution_mode="asyncio"))
 swarmlab.run(m.run_benchmark_suite([f"Research topic {i}" for i in range(16)], BenchmarkConfig(name="suite"),

@@ -283,7 +283,8 @@ def test_agent_queue_gives_ranks_in_order_whatever_order_they_came_in():
 def test_too_many_agents_is_refused_with_the_limit(monkeypatch):
     # a startable entry packs the agent's index in IDX_BITS bits; a pool that outgrows
     # them is refused at the boundary, at the start or when an agent joins
-    from swarmlab import dispatch, pool
+    from swarmlab.core import dispatcher as dispatch
+    from swarmlab.core import pool
     from swarmlab.events import Recorder
 
     monkeypatch.setattr(dispatch, "IDX_MASK", 3)

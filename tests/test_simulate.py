@@ -4,7 +4,7 @@ import pytest
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, simulate
-from swarmlab.durations import lognormal
+from swarmlab.virtual.durations import lognormal
 
 
 def T(est=1.0, **kw):
@@ -157,8 +157,8 @@ def test_same_seed_same_frames_other_seed_other_jitter():
 
 def test_frames_have_their_columns_and_dtypes():
     rec = simulate([T(id="a")])
-    assert list(rec.tasks.columns) == list(sl.records.TASK_COLUMNS)
-    assert list(rec.events.columns) == list(sl.records.EVENT_COLUMNS)
+    assert list(rec.tasks.columns) == list(sl.store.records.TASK_COLUMNS)
+    assert list(rec.events.columns) == list(sl.store.records.EVENT_COLUMNS)
     assert str(rec.events["event"].dtype) == "category"
     assert str(rec.tasks["status"].dtype) == "category"
     assert rec.meta["clock"] == "virtual" and rec.meta["algorithm"] == "least_loaded"

@@ -8,10 +8,10 @@ import tracemalloc
 import pytest
 
 import swarmlab as sl
-import swarmlab.spill
+import swarmlab.store.spill
 from swarmlab.errors import ConfigError
-from swarmlab.records import event_count
-from swarmlab.store import RunStore
+from swarmlab.store.records import event_count
+from swarmlab.store.runs import RunStore
 
 from conftest import run
 
@@ -21,7 +21,7 @@ ROWS = 500  # rows per part in these tests (SPILL_ROWS is 16,384)
 
 @pytest.fixture(autouse=True)
 def small_parts(monkeypatch):
-    monkeypatch.setattr(swarmlab.spill, "SPILL_ROWS", ROWS)
+    monkeypatch.setattr(swarmlab.store.spill, "SPILL_ROWS", ROWS)
 
 
 def ok(x=None):
@@ -168,7 +168,7 @@ async def _araise():
 
 
 def test_a_spilling_run_is_journaled_whole(tmp_path):
-    from swarmlab.journal import JOURNAL_NAME, read_journal
+    from swarmlab.store.journal import JOURNAL_NAME, read_journal
 
     async def main():
         ex = sl.ParallelExecutor("thread", LIMITS, journal=str(tmp_path), spill=tmp_path)
@@ -217,7 +217,7 @@ def test_spill_must_be_a_folder(bad):
 
 
 def test_what_a_spilling_run_remembers_of_ended_tasks_survives_its_merges(monkeypatch):
-    from swarmlab.ended import EndedTasks
+    from swarmlab.core.ended import EndedTasks
 
     monkeypatch.setattr(EndedTasks, "BUFFER", 64)
     ended = EndedTasks()

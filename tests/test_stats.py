@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from swarmlab import ConfigError
-from swarmlab.stats import (
+from swarmlab.analysis.stats import (
     METRIC_INFO,
     adjust,
     describe_drift,

@@ -15,8 +15,8 @@ from swarmlab.orchestration import (
     OrchestrationConfig,
     OrchestrationManager,
 )
-from swarmlab.store import RunStore
-from swarmlab.widgets import ExperimentPanel, LiveMonitor
+from swarmlab.store.runs import RunStore
+from swarmlab.ui.widgets import ExperimentPanel, LiveMonitor
 
 PNG = b"\x89PNG"
 
@@ -239,7 +239,7 @@ def test_dask_mode_needs_a_scheduler_address(tmp_path):
 
 
 def test_the_panel_runs_in_a_fair_order_and_gives_verdicts_in_words(tmp_path):
-    from swarmlab.comparison import RunOrder, setups
+    from swarmlab.experiments.comparison import RunOrder, setups
 
     panel = _panel(tmp_path, repeats=3, seed=3)
     run(panel.run())

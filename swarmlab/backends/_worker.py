@@ -11,7 +11,7 @@ Started as ``python -c "from swarmlab.backends._worker import serve; serve(FD, P
 with the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
 re-imported (a script without a ``__main__`` guard works; its functions travel by value).
 On Linux the worker asks the kernel to kill it when its parent dies (see
-:mod:`swarmlab.reaper`), and with a per-task memory cap (``CAP_MB``, the third argument)
+:mod:`swarmlab.backends.reaper`), and with a per-task memory cap (``CAP_MB``, the third argument)
 it runs each task body under ``RLIMIT_DATA`` (see :func:`capped`).
 """
 
@@ -108,7 +108,7 @@ def serve(fd: int, parent: int | None = None, cap_mb: float | None = None) -> No
     from multiprocessing.connection import Connection
 
     if parent is not None:
-        from swarmlab.reaper import die_with_parent
+        from swarmlab.backends.reaper import die_with_parent
 
         die_with_parent(parent)
     extra = os.environ.get(SYS_PATH_ENV)

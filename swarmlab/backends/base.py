@@ -7,7 +7,7 @@ the host's event loop: from another thread, through ``host.loop.call_soon_thread
 It never touches the dispatcher or the records; the host does, as CPython's futures
 take ``set_result`` / ``set_exception`` from an executor.
 
-An attempt is a ``TaskState`` (:mod:`swarmlab.taskstate`). A backend reads its
+An attempt is a ``TaskState`` (:mod:`swarmlab.core.taskstate`). A backend reads its
 ``task`` (``fn``, ``args``, ``kwargs``, ``with_agent``), ``id``, ``attempt`` (the number
 to report with), ``priority``, ``slot.id`` (its agent), and keeps whatever it needs to
 stop it in ``handle``; it changes nothing else. A report for an attempt that already
@@ -21,8 +21,8 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from ..core.taskstate import TaskState
     from ..model import ResourceLimits
-    from ..taskstate import TaskState
 
 __all__ = ["Backend", "Host", "call_kwargs", "pickled"]
 

@@ -19,7 +19,7 @@ agent is pinned to a Dask worker.
   behind swarmlab's back) fails that attempt with error_type ``worker_lost``; its
   future is cancelled, so Dask does not run it again behind the dispatcher's back, and
   the dispatcher runs the task again as a new attempt, counted apart from
-  ``max_retries`` (up to :data:`~swarmlab.dispatch.MAX_LOST_ATTEMPTS` losses, Dask's
+  ``max_retries`` (up to :data:`~swarmlab.core.dispatcher.MAX_LOST_ATTEMPTS` losses, Dask's
   own allowed-failures default).
 - Every ``monitoring_interval`` the scheduler's per-worker metrics (CPU, memory) are
   sampled.

@@ -6,9 +6,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..core.runinfo import concurrency
 from ..errors import ConfigError
 from ..model import Agent, ResourceLimits
-from ..runinfo import concurrency
 
 __all__ = ["backend_options"]
 

@@ -7,7 +7,7 @@ starts a replacement when work waits. Each worker leads a process group (a sessi
 of its own, and every kill takes down the whole group: what a task started (a
 ``subprocess.Popen``) dies with its attempt on a timeout, a cancel, a crash and at
 :meth:`close` (which also ends what finished tasks left running); the keeper of
-:mod:`swarmlab.reaper` and, on Linux, ``PR_SET_PDEATHSIG`` kill the groups when the
+:mod:`swarmlab.backends.reaper` and, on Linux, ``PR_SET_PDEATHSIG`` kill the groups when the
 swarmlab process itself is killed. With ``ResourceLimits.max_task_memory_mb`` the OS
 refuses a task's allocations past the cap (``RLIMIT_DATA`` in the worker, Linux; see
 ``_worker.capped``): the task fails ``memory_limit`` and its worker lives on; the
@@ -33,7 +33,7 @@ from collections import deque
 from multiprocessing.connection import Connection
 
 
-from .. import reaper
+from . import reaper
 from ..errors import MemoryLimitError, WorkerCrashedError
 from . import _worker
 from ._worker import RemoteError

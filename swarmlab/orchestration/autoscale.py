@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from ..executor import ParallelExecutor
 from ..model import Agent
+from ..realtime.executor import ParallelExecutor
 
 __all__ = ["AutoScaler", "SUSTAIN_CHECKS"]
 

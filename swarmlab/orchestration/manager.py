@@ -10,9 +10,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..events import new_run_id
-from ..executor import ParallelExecutor
+from ..realtime.executor import ParallelExecutor
 from ..model import Agent, ExecutionMetrics, Task, TaskResult
-from ..runinfo import describe_agents
+from ..core.runinfo import describe_agents
 from ..scheduling import SchedulingAlgorithm, SchedulingMetrics, TaskScheduler
 from .autoscale import AutoScaler
 from .config import (
@@ -159,7 +159,7 @@ class OrchestrationManager:
 
         ``progress(done, total, result)`` is called on the event loop as each ends (the
         widgets use it); a tqdm bar shows progress unless ``progress_reporting`` is off.
-        With ``store`` (a :class:`~swarmlab.store.RunStore`), the suite is journaled
+        With ``store`` (a :class:`~swarmlab.store.runs.RunStore`), the suite is journaled
         while it runs and saved when it ends; a killed suite can then be finished with
         :func:`swarmlab.resume`.
         """

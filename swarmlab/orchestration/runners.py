@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import reaper
+from ..backends import reaper
 from ..errors import CommandError, ConfigError
 from ..model import Agent, AgentType
 from .config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType
@@ -101,7 +101,7 @@ class CommandRunner:
     ``{agent_type}`` and ``{attempt}`` are filled in each argument. The process runs in a
     session of its own; on timeout or cancellation the whole process group is killed,
     and so it is when the swarmlab process dies, even by ``kill -9`` (the keeper of
-    :mod:`swarmlab.reaper`; on Linux the kernel also kills the command itself), so a
+    :mod:`swarmlab.backends.reaper`; on Linux the kernel also kills the command itself), so a
     resumed suite never finds an earlier command still at work.
     A zero exit returns ``exit_code``, ``stdout`` and ``stderr`` (each kept to
     ``max_output`` bytes); any other exit raises :class:`~swarmlab.errors.CommandError`

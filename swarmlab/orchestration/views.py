@@ -10,15 +10,15 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from ..core.taskstate import RUNNING
 from ..events import ATTEMPT_FIELDS
-from ..taskstate import RUNNING
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..executor import ParallelExecutor
     from ..model import Agent
-    from ..records import RunRecord
+    from ..realtime.executor import ParallelExecutor
+    from ..store.records import RunRecord
     from .config import BenchmarkConfig
 
 __all__ = ["Fields", "SuiteResult", "BenchmarkResult", "SUMMARY_COLUMNS", "fields", "agent_status",

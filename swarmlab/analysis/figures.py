@@ -1,0 +1,144 @@
+"""Metrics as DataFrame -> DataFrame, computed from recorded rows only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ..errors import ConfigError
+from ..scheduling.dag import critical_path
+from ..store.records import RunRecord, event_count
+
+__all__ = ["summary", "agent_load", "quality", "SUMMARY_COLUMNS"]
+
+#: Columns of :func:`summary`, one row per run.
+SUMMARY_COLUMNS = (
+    "run_id", "clock", "mode", "algorithm", "tasks", "completed", "failed", "timed_out",
+    "cancelled", "upstream_failed", "attempts", "stolen", "makespan_s", "throughput_tps",
+    "mean_wait_s", "p50_wait_s", "p95_wait_s", "mean_run_s", "busy_s", "utilization",
+    "imbalance", "lower_bound_s", "efficiency",
+)
+
+
+def _makespan(t: pd.DataFrame) -> float:
+    return float(t["finished_s"].max() - t["submitted_s"].min()) if len(t) else 0.0
+
+
+def _pool(rec: RunRecord) -> pd.DataFrame:
+    agents = rec.meta.get("agents")
+    if agents:
+        return pd.DataFrame(agents)[["id", "capacity", "speed"]].rename(columns={"id": "agent_id"})
+    ids = rec.tasks["agent_id"].dropna().unique()
+    return pd.DataFrame({"agent_id": ids, "capacity": 1, "speed": 1.0})
+
+
+def agent_load(record: RunRecord) -> pd.DataFrame:
+    """One row per agent of the pool: attempts it ran, ``busy_s`` (their summed run
+    times), ``utilization`` = busy_s / (makespan x capacity) and ``share`` of all busy
+    time. Agents that ran nothing are rows with zeros."""
+    t = record.tasks
+    ran = t.dropna(subset=["started_s"])
+    per = ran.groupby("agent_id", observed=True).agg(attempts=("task_id", "size"), busy_s=("run_s", "sum"))
+    out = _pool(record).merge(per, left_on="agent_id", right_index=True, how="left")
+    out[["attempts", "busy_s"]] = out[["attempts", "busy_s"]].fillna(0)
+    out["attempts"] = out["attempts"].astype("int64")
+    makespan = _makespan(t)
+    total = out["busy_s"].sum()
+    out["utilization"] = out["busy_s"] / (makespan * out["capacity"]) if makespan > 0 else float("nan")
+    out["share"] = out["busy_s"] / total if total > 0 else float("nan")
+    return out.reset_index(drop=True)
+
+
+def quality(record: RunRecord, basis: str = "measured") -> pd.Series:
+    """How close a run came to the best any schedule could do.
+
+    ``lower_bound_s`` = max(critical path, total work / total capacity): no schedule of
+    these tasks on this pool finishes sooner. Work is each task's run time: measured
+    (``basis="measured"``, the completed attempt's ``run_s``) or declared
+    (``basis="estimates"``, ``estimate_s``, with capacity weighted by agent speed).
+    ``efficiency`` = lower bound / makespan (1 = optimal). ``imbalance`` = max / mean busy
+    time over the pool's agents, minus 1 (0 = balanced). Waits are over started attempts.
+    """
+    if basis not in ("measured", "estimates"):
+        raise ConfigError(f"basis must be 'measured' or 'estimates'; got {basis!r}")
+    t = record.tasks
+    final = record.final()
+    if basis == "measured":
+        done = t[t["status"] == "completed"].drop_duplicates("task_id", keep="last")
+        work = dict(zip(done["task_id"], done["run_s"]))
+    else:
+        est = final.dropna(subset=["estimate_s"])
+        work = dict(zip(est["task_id"], est["estimate_s"]))
+    deps = dict(zip(final["task_id"], final["dependencies"]))
+    pool = _pool(record)
+    slots = float(pool["capacity"].sum())
+    rate = slots if basis == "measured" else float((pool["capacity"] * pool["speed"]).sum())
+    cap = (record.meta.get("limits") or {}).get("max_concurrent_tasks")
+    if cap is not None and cap < slots:
+        rate *= cap / slots
+    cp = critical_path(work, deps)
+    total = float(sum(work.values()))
+    bound = max(cp, total / rate if rate > 0 else 0.0)
+    makespan = _makespan(t)
+    busy = agent_load(record)["busy_s"]
+    ran = t.dropna(subset=["started_s"])
+    return pd.Series({
+        "makespan_s": makespan,
+        "work_s": total,
+        "critical_path_s": cp,
+        "lower_bound_s": bound,
+        "efficiency": bound / makespan if makespan > 0 else float("nan"),
+        "imbalance": float(busy.max() / busy.mean() - 1) if busy.mean() > 0 else 0.0,
+        "p50_wait_s": float(ran["wait_s"].quantile(0.5)) if len(ran) else float("nan"),
+        "p95_wait_s": float(ran["wait_s"].quantile(0.95)) if len(ran) else float("nan"),
+        "bound_basis": basis,
+    })
+
+
+def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """One row per run.
+
+    ``makespan_s`` runs from the first submission to the last finish; ``throughput_tps``
+    is completed tasks over the makespan; waits and run times are over attempts that
+    started; ``busy_s`` sums their run times and ``utilization`` is ``busy_s`` over
+    makespan times the pool's capacity; ``stolen`` counts steals; ``imbalance``,
+    ``lower_bound_s`` and ``efficiency`` are those of :func:`quality` (measured basis).
+    """
+    rows = []
+    for rec in records:
+        t = rec.tasks
+        final = rec.final()
+        counts = final["status"].value_counts()
+        ran = t.dropna(subset=["started_s"])
+        q = quality(rec)
+        makespan = q["makespan_s"]
+        busy = float(ran["run_s"].sum())
+        slots = float(_pool(rec)["capacity"].sum()) or 1.0
+        completed = int(counts.get("completed", 0))
+        rows.append({
+            "run_id": rec.run_id,
+            "clock": rec.meta.get("clock"),
+            "mode": rec.meta.get("mode"),
+            "algorithm": rec.meta.get("algorithm"),
+            "tasks": len(final),
+            "completed": completed,
+            "failed": int(counts.get("failed", 0)),
+            "timed_out": int(counts.get("timed_out", 0)),
+            "cancelled": int(counts.get("cancelled", 0)),
+            "upstream_failed": int(counts.get("upstream_failed", 0)),
+            "attempts": len(ran),
+            "stolen": event_count(rec.events, "stolen"),
+            "makespan_s": makespan,
+            "throughput_tps": completed / makespan if makespan > 0 else float("nan"),
+            "mean_wait_s": float(ran["wait_s"].mean()),
+            "p50_wait_s": q["p50_wait_s"],
+            "p95_wait_s": q["p95_wait_s"],
+            "mean_run_s": float(ran["run_s"].mean()),
+            "busy_s": busy,
+            "utilization": busy / (makespan * slots) if makespan > 0 else float("nan"),
+            "imbalance": q["imbalance"],
+            "lower_bound_s": q["lower_bound_s"],
+            "efficiency": q["efficiency"],
+        })
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

@@ -1,0 +1,388 @@
+"""compare(): a workload under several scheduling set-ups and modes, run in a fair order
+(a warm-up per set-up, then repeats interleaved and shuffled with the seed, a sequential
+baseline first and last), summarised with intervals that respect each metric's bounds
+and judged by verdicts (:mod:`swarmlab.analysis.stats`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..analysis.figures import quality
+from ..analysis.stats import METRIC_INFO, describe_drift, describe_verdicts, drift, interval, measured, verdicts
+from ..core.runinfo import describe_agents
+from ..errors import ConfigError
+from ..model import Agent, ExecutionMode, ResourceLimits
+from ..portal import run
+from ..realtime.executor import ParallelExecutor
+from ..scheduling import Policy, SchedulingAlgorithm
+from ..store.records import RunRecord
+from ..virtual.simulation import simulate
+from ..workloads.recipes import Workload
+from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup, setups
+
+__all__ = ["compare", "Comparison", "Setup", "setups", "RunOrder", "PlannedRun", "ci95", "run_metrics", "summarize",
+           "per_run_frame", "regressions", "METRICS", "LOWER_IS_BETTER", "SEQUENTIAL", "AUTO_MIN_REPEATS"]
+
+#: The metrics compared, per run.
+METRICS = tuple(METRIC_INFO)
+
+#: The metrics where less is better (the others: more is better, or neither for ``stolen``).
+LOWER_IS_BETTER = frozenset(m for m, i in METRIC_INFO.items() if i.better == "lower")
+
+#: ``repeats="auto"`` makes at least this many rounds: with fewer, Student's t is so wide
+#: (12.7 standard errors at 2 repeats) that no interval is narrow enough to stop on.
+AUTO_MIN_REPEATS = 3
+
+#: ``repeats="auto"`` stops when these metrics' intervals are narrow enough.
+AUTO_METRICS = ("makespan_s", "throughput_tps")
+
+
+def ci95(values: Sequence[float], bounds: tuple[float | None, float | None] = (None, None)) -> tuple[float, float, float]:
+    """Mean and the bounds of its 95 % confidence interval, never outside ``bounds``
+    (see :func:`swarmlab.analysis.stats.interval`); with one value the bounds are NaN."""
+    i = interval(values, bounds)
+    return i.mean, i.low, i.high
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare` (or of an experiment panel).
+
+    ``runs``: every RunRecord. ``per_run``: one row per run, in the order they were made
+    (``order``), with its ``role``: ``"warmup"`` (left out of every figure),
+    ``"baseline"`` (the sequential run, first and last) or ``"measured"``. ``summary``:
+    one row per set-up, mode and metric over the measured runs (long format, numbers
+    only: n, mean, sd, ci_low, ci_high, and how the interval was made). ``by``: the
+    columns within which set-ups (``label``) are compared. ``meta``: the order's seed,
+    the repeats made and why they stopped.
+    """
+
+    runs: list[RunRecord]
+    per_run: pd.DataFrame
+    summary: pd.DataFrame
+    by: tuple[str, ...] = ("mode",)
+    label: str = "algorithm"
+    meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def verdicts(self) -> pd.DataFrame:
+        """The best set-up of each mode against each other one, per metric: relative
+        difference with its 95 % interval, Welch p-value, Holm-adjusted p-value, verdict
+        and the repeats a power calculation asks for (see :func:`swarmlab.analysis.stats.verdicts`)."""
+        return self.verdicts_for()
+
+    def verdicts_for(self, against: str = "best", metrics: Sequence[str] | None = None, alpha: float = 0.05,
+                     correction: str = "holm") -> pd.DataFrame:
+        """:attr:`verdicts` for another family: ``against="pairs"`` (every pair once) or a
+        set-up's label (each other one against it), another level or correction."""
+        if self.per_run.empty:
+            return verdicts(pd.DataFrame(columns=[*self.by, self.label, *METRICS]), by=self.by, label=self.label)
+        return verdicts(self.per_run, by=self.by, label=self.label, metrics=metrics, against=against, alpha=alpha,
+                        correction=correction)
+
+    @property
+    def drift(self) -> pd.DataFrame:
+        """The drift check: the first and last baseline runs of each mode compared."""
+        return drift(self.per_run, self.by)
+
+    def report(self, metrics: Sequence[str] = ("makespan_s",), against: str = "best") -> list[str]:
+        """The verdicts on ``metrics`` (makespan: throughput mirrors it) and the drift
+        check, in words, one line each."""
+        lines = describe_verdicts(self.verdicts_for(against, metrics), label=self.label, by=self.by)
+        real = self.drift
+        if "mode" in real.columns:
+            real = real[real["mode"] != "simulated"]  # virtual time cannot drift
+        return lines + describe_drift(real, self.by)
+
+    def table(self, metric: str = "makespan_s") -> pd.DataFrame:
+        """One metric, set-ups by modes: 'mean [ci_low, ci_high]'."""
+        s = self.summary[self.summary["metric"] == metric]
+        if s.empty:
+            raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+
+        def text(r: pd.Series) -> str:
+            return f"{r['mean']:.3g}" if r["ci_low"] != r["ci_low"] else \
+                f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+
+        cols = [c for c in self.by if c in s.columns]
+        return s.assign(text=s.apply(text, axis=1)).pivot_table(index=self.label, columns=cols, values="text",
+                                                               aggfunc="first", sort=False)
+
+
+def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: object) -> dict[str, object]:
+    """One row of :data:`METRICS` for one run, after ``labels`` (algorithm, mode, ...).
+
+    ``sequential_s``: the makespan of the one-agent sequential baseline, for ``speedup``
+    (NaN without it). Every figure comes from the run's recorded attempts and its
+    scheduler's metrics (``meta["scheduling_metrics"]``, NaN when absent).
+    """
+    q = quality(rec)
+    sm = rec.meta.get("scheduling_metrics", {})
+    done = int((rec.final()["status"] == "completed").sum())
+    span = q["makespan_s"]
+    ev = rec.events
+    steals = ev["event"] == "stolen"
+    stolen = int(ev.loc[steals, "count"].sum()) if "count" in ev.columns else int(steals.sum())
+    return {
+        "run_id": rec.run_id, **labels,
+        "makespan_s": span,
+        "throughput_tps": done / span if span > 0 else math.nan,
+        "p50_wait_s": q["p50_wait_s"], "p95_wait_s": q["p95_wait_s"],
+        "load_balance_score": sm.get("load_balance_score", math.nan),
+        "capability_match_score": sm.get("capability_match_score", math.nan),
+        "efficiency": q["efficiency"],
+        "speedup": sequential_s / span if sequential_s is not None and span > 0 else math.nan,
+        "stolen": stolen,
+    }
+
+
+def per_run_frame(rows: list[dict[str, object]], by: Sequence[str] = ("mode",),
+                  categories: dict[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """The per-run frame of ``rows``: ``speedup`` from the mean makespan of each group's
+    baseline runs (``role == "baseline"``), ``repeat`` a nullable integer, and the
+    columns named in ``categories`` categorical in that order (set-ups and modes as
+    planned, whatever order the shuffle ran them in)."""
+    df = pd.DataFrame(rows)
+    if df.empty or "role" not in df.columns:
+        return df
+    for col, cats in (categories or {}).items():
+        df[col] = pd.Categorical(df[col], categories=list(dict.fromkeys([*cats, *df[col]])))
+    base = df[df["role"] == "baseline"].groupby(list(by), sort=False)["makespan_s"].mean()
+    if len(base):
+        seq = df.set_index(list(by)).index.map(lambda k: base.get(k, math.nan)).to_numpy(dtype=float)
+        df["speedup"] = seq / df["makespan_s"].where(df["makespan_s"] > 0)
+    df["repeat"] = df["repeat"].astype("Int64")
+    return df
+
+
+def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode")) -> pd.DataFrame:
+    """Long format over the measured runs: one row per group of ``by`` and metric, with
+    n (the runs with a value), mean, sd and the 95 % interval of
+    :func:`swarmlab.analysis.stats.interval` (within the metric's bounds; ``ci_method`` says how)."""
+    missing = [c for c in (*by, *METRICS) if c not in per_run.columns]
+    if missing:
+        raise ConfigError(f"summarize needs the columns {missing} in per_run; it has {list(per_run.columns)}")
+    agg = []
+    for key, g in measured(per_run).groupby(list(by), sort=True, observed=True):
+        for metric in METRICS:
+            values = g[metric].astype(float)
+            i = interval(values, METRIC_INFO[metric].bounds)
+            ok = values.dropna()
+            agg.append({**dict(zip(by, key)), "metric": metric, "n": len(ok), "mean": i.mean,
+                        "sd": float(ok.std()) if len(ok) > 1 else math.nan,
+                        "ci_low": i.low, "ci_high": i.high, "ci_method": i.method})
+    return pd.DataFrame(agg, columns=[*by, "metric", "n", "mean", "sd", "ci_low", "ci_high", "ci_method"])
+
+
+def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: float = 0.10,
+                metrics: Sequence[str] = ("throughput_tps", "makespan_s")) -> pd.DataFrame:
+    """Compare a summary with an earlier one (both as :func:`summarize` gives them, or a
+    ``compare-*.csv`` read back): one row per algorithm, mode and metric found in both.
+
+    A row is ``regressed`` when its mean moved the wrong way by more than ``tolerance``
+    (a fraction of the baseline's mean) and its 95 % interval lies wholly on the wrong side
+    of the baseline's; with a single run on either side (no interval) the tolerance alone
+    decides. ``change`` is the relative change of the mean, signed as measured.
+    """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ConfigError(f"tolerance must be a fraction >= 0 (0.10 = 10 %); got {tolerance!r}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ConfigError(f"metrics must be among {', '.join(METRICS)}; got {list(metrics)!r}")
+    need = ["algorithm", "mode", "metric", "mean", "ci_low", "ci_high"]
+    for name, frame in (("summary", summary), ("baseline", baseline)):
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            raise ConfigError(f"the {name} lacks the columns {missing}; give a compare summary "
+                              f"(Comparison.summary or a compare-*.csv); it has {list(frame.columns)}")
+    keys = ["algorithm", "mode", "metric"]
+    both = summary[summary["metric"].isin(metrics)][need].merge(
+        baseline[need], on=keys, suffixes=("", "_base"))
+    if both.empty:
+        raise ConfigError("the summary and the baseline share no algorithm, mode and metric; compare "
+                          "like with like (the same algorithms and modes)")
+    lower = both["metric"].isin(LOWER_IS_BETTER)
+    change = (both["mean"] - both["mean_base"]) / both["mean_base"]
+    worse = change.where(lower, -change)  # > 0: moved the wrong way
+    apart = (both["ci_low"] > both["ci_high_base"]).where(lower, both["ci_high"] < both["ci_low_base"])
+    no_ci = both[["ci_low", "ci_high", "ci_low_base", "ci_high_base"]].isna().any(axis=1)
+    out = both.rename(columns={"mean_base": "base_mean", "ci_low_base": "base_ci_low", "ci_high_base": "base_ci_high"})
+    out["change"] = change
+    out["regressed"] = (worse > tolerance) & (apart | no_ci)
+    return out[[*keys, "base_mean", "base_ci_low", "base_ci_high", "mean", "ci_low", "ci_high", "change",
+                "regressed"]].reset_index(drop=True)
+
+
+async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,
+                seed: int, journal, spec, dask_address: str | None) -> RunRecord:
+    tasks = workload.tasks("async" if mode == "asyncio" else "sync")
+    dask = {"dask_address": dask_address} if mode == "dask" else {}
+    async with ParallelExecutor(mode=mode, limits=limits, agents=agents, scheduler=scheduler, seed=seed,
+                                journal=journal, spec=spec, **dask) as ex:
+        await ex.submit_batch(tasks)
+    return ex.record()
+
+
+def _one(workload: Workload, order: RunOrder, item: PlannedRun, limits: ResourceLimits, seed: int, store=None,
+         dask_address: str | None = None) -> RunRecord:
+    setup, mode = item.setup, item.mode
+    agents, limits = order.fixture(item, workload.agents, limits)
+    sched = setup.scheduler()
+    if mode == "simulated":
+        rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
+    else:
+        spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
+                "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
+                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed}
+        # every kept run is journaled from its first task, the sequential baseline included:
+        # a compare killed during its first run leaves a run that resume finishes
+        journal = store.path if store is not None and item.role != "warmup" else None
+        rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec, dask_address))
+    rec.meta.update(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed, setup=setup.label,
+                    role=item.role, order=item.order, repeat=item.repeat)
+    if item.role == "baseline":
+        rec.meta.update(algorithm=SEQUENTIAL, baseline="sequential")
+    return rec
+
+
+def _check_auto(repeats: object, rel_width: float, budget_s: float | None, max_repeats: int) -> None:
+    if repeats == "auto":
+        if isinstance(rel_width, bool) or not isinstance(rel_width, (int, float)) or not rel_width > 0:
+            raise ConfigError(f"rel_width must be a fraction > 0 (0.10: intervals 10 % of the mean wide); got {rel_width!r}")
+        if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
+                                     or not budget_s >= 0):
+            raise ConfigError(f"budget_s must be None or seconds >= 0; got {budget_s!r}")
+        if isinstance(max_repeats, bool) or not isinstance(max_repeats, int) or max_repeats < AUTO_MIN_REPEATS:
+            raise ConfigError(f"max_repeats must be an int >= {AUTO_MIN_REPEATS}; got {max_repeats!r}")
+    elif isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"repeats must be a positive int or 'auto'; got {repeats!r}")
+
+
+def _precise(rows: list[dict[str, object]], rel_width: float) -> bool:
+    s = summarize(pd.DataFrame(rows), by=("algorithm", "mode"))
+    s = s[s["metric"].isin(AUTO_METRICS)]
+    width = (s["ci_high"] - s["ci_low"]) / s["mean"].abs()
+    return bool(len(width)) and bool((width <= rel_width).all())
+
+
+def _rounds(make_round, repeats: int | str, done, rel_width: float, budget_s: float | None,
+            max_repeats: int) -> tuple[int, str]:
+    """Make rounds until ``repeats`` are made or, for ``"auto"``, until the intervals of
+    the measured rows (``done()``) are narrow enough, the most are made or the budget
+    would run out; returns how many were made and why they stopped."""
+    made, started = 0, time.monotonic()
+    while True:
+        t0 = time.monotonic()
+        make_round(made)
+        made += 1
+        if repeats != "auto":
+            if made == repeats:
+                return made, f"{repeats} repeats asked"
+            continue
+        if made < AUTO_MIN_REPEATS:
+            continue
+        if _precise(done(), rel_width):
+            return made, f"every interval narrower than {rel_width:.0%} of its mean"
+        if made >= max_repeats:
+            return made, f"max_repeats ({max_repeats}) reached"
+        now = time.monotonic()
+        if budget_s is not None and now - started + (now - t0) > budget_s:
+            return made, f"the time budget ({budget_s:g} s) would run out in another round"
+
+
+def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm | Policy] | None = None,
+            modes: Sequence[str | ExecutionMode] = ("hybrid",), limits: ResourceLimits | None = None,
+            repeats: int | str = 3, simulate: bool = False, baseline: bool = True, seed: int = 0,
+            store=None, progress: bool = False, dask_address: str | None = None,
+            add_stealing: bool = False, warmup: bool = True, rel_width: float = 0.10,
+            budget_s: float | None = 600.0, max_repeats: int = 30) -> Comparison:
+    """Run ``workload`` under every set-up and mode, ``repeats`` times each, in a fair order.
+
+    ``algorithms``: names (the seven built-in ones by default), enums, registered names,
+    ``"module:Class"`` or :class:`~swarmlab.Policy` objects. Each runs as itself: only
+    work_stealing steals. ``add_stealing`` adds, for each algorithm that does not steal
+    by itself, a set-up with work stealing on, labelled ``"<name>+stealing"``; the
+    frames' ``stealing`` column and the ``stolen`` metric say, per set-up, whether
+    stealing was on and how many tasks were stolen.
+
+    The order is :class:`RunOrder`'s: with ``warmup``, one warm-up run per set-up and
+    real mode first (kept in ``runs`` and ``per_run`` as ``role="warmup"``, left out of
+    every figure); then round after round of every set-up and mode once, shuffled with
+    ``seed`` (the order is the ``order`` column). ``baseline`` runs the workload on one
+    agent holding every capability, one task at a time, before the first round and after
+    the last: ``speedup`` = their mean makespan / the run's, and :attr:`Comparison.drift`
+    compares the two.
+
+    ``repeats="auto"`` makes rounds until every set-up's makespan and throughput
+    intervals are narrower than ``rel_width`` of their mean, at least
+    :data:`AUTO_MIN_REPEATS` rounds and at most ``max_repeats``; no round is started
+    that the last one's duration says would end past ``budget_s`` seconds. ``meta``
+    says how many were made and why they stopped.
+
+    ``simulate=True`` adds a virtual-time run per set-up and repeat (mode ``simulated``).
+    ``store`` (a RunStore) journals every measured real run while it runs (so a killed
+    compare leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends,
+    the baseline's too (warm-ups are not kept there).
+    ``progress`` shows a tqdm bar over the runs. Mode ``"dask"`` runs the bodies on the
+    Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow to
+    start: pass a cluster's address to compare many runs).
+    """
+    if not isinstance(workload, Workload):
+        raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
+    _check_auto(repeats, rel_width, budget_s, max_repeats)
+    plan = setups(algorithms, add_stealing)
+    real = [getattr(m, "value", m) for m in modes]
+    for m in real:
+        if m not in ("thread", "process", "asyncio", "hybrid", "dask"):
+            raise ConfigError(f"modes must be among 'thread', 'process', 'asyncio', 'hybrid', 'dask'; got {m!r}")
+    if dask_address is not None and "dask" not in real:
+        raise ConfigError("dask_address only applies to mode 'dask'; add it to modes")
+    if not real and not simulate:
+        raise ConfigError("nothing to run: give modes, or simulate=True for virtual time")
+    limits = limits or ResourceLimits(max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None)
+    order = RunOrder(plan, real + (["simulated"] if simulate else []), seed=seed, warmup=warmup, baseline=baseline)
+    runs: list[RunRecord] = []
+    rows: list[dict[str, object]] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        rounds = max_repeats if repeats == "auto" else repeats  # auto: at most; the bar's total is set at the end
+        warm = len(plan) * len(real) if warmup else 0
+        total = warm + len(plan) * len(order.modes) * rounds + (2 * len(order.modes) if baseline else 0)
+        bar = tqdm(total=total, desc=f"compare {workload.name}", unit="run")
+
+    def make(items: list[PlannedRun]) -> None:
+        for item in items:
+            if bar is not None:
+                bar.set_postfix_str(f"{item.setup.label} {item.mode} {item.role}")
+            rec = _one(workload, order, item, limits, seed + (item.repeat or 0), store, dask_address)
+            runs.append(rec)
+            if store is not None and item.role != "warmup":
+                store.save(rec)
+            rows.append(run_metrics(rec, order=item.order, role=item.role, algorithm=item.setup.label,
+                                    stealing=item.setup.stealing, mode=item.mode, repeat=item.repeat))
+            if bar is not None:
+                bar.update(1)
+
+    try:
+        make(order.opening())
+        made, why = _rounds(lambda r: make(order.round(r)), repeats, lambda: [r for r in rows if r["role"] == "measured"],
+                            rel_width, budget_s, max_repeats)
+        make(order.closing())
+        if bar is not None:
+            bar.total = bar.n
+    finally:  # also on Ctrl-C: the bar is closed before anyone prints after it
+        if bar is not None:
+            bar.close()
+    per_run = per_run_frame(rows, by=("mode",), categories={
+        "algorithm": [s.label for s in plan] + ([SEQUENTIAL] if baseline else []), "mode": order.modes})
+    meta = {"seed": seed, "repeats": made, "stopped": why, "warmup": warmup, "baseline": baseline}
+    return Comparison(runs, per_run, summarize(per_run, by=("algorithm", "stealing", "mode")), ("mode",),
+                      "algorithm", meta)

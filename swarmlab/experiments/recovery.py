@@ -1,0 +1,171 @@
+"""resume(): finish a journaled run that was killed, without losing or repeating a task."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from ..errors import ConfigError, JournalError
+from ..events import RESOURCE_FIELDS
+from ..model import Agent, ResourceLimits, Task
+from ..portal import run
+from ..realtime.executor import ParallelExecutor
+from ..scheduling import TaskScheduler
+from ..store.journal import JOURNAL_NAME, encode_line, read_journal
+from ..store.records import RunRecord
+from ..store.runs import RunStore
+
+__all__ = ["resume"]
+
+log = logging.getLogger("swarmlab")
+
+#: Task ids a damage report names before it says "and N more".
+REPORT_IDS = 10
+
+
+def _agents(described: list[dict[str, Any]]) -> list[Agent]:
+    return [Agent(a["id"], type=a["type"], capabilities=a["capabilities"], capacity=a["capacity"], speed=a["speed"])
+            for a in described]
+
+
+def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
+    """The run's tasks, and how to run them, from its declarative spec."""
+    if spec["kind"] == "suite":
+        from ..orchestration import BenchmarkConfig, OrchestrationConfig, OrchestrationManager
+        from ..orchestration.runners import runner_from_spec
+
+        o = dict(spec["orchestration"])
+        agents = _agents(o.pop("agents"))
+        limits = ResourceLimits(**o.pop("resource_limits"))
+        cfg = OrchestrationConfig(**o, resource_limits=limits, agents=agents, runner=runner_from_spec(spec["runner"]),
+                                  progress_reporting=False)
+        bc = BenchmarkConfig(**spec["benchmark"])
+        manager = OrchestrationManager(cfg)
+        tasks = manager._tasks(spec["objectives"], bc)
+        ex, _ = manager._executor_for(tasks, bc)
+        how = {"mode": ex.mode, "limits": ex.limits, "agents": ex.agents, "scheduler": ex.policy, "seed": bc.seed}
+        return tasks, how
+    if spec["kind"] == "workload":
+        from ..workloads import recipes as workloads
+
+        wl = workloads.make(spec["name"], spec["n"], seed=spec["seed"])
+        how = {"mode": spec["mode"], "limits": ResourceLimits(**spec["limits"]), "agents": _agents(spec["agents"]),
+               "scheduler": TaskScheduler(spec["algorithm"], enable_work_stealing=spec.get("stealing") or None), "seed": spec["run_seed"]}
+        return wl.tasks("async" if spec["mode"] == "asyncio" else "sync"), how
+    raise ConfigError(f"a run spec of kind {spec['kind']!r} cannot be rebuilt")
+
+
+async def _run_rest(tasks: list[Task], how: dict[str, Any]) -> RunRecord:
+    limits = dataclasses.replace(how["limits"], max_queue_size=max(how["limits"].max_queue_size, len(tasks)))
+    async with ParallelExecutor(mode=how["mode"], limits=limits, agents=how["agents"], scheduler=how["scheduler"],
+                                seed=how["seed"]) as ex:
+        if tasks:
+            await ex.submit_batch(tasks)
+    return ex.record()
+
+
+def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
+    """Run the tasks of a killed run that did not complete; save and return the whole run.
+
+    The journal says which tasks completed; those are not run again, and tasks waiting
+    on them start at once. The record returned (and saved in ``store`` under the same
+    run id) holds the journaled records, a ``resumed`` event, then the new ones, times
+    continuing after the last journaled one; attempts of a task rerun are numbered on.
+
+    Damaged journal lines (torn, NUL-filled, not UTF-8 or JSON, failing their checksum,
+    wrong field types) are skipped and every intact line before and after them kept; one
+    warning line (logged, and in ``meta["journal_damage"]``) says how many were skipped
+    and which tasks run again.
+
+    Raises
+    ------
+    ConfigError
+        No journal, the run finished, or its tasks were not described declaratively.
+    JournalError
+        The journal cannot be read (empty, no intact header, not a journal) or its
+        description of the tasks cannot be rebuilt.
+    """
+    store = store or RunStore()
+    folder = store.path / run_id
+    j = read_journal(folder / JOURNAL_NAME)
+    if j["end"] is not None:
+        raise ConfigError(f"run {run_id!r} finished ({j['end']['status']}); there is nothing to resume")
+    spec = j["header"]["spec"]
+    if spec is None:
+        raise ConfigError(
+            f"run {run_id!r} cannot be resumed: its tasks were not described declaratively (a CallableRunner "
+            "or hand-made tasks); use a SimulatedAgentRunner, a CommandRunner or a workload"
+        )
+    last: dict[str, tuple] = {}
+    for row in j["attempt"]:
+        last[row[0]] = row
+    try:
+        tasks, how = _rebuild(spec)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise JournalError(
+            f"run {run_id!r} cannot be resumed: the spec in its journal does not rebuild its tasks "
+            f"({type(e).__name__}: {e}); the journal is damaged or from another swarmlab version"
+        ) from None
+    ids = {t.id for t in tasks}
+    completed = {tid for tid, row in last.items() if row[3] == "completed"} & ids
+    todo = [t for t in tasks if t.id not in completed]
+    for t in todo:
+        t.dependencies = tuple(d for d in t.dependencies if (d.id if isinstance(d, Task) else d) not in completed)
+    damage = _damage_report(run_id, j, todo)
+    if damage:
+        log.warning("swarmlab: %s", damage)
+    new = run(_run_rest(todo, how))
+    record = _merge(j, new, len(todo), len(completed))
+    if damage:
+        record.meta["journal_damage"] = damage
+    store.save(record)
+    with open(folder / JOURNAL_NAME, "a", encoding="utf-8") as f:  # so no later resume runs anything twice
+        f.write(encode_line({"type": "end", "status": "resumed"}))
+    return record
+
+
+def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task]) -> str | None:
+    """One line: the damaged lines skipped and the tasks run again (those that had
+    started before the kill first: their work is the work done twice), or None."""
+    bad = j["damaged"]
+    if not bad:
+        return None
+    started = {e[3] for e in j["event"] if e[2] == "started"}
+    ids = [t.id for t in todo if t.id in started] + [t.id for t in todo if t.id not in started]
+    named = ", ".join(map(str, ids[:REPORT_IDS])) + (f" and {len(ids) - REPORT_IDS} more" if len(ids) > REPORT_IDS else "")
+    lines = ", ".join(map(str, bad[:REPORT_IDS])) + (", ..." if len(bad) > REPORT_IDS else "")
+    return (f"the journal of run {run_id} had {len(bad)} damaged line{'s' if len(bad) > 1 else ''} "
+            f"(line{'s' if len(bad) > 1 else ''} {lines}), skipped; every intact line is kept; "
+            f"{len(ids)} tasks run again" + (f": {named}" if ids else ""))
+
+
+def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunRecord:
+    old_events, old_attempts = list(j["event"]), list(j["attempt"])
+    t0 = max([e[1] for e in old_events] + [a[11] for a in old_attempts if a[11] is not None] + [0.0])
+    meta = dict(j["header"]["meta"], status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
+    seq = max((e[0] for e in old_events), default=-1) + 1  # a skipped line leaves a gap: no seq twice
+    skipped = f"; {len(j['damaged'])} damaged journal lines skipped" if j["damaged"] else ""
+    events = old_events + [(seq, t0, "resumed", None, None,
+                            f"the process ended; {n_kept} completed tasks kept, {n_rerun} run again{skipped}")]
+    for e in new._events:
+        seq += 1
+        events.append((seq, e[1] + t0) + tuple(e[2:]))
+    offset: dict[str, int] = {}
+    for a in old_attempts:
+        offset[a[0]] = max(offset.get(a[0], 0), a[2])
+    attempts = old_attempts + [
+        a[:2] + (a[2] + offset.get(a[0], 0),) + a[3:8]
+        + tuple(None if x is None else x + t0 for x in a[8:12]) + a[12:]
+        for a in new._attempts
+    ]
+    resources = [(r[0] + t0,) + tuple(r[1:]) for r in new._resources]
+    # every task once: as journaled, else as the rerun declared it (a journal cut before
+    # its task lines, or with them damaged, has none for some)
+    # (a task predicted again as it became ready has a later row: its last row holds)
+    info: dict[str, tuple] = {row[0]: row for row in j["task"]}
+    for tid, row in {row[0]: row for row in new._task_info}.items():
+        info.setdefault(tid, row)
+    return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()))

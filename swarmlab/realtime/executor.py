@@ -1,0 +1,439 @@
+"""ParallelExecutor: the dispatcher driven in real time by an asyncio event loop.
+
+The public face of a real-time run: submission, results, metrics and records. What it
+is made of lives in modules of its own: the engine that drives the dispatcher and is the
+host backends report to (:mod:`swarmlab.realtime.engine`), the backends found by mode name
+(:mod:`swarmlab.backends`), admission under resource limits (:mod:`swarmlab.core.admission`),
+timers (:mod:`swarmlab.realtime.timers`), the lifecycle and its one shutdown
+(:mod:`swarmlab.realtime.lifecycle`) and the journal (:mod:`swarmlab.store.journal`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import backends
+from ..backends.options import backend_options
+from ..core.dispatcher import RUNNING, Dispatcher, TaskState
+from ..core.runinfo import default_agents, describe_agents, run_meta
+from ..errors import ConfigError, ExecutorClosedError
+from ..events import Recorder
+from ..model import (
+    Agent,
+    ExecutionMetrics,
+    ExecutionMode,
+    ResourceLimits,
+    Task,
+    TaskResult,
+    TaskStatus,
+    _agent_list,
+    _seed,
+)
+from ..scheduling.registry import resolve_policy
+from ..scheduling.scheduler import note_run
+from ..store.journal import Journal
+from ..store.records import RunRecord
+from ..store.spill import Spill
+from .engine import Engine
+from .lifecycle import Lifecycle
+from .metrics import execution_metrics
+from .monitor import ResourceMonitor
+
+__all__ = ["ParallelExecutor"]
+
+log = logging.getLogger("swarmlab")
+
+class ParallelExecutor:
+    """Runs tasks in parallel on threads, processes or the event loop, and records it all.
+
+    Parameters
+    ----------
+    mode : ExecutionMode or str
+        THREAD, PROCESS, ASYNCIO, HYBRID (default: route each task, see DESIGN) or DASK
+        (task bodies on a Dask cluster; needs ``pip install 'swarmlab[dask]'``), or the
+        name of a backend registered with :func:`swarmlab.backends.register`.
+    limits : ResourceLimits, optional
+        Default ``ResourceLimits()``: no cap beyond the agents' capacity, 1000 queued,
+        300 s timeout.
+    agents : sequence of Agent, optional
+        Default: ``limits.max_concurrent_tasks`` identical agents (10 when it is None).
+    scheduler : policy, name or None
+        Places each ready task on an agent; default least loaded.
+    seed : int
+        Seeds retry jitter.
+    process_workers : int, optional
+        Size of the process pool: default ``max_concurrent_tasks`` in PROCESS mode and
+        the CPU count in HYBRID (CPU-bound work gains nothing beyond the cores).
+    journal : path, optional
+        A run store folder (``RunStore.path``): the run's records are journaled to
+        ``<journal>/<run_id>/journal.jsonl`` as they happen, so that a killed run can be
+        resumed; ``spec`` is the declarative description resume rebuilds tasks from.
+    spill : path, optional
+        A run store folder, for long runs: memory keeps only the tasks in flight, the
+        counts and sums :meth:`get_metrics` reads, and how each ended task ended (9 bytes;
+        none for a completed task with an automatic id), so that millions of tasks hold
+        flat memory. The rows of ended tasks are written to ``<spill>/<run_id>/parts/`` as
+        they gather (:mod:`swarmlab.store.spill`) and the run folder is completed at
+        :meth:`stop`: ``RunStore(spill).load(run_id)`` is the run. Values are not kept:
+        :meth:`subscribe` to get each result as its task ends (:meth:`get_result` of a
+        task that ended before it was asked for, and :meth:`get_all_results`, raise
+        ConfigError). Duplicate ids and dependencies on ended tasks are checked as ever.
+    dask_address : str, optional
+        DASK: the scheduler of an existing cluster (``tcp://host:port``, ``tls://...``),
+        left running when the executor stops. None: an embedded ``LocalCluster`` (one
+        single-threaded worker process per core, on 127.0.0.1) started by :meth:`start`
+        and closed by :meth:`stop`. Its workers are spawned processes, so a script that
+        uses it needs an ``if __name__ == "__main__":`` guard.
+    dask_security : distributed.security.Security, optional
+        DASK: TLS settings for the cluster.
+    dask_workers : mapping of agent id to Dask worker, optional
+        DASK: pins agents to workers (an address, a worker name or a host), so that an
+        agent's tasks run on that worker only (a GPU worker, a big-memory worker). The
+        embedded cluster's workers are named 0, 1, ...
+
+    Raises
+    ------
+    ConfigError
+        A value outside what is allowed.
+    BackendUnavailable
+        DASK mode without Dask distributed installed.
+
+    Examples
+    --------
+    >>> import asyncio, swarmlab
+    >>> async def main():
+    ...     async with swarmlab.ParallelExecutor(mode="thread") as ex:
+    ...         tid = await ex.submit_task(swarmlab.Task(pow, (2, 10)))
+    ...         return (await ex.get_result(tid)).value
+    >>> asyncio.run(main())
+    1024
+    """
+
+    def __init__(
+        self,
+        mode: ExecutionMode | str = ExecutionMode.HYBRID,
+        limits: ResourceLimits | None = None,
+        *,
+        agents: Sequence[Agent] | None = None,
+        scheduler: object = None,
+        seed: int = 0,
+        process_workers: int | None = None,
+        journal: str | None = None,
+        spec: dict[str, Any] | None = None,
+        spill: str | Path | None = None,
+        dask_address: str | None = None,
+        dask_security: Any = None,
+        dask_workers: Mapping[str, str | int] | None = None,
+    ) -> None:
+        self.mode = _mode(mode)
+        name = getattr(self.mode, "value", self.mode)
+        if limits is None:
+            limits = ResourceLimits()
+        elif not isinstance(limits, ResourceLimits):
+            raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
+        self.limits = limits
+        self.agents = (_agent_list(agents, "ParallelExecutor agents") if agents is not None
+                       else default_agents(limits))
+        self.process_workers, self._backend_options = backend_options(
+            name, self.agents, limits, process_workers, dask_address, dask_security, dask_workers)
+        self._backend_type = backends.get(name)  # BackendUnavailable now, not at start
+        self.policy = resolve_policy(scheduler)
+        self.seed = seed = _seed(seed, "ParallelExecutor seed")
+        self.recorder = Recorder()
+        self.meta = run_meta(self.recorder.run_id, clock="real", mode=name,
+                             policy=self.policy, limits=limits, seed=seed, agents=self.agents)
+        estimator = getattr(scheduler, "estimator", None)  # a TaskScheduler's: it learns from this run too
+        self._spill_root = _folder(spill, "spill")
+        self._spill: Spill | None = None
+        self._d = Dispatcher(self.agents, self.policy, limits, self.recorder, seed=seed,
+                             on_terminal=self._terminal, estimator=estimator, learn=estimator is not None,
+                             forget=self._spill_root is not None)
+        note_run(scheduler, self._d.placements)
+        self._life = Lifecycle()
+        self._engine = Engine(self._d, limits, self.recorder, self._life)
+        self._policy_error_seen: ConfigError | None = None
+        self._waiters: dict[str, asyncio.Future] = {}
+        self._all_done: asyncio.Event | None = None
+        self._listeners: list[Callable[[TaskResult], None]] = []
+        self._journal_root, self._spec = journal, spec
+        self._journal: Journal | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Start the backend (process workers are started and warm when this returns).
+
+        DASK: the embedded cluster is up, or the client is connected to the given
+        scheduler (OSError when it cannot be reached within 30 s; ConfigError when a
+        ``dask_workers`` pin names no worker of the cluster).
+        """
+        life = self._life
+        if not life.begin():
+            return
+        loop = asyncio.get_running_loop()
+        self._all_done = asyncio.Event()
+        self._all_done.set()
+        engine = self._engine
+        try:
+            engine.attach(loop)
+            backend = self._backend_type(engine, **self._backend_options)
+            engine.use(backend)
+            # what opens is closed at shutdown, last opened first: backend, sampler, journal
+            if self._journal_root is not None:
+                self._journal = Journal(Path(self._journal_root) / self.recorder.run_id, self.recorder,
+                                        self.meta, self._spec)
+                self._journal.keep_flushing(loop)
+                life.closing(self._journal.close)
+            if self._spill_root is not None:
+                self._spill = Spill(self._spill_root / self.recorder.run_id, self.recorder, engine.now,
+                                    before=self._journal.flush if self._journal is not None else None)
+                life.closing(lambda: self._spill.close(self._final_meta()))
+            monitor = ResourceMonitor(loop, self.limits.monitoring_interval, engine.on_sample)
+            monitor.start()
+            life.closing(monitor.stop)
+            life.closing(backend.close)
+            await backend.start()
+        except BaseException:
+            await self.stop(timeout=0)  # the one shutdown sequence: nothing has run yet
+            raise
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Take no new work, cancel waiting tasks, let running ones finish.
+
+        Running attempts get ``timeout`` seconds (None: as long as they need); then they
+        are killed (processes), cancelled (coroutines, Dask futures) or abandoned
+        (threads, Dask tasks a worker has begun), and recorded ``cancelled``. No worker
+        process is left alive (an existing Dask cluster is left running).
+
+        There is one shutdown: a call while another is under way waits for that one to
+        finish (under the first call's ``timeout``), and a call once stopped returns at once.
+        """
+        await self._life.stop(lambda: self._engine.drain(timeout))
+
+    async def __aenter__(self) -> ParallelExecutor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            await self.wait_for_completion()
+        await self.stop(timeout=None if exc_type is None else 0)
+
+    # ------------------------------------------------------------------ submission
+    def _check_runnable(self, task: Task) -> None:
+        if not isinstance(task, Task):
+            raise ConfigError(f"submit takes Task objects; got {type(task).__name__} {task!r}")
+        if task.fn is None:
+            raise ConfigError(
+                f"task {task.id or task.name!r} has no function (fn=None): it can only be "
+                "simulated; give it a function or use swarmlab.simulate"
+            )
+        if self.mode is ExecutionMode.ASYNCIO and not task.is_coroutine:
+            raise ConfigError(
+                f"ASYNCIO mode runs coroutine functions; task {task.id or task.name!r} has the "
+                f"sync function {task.fn!r}; use mode THREAD or HYBRID, or an async def"
+            )
+
+    async def submit_task(self, task: Task, priority: int | None = None) -> str:
+        """Submit one task; returns its id. ``priority`` overrides the task's own.
+
+        Raises ConfigError, DependencyCycleError, NoEligibleAgentError, QueueFullError or
+        ExecutorClosedError; a task is either accepted (and then ends in exactly one
+        terminal state) or not accepted at all.
+        """
+        return (await self.submit_batch([(task, priority)]))[0]
+
+    async def submit_batch(self, items: Iterable[Task | tuple[Task, int | None]]) -> list[str]:
+        """Submit tasks at once, as ``Task`` or ``(Task, priority)``; all or none accepted.
+
+        Tasks in one batch may depend on each other.
+        """
+        self._life.check_open()
+        tasks, prios = [], []
+        for it in items:
+            task, prio = (it if isinstance(it, tuple) else (it, None))
+            self._check_runnable(task)
+            tasks.append(task)
+            prios.append(prio)
+        ids = self._d.submit(tasks, self._engine.now(), prios)
+        if not self._d.done:
+            self._all_done.clear()
+        self._engine.pump()
+        self._raise_policy_error()
+        return ids
+
+    def _raise_policy_error(self) -> None:
+        """A policy returned a non-candidate (its task failed, ``policy_error``): say so once."""
+        err = self._d.policy_error
+        if err is not None and err is not self._policy_error_seen:
+            self._policy_error_seen = err
+            raise err
+
+    async def cancel_task(self, task_id: str) -> bool:
+        """Cancel a task: a waiting one never runs, a running one is stopped.
+
+        Its dependents end ``upstream_failed``. Returns False if it had already ended.
+        """
+        engine = self._engine
+        if engine.loop is None:
+            raise ExecutorClosedError("the executor is not started; no task to cancel")
+        d = self._d
+        before = d.cancel(task_id, engine.now(), "cancelled by the user")
+        if before == RUNNING:
+            engine.kill(d.tasks[task_id], TaskStatus.CANCELLED,
+                        asyncio.CancelledError("cancelled by the user"), "cancelled")
+            engine.pump()
+            return True
+        return before in ("pending", "delayed", "queued")
+
+    def add_agent(self, agent: Agent) -> None:
+        """Add an agent to the pool while running; with stealing on it takes waiting work
+        at once. A ``joined`` event records it."""
+        self._life.check_open()
+        if not isinstance(agent, Agent):
+            raise ConfigError(f"add_agent takes an Agent; got {agent!r}")
+        self._d.add_agent(agent, self._engine.now())
+        self.agents.append(agent)
+        self._engine.pump()
+
+    def retire_agent(self, agent_id: str, reason: str = "") -> bool:
+        """Take an idle agent out of the pool (False if it has work or is the last of its
+        capability group). A ``retired`` event records it."""
+        self._life.check_open()
+        return self._d.retire_agent(agent_id, self._engine.now(), reason)
+
+    @property
+    def state(self) -> str:
+        """'new', 'running', 'stopping' or 'stopped'."""
+        return self._life.state
+
+    def now(self) -> float:
+        """Seconds since :meth:`start` on the run's monotonic clock (the ``t_s`` of events)."""
+        return self._engine.now()
+
+    def pool_status(self) -> list[dict[str, Any]]:
+        """Each agent of the pool now: id, type, capabilities, capacity, queued, running,
+        finished attempts, measured success rate, retired."""
+        return [
+            {"agent_id": s.id, "type": s.agent.type.value, "capabilities": sorted(s.capabilities),
+             "capacity": s.capacity, "queued": s.queued, "running": s.running, "finished": s.n_done,
+             "completed": s.n_ok, "success_rate": s.success_rate, "retired": s.retired}
+            for s in self._d.slots
+        ]
+
+    def subscribe(self, callback: Callable[[TaskResult], None]) -> None:
+        """Call ``callback(result)`` on the event loop as each task ends. A callback that
+        raises is logged and dropped; the run goes on."""
+        self._listeners.append(callback)
+
+    # ------------------------------------------------------------------ results
+    async def get_result(self, task_id: str, timeout: float | None = None) -> TaskResult:
+        """Wait for one task's :class:`TaskResult` (whatever its status).
+
+        Raises TimeoutError if it has not ended within ``timeout`` seconds.
+        """
+        st = self._d.tasks.get(task_id)
+        if st is None:
+            ended = self._d.ended_status(task_id)
+            if ended is not None:
+                raise ConfigError(
+                    f"task {task_id!r} ended {ended.value} and this run spills (spill={str(self._spill_root)!r}): "
+                    "results are not kept once their task ends; its rows are in record().tasks, and "
+                    "subscribe() before submitting gets each result as its task ends")
+            raise ConfigError(f"no task {task_id!r} was submitted to this executor")
+        if isinstance(st.state, TaskStatus):
+            return st.result()
+        fut = self._waiters.get(task_id)
+        if fut is None:
+            fut = self._waiters[task_id] = self._engine.loop.create_future()
+        return await asyncio.wait_for(asyncio.shield(fut), timeout)
+
+    async def get_all_results(self) -> dict[str, TaskResult]:
+        """Every finished task's result, whatever its status, by task id.
+
+        Raises ConfigError in a run that spills: it keeps no results (subscribe instead)."""
+        if self._spill_root is not None:
+            raise ConfigError(f"this run spills (spill={str(self._spill_root)!r}) and keeps no results once their "
+                              "task ends; subscribe() before submitting to get each result as its task ends, "
+                              "or read record().tasks")
+        return {st.id: st.result() for st in self._d.finished}
+
+    async def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted task has ended; False if ``timeout`` passed first."""
+        if self._d.done:
+            return True
+        try:
+            await asyncio.wait_for(self._all_done.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        self._raise_policy_error()
+        return True
+
+    def get_metrics(self) -> ExecutionMetrics:
+        """A snapshot computed from the records (see :class:`ExecutionMetrics`)."""
+        return execution_metrics(self._d, self._engine.now(), self._engine.violations)
+
+    def get_queue_size(self) -> int:
+        """Tasks submitted and waiting (for dependencies, a retry or an agent)."""
+        return self._d.n_waiting
+
+    def record(self) -> RunRecord:
+        """A snapshot of everything recorded so far (in a run that spills: read back from
+        its parts, and what is still in memory)."""
+        meta = self._final_meta()
+        if self._spill is not None:
+            rows = self._spill.frames()
+            return RunRecord(dict(meta), rows["events"], rows["attempts"], list(self.recorder.resources),
+                             self.recorder.resource_fields, rows["task_info"])
+        return RunRecord.from_recorder(self.recorder, meta)
+
+    def _final_meta(self) -> dict[str, Any]:
+        if len(self.agents) != self.meta["n_agents"]:  # agents joined during the run
+            self.meta.update(n_agents=len(self.agents), agents=describe_agents(self.agents))
+        self.meta["scheduling_metrics"] = dataclasses.asdict(self._d.placements.metrics())
+        return self.meta
+
+    def _terminal(self, st: TaskState) -> None:
+        if self._journal is not None:
+            self._journal.flush()
+        if self._spill is not None and self._spill.due():
+            self._spill.write()
+        if self._waiters:
+            fut = self._waiters.pop(st.id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(st.result())
+        if self._listeners:
+            res = st.result()
+            for cb in list(self._listeners):
+                try:
+                    cb(res)
+                except Exception:
+                    log.exception("swarmlab: a result callback raised; it is dropped")
+                    self._listeners.remove(cb)
+        if self._d.done and self._all_done is not None:
+            self._all_done.set()
+
+
+def _folder(value: Any, name: str) -> Path | None:
+    """A folder argument: None, or a non-empty str or path."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)) and str(value):
+        return Path(value)
+    raise ConfigError(f"ParallelExecutor {name} must be a folder (a non-empty str or path) or None; got {value!r}")
+
+
+def _mode(mode: Any) -> ExecutionMode | str:
+    """An ExecutionMode, or the name of a backend registered under another name."""
+    try:
+        return ExecutionMode(mode)
+    except (ValueError, TypeError):
+        pass
+    if isinstance(mode, str) and mode in backends.names():
+        return mode
+    raise ConfigError(f"ParallelExecutor mode must be one of {', '.join(map(repr, backends.names()))}; got {mode!r}")

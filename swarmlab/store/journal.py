@@ -1,0 +1,205 @@
+"""The journal: a run's records written as they happen, so a killed run can be resumed.
+
+JSON lines in ``<store>/<run_id>/journal.jsonl``: a header (the run's meta and the
+declarative spec that rebuilds its tasks: no pickle), then ``event``, ``attempt``,
+``task`` and ``resource`` lines in the order they were recorded, and an ``end`` line when
+the run finished (a live reader, such as the dashboard, follows a run from them alone). Lines are flushed at every terminal event and at least once a second, and
+synced to disk at most once a second.
+
+Every line checks itself: it ends with a ``"crc"`` field, the CRC-32 of the line as it
+would be without that field (``{...}`` up to ``, "crc": N}``), so a line stays plain JSON
+for any reader. :func:`read_journal` skips a line that fails its checksum, is not UTF-8
+or JSON, or whose fields have the wrong types, keeps every intact line before and after
+it, and says which lines it skipped. Lines written before checksums existed (no
+``"crc"``) are read when they parse and type-check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, JournalError
+from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, RESOURCE_FIELDS, TASK_INFO_FIELDS, Recorder
+
+__all__ = ["Journal", "read_journal", "encode_line", "decode_line", "JOURNAL_NAME"]
+
+JOURNAL_NAME = "journal.jsonl"
+SYNC_EVERY_S = 1.0
+_CRC = b', "crc": '
+
+
+def encode_line(obj: dict[str, Any]) -> str:
+    """One journal line (with its newline) for a non-empty dict: its JSON with the
+    checksum field last."""
+    body = json.dumps(obj, default=str)
+    return f'{body[:-1]}, "crc": {zlib.crc32(body.encode())}}}\n'
+
+
+class Journal:
+    """Appends what ``recorder`` records to ``folder/journal.jsonl``."""
+
+    def __init__(self, folder: str | Path, recorder: Recorder, meta: dict[str, Any], spec: dict[str, Any] | None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / JOURNAL_NAME
+        self.recorder = recorder
+        self._f = open(self.path, "a", encoding="utf-8")
+        self._seen = [0, 0, 0, 0]  # task_info, attempts, events, resources written (dropped ones included)
+        self._synced = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+        self._write({"type": "header", "run_id": recorder.run_id, "meta": meta, "spec": spec})
+        self.flush(sync=True)
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self._f.write(encode_line(obj))
+
+    def flush(self, sync: bool = False) -> None:
+        """Write what was recorded since the last call; fsync if a second passed."""
+        if self._f.closed:
+            return
+        rec, seen, dropped = self.recorder, self._seen, self.recorder.dropped
+        ev_base = dropped["events"]
+        for i, (kind, rows, base) in enumerate((
+                ("task", rec.task_info, dropped["task_info"]), ("attempt", rec.attempts, dropped["attempts"]),
+                ("event", rec.events, ev_base), ("resource", rec.resources, 0))):
+            for row in rows[seen[i] - base:]:
+                if kind == "event" and ev_base:
+                    row = (row[0] + ev_base,) + row[1:]
+                self._write({"type": kind, "row": list(row)})
+            seen[i] = base + len(rows)
+        self._f.flush()
+        now = time.monotonic()
+        if sync or now - self._synced >= SYNC_EVERY_S:
+            os.fsync(self._f.fileno())
+            self._synced = now
+
+    def keep_flushing(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Flush at least every ``SYNC_EVERY_S`` on ``loop``, whatever happens, until closed."""
+        self.flush()
+        self._timer = loop.call_later(SYNC_EVERY_S, self.keep_flushing, loop)
+
+    def close(self, status: str = "complete") -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._f.closed:
+            return
+        self.flush()
+        self._write({"type": "end", "status": status})
+        self.flush(sync=True)
+        self._f.close()
+
+
+# ------------------------------------------------------------------ reading
+
+_NUM, _STR, _NONE = (int, float), (str,), (type(None),)
+_ANY = object
+# What each field of a row may hold, by kind, in the field order of swarmlab.events.
+_ROW_TYPES: dict[str, tuple] = {
+    "event": (int, _NUM, _STR, _STR + _NONE, _STR + _NONE, _ANY),
+    "attempt": (_STR, _STR + _NONE, int, _STR, int, _STR + _NONE, _STR + _NONE, _ANY)
+    + (_NUM + _NONE,) * 4 + (_STR + _NONE,) * 2,
+    "task": (_STR, _STR + _NONE, _NUM + _NONE, list, list, _STR),
+    # the measurements (NaN where not measured), running, queued, throttled (a bool), worker
+    "resource": (_NUM + _NONE,) * 14 + (_NUM, _NUM, _ANY, _STR + _NONE),
+}
+assert [len(_ROW_TYPES[k]) for k in ("event", "attempt", "task", "resource")] == [
+    len(EVENT_FIELDS), len(ATTEMPT_FIELDS), len(TASK_INFO_FIELDS), len(RESOURCE_FIELDS)]
+
+
+def legacy_task_row(row: Any) -> None:
+    """A task row journaled before ``estimate_source`` existed (5 fields) gains it, in
+    place: "given" when it has an estimate, else "default"."""
+    if isinstance(row, list) and len(row) == len(TASK_INFO_FIELDS) - 1:
+        row.append("given" if row[2] is not None else "default")
+
+
+def _fits(value: Any, types: Any) -> bool:
+    if types is _ANY:
+        return True
+    return isinstance(value, types) and not isinstance(value, bool)
+
+
+def decode_line(raw: bytes) -> dict[str, Any] | None:
+    """The object on one journal line (without its newline), or None when the line is
+    damaged: it fails its checksum, is not UTF-8 or JSON, or its fields have the wrong
+    types."""
+    at = raw.rfind(_CRC)
+    if at != -1 and raw.endswith(b"}"):
+        body = raw[:at] + b"}"
+        try:
+            if zlib.crc32(body) != int(raw[at + len(_CRC):-1]):
+                return None
+        except ValueError:
+            return None
+        raw = body
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    kind = obj.get("type")
+    if kind in _ROW_TYPES:
+        row, types = obj.get("row"), _ROW_TYPES[kind]
+        if kind == "task":
+            legacy_task_row(row)
+        if not (isinstance(row, list) and len(row) == len(types) and all(map(_fits, row, types))):
+            return None
+    elif kind == "header":
+        if not (isinstance(obj.get("run_id"), str) and isinstance(obj.get("meta"), dict)
+                and isinstance(obj.get("spec"), (dict, type(None)))):
+            return None
+    elif kind == "end":
+        if not isinstance(obj.get("status"), str):
+            return None
+    else:
+        return None
+    return obj
+
+
+def read_journal(path: str | Path) -> dict[str, Any]:
+    """The header, the rows of each kind, whether the run ended, and ``damaged``: the
+    1-based numbers of the lines skipped (a torn last line, from a kill while it was
+    written, is one of them).
+
+    Raises
+    ------
+    ConfigError
+        No file at ``path``.
+    JournalError
+        The file cannot be a journal: empty, or its first line is not an intact header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}; only runs started with a store have one")
+    data = path.read_bytes()
+    out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "resource": [], "end": None,
+                           "damaged": []}
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line
+    if not lines:
+        raise JournalError(f"the journal {path} is empty: the run was killed before it wrote anything; "
+                           "there is nothing to resume, run it again")
+    for n, raw in enumerate(lines, 1):
+        obj = decode_line(raw)
+        kind = obj and obj["type"]
+        if n == 1 and kind != "header":
+            what = "is damaged" if obj is None and raw.startswith(b'{"type": "header"') else "is not a journal header"
+            raise JournalError(f"the journal {path} cannot be read: its first line {what}; it is not a "
+                               "swarmlab journal that can be resumed")
+        if obj is None or (kind == "header" and n > 1):
+            out["damaged"].append(n)
+        elif kind == "header":
+            out["header"] = obj
+        elif kind == "end":
+            out["end"] = obj
+        else:
+            out[kind].append(tuple(obj["row"]))
+    return out

@@ -1,0 +1,213 @@
+"""RunRecord and the frames: the only place where columns and dtypes are defined.
+
+Frames are built on demand from the recorder's tuples in one ``from_records`` call per
+frame, never row by row. Every row carries ``run_id``; task rows also carry the
+algorithm and mode, so comparing runs is one ``concat`` and one ``groupby``.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, EventCounts, Recorder
+
+if TYPE_CHECKING:  # pandas is imported when a frame is first built
+    import pandas as pd
+
+__all__ = ["RunRecord", "EVENT_COLUMNS", "COUNTED_EVENT_COLUMNS", "TASK_COLUMNS", "RESOURCE_COLUMNS", "event_count"]
+
+#: Columns of the events frame (one row per event).
+EVENT_COLUMNS = ("run_id",) + EVENT_FIELDS
+#: Columns of the events frame of a run that counted events (``meta["events"]`` says so).
+COUNTED_EVENT_COLUMNS = ("run_id", "t_s", "event", "count")
+#: Columns of the tasks frame (one row per task and attempt).
+TASK_COLUMNS = (
+    "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
+    "worker", "algorithm", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s",
+    "run_s", "error_type", "error", "kind", "estimate_s", "estimate_source", "requires", "dependencies",
+)
+#: Columns every resources frame has; samplers add their own after these.
+RESOURCE_COLUMNS = ("run_id", "t_s")
+
+_CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id", "kind", "estimate_source")
+_FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s", "estimate_s")
+_STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id")
+
+
+_LISTS = ("requires", "dependencies")
+
+
+def _frame(rows: list[tuple] | pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
+    """Rows as a frame: tuples in one ``from_records`` call; a frame (read from a spilled
+    run's parts) as it is, in a shallow copy (columns added later leave it alone)."""
+    import pandas as pd
+
+    return pd.DataFrame.from_records(rows, columns=list(fields)) if isinstance(rows, list) else rows.copy(deep=False)
+
+
+def arrow_table(rows: list[tuple], fields: tuple[str, ...], first_seq: int = 0) -> Any:
+    """The recorder's rows as a ``pyarrow.Table`` whose columns have the frames' types
+    (a spilled run's parts are written from it: column by column, no DataFrame). An
+    event's ``seq`` is its index, counted from ``first_seq``."""
+    import numpy as np
+    import pyarrow as pa
+
+    columns = []
+    for i, f in enumerate(fields):
+        if f == "seq":
+            columns.append(pa.array(np.arange(first_seq, first_seq + len(rows), dtype=np.int64)))
+            continue
+        col = list(map(itemgetter(i), rows))
+        if f in _LISTS:
+            columns.append(pa.array(col, pa.list_(pa.string())))
+        elif f in _FLOAT:
+            columns.append(pa.array(col, pa.float64()))
+        elif f in _STRING or f in _CATEGORICAL:
+            try:
+                arr = pa.array(col, pa.string())
+            except (pa.ArrowTypeError, pa.ArrowInvalid):  # not only str (a worker's pid): as text
+                arr = pa.array([None if x is None else str(x) for x in col], pa.string())
+            columns.append(arr.dictionary_encode() if f in _CATEGORICAL else arr)
+        else:
+            columns.append(pa.array(col))
+    return pa.table(columns, names=list(fields))
+
+
+def typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Give each known column its dtype (files may lose them: Parquet keeps no empty
+    categories and reads lists back as arrays)."""
+    import pandas as pd
+
+    for c in df.columns:
+        if c in _LISTS:
+            df[c] = df[c].map(list)
+            continue
+        if c in _CATEGORICAL:
+            df[c] = df[c].astype("category")
+        elif c in _FLOAT:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        elif c in _STRING:
+            df[c] = df[c].astype("string")
+    return df
+
+
+class RunRecord:
+    """Everything recorded about one run: ``events``, ``tasks``, ``resources``, ``meta``.
+
+    Built by :meth:`ParallelExecutor.record` (a snapshot) and :func:`simulate`. Frames
+    are built on first access and cached.
+    """
+
+    def __init__(
+        self,
+        meta: dict[str, Any],
+        events: list[tuple] | pd.DataFrame,
+        attempts: list[tuple] | pd.DataFrame,
+        resources: list[tuple] | pd.DataFrame | None = None,
+        resource_fields: tuple[str, ...] = ("t_s",),
+        task_info: list[tuple] | pd.DataFrame | None = None,
+        counted: bool = False,
+    ) -> None:
+        self.meta = meta
+        self._counted = counted
+        self._events = events
+        self._attempts = attempts
+        self._task_info = [] if task_info is None else task_info
+        self._resources = [] if resources is None else resources
+        self._resource_fields = resource_fields
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    @classmethod
+    def from_recorder(cls, recorder: Recorder, meta: dict[str, Any]) -> RunRecord:
+        """A snapshot: later records do not change it."""
+        ev = recorder.events
+        if isinstance(ev, EventCounts):
+            meta = dict(meta, events=f"counted per {ev.bucket_s:g} s")
+            return cls(meta, ev.rows(), list(recorder.attempts), list(recorder.resources),
+                       recorder.resource_fields, list(recorder.task_info), counted=True)
+        return cls(
+            dict(meta), list(recorder.events), list(recorder.attempts),
+            list(recorder.resources), recorder.resource_fields, list(recorder.task_info),
+        )
+
+    @classmethod
+    def from_frames(cls, meta: dict[str, Any], frames: dict[str, pd.DataFrame]) -> RunRecord:
+        """A record whose frames were built elsewhere (loaded from disk, say)."""
+        rec = cls(dict(meta), [], [])
+        rec._frames.update({name: typed(df) for name, df in frames.items()})
+        return rec
+
+    @property
+    def run_id(self) -> str:
+        return self.meta["run_id"]
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """One row per event: run_id, seq, t_s, event, task_id, agent_id, detail. A run
+        that counted events instead has one row per kind and time bucket: run_id, t_s
+        (the bucket's start), event, count."""
+        if "events" not in self._frames:
+            import pandas as pd
+
+            if self._counted:
+                df = pd.DataFrame.from_records(self._events, columns=list(COUNTED_EVENT_COLUMNS[1:]))
+                df.insert(0, "run_id", self.run_id)
+                df["count"] = df["count"].astype("int64")
+            else:
+                df = _frame(self._events, EVENT_FIELDS)
+                df.insert(0, "run_id", self.run_id)
+                df["seq"] = df["seq"].astype("int64")
+            self._frames["events"] = typed(df)
+        return self._frames["events"]
+
+    @property
+    def tasks(self) -> pd.DataFrame:
+        """One row per task and attempt; ``wait_s`` = started - ready, ``run_s`` =
+        finished - started (NaN for an attempt that never started); ``kind``,
+        ``estimate_s``, ``requires`` and ``dependencies`` (lists of str) as submitted;
+        ``estimate_source`` says where the estimate the schedulers used came from:
+        ``given`` (the task's), ``learned`` (an estimator's prediction, in ``estimate_s``)
+        or ``default`` (none: ``estimate_s`` is NaN and the task weighed 1 s)."""
+        if "tasks" not in self._frames:
+            df = _frame(self._attempts, ATTEMPT_FIELDS)
+            info = _frame(self._task_info, TASK_INFO_FIELDS)
+            # a task predicted again as it became ready has a later row: the last one holds
+            info = info.loc[~info["task_id"].duplicated(keep="last")]
+            df = df.merge(info, on="task_id", how="left", validate="many_to_one")
+            df.insert(0, "run_id", self.run_id)
+            df["algorithm"] = self.meta.get("algorithm")
+            df = typed(df)
+            df["wait_s"] = df["started_s"] - df["ready_s"]
+            df["run_s"] = df["finished_s"] - df["started_s"]
+            df["attempt"] = df["attempt"].astype("int64")
+            df["priority"] = df["priority"].astype("int64")
+            self._frames["tasks"] = df[list(TASK_COLUMNS)]
+        return self._frames["tasks"]
+
+    @property
+    def resources(self) -> pd.DataFrame:
+        """One row per resource sample (empty for simulated runs)."""
+        if "resources" not in self._frames:
+            df = _frame(self._resources, self._resource_fields)
+            if "run_id" not in df.columns:
+                df.insert(0, "run_id", self.run_id)
+            self._frames["resources"] = typed(df)
+        return self._frames["resources"]
+
+    def final(self) -> pd.DataFrame:
+        """The last attempt row of each task: one row per task, its terminal status."""
+        t = self.tasks
+        return t.loc[~t["task_id"].duplicated(keep="last")].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"RunRecord(run_id={self.run_id!r}, mode={self.meta.get('mode')!r}, "
+            f"algorithm={self.meta.get('algorithm')!r}, tasks={self.tasks['task_id'].nunique()})"
+        )
+
+
+def event_count(events: pd.DataFrame, kind: str) -> int:
+    """How many events of ``kind`` a run's events frame holds, listed or counted."""
+    hit = events["event"] == kind
+    return int(events.loc[hit, "count"].sum()) if "count" in events.columns else int(hit.sum())

@@ -1,0 +1,428 @@
+"""The ``swarmlab`` command line.
+
+It says no before it works: a bad flag, value, ``--out`` or ``--against`` gets one line
+and exit code 2 before anything runs. A closed pipe (``swarmlab runs list | head -1``)
+ends it quietly; Ctrl-C says which run is journaled and how to finish it (exit code 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ConfigError, SwarmlabError
+from ..model import ExecutionMode
+from ..scheduling import SchedulingAlgorithm, policy_names, resolve_policy
+from ..workloads import recipes as workloads
+
+__all__ = ["main", "build_parser"]
+
+_REAL_MODES = [m.value for m in ExecutionMode if m is not ExecutionMode.DASK]
+_ALGORITHMS = [a.value for a in SchedulingAlgorithm]
+#: The metrics whose verdicts the main job prints in words (throughput mirrors makespan;
+#: every metric's verdicts go to the -verdicts.csv).
+_HEADLINE = ("makespan_s",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _choices(allowed: list[str], what: str):
+    def parse(text: str) -> list[str]:
+        items = allowed if text == "all" else [x for x in text.split(",") if x]
+        bad = [x for x in items if x not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {','.join(allowed)} or all")
+        return items
+    return parse
+
+
+def _algorithms(text: str) -> list[str]:
+    """Registered names, 'module:Class' (importable from the current folder too), or 'all'."""
+    items = list(_ALGORITHMS) if text == "all" else [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"give at least one algorithm; choose from {','.join(policy_names())}, "
+                                         "module:Class or all")
+    known = policy_names()
+    bad = [x for x in items if ":" not in x and x not in known]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown algorithms {bad}; choose from {','.join(known)}, "
+                                         "module:Class (a swarmlab.Policy of yours) or all")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # 'module:Class' from the folder the command runs in
+    for x in items:
+        try:
+            resolve_policy(x)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(f"{x!r}: {e}") from None
+    return items
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return n
+
+
+def _repeats(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto'; got {text!r}") from None
+
+
+def _at_least_0(what: str, hint: str = ""):
+    """A parser of numbers >= 0; ``what`` (and ``hint``) say which kind in the error."""
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            x = -1.0
+        if not x >= 0:
+            raise argparse.ArgumentTypeError(f"must be {what} >= 0{hint}; got {text!r}")
+        return x
+    return parse
+
+
+_fraction = _at_least_0("a fraction", " (0.10 = 10%)")
+_seconds = _at_least_0("seconds")
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _writable(out: Path) -> Path:
+    """``out``, created if need be, once a file could be written in it."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e}); give a folder you can write to") \
+            from None
+    return out
+
+
+def _read_against(against: str, labels: list[str], modes: list[str]):
+    """The earlier summary of ``--against``, checked before anything runs: a comparison
+    summary, sharing a set-up and mode with this comparison."""
+    import pandas as pd
+
+    from ..experiments.comparison import METRICS
+
+    path = Path(against)
+    if not path.is_file():
+        raise ConfigError(f"--against {against}: no such file; give a compare-*.csv an earlier compare wrote")
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"--against {against} is not a CSV file ({first}); give a compare-*.csv an earlier "
+                          "compare wrote") from None
+    need = ["algorithm", "mode", "metric", "mean", "ci_low", "ci_high"]
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"--against {against} is not a comparison summary (no {', '.join(missing)} column); give "
+                          "the compare-STAMP.csv an earlier compare wrote, not its -runs.csv")
+    unknown = sorted(set(frame["metric"].astype(str)) - set(METRICS))
+    numbers = pd.to_numeric(frame["mean"], errors="coerce")
+    if unknown or numbers.isna().all():
+        what = f"unknown metrics {unknown}" if unknown else "no numeric mean"
+        raise ConfigError(f"--against {against} is not a comparison summary ({what}); give a compare-*.csv an "
+                          "earlier compare wrote")
+    shared = set(zip(frame["algorithm"].astype(str), frame["mode"].astype(str))) & {(a, m) for a in labels for m in modes}
+    if not shared:
+        have = sorted(set(frame["algorithm"].astype(str)))
+        raise ConfigError(f"--against {against} shares no set-up and mode with this comparison (it has {have} in "
+                          f"{sorted(set(frame['mode'].astype(str)))}); compare like with like")
+    return frame
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare the algorithms on a workload; save runs, summary CSV and a PNG."""
+    from ..experiments.comparison import compare, setups
+    from ..store.runs import RunStore
+
+    modes = list(args.modes) + (["simulated"] if args.simulate else [])
+    labels = [s.label for s in setups(args.algorithms, args.add_stealing)]
+    baseline = _read_against(args.against, labels, modes) if args.against else None  # before the runs: fail fast
+    out = _writable(Path(args.out))
+    store = RunStore(out / "runs")
+    before = set(store.list()["run_id"])
+    args.interrupted = lambda: _interrupted_compare(store, before)
+    wl = workloads.make(args.workload, args.tasks, seed=args.seed)
+    reps = (f"repeats until intervals are narrower than {args.rel_width:.0%} of the mean (budget {args.budget_s:g} s)"
+            if args.repeats == "auto" else f"{args.repeats} repeats")
+    print(f"comparing {len(labels)} set-ups x {','.join(args.modes)} x {reps} on {wl.name} ({wl.n} tasks, "
+          f"{len(wl.agents)} agents)" + (" + virtual time" if args.simulate else "")
+          + ("; a warm-up run each" if not args.no_warmup else "") + "; order shuffled with the seed", file=sys.stderr)
+    result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats,
+                     simulate=args.simulate, seed=args.seed, store=store, progress=True,
+                     add_stealing=args.add_stealing, warmup=not args.no_warmup, baseline=not args.no_baseline,
+                     rel_width=args.rel_width,
+                     budget_s=args.budget_s)
+    stamp = _stamp()
+    csv = out / f"compare-{stamp}.csv"
+    result.summary.to_csv(csv, index=False)
+    result.per_run.to_csv(out / f"compare-{stamp}-runs.csv", index=False)
+    result.verdicts.to_csv(out / f"compare-{stamp}-verdicts.csv", index=False)
+    png = _save_png(result.summary, out / f"compare-{stamp}.png")
+    n = result.meta["repeats"]
+    for metric in ("makespan_s", "throughput_tps", "efficiency"):
+        print(f"\n{metric} (mean [95% CI] over {n} repeats)")
+        print(result.table(metric).to_string())
+    why = f"; {result.meta['stopped']}" if args.repeats == "auto" else ""
+    print(f"\nverdicts on makespan, the best set-up against each other ({n} repeats{why}; Welch t tests on log "
+          "values, Holm-corrected; 95 % intervals):")
+    for line in result.report(_HEADLINE):
+        print(f"  {line}")
+    print(f"\nsaved: {csv} (summary), its -runs.csv (every run, in order) and -verdicts.csv (every metric)"
+          + (f", {png}" if png else "")
+          + f"; {sum(r.meta.get('role') != 'warmup' for r in result.runs)} runs (all but the warm-ups) in {store.path}")
+    return _gate(result.summary, baseline, args.against, args.tolerance) if baseline is not None else 0
+
+
+def _interrupted_compare(store, before: set[str]) -> str:
+    runs = store.list()
+    new = runs[~runs["run_id"].isin(before)]
+    cut = new[new["status"] == "interrupted"]["run_id"].tolist()
+    kept = int((new["status"] == "complete").sum())
+    saved = f"{kept} finished runs are saved in {store.path}" if kept else "no run had finished"
+    if not cut:
+        return (f"interrupted: no journaled run was cut short (warm-ups and baselines are not journaled), "
+                f"nothing to resume ({saved})")
+    return (f"interrupted: run {cut[-1]} is journaled in {store.path}; finish it with "
+            f"`swarmlab resume {cut[-1]} --store {store.path}` ({saved})")
+
+
+def _gate(summary, baseline, against: str, tolerance: float) -> int:
+    """The regression gate: 1 when a throughput or makespan got worse than in the
+    ``against`` summary beyond ``tolerance`` and beyond both 95 % intervals, else 0."""
+    from ..experiments.comparison import regressions
+
+    reg = regressions(summary, baseline, tolerance=tolerance)
+    shown = reg.assign(change=reg["change"].map(lambda c: f"{c:+.1%}"))
+    print(f"\nagainst {against} (tolerance {tolerance:.0%}):")
+    print(shown[["algorithm", "mode", "metric", "base_mean", "mean", "change", "regressed"]].to_string(
+        index=False, float_format=lambda x: f"{x:.4g}"))
+    bad = reg[reg["regressed"]]
+    if bad.empty:
+        print("no regression")
+        return 0
+    print(f"REGRESSED: {len(bad)} of {len(reg)} figures", file=sys.stderr)
+    return 1
+
+
+def _save_png(summary, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    except ImportError:
+        print("(no PNG: matplotlib is not installed)", file=sys.stderr)
+        return None
+    from ..analysis.plots import compare_figure
+
+    fig = compare_figure(summary, ("makespan_s", "throughput_tps"))
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run a workload on virtual time under the chosen algorithms."""
+    from tqdm.auto import tqdm
+
+    from ..analysis.figures import summary
+    from ..experiments.comparison import setups
+    from ..virtual.simulation import simulate
+
+    wl = workloads.make(args.workload, args.tasks, seed=args.seed)
+    plan = setups(args.algorithms, args.add_stealing)
+    recs = []
+    with tqdm(plan, desc=f"simulate {wl.name} x {wl.n}", unit="run", file=sys.stderr) as bar:
+        for setup in bar:
+            bar.set_postfix_str(setup.label)
+            rec = simulate(wl.tasks(), wl.agents, scheduler=setup.scheduler(), seed=args.seed)
+            rec.meta["algorithm"] = setup.label
+            recs.append(rec)
+    cols = ["algorithm", "tasks", "completed", "makespan_s", "efficiency", "imbalance", "p95_wait_s", "stolen"]
+    print(summary(recs)[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+def _store(path: str):
+    from ..store.runs import RunStore
+
+    if not Path(path).is_dir():
+        raise ConfigError(f"no run store at {path}: nothing was saved there (`swarmlab compare --out DIR` saves its "
+                          "runs in DIR/runs); give --store")
+    return RunStore(path)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args.store)
+    if args.action == "list":
+        runs = store.list()
+        print(runs.to_string(index=False) if len(runs) else f"no runs saved in {store.path}")
+    elif args.action == "show":
+        from ..analysis.figures import summary
+
+        rec = store.load(args.run_id)
+        print(rec)
+        print(summary([rec]).T.to_string(header=False))
+    else:
+        print(store.export(args.run_id, args.format, args.dest))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Finish a journaled run that was killed."""
+    from ..analysis.figures import summary
+    from ..experiments.recovery import resume
+
+    store = _store(args.store)
+    args.interrupted = lambda: (f"interrupted: run {args.run_id} is still journaled in {store.path}; "
+                                f"`swarmlab resume {args.run_id} --store {store.path}` takes it up again")
+    rec = resume(args.run_id, store)
+    print(f"resumed {rec.run_id}: {rec.meta['kept_tasks']} completed tasks kept, {rec.meta['resumed_tasks']} run again")
+    cols = ["tasks", "completed", "failed", "cancelled", "makespan_s"]
+    print(summary([rec])[cols].to_string(index=False))
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the live dashboard of a run store (Voila) until Ctrl-C."""
+    from .serve import dashboard_app
+
+    app = dashboard_app(args.store, host=args.host, port=args.port,
+                        on_ready=lambda url: print(f"swarmlab dashboard of {args.store}: {url}", flush=True))
+    app.start()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="swarmlab", description="Run, measure and compare parallel task execution.")
+    p.add_argument("--version", action="version", version=f"swarmlab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    wl = sorted(workloads.WORKLOADS)
+
+    c = sub.add_parser("compare", help="compare the scheduling algorithms on a workload (the main job)")
+    c.add_argument("--workload", choices=wl, default="mixed", help=f"one of {', '.join(wl)} (default mixed)")
+    c.add_argument("--tasks", type=_positive_int, default=120, help="number of tasks (default 120)")
+    c.add_argument("--algorithms", type=_algorithms, default=_ALGORITHMS,
+                   help="comma-separated names or module:Class (your own Policy), or 'all' (default all: "
+                   + ",".join(_ALGORITHMS) + "); each runs as itself (only work_stealing steals)")
+    c.add_argument("--add-stealing", action="store_true",
+                   help="also run each algorithm that does not steal with work stealing on ('<name>+stealing'; "
+                   "default off)")
+    c.add_argument("--mode", dest="modes", type=_choices(_REAL_MODES, "modes"), default=["hybrid"],
+                   help="execution mode(s), comma-separated from " + ",".join(_REAL_MODES) + " (default hybrid)")
+    c.add_argument("--repeats", type=_repeats, default=3,
+                   help="measured runs per set-up and mode, or 'auto': repeat until every makespan and throughput "
+                   "interval is narrower than --rel-width of its mean (default 3)")
+    c.add_argument("--rel-width", type=_fraction, default=0.10,
+                   help="with --repeats auto: the widest interval to stop at, a fraction of the mean (default 0.10)")
+    c.add_argument("--budget-s", type=_seconds, default=600.0,
+                   help="with --repeats auto: seconds after which no further round starts (default 600)")
+    c.add_argument("--no-warmup", action="store_true",
+                   help="skip the warm-up run per set-up that is left out of the figures (default: warm up)")
+    c.add_argument("--no-baseline", action="store_true",
+                   help="skip the sequential baseline run first and last (no speedup, no drift check; default: "
+                   "run it)")
+    c.add_argument("--simulate", action="store_true", help="also run every set-up on virtual time (default off)")
+    c.add_argument("--seed", type=int, default=0, help="seeds the workload, the runs and their order (default 0)")
+    c.add_argument("--out", default="data", help="results folder (default data)")
+    c.add_argument("--against", metavar="CSV", help="an earlier compare-*.csv: exit 1 when throughput or "
+                   "makespan got worse beyond --tolerance and beyond both 95%% intervals (default: no gate)")
+    c.add_argument("--tolerance", type=_fraction, default=0.10, help="allowed change before it counts "
+                   "(fraction; default 0.10)")
+    c.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("simulate", help="run a workload on virtual time under the algorithms")
+    s.add_argument("--workload", choices=wl, default="heavy_tailed",
+                   help=f"one of {', '.join(wl)} (default heavy_tailed)")
+    s.add_argument("--tasks", type=_positive_int, default=10_000, help="number of tasks (default 10000)")
+    s.add_argument("--algorithms", type=_algorithms, default=_ALGORITHMS,
+                   help="comma-separated names or module:Class, or 'all' (default all: " + ",".join(_ALGORITHMS) + ")")
+    s.add_argument("--add-stealing", action="store_true",
+                   help="also run each algorithm that does not steal with work stealing on (default off)")
+    s.add_argument("--seed", type=int, default=0, help="seeds the workload and the runs (default 0)")
+    s.set_defaults(func=cmd_simulate)
+
+    res = sub.add_parser("resume", help="finish a run that was killed (its journal says what is left)")
+    res.add_argument("run_id", help="the run's id, as `swarmlab runs list` shows it")
+    res.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
+    res.set_defaults(func=cmd_resume)
+
+    r = sub.add_parser("runs", help="list, show or export saved runs")
+    r.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
+    rs = r.add_subparsers(dest="action", required=True)
+    rs.add_parser("list", help="one line per saved run")
+    show = rs.add_parser("show", help="a run's summary")
+    show.add_argument("run_id", help="the run's id")
+    ex = rs.add_parser("export", help="copy a run's frames as CSV or Parquet")
+    ex.add_argument("run_id", help="the run's id")
+    ex.add_argument("--format", choices=["csv", "parquet"], default="csv", help="csv or parquet (default csv)")
+    ex.add_argument("--dest", default="data/export", help="the folder to copy to (default data/export)")
+    r.set_defaults(func=cmd_runs)
+
+    d = sub.add_parser("dashboard", help="serve a live web page of the store's runs "
+                       "(pip install 'swarmlab[dashboard]')")
+    d.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
+    d.add_argument("--port", type=_positive_int, default=8866, help="port (default 8866, or the next free one)")
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    d.set_defaults(func=cmd_dashboard)
+    return p
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: send what is left to /dev/null, so the interpreter's last
+    flush cannot fail again on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # the library's warnings (a damaged journal skipped on resume, say) reach the terminal
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except SwarmlabError as e:
+        print(f"swarmlab: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        note = getattr(args, "interrupted", None)
+        print(f"\nswarmlab: {note() if note else 'interrupted'}", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,474 @@
+"""The dashboard page: every run of a store, the running ones live from their journals,
+and the latest comparison.
+
+``swarmlab dashboard`` serves it as a web page with Voilà (:mod:`swarmlab.ui.serve`); in a
+notebook, ``Dashboard("data/runs")`` shows the same view. The journal is the only channel:
+the page never talks to the process that runs. Each look reads what was appended since the
+last one (:mod:`swarmlab.store.follow`), at a bounded cost; the charts of the run on show are
+redrawn at most every ``plot_s`` seconds, and no sooner than :data:`DRAW_SHARE` times what
+the last drawing cost. Nothing that a store or a journal holds can put a traceback on the
+page: what cannot be read is said in one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..events import RESOURCE_FIELDS
+from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
+from ..store.runs import load_run
+from .widgets import DRAW_SHARE, Polling, W, _bundle, _png
+
+__all__ = ["Dashboard", "latest_comparison", "STORE_ENV", "QUIET_S"]
+
+log = logging.getLogger("swarmlab")
+
+#: The environment variable that gives the page its store (``swarmlab dashboard`` sets it).
+STORE_ENV = "SWARMLAB_DASHBOARD_STORE"
+#: A journal with no end line that has not grown for this long (or for three resource
+#: samples, if they are further apart) belongs to a run that no longer runs: a running
+#: executor appends a resource line every sampling interval.
+QUIET_S = 10.0
+#: Rows of the runs table (running runs first, then the newest); the rest are counted.
+MAX_ROWS = 40
+#: The recent throughput is measured over this much of the run's latest time.
+RATE_WINDOW_S = 5.0
+_ENDED = ("completed", "failed", "timed_out", "cancelled", "upstream_failed")
+#: The comparison's metrics shown, in this order, where the summary has them.
+_COMPARED = ("throughput_tps", "makespan_s", "speedup", "efficiency", "load_balance_score", "p95_wait_s")
+_AUTO = ""
+_PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG file
+_AUTO_LABEL = "the newest run (running ones first)"
+_STYLE = """<style>
+.swarmlab-dash table { border-collapse: collapse; font-size: 13px; }
+.swarmlab-dash th, .swarmlab-dash td { padding: 2px 10px; text-align: left; border-bottom: 1px solid #ddd; }
+.swarmlab-dash td.num, .swarmlab-dash th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.swarmlab-dash .st-running { color: #1f6fb2; font-weight: bold; }
+.swarmlab-dash .st-finished { color: #2e7d32; }
+.swarmlab-dash .st-interrupted, .swarmlab-dash .st-unreadable, .swarmlab-dash .damage { color: #b23c17; }
+.swarmlab-dash h3 { margin: 12px 0 4px 0; }
+</style>"""
+
+
+@dataclass
+class _Run:
+    """What the page knows of one run folder."""
+
+    folder: RunFolder
+    follower: JournalFollower | None = None  # runs seen unsaved are followed from their journal
+    progress: RunProgress | None = None
+    saved: dict[str, Any] | None = None  # meta.json, once written
+    saved_mtime: float | None = None
+    counts: dict[str, Any] | None = None  # a saved run's counts, read once from its tasks
+    error: str | None = None
+    drawn_lines: int = -1  # progress.lines when its chart was last drawn
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.saved or (self.progress.meta if self.progress is not None else {})
+
+    def status(self, now: float) -> str:
+        """running, finished, interrupted (a journal with no end that stopped growing) or
+        unreadable (a journal whose first line is no header, a meta.json that cannot be read)."""
+        p = self.progress
+        if self.saved is not None or (p is not None and p.end_status is not None):
+            return "finished"
+        if p is None or (p.lines and not p.meta):
+            return "unreadable"
+        every = (p.meta.get("limits") or {}).get("monitoring_interval") or 0
+        quiet = now - (self.folder.journal_mtime or now)
+        return "interrupted" if quiet > max(QUIET_S, 3 * float(every)) else "running"
+
+
+def _saved_counts(folder: Path) -> dict[str, Any]:
+    """Counts of a saved run from its tasks frame (three columns only)."""
+    t = pd.read_parquet(folder / "tasks.parquet", columns=["task_id", "status", "submitted_s", "finished_s"])
+    final = t.drop_duplicates("task_id", keep="last")
+    ended = Counter(final["status"].astype(str))
+    span = float(t["finished_s"].max() - t["submitted_s"].min()) if len(t) else 0.0
+    return {"submitted": len(final), "ended": ended, "running": 0, "waiting": 0, "t_s": span,
+            "rate": ended["completed"] / span if span > 0 else 0.0}
+
+
+def latest_comparison(folder: str | Path) -> dict[str, Path] | None:
+    """The files of the newest ``compare-STAMP.csv`` under ``folder``: ``summary``, and
+    ``runs``, ``verdicts``, ``png`` where they exist (None: no comparison there)."""
+    folder = Path(folder)
+    try:
+        names = sorted(p.name for p in folder.glob("compare-*.csv"))
+    except OSError:
+        return None
+    summaries = [n for n in names if not n.endswith(("-runs.csv", "-verdicts.csv"))]
+    if not summaries:
+        return None
+    stem = summaries[-1][: -len(".csv")]
+    found = {"summary": folder / f"{stem}.csv"}
+    for key, name in (("runs", f"{stem}-runs.csv"), ("verdicts", f"{stem}-verdicts.csv"), ("png", f"{stem}.png")):
+        if (folder / name).is_file():
+            found[key] = folder / name
+    return found
+
+
+def _cell(r: pd.Series) -> str:
+    if r["ci_low"] != r["ci_low"]:  # one run: no interval
+        return f"{r['mean']:.3g}"
+    return f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+
+
+def _comparison_html(files: dict[str, Path]) -> str:
+    """The summary as set-ups by metric ('mean [95% CI]'), with any verdicts."""
+    summary = pd.read_csv(files["summary"])
+    parts = [f"<h3>latest comparison <code>{html.escape(str(files['summary']))}</code></h3>"]
+    keys = [c for c in ("algorithm", "stealing", "mode") if c in summary.columns]
+    if keys and {"metric", "mean", "ci_low", "ci_high"} <= set(summary.columns):
+        s = summary[summary["metric"].isin(_COMPARED)] if summary["metric"].isin(_COMPARED).any() else summary
+        s = s.assign(text=s.apply(_cell, axis=1))
+        values = ["text"] + (["verdict"] if "verdict" in s.columns else [])
+        t = s.pivot_table(index=keys, columns="metric", values=values, aggfunc="first", sort=False)
+        order = {m: i for i, m in enumerate(_COMPARED)}
+        t = t[sorted(t.columns, key=lambda c: (order.get(c[1], len(order)), c[1], c[0] != "text"))]
+        t.columns = [m if v == "text" else f"{m} verdict" for v, m in t.columns]
+        parts.append("<p>mean [95% CI] over the repeats</p>" + t.reset_index().to_html(
+            escape=True, border=0, index=False, classes="swarmlab-comparison"))
+    else:  # another layout: shown as it is
+        parts.append(summary.head(MAX_ROWS).to_html(escape=True, border=0, index=False,
+                                                     classes="swarmlab-comparison"))
+    if "verdicts" in files:
+        verdicts = pd.read_csv(files["verdicts"])
+        parts.append("<h3>verdicts</h3>" + verdicts.head(MAX_ROWS).to_html(
+            escape=True, border=0, index=False, classes="swarmlab-verdicts"))
+    return "".join(parts)
+
+
+def _describe(meta: dict[str, Any], spec: dict[str, Any] | None) -> str:
+    """The set-up of a run, from its header meta (or its saved meta), escaped."""
+    spec = spec or {}
+    parts = [f"algorithm <b>{html.escape(str(meta.get('algorithm', '?')))}</b>"]
+    if meta.get("stealing") and meta.get("algorithm") != "work_stealing":
+        parts[0] += f" + stealing ({html.escape(str(meta['stealing']))})"
+    parts.append(f"mode {html.escape(str(meta.get('mode', '?')))} ({html.escape(str(meta.get('clock', '?')))} clock)")
+    name, n = meta.get("workload") or spec.get("name"), meta.get("workload_n") or spec.get("n")
+    if name:
+        parts.append(f"workload {html.escape(str(name))}" + (f" &times; {int(n)}" if n else ""))
+    if meta.get("n_agents") is not None:
+        parts.append(f"{meta['n_agents']} agents, at most {meta.get('max_concurrent_tasks', '?')} tasks at once")
+    lim = meta.get("limits") or {}
+    shown = [(lim.get("max_cpu_percent"), "cpu &le; {:g}%"), (lim.get("max_memory_mb"), "memory &le; {:g} MB"),
+             (lim.get("task_timeout"), "task timeout {:g} s"),
+             (lim.get("max_task_memory_mb"), "task memory &le; {:g} MB")]
+    limits = [fmt.format(v) for v, fmt in shown if isinstance(v, (int, float))]
+    parts.append("limits: " + (", ".join(limits) if limits else "none"))
+    if meta.get("started_utc"):
+        parts.append(f"started {html.escape(str(meta['started_utc']))}")
+    return " &middot; ".join(parts)
+
+
+def _counts(run: _Run) -> dict[str, Any] | None:
+    p = run.progress
+    if p is not None and (p.meta or p.lines):
+        return {"submitted": p.submitted, "ended": p.ended, "running": p.running, "waiting": p.waiting,
+                "t_s": p.last_t, "rate": p.ended["completed"] / p.last_t if p.last_t > 0 else 0.0,
+                "recent": p.rate(RATE_WINDOW_S)}
+    return run.counts
+
+
+def _draw_run(fig: Any, tasks: pd.DataFrame, done_s: Any, resources: pd.DataFrame, running: bool) -> None:
+    """Throughput and resources side by side, the Gantt chart (binned at scale) below."""
+    from ..analysis import plots
+
+    axes = fig.subplot_mosaic([["throughput", "resources"], ["gantt", "gantt"]], height_ratios=(1, 1.25))
+
+    def blank(ax: Any, title: str, text: str) -> None:
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555")
+
+    if len(done_s):
+        plots.throughput(pd.DataFrame({"status": "completed", "finished_s": done_s}), ax=axes["throughput"])
+    else:
+        blank(axes["throughput"], "throughput", "no task has completed yet" if running else "no task completed")
+    if len(resources):
+        plots.resources(resources, ax=axes["resources"])
+    else:
+        blank(axes["resources"], "resources", "no resource sample yet (one per sampling interval)" if running
+              else "no resource sample: the run was shorter than its sampling interval")
+    if len(tasks):
+        plots.gantt(tasks, ax=axes["gantt"])
+    else:
+        blank(axes["gantt"], "attempts per agent", "no attempt has ended yet" if running else "no attempt ran")
+
+
+def _set_image(image: Any, png: bytes) -> None:
+    """Show ``png``, or hide the image when there is none (no broken-image icon)."""
+    image.value = png
+    image.layout.display = None if png else "none"
+
+
+@dataclass
+class _Shown:
+    """The run on show and what its chart cost."""
+
+    run_id: str | None = None
+    record: Any = None  # a saved run not followed, loaded once
+    last_plot: float = -1e9
+    draw_s: float = 0.0
+
+
+class Dashboard(Polling):
+    """Every run of ``store``, the running ones followed live from their journals, and the
+    newest comparison written next to the store (``results``, default the store's parent:
+    where ``swarmlab compare`` writes ``compare-*.csv`` and its PNG).
+
+    The runs table lists each run (running, finished, interrupted) with its tasks ended,
+    running and waiting and its throughput; below it, one run in detail: its set-up
+    (algorithm, mode, limits), its counts, damaged journal lines if any, and a chart of
+    throughput over time, resources (throttled spans shaded) and a Gantt chart (busy share
+    per time bin past a few thousand attempts). The run shown is the newest running one
+    unless another is picked. It polls on the running event loop every ``interval``
+    seconds (at once while a journal has a backlog); without a loop, call :meth:`refresh`.
+    """
+
+    def __init__(self, store: str | Path = "data/runs", *, results: str | Path | None = None,
+                 interval: float = 0.5, plot_s: float = 1.0) -> None:
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.05 <= interval <= 60:
+            raise ValueError(f"interval must be a number of seconds from 0.05 to 60; got {interval!r}")
+        if isinstance(plot_s, bool) or not isinstance(plot_s, (int, float)) or plot_s < interval:
+            raise ValueError(f"plot_s must be at least interval ({interval}); got {plot_s!r}")
+        self.store = Path(store)
+        self.results = Path(results) if results is not None else self.store.parent
+        self.interval, self.plot_s = float(interval), float(plot_s)
+        self.title = W.HTML()
+        self.message = W.HTML()
+        self.table = W.HTML()
+        self.picker = W.Dropdown(options=[(_AUTO_LABEL, _AUTO)], value=_AUTO, description="show run",
+                                 style={"description_width": "initial"}, layout=W.Layout(width="480px"))
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks ended", bar_style="info",
+                                      style={"description_width": "initial"}, layout=W.Layout(width="480px"))
+        self.details = W.HTML()
+        self.chart = W.Image(format="png", layout=W.Layout(max_width="100%", display="none"))
+        self.comparison = W.HTML()
+        self.comparison_png = W.Image(format="png", layout=W.Layout(max_width="100%", display="none"))
+        self.widget = W.VBox([W.HTML(_STYLE), self.title, self.message, self.table, self.picker, self.progress,
+                              self.details, self.chart, self.comparison, self.comparison_png])
+        self.widget.add_class("swarmlab-dash")
+        self.runs: dict[str, _Run] = {}
+        self._shown = _Shown()
+        self._comparison_key: tuple | None = None
+        self._poller: asyncio.Task | None = None
+        self.refresh()
+        self.start()
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Dashboard:
+        """The dashboard of the store named by :data:`STORE_ENV` (default ``data/runs``)."""
+        return cls(os.environ.get(STORE_ENV, "data/runs"), **kwargs)
+
+    # ------------------------------------------------------------------ polling
+    async def _poll(self) -> None:
+        while True:
+            behind = self.refresh()
+            await asyncio.sleep(0 if behind else self.interval)
+
+    def refresh(self) -> bool:
+        """One look at the store, the journals and the comparison files; returns whether a
+        journal has more to read than one look takes."""
+        try:
+            behind = self._look()
+            self._show_table()
+            self._show_run()
+            self._show_comparison()
+            self.message.value = ""
+        except Exception as exc:  # noqa: BLE001 - the page has no caller to raise to: say it, go on
+            log.warning("swarmlab dashboard: %s: %s", type(exc).__name__, exc, exc_info=True)
+            self.message.value = f"<p class='damage'>{html.escape(f'{type(exc).__name__}: {exc}')}</p>"
+            return False
+        self.title.value = (f"<h2>swarmlab runs in <code>{html.escape(str(self.store))}</code></h2>"
+                            f"read at {time.strftime('%H:%M:%S')}")
+        return behind
+
+    def _look(self) -> bool:
+        behind = False
+        folders = scan_store(self.store)
+        for gone in set(self.runs) - {f.run_id for f in folders}:
+            del self.runs[gone]
+        for folder in folders:
+            run = self.runs.get(folder.run_id)
+            if run is None:
+                run = self.runs[folder.run_id] = _Run(folder)
+                if folder.saved_mtime is None:
+                    run.follower, run.progress = JournalFollower(folder.journal), RunProgress(folder.run_id)
+            run.folder = folder
+            try:
+                if run.follower is not None:
+                    run.progress.feed(run.follower.poll())
+                    behind |= run.follower.behind
+                if folder.saved_mtime is not None and folder.saved_mtime != run.saved_mtime:
+                    run.saved = json.loads((folder.path / "meta.json").read_text())
+                    if run.progress is None:
+                        run.counts = _saved_counts(folder.path)
+                    run.saved_mtime = folder.saved_mtime  # read: not again until it changes
+                run.error = None
+            except Exception as exc:  # noqa: BLE001 - one unreadable run must not hide the others
+                run.error = f"{type(exc).__name__}: {exc}"
+        return behind
+
+    # ------------------------------------------------------------------ the runs table
+    def _ordered(self, now: float) -> list[tuple[str, _Run]]:
+        """Running runs first, then the others; the newest first in each."""
+        def key(item: tuple[str, _Run]) -> tuple:
+            return str(item[1].meta.get("started_utc") or ""), item[0]
+
+        running = [i for i in self.runs.items() if i[1].status(now) == "running"]
+        rest = [i for i in self.runs.items() if i[1].status(now) != "running"]
+        return sorted(running, key=key, reverse=True) + sorted(rest, key=key, reverse=True)
+
+    def _show_table(self) -> None:
+        now = time.time()
+        ordered = self._ordered(now)
+        head = ("<tr><th>status</th><th>run</th><th>set-up</th><th>mode</th><th>workload</th><th>started (UTC)</th>"
+                "<th class='num'>ended</th><th class='num'>running</th><th class='num'>waiting</th>"
+                "<th class='num'>tasks/s</th><th class='num'>t_s</th></tr>")
+        rows = []
+        for rid, run in ordered[:MAX_ROWS]:
+            status, meta, c = run.status(now), run.meta, _counts(run)
+            spec = run.progress.spec if run.progress is not None else None
+            wl = meta.get("workload") or (spec or {}).get("name") or ""
+            setup = (f"{meta['baseline']} baseline" if meta.get("baseline")
+                     else meta.get("setup") or meta.get("algorithm", ""))
+            started = str(meta.get("started_utc") or "")[:19].replace("T", " ")
+            nums = ("", "", "", "", "") if c is None else (
+                f"{sum(c['ended'].values())}/{c['submitted']}", c["running"], c["waiting"], f"{c['rate']:.1f}",
+                f"{c['t_s']:.1f}")
+            cells = [f"<td class='status st-{status}'>{status}</td>", f"<td><code>{html.escape(rid)}</code></td>",
+                     *(f"<td>{html.escape(str(v))}</td>" for v in (setup, meta.get("mode", ""), wl, started)),
+                     *(f"<td class='num {k}'>{v}</td>" for k, v in zip(("ended", "running", "waiting", "rate", "t"),
+                                                                       nums))]
+            rows.append(f"<tr data-run='{html.escape(rid)}' data-status='{status}'>{''.join(cells)}</tr>")
+        more = f"<p>and {len(ordered) - MAX_ROWS} older runs</p>" if len(ordered) > MAX_ROWS else ""
+        counts = Counter(run.status(now) for run in self.runs.values())
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no run yet"
+        self.table.value = (f"<p>{len(self.runs)} runs: {summary}</p>" +
+                            (f"<table class='swarmlab-runs'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+                             if rows else "") + more)
+        options = [(_AUTO_LABEL, _AUTO)] + [(f"{rid} · {run.status(now)} · {run.meta.get('algorithm', '?')}",
+                                                          rid) for rid, run in ordered[:MAX_ROWS]]
+        if self.picker.value not in [v for _, v in options]:
+            options.append((self.picker.value, self.picker.value))
+        if options != list(self.picker.options):
+            value = self.picker.value
+            self.picker.options = options  # (which resets the value to the first option)
+            self.picker.value = value
+
+    # ------------------------------------------------------------------ one run
+    def _chosen(self) -> str | None:
+        if self.picker.value != _AUTO:
+            return self.picker.value
+        ordered = self._ordered(time.time())
+        return ordered[0][0] if ordered else None
+
+    def _show_run(self) -> None:
+        rid = self._chosen()
+        run = self.runs.get(rid) if rid is not None else None
+        shown = self._shown
+        if run is None:
+            self.details.value = "<p>no run to show yet</p>"
+            _set_image(self.chart, b"")
+            return
+        if rid != shown.run_id:
+            self._shown = shown = _Shown(run_id=rid)
+        now = time.time()
+        status, c, p = run.status(now), _counts(run), run.progress
+        parts = [f"<h3>run <code>{html.escape(rid)}</code> <span class='status st-{status}'>{status}</span></h3>",
+                 f"<p>{_describe(run.meta, p.spec if p is not None else None)}</p>"]
+        if c is not None:
+            ended = sum(c["ended"].values())
+            self.progress.max, self.progress.value = max(c["submitted"], 1), ended
+            bad = sum(c["ended"][k] for k in ("failed", "timed_out", "upstream_failed"))
+            self.progress.bar_style = "danger" if bad else "success" if status == "finished" else "info"
+            detail = ", ".join(f"{c['ended'][k]} {k.replace('_', ' ')}" for k in _ENDED)
+            recent = f", {c['recent']:.1f} tasks/s over the last {RATE_WINDOW_S:g} s" if status == "running" else ""
+            parts.append(f"<p class='counts'><b class='ended'>{ended}/{c['submitted']}</b> tasks ended: {detail}"
+                         f" &middot; <b class='running'>{c['running']}</b> running &middot; <b class='waiting'>"
+                         f"{c['waiting']}</b> waiting &middot; {c['rate']:.1f} tasks/s over the run{recent}"
+                         f" &middot; t = {c['t_s']:.1f} s</p>")
+        if p is not None and p.throttled:
+            spans = sum((b if b is not None else p.last_t) - a for a, b in p.throttled)
+            parts.append(f"<p>admission throttled {len(p.throttled)} times, {spans:.1f} s in all</p>")
+        if status == "interrupted":
+            parts.append(f"<p class='st-interrupted'>its journal has no end and stopped growing: the run was killed or "
+                         f"hangs; <code>swarmlab resume {html.escape(rid)} --store {html.escape(str(self.store))}"
+                         "</code> finishes it</p>")
+        if run.error is not None:
+            parts.append(f"<p class='damage'>cannot be read: {html.escape(run.error)}</p>")
+        if p is not None and p.n_damaged:
+            lines = "; ".join(f"line {d.line}: <code>{html.escape(d.text)}</code>" for d in p.damaged[:5])
+            parts.append(f"<p class='damage'>{p.n_damaged} damaged journal line{'s' if p.n_damaged > 1 else ''} "
+                         f"skipped ({lines}{'; ...' if p.n_damaged > 5 else ''})</p>")
+        self.details.value = "".join(parts)
+        self._maybe_draw(run, status)
+
+    def _maybe_draw(self, run: _Run, status: str) -> None:
+        shown, p = self._shown, run.progress
+        lines = p.lines if p is not None else 0
+        if lines == run.drawn_lines and shown.last_plot > 0:
+            return  # nothing new
+        now = time.monotonic()
+        if now - shown.last_plot < max(self.plot_s, DRAW_SHARE * shown.draw_s):
+            return  # drawn again at a later look (the poller goes on looking)
+        t0 = time.perf_counter()
+        if p is not None:
+            names = list(p.lanes)
+            tasks = pd.DataFrame({"agent_id": [names[i] for i in p.span_lane], "started_s": p.span_start,
+                                  "finished_s": p.span_end, "status": p.span_status})
+            resources = pd.DataFrame(p.resources, columns=list(RESOURCE_FIELDS))
+            done = p.done_s
+        else:
+            if shown.record is None:
+                shown.record = load_run(run.folder.path)
+            tasks, resources = shown.record.tasks, shown.record.resources
+            done = tasks.loc[tasks["status"] == "completed", "finished_s"].to_numpy(float)
+        _set_image(self.chart, _png(lambda fig: _draw_run(fig, tasks, done, resources, status == "running"), (12, 6.5)))
+        run.drawn_lines, shown.last_plot = lines, now
+        shown.draw_s = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ the comparison
+    def _show_comparison(self) -> None:
+        files = latest_comparison(self.results)
+        # sizes too: a file written in two writes within one tick of the file clock keeps its mtime
+        key = None if files is None else tuple((k, str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                                               for k, p in sorted(files.items()))
+        if key == self._comparison_key:
+            return
+        self._comparison_key = key
+        if files is None:
+            self.comparison.value = ""
+            _set_image(self.comparison_png, b"")
+            return
+        try:
+            self.comparison.value = _comparison_html(files)
+        except Exception as exc:  # noqa: BLE001 - a file being written or of another layout
+            self.comparison.value = (f"<p class='damage'>{html.escape(files['summary'].name)} cannot be read: "
+                                     f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>")
+            self._comparison_key = None  # try again at the next look
+        png = files["png"].read_bytes() if "png" in files else b""
+        if png and not png.endswith(_PNG_END):
+            png, self._comparison_key = b"", None  # still being written: read it again at the next look
+        _set_image(self.comparison_png, png)
+
+    def __repr__(self) -> str:
+        return f"Dashboard({str(self.store)!r}, {len(self.runs)} runs)"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return _bundle(self, **kwargs)

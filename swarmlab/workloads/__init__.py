@@ -1,0 +1,27 @@
+"""Workloads: seeded task recipes (io, cpu, mixed, dag, swarm, ...) and WfFormat instances."""
+
+from .recipes import (
+    WORKLOADS,
+    Workload,
+    capability_mix,
+    cpu,
+    dag,
+    heavy_tailed,
+    io,
+    io_wait,
+    io_wait_async,
+    make,
+    mixed,
+    pool_capabilities,
+    specialist_pool,
+    spin,
+    spin_async,
+    swarm,
+)
+from .wfformat import from_wfformat, wfformat_instance
+
+__all__ = [
+    "Workload", "io", "cpu", "mixed", "heavy_tailed", "capability_mix", "dag", "swarm", "WORKLOADS",
+    "make", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
+    "from_wfformat", "wfformat_instance",
+]
