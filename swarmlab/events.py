@@ -1,7 +1,7 @@
 """The recorder: append-only lists of plain tuples, the single way facts leave the engine.
 
 Records are appended on the driver's thread (the event loop for real runs) to plain
-lists; DataFrames are built from them on demand by :mod:`swarmlab.records`, in one call.
+lists; DataFrames are built from them on demand by :mod:`swarmlab.store.records`, in one call.
 Live readers poll nothing: they ask ``since(seq)`` for what came after the last event
 they saw.
 """
@@ -15,43 +15,85 @@ from itertools import islice, repeat
 from operator import floordiv, itemgetter, le
 from typing import Any
 
-__all__ = ["Recorder", "EventCounts", "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS", "new_run_id"]
+__all__ = ["Recorder", "EventCounts", "Fields", "new_run_id", "row_builder",
+           "EVENT_SCHEMA", "ATTEMPT_SCHEMA", "TASK_INFO_SCHEMA", "RESOURCE_SCHEMA",
+           "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS",
+           "EVENT", "ATTEMPT", "TASK_INFO", "RESOURCE", "attempt_row", "task_info_row", "resource_row"]
 
-#: Field order of one event tuple.
-EVENT_FIELDS = ("seq", "t_s", "event", "task_id", "agent_id", "detail")
+# What a field may hold when a row is read back from a journal (checked field by field).
+NUM, STR, NONE = (int, float), (str,), (type(None),)
+ANY = object  # anything JSON holds
 
-#: Field order of one attempt tuple: one per task and attempt (1-based). A task that
-#: never ran (cancelled while waiting, upstream_failed) has one row with no start.
-ATTEMPT_FIELDS = (
-    "task_id",
-    "name",
-    "attempt",
-    "status",
-    "priority",
-    "agent_id",
-    "mode",
-    "worker",
-    "submitted_s",
-    "ready_s",
-    "started_s",
-    "finished_s",
-    "error_type",
-    "error",
-)
+#: Each kind of row: its fields in order, and what each may hold once read back. These
+#: four mappings are the only place a row's fields are defined: the tuples below, the
+#: positions (:class:`Fields`), the builders, the frames' columns and the journal's checks
+#: are all derived from them.
+EVENT_SCHEMA: dict[str, Any] = {
+    "seq": int, "t_s": NUM, "event": STR, "task_id": STR + NONE, "agent_id": STR + NONE, "detail": ANY,
+}
+#: One row per task and attempt (1-based). A task that never ran (cancelled while waiting,
+#: upstream_failed) has one row with no start.
+ATTEMPT_SCHEMA: dict[str, Any] = {
+    "task_id": STR, "name": STR + NONE, "attempt": int, "status": STR, "priority": int,
+    "agent_id": STR + NONE, "mode": STR + NONE, "worker": ANY,
+    "submitted_s": NUM + NONE, "ready_s": NUM + NONE, "started_s": NUM + NONE, "finished_s": NUM + NONE,
+    "error_type": STR + NONE, "error": STR + NONE,
+}
+#: What was declared at submission (one per task), and where its estimate came from:
+#: "given", "learned" (an estimator's) or "default" (none).
+TASK_INFO_SCHEMA: dict[str, Any] = {
+    "task_id": STR, "kind": STR + NONE, "estimate_s": NUM + NONE, "requires": list, "dependencies": list,
+    "estimate_source": STR,
+}
+#: One resource sample per monitoring interval. The measurements are NaN where not
+#: measured (GPU fields when no GPU is seen); ``gpu_tree_mem_mb`` is the GPU memory of the
+#: executor's processes; ``throttled`` is a bool; ``worker`` is None for the executor's own
+#: process tree and a Dask worker's address for that worker's rows (DASK mode).
+RESOURCE_SCHEMA: dict[str, Any] = {
+    **dict.fromkeys((
+        "t_s", "cpu_pct", "rss_mb", "n_procs", "sys_cpu_pct", "sys_mem_pct", "net_sent_bytes",
+        "net_recv_bytes", "disk_read_bytes", "disk_write_bytes", "gpu_util_pct", "gpu_mem_mb",
+        "gpu_tree_mem_mb", "sample_cost_ms"), NUM + NONE),
+    "running": NUM, "queued": NUM, "throttled": ANY, "worker": STR + NONE,
+}
 
-#: Field order of one task tuple: what was declared at submission (one per task), and
-#: where its estimate came from: "given", "learned" (an estimator's) or "default" (none).
-TASK_INFO_FIELDS = ("task_id", "kind", "estimate_s", "requires", "dependencies", "estimate_source")
+#: Field order of each kind of row.
+EVENT_FIELDS = tuple(EVENT_SCHEMA)
+ATTEMPT_FIELDS = tuple(ATTEMPT_SCHEMA)
+TASK_INFO_FIELDS = tuple(TASK_INFO_SCHEMA)
+RESOURCE_FIELDS = tuple(RESOURCE_SCHEMA)
 
-#: Field order of one resource sample (one per monitoring interval). GPU fields are NaN
-#: when no GPU is seen; ``gpu_tree_mem_mb`` is the GPU memory of the executor's processes.
-#: ``worker`` is None for the executor's own process tree and a Dask worker's address for
-#: that worker's rows (DASK mode).
-RESOURCE_FIELDS = (
-    "t_s", "cpu_pct", "rss_mb", "n_procs", "sys_cpu_pct", "sys_mem_pct", "net_sent_bytes",
-    "net_recv_bytes", "disk_read_bytes", "disk_write_bytes", "gpu_util_pct", "gpu_mem_mb",
-    "gpu_tree_mem_mb", "sample_cost_ms", "running", "queued", "throttled", "worker",
-)
+
+class Fields:
+    """Where each field of one kind of row stands: ``ATTEMPT.status`` is the position of
+    the status in an attempt row. Rows stay plain tuples (cheap to build, to keep by the
+    million and to turn into a DataFrame in one call); code reads them by name through
+    these positions."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        for i, name in enumerate(names):
+            setattr(self, name, i)
+
+
+EVENT, ATTEMPT, TASK_INFO, RESOURCE = (Fields(f) for f in (EVENT_FIELDS, ATTEMPT_FIELDS, TASK_INFO_FIELDS,
+                                                           RESOURCE_FIELDS))
+
+
+def row_builder(name: str, fields: tuple[str, ...]) -> Any:
+    """A function that takes every field of a row by keyword and returns the row, a tuple
+    in field order; generated once from ``fields``, as :func:`collections.namedtuple`
+    makes its ``__new__``, so a row is written by name for the cost of one call."""
+    params = ", ".join(fields)
+    ns: dict[str, Any] = {}
+    exec(f"def {name}(*, {params}):\n    return ({params},)", ns)  # noqa: S102 - the names are ours
+    fn = ns[name]
+    fn.__doc__ = f"A row of {', '.join(fields)}, given by name."
+    return fn
+
+
+attempt_row = row_builder("attempt_row", ATTEMPT_FIELDS)
+task_info_row = row_builder("task_info_row", TASK_INFO_FIELDS)
+resource_row = row_builder("resource_row", RESOURCE_FIELDS)
 
 
 def new_run_id() -> str:
@@ -125,7 +167,7 @@ class Recorder:
     are only counted per kind and time bucket (:class:`EventCounts`): a run of millions
     of tasks keeps its tasks frame and a bounded event summary.
 
-    A run that spills (:mod:`swarmlab.spill`) drops the rows it has written with
+    A run that spills (:mod:`swarmlab.store.spill`) drops the rows it has written with
     :meth:`drop`: ``dropped`` counts them per list, and the ``seq`` of an event still in
     memory is then counted from the first row kept (add ``dropped["events"]``).
     """
