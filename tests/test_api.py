@@ -186,6 +186,91 @@ def test_import_layers_follow_the_design():
     assert upward == [] and heavy == []
 
 
+
+
+def test_no_import_cycle_even_through_lazy_imports():
+    graph = {name: {t for t, _ in _imports(name, path) if t in MODULES and t != name} for name, path in MODULES.items()}
+    # a package's __init__ re-exports its modules: importing a module of a package runs it
+    # first, so that edge is the import system's, not a cycle of ours
+    graph = {name: {t for t in targets if not name.startswith(t + ".")} for name, targets in graph.items()}
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+# ---------------------------------------------------------------- module boundaries
+
+#: Underscore names of the standard library that are its public API (namedtuple's methods).
+PUBLIC_UNDERSCORED = frozenset({"_replace", "_asdict", "_fields", "_field_defaults", "_make"})
+
+
+def _own_names(tree: ast.Module) -> set[str]:
+    """Every name a module defines: functions, classes, assigned names and attributes,
+    parameters, imported names and slots."""
+    own: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            own.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            own.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            own.add(node.attr)
+        elif isinstance(node, ast.arg):
+            own.add(node.arg)
+        elif isinstance(node, ast.alias):
+            own.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets):
+            own |= {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+    return own
+
+
+def _private_crossings(source: str) -> list[str]:
+    """``from x import _y`` from another swarmlab module (a private module too), and any
+    ``obj._attr`` (``self._attr`` included) whose ``_attr`` this module does not define."""
+    tree = ast.parse(source)
+    own, found = _own_names(tree), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("swarmlab")):
+            found += [f"from {'.' * node.level}{node.module or ''} import {a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and node.attr not in own and node.attr not in PUBLIC_UNDERSCORED:
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_the_private_crossing_check_sees_each_kind():
+    cases = {
+        "from .model import _seed": 1,  # a private name of another module
+        "from . import _worker": 1,  # a private module
+        "def f(ex):\n    return ex._d": 1,  # another object's private attribute
+        "class A(Base):\n    def f(self):\n        return self._by_seq": 1,  # inherited from another module
+        "class A:\n    def __init__(self):\n        self._n = 0\n    def f(self, other):\n"
+        "        return self._n + other._n": 0,  # defined here: the module's own
+        "def f(row):\n    return row._replace(a=1)": 0,  # namedtuple's public method
+    }
+    for code, n in cases.items():
+        assert len(_private_crossings(code)) == n, code
+
+
+def test_no_private_name_crosses_a_module_boundary():
+    crossings = [f"{name}: {c}" for name, path in MODULES.items() for c in _private_crossings(path.read_text())]
+    assert crossings == []
+
+
 async def double(x):
     await asyncio.sleep(0)
     return 2 * x
