@@ -22,6 +22,7 @@ from .. import backends
 from ..backends.options import backend_options
 from ..core.dispatcher import RUNNING, Dispatcher, TaskState
 from ..core.runinfo import default_agents, describe_agents, run_meta
+from ..checks import seed_value
 from ..errors import ConfigError, ExecutorClosedError
 from ..events import Recorder
 from ..model import (
@@ -32,8 +33,7 @@ from ..model import (
     Task,
     TaskResult,
     TaskStatus,
-    _agent_list,
-    _seed,
+    agent_list,
 )
 from ..scheduling.registry import resolve_policy
 from ..scheduling.scheduler import note_run
@@ -138,13 +138,13 @@ class ParallelExecutor:
         elif not isinstance(limits, ResourceLimits):
             raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
         self.limits = limits
-        self.agents = (_agent_list(agents, "ParallelExecutor agents") if agents is not None
+        self.agents = (agent_list(agents, "ParallelExecutor agents") if agents is not None
                        else default_agents(limits))
         self.process_workers, self._backend_options = backend_options(
             name, self.agents, limits, process_workers, dask_address, dask_security, dask_workers)
         self._backend_type = backends.get(name)  # BackendUnavailable now, not at start
         self.policy = resolve_policy(scheduler)
-        self.seed = seed = _seed(seed, "ParallelExecutor seed")
+        self.seed = seed = seed_value(seed, "ParallelExecutor seed")
         self.recorder = Recorder()
         self.meta = run_meta(self.recorder.run_id, clock="real", mode=name,
                              policy=self.policy, limits=limits, seed=seed, agents=self.agents)

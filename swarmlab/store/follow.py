@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks import positive_int
 from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, RESOURCE_FIELDS, TASK_INFO_FIELDS
 from ..model import TaskStatus
 from .journal import JOURNAL_NAME, decode_line, legacy_task_row
@@ -144,8 +145,7 @@ class JournalFollower:
     """
 
     def __init__(self, path: str | Path, *, max_bytes: int = MAX_BYTES) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}")
+        positive_int(max_bytes, "max_bytes")
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.bytes_read = 0  # every byte read from the file (none twice)
