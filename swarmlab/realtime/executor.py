@@ -326,6 +326,15 @@ class ParallelExecutor:
             for s in self._d.slots
         ]
 
+    def running_attempts(self) -> list[tuple[str, str]]:
+        """``(task id, agent id)`` of each attempt running now, in submission order."""
+        return [(st.id, st.slot.id) for st in self._d.running() if st.slot is not None]
+
+    def ended_tasks(self) -> list[tuple[Task, TaskResult]]:
+        """Each ended task the executor holds, with its result, in submission order:
+        once the run stopped, every task it was given (a run that spills holds none)."""
+        return [(st.task, st.result()) for st in self._d.tasks.values() if isinstance(st.state, TaskStatus)]
+
     def subscribe(self, callback: Callable[[TaskResult], None]) -> None:
         """Call ``callback(result)`` on the event loop as each task ends. A callback that
         raises is logged and dropped; the run goes on."""
