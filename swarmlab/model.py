@@ -24,6 +24,7 @@ __all__ = [
     "ExecutionMode",
     "TaskStatus",
     "TERMINAL",
+    "TERMINAL_STATES",
     "Task",
     "Agent",
     "TaskResult",
@@ -78,6 +79,9 @@ TERMINAL = frozenset(
         TaskStatus.UPSTREAM_FAILED,
     }
 )
+#: The same states by name, in :class:`TaskStatus` order: the ``status`` a task's last
+#: attempt row ends with, and the kinds of the events that end a task.
+TERMINAL_STATES: tuple[str, ...] = tuple(s.value for s in TaskStatus if s in TERMINAL)
 
 _KINDS = (None, "io", "cpu")
 _FUNCTION = types.FunctionType

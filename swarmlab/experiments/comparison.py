@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .. import backends
 from ..analysis.figures import quality
 from ..analysis.stats import METRIC_INFO, describe_drift, describe_verdicts, drift, interval, measured, verdicts
 from ..core.runinfo import describe_agents
@@ -338,9 +339,10 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     _check_auto(repeats, rel_width, budget_s, max_repeats)
     plan = setups(algorithms, add_stealing)
     real = [getattr(m, "value", m) for m in modes]
+    known = backends.names()  # the built-in modes and every backend registered
     for m in real:
-        if m not in ("thread", "process", "asyncio", "hybrid", "dask"):
-            raise ConfigError(f"modes must be among 'thread', 'process', 'asyncio', 'hybrid', 'dask'; got {m!r}")
+        if m not in known:
+            raise ConfigError(f"modes must be among {', '.join(map(repr, known))}; got {m!r}")
     if dask_address is not None and "dask" not in real:
         raise ConfigError("dask_address only applies to mode 'dask'; add it to modes")
     if not real and not simulate:

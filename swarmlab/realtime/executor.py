@@ -20,7 +20,8 @@ from typing import Any
 
 from .. import backends
 from ..backends.options import backend_options
-from ..core.dispatcher import RUNNING, Dispatcher, TaskState
+from ..core.dispatcher import Dispatcher
+from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from ..core.runinfo import default_agents, describe_agents, run_meta
 from ..checks import seed_value
 from ..errors import ConfigError, ExecutorClosedError
@@ -289,7 +290,7 @@ class ParallelExecutor:
                         asyncio.CancelledError("cancelled by the user"), "cancelled")
             engine.pump()
             return True
-        return before in ("pending", "delayed", "queued")
+        return before in (PENDING, DELAYED, QUEUED)  # it was waiting: it ended here, cancelled
 
     def add_agent(self, agent: Agent) -> None:
         """Add an agent to the pool while running; with stealing on it takes waiting work

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..checks import positive_int
 from ..events import ATTEMPT, EVENT, RESOURCE
-from ..model import TaskStatus
+from ..model import TERMINAL_STATES
 from .journal import JOURNAL_NAME, ROW_SCHEMAS, decode_line, legacy_task_row
 
 __all__ = ["JournalFollower", "Appended", "DamagedLine", "RunProgress", "RunFolder", "scan_store",
@@ -43,7 +43,7 @@ MAX_BYTES = 1 << 20
 SHOWN_DAMAGED = 20
 #: The first bytes of a damaged line kept to show it.
 _SHOWN_BYTES = 80
-_TERMINAL = frozenset(s.value for s in TaskStatus if s not in (TaskStatus.PENDING, TaskStatus.RUNNING))
+_TERMINAL = frozenset(TERMINAL_STATES)  # a set: looked up once per event
 _CRC = b', "crc": '
 _ROW_LEN = {kind: len(schema) for kind, schema in ROW_SCHEMAS.items()}
 
