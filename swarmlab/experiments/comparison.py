@@ -330,9 +330,11 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     ``store`` (a RunStore) journals every measured real run while it runs (so a killed
     compare leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends,
     the baseline's too (warm-ups are not kept there).
-    ``progress`` shows a tqdm bar over the runs. Mode ``"dask"`` runs the bodies on the
-    Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow to
-    start: pass a cluster's address to compare many runs).
+    ``progress`` shows a tqdm bar over the runs. ``modes`` are ExecutionModes or mode
+    names of :func:`swarmlab.backends.names`: the built-in ones and every backend
+    registered with :func:`swarmlab.backends.register`. Mode ``"dask"`` runs the bodies
+    on the Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow
+    to start: pass a cluster's address to compare many runs).
     """
     if not isinstance(workload, Workload):
         raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
