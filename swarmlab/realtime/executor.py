@@ -20,10 +20,10 @@ from typing import Any
 
 from .. import backends
 from ..backends.options import backend_options
-from ..core.dispatcher import Dispatcher
-from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
-from ..core.runinfo import default_agents, describe_agents, run_meta
 from ..checks import seed_value
+from ..core.dispatcher import Dispatcher
+from ..core.runinfo import default_agents, describe_agents, run_meta
+from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from ..errors import ConfigError, ExecutorClosedError
 from ..events import Recorder
 from ..model import (
