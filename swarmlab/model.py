@@ -1,7 +1,7 @@
 """Plain data: tasks, agents, results, limits, metrics and the closed sets (enums).
 
 Standard library only. Validation happens here, at the boundary, so the dispatcher can
-trust what it is given.
+trust what it is given; the checks themselves are :mod:`swarmlab.checks`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import asyncio
 import inspect
 import itertools
 import math
-import operator
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
 from typing import Any
 
+from .checks import capability_names, enum_value, exception_types, instances, non_negative, positive
 from .errors import ConfigError
 
 __all__ = [
@@ -24,11 +24,14 @@ __all__ = [
     "ExecutionMode",
     "TaskStatus",
     "TERMINAL",
+    "TERMINAL_STATES",
     "Task",
     "Agent",
     "TaskResult",
     "ResourceLimits",
     "ExecutionMetrics",
+    "AGENTS_HINT",
+    "agent_list",
 ]
 
 
@@ -76,79 +79,11 @@ TERMINAL = frozenset(
         TaskStatus.UPSTREAM_FAILED,
     }
 )
+#: The same states by name, in :class:`TaskStatus` order: the ``status`` a task's last
+#: attempt row ends with, and the kinds of the events that end a task.
+TERMINAL_STATES: tuple[str, ...] = tuple(s.value for s in TaskStatus if s in TERMINAL)
 
 _KINDS = (None, "io", "cpu")
-
-
-def _enum_value(enum: type[Enum], value: Any, what: str) -> Any:
-    if isinstance(value, enum):
-        return value
-    try:
-        return enum(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in enum)
-        raise ConfigError(f"{what} must be one of {allowed}; got {value!r}") from None
-
-
-def _positive(value: Any, what: str, *, allow_none: bool = False, integer: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not value > 0 or (
-        not integer and not math.isfinite(value)
-    ):
-        kind = "a positive integer" if integer else "a positive number"
-        if allow_none:
-            kind += " or None"
-        raise ConfigError(f"{what} must be {kind}; got {value!r}")
-    return value
-
-
-def _seed(value: Any, what: str) -> int:
-    """A run's seed: an int (or an integer type such as numpy's), never a bool."""
-    if type(value) is int:
-        return value
-    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
-        raise ConfigError(f"{what} must be an int; got {value!r}; give a whole number such as 0")
-    return operator.index(value)
-
-
-def _names(value: Any, what: str) -> frozenset[str]:
-    """Capability names, from one name or an iterable of names."""
-    t = type(value)
-    if t is not tuple and t is not list and t is not frozenset and t is not set:  # the usual ones first
-        if isinstance(value, str):
-            return frozenset((value,)) if value else frozenset()
-        if value is None:
-            return frozenset()
-        allowed = f"{what} must be a capability name (str) or an iterable of them, like ['gpu', 'net']"
-        if isinstance(value, Mapping):
-            raise ConfigError(f"{allowed}; got {t.__name__} {value!r}; pass list(...) of the names meant")
-        if not isinstance(value, Iterable):
-            raise ConfigError(f"{allowed}; got {value!r}")
-    names = frozenset(value)
-    for n in names:
-        if type(n) is not str and not isinstance(n, str):
-            raise ConfigError(
-                f"{what} must be a capability name (str) or an iterable of them, like ['gpu', 'net']; "
-                f"got {n!r} in {value!r}; name each capability with a str"
-            )
-    return names
-
-
-def _agent_list(agents: Any, what: str) -> list:
-    """The agents of a run: a list of :class:`Agent` (checked here, not met later as an
-    AttributeError in the dispatcher)."""
-    hint = "build them with swarmlab.Agent('name', capabilities=[...]) and pass a list of them"
-    if isinstance(agents, (str, Agent, Mapping)) or not isinstance(agents, Iterable):
-        raise ConfigError(f"{what} must be Agent objects; got {type(agents).__name__} {agents!r}; {hint}")
-    out = list(agents)
-    for a in out:
-        if not isinstance(a, Agent):
-            raise ConfigError(f"{what} must be Agent objects; got {type(a).__name__} {a!r}; {hint}")
-    return out
-
-
 _FUNCTION = types.FunctionType
 _RETRY_ON = (Exception,)  # the default object itself, so the check for it is one `is`
 _BACKOFF = 0.05
@@ -270,22 +205,22 @@ class Task:
             raise ConfigError(f"Task kind must be one of None, 'io', 'cpu'; got {self.kind!r}")
         req = self.requires
         if req or type(req) is not frozenset:  # the default, an empty frozenset, is kept
-            self.requires = _names(req, "Task requires")
+            self.requires = capability_names(req, "Task requires")
         if self.dependencies:
             self.dependencies = _check_dependencies(self.dependencies)
         elif type(self.dependencies) is not tuple:
             self.dependencies = ()
         if self.timeout is not None:
-            self.timeout = _positive(self.timeout, "Task timeout (seconds)", allow_none=True)
+            self.timeout = positive(self.timeout, "Task timeout (seconds)", allow_none=True)
         r = self.max_retries
         if type(r) is not int or r < 0:
             raise ConfigError(f"Task max_retries must be an int >= 0; got {r!r}")
         if self.retry_on is not _RETRY_ON:
-            self.retry_on = _check_retry_on(self.retry_on)
+            self.retry_on = exception_types(self.retry_on, "Task retry_on")
         if self.estimate_s is not None:
-            _non_negative(self.estimate_s, "Task estimate_s")
+            non_negative(self.estimate_s, "Task estimate_s")
         if self.retry_backoff_s != _BACKOFF:
-            _non_negative(self.retry_backoff_s, "Task retry_backoff_s")
+            non_negative(self.retry_backoff_s, "Task retry_backoff_s")
 
 
 
@@ -298,23 +233,6 @@ def _check_dependencies(deps: Any) -> tuple:
         if not isinstance(d, (str, Task)):
             raise ConfigError(f"Task dependencies must be task ids (str) or Task objects; got {d!r}")
     return deps
-
-
-def _check_retry_on(ro: Any) -> tuple[type[BaseException], ...]:
-    given = ro
-    ro = (ro,) if isinstance(ro, type) else tuple(ro)
-    if not all(isinstance(e, type) and issubclass(e, BaseException) for e in ro):
-        raise ConfigError(
-            f"Task retry_on must be an exception type or a tuple of them; got {given!r}"
-        )
-    return ro
-
-
-def _non_negative(value: Any, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        value >= 0 and math.isfinite(value)
-    ):
-        raise ConfigError(f"{what} must be a number >= 0; got {value!r}")
 
 
 _agent_ids = itertools.count()
@@ -337,7 +255,7 @@ class Agent:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        atype = _enum_value(AgentType, self.type, "Agent type")
+        atype = enum_value(AgentType, self.type, "Agent type")
         set_(self, "type", atype)
         if self.id is None:
             set_(self, "id", f"{atype.value}-{next(_agent_ids)}")
@@ -345,9 +263,9 @@ class Agent:
             raise ConfigError(f"Agent id must be a non-empty str or None; got {self.id!r}")
         caps = self.capabilities
         if caps or type(caps) is not frozenset:
-            set_(self, "capabilities", _names(caps, f"Agent {self.id!r} capabilities"))
-        _positive(self.capacity, f"Agent {self.id!r} capacity", integer=True)
-        _positive(self.speed, f"Agent {self.id!r} speed")
+            set_(self, "capabilities", capability_names(caps, f"Agent {self.id!r} capabilities"))
+        positive(self.capacity, f"Agent {self.id!r} capacity", integer=True)
+        positive(self.speed, f"Agent {self.id!r} speed")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Agent) and other.id == self.id
@@ -359,6 +277,16 @@ class Agent:
         if not isinstance(other, Agent):
             return NotImplemented
         return self.id < other.id
+
+
+#: How to build the agents a run is given (ends the message when they are not Agents).
+AGENTS_HINT = "build them with swarmlab.Agent('name', capabilities=[...]) and pass a list of them"
+
+
+def agent_list(agents: Any, what: str) -> list[Agent]:
+    """The agents of a run: a list of :class:`Agent` (checked here, not met later as an
+    AttributeError in the dispatcher). :func:`swarmlab.checks.instances` for Agents."""
+    return instances(agents, Agent, what, AGENTS_HINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,21 +361,21 @@ class ResourceLimits:
     max_task_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
-        cpu = _positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent", allow_none=True)
+        cpu = positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent", allow_none=True)
         if cpu is not None and cpu > 100:
             raise ConfigError(
                 "ResourceLimits.max_cpu_percent is a share of the whole machine: 0 < x <= 100 "
                 f"(100 = every core busy); got {cpu!r}; divide a figure of 100 per core by the "
                 "number of cores, or give None for no limit"
             )
-        _positive(self.max_memory_mb, "ResourceLimits.max_memory_mb", allow_none=True)
-        _positive(self.max_task_memory_mb, "ResourceLimits.max_task_memory_mb", allow_none=True)
+        positive(self.max_memory_mb, "ResourceLimits.max_memory_mb", allow_none=True)
+        positive(self.max_task_memory_mb, "ResourceLimits.max_task_memory_mb", allow_none=True)
         f = self.resume_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
             raise ConfigError(f"ResourceLimits.resume_fraction must be in (0, 1]; got {f!r}")
-        _positive(self.max_concurrent_tasks, "ResourceLimits.max_concurrent_tasks", allow_none=True, integer=True)
-        _positive(self.max_queue_size, "ResourceLimits.max_queue_size", integer=True)
-        _positive(self.task_timeout, "ResourceLimits.task_timeout", allow_none=True)
+        positive(self.max_concurrent_tasks, "ResourceLimits.max_concurrent_tasks", allow_none=True, integer=True)
+        positive(self.max_queue_size, "ResourceLimits.max_queue_size", integer=True)
+        positive(self.task_timeout, "ResourceLimits.task_timeout", allow_none=True)
         m = self.monitoring_interval
         if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.05 <= m <= 3600:
             raise ConfigError(

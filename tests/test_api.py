@@ -121,7 +121,7 @@ def test_compare_and_simulate_are_the_functions_and_the_duration_models_are_reac
 #: The layers of the design (DESIGN.md), lowest first: a module may import its own layer
 #: and those below, never above. Packages stand for their modules.
 LAYERS = (
-    ("errors", "model", "portal"),  # plain data and the sync facade: stdlib only
+    ("errors", "checks", "model", "portal"),  # plain data, its validators and the sync facade: stdlib only
     ("events",),  # the recorder: each row's fields, defined once
     ("scheduling", "store"),  # store: records and storage, which depend on events only
     ("analysis",),  # frames -> figures, statistics, learned durations, plots
@@ -134,7 +134,7 @@ LAYERS = (
     ("ui", "__main__", ""),  # "" is swarmlab/__init__.py
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
-STDLIB_ONLY = ("errors", "model", "portal", "events")
+STDLIB_ONLY = ("errors", "checks", "model", "portal", "events")
 
 
 

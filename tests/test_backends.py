@@ -106,6 +106,15 @@ def test_backends_are_found_by_mode_name_and_unknown_names_are_explained(toy):
         backends.unregister("process")
 
 
+def test_compare_runs_the_mode_of_a_registered_backend(toy):
+    result = sl.compare(sl.workloads.io(4, seed=0, mean_s=0.001), algorithms=["round_robin"], modes=["toy"],
+                        repeats=1, warmup=False, baseline=False)
+    assert set(result.per_run["mode"]) == {"toy"} and [r.meta["mode"] for r in result.runs] == ["toy"]
+    assert len(toy.made) == 1 and toy.made[0].closed
+    with pytest.raises(sl.ConfigError, match="modes must be among 'thread', .*'toy'; got 'nope'"):
+        sl.compare(sl.workloads.io(4, seed=0), modes=["nope"], repeats=1)
+
+
 def test_an_unregistered_mode_is_refused_at_the_boundary():
     with pytest.raises(sl.ConfigError, match="ParallelExecutor mode must be one of 'thread'.*got 'toy'"):
         sl.ParallelExecutor(mode="toy")

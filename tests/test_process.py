@@ -123,7 +123,7 @@ def test_stop_kills_running_workers_and_leaves_no_child():
     async def main():
         ex = executor()
         await ex.start()
-        workers = [c for c in live_children() if "swarmlab.backends._worker" in " ".join(c.cmdline())]
+        workers = [c for c in live_children() if "swarmlab.backends.worker" in " ".join(c.cmdline())]
         assert len(workers) == 2  # and the keeper of their process groups (swarmlab.backends.reaper)
         for _ in range(3):
             await ex.submit_task(Task(slow_pid, (60,)))

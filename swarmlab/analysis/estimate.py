@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendUnavailable, ConfigError
+from ..events import Fields, row_builder
 from ..model import Agent, Task
 
 if TYPE_CHECKING:
@@ -47,6 +48,12 @@ _HOLD_OUT = 5  # method="auto" keeps the model only if it predicts every 5th att
 MODEL_ROUNDS = 100
 _EPS_S = 1e-6  # durations of 0 are logged as this, so that ratios stay finite
 _METHODS = ("auto", "median", "sklearn")
+# One prediction asked for, a row as the recorder's are (a plain tuple, cheap to build by
+# name, read by name): the parts of the task's keys, its facts, and the agent (None and
+# speed 1: what ``Task.estimate_s`` means).
+_QUERY_FIELDS = ("name", "program", "kind", "requires", "facts", "agent_id", "speed")
+_QUERY = Fields(_QUERY_FIELDS)
+_query = row_builder("query", _QUERY_FIELDS)
 _INSTALL = "pip install 'swarmlab[ml]'"
 
 
@@ -150,19 +157,22 @@ class DurationEstimator:
         return None
 
     def _predict_rows(self, rows: list[tuple]) -> list[float | None]:
-        """Predictions for rows of (name, program, kind, requires, facts, agent id, speed);
-        the model, if any, predicts for all of them in one call."""
-        keys = [_keys(name, program, kind, req) for name, program, kind, req, *_ in rows]
+        """Predictions for each query row (``_QUERY_FIELDS``); the model, if any,
+        predicts for all of them in one call."""
+        name, program, kind, requires = _QUERY.name, _QUERY.program, _QUERY.kind, _QUERY.requires
+        keys = [_keys(q[name], q[program], q[kind], q[requires]) for q in rows]
         out: list[float | None] = [self._base(k) for k in keys]
         if self._model is not None:
-            todo = [(i, num) for i, row in enumerate(rows)
-                    if out[i] is not None and (num := _numeric(row[4])) is not None]
+            facts = _QUERY.facts
+            todo = [(i, num) for i, q in enumerate(rows)
+                    if out[i] is not None and (num := _numeric(q[facts])) is not None]
             if todo:
                 logs = self._model.predict([keys[i][0] for i, _ in todo], [num for _, num in todo])
                 for (i, _), r in zip(todo, logs):
                     out[i] = (out[i] + _EPS_S) * math.exp(r) - _EPS_S
-        for i, row in enumerate(rows):
-            base, agent_id, speed = out[i], row[5], row[6]
+        agent_at, speed_at = _QUERY.agent_id, _QUERY.speed
+        for i, q in enumerate(rows):
+            base, agent_id, speed = out[i], q[agent_at], q[speed_at]
             if base is None:
                 continue
             base = max(base, 0.0)
@@ -175,8 +185,8 @@ class DurationEstimator:
     def _row(self, task: Task, agent: Agent | None) -> tuple:
         facts = self.facts.get(task.id) if task.id is not None else None
         req = tuple(sorted(task.requires)) if task.requires else ()
-        return (task.name, _program(facts), task.kind, req, facts,
-                None if agent is None else agent.id, 1.0 if agent is None else agent.speed)
+        return _query(name=task.name, program=_program(facts), kind=task.kind, requires=req, facts=facts,
+                      agent_id=None if agent is None else agent.id, speed=1.0 if agent is None else agent.speed)
 
     def predict(self, task: Task, agent: Agent | None = None) -> float | None:
         """Seconds ``task`` should last on ``agent``; with no agent, on an agent of speed 1
@@ -215,7 +225,8 @@ class DurationEstimator:
         for tid, name, kind, req, agent_id, speed, run_s in _observations(records):
             if run_s > 0:
                 facts = self.facts.get(tid)
-                rows.append((name, _program(facts), kind, req, facts, agent_id, speed))
+                rows.append(_query(name=name, program=_program(facts), kind=kind, requires=req, facts=facts,
+                                   agent_id=agent_id, speed=speed))
                 runs.append(run_s)
         apes = [abs(p - r) / r for p, r in zip(self._predict_rows(rows), runs) if p is not None]
         return statistics.median(apes) if apes else math.nan

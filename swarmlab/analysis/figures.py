@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..errors import ConfigError
+from ..model import TERMINAL_STATES, TaskStatus
 from ..scheduling.dag import critical_path
 from ..store.records import RunRecord, event_count
 
@@ -14,10 +15,9 @@ __all__ = ["summary", "agent_load", "quality", "SUMMARY_COLUMNS"]
 
 #: Columns of :func:`summary`, one row per run.
 SUMMARY_COLUMNS = (
-    "run_id", "clock", "mode", "algorithm", "tasks", "completed", "failed", "timed_out",
-    "cancelled", "upstream_failed", "attempts", "stolen", "makespan_s", "throughput_tps",
-    "mean_wait_s", "p50_wait_s", "p95_wait_s", "mean_run_s", "busy_s", "utilization",
-    "imbalance", "lower_bound_s", "efficiency",
+    "run_id", "clock", "mode", "algorithm", "tasks", *TERMINAL_STATES,  # tasks by how they ended
+    "attempts", "stolen", "makespan_s", "throughput_tps", "mean_wait_s", "p50_wait_s", "p95_wait_s",
+    "mean_run_s", "busy_s", "utilization", "imbalance", "lower_bound_s", "efficiency",
 )
 
 
@@ -115,18 +115,15 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
         makespan = q["makespan_s"]
         busy = float(ran["run_s"].sum())
         slots = float(_pool(rec)["capacity"].sum()) or 1.0
-        completed = int(counts.get("completed", 0))
+        ended = {state: int(counts.get(state, 0)) for state in TERMINAL_STATES}  # tasks by how they ended
+        completed = ended[TaskStatus.COMPLETED.value]
         rows.append({
             "run_id": rec.run_id,
             "clock": rec.meta.get("clock"),
             "mode": rec.meta.get("mode"),
             "algorithm": rec.meta.get("algorithm"),
             "tasks": len(final),
-            "completed": completed,
-            "failed": int(counts.get("failed", 0)),
-            "timed_out": int(counts.get("timed_out", 0)),
-            "cancelled": int(counts.get("cancelled", 0)),
-            "upstream_failed": int(counts.get("upstream_failed", 0)),
+            **ended,
             "attempts": len(ran),
             "stolen": event_count(rec.events, "stolen"),
             "makespan_s": makespan,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ..model import TERMINAL_STATES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -176,7 +177,7 @@ def queue_length(events: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
             waiting -= before == "queued"
             running += 1
             state[tid] = "running"
-        elif ev in ("completed", "failed", "timed_out", "cancelled", "upstream_failed"):
+        elif ev in TERMINAL_STATES:
             waiting -= before == "queued"
             running -= before == "running"
             state[tid] = "ended"

@@ -19,18 +19,27 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigError
+from ..model import ExecutionMode
 from .base import Backend, Host, call_kwargs, pickled
 
-__all__ = ["Backend", "Host", "call_kwargs", "get", "names", "pickled", "register", "unregister"]
+__all__ = ["BUILTIN_MODES", "Backend", "Host", "call_kwargs", "get", "names", "pickled", "register", "unregister"]
 
-# mode name -> the backend class, or "module:Class" (relative to this package) until imported
-_REGISTRY: dict[str, type[Backend] | str] = {
-    "thread": ".thread:ThreadBackend",
-    "process": ".process:ProcessBackend",
-    "asyncio": ".aio:AsyncioBackend",
-    "hybrid": ".hybrid:HybridBackend",
-    "dask": ".dask:DaskBackend",
+# Where the backend of each built-in mode lives, "module:Class" relative to this package
+# (imported when first asked for).
+_BUILTIN_PATHS = {
+    ExecutionMode.THREAD: ".thread:ThreadBackend",
+    ExecutionMode.PROCESS: ".process:ProcessBackend",
+    ExecutionMode.ASYNCIO: ".aio:AsyncioBackend",
+    ExecutionMode.HYBRID: ".hybrid:HybridBackend",
+    ExecutionMode.DASK: ".dask:DaskBackend",
 }
+# mode name -> the backend class, or its "module:Class" until imported. The registry is
+# where modes are listed: code that needs the modes a run may use asks names(), so a
+# backend registered later is one of them.
+_REGISTRY: dict[str, type[Backend] | str] = {m.value: _BUILTIN_PATHS[m] for m in ExecutionMode}
+#: The built-in modes (those of :class:`~swarmlab.model.ExecutionMode`), in that order:
+#: :func:`unregister` leaves them in place.
+BUILTIN_MODES: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def register(mode: str, backend: type[Backend], *, replace: bool = False) -> None:
@@ -62,14 +71,14 @@ def register(mode: str, backend: type[Backend], *, replace: bool = False) -> Non
 
 def unregister(mode: str) -> None:
     """Forget a backend registered with :func:`register` (the built-in ones stay)."""
-    builtin = ("thread", "process", "asyncio", "hybrid", "dask")
-    if mode in builtin:
+    if mode in BUILTIN_MODES:
         raise ConfigError(f"{mode!r} is a built-in backend; replace it with register(..., replace=True)")
     _REGISTRY.pop(mode, None)
 
 
 def names() -> list[str]:
-    """The registered mode names, the built-in ones first."""
+    """The registered mode names, the built-in ones first (:data:`BUILTIN_MODES`), then
+    those :func:`register` added: every mode a run may name."""
     return list(_REGISTRY)
 
 

@@ -7,7 +7,7 @@ agent is pinned to a Dask worker.
 
 - Attempts handed over in one loop iteration go to the scheduler in one ``client.map``
   per (pinned worker, priority), so a burst costs one graph update, not one per task.
-- The body runs in :func:`swarmlab.backends._dask_task.run`, which first logs
+- The body runs in :func:`swarmlab.backends.dask_task.run`, which first logs
   ``(key, worker address)`` to a topic of the run: the attempt's start (and its
   timeout) is when a worker begins it, not when Dask queued it. Its answer is
   pickled on the worker, so a value that cannot travel fails that task only.
@@ -43,8 +43,8 @@ from typing import Any
 
 
 from ..errors import BackendUnavailable, ConfigError, WorkerCrashedError
-from . import _dask_task
-from ._worker import decode
+from . import dask_task
+from .worker import decode
 from .base import Backend, pickled
 
 try:
@@ -235,7 +235,7 @@ class DaskBackend(Backend):
         where = {} if pin is None else {"workers": [pin], "allow_other_workers": False}
         try:
             futures = self.client.map(
-                _dask_task.run, [r.payload for r in runs], key=[r.key for r in runs],
+                dask_task.run, [r.payload for r in runs], key=[r.key for r in runs],
                 pure=False, priority=priority, topic=self._topic, **where,
             )
         except Exception as e:  # the client is closed or lost its scheduler
@@ -506,18 +506,28 @@ def _cluster_config():
         yield
 
 
-def _tracker_running() -> bool:
+def _stdlib_resource_tracker() -> Any:
+    """multiprocessing's resource tracker: the one object of a private stdlib API that
+    swarmlab touches, and the one place it is reached.
+
+    ``multiprocessing.resource_tracker`` offers ``ensure_running`` (which starts the
+    tracker process) but no public way to ask whether it runs nor to stop it. The
+    interpreter's tracker (``_resource_tracker``, with its ``_pid`` and ``_stop``) is a
+    private but long-standing stdlib API; both readers below do nothing if it changes.
+    """
     from multiprocessing import resource_tracker
 
-    return getattr(resource_tracker._resource_tracker, "_pid", None) is not None
+    return resource_tracker._resource_tracker
+
+
+def _tracker_running() -> bool:
+    return getattr(_stdlib_resource_tracker(), "_pid", None) is not None
 
 
 def _stop_resource_tracker() -> None:
-    """Stop multiprocessing's resource tracker process (a private but long-standing
-    stdlib API; a later user of multiprocessing starts a new one)."""
-    from multiprocessing import resource_tracker
-
-    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    """Stop multiprocessing's resource tracker process (a later user of multiprocessing
+    starts a new one)."""
+    stop = getattr(_stdlib_resource_tracker(), "_stop", None)
     if stop is not None:
         try:
             stop()

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..checks import positive_int
 from ..core.runinfo import concurrency
 from ..errors import ConfigError
 from ..model import Agent, ResourceLimits
@@ -22,10 +23,7 @@ def backend_options(mode: str, agents: Sequence[Agent], limits: ResourceLimits, 
     PROCESS mode, at most the CPU count in the others (CPU-bound work gains nothing
     beyond the cores).
     """
-    if process_workers is not None and (
-        isinstance(process_workers, bool) or not isinstance(process_workers, int) or process_workers < 1
-    ):
-        raise ConfigError(f"process_workers must be a positive int or None; got {process_workers!r}")
+    positive_int(process_workers, "process_workers", allow_none=True)
     if process_workers is None:
         n = concurrency(limits, agents)
         process_workers = n if mode == "process" else min(n, os.cpu_count() or 1)

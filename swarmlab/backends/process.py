@@ -10,9 +10,9 @@ of its own, and every kill takes down the whole group: what a task started (a
 :mod:`swarmlab.backends.reaper` and, on Linux, ``PR_SET_PDEATHSIG`` kill the groups when the
 swarmlab process itself is killed. With ``ResourceLimits.max_task_memory_mb`` the OS
 refuses a task's allocations past the cap (``RLIMIT_DATA`` in the worker, Linux; see
-``_worker.capped``): the task fails ``memory_limit`` and its worker lives on; the
-executor's sampling, which kills a worker whose RSS passes the cap, stays as the second
-line. Pipes and process sentinels are watched by the event loop itself
+:func:`swarmlab.backends.worker.capped`): the task fails ``memory_limit`` and its worker
+lives on; the executor's sampling, which kills a worker whose RSS passes the cap, stays
+as the second line. Pipes and process sentinels are watched by the event loop itself
 (``add_reader``): no extra threads, no polling. Workers are started
 as fresh interpreters (no fork of a threaded process, no server process left behind,
 no re-import of the caller's ``__main__``) and functions travel with cloudpickle, so
@@ -35,8 +35,7 @@ from multiprocessing.connection import Connection
 
 from . import reaper
 from ..errors import MemoryLimitError, WorkerCrashedError
-from . import _worker
-from ._worker import RemoteError
+from .worker import SYS_PATH_ENV, RemoteError, decode
 from .base import Backend, pickled
 
 __all__ = ["ProcessBackend", "RemoteError"]
@@ -98,9 +97,9 @@ class ProcessBackend(Backend):
         parent, child = socket.socketpair()
         fd = child.fileno()
         env = dict(os.environ)
-        env[_worker.SYS_PATH_ENV] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
+        env[SYS_PATH_ENV] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"from swarmlab.backends._worker import serve; serve({fd}, {os.getpid()}, {self._cap_mb!r})"],
+            [sys.executable, "-c", f"from swarmlab.backends.worker import serve; serve({fd}, {os.getpid()}, {self._cap_mb!r})"],
             pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         child.close()
@@ -144,7 +143,7 @@ class ProcessBackend(Backend):
         self._free(w)
         if st is None:
             return
-        ok, payload, error_type, tb, _ = _worker.decode(data, "worker")
+        ok, payload, error_type, tb, _ = decode(data, "worker")
         if ok:
             self.host.succeeded(st, attempt, payload)
         elif error_type is None and self._cap_mb is not None and isinstance(payload, MemoryError):
@@ -186,7 +185,7 @@ class ProcessBackend(Backend):
         err = (
             f"worker processes exited before they were ready (last exit code {code}), "
             f"{self._start_failures} times in a row; run `{sys.executable} -c \"import "
-            "swarmlab.backends._worker\"` to see why (its error is on stderr)"
+            "swarmlab.backends.worker\"` to see why (its error is on stderr)"
         )
         for fut in self._ready_waiters:
             if not fut.done():

@@ -27,7 +27,7 @@ from collections import deque
 from queue import SimpleQueue
 from time import perf_counter, thread_time
 
-from ._worker import call_body
+from .worker import call_body
 from .base import Backend, call_kwargs
 
 __all__ = ["ThreadBackend"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .. import backends
 from ..analysis.figures import quality
 from ..analysis.stats import METRIC_INFO, describe_drift, describe_verdicts, drift, interval, measured, verdicts
 from ..core.runinfo import describe_agents
@@ -329,18 +330,21 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     ``store`` (a RunStore) journals every measured real run while it runs (so a killed
     compare leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends,
     the baseline's too (warm-ups are not kept there).
-    ``progress`` shows a tqdm bar over the runs. Mode ``"dask"`` runs the bodies on the
-    Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow to
-    start: pass a cluster's address to compare many runs).
+    ``progress`` shows a tqdm bar over the runs. ``modes`` are ExecutionModes or mode
+    names of :func:`swarmlab.backends.names`: the built-in ones and every backend
+    registered with :func:`swarmlab.backends.register`. Mode ``"dask"`` runs the bodies
+    on the Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow
+    to start: pass a cluster's address to compare many runs).
     """
     if not isinstance(workload, Workload):
         raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
     _check_auto(repeats, rel_width, budget_s, max_repeats)
     plan = setups(algorithms, add_stealing)
     real = [getattr(m, "value", m) for m in modes]
+    known = backends.names()  # the built-in modes and every backend registered
     for m in real:
-        if m not in ("thread", "process", "asyncio", "hybrid", "dask"):
-            raise ConfigError(f"modes must be among 'thread', 'process', 'asyncio', 'hybrid', 'dask'; got {m!r}")
+        if m not in known:
+            raise ConfigError(f"modes must be among {', '.join(map(repr, known))}; got {m!r}")
     if dask_address is not None and "dask" not in real:
         raise ConfigError("dask_address only applies to mode 'dask'; add it to modes")
     if not real and not simulate:

@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from ..errors import ConfigError, JournalError
-from ..events import RESOURCE_FIELDS
+from ..events import ATTEMPT, EVENT, EVENT_FIELDS, RESOURCE, RESOURCE_FIELDS, TASK_INFO, row_builder
+from ..model import TaskStatus
 from ..model import Agent, ResourceLimits, Task
 from ..portal import run
 from ..realtime.executor import ParallelExecutor
@@ -22,6 +23,10 @@ log = logging.getLogger("swarmlab")
 
 #: Task ids a damage report names before it says "and N more".
 REPORT_IDS = 10
+#: The times of an attempt row, shifted when a resumed run's rows follow the journaled ones.
+_ATTEMPT_TIMES = (ATTEMPT.submitted_s, ATTEMPT.ready_s, ATTEMPT.started_s, ATTEMPT.finished_s)
+# Events are written by Recorder.emit; the merged record is written here, without one.
+_event_row = row_builder("event_row", EVENT_FIELDS)
 
 
 def _agents(described: list[dict[str, Any]]) -> list[Agent]:
@@ -42,8 +47,8 @@ def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
                                   progress_reporting=False)
         bc = BenchmarkConfig(**spec["benchmark"])
         manager = OrchestrationManager(cfg)
-        tasks = manager._tasks(spec["objectives"], bc)
-        ex, _ = manager._executor_for(tasks, bc)
+        tasks = manager.tasks_for(spec["objectives"], bc)
+        ex, _ = manager.executor_for(tasks, bc)
         how = {"mode": ex.mode, "limits": ex.limits, "agents": ex.agents, "scheduler": ex.policy, "seed": bc.seed}
         return tasks, how
     if spec["kind"] == "workload":
@@ -99,7 +104,7 @@ def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
         )
     last: dict[str, tuple] = {}
     for row in j["attempt"]:
-        last[row[0]] = row
+        last[row[ATTEMPT.task_id]] = row
     try:
         tasks, how = _rebuild(spec)
     except ConfigError:
@@ -110,7 +115,7 @@ def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
             f"({type(e).__name__}: {e}); the journal is damaged or from another swarmlab version"
         ) from None
     ids = {t.id for t in tasks}
-    completed = {tid for tid, row in last.items() if row[3] == "completed"} & ids
+    completed = {tid for tid, row in last.items() if row[ATTEMPT.status] == TaskStatus.COMPLETED.value} & ids
     todo = [t for t in tasks if t.id not in completed]
     for t in todo:
         t.dependencies = tuple(d for d in t.dependencies if (d.id if isinstance(d, Task) else d) not in completed)
@@ -133,7 +138,7 @@ def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task]) -> str | No
     bad = j["damaged"]
     if not bad:
         return None
-    started = {e[3] for e in j["event"] if e[2] == "started"}
+    started = {e[EVENT.task_id] for e in j["event"] if e[EVENT.event] == "started"}
     ids = [t.id for t in todo if t.id in started] + [t.id for t in todo if t.id not in started]
     named = ", ".join(map(str, ids[:REPORT_IDS])) + (f" and {len(ids) - REPORT_IDS} more" if len(ids) > REPORT_IDS else "")
     lines = ", ".join(map(str, bad[:REPORT_IDS])) + (", ..." if len(bad) > REPORT_IDS else "")
@@ -144,28 +149,42 @@ def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task]) -> str | No
 
 def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunRecord:
     old_events, old_attempts = list(j["event"]), list(j["attempt"])
-    t0 = max([e[1] for e in old_events] + [a[11] for a in old_attempts if a[11] is not None] + [0.0])
+    finished = ATTEMPT.finished_s
+    t0 = max([e[EVENT.t_s] for e in old_events] + [a[finished] for a in old_attempts if a[finished] is not None]
+             + [0.0])
     meta = dict(j["header"]["meta"], status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
-    seq = max((e[0] for e in old_events), default=-1) + 1  # a skipped line leaves a gap: no seq twice
+    seq = max((e[EVENT.seq] for e in old_events), default=-1) + 1  # a skipped line leaves a gap: no seq twice
     skipped = f"; {len(j['damaged'])} damaged journal lines skipped" if j["damaged"] else ""
-    events = old_events + [(seq, t0, "resumed", None, None,
-                            f"the process ended; {n_kept} completed tasks kept, {n_rerun} run again{skipped}")]
-    for e in new._events:
+    events = old_events + [_event_row(
+        seq=seq, t_s=t0, event="resumed", task_id=None, agent_id=None,
+        detail=f"the process ended; {n_kept} completed tasks kept, {n_rerun} run again{skipped}")]
+    for e in new.rows("events"):  # after the journaled ones: seq numbered on, times shifted
         seq += 1
-        events.append((seq, e[1] + t0) + tuple(e[2:]))
+        row = list(e)
+        row[EVENT.seq], row[EVENT.t_s] = seq, row[EVENT.t_s] + t0
+        events.append(tuple(row))
     offset: dict[str, int] = {}
     for a in old_attempts:
-        offset[a[0]] = max(offset.get(a[0], 0), a[2])
-    attempts = old_attempts + [
-        a[:2] + (a[2] + offset.get(a[0], 0),) + a[3:8]
-        + tuple(None if x is None else x + t0 for x in a[8:12]) + a[12:]
-        for a in new._attempts
-    ]
-    resources = [(r[0] + t0,) + tuple(r[1:]) for r in new._resources]
+        tid = a[ATTEMPT.task_id]
+        offset[tid] = max(offset.get(tid, 0), a[ATTEMPT.attempt])
+    attempts = list(old_attempts)
+    for a in new.rows("attempts"):  # numbered on after the task's journaled attempts, times shifted
+        row = list(a)
+        row[ATTEMPT.attempt] += offset.get(row[ATTEMPT.task_id], 0)
+        for i in _ATTEMPT_TIMES:
+            if row[i] is not None:
+                row[i] += t0
+        attempts.append(tuple(row))
+    resources = []
+    for r in new.rows("resources"):
+        row = list(r)
+        row[RESOURCE.t_s] += t0
+        resources.append(tuple(row))
     # every task once: as journaled, else as the rerun declared it (a journal cut before
     # its task lines, or with them damaged, has none for some)
     # (a task predicted again as it became ready has a later row: its last row holds)
-    info: dict[str, tuple] = {row[0]: row for row in j["task"]}
-    for tid, row in {row[0]: row for row in new._task_info}.items():
-        info.setdefault(tid, row)
+    tid = TASK_INFO.task_id
+    info: dict[str, tuple] = {row[tid]: row for row in j["task"]}
+    for task_id, row in {row[tid]: row for row in new.rows("task_info")}.items():
+        info.setdefault(task_id, row)
     return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()))

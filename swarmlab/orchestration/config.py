@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,7 +11,8 @@ from enum import Enum
 from typing import Any
 
 from ..errors import ConfigError
-from ..model import Agent, AgentType, ExecutionMode, ResourceLimits, _enum_value
+from ..checks import enum_value, positive, positive_int
+from ..model import Agent, AgentType, ExecutionMode, ResourceLimits
 from ..scheduling import SchedulingAlgorithm
 
 __all__ = [
@@ -109,18 +109,6 @@ def default_pool(n: int | None = None) -> list[Agent]:
     return out
 
 
-def _positive_number(value, what: str, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{what} must be a positive number{' or None' if allow_none else ''}; got {value!r}")
-
-
-def _positive_int(value, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{what} must be a positive int; got {value!r}")
-
-
 #: The original's ``BenchmarkConfig.resource_limits``: MB, percent of the machine, Mbit/s.
 DEFAULT_BENCHMARK_LIMITS: dict[str, float] = {"max_memory_mb": 1024, "max_cpu_percent": 80, "max_network_mbps": 100}
 
@@ -178,13 +166,13 @@ class BenchmarkConfig:
             raise ConfigError(f"BenchmarkConfig.name must be a non-empty str; got {self.name!r}")
         if not isinstance(self.description, str):
             raise ConfigError(f"BenchmarkConfig.description must be a str; got {self.description!r}")
-        self.strategy = _enum_value(StrategyType, self.strategy, "BenchmarkConfig strategy")
-        self.mode = _enum_value(CoordinationMode, self.mode, "BenchmarkConfig mode")
-        _positive_int(self.max_agents, "BenchmarkConfig.max_agents")
-        _positive_int(self.max_tasks, "BenchmarkConfig.max_tasks")
-        _positive_number(self.task_timeout, "BenchmarkConfig.task_timeout", allow_none=True)
-        _positive_number(self.timeout, "BenchmarkConfig.timeout", allow_none=True)
-        _positive_int(self.repeats, "BenchmarkConfig.repeats")
+        self.strategy = enum_value(StrategyType, self.strategy, "BenchmarkConfig strategy")
+        self.mode = enum_value(CoordinationMode, self.mode, "BenchmarkConfig mode")
+        positive_int(self.max_agents, "BenchmarkConfig.max_agents")
+        positive_int(self.max_tasks, "BenchmarkConfig.max_tasks")
+        positive(self.task_timeout, "BenchmarkConfig.task_timeout", allow_none=True)
+        positive(self.timeout, "BenchmarkConfig.timeout", allow_none=True)
+        positive_int(self.repeats, "BenchmarkConfig.repeats")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"BenchmarkConfig.max_retries must be an int >= 0; got {self.max_retries!r}")
         for flag in ("parallel", "background", "monitoring", "verbose"):
@@ -212,7 +200,7 @@ def _benchmark_limits(limits: Any) -> dict[str, float | None]:
     if not isinstance(limits, Mapping) or not all(isinstance(k, str) for k in limits):
         raise ConfigError(f"BenchmarkConfig.resource_limits must be a dict of str keys; got {limits!r}")
     for key, value in limits.items():
-        _positive_number(value, f"BenchmarkConfig.resource_limits[{key!r}]", allow_none=True)
+        positive(value, f"BenchmarkConfig.resource_limits[{key!r}]", allow_none=True)
     cpu = limits.get("max_cpu_percent")
     if cpu is not None and cpu > 100:
         raise ConfigError(f"BenchmarkConfig.resource_limits['max_cpu_percent'] is a share of the whole machine: "
@@ -287,16 +275,16 @@ class OrchestrationConfig:
     scale_interval_s: float = 0.5
 
     def __post_init__(self) -> None:
-        self.execution_mode = _enum_value(ExecutionMode, self.execution_mode, "OrchestrationConfig execution_mode")
-        self.scheduling_algorithm = _enum_value(SchedulingAlgorithm, self.scheduling_algorithm,
+        self.execution_mode = enum_value(ExecutionMode, self.execution_mode, "OrchestrationConfig execution_mode")
+        self.scheduling_algorithm = enum_value(SchedulingAlgorithm, self.scheduling_algorithm,
                                                 "OrchestrationConfig scheduling_algorithm")
-        _positive_int(self.max_parallel_benchmarks, "OrchestrationConfig.max_parallel_benchmarks")
-        _positive_int(self.max_agents_per_benchmark, "OrchestrationConfig.max_agents_per_benchmark")
-        _positive_int(self.min_agents, "OrchestrationConfig.min_agents")
-        _positive_int(self.max_agents, "OrchestrationConfig.max_agents")
+        positive_int(self.max_parallel_benchmarks, "OrchestrationConfig.max_parallel_benchmarks")
+        positive_int(self.max_agents_per_benchmark, "OrchestrationConfig.max_agents_per_benchmark")
+        positive_int(self.min_agents, "OrchestrationConfig.min_agents")
+        positive_int(self.max_agents, "OrchestrationConfig.max_agents")
         if self.min_agents > self.max_agents:
             raise ConfigError(f"OrchestrationConfig.min_agents ({self.min_agents}) exceeds max_agents ({self.max_agents})")
-        _positive_number(self.scale_interval_s, "OrchestrationConfig.scale_interval_s")
+        positive(self.scale_interval_s, "OrchestrationConfig.scale_interval_s")
         if not isinstance(self.resource_limits, ResourceLimits):
             raise ConfigError(f"OrchestrationConfig.resource_limits must be a ResourceLimits; got {self.resource_limits!r}")
         m = self.monitoring_interval

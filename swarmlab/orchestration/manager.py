@@ -85,7 +85,14 @@ class OrchestrationManager:
             await self._executor.stop(timeout=0)
 
     # ------------------------------------------------------------------ suites
-    def _tasks(self, objectives: Sequence[str], bc: BenchmarkConfig) -> list[Task]:
+    def tasks_for(self, objectives: Sequence[str], bc: BenchmarkConfig) -> list[Task]:
+        """The tasks of a suite: one per objective and repeat (ids ``<name>-<i>``, with
+        ``-r<repeat>`` when ``bc.repeats`` > 1), each running the manager's runner as the
+        agent it is given. :func:`swarmlab.resume` rebuilds a killed suite's tasks with it.
+
+        Raises :class:`~swarmlab.errors.ConfigError` when the suite has more objective
+        runs than ``bc.max_tasks``.
+        """
         n = len(objectives) * bc.repeats
         if n > bc.max_tasks:
             raise ConfigError(f"the suite has {n} objective runs ({len(objectives)} objectives x {bc.repeats} "
@@ -127,8 +134,14 @@ class OrchestrationManager:
         """The most agents a suite uses at once."""
         return min(self.config.max_agents_per_benchmark, bc.max_agents)
 
-    def _executor_for(self, tasks: Sequence[Task], bc: BenchmarkConfig, objectives: Sequence[str] = (),
-                      store: Any = None) -> tuple[ParallelExecutor, TaskScheduler]:
+    def executor_for(self, tasks: Sequence[Task], bc: BenchmarkConfig, objectives: Sequence[str] = (),
+                     store: Any = None) -> tuple[ParallelExecutor, TaskScheduler]:
+        """A new executor (not started) for the suite ``tasks``, and its scheduler, as
+        the configuration says: the algorithm (round robin without load balancing),
+        stealing and aging (with optimizations), the suite's limits, the agents of the
+        pool the suite uses (:func:`~swarmlab.orchestration.config.suite_pool`) and, with
+        ``store``, a journal holding the suite's spec (from ``objectives``).
+        :func:`swarmlab.resume` runs a killed suite's rest with the same set-up."""
         cfg = self.config
         algorithm = cfg.scheduling_algorithm if cfg.load_balancing else SchedulingAlgorithm.ROUND_ROBIN
         scheduler = TaskScheduler(algorithm, enable_work_stealing=cfg.enable_work_stealing and cfg.enable_optimizations,
@@ -170,8 +183,8 @@ class OrchestrationManager:
             raise ConfigError(f"config must be a BenchmarkConfig or None; got {bc!r}")
         if not self._initialized:
             await self.initialize()
-        tasks = self._tasks(objectives, bc)
-        ex, scheduler = self._executor_for(tasks, bc, objectives, store)
+        tasks = self.tasks_for(objectives, bc)
+        ex, scheduler = self.executor_for(tasks, bc, objectives, store)
         self._executor, self._scheduler = ex, scheduler
         bar = _progress_bar(len(tasks), bc.name) if self.config.progress_reporting else None
         done = 0

@@ -10,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from ..core.taskstate import RUNNING
-from ..events import ATTEMPT_FIELDS
+from ..events import ATTEMPT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,23 +80,20 @@ class BenchmarkResult(dict):
 
 def _running_on(ex: ParallelExecutor) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for st in ex._d.tasks.values():
-        if st.state is RUNNING and st.slot is not None:
-            out.setdefault(st.slot.id, []).append(st.id)
+    for task_id, agent_id in ex.running_attempts():
+        out.setdefault(agent_id, []).append(task_id)
     return out
-
-
-_AGENT, _STARTED, _FINISHED = (ATTEMPT_FIELDS.index(f) for f in ("agent_id", "started_s", "finished_s"))
 
 
 def _run_times(ex: ParallelExecutor) -> dict[str, list[float]]:
     """Per agent: the summed run time and the number of its finished attempts."""
     out: dict[str, list[float]] = {}
+    agent_at, started_at, finished_at = ATTEMPT.agent_id, ATTEMPT.started_s, ATTEMPT.finished_s
     for row in ex.recorder.attempts:
-        started, agent = row[_STARTED], row[_AGENT]
+        started, agent = row[started_at], row[agent_at]
         if started is not None and agent is not None:
             sums = out.setdefault(agent, [0.0, 0])
-            sums[0] += row[_FINISHED] - started
+            sums[0] += row[finished_at] - started
             sums[1] += 1
     return out
 
@@ -115,16 +111,17 @@ def agent_status(ex: ParallelExecutor) -> list[Fields]:
     """
     running, times = _running_on(ex), _run_times(ex)
     out = []
-    for s in ex._d.slots:
-        busy = running.get(s.id, [])
-        run_sum, n_run = times.get(s.id, (0.0, 0))
+    for a in ex.pool_status():
+        aid, n_ok, n_done = a["agent_id"], a["completed"], a["finished"]
+        busy = running.get(aid, [])
+        run_sum, n_run = times.get(aid, (0.0, 0))
         out.append(Fields(
-            id=s.id, name=s.id, type=s.agent.type.value,
-            status="retired" if s.retired else "busy" if s.running else "idle",
-            current_task=busy[0] if busy else None, tasks_completed=s.n_ok, tasks_failed=s.n_done - s.n_ok,
-            success_rate=s.n_ok / s.n_done if s.n_done else 0.0,
+            id=aid, name=aid, type=a["type"],
+            status="retired" if a["retired"] else "busy" if a["running"] else "idle",
+            current_task=busy[0] if busy else None, tasks_completed=n_ok, tasks_failed=n_done - n_ok,
+            success_rate=n_ok / n_done if n_done else 0.0,
             average_execution_time=run_sum / n_run if n_run else 0.0,
-            capabilities=sorted(s.capabilities), capacity=s.capacity, queued=s.queued, running=s.running,
+            capabilities=a["capabilities"], capacity=a["capacity"], queued=a["queued"], running=a["running"],
             current_tasks=busy,
         ))
     return out
@@ -145,10 +142,10 @@ def suite_summary(record: RunRecord, ex: ParallelExecutor, bc: BenchmarkConfig) 
     final = record.final()[["task_id", "wait_s", "run_s"]]
     types = {a["agent_id"]: a["type"] for a in ex.pool_status()}
     rows = []
-    for tid, st in ex._d.tasks.items():
-        res = st.result()
+    for task, res in ex.ended_tasks():
+        tid = res.task_id
         value = res.value if isinstance(res.value, dict) else {}
-        runner, objective, strategy = st.task.args[:3]
+        runner, objective, strategy, *_ = task.args  # run_objective's arguments
         rows.append({
             "objective": objective, "repeat": int(tid.rsplit("-r", 1)[1]) if bc.repeats > 1 else 0,
             "task_id": tid, "strategy": strategy.value, "status": res.status.value, "agent_id": res.agent_id,

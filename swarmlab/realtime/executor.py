@@ -20,8 +20,10 @@ from typing import Any
 
 from .. import backends
 from ..backends.options import backend_options
-from ..core.dispatcher import RUNNING, Dispatcher, TaskState
+from ..checks import seed_value
+from ..core.dispatcher import Dispatcher
 from ..core.runinfo import default_agents, describe_agents, run_meta
+from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from ..errors import ConfigError, ExecutorClosedError
 from ..events import Recorder
 from ..model import (
@@ -32,8 +34,7 @@ from ..model import (
     Task,
     TaskResult,
     TaskStatus,
-    _agent_list,
-    _seed,
+    agent_list,
 )
 from ..scheduling.registry import resolve_policy
 from ..scheduling.scheduler import note_run
@@ -138,13 +139,13 @@ class ParallelExecutor:
         elif not isinstance(limits, ResourceLimits):
             raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
         self.limits = limits
-        self.agents = (_agent_list(agents, "ParallelExecutor agents") if agents is not None
+        self.agents = (agent_list(agents, "ParallelExecutor agents") if agents is not None
                        else default_agents(limits))
         self.process_workers, self._backend_options = backend_options(
             name, self.agents, limits, process_workers, dask_address, dask_security, dask_workers)
         self._backend_type = backends.get(name)  # BackendUnavailable now, not at start
         self.policy = resolve_policy(scheduler)
-        self.seed = seed = _seed(seed, "ParallelExecutor seed")
+        self.seed = seed = seed_value(seed, "ParallelExecutor seed")
         self.recorder = Recorder()
         self.meta = run_meta(self.recorder.run_id, clock="real", mode=name,
                              policy=self.policy, limits=limits, seed=seed, agents=self.agents)
@@ -289,7 +290,7 @@ class ParallelExecutor:
                         asyncio.CancelledError("cancelled by the user"), "cancelled")
             engine.pump()
             return True
-        return before in ("pending", "delayed", "queued")
+        return before in (PENDING, DELAYED, QUEUED)  # it was waiting: it ended here, cancelled
 
     def add_agent(self, agent: Agent) -> None:
         """Add an agent to the pool while running; with stealing on it takes waiting work
@@ -325,6 +326,15 @@ class ParallelExecutor:
              "completed": s.n_ok, "success_rate": s.success_rate, "retired": s.retired}
             for s in self._d.slots
         ]
+
+    def running_attempts(self) -> list[tuple[str, str]]:
+        """``(task id, agent id)`` of each attempt running now, in submission order."""
+        return [(st.id, st.slot.id) for st in self._d.running() if st.slot is not None]
+
+    def ended_tasks(self) -> list[tuple[Task, TaskResult]]:
+        """Each ended task the executor holds, with its result, in submission order:
+        once the run stopped, every task it was given (a run that spills holds none)."""
+        return [(st.task, st.result()) for st in self._d.tasks.values() if isinstance(st.state, TaskStatus)]
 
     def subscribe(self, callback: Callable[[TaskResult], None]) -> None:
         """Call ``callback(result)`` on the event loop as each task ends. A callback that

@@ -17,7 +17,8 @@ from enum import Enum
 from typing import Any
 
 from ..errors import ConfigError
-from ..model import Agent, Task, _enum_value
+from ..checks import enum_value
+from ..model import Agent, Task
 from .base import MIN_WEIGHT_S, AgentSlot, Policy, task_weight
 from .capabilities import CapabilityIndex
 from .dag import topological_order
@@ -110,7 +111,7 @@ class TaskScheduler:
                     "w_fit, w_perf; capability_based takes slack)") from None
         else:
             if isinstance(name, str) and ":" not in name and name not in POLICIES:
-                _enum_value(SchedulingAlgorithm, name, "scheduling algorithm")  # names the allowed ones
+                enum_value(SchedulingAlgorithm, name, "scheduling algorithm")  # names the allowed ones
             if options:
                 raise ConfigError(f"options {sorted(options)} apply to the built-in algorithms only; configure "
                                   f"your policy object instead")

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, RESOURCE_FIELDS, TASK_INFO_FIELDS
-from ..model import TaskStatus
-from .journal import JOURNAL_NAME, decode_line, legacy_task_row
+from ..checks import positive_int
+from ..events import ATTEMPT, EVENT, RESOURCE
+from ..model import TERMINAL_STATES
+from .journal import JOURNAL_NAME, ROW_SCHEMAS, decode_line, legacy_task_row
 
 __all__ = ["JournalFollower", "Appended", "DamagedLine", "RunProgress", "RunFolder", "scan_store",
            "MAX_BYTES", "SHOWN_DAMAGED"]
@@ -42,10 +43,9 @@ MAX_BYTES = 1 << 20
 SHOWN_DAMAGED = 20
 #: The first bytes of a damaged line kept to show it.
 _SHOWN_BYTES = 80
-_TERMINAL = frozenset(s.value for s in TaskStatus if s not in (TaskStatus.PENDING, TaskStatus.RUNNING))
+_TERMINAL = frozenset(TERMINAL_STATES)  # a set: looked up once per event
 _CRC = b', "crc": '
-_ROW_LEN = {"event": len(EVENT_FIELDS), "attempt": len(ATTEMPT_FIELDS), "task": len(TASK_INFO_FIELDS),
-            "resource": len(RESOURCE_FIELDS)}
+_ROW_LEN = {kind: len(schema) for kind, schema in ROW_SCHEMAS.items()}
 
 
 def _decode_many(lines: list[bytes]) -> list[dict[str, Any] | None]:
@@ -144,8 +144,7 @@ class JournalFollower:
     """
 
     def __init__(self, path: str | Path, *, max_bytes: int = MAX_BYTES) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}")
+        positive_int(max_bytes, "max_bytes")
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.bytes_read = 0  # every byte read from the file (none twice)
@@ -290,19 +289,19 @@ class RunProgress:
         self.n_damaged += len(rows.damaged)
         self.damaged.extend(rows.damaged[: max(0, SHOWN_DAMAGED - len(self.damaged))])
         self.submitted += len(rows.task)
+        status, agent, started, finished = ATTEMPT.status, ATTEMPT.agent_id, ATTEMPT.started_s, ATTEMPT.finished_s
         for a in rows.attempt:
-            self._attempt(a)
+            self._attempt(a[status], a[agent], a[started], a[finished])
+        t, kind, task = EVENT.t_s, EVENT.event, EVENT.task_id
         for e in rows.event:
-            self._event(e)
+            self._event(e[t], e[kind], e[task])
+        t = RESOURCE.t_s
         for r in rows.resource:
-            if isinstance(r[0], (int, float)):
+            if isinstance(r[t], (int, float)):
                 self.resources.append(r)
-                self.last_t = max(self.last_t, r[0])
+                self.last_t = max(self.last_t, r[t])
 
-    def _attempt(self, a: tuple) -> None:
-        # ATTEMPT_FIELDS: task_id, name, attempt, status, priority, agent_id, mode, worker,
-        # submitted_s, ready_s, started_s, finished_s, error_type, error
-        status, agent, started, finished = a[3], a[5], a[10], a[11]
+    def _attempt(self, status: str, agent: str | None, started: float | None, finished: float | None) -> None:
         if finished is not None:
             self.last_t = max(self.last_t, finished)
         if started is None:
@@ -316,9 +315,7 @@ class RunProgress:
         self.span_end.append(finished if finished is not None else started)
         self.span_status.append(status)
 
-    def _event(self, e: tuple) -> None:
-        # EVENT_FIELDS: seq, t_s, event, task_id, agent_id, detail
-        t, kind, task = e[1], e[2], e[3]
+    def _event(self, t: float, kind: str, task: str | None) -> None:
         self.last_t = max(self.last_t, t)
         if kind == "started":
             self.started += 1

@@ -25,12 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, JournalError
-from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, RESOURCE_FIELDS, TASK_INFO_FIELDS, Recorder
+from ..events import ANY, ATTEMPT_SCHEMA, EVENT, EVENT_SCHEMA, RESOURCE_SCHEMA, TASK_INFO, TASK_INFO_SCHEMA, Recorder
 
-__all__ = ["Journal", "read_journal", "encode_line", "decode_line", "JOURNAL_NAME"]
+__all__ = ["Journal", "read_journal", "encode_line", "decode_line", "legacy_task_row", "JOURNAL_NAME", "ROW_SCHEMAS"]
 
 JOURNAL_NAME = "journal.jsonl"
 SYNC_EVERY_S = 1.0
+#: The kind of row each row line holds (its ``"type"``), by the schema of
+#: :mod:`swarmlab.events` that defines it: its fields, and what each may hold.
+ROW_SCHEMAS: dict[str, dict[str, Any]] = {
+    "event": EVENT_SCHEMA, "attempt": ATTEMPT_SCHEMA, "task": TASK_INFO_SCHEMA, "resource": RESOURCE_SCHEMA,
+}
 _CRC = b', "crc": '
 
 
@@ -64,14 +69,15 @@ class Journal:
         if self._f.closed:
             return
         rec, seen, dropped = self.recorder, self._seen, self.recorder.dropped
-        ev_base = dropped["events"]
+        ev_base, seq_at = dropped["events"], EVENT.seq
         for i, (kind, rows, base) in enumerate((
                 ("task", rec.task_info, dropped["task_info"]), ("attempt", rec.attempts, dropped["attempts"]),
                 ("event", rec.events, ev_base), ("resource", rec.resources, 0))):
             for row in rows[seen[i] - base:]:
-                if kind == "event" and ev_base:
-                    row = (row[0] + ev_base,) + row[1:]
-                self._write({"type": kind, "row": list(row)})
+                line = list(row)
+                if kind == "event" and ev_base:  # seq in the run, counting the events dropped
+                    line[seq_at] += ev_base
+                self._write({"type": kind, "row": line})
             seen[i] = base + len(rows)
         self._f.flush()
         now = time.monotonic()
@@ -97,30 +103,19 @@ class Journal:
 
 # ------------------------------------------------------------------ reading
 
-_NUM, _STR, _NONE = (int, float), (str,), (type(None),)
-_ANY = object
-# What each field of a row may hold, by kind, in the field order of swarmlab.events.
-_ROW_TYPES: dict[str, tuple] = {
-    "event": (int, _NUM, _STR, _STR + _NONE, _STR + _NONE, _ANY),
-    "attempt": (_STR, _STR + _NONE, int, _STR, int, _STR + _NONE, _STR + _NONE, _ANY)
-    + (_NUM + _NONE,) * 4 + (_STR + _NONE,) * 2,
-    "task": (_STR, _STR + _NONE, _NUM + _NONE, list, list, _STR),
-    # the measurements (NaN where not measured), running, queued, throttled (a bool), worker
-    "resource": (_NUM + _NONE,) * 14 + (_NUM, _NUM, _ANY, _STR + _NONE),
-}
-assert [len(_ROW_TYPES[k]) for k in ("event", "attempt", "task", "resource")] == [
-    len(EVENT_FIELDS), len(ATTEMPT_FIELDS), len(TASK_INFO_FIELDS), len(RESOURCE_FIELDS)]
+# What each field of a row may hold, by kind, in field order.
+_ROW_TYPES: dict[str, tuple] = {kind: tuple(schema.values()) for kind, schema in ROW_SCHEMAS.items()}
 
 
 def legacy_task_row(row: Any) -> None:
-    """A task row journaled before ``estimate_source`` existed (5 fields) gains it, in
-    place: "given" when it has an estimate, else "default"."""
-    if isinstance(row, list) and len(row) == len(TASK_INFO_FIELDS) - 1:
-        row.append("given" if row[2] is not None else "default")
+    """A task row journaled before ``estimate_source`` existed (its last field, one
+    short) gains it, in place: "given" when it has an estimate, else "default"."""
+    if isinstance(row, list) and len(row) == len(TASK_INFO_SCHEMA) - 1:
+        row.append("given" if row[TASK_INFO.estimate_s] is not None else "default")
 
 
 def _fits(value: Any, types: Any) -> bool:
-    if types is _ANY:
+    if types is ANY:
         return True
     return isinstance(value, types) and not isinstance(value, bool)
 

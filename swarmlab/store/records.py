@@ -15,12 +15,16 @@ from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, EventCounts
 if TYPE_CHECKING:  # pandas is imported when a frame is first built
     import pandas as pd
 
-__all__ = ["RunRecord", "EVENT_COLUMNS", "COUNTED_EVENT_COLUMNS", "TASK_COLUMNS", "RESOURCE_COLUMNS", "event_count"]
+__all__ = ["RunRecord", "EVENT_COLUMNS", "COUNTED_EVENT_COLUMNS", "COUNTED_EVENT_FIELDS", "TASK_COLUMNS",
+           "RESOURCE_COLUMNS", "ROW_KINDS", "event_count"]
 
 #: Columns of the events frame (one row per event).
 EVENT_COLUMNS = ("run_id",) + EVENT_FIELDS
-#: Columns of the events frame of a run that counted events (``meta["events"]`` says so).
-COUNTED_EVENT_COLUMNS = ("run_id", "t_s", "event", "count")
+#: Fields of the rows of a run that counted events (``meta["events"]`` says so): one per
+#: kind and time bucket (:meth:`swarmlab.events.EventCounts.rows`).
+COUNTED_EVENT_FIELDS = ("t_s", "event", "count")
+#: Columns of the events frame of a run that counted events.
+COUNTED_EVENT_COLUMNS = ("run_id",) + COUNTED_EVENT_FIELDS
 #: Columns of the tasks frame (one row per task and attempt).
 TASK_COLUMNS = (
     "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
@@ -29,6 +33,8 @@ TASK_COLUMNS = (
 )
 #: Columns every resources frame has; samplers add their own after these.
 RESOURCE_COLUMNS = ("run_id", "t_s")
+#: The kinds of rows a record is built from (:meth:`RunRecord.rows`).
+ROW_KINDS = ("events", "attempts", "task_info", "resources")
 
 _CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id", "kind", "estimate_source")
 _FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s", "estimate_s")
@@ -142,6 +148,31 @@ class RunRecord:
     def run_id(self) -> str:
         return self.meta["run_id"]
 
+    def rows(self, kind: str) -> tuple[tuple, ...] | pd.DataFrame:
+        """The rows of one kind this record was built from, for code that merges or
+        rewrites records (:func:`swarmlab.resume`) rather than reading frames.
+
+        ``kind`` is one of :data:`ROW_KINDS`: ``"events"``, ``"attempts"``, ``"task_info"``
+        (rows in the field order of :mod:`swarmlab.events`: read them by name,
+        ``row[ATTEMPT.status]``) or ``"resources"`` (in the order of
+        :attr:`resource_fields`). Rows held in memory come as a tuple of them (a
+        snapshot: the record keeps its own); rows read back from a spilled run's parts
+        come as the frame they were read into. A record built from frames
+        (:meth:`from_frames`, a loaded run) has no rows: its frames are all it holds.
+        A record that counted events (``meta["events"]``) holds ``(t_s, event, count)``
+        rows for ``"events"`` (:data:`COUNTED_EVENT_FIELDS`).
+        """
+        held = {"events": self._events, "attempts": self._attempts, "task_info": self._task_info,
+                "resources": self._resources}.get(kind)
+        if held is None:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, ROW_KINDS))}; got {kind!r}")
+        return tuple(held) if isinstance(held, list) else held
+
+    @property
+    def resource_fields(self) -> tuple[str, ...]:
+        """The field order of the ``"resources"`` rows (:meth:`rows`)."""
+        return self._resource_fields
+
     @property
     def events(self) -> pd.DataFrame:
         """One row per event: run_id, seq, t_s, event, task_id, agent_id, detail. A run
@@ -151,7 +182,7 @@ class RunRecord:
             import pandas as pd
 
             if self._counted:
-                df = pd.DataFrame.from_records(self._events, columns=list(COUNTED_EVENT_COLUMNS[1:]))
+                df = pd.DataFrame.from_records(self._events, columns=list(COUNTED_EVENT_FIELDS))
                 df.insert(0, "run_id", self.run_id)
                 df["count"] = df["count"].astype("int64")
             else:

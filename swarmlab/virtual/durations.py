@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from ..errors import ConfigError
+from ..checks import above_zero
 from ..model import Agent, Task
 
 __all__ = ["DurationModel", "lognormal", "pareto", "per_kind"]
@@ -24,13 +24,13 @@ DurationModel = Callable[[Task, Agent, int, random.Random], float]
 
 def lognormal(sigma: float = 0.25) -> DurationModel:
     """``estimate_s / speed`` times lognormal noise of median 1 and spread ``sigma``."""
-    _check_positive(sigma, "lognormal sigma")
+    above_zero(sigma, "lognormal sigma")
     return lambda task, agent, attempt, rng: task.estimate_s / agent.speed * rng.lognormvariate(0.0, sigma)
 
 
 def pareto(alpha: float = 2.0) -> DurationModel:
     """``estimate_s / speed`` times Pareto noise of mean 1 (``alpha`` > 1): heavy tails."""
-    _check_positive(alpha - 1.0, "pareto alpha - 1 (alpha must exceed 1)")
+    above_zero(alpha - 1.0, "pareto alpha - 1 (alpha must exceed 1)")
     scale = (alpha - 1.0) / alpha
     return lambda task, agent, attempt, rng: task.estimate_s / agent.speed * scale * rng.paretovariate(alpha)
 
@@ -42,8 +42,3 @@ def per_kind(models: dict[str | None, DurationModel]) -> DurationModel:
         m = models.get(task.kind)
         return m(task, agent, attempt, rng) if m is not None else task.estimate_s / agent.speed
     return model
-
-
-def _check_positive(x: float, what: str) -> None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0:
-        raise ConfigError(f"{what} must be positive; got {x!r}")

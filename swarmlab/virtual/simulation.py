@@ -19,11 +19,12 @@ from ..core.dispatcher import Dispatcher, TaskState
 from ..core.runinfo import default_agents, describe_agents, run_meta
 from ..errors import ConfigError
 from ..events import EventCounts, Recorder
-from ..model import Agent, ResourceLimits, Task, TaskStatus, _agent_list, _seed
+from ..checks import above_zero, seed_value
+from ..model import Agent, ResourceLimits, Task, TaskStatus, agent_list
 from ..scheduling.registry import resolve_policy
 from ..scheduling.scheduler import note_run
 from ..store.records import RunRecord
-from .durations import DurationModel, _check_positive
+from .durations import DurationModel
 
 __all__ = ["simulate"]
 
@@ -153,8 +154,8 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         limits = ResourceLimits(task_timeout=None)  # nothing cut short unseen: no default timeout
     elif not isinstance(limits, ResourceLimits):
         raise ConfigError(f"limits must be a ResourceLimits or None; got {limits!r}")
-    agents = _agent_list(agents, "simulate agents") if agents is not None else default_agents(limits)
-    seed = _seed(seed, "simulate seed")
+    agents = agent_list(agents, "simulate agents") if agents is not None else default_agents(limits)
+    seed = seed_value(seed, "simulate seed")
     if durations is not None:
         durations = _checked_durations(durations)
     if failures is not None:
@@ -174,7 +175,7 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
             )
     policy = resolve_policy(scheduler)
     if count_events_s is not None:
-        _check_positive(count_events_s, "count_events_s")
+        above_zero(count_events_s, "count_events_s")
     rec = Recorder(aggregate_s=count_events_s)
     meta = run_meta(rec.run_id, clock="virtual", mode="simulated", policy=policy,
                     limits=limits, seed=seed, agents=agents)

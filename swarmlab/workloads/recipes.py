@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import positive_int
 from ..errors import ConfigError
 from ..model import Agent, Task
 from ..orchestration.config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType, default_pool, strategy_for
@@ -84,11 +85,6 @@ class Workload:
         return self.n
 
 
-def _positive(n: object, what: str) -> None:  # noqa: D103
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"{what} must be a positive int; got {n!r}")
-
-
 def _plain_pool(k: int) -> list[Agent]:
     return [Agent(f"agent-{i}") for i in range(k)]
 
@@ -97,7 +93,7 @@ def specialist_pool(k: int) -> list[Agent]:
     """Half the original's role specialists (``default_pool``), half general workers that
     hold no capability (``worker-i``): tasks that need nothing are best kept off the
     specialists, which the capability tasks need."""
-    _positive(k, "the number of agents")
+    positive_int(k, "the number of agents")
     n_spec = (k + 1) // 2
     return default_pool(n_spec) + [Agent(f"worker-{i}") for i in range(n_spec, k)]
 
@@ -105,7 +101,7 @@ def specialist_pool(k: int) -> list[Agent]:
 def _timed(name: str, n: int, seed: int, agents: list[Agent], durations: Callable[[random.Random], float],
            kind: str, cpu_share: float = 0.0, requires: Sequence[str] = ()) -> Workload:
     """Tasks that wait (I/O) or spin (CPU) for seeded durations."""
-    _positive(n, f"workload {name!r}'s number of tasks")
+    positive_int(n, f"workload {name!r}'s number of tasks")
 
     def build(style: str) -> list[Task]:
         rng = random.Random(seed)
@@ -167,7 +163,7 @@ def mixed(n: int = 120, *, seed: int = 0, mean_s: float = 0.02, agents: int = 8)
 
 def dag(n: int = 120, *, seed: int = 0, mean_s: float = 0.02, agents: int = 8, width: int = 4) -> Workload:
     """Layers of ``width`` I/O tasks, each depending on one or two of the layer before."""
-    _positive(width, "dag width")
+    positive_int(width, "dag width")
     base = _timed("dag", n, seed, _plain_pool(agents), lambda r: mean_s * (0.5 + r.random()), "io")
 
     def build(style: str) -> list[Task]:
@@ -194,7 +190,7 @@ def swarm(n: int = 20, *, seed: int = 0, time_scale: float = 0.01) -> Workload:
     """``n`` objectives for the original's agent pool, run by a seeded
     :class:`~swarmlab.orchestration.SimulatedAgentRunner` (``style`` does not matter:
     the runner is a coroutine)."""
-    _positive(n, "workload 'swarm''s number of objectives")
+    positive_int(n, "workload 'swarm''s number of objectives")
     runner = SimulatedAgentRunner(seed, time_scale=time_scale)
 
     def build(style: str) -> list[Task]:

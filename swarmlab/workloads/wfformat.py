@@ -18,8 +18,9 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..checks import positive_int
 from ..errors import ConfigError, DependencyCycleError
-from ..model import Agent, Task, _agent_list
+from ..model import Agent, Task, agent_list
 from ..scheduling.dag import critical_path, find_cycle
 from .recipes import Workload
 
@@ -174,7 +175,7 @@ def _agents(agents: Any, machines: Any) -> list[Agent]:
         if agents < 1:
             raise ConfigError(f"from_wfformat agents must be a positive int or Agent objects; got {agents!r}")
         return [Agent(f"agent-{i}") for i in range(agents)]
-    return _agent_list(agents, "from_wfformat agents")
+    return agent_list(agents, "from_wfformat agents")
 
 
 def from_wfformat(source: str | os.PathLike | Mapping, *, agents: int | Sequence[Agent] | None = None) -> Workload:
@@ -324,8 +325,7 @@ def wfformat_instance(shape: str, n: int = 100, *, seed: int = 0, jitter: float 
     makespan_s : float, optional
         Written as ``makespanInSeconds`` (0, "not recorded", by default).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"wfformat_instance n must be a positive int; got {n!r}")
+    positive_int(n, "wfformat_instance n")
     for name, v in (("jitter", jitter), ("size_spread", size_spread)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
             raise ConfigError(f"wfformat_instance {name} must be in [0, 1); got {v!r}")

@@ -7,7 +7,7 @@ with kind 0 = value, 1 = exception, 2 = exception that could not be pickled
 The first message a worker sends is ``READY``. :func:`decode` reads an answer back in
 the parent: the one decoder of the PROCESS and DASK backends.
 
-Started as ``python -c "from swarmlab.backends._worker import serve; serve(FD, PARENT)"``
+Started as ``python -c "from swarmlab.backends.worker import serve; serve(FD, PARENT)"``
 with the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
 re-imported (a script without a ``__main__`` guard works; its functions travel by value).
 On Linux the worker asks the kernel to kill it when its parent dies (see

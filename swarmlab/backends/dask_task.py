@@ -3,7 +3,7 @@ inside the function; the attempt itself runs as in a PROCESS worker (``execute``
 
 :func:`run` takes the attempt as ``cloudpickle.dumps((fn, args, kwargs))`` and answers
 ``cloudpickle.dumps((kind, payload, tb, worker_address))`` with the kinds of the PROCESS
-worker (:mod:`swarmlab.backends._worker`): 0 = value, 1 = exception, 2 = exception that
+worker (:mod:`swarmlab.backends.worker`): 0 = value, 1 = exception, 2 = exception that
 could not be pickled (``(type name, message)``), 3 = value that could not be pickled
 (message). The task's own outcome is always data: to Dask every attempt succeeds, so
 only losses (a dead worker, a cancelled future) reach Dask's error path.
@@ -29,7 +29,7 @@ def run(payload: bytes, topic: str | None = None) -> bytes:
     bytes
         ``cloudpickle.dumps((kind, payload, tb, worker_address))``.
     """
-    from swarmlab.backends._worker import execute
+    from swarmlab.backends.worker import execute
 
     try:
         from distributed import get_worker
