@@ -161,7 +161,7 @@ def test_monitor_escapes_task_names_and_counts_from_the_record():
                 return 1
 
             await ex.submit_batch([Task(ok, name=evil), Task(ok, name="plain")])
-        await asyncio.wait({mon._poller})  # it ends by itself once the executor stopped
+        await asyncio.wait({mon.polling})  # it ends by itself once the executor stopped
         return mon
 
     mon = run(main())
@@ -204,7 +204,7 @@ def test_monitor_follows_a_managers_next_suite():
         assert mon.executor() is None  # the last suite is over: wait for the next
         await manager.run_benchmark_suite(["Research caching", "Test the API", "Write docs"],
                                           BenchmarkConfig(repeats=2))
-        await asyncio.wait({mon._poller})
+        await asyncio.wait({mon.polling})
         return mon
 
     mon = run(main())
@@ -291,3 +291,17 @@ def test_no_empty_image_and_no_mode_on_the_simulated_clock_and_five_repeats_by_d
     assert sim.mode.disabled
     run(sim.run())
     assert sim.monitor.chart.layout.display is None and sim.monitor.chart.value[:4] == PNG
+
+
+def test_the_panel_offers_every_registered_mode(tmp_path):
+    from swarmlab import backends
+    from swarmlab.ui import widgets
+
+    backends.register("my_cluster", backends.get("thread"))
+    try:
+        panel = _panel(tmp_path, mode="my_cluster")
+        assert list(panel.mode.options) == backends.names() and panel.mode.value == "my_cluster"
+        assert "my_cluster" in widgets.MODES
+    finally:
+        backends.unregister("my_cluster")
+    assert "my_cluster" not in widgets.MODES
