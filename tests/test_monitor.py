@@ -1,16 +1,15 @@
 """Resource monitoring of the whole process tree, and limits that act (real processes)."""
 
-import asyncio
 import math
 import time
 
 import pytest
-from conftest import run
+from conftest import run, until
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, TaskStatus
 from swarmlab.core.dispatcher import Dispatcher
-from swarmlab.events import Recorder
+from swarmlab.events import RESOURCE, Recorder
 from swarmlab.realtime.monitor import GpuProbe
 from swarmlab.scheduling import LeastLoaded
 
@@ -52,7 +51,7 @@ def executor(**limits):
 def test_worker_memory_shows_in_the_tree():
     async def main():
         async with executor() as ex:
-            await asyncio.sleep(0.2)  # a few samples of the idle tree first
+            await until(lambda: len(ex.recorder.resources) >= 2, what="two samples")  # of the idle tree first
             tid = await ex.submit_task(Task(hold_memory, (300, 0.6)))
             await ex.wait_for_completion()
             assert (await ex.get_result(tid)).value == 300
@@ -72,8 +71,8 @@ def test_tree_cpu_readings_add_up_to_the_cpu_time_the_workers_spent():
             await ex.submit_batch([Task(spin, (1.2,)) for _ in range(2)])
             await ex.wait_for_completion()
             end = ex.now()
-            while not ex.record().resources["t_s"].ge(end).any():  # one sample after the work
-                await asyncio.sleep(0.05)
+            rows, at = ex.recorder.resources, RESOURCE.t_s  # the recorder's list: it grows
+            await until(lambda: rows and rows[-1][at] >= end, what="a sample after the work")
         return ex
 
     ex = run(main())
@@ -93,7 +92,9 @@ def test_tight_cpu_limit_throttles_and_resumes_and_every_task_completes():
         async with executor(max_cpu_percent=30) as ex:
             ids = await ex.submit_batch([Task(spin_then_rest, (0.15, 0.3)) for _ in range(6)])
             await ex.wait_for_completion()
-            await asyncio.sleep(0.3)  # the tree idles: a sample says so
+            # the tree idles: a sample says so (the state it records lifts the throttle)
+            rows, throttled = ex.recorder.resources, RESOURCE.throttled
+            await until(lambda: rows and not rows[-1][throttled], what="admission resumed")
             res = await ex.get_all_results()
         assert all(res[i].ok for i in ids)
         rec = ex.record()

@@ -14,9 +14,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
+from conftest import WAIT_LIMIT_S, until
 
 import swarmlab as sl
 from swarmlab import Agent
@@ -402,18 +404,22 @@ def test_agent_status_is_the_originals_list_of_dicts():
 
 def test_a_running_suite_shows_busy_agents_and_their_current_task():
     seen = []
+    looked = threading.Event()
 
     def work(objective, agent):
-        time.sleep(0.2)
+        looked.wait(WAIT_LIMIT_S)  # busy until the test has looked (a thread: CallableRunner's)
 
     m = OrchestrationManager(OrchestrationConfig(runner=CallableRunner(work), agents=[Agent("a"), Agent("b")],
                                                  **QUIET))
 
     async def main():
         suite = asyncio.ensure_future(m.run_benchmark_suite(["x", "y", "z"]))
-        while not suite.done() and not any(a["status"] == "busy" for a in m.get_agent_status()):
-            await asyncio.sleep(0.01)
-        seen.extend(m.get_agent_status())
+        try:
+            await until(lambda: suite.done() or any(a["status"] == "busy" for a in m.get_agent_status()),
+                        what="an agent busy")
+            seen.extend(m.get_agent_status())
+        finally:
+            looked.set()
         return await suite
 
     r = asyncio.run(main())

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from conftest import run
+from conftest import run, until
 
 from swarmlab import ConfigError, ParallelExecutor, Task, workloads
 from swarmlab.orchestration import (
@@ -25,15 +25,6 @@ def _panel(tmp_path, **kw):
     kw = {"algorithms": ["round_robin", "least_loaded"], "workload": "io", "n": 12, "repeats": 2,
           "store": tmp_path / "runs", "export_dir": tmp_path / "exports", **kw}
     return ExperimentPanel(**kw)
-
-
-async def _until(condition, limit_s=30.0):
-    """Wait on the loop for a condition of the run (a state, not a duration)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit_s
-    while not condition():
-        assert loop.time() < end, "the condition never held"
-        await asyncio.sleep(0.01)
 
 
 def test_run_button_compares_every_run_and_keeps_them(tmp_path):
@@ -97,7 +88,7 @@ def test_stop_ends_every_task_once_and_leaves_the_run_out_of_the_comparison(tmp_
 
     async def main():
         panel.run_button.click()
-        await _until(lambda: panel.monitor.executor() is not None
+        await until(lambda: panel.monitor.executor() is not None
                      and panel.monitor.executor().get_metrics().tasks_completed >= 5)
         panel.stop_button.click()
         await panel.wait()
