@@ -186,8 +186,15 @@ def test_the_original_engine_example_runs_as_written():
     assert result["results"][0]["status"] == "completed"
 
 
-def test_the_original_config_and_metrics_snippets_construct():
-    exec(METRICS, {n: getattr(sl, n) for n in ("ResourceLimits", "ExecutionMetrics", "SchedulingMetrics")})
+def test_the_original_config_and_metrics_snippets_construct_and_keep_what_they_were_given():
+    names = {n: getattr(sl, n) for n in ("ResourceLimits", "ExecutionMetrics", "SchedulingMetrics")}
+    calls = [node.value for node in ast.parse(METRICS).body]
+    assert [c.func.id for c in calls] == list(names)  # the snippet as written: one of each
+    for call in calls:
+        made = eval(compile(ast.Expression(call), "<METRICS>", "eval"), dict(names))
+        assert isinstance(made, names[call.func.id])
+        given = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+        assert {k: getattr(made, k) for k in given} == given, call.func.id
 
 
 # ---------------------------------------------------------------- BenchmarkConfig
