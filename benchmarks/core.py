@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import psutil
 
 import swarmlab as sl
+from swarmlab.events import EVENT
 
 from ._harness import Row, Settings, Stopwatch, medians
 
@@ -43,6 +44,11 @@ CORES = 2
 SLEEP_S = 0.010
 CPU_TASK_S = 0.050
 SLEEP_CONCURRENCY = 100
+# A task's timeout in the reaction cases; its body sleeps ten times as long (a thread
+# cannot be interrupted: it sleeps on, abandoned, so not for long).
+TIMEOUT_S = 0.3
+# Seconds stop() grants running tasks in the stop case: then it kills them.
+STOP_GRACE_S = 0.1
 
 
 # ---------------------------------------------------------------- task bodies
@@ -267,8 +273,48 @@ def _raw_process_latency(n: int) -> float:
         return asyncio.run(_raw_executor_latency(pool, n))
 
 
+async def _timeout_overrun_ms(mode: str) -> float:
+    """Milliseconds from a task's timeout to the end of its attempt (recorded run time
+    less the timeout)."""
+    body = asyncio.sleep if mode == "asyncio" else time.sleep
+    async with _executor(mode, 2) as ex:
+        tid = await ex.submit_task(sl.Task(body, (10 * TIMEOUT_S,), timeout=TIMEOUT_S))
+        res = await ex.get_result(tid, timeout=HANG_S)
+    if res.status is not sl.TaskStatus.TIMED_OUT:
+        raise RuntimeError(f"{mode}: a task past its timeout ended {res.status.value}: {res!r}")
+    return (res.run_s - TIMEOUT_S) * 1e3
+
+
+def _started(ex: sl.ParallelExecutor) -> int:
+    """Attempts that have begun running."""
+    kind = EVENT.event
+    return sum(1 for e in ex.recorder.since(0) if e[kind] == "started")
+
+
+async def _stop_s(workers: int) -> float:
+    """Seconds ``stop(timeout=STOP_GRACE_S)`` takes with every PROCESS worker busy and a
+    task waiting: the grace, then the workers killed and the run's ends recorded."""
+    limits = sl.ResourceLimits(max_concurrent_tasks=workers, max_cpu_percent=None, max_memory_mb=None,
+                               task_timeout=None)
+    ex = sl.ParallelExecutor(mode="process", limits=limits)
+    await asyncio.wait_for(ex.start(), HANG_S)
+    try:
+        await ex.submit_batch([sl.Task(worker_pid, (HANG_S,)) for _ in range(workers + 1)])
+        deadline = time.monotonic() + HANG_S
+        while _started(ex) < workers:  # every worker has its task
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PROCESS: {workers} workers never all started (hung?)")
+            await asyncio.sleep(0.01)
+        with Stopwatch() as sw:
+            await ex.stop(timeout=STOP_GRACE_S)
+    finally:
+        await ex.stop(timeout=0)
+    return sw.elapsed
+
+
 def latency(s: Settings) -> list[Row]:
-    """Submit-to-result latency of one no-op task at a time."""
+    """Submit-to-result latency of one no-op task at a time; how soon a task past its
+    timeout ends; how long stop takes with busy process workers."""
     n = s.size(200, 50)
     cases: list[tuple[str, Callable[[], float], Callable[[], float]]] = [
         ("ASYNCIO (raw: await asyncio.create_task)",
@@ -282,6 +328,13 @@ def latency(s: Settings) -> list[Row]:
     for label, ours, raw in cases:
         ms, raw_ms = _pair(ours, raw, s.reps)
         rows.append(Row("latency", f"{label}, median of {n}", ms, raw_ms, "ms", "< 1 ms", ms < 1.0))
+    for mode in ("thread", "process", "asyncio", "hybrid"):
+        m = medians(lambda mode=mode: {"ms": _arun(_timeout_overrun_ms, mode)}, s.reps)
+        rows.append(Row("latency", f"{mode.upper()}: a task past its {TIMEOUT_S:g} s timeout ends this much later",
+                        m["ms"], None, "ms", "< 50 ms", m["ms"] < 50))
+    m = medians(lambda: {"s": _arun(_stop_s, 2)}, s.reps)
+    rows.append(Row("latency", f"PROCESS: stop(timeout={STOP_GRACE_S:g}) with 2 workers busy and a task waiting",
+                    m["s"], None, "s", f"< {STOP_GRACE_S + 0.4:g} s (the grace + 0.4 s)", m["s"] < STOP_GRACE_S + 0.4))
     return rows
 
 
@@ -292,8 +345,20 @@ def _sleep_figures(mode: str, fn: Callable[..., Any], n: int, raw: Callable[[], 
     return {"wall": wall, "recorded": _recorded_makespan(rec), "raw": raw()}
 
 
+def _compare_speedup() -> float:
+    """The median speedup ``compare()`` measures for 8 agents over its sequential
+    baseline: 8 sleeps of about 2 ms, ASYNCIO, two repeats."""
+    from swarmlab.experiments.comparison import compare
+
+    result = compare(sl.workloads.io(8, seed=2, mean_s=0.002), algorithms=["least_loaded"], modes=["asyncio"],
+                     repeats=2)
+    p = result.per_run
+    return float(p.loc[p["role"] == "measured", "speedup"].median())
+
+
 def sleep_makespan(s: Settings) -> list[Row]:
-    """Many short sleeps, 100 at a time: the makespan against the ideal N x 10 ms / 100."""
+    """Many short sleeps, 100 at a time: the makespan against the ideal N x 10 ms / 100;
+    and the speedup ``compare()`` measures for sleeps on 8 agents over one."""
     n = s.size(2_000, 400)
     ideal = n * SLEEP_S / SLEEP_CONCURRENCY
     bound = 1.25 * ideal
@@ -311,6 +376,9 @@ def sleep_makespan(s: Settings) -> list[Row]:
         rows.append(Row("sleep_makespan", case, m["wall"], m["raw"], "s", target, m["wall"] <= bound))
         rows.append(Row("sleep_makespan", f"{case}, as recorded in rec.tasks", m["recorded"], m["raw"],
                         "s", "(information)", None))
+    speedup = medians(lambda: {"x": _compare_speedup()}, s.reps)["x"]
+    rows.append(Row("sleep_makespan", "compare(): io workload, 8 sleeps of ~2 ms on 8 agents, ASYNCIO: speedup "
+                    "over its sequential baseline", speedup, None, "x", "> 4x (8 agents)", speedup > 4))
     return rows
 
 

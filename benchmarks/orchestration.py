@@ -1,11 +1,19 @@
-"""Orchestration overhead: a suite of no-op objectives against the bare executor."""
+"""Orchestration overhead: a suite of no-op objectives against the bare executor; how
+soon a suite whose command hangs ends."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import swarmlab as sl
-from swarmlab.orchestration import BenchmarkConfig, CallableRunner, OrchestrationConfig, OrchestrationManager
+from swarmlab.orchestration import (
+    BenchmarkConfig,
+    CallableRunner,
+    CommandRunner,
+    OrchestrationConfig,
+    OrchestrationManager,
+)
 
 from ._harness import Row, Settings, Stopwatch, medians
 
@@ -18,6 +26,25 @@ async def _noop(objective: str, agent: sl.Agent) -> None:
 
 async def anoop() -> None:
     pass
+
+
+# An agent command: objective "hang" never ends (far past any timeout here), others do at once.
+AGENT = "import sys, time\nif sys.argv[1] == 'hang':\n    time.sleep(600)\n"
+# The hanging command's task timeout in the hang case.
+HANG_TIMEOUT_S = 1.0
+
+
+def _hanging_suite() -> float:
+    """Seconds a suite of two commands takes when one of them hangs past its timeout."""
+    m = OrchestrationManager(OrchestrationConfig(
+        runner=CommandRunner([sys.executable, "-c", AGENT, "{objective}"]), progress_reporting=False))
+    with Stopwatch() as sw:
+        r = sl.run(m.run_benchmark_suite(["ok", "hang"], BenchmarkConfig(task_timeout=HANG_TIMEOUT_S,
+                                                                         max_retries=0)))
+    status = r.summary.set_index("objective")["status"].to_dict()
+    if status != {"ok": "completed", "hang": "timed_out"}:
+        raise RuntimeError(f"the hang case ended otherwise: {status}")
+    return sw.elapsed
 
 
 async def _suite(n: int) -> float:
@@ -48,6 +75,11 @@ def orchestration_overhead(s: Settings) -> list[Row]:
     n = s.size(2000, 200)
     m = medians(lambda: {"suite": asyncio.run(_suite(n)), "bare": asyncio.run(_bare(n))}, s.reps)
     per, bare = m["suite"] / n * 1e6, m["bare"] / n * 1e6
+    hang = medians(lambda: {"s": _hanging_suite()}, s.reps)["s"]
+    bound = HANG_TIMEOUT_S + 2.0
     return [Row("orchestration_overhead", f"{n:,} no-op objectives, asyncio, 100 at a time (raw: bare executor, "
                 "same tasks without runner, summary or metrics)", per, bare, "us/objective",
-                "(information)", None)]
+                "(information)", None),
+            Row("orchestration_overhead", f"CommandRunner: a suite of two commands, one hanging past its "
+                f"{HANG_TIMEOUT_S:g} s task timeout (killed), ends after", hang, None, "s",
+                f"< {bound:g} s (the timeout + 2 s)", hang < bound)]

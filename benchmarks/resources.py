@@ -1,4 +1,5 @@
-"""Resource benchmarks: what sampling costs, GPU samples under load, CPU scaling."""
+"""Resource benchmarks: what sampling costs and how soon a sample acts, GPU samples under
+load, CPU scaling."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from .core import _calibrate, spin, worker_pid
 __all__ = ["sampler_cost", "gpu_and_scaling"]
 
 WORKERS = 8
+# The per-task memory cap case: a task holds HOG_MB under a CAP_MB cap, sampled every
+# CAP_INTERVAL_S; it would hold it HOG_S if nothing killed it.
+HOG_MB, CAP_MB, CAP_INTERVAL_S, HOG_S = 400, 100, 0.05, 30.0
 # 16 cores reach >= 13x (a bare ProcessPoolExecutor(16) reached 12.7x on such a machine).
 SCALING_TARGET = {16: 13.0}
 
@@ -29,8 +33,28 @@ async def _idle_run(interval: float, seconds: float) -> sl.RunRecord:
     return ex.record()
 
 
+def hold_memory(mb: int, seconds: float) -> int:
+    """Hold ``mb`` MB (written, so resident) for ``seconds``; returns the MB held."""
+    block = b"x" * (mb * 2**20)
+    time.sleep(seconds)
+    return len(block) // 2**20
+
+
+async def _cap_kill_s() -> float:
+    """Seconds from the start of a task over the per-task memory cap to its kill."""
+    limits = sl.ResourceLimits(max_concurrent_tasks=1, monitoring_interval=CAP_INTERVAL_S, max_cpu_percent=None,
+                               max_memory_mb=None, task_timeout=None, max_task_memory_mb=CAP_MB)
+    async with sl.ParallelExecutor(mode="process", limits=limits) as ex:
+        tid = await ex.submit_task(sl.Task(hold_memory, (HOG_MB, HOG_S)))
+        res = await ex.get_result(tid, timeout=2 * HOG_S)
+    if res.error_type != "memory_limit":
+        raise RuntimeError(f"a task over its memory cap was not killed for it: {res!r}")
+    return res.run_s
+
+
 def sampler_cost(s: Settings) -> list[Row]:
-    """CPU the sampling thread spends, in % of one core, with 8 worker processes alive."""
+    """CPU the sampling thread spends, in % of one core, with 8 worker processes alive;
+    how soon a sample kills a task over its memory cap."""
     seconds = s.size(6.0, 1.0)
     rows = []
     for interval in (1.0, 0.1):
@@ -44,6 +68,10 @@ def sampler_cost(s: Settings) -> list[Row]:
                         f"{m['per']:.2f} ms CPU each", m["pct"], None, "% of a core",
                         "< 2 % of one core" if judged else "(information)",
                         (m["pct"] < 2.0) if judged else None))
+    kill = medians(lambda: {"s": asyncio.run(_cap_kill_s())}, s.reps)["s"]
+    rows.append(Row("sampler_cost", f"PROCESS, sampled every {CAP_INTERVAL_S * 1e3:.0f} ms: a task holding "
+                    f"{HOG_MB} MB over a {CAP_MB} MB per-task cap is killed this long after it started", kill, None,
+                    "s", "< 1 s", kill < 1.0))
     return rows
 
 

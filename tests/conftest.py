@@ -6,6 +6,8 @@ import subprocess
 import psutil
 import pytest
 
+from swarmlab.events import EVENT
+
 MODES = ["thread", "process", "asyncio", "hybrid"]
 
 
@@ -17,6 +19,27 @@ def mode(request):
 def run(coro):
     """Run one test coroutine on a fresh event loop."""
     return asyncio.run(coro)
+
+
+#: How long a test waits for a state of a run before it fails: far beyond what a busy
+#: machine needs, so only a state that never comes fails the test.
+WAIT_LIMIT_S = 30.0
+
+
+async def until(condition, limit_s=WAIT_LIMIT_S, what="the condition"):
+    """Wait on the running loop until ``condition()`` holds: a state of the run, not a
+    duration. It is looked at every 10 ms; the test fails after ``limit_s``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit_s
+    while not condition():
+        assert loop.time() < end, f"{what} never held within {limit_s} s"
+        await asyncio.sleep(0.01)
+
+
+def started_ids(ex):
+    """The ids of the tasks whose attempts have begun running in ``ex``, in that order."""
+    kind, task = EVENT.event, EVENT.task_id
+    return [e[task] for e in ex.recorder.since(0) if e[kind] == "started"]
 
 
 def live_children():

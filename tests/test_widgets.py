@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from conftest import run
+from conftest import run, until
 
 from swarmlab import ConfigError, ParallelExecutor, Task, workloads
 from swarmlab.orchestration import (
@@ -25,15 +25,6 @@ def _panel(tmp_path, **kw):
     kw = {"algorithms": ["round_robin", "least_loaded"], "workload": "io", "n": 12, "repeats": 2,
           "store": tmp_path / "runs", "export_dir": tmp_path / "exports", **kw}
     return ExperimentPanel(**kw)
-
-
-async def _until(condition, limit_s=30.0):
-    """Wait on the loop for a condition of the run (a state, not a duration)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit_s
-    while not condition():
-        assert loop.time() < end, "the condition never held"
-        await asyncio.sleep(0.01)
 
 
 def test_run_button_compares_every_run_and_keeps_them(tmp_path):
@@ -97,7 +88,7 @@ def test_stop_ends_every_task_once_and_leaves_the_run_out_of_the_comparison(tmp_
 
     async def main():
         panel.run_button.click()
-        await _until(lambda: panel.monitor.executor() is not None
+        await until(lambda: panel.monitor.executor() is not None
                      and panel.monitor.executor().get_metrics().tasks_completed >= 5)
         panel.stop_button.click()
         await panel.wait()
@@ -161,7 +152,7 @@ def test_monitor_escapes_task_names_and_counts_from_the_record():
                 return 1
 
             await ex.submit_batch([Task(ok, name=evil), Task(ok, name="plain")])
-        await asyncio.wait({mon._poller})  # it ends by itself once the executor stopped
+        await asyncio.wait({mon.polling})  # it ends by itself once the executor stopped
         return mon
 
     mon = run(main())
@@ -204,7 +195,7 @@ def test_monitor_follows_a_managers_next_suite():
         assert mon.executor() is None  # the last suite is over: wait for the next
         await manager.run_benchmark_suite(["Research caching", "Test the API", "Write docs"],
                                           BenchmarkConfig(repeats=2))
-        await asyncio.wait({mon._poller})
+        await asyncio.wait({mon.polling})
         return mon
 
     mon = run(main())
@@ -291,3 +282,17 @@ def test_no_empty_image_and_no_mode_on_the_simulated_clock_and_five_repeats_by_d
     assert sim.mode.disabled
     run(sim.run())
     assert sim.monitor.chart.layout.display is None and sim.monitor.chart.value[:4] == PNG
+
+
+def test_the_panel_offers_every_registered_mode(tmp_path):
+    from swarmlab import backends
+    from swarmlab.ui import widgets
+
+    backends.register("my_cluster", backends.get("thread"))
+    try:
+        panel = _panel(tmp_path, mode="my_cluster")
+        assert list(panel.mode.options) == backends.names() and panel.mode.value == "my_cluster"
+        assert "my_cluster" in widgets.MODES
+    finally:
+        backends.unregister("my_cluster")
+    assert "my_cluster" not in widgets.MODES

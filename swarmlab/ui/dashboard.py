@@ -12,7 +12,6 @@ page: what cannot be read is said in one line.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
@@ -28,9 +27,10 @@ import pandas as pd
 from ..events import RESOURCE_FIELDS
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
 from ..store.runs import load_run
-from .widgets import DRAW_SHARE, Polling, W, _bundle, _png
+from .widgets.polling import DRAW_SHARE, Polling
+from .widgets.render import View, W, figure_png, hidden_image, show_png
 
-__all__ = ["Dashboard", "latest_comparison", "STORE_ENV", "QUIET_S"]
+__all__ = ["QUIET_S", "STORE_ENV", "Dashboard", "latest_comparison"]
 
 log = logging.getLogger("swarmlab")
 
@@ -210,12 +210,6 @@ def _draw_run(fig: Any, tasks: pd.DataFrame, done_s: Any, resources: pd.DataFram
         blank(axes["gantt"], "attempts per agent", "no attempt has ended yet" if running else "no attempt ran")
 
 
-def _set_image(image: Any, png: bytes) -> None:
-    """Show ``png``, or hide the image when there is none (no broken-image icon)."""
-    image.value = png
-    image.layout.display = None if png else "none"
-
-
 @dataclass
 class _Shown:
     """The run on show and what its chart cost."""
@@ -226,7 +220,7 @@ class _Shown:
     draw_s: float = 0.0
 
 
-class Dashboard(Polling):
+class Dashboard(View, Polling):
     """Every run of ``store``, the running ones followed live from their journals, and the
     newest comparison written next to the store (``results``, default the store's parent:
     where ``swarmlab compare`` writes ``compare-*.csv`` and its PNG).
@@ -257,16 +251,15 @@ class Dashboard(Polling):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks ended", bar_style="info",
                                       style={"description_width": "initial"}, layout=W.Layout(width="480px"))
         self.details = W.HTML()
-        self.chart = W.Image(format="png", layout=W.Layout(max_width="100%", display="none"))
+        self.chart = hidden_image()
         self.comparison = W.HTML()
-        self.comparison_png = W.Image(format="png", layout=W.Layout(max_width="100%", display="none"))
+        self.comparison_png = hidden_image()
         self.widget = W.VBox([W.HTML(_STYLE), self.title, self.message, self.table, self.picker, self.progress,
                               self.details, self.chart, self.comparison, self.comparison_png])
         self.widget.add_class("swarmlab-dash")
         self.runs: dict[str, _Run] = {}
         self._shown = _Shown()
         self._comparison_key: tuple | None = None
-        self._poller: asyncio.Task | None = None
         self.refresh()
         self.start()
 
@@ -276,10 +269,10 @@ class Dashboard(Polling):
         return cls(os.environ.get(STORE_ENV, "data/runs"), **kwargs)
 
     # ------------------------------------------------------------------ polling
-    async def _poll(self) -> None:
-        while True:
-            behind = self.refresh()
-            await asyncio.sleep(0 if behind else self.interval)
+    def poll(self) -> float:
+        """One look, as the poller takes it: the next one comes at once while a journal
+        has a backlog, else after ``interval`` (the page is followed until it closes)."""
+        return 0 if self.refresh() else self.interval
 
     def refresh(self) -> bool:
         """One look at the store, the journals and the comparison files; returns whether a
@@ -328,10 +321,11 @@ class Dashboard(Polling):
     def _ordered(self, now: float) -> list[tuple[str, _Run]]:
         """Running runs first, then the others; the newest first in each."""
         def key(item: tuple[str, _Run]) -> tuple:
-            return str(item[1].meta.get("started_utc") or ""), item[0]
+            rid, run = item
+            return str(run.meta.get("started_utc") or ""), rid
 
-        running = [i for i in self.runs.items() if i[1].status(now) == "running"]
-        rest = [i for i in self.runs.items() if i[1].status(now) != "running"]
+        running = [(rid, run) for rid, run in self.runs.items() if run.status(now) == "running"]
+        rest = [(rid, run) for rid, run in self.runs.items() if run.status(now) != "running"]
         return sorted(running, key=key, reverse=True) + sorted(rest, key=key, reverse=True)
 
     def _show_table(self) -> None:
@@ -384,7 +378,7 @@ class Dashboard(Polling):
         shown = self._shown
         if run is None:
             self.details.value = "<p>no run to show yet</p>"
-            _set_image(self.chart, b"")
+            show_png(self.chart, None)
             return
         if rid != shown.run_id:
             self._shown = shown = _Shown(run_id=rid)
@@ -439,7 +433,8 @@ class Dashboard(Polling):
                 shown.record = load_run(run.folder.path)
             tasks, resources = shown.record.tasks, shown.record.resources
             done = tasks.loc[tasks["status"] == "completed", "finished_s"].to_numpy(float)
-        _set_image(self.chart, _png(lambda fig: _draw_run(fig, tasks, done, resources, status == "running"), (12, 6.5)))
+        show_png(self.chart, figure_png(lambda fig: _draw_run(fig, tasks, done, resources, status == "running"),
+                                        (12, 6.5)))
         run.drawn_lines, shown.last_plot = lines, now
         shown.draw_s = time.perf_counter() - t0
 
@@ -454,7 +449,7 @@ class Dashboard(Polling):
         self._comparison_key = key
         if files is None:
             self.comparison.value = ""
-            _set_image(self.comparison_png, b"")
+            show_png(self.comparison_png, None)
             return
         try:
             self.comparison.value = _comparison_html(files)
@@ -465,10 +460,7 @@ class Dashboard(Polling):
         png = files["png"].read_bytes() if "png" in files else b""
         if png and not png.endswith(_PNG_END):
             png, self._comparison_key = b"", None  # still being written: read it again at the next look
-        _set_image(self.comparison_png, png)
+        show_png(self.comparison_png, png)
 
     def __repr__(self) -> str:
         return f"Dashboard({str(self.store)!r}, {len(self.runs)} runs)"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return _bundle(self, **kwargs)

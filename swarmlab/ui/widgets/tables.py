@@ -1,0 +1,64 @@
+"""The experiment panel's comparison in HTML: the table of set-ups by metric and the
+verdicts in words.
+
+Plain HTML strings (no widgets), every value escaped: what a run or a set-up is named
+cannot put markup on the page.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from ...experiments.comparison import Comparison
+
+__all__ = ["TABLE_METRICS", "table_html", "verdicts_html"]
+
+#: The metrics the table shows, in this order, where the summary has them.
+TABLE_METRICS = ("throughput_tps", "makespan_s", "load_balance_score", "p95_wait_s")
+_NUM = "white-space:nowrap;text-align:right;padding:2px 8px"
+
+
+def _cell(r: pd.Series) -> str:
+    """'mean' over '[ci_low, ci_high]' in one cell that does not wrap."""
+    mean = html.escape(f"{r['mean']:.3g}")
+    if r["ci_low"] != r["ci_low"]:  # one run: no interval
+        ci = "one run"
+    else:
+        ci = f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
+    return f'<td style="{_NUM}">{mean}<br><small>{html.escape(ci)}</small></td>'
+
+
+def table_html(summary: pd.DataFrame) -> str:
+    """Set-ups and algorithms by metric: the mean over its 95 % interval, n runs; every
+    header with its unit and which way is better; all text escaped."""
+    from ...analysis.stats import METRIC_INFO
+
+    s = summary[summary["metric"].isin(TABLE_METRICS)]
+    metrics = [m for m in TABLE_METRICS if m in set(s["metric"])]
+    head = "".join(
+        f'<th style="{_NUM}">{html.escape(METRIC_INFO[m].label)}<br>'
+        f'<small>{html.escape(METRIC_INFO[m].better or "")} is better</small></th>' for m in metrics)
+    rows = []
+    for (setup, alg), g in s.groupby(["setup", "algorithm"], sort=True, observed=True):
+        by = g.set_index("metric")
+        cells = "".join(_cell(by.loc[m]) for m in metrics)
+        n = int(by.loc[metrics[0], "n"]) if metrics else 0
+        rows.append(f'<tr><td style="padding:2px 8px;max-width:22em">{html.escape(str(setup))}</td>'
+                    f'<td style="padding:2px 8px;white-space:nowrap">{html.escape(str(alg))}</td>'
+                    f'<td style="{_NUM}">{n}</td>{cells}</tr>')
+    return ('<table class="swarmlab-comparison" style="border-collapse:collapse;font-variant-numeric:tabular-nums">'
+            f'<thead><tr><th style="padding:2px 8px">set-up</th><th style="padding:2px 8px">algorithm</th>'
+            f'<th style="{_NUM}">runs</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            '<small>mean over its 95 % interval; warm-up and baseline runs left out</small>')
+
+
+def verdicts_html(comparison: Comparison) -> str:
+    """The verdicts on makespan and the drift check, in words, one item each."""
+    lines = comparison.report(("makespan_s",))
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return (f'<div class="swarmlab-verdicts"><b>Verdicts</b> <small>(best set-up against each other; Welch t tests, '
+            f'Holm-corrected; panel.comparison.verdicts has every metric)</small><ul>{items}</ul></div>')
