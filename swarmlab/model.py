@@ -25,6 +25,7 @@ __all__ = [
     "TaskStatus",
     "TERMINAL",
     "TERMINAL_STATES",
+    "FAILURE_STATES",
     "Task",
     "Agent",
     "TaskResult",
@@ -82,6 +83,9 @@ TERMINAL = frozenset(
 #: The same states by name, in :class:`TaskStatus` order: the ``status`` a task's last
 #: attempt row ends with, and the kinds of the events that end a task.
 TERMINAL_STATES: tuple[str, ...] = tuple(s.value for s in TaskStatus if s in TERMINAL)
+#: The terminal states that say something went wrong (``cancelled`` is asked for): a live
+#: view shows them as a failure.
+FAILURE_STATES: tuple[str, ...] = ("failed", "timed_out", "upstream_failed")
 
 _KINDS = (None, "io", "cpu")
 _FUNCTION = types.FunctionType

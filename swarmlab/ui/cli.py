@@ -16,7 +16,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, backends
 from ..errors import ConfigError, SwarmlabError
 from ..model import ExecutionMode
 from ..scheduling import SchedulingAlgorithm, policy_names, resolve_policy
@@ -24,7 +24,8 @@ from ..workloads import recipes as workloads
 
 __all__ = ["main", "build_parser"]
 
-_REAL_MODES = [m.value for m in ExecutionMode if m is not ExecutionMode.DASK]
+# The registry's modes; DASK needs a cluster, which the command line does not start.
+_REAL_MODES = [m for m in backends.names() if m != ExecutionMode.DASK.value]
 _ALGORITHMS = [a.value for a in SchedulingAlgorithm]
 #: The metrics whose verdicts the main job prints in words (throughput mirrors makespan;
 #: every metric's verdicts go to the -verdicts.csv).

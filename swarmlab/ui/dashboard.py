@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ..events import RESOURCE_FIELDS
+from ..model import FAILURE_STATES, TERMINAL_STATES
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
 from ..store.runs import load_run
 from .widgets.polling import DRAW_SHARE, Polling
@@ -44,7 +45,6 @@ QUIET_S = 10.0
 MAX_ROWS = 40
 #: The recent throughput is measured over this much of the run's latest time.
 RATE_WINDOW_S = 5.0
-_ENDED = ("completed", "failed", "timed_out", "cancelled", "upstream_failed")
 #: The comparison's metrics shown, in this order, where the summary has them.
 _COMPARED = ("throughput_tps", "makespan_s", "speedup", "efficiency", "load_balance_score", "p95_wait_s")
 _AUTO = ""
@@ -389,9 +389,9 @@ class Dashboard(View, Polling):
         if c is not None:
             ended = sum(c["ended"].values())
             self.progress.max, self.progress.value = max(c["submitted"], 1), ended
-            bad = sum(c["ended"][k] for k in ("failed", "timed_out", "upstream_failed"))
+            bad = sum(c["ended"][k] for k in FAILURE_STATES)
             self.progress.bar_style = "danger" if bad else "success" if status == "finished" else "info"
-            detail = ", ".join(f"{c['ended'][k]} {k.replace('_', ' ')}" for k in _ENDED)
+            detail = ", ".join(f"{c['ended'][k]} {k.replace('_', ' ')}" for k in TERMINAL_STATES)
             recent = f", {c['recent']:.1f} tasks/s over the last {RATE_WINDOW_S:g} s" if status == "running" else ""
             parts.append(f"<p class='counts'><b class='ended'>{ended}/{c['submitted']}</b> tasks ended: {detail}"
                          f" &middot; <b class='running'>{c['running']}</b> running &middot; <b class='waiting'>"

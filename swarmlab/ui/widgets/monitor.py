@@ -15,6 +15,7 @@ from typing import Any
 
 from ...errors import ConfigError
 from ...events import ATTEMPT
+from ...model import FAILURE_STATES, TERMINAL_STATES
 from ...realtime.executor import ParallelExecutor
 from ...store.records import RunRecord
 from .polling import DRAW_SHARE, Polling
@@ -170,11 +171,11 @@ class LiveMonitor(View, Polling):
             counts = final["status"].astype(str).value_counts()
             n = len(final)
             self.progress.max, self.progress.value = max(n, 1), n
-            bad = sum(int(counts.get(k, 0)) for k in ("failed", "timed_out", "upstream_failed"))
+            bad = sum(int(counts.get(k, 0)) for k in FAILURE_STATES)
             self.progress.bar_style = "danger" if bad else "success"
             self.progress.description = "tasks"
             ended = ", ".join(f"{int(counts.get(k, 0))} {k.replace('_', ' ')}"
-                              for k in ("completed", "failed", "timed_out", "cancelled", "upstream_failed"))
+                              for k in TERMINAL_STATES)
             span = record.tasks["finished_s"].max() if n else 0.0
             self.stats.value = (f"<b>{n}/{n}</b> tasks ended: {ended} &middot; makespan {span:.3g} s "
                                 f"({html.escape(str(record.meta.get('clock', '')))} clock)")
