@@ -236,9 +236,9 @@ def test_a_run_of_100k_tasks_is_caught_up_look_by_look(tmp_path):
     wl = sl.workloads.io(100_000, seed=2)
     rec = sl.simulate(wl.tasks(), wl.agents, seed=2)
     recorder = Recorder(rec.run_id)
-    recorder.task_info.extend(rec._task_info)
-    recorder.attempts.extend(rec._attempts)
-    recorder.events.extend(rec._events)
+    recorder.task_info.extend(rec.rows("task_info"))
+    recorder.attempts.extend(rec.rows("attempts"))
+    recorder.events.extend(rec.rows("events"))
     journal = Journal(tmp_path / "runs" / rec.run_id, recorder, rec.meta, None)
     journal.flush()  # written, not ended: a run still going
     dash = Dashboard(tmp_path / "runs")

@@ -109,7 +109,7 @@ def test_a_run_followed_while_it_writes_is_read_whole_and_once_and_never_disturb
         assert _rows(batches, kind) == whole[kind]
     assert follower.lines == len(path.read_bytes().splitlines()) and follower.unfinished == 0
     rec = got["record"]
-    assert whole["event"] == [tuple(e) for e in rec._events]  # the writer lost nothing to its reader
+    assert whole["event"] == [tuple(e) for e in rec.rows("events")]  # the writer lost nothing to its reader
     # the live counts, once the run ended, are the record's
     final = Counter(rec.final()["status"].astype(str))
     assert dict(+progress.ended) == dict(final)
@@ -197,9 +197,9 @@ def _big_journal(folder: Path, n: int) -> tuple[Path, sl.RunRecord]:
     wl = workloads.heavy_tailed(n, seed=3)
     rec = sl.simulate(wl.tasks(), wl.agents, seed=3)
     recorder = Recorder(rec.run_id)
-    recorder.task_info.extend(rec._task_info)
-    recorder.attempts.extend(rec._attempts)
-    recorder.events.extend(rec._events)
+    recorder.task_info.extend(rec.rows("task_info"))
+    recorder.attempts.extend(rec.rows("attempts"))
+    recorder.events.extend(rec.rows("events"))
     Journal(folder, recorder, rec.meta, None).close()
     return folder / JOURNAL_NAME, rec
 
