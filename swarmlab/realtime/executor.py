@@ -20,7 +20,8 @@ from typing import Any
 
 from .. import backends
 from ..backends.options import backend_options
-from ..core.dispatcher import RUNNING, Dispatcher, TaskState
+from ..core.dispatcher import Dispatcher
+from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from ..core.runinfo import default_agents, describe_agents, run_meta
 from ..errors import ConfigError, ExecutorClosedError
 from ..events import Recorder
@@ -260,7 +261,7 @@ class ParallelExecutor:
             self._check_runnable(task)
             tasks.append(task)
             prios.append(prio)
-        ids = self._d.submit(tasks, self._engine.now(), prios)
+        ids = self._engine.submit(tasks, prios)
         if not self._d.done:
             self._all_done.clear()
         self._engine.pump()
@@ -289,7 +290,7 @@ class ParallelExecutor:
                         asyncio.CancelledError("cancelled by the user"), "cancelled")
             engine.pump()
             return True
-        return before in ("pending", "delayed", "queued")
+        return before in (PENDING, DELAYED, QUEUED)
 
     def add_agent(self, agent: Agent) -> None:
         """Add an agent to the pool while running; with stealing on it takes waiting work
@@ -297,7 +298,7 @@ class ParallelExecutor:
         self._life.check_open()
         if not isinstance(agent, Agent):
             raise ConfigError(f"add_agent takes an Agent; got {agent!r}")
-        self._d.add_agent(agent, self._engine.now())
+        self._engine.add_agent(agent)
         self.agents.append(agent)
         self._engine.pump()
 
