@@ -31,9 +31,6 @@ A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskSta
 "waiting" is pending, delayed or queued; "placed" is the policy choosing an agent
 (``assigned``), and a task whose retry has no backoff is placed at once. Every task
 that ends other than completed ends its waiting dependents ``upstream_failed``.
-Submission checks live in :mod:`~swarmlab.core.submission`, the queues in
-:mod:`~swarmlab.core.queues`, the agents in :mod:`~swarmlab.core.pool` and the
-estimator's part in :mod:`~swarmlab.core.estimates`.
 """
 
 from __future__ import annotations
@@ -247,7 +244,7 @@ class Dispatcher:
         wire(states, dep_ids, known)
         pairs = zip(states, dep_ids)
         if self._ordered:
-            pairs = sorted(pairs, key=lambda sd: _by_rank(sd[0]))
+            pairs = sorted(pairs, key=lambda pair: _by_rank(pair[0]))
         for st, deps in pairs:
             if st.state is not PENDING:
                 continue  # already ended upstream_failed by an earlier task in the batch
@@ -267,14 +264,9 @@ class Dispatcher:
         run forgot no task of that id."""
         return self.intake.ended_status(tid)
 
-    def _bad_choice(self, st: TaskState, got: object, now: float) -> None:
-        """The policy returned something that is not one of the candidates: the task
-        fails (``policy_error``) and the run reports the error when it returns."""
-        cands = ", ".join(repr(s.id) for s in st.group.slots[:8]) + (", ..." if len(st.group.slots) > 8 else "")
-        err = ConfigError(
-            f"policy {self.policy.name!r} ({type(self.policy).__name__}) returned {got!r} for task {st.id!r}; "
-            f"choose(task, candidates) must return one of the candidates it was given (the agents {cands})"
-        )
+    def _bad_choice(self, st: TaskState, err: ConfigError, now: float) -> None:
+        """The policy returned something that is not one of the candidates (``err``
+        says what): the task fails (``policy_error``) and the run reports the error."""
         if self.policy_error is None:
             self.policy_error = err
         st.slot = None
@@ -552,8 +544,11 @@ class Dispatcher:
     def wake(self, now: float) -> None:
         """Make every retry whose backoff has elapsed ready."""
         dl = self._delayed
-        while dl and dl[0][0] <= now:
-            _, _, st = heapq.heappop(dl)
+        while dl:
+            due, _, st = dl[0]
+            if due > now:
+                break
+            heapq.heappop(dl)
             if st.state is DELAYED:
                 self._emit(now, "ready", st.id)
                 self._enqueue(st, now)

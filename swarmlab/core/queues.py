@@ -49,19 +49,20 @@ class Queues:
     on_ready : callable, optional
         Called with each task about to be placed (the estimator predicts it again).
     on_bad_choice : callable
-        ``on_bad_choice(st, got, now)``: the policy returned ``got``, not one of the
-        candidates; the task was not placed.
+        ``on_bad_choice(st, error, now)``: the policy returned something that is not
+        one of the candidates (the ConfigError says what); the task was not placed.
     """
 
-    __slots__ = ("slots", "placements", "ordered", "aging_s", "critical_below", "stealer", "on_ready",
+    __slots__ = ("slots", "placements", "policy", "ordered", "aging_s", "critical_below", "stealer", "on_ready",
                  "_by_seq", "_startable", "_seq", "_events", "_emit", "_choose", "_load_decreased",
                  "_on_bad_choice")
 
     def __init__(self, slots: list[AgentSlot], policy: Policy, state: PolicyState, placements: Placements,
-                 recorder: Recorder, on_bad_choice: Callable[[TaskState, object, float], None],
+                 recorder: Recorder, on_bad_choice: Callable[[TaskState, ConfigError, float], None],
                  on_ready: Callable[[TaskState], None] | None = None) -> None:
         self.slots = slots
         self.placements = placements
+        self.policy = policy
         # A policy that orders starts itself (HEFT, by upward rank) replaces aging.
         self.ordered = bool(getattr(policy, "orders_starts", False))
         self.aging_s = None if self.ordered else policy.aging_s
@@ -119,7 +120,7 @@ class Queues:
         except (AttributeError, IndexError, TypeError):
             ok = False
         if not ok:
-            self._on_bad_choice(st, slot, now)
+            self._on_bad_choice(st, self._not_a_candidate(st, slot), now)
             return
         self.placements.place(slot, st.weight, group)
         seq = self._seq = self._seq + 1
@@ -140,6 +141,13 @@ class Queues:
         self._queue_on(st, slot)
         if self.stealer is not None:
             self.stealer.placed(st, now)
+
+    def _not_a_candidate(self, st: TaskState, got: object) -> ConfigError:
+        cands = ", ".join(repr(s.id) for s in st.group.slots[:8]) + (", ..." if len(st.group.slots) > 8 else "")
+        return ConfigError(
+            f"policy {self.policy.name!r} ({type(self.policy).__name__}) returned {got!r} for task {st.id!r}; "
+            f"choose(task, candidates) must return one of the candidates it was given (the agents {cands})"
+        )
 
     def _queue_on(self, st: TaskState, slot: AgentSlot) -> None:
         st.slot = slot
