@@ -55,6 +55,7 @@ from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
 _TERMINAL_EVENT = {s: s.value for s in TaskStatus}
+_COMPLETED_NAME = _COMPLETED.value  # (an enum's .value is a property: slow, once a task)
 _WAITING = (PENDING, DELAYED, QUEUED)
 _FAILED_STATES = TERMINAL - {_COMPLETED}  # a dependency that ended in one fails its dependents
 _NO_IDS = ()
@@ -124,8 +125,7 @@ class Dispatcher:
         self.cap: float = math.inf if cap is None else cap
         self._cap_noted = cap is None
         self.max_queue: float = limits.max_queue_size
-        self.recorder = recorder
-        self._emit = recorder.emit
+        self.recorder = recorder  # its emit is called, not kept bound: a method call is cheaper
         self._attempts = recorder.attempts
         self._load_decreased = self.state.load_decreased
         self.rng = random.Random(seed)
@@ -192,8 +192,8 @@ class Dispatcher:
             self.first_submit_s = now
         self.n_waiting += n
         self.n_unfinished += n
-        known, groups, emit = self.tasks, self.index.groups, self._emit
-        info = self.recorder.task_info
+        known, groups, rec = self.tasks, self.index.groups, self.recorder
+        info = rec.task_info
         default_timeout = self.limits.task_timeout
         enqueue = self._enqueue
         ev = self.recorder.events
@@ -222,7 +222,7 @@ class Dispatcher:
             info.append(row)
             if track is not None and source != "given":
                 track(tid, row)
-            emit(now, "submitted", tid)
+            rec.emit(now, "submitted", tid)
             if dep_ids is None and not ordered:
                 enqueue(st, now)
             else:
@@ -302,7 +302,7 @@ class Dispatcher:
         free slot could start, say so (once a run: it then binds again and again)."""
         self._cap_noted = True
         total = sum(s.capacity for s in self.slots if not s.retired)
-        self._emit(now, "capped", None, None,
+        self.recorder.emit(now, "capped", None, None,
                    f"max_concurrent_tasks={self.cap} holds back work that agents with free slots could "
                    f"start (their capacity: {total})")
 
@@ -311,7 +311,7 @@ class Dispatcher:
         st.started_s = now
         st.mode = mode
         st.worker = worker
-        self._emit(now, "started", st.id, st.slot.id, mode)
+        self.recorder.emit(now, "started", st.id, st.slot.id, mode)
 
     # ------------------------------------------------------------------ outcomes
     def finish(
@@ -333,8 +333,39 @@ class Dispatcher:
         :data:`MAX_LOST_ATTEMPTS` losses."""
         if st.state is not RUNNING or st.attempt != attempt:
             return False
-        # 1. The attempt ends: its slot is free, its times and its agent's measurements
-        # count. (Inline, as the steps below that run once a task: a call costs ~2 %.)
+        started = self._attempt_ended(st, now, status)
+        slot = st.slot
+        if status is _COMPLETED:  # recorded, ended, its dependents released
+            if self._observe is not None:
+                self._observe(st.task, slot.agent, now - started)
+            self._attempts.append(attempt_row(
+                task_id=st.id, name=st.task.name, attempt=attempt, status=_COMPLETED_NAME, priority=st.priority,
+                agent_id=slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s,
+                ready_s=st.ready_s, started_s=started, finished_s=now, error_type=None, error=None))
+            st.value = value
+            self._terminal(st, now, status)
+            if st.dependents:
+                self._release(st, now)
+            return True
+        # not completed: recorded; retried, or ended with its dependents
+        if error_type is None:
+            error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
+        error = str(exc) if exc is not None else None
+        self._attempts.append(attempt_row(
+            task_id=st.id, name=st.task.name, attempt=attempt, status=_TERMINAL_EVENT[status],
+            priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
+            submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
+            error_type=error_type, error=error))
+        if not self._retry(st, attempt, now, status, exc, error_type, lost):
+            st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
+            self._terminal(st, now, status)
+            if st.dependents:
+                self._propagate(st, now)
+        return True
+
+    def _attempt_ended(self, st: TaskState, now: float, status: TaskStatus) -> float:
+        """The attempt in flight of ``st`` ended with ``status``: its slot is free, its
+        times and its agent's measurements count. Returns when it started."""
         slot = st.slot
         slot.running -= 1
         slot.drop_work(st.weight, st.priority)
@@ -360,34 +391,7 @@ class Dispatcher:
             self._push_head(slot)
             if self.stealer is not None:  # heard at the next take_starts, once this instant's
                 self._freed.append(slot)  # outcomes and the work they released are placed
-        # 2. Completed: recorded, ended, its dependents released.
-        if status is _COMPLETED:
-            if self._observe is not None:
-                self._observe(st.task, slot.agent, run)
-            self._attempts.append(attempt_row(
-                task_id=st.id, name=st.task.name, attempt=attempt, status="completed", priority=st.priority,
-                agent_id=slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s,
-                ready_s=st.ready_s, started_s=started, finished_s=now, error_type=None, error=None))
-            st.value = value
-            self._terminal(st, now, status)
-            if st.dependents:
-                self._release(st, now)
-            return True
-        # 3. Not completed: recorded; retried, or ended with its dependents.
-        if error_type is None:
-            error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
-        error = str(exc) if exc is not None else None
-        self._attempts.append(attempt_row(
-            task_id=st.id, name=st.task.name, attempt=attempt, status=_TERMINAL_EVENT[status],
-            priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
-            submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
-            error_type=error_type, error=error))
-        if not self._retry(st, attempt, now, status, exc, error_type, lost):
-            st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
-            self._terminal(st, now, status)
-            if st.dependents:
-                self._propagate(st, now)
-        return True
+        return started
 
     def _release(self, st: TaskState, now: float) -> None:
         """``st`` completed: each dependent it was the last one to wait on is ready."""
@@ -397,7 +401,7 @@ class Dispatcher:
         for d in deps:
             d.waiting_on -= 1
             if d.waiting_on == 0 and d.state is PENDING:
-                self._emit(now, "ready", d.id)
+                self.recorder.emit(now, "ready", d.id)
                 self._enqueue(d, now)
 
     def _retry(self, st: TaskState, attempt: int, now: float, status: TaskStatus, exc: BaseException | None,
@@ -417,8 +421,8 @@ class Dispatcher:
                 return False
             delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (tries - 1)) * (0.5 + self.rng.random())
             why = ""
-        self._emit(now, _TERMINAL_EVENT[status], st.id, slot.id, error_type)
-        self._emit(now, "retried", st.id, slot.id, f"attempt {attempt + 1} in {delay:.3f}s{why}")
+        self.recorder.emit(now, _TERMINAL_EVENT[status], st.id, slot.id, error_type)
+        self.recorder.emit(now, "retried", st.id, slot.id, f"attempt {attempt + 1} in {delay:.3f}s{why}")
         st.state = DELAYED
         self.n_waiting += 1
         if delay <= 0:
@@ -441,7 +445,7 @@ class Dispatcher:
         if self._learning is not None:
             self._learning.ended(st.id)
         slot = st.slot
-        self._emit(now, _TERMINAL_EVENT[status], st.id, slot.id if slot is not None else None, st.error_type)
+        self.recorder.emit(now, _TERMINAL_EVENT[status], st.id, slot.id if slot is not None else None, st.error_type)
         if self.on_terminal is not None:
             self.on_terminal(st)
 
@@ -475,7 +479,7 @@ class Dispatcher:
     def add_agent(self, agent: Agent, now: float) -> None:
         """A new agent joins the pool; with stealing on it may take waiting work at once."""
         slot = self.pool.join(agent)
-        self._emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
+        self.recorder.emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
         if self.stealer is not None:
             self.stealer.agent_joined(slot, now)
 
@@ -487,7 +491,7 @@ class Dispatcher:
             return False
         if self.stealer is not None:
             self.stealer.agent_left(slot)
-        self._emit(now, "retired", None, slot.id, reason or None)
+        self.recorder.emit(now, "retired", None, slot.id, reason or None)
         return True
 
     def lose_agent(self, agent_id: str, now: float, reason: str = "the agent left") -> list[TaskState]:
@@ -500,7 +504,7 @@ class Dispatcher:
         slot = self.pool.leave(agent_id)
         if self.stealer is not None:
             self.stealer.agent_left(slot)
-        self._emit(now, "left", None, slot.id, reason)
+        self.recorder.emit(now, "left", None, slot.id, reason)
         lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
         waiting = self.queues.withdraw(slot)  # in rank order
         for st in lost:
@@ -516,7 +520,7 @@ class Dispatcher:
             self.wait_s_total += started - st.ready_s
             self.attempts_ran += 1
             st.lost += 1
-            self._emit(now, "failed", st.id, slot.id, "agent_lost")
+            self.recorder.emit(now, "failed", st.id, slot.id, "agent_lost")
             slot.running -= 1
             self.n_running -= 1
             self.n_waiting += 1
@@ -524,7 +528,7 @@ class Dispatcher:
         for st in lost + waiting:
             st.state = DELAYED
             if st.group.slots:
-                self._emit(now, "retried", st.id, None, "placed again: " + reason)
+                self.recorder.emit(now, "retried", st.id, None, "placed again: " + reason)
                 self._enqueue(st, now)
             else:
                 self._end_unstarted(st, now, TaskStatus.FAILED, f"{reason}, and no agent left can run it",
@@ -550,14 +554,14 @@ class Dispatcher:
                 break
             heapq.heappop(dl)
             if st.state is DELAYED:
-                self._emit(now, "ready", st.id)
+                self.recorder.emit(now, "ready", st.id)
                 self._enqueue(st, now)
 
     def set_throttled(self, on: bool, now: float, reading: str) -> None:
         """Pause (``on``) or resume admission of new tasks; ``reading`` says why."""
         if on != self.throttled:
             self.throttled = on
-            self._emit(now, "throttled" if on else "resumed", None, None, reading)
+            self.recorder.emit(now, "throttled" if on else "resumed", None, None, reading)
 
     def cancel(self, tid: str, now: float, reason: str = "cancelled") -> str:
         """Cancel one task. Returns its state before: a waiting task ends ``cancelled``

@@ -54,7 +54,7 @@ class Queues:
     """
 
     __slots__ = ("slots", "placements", "policy", "ordered", "aging_s", "critical_below", "stealer", "on_ready",
-                 "_by_seq", "_startable", "_seq", "_events", "_emit", "_choose", "_load_decreased",
+                 "_by_seq", "_startable", "_seq", "_recorder", "_choose", "_load_decreased",
                  "_on_bad_choice")
 
     def __init__(self, slots: list[AgentSlot], policy: Policy, state: PolicyState, placements: Placements,
@@ -72,8 +72,7 @@ class Queues:
         self._on_bad_choice = on_bad_choice
         self._choose = state.choose
         self._load_decreased = state.load_decreased
-        self._events = recorder.events
-        self._emit = recorder.emit
+        self._recorder = recorder
         self._seq = 0
         # key & SEQ_MASK -> its task, while it waits under that key
         self._by_seq: dict[int, TaskState] = {}
@@ -85,19 +84,20 @@ class Queues:
     # ------------------------------------------------------------------ entries
     def entry(self, key: int, slot: AgentSlot) -> TaskState | None:
         """The task waiting under ``key`` in ``slot``'s queue; None when that entry no
-        longer stands: its task started, ended, was stolen or placed again since."""
+        longer stands: its task started, ended, was stolen or placed again since.
+        (Inlined, said in a comment, in the two loops that run once a task: take and
+        push_head.)"""
         st = self._by_seq.get(key & SEQ_MASK)
         return st if st is not None and st.state is QUEUED and st.slot is slot and st.key == key else None
 
     def waiting(self, slot: AgentSlot) -> Iterator[TaskState]:
-        """The tasks waiting in ``slot``'s queue, best rank first."""
+        """The tasks waiting in ``slot``'s queue, best rank first (a task stolen back
+        has two entries there: it comes twice)."""
         q, entry = slot.queue, self.entry
         while slot.head < len(q) and entry(q[slot.head], slot) is None:
             slot.pop_head()  # cancelled or stolen since it was queued
-        last = None
         for key in islice(q, slot.head, None):
-            st = entry(key, slot) if key != last else None  # stolen back: its entry is there twice
-            last = key
+            st = entry(key, slot)
             if st is not None:
                 yield st
 
@@ -137,7 +137,7 @@ class Queues:
             st.key = (10 - p) << SEQ_BITS | seq
         else:  # ranks as if readied (10 - p) aging periods later than a critical task
             st.key = (1 + int((now + (10 - p) * aging) * AGING_TICKS_PER_S)) << SEQ_BITS | seq
-        self._emit(now, "assigned", st.id, slot.id)
+        self._recorder.emit(now, "assigned", st.id, slot.id)
         self._queue_on(st, slot)
         if self.stealer is not None:
             self.stealer.placed(st, now)
@@ -166,7 +166,7 @@ class Queues:
         q, by_seq = slot.queue, self._by_seq
         while slot.head < len(q):
             key = q[slot.head]
-            st = by_seq.get(key & SEQ_MASK)  # entry(key, slot), inlined: this runs once a task (-1.5 %)
+            st = by_seq.get(key & SEQ_MASK)  # entry(key, slot), inlined: once a task (~1 % of a simulation)
             if st is not None and st.state is QUEUED and st.slot is slot and st.key == key:
                 if slot.running < slot.capacity:
                     heapq.heappush(self._startable, key << IDX_BITS | slot.idx)
@@ -186,7 +186,7 @@ class Queues:
         victim.drop_work(st.weight, st.priority)
         self._load_decreased(victim)
         self.placements.move(victim, thief, st.weight, st.group)
-        self._emit(now, "stolen", st.id, thief.id, victim.id)
+        self._recorder.emit(now, "stolen", st.id, thief.id, victim.id)
         self._queue_on(st, thief)
         h = victim.head
         if h < len(victim.queue) and victim.queue[h] == st.key:
@@ -204,7 +204,7 @@ class Queues:
     def withdraw(self, slot: AgentSlot) -> list[TaskState]:
         """Empty the queue of an agent that left: its waiting tasks, best rank first,
         are no longer queued anywhere (the caller places or ends each)."""
-        out = list(self.waiting(slot))
+        out = list(dict.fromkeys(self.waiting(slot)))  # in rank order, a task stolen back once
         by_seq = self._by_seq
         for st in out:
             del by_seq[st.key & SEQ_MASK]
@@ -242,7 +242,7 @@ class Queues:
                 push(startable, e)  # paused; critical work and an idle run excepted
                 break
             slot.pop_head()
-            st = by_seq.get(key & SEQ_MASK)  # entry(key, slot), inlined: this runs once a task (-1.5 %)
+            st = by_seq.get(key & SEQ_MASK)  # entry(key, slot), inlined: once a task (~1 % of a simulation)
             if st is None or st.state is not QUEUED or st.slot is not slot or st.key != key:
                 self.push_head(slot)
                 continue

@@ -21,8 +21,8 @@ from typing import Any
 from .. import backends
 from ..backends.options import backend_options
 from ..core.dispatcher import Dispatcher
-from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from ..core.runinfo import default_agents, describe_agents, run_meta
+from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from ..errors import ConfigError, ExecutorClosedError
 from ..events import Recorder
 from ..model import (

@@ -210,7 +210,7 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     instants: list[float] = []  # heap of the keys of ends
     now = 0.0
     push, pop = heapq.heappush, heapq.heappop
-    finish, timed_out = d.finish, TaskStatus.TIMED_OUT
+    started, finish, timed_out = d.started, d.finish, TaskStatus.TIMED_OUT
     rng = random.Random(seed)
     counted = rec.events if isinstance(rec.events, EventCounts) else None
     fold_at = EventCounts.FOLD_AT
@@ -218,7 +218,7 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         if counted is not None and len(counted) > fold_at:
             counted.fold()
         for st in d.take_starts(now):
-            d.started(st, now, "simulated")
+            started(st, now, "simulated")
             if durations is None:
                 dur = st.task.estimate_s / st.slot.speed
             else:
