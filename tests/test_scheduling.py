@@ -287,8 +287,7 @@ def test_too_many_agents_is_refused_with_the_limit(monkeypatch):
     from swarmlab.core import pool
     from swarmlab.events import Recorder
 
-    monkeypatch.setattr(dispatch, "IDX_MASK", 3)
-    monkeypatch.setattr(pool, "IDX_MASK", 3)
+    monkeypatch.setattr(pool, "IDX_MASK", 3)  # the pool checks it, at the start and as agents join
     pol = sl.TaskScheduler("round_robin").policy
     with pytest.raises(sl.ConfigError, match="at most 3 agents; got 4"):
         dispatch.Dispatcher([Agent(f"a{i}") for i in range(4)], pol, ResourceLimits(), Recorder())

@@ -155,6 +155,24 @@ def test_same_seed_same_frames_other_seed_other_jitter():
     assert not a.tasks["started_s"].equals(c.tasks["started_s"])
 
 
+def test_two_identical_simulations_give_identical_records_and_meta():
+    """Virtual time reads no wall clock: the records and the meta are the same, run after
+    run. Only the run's identity differs: its id and the moment it was made."""
+    def run():
+        tasks = [T(1.0 + i % 5, id=f"t{i}", priority=1 + i % 10, requires={"gpu"} if i % 7 == 0 else (),
+                   dependencies=[f"t{i - 4}"] if i >= 4 else []) for i in range(300)]
+        agents = [Agent("a"), Agent("b", speed=2.0), Agent("g", capabilities={"gpu"})]
+        return simulate(tasks, agents, scheduler=sl.TaskScheduler("work_stealing"), seed=3)
+
+    a, b = run(), run()
+    for frame in ("events", "tasks", "resources"):
+        assert getattr(a, frame).drop(columns="run_id").equals(getattr(b, frame).drop(columns="run_id")), frame
+    identity = ("run_id", "started_utc")
+    assert a.meta["scheduling_metrics"]["total_scheduled"] >= 300
+    assert {k: v for k, v in a.meta.items() if k not in identity} == \
+        {k: v for k, v in b.meta.items() if k not in identity}
+
+
 def test_frames_have_their_columns_and_dtypes():
     rec = simulate([T(id="a")])
     assert list(rec.tasks.columns) == list(sl.store.records.TASK_COLUMNS)

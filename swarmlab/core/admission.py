@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..model import ResourceLimits
 from .taskstate import TaskState
@@ -29,6 +30,13 @@ class Decision:
     throttle: bool
     reading: str
     over: tuple[str, ...] = ()
+
+
+class _Reading(NamedTuple):
+    kind: str  # the limit's name: "cpu", "memory"
+    value: float
+    limit: float
+    text: str  # what was read, against what limit
 
 
 class Admission:
@@ -76,20 +84,20 @@ class Admission:
         if not self.active:
             return None
         lim = self.limits
-        readings = []  # (kind, reading, limit, text)
+        readings = []
         if lim.max_cpu_percent is not None:
             share = cpu_pct / cores
-            readings.append(("cpu", share, lim.max_cpu_percent,
-                             f"cpu {share:.1f}% of {where} ({cpu_pct:.0f}% of one core) vs limit "
-                             f"{lim.max_cpu_percent:g}%"))
+            readings.append(_Reading("cpu", share, lim.max_cpu_percent,
+                                     f"cpu {share:.1f}% of {where} ({cpu_pct:.0f}% of one core) vs limit "
+                                     f"{lim.max_cpu_percent:g}%"))
         if lim.max_memory_mb is not None:
-            readings.append(("memory", rss_mb, lim.max_memory_mb,
-                             f"memory {rss_mb:.0f} MB of {where} vs limit {lim.max_memory_mb:g} MB"))
-        over = [r for r in readings if r[1] > r[2]]
+            readings.append(_Reading("memory", rss_mb, lim.max_memory_mb,
+                                     f"memory {rss_mb:.0f} MB of {where} vs limit {lim.max_memory_mb:g} MB"))
+        over = [r for r in readings if r.value > r.limit]
         if over and not throttled:
-            return Decision(True, "; ".join(r[3] for r in over), tuple(r[0] for r in over))
-        if throttled and all(r[1] < lim.resume_fraction * r[2] for r in readings):
-            return Decision(False, "; ".join(r[3] for r in readings))
+            return Decision(True, "; ".join(r.text for r in over), tuple(r.kind for r in over))
+        if throttled and all(r.value < lim.resume_fraction * r.limit for r in readings):
+            return Decision(False, "; ".join(r.text for r in readings))
         return None
 
 

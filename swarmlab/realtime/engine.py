@@ -7,6 +7,10 @@ read as seconds since :meth:`Engine.attach`. Waiting is event-driven (see
 :mod:`swarmlab.realtime.timers`): one loop timer for the earliest attempt deadline, one for the
 earliest retry or aging wake-up, futures for results, no polling. Resource samples go
 to the records and, through :class:`~swarmlab.core.admission.Admission`, to the dispatcher.
+
+The dispatcher reads no clock, so the engine measures what its decisions cost: the
+seconds spent in each call that places or starts tasks (submit, finish, wake, take_starts,
+agents joining or leaving) add up in its placements (``SchedulingMetrics.scheduling_time``).
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..backends.base import Backend
 from ..core.admission import Admission, over_task_memory
-from ..core.dispatcher import RUNNING, Dispatcher, TaskState
+from ..core.dispatcher import Dispatcher
+from ..core.taskstate import RUNNING, TaskState
 from ..errors import ConfigError, MemoryLimitError
-from ..events import Recorder
-from ..model import ResourceLimits, TaskStatus
+from ..events import Recorder, resource_row
+from ..model import Agent, ResourceLimits, Task, TaskStatus
 from .lifecycle import RUNNING as LIVE
 from .lifecycle import STOPPING, Lifecycle
 from .monitor import Sample
@@ -30,6 +37,7 @@ from .timers import PRUNE_SLACK, Deadlines, EarliestTimer
 __all__ = ["Engine"]
 
 _OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
+_clock = time.perf_counter  # what the dispatcher's decisions cost (SchedulingMetrics.scheduling_time)
 
 
 class Engine:
@@ -49,6 +57,7 @@ class Engine:
     def __init__(self, dispatcher: Dispatcher, limits: ResourceLimits, recorder: Recorder,
                  lifecycle: Lifecycle) -> None:
         self.d = dispatcher
+        self.placements = dispatcher.placements  # its seconds: those spent in the dispatcher's decisions
         self.limits = limits
         self.recorder = recorder
         self.run_id = recorder.run_id
@@ -82,6 +91,20 @@ class Engine:
     def now(self) -> float:
         return self.loop.time() - self._t0 if self.loop is not None else 0.0
 
+    def submit(self, tasks: Sequence[Task], priorities: Sequence[int | None]) -> list[str]:
+        """Hand a checked batch to the dispatcher now (all or none accepted); its ids."""
+        t0 = _clock()
+        try:
+            return self.d.submit(tasks, self.now(), priorities)
+        finally:
+            self.placements.seconds += _clock() - t0
+
+    def add_agent(self, agent: Agent) -> None:
+        """A new agent joins the pool now (with stealing on, it may take work at once)."""
+        t0 = _clock()
+        self.d.add_agent(agent, self.now())
+        self.placements.seconds += _clock() - t0
+
     def started(self, st: TaskState, mode: str, worker: Any = None) -> None:
         now = self.loop.time() - self._t0
         self.d.started(st, now, mode, worker)
@@ -94,7 +117,9 @@ class Engine:
             return
         st.handle = None
         d = self.d
+        t0 = _clock()
         d.finish(st, attempt, self.loop.time() - self._t0, _OK, value)
+        self.placements.seconds += _clock() - t0
         if st.timeout is not None and len(fifo := self._fifos[st.timeout]) > 2 * d.n_running + PRUNE_SLACK:
             Deadlines.prune(fifo)
         if d.n_running == 0:
@@ -114,7 +139,10 @@ class Engine:
     def lose_agent(self, agent_id: str, reason: str) -> None:
         """Its running attempts fail ``agent_lost`` and run elsewhere, its queue is placed
         again; it stays among the run's agents (a ``left`` event says when)."""
-        for st in self.d.lose_agent(agent_id, self.now(), reason):
+        t0 = _clock()
+        lost = self.d.lose_agent(agent_id, self.now(), reason)
+        self.placements.seconds += _clock() - t0
+        for st in lost:
             self.backend.kill(st)
             st.handle = None
         self.pump()
@@ -146,14 +174,19 @@ class Engine:
         self._pump_pending = False
         if self._life.state == LIVE:
             launch = self._launch
-            for st in self.d.take_starts(self.loop.time() - self._t0):
+            t0 = _clock()
+            starts = self.d.take_starts(self.loop.time() - self._t0)
+            self.placements.seconds += _clock() - t0
+            for st in starts:
                 launch(st)
         at = self.d.next_wakeup()
         if at is not None:
             self._wake_timer.arm(self.loop, self._t0 + at)
 
     def _wake(self) -> None:
+        t0 = _clock()
         self.d.wake(self.now())
+        self.placements.seconds += _clock() - t0
         self.pump()
 
     def _end(self, st: TaskState, attempt: int, status: TaskStatus, value: Any = None,
@@ -163,7 +196,9 @@ class Engine:
             return  # a late answer from an attempt already timed out or cancelled
         st.handle = None
         d = self.d
+        t0 = _clock()
         d.finish(st, attempt, self.loop.time() - self._t0, status, value, exc, error_type, tb, lost)
+        self.placements.seconds += _clock() - t0
         if error_type == "memory_limit":  # the OS refused it, or its sampled RSS passed the cap
             self.violations["task_memory"] = self.violations.get("task_memory", 0) + 1
         if st.timeout is not None:
@@ -211,12 +246,13 @@ class Engine:
             return
         d = self.d
         now = sample.t - self._t0
-        self.recorder.resources.append((
-            now, sample.cpu_pct, sample.rss_mb, sample.n_procs, sample.sys_cpu_pct,
-            sample.sys_mem_pct, sample.net_sent_bytes, sample.net_recv_bytes, sample.disk_read_bytes,
-            sample.disk_write_bytes, sample.gpu_util_pct, sample.gpu_mem_mb, sample.gpu_tree_mem_mb,
-            sample.sample_cost_ms, d.n_running, d.n_waiting, d.throttled, None,
-        ))
+        self.recorder.resources.append(resource_row(
+            t_s=now, cpu_pct=sample.cpu_pct, rss_mb=sample.rss_mb, n_procs=sample.n_procs,
+            sys_cpu_pct=sample.sys_cpu_pct, sys_mem_pct=sample.sys_mem_pct, net_sent_bytes=sample.net_sent_bytes,
+            net_recv_bytes=sample.net_recv_bytes, disk_read_bytes=sample.disk_read_bytes,
+            disk_write_bytes=sample.disk_write_bytes, gpu_util_pct=sample.gpu_util_pct, gpu_mem_mb=sample.gpu_mem_mb,
+            gpu_tree_mem_mb=sample.gpu_tree_mem_mb, sample_cost_ms=sample.sample_cost_ms,
+            running=d.n_running, queued=d.n_waiting, throttled=d.throttled, worker=None))
         backend = self.backend
         if not backend.measures_usage:
             self._admit(now, sample.cpu_pct, os.cpu_count() or 1, sample.rss_mb, "the machine")

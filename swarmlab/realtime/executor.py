@@ -261,7 +261,7 @@ class ParallelExecutor:
             self._check_runnable(task)
             tasks.append(task)
             prios.append(prio)
-        ids = self._d.submit(tasks, self._engine.now(), prios)
+        ids = self._engine.submit(tasks, prios)
         if not self._d.done:
             self._all_done.clear()
         self._engine.pump()
@@ -298,7 +298,7 @@ class ParallelExecutor:
         self._life.check_open()
         if not isinstance(agent, Agent):
             raise ConfigError(f"add_agent takes an Agent; got {agent!r}")
-        self._d.add_agent(agent, self._engine.now())
+        self._engine.add_agent(agent)
         self.agents.append(agent)
         self._engine.pump()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..core.dispatcher import Dispatcher
-from ..events import RESOURCE_FIELDS
+from ..events import RESOURCE
 from ..model import ExecutionMetrics, TaskStatus
 
 __all__ = ["execution_metrics"]
@@ -18,9 +18,8 @@ def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | No
     The run's wall time goes from the first submission to the last terminal event (or
     to ``now`` while tasks are unfinished); throughput is completed tasks over it.
     """
-    worker_i = RESOURCE_FIELDS.index("worker")
+    worker_i, cpu_i, mem_i = RESOURCE.worker, RESOURCE.cpu_pct, RESOURCE.rss_mb
     samples = [r for r in d.recorder.resources if r[worker_i] is None]  # the tree's, not a Dask worker's
-    cpu_i, mem_i = RESOURCE_FIELDS.index("cpu_pct"), RESOURCE_FIELDS.index("rss_mb")
     peak_cpu = max((r[cpu_i] for r in samples), default=math.nan)
     peak_mem = max((r[mem_i] for r in samples), default=math.nan)
     counts = d.counts

@@ -91,8 +91,8 @@ class Deadlines:
     def prune(fifo: deque) -> None:
         """Drop ended attempts from the front of ``fifo``."""
         while fifo:
-            head = fifo[0][1]
-            if head.state is RUNNING and head.attempt == fifo[0][2]:
+            _, head, attempt = fifo[0]
+            if head.state is RUNNING and head.attempt == attempt:
                 break
             fifo.popleft()
 

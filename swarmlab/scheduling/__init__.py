@@ -6,11 +6,12 @@ from .metrics import Placements, SchedulingMetrics
 from .policies import CapabilityBased, Dynamic, LeastLoaded, PriorityBased, RoundRobin, WorkStealing
 from .registry import POLICIES, policy_names, register_policy, resolve_policy
 from .scheduler import AGING_S, SchedulingAlgorithm, TaskScheduler
-from .stealing import STEAL_MAX_PRIORITY, MostLoadedFirst, Stealing, StealingState
+from .stealing import STEAL_MAX_PRIORITY, MostLoadedFirst, Stealing, StealingHost, StealingState, WaitingTask
 
 __all__ = [
     "AGING_S", "AgentSlot", "CapabilityBased", "Dynamic", "Eligible", "HEFT", "LeastLoaded",
     "MostLoadedFirst", "POLICIES", "Placements", "Policy", "PolicyState", "PriorityBased", "RankedPolicy",
     "RankedState", "RoundRobin", "STEAL_MAX_PRIORITY", "SchedulingAlgorithm", "SchedulingMetrics", "Stealing",
-    "StealingState", "TaskScheduler", "WorkStealing", "policy_names", "register_policy", "resolve_policy",
+    "StealingHost", "StealingState", "TaskScheduler", "WaitingTask", "WorkStealing", "policy_names",
+    "register_policy", "resolve_policy",
 ]

@@ -116,6 +116,16 @@ class AgentSlot:
         """Completed over finished attempts, smoothed (Laplace): 0.5 before any."""
         return (self.n_ok + 1) / (self.n_done + 2)
 
+    def measure(self, requires: frozenset, estimate_s: float, run_s: float) -> None:
+        """Add a completed attempt of a task needing ``requires`` (not empty) to the
+        measured speed for it (the totals over every task are the caller's)."""
+        sums = self.by_caps.get(requires)
+        if sums is None:
+            self.by_caps[requires] = [estimate_s, run_s]
+        else:
+            sums[0] += estimate_s
+            sums[1] += run_s
+
     def measured_speed(self, requires: frozenset = frozenset()) -> float:
         """Estimated over measured run time of its completed tasks needing ``requires``
         (all of its tasks when none did), else its declared speed."""

@@ -18,7 +18,7 @@ import heapq
 
 from ..model import Task
 from .base import AgentSlot, Eligible, Policy, PolicyState, Ranking
-from .stealing import Stealing, StealingState
+from .stealing import Stealing, StealingHost, StealingState, WaitingTask
 
 __all__ = ["HEFT", "RankStealing"]
 
@@ -33,7 +33,7 @@ class RankStealing(Stealing):
 
     name = "highest_rank"
 
-    def bind(self, pool):
+    def bind(self, pool: StealingHost) -> StealingState:
         return _RankStealingState(self, pool)
 
 
@@ -46,28 +46,28 @@ class _RankStealingState(StealingState):
     it): a task about to start may yet be displaced by a better one placed or stolen onto
     its agent. Stale entries (started, cancelled, placed again) drop lazily."""
 
-    def __init__(self, config: Stealing, pool) -> None:
+    def __init__(self, config: Stealing, pool: StealingHost) -> None:
         super().__init__(config, pool)
         self._waiting: list[int] = []
 
-    def stealable(self, st, thief) -> bool:
+    def stealable(self, st: WaitingTask, thief: AgentSlot) -> bool:
         if not super().stealable(st, thief):
             return False
         victim = st.slot
         wait = max(0.0, victim.work - st.weight) / victim.rate
         return st.weight / thief.speed < wait + st.weight / victim.speed
 
-    def placed(self, st, now: float) -> None:
+    def placed(self, st: WaitingTask, now: float) -> None:
         heapq.heappush(self._waiting, st.key)
 
-    def slot_free(self, thief, now: float) -> None:
+    def slot_free(self, thief: AgentSlot, now: float) -> None:
         own = next(iter(self.pool.waiting(thief)), None)
         heap, task_of = self._waiting, self.pool.task_of
         passed = []
         while heap and len(passed) < _LOOK_PAST:
             key = heap[0]
             st = task_of(key)
-            if st is None or st.state != "queued" or st.key != key:
+            if st is None:
                 heapq.heappop(heap)  # started, cancelled or placed again since
                 continue
             if own is not None and own.key <= key:

@@ -20,7 +20,10 @@ class SchedulingMetrics:
     An agent's load is the work placed on it: the ``estimate_s`` of its tasks (1 s for a
     task without one); a stolen task counts for the thief.
 
-    - ``scheduling_time``: seconds spent deciding (measured around each decision).
+    - ``scheduling_time``: seconds spent deciding, measured by whatever drives the
+      decisions: an offline plan around each policy decision; a real run (the
+      executor) around each call into the dispatcher that places or starts tasks. A
+      simulated run reads no wall clock: 0.
     - ``load_balance_score`` = mean load / max load, in [0, 1]; 1 = balanced.
     - ``imbalance`` = max load / mean load - 1; 0 = balanced.
     - ``capability_match_score``: the mean over placed tasks of their :func:`fit`, in
@@ -54,7 +57,7 @@ class Placements:
 
     def __init__(self, slots: list[AgentSlot] = ()) -> None:
         self.n = 0
-        self.seconds = 0.0
+        self.seconds = 0.0  # spent deciding, added by the driver that measures it
         self.fit_sum = 0.0
         self.placed: list[float] = [0.0] * len(slots)
         self.ids: list[str] = [s.id for s in slots]

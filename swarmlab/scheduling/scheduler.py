@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from typing import Any
 
 from ..errors import ConfigError
 from ..checks import enum_value
 from ..model import Agent, Task
-from .base import MIN_WEIGHT_S, AgentSlot, Policy, task_weight
+from .base import MIN_WEIGHT_S, AgentSlot, Eligible, Policy, task_weight
 from .capabilities import CapabilityIndex
 from .dag import topological_order
 from .metrics import Placements, SchedulingMetrics
@@ -130,7 +130,8 @@ class TaskScheduler:
         self._plan: dict[Agent, list[Task]] = {}
         self._slots: dict[Agent, AgentSlot] = {}
         self._index = CapabilityIndex([])
-        self._rank: dict[int, int] = {}
+        self._placed: tuple[list[Task], list[Eligible], list[float]] = ([], [], [])
+        self._pool: _PlanPool | None = None
         self._completed: set[str] = set()
 
     def __repr__(self) -> str:
@@ -164,8 +165,9 @@ class TaskScheduler:
                   for i, t in enumerate(order)]
         state = self.policy.bind(slots)
         counts = self._placements = Placements(slots)
-        clock = time.perf_counter
+        clock = time.perf_counter  # an offline plan drives the policy itself: it times the decisions
         plan: dict[Agent, list[Task]] = {a: [] for a in agents}
+        weights = []
         for t, group in zip(order, groups):
             t0 = clock()
             slot = state.choose(t, group)
@@ -175,72 +177,62 @@ class TaskScheduler:
             slot.queued += 1
             slot.work += w
             plan[slot.agent].append(t)
+            weights.append(w)
         self._plan = plan
         self._index = index
         self._slots = {s.agent: s for s in slots}
-        self._rank = {id(t): i for i, t in enumerate(order)}
+        self._placed = (order, groups, weights)
+        self._pool = None  # the plan as stealing sees it, made when a steal is first asked for
         self._completed = set()
         return plan
 
-    def _plan_load(self, agent: Agent) -> float:
-        return sum(task_weight(t) for t in self._plan[agent]) / (agent.capacity * agent.speed)
-
-    def _insert(self, agent: Agent, task: Task) -> None:
-        lst = self._plan[agent]
-        ranks = [self._rank[id(t)] for t in lst]
-        lst.insert(bisect.bisect(ranks, self._rank[id(task)]), task)
+    def _stealing_pool(self) -> _PlanPool:
+        """The last plan as a :class:`~swarmlab.scheduling.stealing.StealingHost`, with the
+        policy's stealing strategy bound to it (the default one, with this scheduler's
+        band, when the policy does not steal) and told of every placement, as in a run."""
+        if self._pool is None:
+            stealing = self.policy.stealing or Stealing(self.steal_max_priority)
+            self._pool = _PlanPool(self._plan, self._slots, self._placements, *self._placed, self._completed,
+                                  stealing)
+        return self._pool
 
     def steal_work(self, idle_agent: Agent) -> Task | None:
-        """Move one waiting task of the stealable band that ``idle_agent`` can run from
-        the most loaded agent's plan to ``idle_agent``'s; returns it, or None."""
+        """Move one waiting task that ``idle_agent`` can run to its plan, as work stealing
+        does in a run (the same strategy: by default the best task of the stealable band
+        of the most loaded agent that has one); returns it, or None."""
         if idle_agent not in self._plan:
             raise ConfigError(f"agent {idle_agent.id!r} is not in the current plan; call schedule_tasks first")
-        band = self.steal_max_priority
-        victims = sorted((a for a in self._plan if a != idle_agent), key=lambda a: -self._plan_load(a))
-        for victim in victims:
-            for task in reversed(self._plan[victim]):  # its last task: the one it would run last
-                if (task.priority <= band and task.requires <= idle_agent.capabilities
-                        and (task.id is None or task.id not in self._completed)):
-                    self._plan[victim].remove(task)
-                    self._insert(idle_agent, task)
-                    self._moved(task, victim, idle_agent)
-                    return task
-        return None
+        pool = self._stealing_pool()
+        return pool.steal_for(self._slots[idle_agent])
 
     def rebalance_workload(self, agents: Sequence[Agent] | None = None) -> dict[Agent, list[Task]]:
-        """Move stealable tasks from the most to the least loaded agents of the plan while
-        that lowers the highest load; returns the plan."""
-        pool = list(agents) if agents is not None else list(self._plan)
-        for a in pool:
+        """Move tasks the stealing strategy lets an agent take from the most to the least
+        loaded agents of the plan while that lowers the highest load; returns the plan."""
+        group = list(agents) if agents is not None else list(self._plan)
+        pool = self._stealing_pool()
+        for a in group:
             if a not in self._plan:
-                self._plan[a] = []
                 slot = self._slots[a] = AgentSlot(a, len(self._slots))
                 self._index.add(slot)
                 self._placements.add_agent(slot)
+                pool.add(slot)
+        slots = [self._slots[a] for a in group]
+        rule = pool.stealer.stealable
         while True:
-            loads = {a: self._plan_load(a) for a in pool}
-            hi = max(pool, key=lambda a: loads[a])
+            hi = max(slots, key=lambda s: s.load)
             moved = False
-            for lo in sorted(pool, key=lambda a: loads[a]):
-                if lo == hi:
+            for lo in sorted(slots, key=lambda s: s.load):
+                if lo is hi:
                     break
-                for task in reversed(self._plan[hi]):
-                    w = task_weight(task)
-                    gain = loads[lo] + w / (lo.capacity * lo.speed) < loads[hi]
-                    if gain and task.priority <= self.steal_max_priority and task.requires <= lo.capabilities:
-                        self._plan[hi].remove(task)
-                        self._insert(lo, task)
-                        self._moved(task, hi, lo)
+                for st in pool.waiting(hi):
+                    if lo.load + st.weight / lo.rate < hi.load and rule(st, lo):
+                        pool.move(st, lo, 0.0)
                         moved = True
                         break
                 if moved:
                     break
             if not moved:
                 return self._plan
-
-    def _moved(self, task: Task, victim: Agent, thief: Agent) -> None:
-        group = self._index.eligible(task.requires, task.id or task.name or "?")
-        self._placements.move(self._slots[victim], self._slots[thief], task_weight(task), group)
 
     def mark_task_completed(self, task_id: str) -> None:
         """Record that a task finished, for :meth:`can_execute_task`."""
@@ -249,6 +241,95 @@ class TaskScheduler:
     def can_execute_task(self, task: Task) -> bool:
         """True when every dependency of ``task`` was marked completed."""
         return all((d.id if isinstance(d, Task) else d) in self._completed for d in task.dependencies)
+
+
+class _Planned:
+    """A task of an offline plan, as a stealing strategy sees a waiting task
+    (:class:`~swarmlab.scheduling.stealing.WaitingTask`); ``key`` is its place in the
+    plan's order (the smaller goes first)."""
+
+    __slots__ = ("task", "id", "priority", "slot", "group", "weight", "key")
+
+    def __init__(self, task: Task, slot: AgentSlot, group: Eligible, weight: float, key: int) -> None:
+        self.task = task
+        self.id = task.id
+        self.priority = task.priority
+        self.slot = slot
+        self.group = group
+        self.weight = weight
+        self.key = key
+
+
+class _PlanPool:
+    """An offline plan as a :class:`~swarmlab.scheduling.stealing.StealingHost`: each
+    agent's list is its queue, a task marked completed no longer waits, and a move
+    keeps the lists in plan order and the loads and placement counts right."""
+
+    def __init__(self, plan: dict[Agent, list[Task]], slots: dict[Agent, AgentSlot], placements: Placements,
+                 order: list[Task], groups: list[Eligible], weights: list[float], completed: set[str],
+                 stealing: Stealing) -> None:
+        self.plan = plan
+        self.slots = sorted(slots.values(), key=lambda s: s.idx)
+        self.placements = placements
+        self.completed = completed
+        self.moved: list[_Planned] = []
+        key = {id(t): i for i, t in enumerate(order)}  # a task's place in the plan's order
+        self.of_task: dict[int, _Planned] = {}  # id of a planned Task -> its _Planned
+        for agent, tasks in plan.items():
+            for t in tasks:
+                k = key[id(t)]
+                self.of_task[id(t)] = _Planned(t, slots[agent], groups[k], weights[k], k)
+        self.by_key = {st.key: st for st in self.of_task.values()}
+        self.stealer = stealing.bind(self)
+        for k in sorted(self.by_key):  # the strategy hears of each placement, as in a run
+            st = self.by_key[k]
+            self.stealer.placed(st, 0.0)
+            self.stealer.load_rose(st.slot)
+
+    def add(self, slot: AgentSlot) -> None:
+        """An agent joins the plan, with nothing planned on it."""
+        self.slots.append(slot)
+        self.plan[slot.agent] = []
+
+    def _waits(self, st: _Planned) -> bool:
+        return st.id is None or st.id not in self.completed
+
+    def waiting(self, slot: AgentSlot) -> Iterator[_Planned]:
+        of_task = self.of_task
+        for t in list(self.plan[slot.agent]):
+            st = of_task[id(t)]
+            if self._waits(st):
+                yield st
+
+    def task_of(self, key: int) -> _Planned | None:
+        st = self.by_key.get(key)
+        return st if st is not None and self._waits(st) else None
+
+    def move(self, st: _Planned, thief: AgentSlot, now: float) -> None:
+        victim = st.slot
+        if not self._waits(st) or thief is victim or thief.retired:
+            raise ConfigError(f"cannot move task {st.id!r} from {victim.id!r} to {thief.id!r}: only a waiting "
+                              "task moves, to another agent of the plan")
+        if not st.task.requires <= thief.capabilities:
+            raise ConfigError(f"agent {thief.id!r} lacks {sorted(st.task.requires - thief.capabilities)} "
+                              f"that task {st.id!r} requires")
+        self.plan[victim.agent].remove(st.task)
+        mine = self.plan[thief.agent]
+        mine.insert(bisect.bisect([self.of_task[id(t)].key for t in mine], st.key), st.task)
+        victim.queued -= 1
+        victim.work -= st.weight
+        thief.queued += 1
+        thief.work += st.weight
+        self.placements.move(victim, thief, st.weight, st.group)
+        st.slot = thief
+        self.moved.append(st)
+        self.stealer.load_rose(thief)
+
+    def steal_for(self, thief: AgentSlot) -> Task | None:
+        """Ask the strategy for work for ``thief`` now; the first task it moved there, or None."""
+        self.moved.clear()
+        self.stealer.steal(thief, 0.0)
+        return next((st.task for st in self.moved if st.slot is thief), None)
 
 
 def _predicted(estimator: Any, task: Task) -> float:

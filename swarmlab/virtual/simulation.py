@@ -31,6 +31,12 @@ __all__ = ["simulate"]
 Failures = Callable[[Task, int], BaseException | None]
 
 
+def _when(arrival: tuple) -> tuple[float, int]:
+    """An arrival's (time, order given): joins and leaves happen in that order."""
+    t, i, _ = arrival
+    return t, i
+
+
 def _checked_durations(model: DurationModel) -> DurationModel:
     """``model``, refusing what is not a duration (a negative, NaN or infinite number,
     or no number) with a ConfigError that names the task, instead of recording it."""
@@ -188,7 +194,8 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
             if st.task.estimate_s is None:
                 raise ConfigError(f"the estimator {estimator!r} has no prediction for task {st.id!r} (nothing like "
                                   "it was observed) and no durations= says how long it lasts; give one of them")
-    arrivals = sorted(((t, i, a) for i, (t, a) in enumerate(joins)), key=lambda x: x[:2])
+    # (time, order given, who): an Agent joins, an agent id leaves; pop() takes the earliest
+    arrivals = sorted(((t, i, a) for i, (t, a) in enumerate(joins)), key=_when)
     for t, _, a in arrivals:
         if not isinstance(a, Agent) or isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
             raise ConfigError(f"joins takes (time >= 0, Agent) pairs; got ({t!r}, {a!r})")
@@ -197,14 +204,14 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         if not isinstance(agent_id, str) or isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
             raise ConfigError(f"leaves takes (time >= 0, agent id) pairs; got ({t!r}, {agent_id!r})")
         arrivals.append((t, n0 + i, agent_id))
-    arrivals.sort(key=lambda x: x[:2])
-    arrivals.reverse()  # pop() takes the earliest
+    arrivals.sort(key=_when)
+    arrivals.reverse()
 
     ends: dict[float, list[tuple[TaskState, int, TaskStatus, BaseException | None]]] = {}
     instants: list[float] = []  # heap of the keys of ends
     now = 0.0
     push, pop = heapq.heappush, heapq.heappop
-    finish, timed_out = d.finish, TaskStatus.TIMED_OUT
+    started, finish, timed_out = d.started, d.finish, TaskStatus.TIMED_OUT
     rng = random.Random(seed)
     counted = rec.events if isinstance(rec.events, EventCounts) else None
     fold_at = EventCounts.FOLD_AT
@@ -212,7 +219,7 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         if counted is not None and len(counted) > fold_at:
             counted.fold()
         for st in d.take_starts(now):
-            d.started(st, now, "simulated")
+            started(st, now, "simulated")
             if durations is None:
                 dur = st.task.estimate_s / st.slot.speed
             else:
@@ -230,16 +237,21 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
             else:
                 at.append((st, st.attempt, status, exc))
         wake = d.next_wakeup()
-        if arrivals and (wake is None or arrivals[-1][0] < wake):
-            wake = arrivals[-1][0]
+        if arrivals:
+            due, _, _ = arrivals[-1]
+            if wake is None or due < wake:
+                wake = due
         if instants and (wake is None or instants[0] <= wake):
             now = pop(instants)
             for st, attempt, status, exc in ends.pop(now):  # every attempt that ends now, then the starts
                 finish(st, attempt, now, status, None, exc, "timeout" if status is timed_out else None)
         elif wake is not None:
             now = wake
-            while arrivals and arrivals[-1][0] <= now:
-                who = arrivals.pop()[2]
+            while arrivals:
+                due, _, who = arrivals[-1]
+                if due > now:
+                    break
+                arrivals.pop()
                 if isinstance(who, Agent):
                     d.add_agent(who, now)
                 else:
