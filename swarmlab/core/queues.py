@@ -4,10 +4,10 @@ something, and the index from a queue key to the task waiting under it.
 A ready task is placed by the policy on one agent's queue under a key, its rank (see
 ``taskstate.SEQ_BITS``); it leaves the queue when it starts, ends or is stolen, and its
 entry is dropped lazily when it reaches the head. Whether an entry still stands is
-decided in one place, :meth:`Queues.entry`. :class:`Queues` is also the
-:class:`~swarmlab.scheduling.stealing.StealingHost` a work-stealing strategy is bound to:
-it sees the slots, the waiting tasks and the task behind a key, and moves a task; it
-never sees the dispatcher.
+decided by :meth:`Queues.entry` (inlined, and said so, where it runs once a task).
+:class:`Queues` is also the :class:`~swarmlab.scheduling.stealing.StealingHost` a
+work-stealing strategy is bound to: it sees the slots, the waiting tasks and the task
+behind a key, and moves a task; it never sees the dispatcher.
 """
 
 from __future__ import annotations

@@ -198,6 +198,9 @@ class MostLoadedFirst(StealingState):
             negl, idx = heap[0]
             victim = slots[idx]
             now_negl = -victim.work / victim.rate
+            if victim is thief and once:  # asked for work while holding some: its entry stays
+                passed.append(pop(heap))
+                continue
             if victim is thief or not victim.queued or victim.retired or negl > now_negl:
                 pop(heap)  # nothing queued (a later placement pushes it again), or superseded
                 continue
