@@ -59,14 +59,14 @@ class DependencyCycleError(SwarmlabError, ValueError):
 class NoEligibleAgentError(SwarmlabError, LookupError):
     """No agent holds every capability a task requires."""
 
-    def __init__(self, task_id: str, missing: set[str] | frozenset[str]):
+    def __init__(self, task_id: str, missing: set[str] | frozenset[str], message: str | None = None):
         self.task_id = task_id
         self.missing = frozenset(missing)
         names = ", ".join(sorted(self.missing))
-        super().__init__(
+        super().__init__(message or (
             f"task {task_id!r} requires capabilities no single agent has ({names}); "
             "add an agent holding all of them or drop them from Task.requires"
-        )
+        ))
 
 
 class BackendUnavailable(SwarmlabError, ImportError):

@@ -108,3 +108,291 @@ def test_rate_limited_says_what_the_provider_said_and_travels_whole():
     assert sl.RateLimited().retry_after_s is None
     with pytest.raises(sl.ConfigError, match="retry_after_s must be a finite number"):
         sl.RateLimited(-1)
+
+
+# ---------------------------------------------------------------- scheduling with units (virtual time)
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+from swarmlab import Policy, SchedulingAlgorithm, TaskScheduler, simulate  # noqa: E402
+from swarmlab.core.units import MAX_RATE_LIMITED, RESERVE_AFTER_S  # noqa: E402
+from swarmlab.errors import ConfigError, NoEligibleAgentError, RateLimited  # noqa: E402
+
+EPS = 1e-9
+
+
+def _limits(**kw):
+    return ResourceLimits(task_timeout=None, **kw)
+
+
+def _ran(rec):
+    """Attempts that started: (task_id, agent_id, started_s, finished_s)."""
+    t = rec.tasks.dropna(subset=["started_s"])
+    return list(zip(t["task_id"], t["agent_id"], t["started_s"], t["finished_s"]))
+
+
+def _peak(intervals):
+    """The most units held at once: ends at an instant come before starts."""
+    edges = sorted([(s, 1, n) for s, e, n in intervals] + [(e, 0, -n) for s, e, n in intervals])
+    level = peak = 0.0
+    for _, _, n in edges:
+        level += n
+        peak = max(peak, level)
+    return peak
+
+
+def assert_within_capacity(rec, tasks, agents, limits):
+    need = {t.id: (t.resources or {}) for t in tasks}
+    ran = _ran(rec)
+    for name, size in limits.pools.items():
+        assert _peak([(s, e, need[i].get(name, 0)) for i, _, s, e in ran]) <= size + EPS, name
+    for a in agents:
+        for name, held in (a.resources or {}).items():
+            assert _peak([(s, e, need[i].get(name, 0)) for i, ag, s, e in ran if ag == a.id]) <= held + EPS
+    for name, r in limits.rates.items():
+        b = TokenBucket(r.limit, r.per_s, now=0.0)
+        for i, _, s, _ in sorted(ran, key=lambda x: x[2]):
+            n = need[i].get(name, 0)
+            if n:
+                assert b.take(n, s), (name, i, s)
+
+
+def test_a_pool_of_two_never_runs_three_at_once():
+    tasks = [Task(None, id=f"t{i}", estimate_s=1.0, resources={"llm": 1}) for i in range(7)]
+    agents = [Agent(f"a{i}", capacity=4) for i in range(3)]
+    limits = _limits(pools={"llm": 2})
+    rec = simulate(tasks, agents, limits=limits)
+    assert _peak([(s, e, 1) for _, _, s, e in _ran(rec)]) == 2
+    assert rec.tasks["finished_s"].max() == 4.0  # 7 one-second tasks, two at a time
+    assert rec.meta["resources"]["pools"] == {"llm": 2.0}
+    assert rec.meta["resources"]["held_s"]["llm"] > 0
+
+
+def test_gpu_tasks_go_only_to_agents_holding_gpus_and_never_overlap_on_one():
+    tasks = [Task(None, id=f"g{i}", estimate_s=1.0, resources={"gpu": 1}) for i in range(4)]
+    tasks += [Task(None, id=f"c{i}", estimate_s=1.0) for i in range(4)]
+    agents = [Agent("gpu0", capacity=4, resources={"gpu": 1}), Agent("cpu", capacity=4)]
+    for alg in ("round_robin", "least_loaded"):
+        rec = simulate(tasks, agents, limits=_limits(), scheduler=alg)
+        gpu = [(s, e, 1) for i, a, s, e in _ran(rec) if i.startswith("g")]
+        assert {a for i, a, _, _ in _ran(rec) if i.startswith("g")} == {"gpu0"}
+        assert _peak(gpu) == 1
+
+
+def test_fractional_units_share_one_device():
+    tasks = [Task(None, id=f"h{i}", estimate_s=1.0, resources={"gpu": 0.5}) for i in range(4)]
+    rec = simulate(tasks, [Agent("a", capacity=4, resources={"gpu": 1})], limits=_limits())
+    assert sorted(s for _, _, s, _ in _ran(rec)) == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_a_rate_spaces_starts_exactly_as_the_bucket_says():
+    rate = RateLimit(3, per_s=6.0)  # 3 in the bucket, one more every 2 s
+    tasks = [Task(None, id=f"r{i}", estimate_s=0.25, resources={"rpm": 1}) for i in range(8)]
+    rec = simulate(tasks, [Agent(f"a{i}", capacity=8) for i in range(2)], limits=_limits(rates={"rpm": rate}))
+    starts = sorted(s for _, _, s, _ in _ran(rec))
+    b, t, expected = TokenBucket(3, 6.0, now=0.0), 0.0, []
+    for _ in range(8):  # each start at the earliest time the bucket covers it
+        t = b.when(1, t)
+        assert b.take(1, t)
+        expected.append(t)
+    assert starts == pytest.approx(expected)
+    assert expected == pytest.approx([0, 0, 0, 2, 4, 6, 8, 10])
+
+
+def test_a_held_task_does_not_block_the_next_on_the_same_agent():
+    tasks = [Task(None, id="big", estimate_s=1.0, resources={"llm": 2}, priority=9),
+             Task(None, id="small", estimate_s=1.0)]
+    agents = [Agent("a", capacity=2)]
+    limits = _limits(pools={"llm": 2})
+    hog = Task(None, id="hog", estimate_s=3.0, resources={"llm": 1}, priority=10)
+    rec = simulate([hog] + tasks, agents, limits=limits, scheduler="round_robin")
+    s = {i: st for i, _, st, _ in _ran(rec)}
+    assert s["small"] == 0.0 and s["big"] == 3.0  # big waits for the hog; small does not wait for big
+    ev = rec.events
+    assert list(ev.loc[ev["event"] == "held", "detail"]) == ["llm"]
+
+
+def test_a_big_need_is_not_starved_by_a_stream_of_small_ones():
+    """Small 1-unit tasks, ready in a stream, each lasting 1 s, on a pool of 4: a
+    4-unit task ready at t=0.5 starts within RESERVE_AFTER_S + 1 s (it reserves the pool
+    after RESERVE_AFTER_S, then the small ones running then end within 1 s)."""
+    small = [Task(None, id=f"s{i}", estimate_s=1.0, resources={"llm": 1}) for i in range(200)]
+    big = Task(None, id="big", estimate_s=1.0, resources={"llm": 4})
+    gate = Task(None, id="gate", estimate_s=0.5)
+    big.dependencies = ["gate"]
+    for i, t in enumerate(small[8:]):  # a stream: each small one is ready as an earlier one ends
+        t.dependencies = [f"s{i}"]
+    rec = simulate([gate] + small + [big], [Agent(f"a{i}", capacity=8) for i in range(2)],
+                   limits=_limits(pools={"llm": 4}))
+    s = {i: st for i, _, st, _ in _ran(rec)}
+    assert s["big"] <= 0.5 + RESERVE_AFTER_S + 1.0
+    assert rec.final()["status"].eq("completed").all()
+
+
+@pytest.mark.parametrize("how", ["failed", "timed_out", "cancelled", "lost"])
+def test_units_come_back_at_every_end(how):
+    from swarmlab.core.dispatcher import Dispatcher
+    from swarmlab.events import Recorder
+    from swarmlab.scheduling.registry import resolve_policy as TS
+
+    agents = [Agent("a", capacity=2, resources={"gpu": 1}), Agent("b", capacity=2, resources={"gpu": 1})]
+    d = Dispatcher(agents, TS("round_robin"), _limits(pools={"llm": 1}), Recorder())
+    d.submit([Task(None, id="x", resources={"llm": 1, "gpu": 1}, max_retries=0),
+              Task(None, id="y", resources={"llm": 1, "gpu": 1}, max_retries=0)], 0.0)
+    (st,) = d.take_starts(0.0)
+    assert d.units.free["llm"] == 0 and st.slot.free_units["gpu"] == 0
+    if how == "lost":
+        d.lose_agent(st.slot.id, 1.0)
+    elif how == "cancelled":
+        d.finish(st, st.attempt, 1.0, sl.TaskStatus.CANCELLED)
+    else:
+        d.finish(st, st.attempt, 1.0, sl.TaskStatus(how), exc=ValueError("x"))
+    assert d.units.free["llm"] == 1 and st.slot.free_units["gpu"] == 1
+    assert [t.id for t in d.take_starts(1.0)]  # the other one (or x again) now starts
+
+
+def test_bad_resource_needs_are_refused_at_submit():
+    agents = [Agent("a", resources={"gpu": 1})]
+    lim = _limits(pools={"llm": 2}, rates={"rpm": RateLimit(10, per_s=60)})
+    with pytest.raises(ConfigError, match=r"'nope'.*\['gpu'\].*\['llm'\].*\['rpm'\]"):
+        simulate([Task(None, estimate_s=1, resources={"nope": 1})], agents, limits=lim)
+    with pytest.raises(ConfigError, match=r"3 units of pool 'llm', which holds 2"):
+        simulate([Task(None, estimate_s=1, resources={"llm": 3})], agents, limits=lim)
+    with pytest.raises(ConfigError, match=r"11 units of rate 'rpm'.*holds 10"):
+        simulate([Task(None, estimate_s=1, resources={"rpm": 11})], agents, limits=lim)
+    with pytest.raises(NoEligibleAgentError, match=r"gpu: needs 2, the most an agent holds is 1"):
+        simulate([Task(None, estimate_s=1, resources={"gpu": 2})], agents, limits=lim)
+    with pytest.raises(ConfigError, match=r"unique across"):
+        simulate([Task(None, estimate_s=1)], [Agent("a", resources={"llm": 1})], limits=lim)
+    with pytest.raises(ConfigError, match=r"no agent resource"):  # no resources in the run at all
+        simulate([Task(None, estimate_s=1, resources={"gpu": 1})], [Agent("a")], limits=_limits())
+
+
+def _refusing(times, resource=None, after=2.0):
+    """A failures model: the first ``times`` attempts of task 'r' are refused."""
+    def model(task, attempt):
+        if task.id == "r" and attempt <= times:
+            return RateLimited(after, resource=resource)
+        return None
+    return model
+
+
+def test_rate_limited_retries_after_the_retry_after_without_spending_retries():
+    rec = simulate([Task(None, id="r", estimate_s=1.0, max_retries=0)], [Agent("a")], limits=_limits(),
+                   failures=_refusing(2))
+    t = rec.tasks
+    assert list(t["status"]) == ["rate_limited", "rate_limited", "completed"]
+    assert list(t["started_s"]) == [0.0, 3.0, 6.0]  # 1 s attempt + 2 s retry-after, twice
+    ev = rec.events
+    assert list(ev.loc[ev["event"] == "rate_limited", "detail"]) == ["retry after 2s"] * 2
+
+
+def test_rate_limited_without_a_retry_after_backs_off_exponentially():
+    rec = simulate([Task(None, id="r", estimate_s=1.0, retry_backoff_s=0.5)], [Agent("a")], limits=_limits(),
+                   failures=_refusing(3, after=None))
+    assert list(rec.tasks["started_s"]) == [0.0, 1.5, 3.5, 6.5]  # waits 0.5, 1, 2
+
+
+def test_rate_limited_on_a_pool_pauses_everything_that_uses_it():
+    tasks = [Task(None, id="r", estimate_s=1.0, resources={"llm": 1})]
+    tasks += [Task(None, id=f"o{i}", estimate_s=1.0, resources={"llm": 1}) for i in range(2)]
+    tasks += [Task(None, id="free", estimate_s=1.0)]
+    rec = simulate(tasks, [Agent("a", capacity=4)], limits=_limits(pools={"llm": 1}),
+                   failures=_refusing(1, resource="llm", after=5.0))
+    s = {i: st for i, _, st, _ in _ran(rec)}
+    # r refused at t=1: the pool is paused until t=6, then r (ranked first), o0 and o1 in turn
+    assert s["free"] == 0.0 and sorted(s[k] for k in ("r", "o0", "o1")) == [6.0, 7.0, 8.0]
+
+
+def test_rate_limited_fails_after_the_cap_of_refusals_in_a_row():
+    rec = simulate([Task(None, id="r", estimate_s=0.1)], [Agent("a")], limits=_limits(),
+                   failures=_refusing(10_000, after=0.0))
+    f = rec.final()
+    assert f["status"].iloc[0] == "failed" and f["error_type"].iloc[0] == "rate_limited"
+    assert (rec.tasks["status"] == "rate_limited").sum() == MAX_RATE_LIMITED
+
+
+def test_reported_spending_trues_up_the_rate():
+    from swarmlab.core.dispatcher import Dispatcher
+    from swarmlab.events import Recorder
+    from swarmlab.scheduling.registry import resolve_policy as TS
+
+    lim = _limits(rates={"tpm": RateLimit(3000, per_s=60, reported="tokens")})  # 50 a second
+    d = Dispatcher([Agent("a", capacity=4)], TS("round_robin"), lim, Recorder())
+    d.submit([Task(None, id=f"t{i}", resources={"tpm": 1000}) for i in range(2)], 0.0)
+    a, b = d.take_starts(0.0)
+    d.finish(a, a.attempt, 0.0, sl.TaskStatus.COMPLETED, reported={"tokens": 3000})
+    assert d.units.buckets["tpm"].available(0.0) == pytest.approx(3000 - 2000 - 2000)
+    d.finish(b, b.attempt, 0.0, sl.TaskStatus.COMPLETED, reported={"other": 5})  # not a rate's: ignored
+    assert d.units.buckets["tpm"].available(0.0) == pytest.approx(-1000)
+
+
+def test_replay_keeps_resources_and_limits():
+    tasks = [Task(None, id=f"t{i}", estimate_s=1.0, resources={"llm": 1, "gpu": 1}) for i in range(4)]
+    agents = [Agent("a", capacity=4, resources={"gpu": 2})]
+    rec = simulate(tasks, agents, limits=_limits(pools={"llm": 1}))
+    again = sl.replay(rec)
+    assert sorted(again.tasks["started_s"]) == sorted(rec.tasks["started_s"]) == [0, 1, 2, 3]
+
+
+class FreestGpu(Policy):
+    """A user's policy: the candidate with the most free gpu units."""
+
+    name = "freest_gpu"
+
+    def choose(self, task, candidates):
+        return max(candidates, key=lambda a: (a.free_units.get("gpu", 0), -a.queued, -a.idx))
+
+
+@hst.composite
+def resource_workloads(draw):
+    n_agents = draw(hst.integers(1, 4))
+    agents = [Agent(f"a{i}", capacity=draw(hst.integers(1, 3)),
+                    resources={"gpu": draw(hst.integers(1, 2))} if draw(hst.booleans()) or i == 0 else None)
+              for i in range(n_agents)]
+    pool = draw(hst.sampled_from([1.0, 2.0, 3.5]))
+    rate = RateLimit(draw(hst.integers(2, 5)), per_s=draw(hst.sampled_from([1.0, 3.0])))
+    tasks = []
+    for i in range(draw(hst.integers(1, 25))):
+        res = {}
+        if draw(hst.booleans()):
+            res["llm"] = draw(hst.sampled_from([0.5, 1.0, pool]))
+        if draw(hst.booleans()):
+            res["rpm"] = draw(hst.integers(1, 2))
+        if draw(hst.booleans()):
+            res["gpu"] = draw(hst.sampled_from([0.5, 1.0]))
+        tasks.append(Task(None, id=f"t{i}", estimate_s=draw(hst.sampled_from([0.1, 0.5, 1.0, 2.0])),
+                          priority=draw(hst.integers(1, 10)), resources=res or None))
+    return tasks, agents, _limits(pools={"llm": pool}, rates={"rpm": rate})
+
+
+SCHEDULERS = ([TaskScheduler(a, enable_work_stealing=s) for a in SchedulingAlgorithm for s in (False, True)]
+              + [FreestGpu()])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(w=resource_workloads(), which=hst.integers(0, len(SCHEDULERS) - 1))
+def test_no_resource_is_ever_over_capacity(w, which):
+    tasks, agents, limits = w
+    rec = simulate(tasks, agents, limits=limits, scheduler=SCHEDULERS[which])
+    assert rec.final()["status"].eq("completed").all()
+    assert_within_capacity(rec, tasks, agents, limits)
+
+
+def test_every_scheduler_respects_capacity_on_one_mixed_workload():
+    import random
+
+    rng = random.Random(7)
+    agents = [Agent("a0", capacity=3, resources={"gpu": 2}), Agent("a1", capacity=2, resources={"gpu": 1}),
+              Agent("a2", capacity=2)]
+    limits = _limits(pools={"llm": 2.5}, rates={"rpm": RateLimit(4, per_s=2.0)})
+    tasks = [Task(None, id=f"t{i}", estimate_s=rng.choice([0.1, 0.7, 1.3]), priority=rng.randint(1, 10),
+                  resources={k: v for k, v in (("llm", rng.choice([0, 0.5, 1, 2.5])), ("rpm", rng.choice([0, 1, 2])),
+                                               ("gpu", rng.choice([0, 0, 0.5, 1, 2]))) if v} or None)
+             for i in range(60)]
+    for sch in SCHEDULERS:
+        rec = simulate(tasks, agents, limits=limits, scheduler=sch)
+        assert rec.final()["status"].eq("completed").all(), sch
+        assert_within_capacity(rec, tasks, agents, limits)
+        again = simulate(tasks, agents, limits=limits, scheduler=sch)
+        assert list(again.tasks["started_s"]) == list(rec.tasks["started_s"])  # deterministic

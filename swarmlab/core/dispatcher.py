@@ -42,7 +42,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import ConfigError, QueueFullError
+from ..errors import ConfigError, QueueFullError, RateLimited
 from ..events import EventCounts, Recorder, attempt_row, task_info_row
 from ..model import TERMINAL, Agent, ResourceLimits, Task, TaskStatus
 from ..scheduling.base import AgentSlot, Policy
@@ -51,6 +51,7 @@ from .pool import Pool
 from .queues import Queues
 from .submission import Intake, rank, wire
 from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
+from .units import MAX_RATE_LIMITED, Units, resolve_all
 
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
@@ -159,6 +160,15 @@ class Dispatcher:
         self._freed: list[AgentSlot] = []  # agents that got a free slot since the last take_starts
         self.intake = Intake(self.tasks, self.index, forget)
         self.ended = self.intake.ended
+        self.units: Units | None = None  # agent units, pools and rates: only a run that has some
+        self.rate_limited: dict[str, list[int]] = {}  # task id -> [refusals, refusals in a row]
+        if limits.pools or limits.rates or any(a.resources for a in agents):
+            self._use_units()
+
+    def _use_units(self) -> Units:
+        if self.units is None:
+            self.units = self.queues.units = Units(self.limits, self.slots, self.recorder, self.queues.requeue)
+        return self.units
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -184,6 +194,9 @@ class Dispatcher:
             )
         batch = self.intake.check(tasks, priorities)
         ids, dep_ids = batch.ids, batch.dep_ids
+        needs = None
+        if self.units is not None or any(t.resources for t in tasks):
+            needs = resolve_all(self._use_units(), tasks, ids, self.index)
         learned = self.estimates.predict(tasks, ids) if self.estimates is not None else None
 
         # Checked: from here on nothing raises and every task is accepted.
@@ -214,6 +227,11 @@ class Dispatcher:
             st = TaskState(t, tid, p or t.priority, now,
                            default_timeout if t.timeout is None else t.timeout)
             st.group = groups[t.requires]
+            if needs is not None and needs[i] is not None:
+                st.need = need = needs[i]
+                self.units.accepted(tid, t)
+                if need.agent:
+                    st.group = groups[(t.requires, need.agent)]
             known[tid] = st
             row = task_info_row(task_id=tid, kind=t.kind, estimate_s=t.estimate_s,
                                 requires=tuple(sorted(t.requires)) if t.requires else _NO_IDS,
@@ -289,7 +307,13 @@ class Dispatcher:
         free = self.cap - self.n_running
         if limit is not None:
             free = min(free, limit)
+        units = self.units
+        if units is not None:
+            units.now = now
         out = self.queues.take(free, self.throttled, self.n_running > 0)
+        if units is not None and not out and not self.n_running and units.parked:
+            units.unpark_all(now)  # nothing runs to give units back: check the held ones again
+            out = self.queues.take(free, self.throttled, False)
         n = len(out)
         self.n_running += n
         self.n_waiting -= n
@@ -325,15 +349,23 @@ class Dispatcher:
         error_type: str | None = None,
         tb: str | None = None,
         lost: bool = False,
+        abandoned: bool = False,
+        reported: dict[str, float] | None = None,
     ) -> bool:
         """Report how an attempt ended. Returns False (and ignores it) if stale.
 
         ``lost``: the attempt failed because its worker was lost, not through its own
         doing: it runs again at once, counted apart from ``max_retries``, up to
-        :data:`MAX_LOST_ATTEMPTS` losses."""
+        :data:`MAX_LOST_ATTEMPTS` losses. ``abandoned``: it was not stopped (a thread
+        runs on): it keeps its units until the driver calls :meth:`release`.
+        ``reported``: what the body reported (``report()``): a rate whose ``reported``
+        name is there is trued up by reported minus declared. An ``exc`` that is a
+        :class:`~swarmlab.errors.RateLimited` ends the attempt ``rate_limited``."""
         if st.state is not RUNNING or st.attempt != attempt:
             return False
-        started = self._attempt_ended(st, now, status)
+        if reported and self.units is not None:
+            self.units.charge(reported, st.need, now)
+        started = self._attempt_ended(st, now, status, abandoned)
         slot = st.slot
         if status is _COMPLETED:  # recorded, ended, its dependents released
             if self._observe is not None:
@@ -351,23 +383,64 @@ class Dispatcher:
         if error_type is None:
             error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
         error = str(exc) if exc is not None else None
+        capped = False  # refused by a provider MAX_RATE_LIMITED times in a row: no retry
+        if isinstance(exc, RateLimited) and status is TaskStatus.FAILED:
+            if self._refused(st, attempt, now, started, exc, error):
+                return True
+            error_type, capped = "rate_limited", True
         self._attempts.append(attempt_row(
             task_id=st.id, name=st.task.name, attempt=attempt, status=_TERMINAL_EVENT[status],
             priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
             submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
             error_type=error_type, error=error))
-        if not self._retry(st, attempt, now, status, exc, error_type, lost):
+        if capped or not self._retry(st, attempt, now, status, exc, error_type, lost):
             st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
             self._terminal(st, now, status)
             if st.dependents:
                 self._propagate(st, now)
         return True
 
-    def _attempt_ended(self, st: TaskState, now: float, status: TaskStatus) -> float:
+    def _refused(self, st: TaskState, attempt: int, now: float, started: float, exc: RateLimited,
+                 error: str) -> bool:
+        """The body raised RateLimited: the attempt ends ``rate_limited`` and the task runs
+        again after the retry-after, not spending ``max_retries``; False (it fails) after
+        :data:`~swarmlab.core.units.MAX_RATE_LIMITED` refusals in a row."""
+        counts = self.rate_limited.setdefault(st.id, [0, 0])
+        counts[0] += 1
+        counts[1] += 1
+        if counts[1] > MAX_RATE_LIMITED:
+            return False
+        delay = exc.retry_after_s
+        if delay is None:
+            delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (counts[1] - 1))
+        self._attempts.append(attempt_row(
+            task_id=st.id, name=st.task.name, attempt=attempt, status="rate_limited", priority=st.priority,
+            agent_id=st.slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s, ready_s=st.ready_s,
+            started_s=started, finished_s=now, error_type="RateLimited", error=error))
+        paused = exc.resource is not None and self._use_units().pause(exc.resource, now + delay)
+        self.recorder.emit(now, "rate_limited", st.id, st.slot.id, f"retry after {delay:g}s"
+                           + (f", {exc.resource} paused" if paused else ""))
+        st.state = DELAYED
+        self.n_waiting += 1
+        self._delay_seq += 1
+        heapq.heappush(self._delayed, (now + delay, self._delay_seq, st))
+        return True
+
+    def release(self, st: TaskState, attempt: int, now: float) -> bool:
+        """The abandoned attempt ``attempt`` of ``st`` (``finish(abandoned=True)``) really
+        returned: its units come back. False when it kept none."""
+        return self.units is not None and self.units.release_kept(st, attempt, now)
+
+    def _attempt_ended(self, st: TaskState, now: float, status: TaskStatus, abandoned: bool = False) -> float:
         """The attempt in flight of ``st`` ended with ``status``: its slot is free, its
         times and its agent's measurements count. Returns when it started."""
         slot = st.slot
         slot.running -= 1
+        if st.need is not None:
+            if abandoned:
+                self.units.keep(st, st.attempt, slot)
+            else:
+                self.units.release(slot, st.need, now)
         slot.drop_work(st.weight, st.priority)
         self.n_running -= 1
         started = st.started_s if st.started_s is not None else now
@@ -415,7 +488,10 @@ class Dispatcher:
             delay = 0.0
             why = f" (lost {st.lost} of {MAX_LOST_ATTEMPTS} allowed, not counted against max_retries)"
         else:
-            tries = attempt - st.lost  # attempts that failed by their own doing
+            limited = self.rate_limited.get(st.id) if self.rate_limited else None
+            if limited is not None:
+                limited[1] = 0  # a refusal streak ends with an attempt that was not refused
+            tries = attempt - st.lost - (limited[0] if limited is not None else 0)  # failed by their own doing
             if not ((status is TaskStatus.FAILED or status is TaskStatus.TIMED_OUT)
                     and tries <= st.task.max_retries and isinstance(exc, st.task.retry_on)):
                 return False
@@ -453,6 +529,8 @@ class Dispatcher:
                        error_type: str | None = None) -> None:
         """End a waiting task without running it: one attempt row with no start."""
         error_type = error_type or status.value
+        if st.need is not None:
+            self.units.forget(st, now)
         if st.state is QUEUED:
             self.queues.drop(st)
         self.n_waiting -= 1
@@ -479,6 +557,8 @@ class Dispatcher:
     def add_agent(self, agent: Agent, now: float) -> None:
         """A new agent joins the pool; with stealing on it may take waiting work at once."""
         slot = self.pool.join(agent)
+        if self.units is not None or agent.resources:
+            self._use_units().check_names()
         self.recorder.emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
         if self.stealer is not None:
             self.stealer.agent_joined(slot, now)
@@ -507,6 +587,10 @@ class Dispatcher:
         self.recorder.emit(now, "left", None, slot.id, reason)
         lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
         waiting = self.queues.withdraw(slot)  # in rank order
+        if self.units is not None:  # and those held off its queue for units
+            waiting += self.queues.withdraw_held(
+                [st for st in self.tasks.values() if st.slot is slot and st.state is QUEUED
+                 and st.need is not None and self.units.forget(st, now)])
         for st in lost:
             started = st.started_s if st.started_s is not None else now
             self._attempts.append(attempt_row(
@@ -522,6 +606,8 @@ class Dispatcher:
             st.lost += 1
             self.recorder.emit(now, "failed", st.id, slot.id, "agent_lost")
             slot.running -= 1
+            if st.need is not None:
+                self.units.release(slot, st.need, now)
             self.n_running -= 1
             self.n_waiting += 1
         slot.work = slot.hi_work = 0.0
@@ -540,13 +626,18 @@ class Dispatcher:
     def next_wakeup(self) -> float | None:
         """When the dispatcher next has something to do by itself (a retry's backoff
         ends), or None. Aging needs no wake-ups: it is part of a task's rank."""
+        at = self.units.next_wakeup() if self.units is not None else None
         if not self._delayed:
-            return None
+            return at
         due, _, _ = self._delayed[0]
-        return due
+        return due if at is None or due < at else at
 
     def wake(self, now: float) -> None:
-        """Make every retry whose backoff has elapsed ready."""
+        """Make every retry whose backoff has elapsed ready; pauses over and buckets
+        refilled put back the tasks they held."""
+        if self.units is not None:
+            self.units.now = now
+            self.units.wake(now)
         dl = self._delayed
         while dl:
             due, _, st = dl[0]
