@@ -396,3 +396,95 @@ def test_every_scheduler_respects_capacity_on_one_mixed_workload():
         assert_within_capacity(rec, tasks, agents, limits)
         again = simulate(tasks, agents, limits=limits, scheduler=sch)
         assert list(again.tasks["started_s"]) == list(rec.tasks["started_s"])  # deterministic
+
+
+# ---------------------------------------------------------------- real time
+import asyncio  # noqa: E402
+import threading  # noqa: E402
+
+from conftest import run, until  # noqa: E402
+from tasks import sleep, sleep_async  # noqa: E402
+
+
+@pytest.mark.parametrize("mode", ["thread", "asyncio", "process"])
+def test_a_pool_caps_concurrency_in_real_time(mode):
+    fn = sleep_async if mode == "asyncio" else sleep
+
+    async def main():
+        lim = ResourceLimits(task_timeout=30, pools={"llm": 2})
+        async with sl.ParallelExecutor(mode=mode, limits=lim) as ex:
+            await ex.submit_batch([Task(fn, (0.02,), resources={"llm": 1}) for _ in range(8)])
+            assert await ex.wait_for_completion(30)
+            return ex.record()
+
+    rec = run(main())
+    assert rec.final()["status"].eq("completed").all()
+    assert _peak([(s, e, 1) for _, _, s, e in _ran(rec)]) <= 2
+
+
+_refused_once: list = []
+
+
+async def refuse_once_async():
+    if not _refused_once:
+        _refused_once.append(1)
+        raise RateLimited(0.2, resource="llm")
+    return "ok"
+
+
+def test_rate_limited_pauses_a_pool_in_asyncio():
+    _refused_once.clear()
+
+    async def main():
+        lim = ResourceLimits(task_timeout=30, pools={"llm": 4})
+        async with sl.ParallelExecutor(mode="asyncio", limits=lim) as ex:
+            await ex.submit_task(Task(refuse_once_async, id="r", resources={"llm": 1}))
+            await until(lambda: _refused_once, what="the refusal")
+            await ex.submit_batch([Task(sleep_async, (0.01,), id=f"o{i}", resources={"llm": 1}) for i in range(3)])
+            await ex.submit_task(Task(sleep_async, (0.01,), id="free"))
+            assert await ex.wait_for_completion(30)
+            return ex.record()
+
+    rec = run(main())
+    ev = rec.events
+    refused_at = float(ev.loc[ev["event"] == "rate_limited", "t_s"].iloc[0])
+    starts = ev[ev["event"] == "started"].groupby("task_id", observed=True)["t_s"].max()
+    assert all(starts[f"o{i}"] >= refused_at + 0.2 for i in range(3))  # the dispatcher's clock: a rule, not a timing
+    assert list(rec.final().set_index("task_id").loc[["r"], "status"]) == ["completed"]
+    assert "rate_limited" in set(rec.tasks["status"])
+
+
+_gate = threading.Event()
+_order: list = []
+
+
+def hold_gate():
+    _gate.wait(30)
+    _order.append("abandoned returned")
+
+
+def note_start():
+    _order.append("next started")
+
+
+def test_an_abandoned_thread_keeps_its_units_until_it_returns():
+    _gate.clear()
+    _order.clear()
+
+    async def main():
+        lim = ResourceLimits(task_timeout=30, pools={"llm": 1})
+        async with sl.ParallelExecutor(mode="thread", limits=lim) as ex:
+            await ex.submit_task(Task(hold_gate, id="slow", timeout=0.05, max_retries=0, resources={"llm": 1}))
+            await until(lambda: any(e[sl.events.EVENT.event] == "abandoned" for e in ex.recorder.since(0)),
+                        what="the abandonment")
+            await ex.submit_task(Task(note_start, id="next", resources={"llm": 1}))
+            held = lambda: any(e[sl.events.EVENT.event] == "held" for e in ex.recorder.since(0))  # noqa: E731
+            await until(held, what="the next task held for the units")
+            assert _order == []  # the units are still with the abandoned thread
+            _gate.set()
+            assert await ex.wait_for_completion(30)
+            return ex.record()
+
+    rec = run(main())
+    assert _order == ["abandoned returned", "next started"]
+    assert rec.final().set_index("task_id")["status"].to_dict() == {"slow": "timed_out", "next": "completed"}
