@@ -399,7 +399,6 @@ def test_every_scheduler_respects_capacity_on_one_mixed_workload():
 
 
 # ---------------------------------------------------------------- real time
-import asyncio  # noqa: E402
 import threading  # noqa: E402
 
 from conftest import run, until  # noqa: E402

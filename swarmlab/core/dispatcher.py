@@ -18,9 +18,12 @@ A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskSta
     pending    a dependency ends, not completed                 upstream_failed
     delayed    wake: its retry's backoff is over                queued      (ready, placed)
     queued     take_starts                                      running
+    queued     take_starts: a unit is not free (held, parked)   queued      (off its queue)
+    queued     (held) units back, bucket refilled, pause over   queued      (on its queue again)
     queued     a steal (the stealing plugin's move)             queued      (on the thief)
     queued     lose_agent: its agent left                       queued elsewhere, or failed
     running    finish: completed                                completed
+    running    finish: RateLimited, fewer than MAX_RATE_LIMITED delayed     (rate_limited, no retry spent)
     running    finish: failed or timed out, a retry left        delayed     (retried)
     running    finish: lost with its worker (lost=True)         delayed     (retried, no backoff)
     running    finish: no retry left, or cancelled              failed, timed_out, cancelled
@@ -28,6 +31,8 @@ A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskSta
     waiting    cancel, cancel_waiting                           cancelled
     -          placed: the policy returned no candidate         failed      (policy_error)
 
+Units (:mod:`swarmlab.core.units`) are taken at the start and given back at every end of
+an attempt (kept by an abandoned one until :meth:`Dispatcher.release`).
 "waiting" is pending, delayed or queued; "placed" is the policy choosing an agent
 (``assigned``), and a task whose retry has no backoff is placed at once. Every task
 that ends other than completed ends its waiting dependents ``upstream_failed``.
@@ -47,11 +52,12 @@ from ..events import EventCounts, Recorder, attempt_row, task_info_row
 from ..model import TERMINAL, Agent, ResourceLimits, Task, TaskStatus
 from ..scheduling.base import AgentSlot, Policy
 from .estimates import Estimates
+from .membership import Membership
 from .pool import Pool
 from .queues import Queues
 from .submission import Intake, rank, wire
 from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
-from .units import MAX_RATE_LIMITED, Units, resolve_all
+from .units import MAX_BACKOFF_S, Units, refused, resolve_all
 
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
@@ -61,8 +67,6 @@ _WAITING = (PENDING, DELAYED, QUEUED)
 _FAILED_STATES = TERMINAL - {_COMPLETED}  # a dependency that ended in one fails its dependents
 _NO_IDS = ()
 
-# Retry backoff is capped so that a task with many retries cannot sleep for hours.
-MAX_BACKOFF_S = 60.0
 
 #: Attempts of one task that may be lost with their worker (a Dask worker that died under
 #: them) and run again, apart from ``max_retries``; one more loss fails the task. The
@@ -74,7 +78,7 @@ def _by_rank(st: TaskState) -> float:
     return -st.rank
 
 
-class Dispatcher:
+class Dispatcher(Membership):
     """Decides what runs where and when; records what happened.
 
     Parameters
@@ -124,7 +128,7 @@ class Dispatcher:
         # No cap given: the agents' own capacities are the only limit.
         cap = limits.max_concurrent_tasks
         self.cap: float = math.inf if cap is None else cap
-        self._cap_noted = cap is None
+        self.cap_noted = cap is None
         self.max_queue: float = limits.max_queue_size
         self.recorder = recorder  # its emit is called, not kept bound: a method call is cheaper
         self._attempts = recorder.attempts
@@ -163,12 +167,7 @@ class Dispatcher:
         self.units: Units | None = None  # agent units, pools and rates: only a run that has some
         self.rate_limited: dict[str, list[int]] = {}  # task id -> [refusals, refusals in a row]
         if limits.pools or limits.rates or any(a.resources for a in agents):
-            self._use_units()
-
-    def _use_units(self) -> Units:
-        if self.units is None:
-            self.units = self.queues.units = Units(self.limits, self.slots, self.recorder, self.queues.requeue)
-        return self.units
+            self.use_units()
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -196,7 +195,7 @@ class Dispatcher:
         ids, dep_ids = batch.ids, batch.dep_ids
         needs = None
         if self.units is not None or any(t.resources for t in tasks):
-            needs = resolve_all(self._use_units(), tasks, ids, self.index)
+            needs = resolve_all(self.use_units(), tasks, ids, self.index)
         learned = self.estimates.predict(tasks, ids) if self.estimates is not None else None
 
         # Checked: from here on nothing raises and every task is accepted.
@@ -270,8 +269,8 @@ class Dispatcher:
                 dep = known.get(did)
                 state = dep.state if dep is not None else self.intake.ended_status(did)
                 if state in _FAILED_STATES:
-                    self._end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED, f"dependency {did!r} ended {state.value}")
-                    self._propagate(st, now)
+                    self.end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED, f"dependency {did!r} ended {state.value}")
+                    self.propagate(st, now)
                     break
             else:
                 if st.waiting_on == 0:
@@ -288,8 +287,8 @@ class Dispatcher:
         if self.policy_error is None:
             self.policy_error = err
         st.slot = None
-        self._end_unstarted(st, now, TaskStatus.FAILED, str(err), "policy_error")
-        self._propagate(st, now)
+        self.end_unstarted(st, now, TaskStatus.FAILED, str(err), "policy_error")
+        self.propagate(st, now)
 
     # ------------------------------------------------------------------ starts
     def take_starts(self, now: float, limit: int | None = None) -> list[TaskState]:
@@ -317,18 +316,9 @@ class Dispatcher:
         n = len(out)
         self.n_running += n
         self.n_waiting -= n
-        if not self._cap_noted and self.n_running >= self.cap and self.queues.startable_now():
-            self._note_cap(now)
+        if not self.cap_noted and self.n_running >= self.cap and self.queues.startable_now():
+            self.note_cap(now)
         return out
-
-    def _note_cap(self, now: float) -> None:
-        """The first time ``max_concurrent_tasks`` holds back a task that an agent with a
-        free slot could start, say so (once a run: it then binds again and again)."""
-        self._cap_noted = True
-        total = sum(s.capacity for s in self.slots if not s.retired)
-        self.recorder.emit(now, "capped", None, None,
-                   f"max_concurrent_tasks={self.cap} holds back work that agents with free slots could "
-                   f"start (their capacity: {total})")
 
     def started(self, st: TaskState, now: float, mode: str, worker: Any = None) -> None:
         """Record that the attempt of ``st`` began running on ``mode`` (``worker`` optional)."""
@@ -397,29 +387,16 @@ class Dispatcher:
             st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
             self._terminal(st, now, status)
             if st.dependents:
-                self._propagate(st, now)
+                self.propagate(st, now)
         return True
 
     def _refused(self, st: TaskState, attempt: int, now: float, started: float, exc: RateLimited,
                  error: str) -> bool:
-        """The body raised RateLimited: the attempt ends ``rate_limited`` and the task runs
-        again after the retry-after, not spending ``max_retries``; False (it fails) after
-        :data:`~swarmlab.core.units.MAX_RATE_LIMITED` refusals in a row."""
-        counts = self.rate_limited.setdefault(st.id, [0, 0])
-        counts[0] += 1
-        counts[1] += 1
-        if counts[1] > MAX_RATE_LIMITED:
-            return False
-        delay = exc.retry_after_s
+        """The body raised RateLimited (:func:`~swarmlab.core.units.refused`): False when
+        the task fails for it; else it waits (delayed) for the retry-after."""
+        delay = refused(self, st, attempt, now, started, exc, error)
         if delay is None:
-            delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (counts[1] - 1))
-        self._attempts.append(attempt_row(
-            task_id=st.id, name=st.task.name, attempt=attempt, status="rate_limited", priority=st.priority,
-            agent_id=st.slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s, ready_s=st.ready_s,
-            started_s=started, finished_s=now, error_type="RateLimited", error=error))
-        paused = exc.resource is not None and self._use_units().pause(exc.resource, now + delay)
-        self.recorder.emit(now, "rate_limited", st.id, st.slot.id, f"retry after {delay:g}s"
-                           + (f", {exc.resource} paused" if paused else ""))
+            return False
         st.state = DELAYED
         self.n_waiting += 1
         self._delay_seq += 1
@@ -525,7 +502,7 @@ class Dispatcher:
         if self.on_terminal is not None:
             self.on_terminal(st)
 
-    def _end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str,
+    def end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str,
                        error_type: str | None = None) -> None:
         """End a waiting task without running it: one attempt row with no start."""
         error_type = error_type or status.value
@@ -542,85 +519,16 @@ class Dispatcher:
         st.error_type, st.error = error_type, reason
         self._terminal(st, now, status)
 
-    def _propagate(self, failed: TaskState, now: float) -> None:
+    def propagate(self, failed: TaskState, now: float) -> None:
         """Every transitive dependent of ``failed`` ends upstream_failed and never runs."""
         stack = [failed]
         while stack:
             cause = stack.pop()
             for d in cause.dependents or ():
                 if d.state is PENDING:
-                    self._end_unstarted(d, now, TaskStatus.UPSTREAM_FAILED,
+                    self.end_unstarted(d, now, TaskStatus.UPSTREAM_FAILED,
                                         f"dependency {cause.id!r} ended {cause.state.value}")
                     stack.append(d)
-
-    # ------------------------------------------------------------------ the pool
-    def add_agent(self, agent: Agent, now: float) -> None:
-        """A new agent joins the pool; with stealing on it may take waiting work at once."""
-        slot = self.pool.join(agent)
-        if self.units is not None or agent.resources:
-            self._use_units().check_names()
-        self.recorder.emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
-        if self.stealer is not None:
-            self.stealer.agent_joined(slot, now)
-
-    def retire_agent(self, agent_id: str, now: float, reason: str = "") -> bool:
-        """Take an idle agent out of the pool. Refused (False) while it has queued or
-        running work, or when it is the last agent of some capability group."""
-        slot = self.pool.retire(agent_id)
-        if slot is None:
-            return False
-        if self.stealer is not None:
-            self.stealer.agent_left(slot)
-        self.recorder.emit(now, "retired", None, slot.id, reason or None)
-        return True
-
-    def lose_agent(self, agent_id: str, now: float, reason: str = "the agent left") -> list[TaskState]:
-        """An agent leaves the pool whatever it was doing (a failure, a scale-in).
-
-        Its waiting tasks are placed again; each attempt it was running fails with
-        ``error_type="agent_lost"`` and runs again elsewhere, not counted against
-        ``max_retries``. A task no remaining agent can run ends ``failed``. Returns the
-        tasks whose running attempt was lost (the driver stops them)."""
-        slot = self.pool.leave(agent_id)
-        if self.stealer is not None:
-            self.stealer.agent_left(slot)
-        self.recorder.emit(now, "left", None, slot.id, reason)
-        lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
-        waiting = self.queues.withdraw(slot)  # in rank order
-        if self.units is not None:  # and those held off its queue for units
-            waiting += self.queues.withdraw_held(
-                [st for st in self.tasks.values() if st.slot is slot and st.state is QUEUED
-                 and st.need is not None and self.units.forget(st, now)])
-        for st in lost:
-            started = st.started_s if st.started_s is not None else now
-            self._attempts.append(attempt_row(
-                task_id=st.id, name=st.task.name, attempt=st.attempt, status=TaskStatus.FAILED.value,
-                priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
-                submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
-                error_type="agent_lost", error=reason))
-            st.wait_total += started - st.ready_s
-            st.run_total += now - started
-            self.run_s_total += now - started
-            self.wait_s_total += started - st.ready_s
-            self.attempts_ran += 1
-            st.lost += 1
-            self.recorder.emit(now, "failed", st.id, slot.id, "agent_lost")
-            slot.running -= 1
-            if st.need is not None:
-                self.units.release(slot, st.need, now)
-            self.n_running -= 1
-            self.n_waiting += 1
-        slot.work = slot.hi_work = 0.0
-        for st in lost + waiting:
-            st.state = DELAYED
-            if st.group.slots:
-                self.recorder.emit(now, "retried", st.id, None, "placed again: " + reason)
-                self._enqueue(st, now)
-            else:
-                self._end_unstarted(st, now, TaskStatus.FAILED, f"{reason}, and no agent left can run it",
-                                    "agent_lost")
-                self._propagate(st, now)
-        return lost
 
     # ------------------------------------------------------------------ time and cancellation
     def next_wakeup(self) -> float | None:
@@ -666,15 +574,15 @@ class Dispatcher:
             raise ConfigError(f"no task {tid!r} in this run")
         before = st.state
         if before in _WAITING:
-            self._end_unstarted(st, now, TaskStatus.CANCELLED, reason)
-            self._propagate(st, now)
+            self.end_unstarted(st, now, TaskStatus.CANCELLED, reason)
+            self.propagate(st, now)
         return before if isinstance(before, str) else before.value
 
     def cancel_waiting(self, now: float, reason: str) -> None:
         """Cancel every task not yet running (used by stop)."""
         for st in list(self.tasks.values()):
             if st.state in _WAITING:
-                self._end_unstarted(st, now, TaskStatus.CANCELLED, reason)
+                self.end_unstarted(st, now, TaskStatus.CANCELLED, reason)
         self._delayed.clear()
         self.queues.clear()
 

@@ -34,12 +34,12 @@ from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import ConfigError, NoEligibleAgentError
-from ..events import Recorder
+from ..errors import ConfigError, RateLimited
+from ..events import Recorder, attempt_row
 from ..model import ResourceLimits, Task
 from .bucket import EPSILON, TokenBucket
 
-__all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED"]
+__all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED", "MAX_BACKOFF_S", "refused", "resolve_all"]
 
 #: Seconds a held task waits before it reserves the resource that holds it (see the
 #: module's docstring). Long enough that a short wait never serialises the small tasks
@@ -51,23 +51,23 @@ RESERVE_AFTER_S = 5.0
 #: for ever, yet 50 refusals with backoff up to a minute ride out any honest burst.
 MAX_RATE_LIMITED = 50
 
-_AGENT, _POOL, _RATE = "agent", "pool", "rate"
+#: Retry backoff is capped so that a task with many retries (or refusals without a
+#: retry-after) cannot sleep for hours. The dispatcher's retries use it too.
+MAX_BACKOFF_S = 60.0
 
 
 class Need:
     """What one task needs, resolved: ``agent``, ``pool`` and ``rate`` are tuples of
     (name, units)."""
 
-    __slots__ = ("agent", "pool", "rate")
+    __slots__ = ("agent", "pool", "rate", "by_name")
 
     def __init__(self, agent: tuple, pool: tuple, rate: tuple) -> None:
         self.agent, self.pool, self.rate = agent, pool, rate
+        self.by_name = dict(agent + pool + rate)
 
     def of(self, name: str) -> float:
-        for r, n in self.agent + self.pool + self.rate:
-            if r == name:
-                return n
-        return 0.0
+        return self.by_name.get(name, 0.0)
 
 
 class Units:
@@ -106,6 +106,8 @@ class Units:
         self.declared: dict[str, dict[str, float]] = {}  # task id -> its resources (replay keeps them)
         self.now = 0.0
         self._seq = 0
+        self._names: set[str] = set()
+        self._resolved: dict[tuple, Need] = {}  # (requires, resources) -> Need: tasks share them
         self.check_names()
 
     # ------------------------------------------------------------------ resolving
@@ -114,14 +116,20 @@ class Units:
 
     def check_names(self) -> None:
         """Agent resource names may not be a pool's or a rate's."""
-        clash = sorted(self.agent_names() & (set(self.sizes) | set(self.rates)))
+        self._names = self.agent_names()
+        self._resolved.clear()
+        clash = sorted(self._names & (set(self.sizes) | set(self.rates)))
         if clash:
             raise ConfigError(f"resource names must be unique across agents' resources, pools and rates; "
                               f"{clash} is both an agent resource and a pool or rate of ResourceLimits")
 
     def resolve(self, task: Task, tid: str, index: Any) -> Need:
         """The task's need, resolved; raises ConfigError or NoEligibleAgentError."""
-        agent_names = self.agent_names()
+        ckey = (task.requires, tuple(task.resources.items()))
+        need = self._resolved.get(ckey)
+        if need is not None:
+            return need
+        agent_names = self._names
         agent, pool, rate = [], [], []
         for name, n in sorted(task.resources.items()):
             if name in self.sizes:
@@ -145,10 +153,11 @@ class Units:
         need = Need(tuple(agent), tuple(pool), tuple(rate))
         if agent:
             index.eligible_for(task.requires, need.agent, tid)
+        self._resolved[ckey] = need
         return need
 
     def accepted(self, tid: str, task: Task) -> None:
-        self.declared[tid] = dict(task.resources)
+        self.declared[tid] = task.resources  # (the task's own checked dict: never changed)
 
     # ------------------------------------------------------------------ starting
     def admit(self, st: Any, slot: Any) -> str | None:
@@ -158,32 +167,33 @@ class Units:
         need = st.need
         paused = self.paused
         units = slot.units
+        lists = self.lists  # (empty lists are dropped: none, no reservation to look at)
         for r, n in need.agent:
             free = units.get(r, 0.0)
-            if free + EPSILON < n or self._reserved((slot.idx, r), st, now, free - n):
+            if free + EPSILON < n or (lists and self._reserved((slot.idx, r), st, now, free - n)):
                 return self._hold(st, (slot.idx, r), r)
+        pools = self.free
         for r, n in need.pool:
-            free = self.free[r]
-            if free + EPSILON < n or (paused and paused.get(r, 0.0) > now) or self._reserved(r, st, now, free - n):
+            free = pools[r]
+            if (free + EPSILON < n or (paused and paused.get(r, 0.0) > now)
+                    or (lists and self._reserved(r, st, now, free - n))):
                 return self._hold(st, r, r)
         for r, n in need.rate:
             free = self.buckets[r].available(now)
             if ((paused and paused.get(r, 0.0) > now) or free + EPSILON * max(1.0, n) < n
-                    or self._reserved(r, st, now, free - n)):
+                    or (lists and self._reserved(r, st, now, free - n))):
                 return self._hold(st, r, r)
         for r, n in need.agent:
             units[r] -= n
         for r, n in need.pool:
-            self.free[r] -= n
+            pools[r] -= n
         for r, n in need.rate:
-            self.buckets[r].take(n, now)
-        w = self.waiting_on.pop(st, None)
+            self.buckets[r].level -= n  # refilled to now by available() just above
+        w = self.waiting_on.pop(st, None) if lists else None
         if w is not None:
             self._count(w, now)
-            lst = self.lists.get(w[0])
-            if lst is not None:
-                self._drop(lst, st)
-                self._unpark(w[0], now)  # those behind it may fit in what is left
+            self._drop(w[0], st)
+            self._unpark(w[0], now)  # those behind it may fit in what is left
         return None
 
     def _reserved(self, rkey: Any, st: Any, now: float, left: float) -> bool:
@@ -212,9 +222,7 @@ class Units:
                 first = now
             else:
                 self._count(w, now)
-                lst = self.lists.get(w[0])
-                if lst is not None:
-                    self._drop(lst, st)
+                self._drop(w[0], st)
                 first = w[2]
             self._seq += 1
             insort(self.lists.setdefault(rkey, []), (st.key, self._seq, st), key=_rank)
@@ -227,12 +235,18 @@ class Units:
         name = rkey if isinstance(rkey, str) else rkey[1]
         self.held_s[name] = self.held_s.get(name, 0.0) + (now - since)
 
-    @staticmethod
-    def _drop(lst: list, st: Any) -> None:
+    def _drop(self, rkey: Any, st: Any) -> None:
+        """Take ``st`` off the list of ``rkey`` (dropping the list when empty: an empty
+        ``lists`` lets admit skip the reservations)."""
+        lst = self.lists.get(rkey)
+        if lst is None:
+            return
         for i, e in enumerate(lst):
             if e[2] is st:
                 del lst[i]
-                return
+                break
+        if not lst:
+            del self.lists[rkey]
 
     def forget(self, st: Any, now: float) -> bool:
         """``st`` no longer waits (it ended, or its agent left); True if it was parked
@@ -240,9 +254,7 @@ class Units:
         w = self.waiting_on.pop(st, None)
         if w is not None:
             self._count(w, now)
-            lst = self.lists.get(w[0])
-            if lst is not None:
-                self._drop(lst, st)
+            self._drop(w[0], st)
         if st in self.parked:
             self.parked.discard(st)
             return True
@@ -251,14 +263,18 @@ class Units:
     # ------------------------------------------------------------------ giving back
     def release(self, slot: Any, need: Need, now: float) -> None:
         """An attempt on ``slot`` ended: its agent and pool units come back."""
+        lists = self.lists
         if need.agent:
             units = slot.units
             for r, n in need.agent:
                 units[r] += n
-                self._unpark((slot.idx, r), now)
+                if lists:
+                    self._unpark((slot.idx, r), now)
+        pools = self.free
         for r, n in need.pool:
-            self.free[r] += n
-            self._unpark(r, now)
+            pools[r] += n
+            if lists:
+                self._unpark(r, now)
 
     def keep(self, st: Any, attempt: int, slot: Any) -> None:
         """The attempt was abandoned, not stopped: its units stay held until
@@ -303,6 +319,8 @@ class Units:
                 self.parked.discard(st)
                 self.requeue(st)
             i += 1
+        if not lst:
+            del self.lists[rkey]
 
     def unpark_all(self, now: float) -> None:
         """Put every held task back (nothing runs: they are checked again)."""
@@ -377,6 +395,31 @@ def _rank(e: tuple) -> tuple:
 
 def _key(st: Any) -> int:
     return st.key
+
+
+def refused(d: Any, st: Any, attempt: int, now: float, started: float, exc: RateLimited, error: str) -> float | None:
+    """The attempt of ``st`` on dispatcher ``d`` raised RateLimited: it ends
+    ``rate_limited`` (its attempt row and event, with the retry-after) and, when the
+    exception names a pool or rate, that resource pauses. Returns the seconds until the
+    task runs again (not spending ``max_retries``), or None after
+    :data:`MAX_RATE_LIMITED` refusals in a row (the task then fails ``rate_limited``).
+    No retry-after: ``retry_backoff_s`` doubled at each refusal in a row, capped at a minute."""
+    counts = d.rate_limited.setdefault(st.id, [0, 0])  # refusals, and in a row
+    counts[0] += 1
+    counts[1] += 1
+    if counts[1] > MAX_RATE_LIMITED:
+        return None
+    delay = exc.retry_after_s
+    if delay is None:
+        delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (counts[1] - 1))
+    d.recorder.attempts.append(attempt_row(
+        task_id=st.id, name=st.task.name, attempt=attempt, status="rate_limited", priority=st.priority,
+        agent_id=st.slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s, ready_s=st.ready_s,
+        started_s=started, finished_s=now, error_type="RateLimited", error=error))
+    paused = exc.resource is not None and d.use_units().pause(exc.resource, now + delay)
+    d.recorder.emit(now, "rate_limited", st.id, st.slot.id,
+                    f"retry after {delay:g}s" + (f", {exc.resource} paused" if paused else ""))
+    return delay
 
 
 def resolve_all(units: Units, tasks: Sequence[Task], ids: Sequence[str], index: Any) -> list:
