@@ -196,6 +196,7 @@ class Dispatcher(Membership):
         needs = None
         if self.units is not None or any(t.resources for t in tasks):
             needs = resolve_all(self.use_units(), tasks, ids, self.index)
+            declared = self.units.declared
         learned = self.estimates.predict(tasks, ids) if self.estimates is not None else None
 
         # Checked: from here on nothing raises and every task is accepted.
@@ -228,7 +229,7 @@ class Dispatcher(Membership):
             st.group = groups[t.requires]
             if needs is not None and needs[i] is not None:
                 st.need = need = needs[i]
-                self.units.accepted(tid, t)
+                declared[tid] = t.resources  # (the task's own checked dict) replay keeps them
                 if need.agent:
                     st.group = groups[(t.requires, need.agent)]
             known[tid] = st

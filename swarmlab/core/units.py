@@ -156,8 +156,6 @@ class Units:
         self._resolved[ckey] = need
         return need
 
-    def accepted(self, tid: str, task: Task) -> None:
-        self.declared[tid] = task.resources  # (the task's own checked dict: never changed)
 
     # ------------------------------------------------------------------ starting
     def admit(self, st: Any, slot: Any) -> str | None:
