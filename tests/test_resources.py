@@ -212,21 +212,34 @@ def test_a_held_task_does_not_block_the_next_on_the_same_agent():
     assert list(ev.loc[ev["event"] == "held", "detail"]) == ["llm"]
 
 
-def test_a_big_need_is_not_starved_by_a_stream_of_small_ones():
-    """Small 1-unit tasks, ready in a stream, each lasting 1 s, on a pool of 4: a
-    4-unit task ready at t=0.5 starts within RESERVE_AFTER_S + 1 s (it reserves the pool
-    after RESERVE_AFTER_S, then the small ones running then end within 1 s)."""
-    small = [Task(None, id=f"s{i}", estimate_s=1.0, resources={"llm": 1}) for i in range(200)]
-    big = Task(None, id="big", estimate_s=1.0, resources={"llm": 4})
-    gate = Task(None, id="gate", estimate_s=0.5)
-    big.dependencies = ["gate"]
-    for i, t in enumerate(small[8:]):  # a stream: each small one is ready as an earlier one ends
-        t.dependencies = [f"s{i}"]
-    rec = simulate([gate] + small + [big], [Agent(f"a{i}", capacity=8) for i in range(2)],
-                   limits=_limits(pools={"llm": 4}))
-    s = {i: st for i, _, st, _ in _ran(rec)}
-    assert s["big"] <= 0.5 + RESERVE_AFTER_S + 1.0
+def _stream_and_a_big_one():
+    """Four chains of 1-unit, 1 s tasks on a pool of 4, staggered by 0.25 s: a unit
+    comes back every 0.25 s and the next task of its chain takes it at once. A 4-unit
+    task is ready at t=0.1."""
+    tasks = []
+    for k in range(4):
+        tasks.append(Task(None, id=f"g{k}", estimate_s=0.01 + 0.25 * k))
+        for i in range(60):
+            tasks.append(Task(None, id=f"c{k}-{i}", estimate_s=1.0, resources={"llm": 1},
+                              dependencies=[f"c{k}-{i - 1}" if i else f"g{k}"]))
+    tasks.append(Task(None, id="b0", estimate_s=0.1))
+    tasks.append(Task(None, id="big", estimate_s=1.0, resources={"llm": 4}, dependencies=["b0"]))
+    rec = simulate(tasks, [Agent(f"a{i}", capacity=8) for i in range(2)], limits=_limits(pools={"llm": 4}))
     assert rec.final()["status"].eq("completed").all()
+    return float(rec.final().set_index("task_id").loc["big", "started_s"])
+
+
+def test_a_big_need_is_not_starved_by_a_stream_of_small_ones():
+    """It reserves the pool after RESERVE_AFTER_S held; the small tasks running then end
+    within 1 s: it starts by 0.1 + RESERVE_AFTER_S + 1 s."""
+    assert _stream_and_a_big_one() <= 0.1 + RESERVE_AFTER_S + 1.0
+
+
+def test_without_the_reservation_the_big_need_would_starve(monkeypatch):
+    import swarmlab.core.units as units
+
+    monkeypatch.setattr(units, "RESERVE_AFTER_S", 1e9)
+    assert _stream_and_a_big_one() > 50  # it waits for the whole stream: what the reservation prevents
 
 
 @pytest.mark.parametrize("how", ["failed", "timed_out", "cancelled", "lost"])
