@@ -18,13 +18,18 @@ _SIM = """
 import gc, json, sys, time, psutil, swarmlab as sl
 n, n_agents, alg = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 count = float(sys.argv[4]) if sys.argv[4] != "-" else None
+res = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else None  # a pool and a rate on every task
 agents = [sl.Agent(f"a{i}") for i in range(n_agents)]
-tasks = [sl.Task(None, estimate_s=1.0 + (i % 7) / 7) for i in range(n)]
+need = {"llm": 1, "rpm": 1} if res else None
+tasks = [sl.Task(None, estimate_s=1.0 + (i % 7) / 7, resources=need) for i in range(n)]
+size = n_agents if res == "ample" else n_agents // 2  # ample: they never bind; else the pool binds
+limits = sl.ResourceLimits(task_timeout=None, pools={"llm": size},
+                           rates={"rpm": sl.RateLimit(n_agents, per_s=1.0)}) if res else None
 gc.collect(); before = psutil.Process().memory_info().rss
 t0 = time.perf_counter()
 # the defaults as shipped: TaskScheduler's aging (60 s) and stealing (work_stealing only),
 # no limits (no cap beyond the agents, no timeout)
-rec = sl.simulate(tasks, agents, scheduler=sl.TaskScheduler(alg), count_events_s=count)
+rec = sl.simulate(tasks, agents, scheduler=sl.TaskScheduler(alg), count_events_s=count, limits=limits)
 wall = time.perf_counter() - t0
 gc.collect(); after = psutil.Process().memory_info().rss
 assert (rec.tasks["status"] == "completed").all()
@@ -32,12 +37,16 @@ print(json.dumps({"wall": wall, "bytes_per_task": (after - before) / n}))
 """
 
 
-def _sim(n: int, agents: int, alg: str) -> dict[str, float]:
+def _sim(n: int, agents: int, alg: str, resources: str | None = None) -> dict[str, float]:
     """One simulate() in a fresh interpreter: its wall time and memory growth per task
     (the run's records and state; the task objects are built before). From 1M tasks on,
-    events are counted per second rather than kept (``count_events_s=1``)."""
+    events are counted per second rather than kept (``count_events_s=1``). ``resources``:
+    every task needs a unit of a pool and of a rate (as many a second as there are
+    agents); ``"ample"``: the pool holds a unit per agent (nothing is held back, the
+    checks alone cost), ``"binding"``: half as many (half the tasks are held and put back)."""
     count = "1" if n >= 1_000_000 else "-"
-    out = subprocess.run([sys.executable, "-c", _SIM, str(n), str(agents), alg, count], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", _SIM, str(n), str(agents), alg, count,
+                          resources or "-"], capture_output=True, text=True,
                          check=True, timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -74,6 +83,17 @@ def sim_rate(s: Settings) -> list[Row]:
                     rows.append(Row("sim_rate", f"{alg}: memory at 1M tasks on {pool:,} agents, events counted "
                                     f"per second (wall {m['wall']:.1f} s)", m["bytes_per_task"], None, "B/task",
                                     "<= 1,024 B/task", m["bytes_per_task"] <= 1024))
+    n = sizes[0]
+    for alg in judged_algs:  # the same run: without resources, then with a pool and a rate on every task
+        plain = medians(lambda alg=alg: _sim(n, 1000, alg), s.reps)
+        for how in ("ample", "binding"):
+            res = medians(lambda alg=alg, how=how: _sim(n, 1000, alg, resources=how), s.reps)
+            ratio = plain["wall"] / res["wall"]
+            ample = how == "ample"  # the checks alone: judged; binding: information (held and put back)
+            rows.append(Row("sim_rate", f"{alg}: sim_rate with a pool and a rate on every task ({how}) over without, "
+                            f"{n:,} tasks on 1,000 agents ({n / res['wall']:,.0f} vs {n / plain['wall']:,.0f} tasks/s)",
+                            ratio, None, "x", ">= 0.8x" if ample else "(information: held and put back)",
+                            ratio >= 0.8 if ample and not s.quick else None))
     return rows
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = ["above_zero", "capability_names", "enum_value", "exception_types", "instances", "non_negative",
-           "positive", "positive_int", "seed_value"]
+           "positive", "positive_int", "seed_value", "units", "unit_map"]
 
 
 def enum_value(enum: type[Enum], value: Any, what: str) -> Any:
@@ -136,4 +136,30 @@ def instances(value: Any, cls: type, what: str, hint: str) -> list:
     for item in out:
         if not isinstance(item, cls):
             raise ConfigError(f"{what} must be {cls.__name__} objects; got {type(item).__name__} {item!r}; {hint}")
+    return out
+
+
+def units(value: Any, what: str) -> float:
+    """A count of units of a resource: a finite number >= 0 (a float: GPUs may be
+    shared), never NaN, infinity or a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ConfigError(f"{what} must be a finite number of units >= 0; got {value!r}")
+    return float(value)
+
+
+def unit_map(value: Any, what: str, *, positive_only: bool = False) -> dict[str, float]:
+    """Units by resource name, ``{"gpu": 1, "llm": 1}``: a mapping of non-empty str to
+    :func:`units` (> 0 with ``positive_only``, as a pool's size). None is no units."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{what} must be a dict of resource name -> units, such as {{'gpu': 1}}; got {value!r}")
+    out: dict[str, float] = {}
+    for name, n in value.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{what}: resource names must be non-empty str; got {name!r}")
+        n = units(n, f"{what}[{name!r}]")
+        if positive_only and n == 0:
+            raise ConfigError(f"{what}[{name!r}] must be > 0 (a pool of 0 units never lets a task start); got {n!r}")
+        out[name] = n
     return out

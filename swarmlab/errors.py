@@ -18,6 +18,7 @@ __all__ = [
     "MemoryLimitError",
     "CommandError",
     "JournalError",
+    "RateLimited",
 ]
 
 
@@ -58,14 +59,14 @@ class DependencyCycleError(SwarmlabError, ValueError):
 class NoEligibleAgentError(SwarmlabError, LookupError):
     """No agent holds every capability a task requires."""
 
-    def __init__(self, task_id: str, missing: set[str] | frozenset[str]):
+    def __init__(self, task_id: str, missing: set[str] | frozenset[str], message: str | None = None):
         self.task_id = task_id
         self.missing = frozenset(missing)
         names = ", ".join(sorted(self.missing))
-        super().__init__(
+        super().__init__(message or (
             f"task {task_id!r} requires capabilities no single agent has ({names}); "
             "add an agent holding all of them or drop them from Task.requires"
-        )
+        ))
 
 
 class BackendUnavailable(SwarmlabError, ImportError):
@@ -97,3 +98,35 @@ class CommandError(SwarmlabError, RuntimeError):
 
     def __reduce__(self):  # survives the trip back from a worker process
         return (type(self), (self.argv, self.exit_code, self.stdout, self.stderr))
+
+
+class RateLimited(SwarmlabError):
+    """What a task body raises when its provider refuses a call for now (an HTTP 429).
+
+    A refusal is data, not a failure: the attempt ends ``rate_limited`` (its own row and
+    event, with the retry-after) and the task runs again once ``retry_after_s`` has
+    passed, without spending ``max_retries``. When ``resource`` names a pool or a rate
+    of the run, nothing that uses it starts until then either.
+
+    Parameters
+    ----------
+    retry_after_s : float or None
+        Seconds the provider asked to wait (its ``Retry-After``); None when it said
+        nothing (swarmlab then backs off exponentially).
+    resource : str, optional
+        The pool or rate the refusal is about.
+    """
+
+    def __init__(self, retry_after_s: float | None = None, resource: str | None = None) -> None:
+        r = retry_after_s
+        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < float("inf")):
+            raise ConfigError(f"RateLimited retry_after_s must be a finite number of seconds >= 0 or None; got {r!r}")
+        if resource is not None and (not isinstance(resource, str) or not resource):
+            raise ConfigError(f"RateLimited resource must name a pool or a rate (a str) or be None; got {resource!r}")
+        self.retry_after_s = None if r is None else float(r)
+        self.resource = resource
+        after = "no retry-after" if r is None else f"retry after {r:g} s"
+        super().__init__(f"rate limited ({after}" + (f", {resource}" if resource else "") + ")")
+
+    def __reduce__(self) -> tuple:  # travels back from worker processes whole
+        return type(self), (self.retry_after_s, self.resource)

@@ -16,7 +16,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
 from typing import Any
 
-from .checks import capability_names, enum_value, exception_types, instances, non_negative, positive
+from .checks import capability_names, enum_value, exception_types, instances, non_negative, positive, unit_map
 from .errors import ConfigError
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "Agent",
     "TaskResult",
     "ResourceLimits",
+    "RateLimit",
+    "GPU",
     "ExecutionMetrics",
     "AGENTS_HINT",
     "agent_list",
@@ -87,6 +89,10 @@ TERMINAL_STATES: tuple[str, ...] = tuple(s.value for s in TaskStatus if s in TER
 #: view shows them as a failure.
 FAILURE_STATES: tuple[str, ...] = ("failed", "timed_out", "upstream_failed")
 
+#: The resource whose units are devices: an attempt that holds some sees only those
+#: (``CUDA_VISIBLE_DEVICES``, :func:`swarmlab.current_devices`).
+GPU = "gpu"
+
 _KINDS = (None, "io", "cpu")
 _FUNCTION = types.FunctionType
 _RETRY_ON = (Exception,)  # the default object itself, so the check for it is one `is`
@@ -132,6 +138,13 @@ class Task:
     with_agent : bool
         Call ``fn`` with the keyword arguments ``agent`` (the :class:`Agent` that runs the
         attempt) and ``attempt`` (1-based): agent runners need to know who they are.
+    resources : dict of str to float, optional
+        Units the task holds while an attempt runs, by name: an agent's own (``"gpu"``,
+        a licence: see :class:`Agent`), a pool of the run or a rate
+        (:class:`ResourceLimits` ``pools`` and ``rates``). The task goes only to an agent
+        that can cover them and starts only when every unit is free; pool and agent
+        units come back at every end, rate units are spent. ``{"gpu": 1}`` is one device
+        (``{"gpu": 0.5}`` half of one, shared).
 
     Examples
     --------
@@ -155,6 +168,7 @@ class Task:
     estimate_s: float | None = None
     retry_backoff_s: float = _BACKOFF
     with_agent: bool = False
+    resources: Mapping[str, float] | None = None
     is_coroutine: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
@@ -225,6 +239,12 @@ class Task:
             non_negative(self.estimate_s, "Task estimate_s")
         if self.retry_backoff_s != _BACKOFF:
             non_negative(self.retry_backoff_s, "Task retry_backoff_s")
+        if self.resources is not None:
+            need = {k: v for k, v in unit_map(self.resources, "Task resources").items() if v}
+            g = need.get(GPU)
+            if g is not None and g > 1 and g != int(g):
+                raise ConfigError(f"Task resources[{GPU!r}] holds whole devices, or a share of one below 1; got {g!r}")
+            self.resources = need or None
 
 
 
@@ -248,6 +268,11 @@ class Agent:
 
     Agents are hashable and ordered by ``id``. ``capacity`` is how many tasks the agent
     runs at once; ``speed`` scales simulated durations (2.0 = twice as fast).
+    ``resources`` are countable units the agent holds (``{"gpu": 2}``, a licence): a task
+    that needs units of one goes only to an agent holding enough, and starts when they
+    are free. Units of ``"gpu"`` are devices, whole ones: ``devices`` names which (their
+    indices in the machine's device table), else the run gives each agent its own in pool
+    order.
     """
 
     id: str | None = None
@@ -256,6 +281,8 @@ class Agent:
     capabilities: frozenset[str] = frozenset()
     capacity: int = 1
     speed: float = 1.0
+    resources: Mapping[str, float] | None = None
+    devices: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -270,6 +297,24 @@ class Agent:
             set_(self, "capabilities", capability_names(caps, f"Agent {self.id!r} capabilities"))
         positive(self.capacity, f"Agent {self.id!r} capacity", integer=True)
         positive(self.speed, f"Agent {self.id!r} speed")
+        if self.resources is not None:
+            held = {k: v for k, v in unit_map(self.resources, f"Agent {self.id!r} resources").items() if v}
+            g = held.get(GPU)
+            if g is not None and g != int(g):
+                raise ConfigError(f"Agent {self.id!r} resources[{GPU!r}] counts whole devices; got {g!r}")
+            set_(self, "resources", held or None)
+        if self.devices is not None:
+            devs = self.devices
+            if isinstance(devs, (str, bytes)) or not isinstance(devs, Iterable):
+                raise ConfigError(f"Agent {self.id!r} devices must be a list of device indices; got {devs!r}")
+            devs = tuple(devs)
+            if any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in devs) or len(set(devs)) != len(devs):
+                raise ConfigError(f"Agent {self.id!r} devices must be distinct device indices (ints >= 0); got {devs!r}")
+            n = (self.resources or {}).get(GPU, 0)
+            if len(devs) != n:
+                raise ConfigError(f"Agent {self.id!r} names {len(devs)} devices {list(devs)} but holds "
+                                  f"resources[{GPU!r}]={n:g}; give resources={{{GPU!r}: {len(devs)}}}")
+            set_(self, "devices", devs)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Agent) and other.id == self.id
@@ -323,6 +368,34 @@ class TaskResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A rate limit: a token bucket that holds at most ``limit`` units, starts full and
+    refills ``limit`` units every ``per_s`` seconds, continuously (the model providers
+    document for requests and tokens per minute).
+
+    ``reported`` names the :func:`swarmlab.report` value that trues the bucket up: a task
+    declares what it expects to spend (``Task(resources={"tpm": 1000})``) and reports
+    what it spent (``report(tokens=3000)``); the difference is charged when the attempt
+    ends. None (default): the rate's own name.
+
+    >>> RateLimit(120, per_s=60).limit
+    120.0
+    """
+
+    limit: float
+    per_s: float = 60.0
+    _: KW_ONLY
+    reported: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit", float(positive(self.limit, "RateLimit limit (units per per_s)")))
+        object.__setattr__(self, "per_s", float(positive(self.per_s, "RateLimit per_s (seconds)")))
+        if self.reported is not None and (not isinstance(self.reported, str) or not self.reported):
+            raise ConfigError(f"RateLimit reported must name a report() value (a non-empty str) or be None; "
+                              f"got {self.reported!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class ResourceLimits:
     """Limits of a run, with the original defaults.
 
@@ -353,6 +426,13 @@ class ResourceLimits:
         PROCESS tasks fail with ``error_type="memory_limit"`` past this: on Linux the OS
         refuses a task body's allocations beyond it (``RLIMIT_DATA``, see the README);
         at every sample, a worker whose resident memory passes it is killed.
+    pools : dict of str to float
+        Units shared by every agent of the run, by name (``{"llm": 8}``: eight requests at
+        once to one provider key). A task holds what its ``resources`` name of a pool
+        while an attempt runs.
+    rates : dict of str to RateLimit
+        Token buckets by name (``{"rpm": RateLimit(120, per_s=60)}``): a task's units are
+        taken when an attempt starts and not given back; the bucket refills continuously.
     """
 
     max_cpu_percent: float | None = 80.0
@@ -363,6 +443,8 @@ class ResourceLimits:
     monitoring_interval: float = 1.0
     resume_fraction: float = 0.9
     max_task_memory_mb: float | None = None
+    pools: Mapping[str, float] = field(default_factory=dict)
+    rates: Mapping[str, RateLimit] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         cpu = positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent", allow_none=True)
@@ -385,6 +467,27 @@ class ResourceLimits:
             raise ConfigError(
                 f"ResourceLimits.monitoring_interval must be between 0.05 and 3600 seconds; got {m!r}"
             )
+        object.__setattr__(self, "pools", unit_map(self.pools, "ResourceLimits.pools", positive_only=True))
+        rates = self.rates
+        if rates is None:
+            rates = {}
+        if not isinstance(rates, Mapping):
+            raise ConfigError(f"ResourceLimits.rates must be a dict of name -> RateLimit, such as "
+                              f"{{'rpm': RateLimit(120, per_s=60)}}; got {rates!r}")
+        checked = {}
+        for name, r in rates.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"ResourceLimits.rates: names must be non-empty str; got {name!r}")
+            if isinstance(r, Mapping):  # as dataclasses.asdict wrote it (a journaled spec)
+                r = RateLimit(**r)
+            if not isinstance(r, RateLimit):
+                raise ConfigError(f"ResourceLimits.rates[{name!r}] must be a RateLimit, such as RateLimit(120, "
+                                  f"per_s=60); got {r!r}")
+            checked[name] = r
+        object.__setattr__(self, "rates", checked)
+        both = sorted(set(self.pools) & set(checked))
+        if both:
+            raise ConfigError(f"resource names must be unique across pools and rates; {both} name both")
 
 
 @dataclass(frozen=True, slots=True)

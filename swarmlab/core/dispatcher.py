@@ -18,9 +18,12 @@ A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskSta
     pending    a dependency ends, not completed                 upstream_failed
     delayed    wake: its retry's backoff is over                queued      (ready, placed)
     queued     take_starts                                      running
+    queued     take_starts: a unit is not free (held, parked)   queued      (off its queue)
+    queued     (held) units back, bucket refilled, pause over   queued      (on its queue again)
     queued     a steal (the stealing plugin's move)             queued      (on the thief)
     queued     lose_agent: its agent left                       queued elsewhere, or failed
     running    finish: completed                                completed
+    running    finish: RateLimited, fewer than MAX_RATE_LIMITED delayed     (rate_limited, no retry spent)
     running    finish: failed or timed out, a retry left        delayed     (retried)
     running    finish: lost with its worker (lost=True)         delayed     (retried, no backoff)
     running    finish: no retry left, or cancelled              failed, timed_out, cancelled
@@ -28,6 +31,8 @@ A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskSta
     waiting    cancel, cancel_waiting                           cancelled
     -          placed: the policy returned no candidate         failed      (policy_error)
 
+Units (:mod:`swarmlab.core.units`) are taken at the start and given back at every end of
+an attempt (kept by an abandoned one until :meth:`Dispatcher.release`).
 "waiting" is pending, delayed or queued; "placed" is the policy choosing an agent
 (``assigned``), and a task whose retry has no backoff is placed at once. Every task
 that ends other than completed ends its waiting dependents ``upstream_failed``.
@@ -42,15 +47,17 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import ConfigError, QueueFullError
+from ..errors import ConfigError, QueueFullError, RateLimited
 from ..events import EventCounts, Recorder, attempt_row, task_info_row
 from ..model import TERMINAL, Agent, ResourceLimits, Task, TaskStatus
 from ..scheduling.base import AgentSlot, Policy
 from .estimates import Estimates
+from .membership import Membership
 from .pool import Pool
 from .queues import Queues
 from .submission import Intake, rank, wire
 from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
+from .units import MAX_BACKOFF_S, Units, refused, resolve_all
 
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
@@ -60,8 +67,6 @@ _WAITING = (PENDING, DELAYED, QUEUED)
 _FAILED_STATES = TERMINAL - {_COMPLETED}  # a dependency that ended in one fails its dependents
 _NO_IDS = ()
 
-# Retry backoff is capped so that a task with many retries cannot sleep for hours.
-MAX_BACKOFF_S = 60.0
 
 #: Attempts of one task that may be lost with their worker (a Dask worker that died under
 #: them) and run again, apart from ``max_retries``; one more loss fails the task. The
@@ -73,7 +78,7 @@ def _by_rank(st: TaskState) -> float:
     return -st.rank
 
 
-class Dispatcher:
+class Dispatcher(Membership):
     """Decides what runs where and when; records what happened.
 
     Parameters
@@ -123,7 +128,7 @@ class Dispatcher:
         # No cap given: the agents' own capacities are the only limit.
         cap = limits.max_concurrent_tasks
         self.cap: float = math.inf if cap is None else cap
-        self._cap_noted = cap is None
+        self.cap_noted = cap is None
         self.max_queue: float = limits.max_queue_size
         self.recorder = recorder  # its emit is called, not kept bound: a method call is cheaper
         self._attempts = recorder.attempts
@@ -159,6 +164,10 @@ class Dispatcher:
         self._freed: list[AgentSlot] = []  # agents that got a free slot since the last take_starts
         self.intake = Intake(self.tasks, self.index, forget)
         self.ended = self.intake.ended
+        self.units: Units | None = None  # agent units, pools and rates: only a run that has some
+        self.rate_limited: dict[str, list[int]] = {}  # task id -> [refusals, refusals in a row]
+        if limits.pools or limits.rates or any(a.resources for a in agents):
+            self.use_units()
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -184,6 +193,10 @@ class Dispatcher:
             )
         batch = self.intake.check(tasks, priorities)
         ids, dep_ids = batch.ids, batch.dep_ids
+        needs = None
+        if self.units is not None or any(t.resources for t in tasks):
+            needs = resolve_all(self.use_units(), tasks, ids, self.index)
+            declared = self.units.declared
         learned = self.estimates.predict(tasks, ids) if self.estimates is not None else None
 
         # Checked: from here on nothing raises and every task is accepted.
@@ -214,6 +227,11 @@ class Dispatcher:
             st = TaskState(t, tid, p or t.priority, now,
                            default_timeout if t.timeout is None else t.timeout)
             st.group = groups[t.requires]
+            if needs is not None and needs[i] is not None:
+                st.need = need = needs[i]
+                declared[tid] = t.resources  # (the task's own checked dict) replay keeps them
+                if need.agent:
+                    st.group = groups[(t.requires, need.agent)]
             known[tid] = st
             row = task_info_row(task_id=tid, kind=t.kind, estimate_s=t.estimate_s,
                                 requires=tuple(sorted(t.requires)) if t.requires else _NO_IDS,
@@ -252,8 +270,8 @@ class Dispatcher:
                 dep = known.get(did)
                 state = dep.state if dep is not None else self.intake.ended_status(did)
                 if state in _FAILED_STATES:
-                    self._end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED, f"dependency {did!r} ended {state.value}")
-                    self._propagate(st, now)
+                    self.end_unstarted(st, now, TaskStatus.UPSTREAM_FAILED, f"dependency {did!r} ended {state.value}")
+                    self.propagate(st, now)
                     break
             else:
                 if st.waiting_on == 0:
@@ -270,8 +288,8 @@ class Dispatcher:
         if self.policy_error is None:
             self.policy_error = err
         st.slot = None
-        self._end_unstarted(st, now, TaskStatus.FAILED, str(err), "policy_error")
-        self._propagate(st, now)
+        self.end_unstarted(st, now, TaskStatus.FAILED, str(err), "policy_error")
+        self.propagate(st, now)
 
     # ------------------------------------------------------------------ starts
     def take_starts(self, now: float, limit: int | None = None) -> list[TaskState]:
@@ -289,22 +307,19 @@ class Dispatcher:
         free = self.cap - self.n_running
         if limit is not None:
             free = min(free, limit)
+        units = self.units
+        if units is not None:
+            units.now = now
         out = self.queues.take(free, self.throttled, self.n_running > 0)
+        if units is not None and not out and not self.n_running and units.parked:
+            units.unpark_all(now)  # nothing runs to give units back: check the held ones again
+            out = self.queues.take(free, self.throttled, False)
         n = len(out)
         self.n_running += n
         self.n_waiting -= n
-        if not self._cap_noted and self.n_running >= self.cap and self.queues.startable_now():
-            self._note_cap(now)
+        if not self.cap_noted and self.n_running >= self.cap and self.queues.startable_now():
+            self.note_cap(now)
         return out
-
-    def _note_cap(self, now: float) -> None:
-        """The first time ``max_concurrent_tasks`` holds back a task that an agent with a
-        free slot could start, say so (once a run: it then binds again and again)."""
-        self._cap_noted = True
-        total = sum(s.capacity for s in self.slots if not s.retired)
-        self.recorder.emit(now, "capped", None, None,
-                   f"max_concurrent_tasks={self.cap} holds back work that agents with free slots could "
-                   f"start (their capacity: {total})")
 
     def started(self, st: TaskState, now: float, mode: str, worker: Any = None) -> None:
         """Record that the attempt of ``st`` began running on ``mode`` (``worker`` optional)."""
@@ -325,15 +340,23 @@ class Dispatcher:
         error_type: str | None = None,
         tb: str | None = None,
         lost: bool = False,
+        abandoned: bool = False,
+        reported: dict[str, float] | None = None,
     ) -> bool:
         """Report how an attempt ended. Returns False (and ignores it) if stale.
 
         ``lost``: the attempt failed because its worker was lost, not through its own
         doing: it runs again at once, counted apart from ``max_retries``, up to
-        :data:`MAX_LOST_ATTEMPTS` losses."""
+        :data:`MAX_LOST_ATTEMPTS` losses. ``abandoned``: it was not stopped (a thread
+        runs on): it keeps its units until the driver calls :meth:`release`.
+        ``reported``: what the body reported (``report()``): a rate whose ``reported``
+        name is there is trued up by reported minus declared. An ``exc`` that is a
+        :class:`~swarmlab.errors.RateLimited` ends the attempt ``rate_limited``."""
         if st.state is not RUNNING or st.attempt != attempt:
             return False
-        started = self._attempt_ended(st, now, status)
+        if reported and self.units is not None:
+            self.units.charge(reported, st.need, now)
+        started = self._attempt_ended(st, now, status, abandoned)
         slot = st.slot
         if status is _COMPLETED:  # recorded, ended, its dependents released
             if self._observe is not None:
@@ -351,23 +374,51 @@ class Dispatcher:
         if error_type is None:
             error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
         error = str(exc) if exc is not None else None
+        capped = False  # refused by a provider MAX_RATE_LIMITED times in a row: no retry
+        if isinstance(exc, RateLimited) and status is TaskStatus.FAILED:
+            if self._refused(st, attempt, now, started, exc, error):
+                return True
+            error_type, capped = "rate_limited", True
         self._attempts.append(attempt_row(
             task_id=st.id, name=st.task.name, attempt=attempt, status=_TERMINAL_EVENT[status],
             priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
             submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
             error_type=error_type, error=error))
-        if not self._retry(st, attempt, now, status, exc, error_type, lost):
+        if capped or not self._retry(st, attempt, now, status, exc, error_type, lost):
             st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
             self._terminal(st, now, status)
             if st.dependents:
-                self._propagate(st, now)
+                self.propagate(st, now)
         return True
 
-    def _attempt_ended(self, st: TaskState, now: float, status: TaskStatus) -> float:
+    def _refused(self, st: TaskState, attempt: int, now: float, started: float, exc: RateLimited,
+                 error: str) -> bool:
+        """The body raised RateLimited (:func:`~swarmlab.core.units.refused`): False when
+        the task fails for it; else it waits (delayed) for the retry-after."""
+        delay = refused(self, st, attempt, now, started, exc, error)
+        if delay is None:
+            return False
+        st.state = DELAYED
+        self.n_waiting += 1
+        self._delay_seq += 1
+        heapq.heappush(self._delayed, (now + delay, self._delay_seq, st))
+        return True
+
+    def release(self, st: TaskState, attempt: int, now: float) -> bool:
+        """The abandoned attempt ``attempt`` of ``st`` (``finish(abandoned=True)``) really
+        returned: its units come back. False when it kept none."""
+        return self.units is not None and self.units.release_kept(st, attempt, now)
+
+    def _attempt_ended(self, st: TaskState, now: float, status: TaskStatus, abandoned: bool = False) -> float:
         """The attempt in flight of ``st`` ended with ``status``: its slot is free, its
         times and its agent's measurements count. Returns when it started."""
         slot = st.slot
         slot.running -= 1
+        if st.need is not None:
+            if abandoned:
+                self.units.keep(st, st.attempt, slot)
+            else:
+                self.units.release(slot, st.need, now)
         slot.drop_work(st.weight, st.priority)
         self.n_running -= 1
         started = st.started_s if st.started_s is not None else now
@@ -415,7 +466,10 @@ class Dispatcher:
             delay = 0.0
             why = f" (lost {st.lost} of {MAX_LOST_ATTEMPTS} allowed, not counted against max_retries)"
         else:
-            tries = attempt - st.lost  # attempts that failed by their own doing
+            limited = self.rate_limited.get(st.id) if self.rate_limited else None
+            if limited is not None:
+                limited[1] = 0  # a refusal streak ends with an attempt that was not refused
+            tries = attempt - st.lost - (limited[0] if limited is not None else 0)  # failed by their own doing
             if not ((status is TaskStatus.FAILED or status is TaskStatus.TIMED_OUT)
                     and tries <= st.task.max_retries and isinstance(exc, st.task.retry_on)):
                 return False
@@ -449,10 +503,12 @@ class Dispatcher:
         if self.on_terminal is not None:
             self.on_terminal(st)
 
-    def _end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str,
+    def end_unstarted(self, st: TaskState, now: float, status: TaskStatus, reason: str,
                        error_type: str | None = None) -> None:
         """End a waiting task without running it: one attempt row with no start."""
         error_type = error_type or status.value
+        if st.need is not None:
+            self.units.forget(st, now)
         if st.state is QUEUED:
             self.queues.drop(st)
         self.n_waiting -= 1
@@ -464,89 +520,33 @@ class Dispatcher:
         st.error_type, st.error = error_type, reason
         self._terminal(st, now, status)
 
-    def _propagate(self, failed: TaskState, now: float) -> None:
+    def propagate(self, failed: TaskState, now: float) -> None:
         """Every transitive dependent of ``failed`` ends upstream_failed and never runs."""
         stack = [failed]
         while stack:
             cause = stack.pop()
             for d in cause.dependents or ():
                 if d.state is PENDING:
-                    self._end_unstarted(d, now, TaskStatus.UPSTREAM_FAILED,
+                    self.end_unstarted(d, now, TaskStatus.UPSTREAM_FAILED,
                                         f"dependency {cause.id!r} ended {cause.state.value}")
                     stack.append(d)
-
-    # ------------------------------------------------------------------ the pool
-    def add_agent(self, agent: Agent, now: float) -> None:
-        """A new agent joins the pool; with stealing on it may take waiting work at once."""
-        slot = self.pool.join(agent)
-        self.recorder.emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
-        if self.stealer is not None:
-            self.stealer.agent_joined(slot, now)
-
-    def retire_agent(self, agent_id: str, now: float, reason: str = "") -> bool:
-        """Take an idle agent out of the pool. Refused (False) while it has queued or
-        running work, or when it is the last agent of some capability group."""
-        slot = self.pool.retire(agent_id)
-        if slot is None:
-            return False
-        if self.stealer is not None:
-            self.stealer.agent_left(slot)
-        self.recorder.emit(now, "retired", None, slot.id, reason or None)
-        return True
-
-    def lose_agent(self, agent_id: str, now: float, reason: str = "the agent left") -> list[TaskState]:
-        """An agent leaves the pool whatever it was doing (a failure, a scale-in).
-
-        Its waiting tasks are placed again; each attempt it was running fails with
-        ``error_type="agent_lost"`` and runs again elsewhere, not counted against
-        ``max_retries``. A task no remaining agent can run ends ``failed``. Returns the
-        tasks whose running attempt was lost (the driver stops them)."""
-        slot = self.pool.leave(agent_id)
-        if self.stealer is not None:
-            self.stealer.agent_left(slot)
-        self.recorder.emit(now, "left", None, slot.id, reason)
-        lost = [st for st in self.tasks.values() if st.slot is slot and st.state is RUNNING]
-        waiting = self.queues.withdraw(slot)  # in rank order
-        for st in lost:
-            started = st.started_s if st.started_s is not None else now
-            self._attempts.append(attempt_row(
-                task_id=st.id, name=st.task.name, attempt=st.attempt, status=TaskStatus.FAILED.value,
-                priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
-                submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
-                error_type="agent_lost", error=reason))
-            st.wait_total += started - st.ready_s
-            st.run_total += now - started
-            self.run_s_total += now - started
-            self.wait_s_total += started - st.ready_s
-            self.attempts_ran += 1
-            st.lost += 1
-            self.recorder.emit(now, "failed", st.id, slot.id, "agent_lost")
-            slot.running -= 1
-            self.n_running -= 1
-            self.n_waiting += 1
-        slot.work = slot.hi_work = 0.0
-        for st in lost + waiting:
-            st.state = DELAYED
-            if st.group.slots:
-                self.recorder.emit(now, "retried", st.id, None, "placed again: " + reason)
-                self._enqueue(st, now)
-            else:
-                self._end_unstarted(st, now, TaskStatus.FAILED, f"{reason}, and no agent left can run it",
-                                    "agent_lost")
-                self._propagate(st, now)
-        return lost
 
     # ------------------------------------------------------------------ time and cancellation
     def next_wakeup(self) -> float | None:
         """When the dispatcher next has something to do by itself (a retry's backoff
         ends), or None. Aging needs no wake-ups: it is part of a task's rank."""
+        at = self.units.next_wakeup() if self.units is not None else None
         if not self._delayed:
-            return None
+            return at
         due, _, _ = self._delayed[0]
-        return due
+        return due if at is None or due < at else at
 
     def wake(self, now: float) -> None:
-        """Make every retry whose backoff has elapsed ready."""
+        """Make every retry whose backoff has elapsed ready; pauses over and buckets
+        refilled put back the tasks they held."""
+        if self.units is not None:
+            self.units.now = now
+            self.units.wake(now)
         dl = self._delayed
         while dl:
             due, _, st = dl[0]
@@ -575,15 +575,15 @@ class Dispatcher:
             raise ConfigError(f"no task {tid!r} in this run")
         before = st.state
         if before in _WAITING:
-            self._end_unstarted(st, now, TaskStatus.CANCELLED, reason)
-            self._propagate(st, now)
+            self.end_unstarted(st, now, TaskStatus.CANCELLED, reason)
+            self.propagate(st, now)
         return before if isinstance(before, str) else before.value
 
     def cancel_waiting(self, now: float, reason: str) -> None:
         """Cancel every task not yet running (used by stop)."""
         for st in list(self.tasks.values()):
             if st.state in _WAITING:
-                self._end_unstarted(st, now, TaskStatus.CANCELLED, reason)
+                self.end_unstarted(st, now, TaskStatus.CANCELLED, reason)
         self._delayed.clear()
         self.queues.clear()
 

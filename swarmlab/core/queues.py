@@ -55,7 +55,7 @@ class Queues:
 
     __slots__ = ("slots", "placements", "policy", "ordered", "aging_s", "critical_below", "stealer", "on_ready",
                  "_by_seq", "_startable", "_seq", "_recorder", "_choose", "_load_decreased",
-                 "_on_bad_choice")
+                 "_on_bad_choice", "units")
 
     def __init__(self, slots: list[AgentSlot], policy: Policy, state: PolicyState, placements: Placements,
                  recorder: Recorder, on_bad_choice: Callable[[TaskState, ConfigError, float], None],
@@ -80,6 +80,9 @@ class Queues:
         self._startable: list[int] = []
         # Work stealing is a plugin bound to these queues (scheduling.stealing).
         self.stealer = policy.stealing.bind(self) if policy.stealing is not None else None
+        #: The run's :class:`~swarmlab.core.units.Units` (None: no resources): a task that
+        #: needs units starts only when ``units.admit`` takes them, else it is held off its queue.
+        self.units = None
 
     # ------------------------------------------------------------------ entries
     def entry(self, key: int, slot: AgentSlot) -> TaskState | None:
@@ -117,6 +120,8 @@ class Queues:
         slot = self._choose(task, group)
         try:  # one of the candidates: an agent of this run, in the pool, holding what the task needs
             ok = self.slots[slot.idx] is slot and not slot.retired and slot.capabilities >= task.requires
+            if ok and group.needs:
+                ok = slot in group.slots
         except (AttributeError, IndexError, TypeError):
             ok = False
         if not ok:
@@ -179,9 +184,9 @@ class Queues:
         if st.state is not QUEUED or victim is None or thief is victim or thief.retired:
             raise ConfigError(f"cannot move task {st.id!r} ({st.state}) from {getattr(victim, 'id', None)!r} "
                               f"to {thief.id!r}: only a waiting task moves, to another agent of the pool")
-        if not st.task.requires <= thief.capabilities:
-            raise ConfigError(f"agent {thief.id!r} lacks {sorted(st.task.requires - thief.capabilities)} "
-                              f"that task {st.id!r} requires")
+        if not st.task.requires <= thief.capabilities or (st.group.needs and thief not in st.group.slots):
+            raise ConfigError(f"agent {thief.id!r} lacks {sorted(st.task.requires - thief.capabilities)} or the "
+                              f"resource units {list(st.group.needs)} that task {st.id!r} requires")
         victim.queued -= 1
         victim.drop_work(st.weight, st.priority)
         self._load_decreased(victim)
@@ -193,6 +198,12 @@ class Queues:
             self.push_head(victim)
 
     # ------------------------------------------------------------------ leaving
+    def requeue(self, st: TaskState) -> None:
+        """Put a task held for units back on its agent's queue, under its own key."""
+        slot = st.slot
+        slot.put(st.key)
+        self.push_head(slot)
+
     def drop(self, st: TaskState) -> None:
         """A queued task leaves its queue without starting (it ends: cancelled, failed)."""
         slot = st.slot
@@ -212,6 +223,14 @@ class Queues:
         slot.head = 0
         slot.queued -= len(out)
         return out
+
+    def withdraw_held(self, held: list[TaskState]) -> list[TaskState]:
+        """Tasks held off the queue of an agent that left (for units): no longer queued
+        anywhere either."""
+        for st in held:
+            self._by_seq.pop(st.key & SEQ_MASK, None)
+            st.slot.queued -= 1
+        return held
 
     def clear(self) -> None:
         """Forget every queue (the run stops: nothing waits any more)."""
@@ -245,6 +264,9 @@ class Queues:
             st = by_seq.get(key & SEQ_MASK)  # entry(key, slot), inlined: once a task (~1 % of a simulation)
             if st is None or st.state is not QUEUED or st.slot is not slot or st.key != key:
                 self.push_head(slot)
+                continue
+            if st.need is not None and self.units.admit(st, slot) is not None:
+                self.push_head(slot)  # held off the queue (units.admit parked it): the next one may start
                 continue
             del by_seq[key & SEQ_MASK]
             slot.queued -= 1

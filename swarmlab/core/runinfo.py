@@ -73,6 +73,7 @@ def describe_agents(agents: list[Agent]) -> list[dict[str, Any]]:
     """The pool as plain data, for ``meta["agents"]``."""
     return [
         {"id": a.id, "type": a.type.value, "capabilities": sorted(a.capabilities),
-         "capacity": a.capacity, "speed": a.speed}
+         "capacity": a.capacity, "speed": a.speed,
+         **({"resources": dict(a.resources), "devices": a.devices} if a.resources else {})}
         for a in agents
     ]

@@ -114,6 +114,7 @@ class Engine:
     def succeeded(self, st: TaskState, attempt: int, value: Any) -> None:
         # _end(st, attempt, _OK, value), inlined: this runs once per completed task
         if st.state is not RUNNING or st.attempt != attempt:
+            self._returned(st, attempt)
             return
         st.handle = None
         d = self.d
@@ -191,13 +192,14 @@ class Engine:
 
     def _end(self, st: TaskState, attempt: int, status: TaskStatus, value: Any = None,
              exc: BaseException | None = None, error_type: str | None = None,
-             tb: str | None = None, lost: bool = False) -> None:
+             tb: str | None = None, lost: bool = False, abandoned: bool = False) -> None:
         if st.state is not RUNNING or st.attempt != attempt:
-            return  # a late answer from an attempt already timed out or cancelled
+            self._returned(st, attempt)  # a late answer from an attempt already timed out or cancelled
+            return
         st.handle = None
         d = self.d
         t0 = _clock()
-        d.finish(st, attempt, self.loop.time() - self._t0, status, value, exc, error_type, tb, lost)
+        d.finish(st, attempt, self.loop.time() - self._t0, status, value, exc, error_type, tb, lost, abandoned)
         self.placements.seconds += _clock() - t0
         if error_type == "memory_limit":  # the OS refused it, or its sampled RSS passed the cap
             self.violations["task_memory"] = self.violations.get("task_memory", 0) + 1
@@ -212,10 +214,18 @@ class Engine:
 
     def kill(self, st: TaskState, status: TaskStatus, exc: BaseException, error_type: str) -> None:
         """Stop the attempt in flight of ``st`` and record it ended with ``status``."""
-        if not self.backend.kill(st):
+        abandoned = not self.backend.kill(st)
+        if abandoned:
             self.recorder.emit(self.now(), "abandoned", st.id, st.slot.id,
-                               "a thread cannot be stopped; it runs on unobserved")
-        self._end(st, st.attempt, status, None, exc, error_type)
+                               "a thread cannot be stopped; it runs on unobserved (holding its units)")
+        self._end(st, st.attempt, status, None, exc, error_type, abandoned=abandoned)
+
+    def _returned(self, st: TaskState, attempt: int) -> None:
+        """An attempt already ended (abandoned) really returned: its units come back."""
+        if self.d.units is not None and self.d.release(st, attempt, self.now()) and not self._pump_pending:
+            self._pump_pending = True
+            if not self._batching:
+                self.loop.call_soon(self.pump)
 
     def _timed_out(self, st: TaskState, attempt: int) -> None:
         self.kill(st, TaskStatus.TIMED_OUT, TimeoutError(

@@ -406,6 +406,8 @@ class ParallelExecutor:
         if len(self.agents) != self.meta["n_agents"]:  # agents joined during the run
             self.meta.update(n_agents=len(self.agents), agents=describe_agents(self.agents))
         self.meta["scheduling_metrics"] = dataclasses.asdict(self._d.placements.metrics())
+        if self._d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
+            self.meta["resources"] = self._d.units.summary()
         return self.meta
 
     def _terminal(self, st: TaskState) -> None:

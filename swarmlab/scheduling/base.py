@@ -8,6 +8,7 @@ import heapq
 import math
 from bisect import insort
 from collections.abc import Callable
+from types import MappingProxyType
 
 from ..errors import ConfigError
 from ..model import Agent, Task
@@ -49,6 +50,7 @@ class AgentSlot:
     __slots__ = (
         "agent", "idx", "id", "capacity", "speed", "capabilities", "queue", "head", "queued",
         "running", "work", "hi_work", "rate", "n_done", "n_ok", "est_sum", "run_sum", "by_caps", "retired",
+        "units",
     )
 
     def __init__(self, agent: Agent, idx: int) -> None:
@@ -71,6 +73,14 @@ class AgentSlot:
         self.run_sum = 0.0  # and their measured run times
         self.by_caps: dict[frozenset, list[float]] = {}  # requires -> [estimate sum, run sum]
         self.retired = False  # taken out of the pool: no longer in any group
+        # its agent resources' free units (the dispatcher takes and gives them back)
+        self.units: dict[str, float] = dict(agent.resources) if agent.resources else {}
+
+    @property
+    def free_units(self) -> MappingProxyType:
+        """The agent's resource units not held by a running attempt, by name (read-only):
+        a policy may prefer the candidate with the most free ``gpu``."""
+        return MappingProxyType(self.units)
 
     def put(self, key: int) -> None:
         """Queue a rank: appended when it ranks last (seqs only grow, so nearly always),
@@ -144,10 +154,11 @@ class Eligible:
     the group so that policies can keep state per group. Change ``slots`` only through
     :meth:`add` and :meth:`remove` (they keep :meth:`min_spare` right)."""
 
-    __slots__ = ("requires", "slots", "gid", "_min_spare")
+    __slots__ = ("requires", "slots", "gid", "_min_spare", "needs")
 
-    def __init__(self, requires: frozenset, slots: list[AgentSlot], gid: int) -> None:
+    def __init__(self, requires: frozenset, slots: list[AgentSlot], gid: int, needs: tuple = ()) -> None:
         self.requires = requires
+        self.needs = needs  # (name, units) of agent resources each agent must hold
         self.slots = slots
         self.gid = gid
         self._min_spare: int | None = None

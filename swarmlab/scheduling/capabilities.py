@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import NoEligibleAgentError
 from .base import AgentSlot, Eligible
 
-__all__ = ["CapabilityIndex"]
+__all__ = ["CapabilityIndex", "holds"]
 
 
 class CapabilityIndex:
@@ -33,8 +33,8 @@ class CapabilityIndex:
         for c in slot.capabilities:
             self._by_cap.setdefault(c, []).append(slot)
         joined = []
-        for req, g in self.groups.items():
-            if req <= slot.capabilities:
+        for g in self.groups.values():
+            if g.requires <= slot.capabilities and (not g.needs or holds(slot, g.needs)):
                 g.add(slot)
                 joined.append(g)
         return joined
@@ -54,10 +54,38 @@ class CapabilityIndex:
         self.groups[requires] = g
         return g
 
+    def eligible_for(self, requires: frozenset, needs: tuple, task_id: str) -> Eligible:
+        """The group of agents holding ``requires`` and at least ``needs`` (agent
+        resources, (name, units) sorted by name); raises NoEligibleAgentError naming the
+        resource when none does."""
+        key = (requires, needs)
+        g = self.groups.get(key)
+        if g is not None:
+            return g
+        base = self.eligible(requires, task_id)
+        slots = [s for s in base.slots if holds(s, needs)]
+        if not slots:
+            have = {r: max(((s.agent.resources or {}).get(r, 0.0) for s in base.slots), default=0.0) for r, _ in needs}
+            short = ", ".join(f"{r}: needs {n:g}, the most an agent holds is {have[r]:g}"
+                              for r, n in needs if have[r] < n)
+            raise NoEligibleAgentError(task_id, frozenset(r for r, n in needs if have[r] < n),
+                                       f"task {task_id!r} needs more resource units than any single agent holds "
+                                       f"({short}); give an agent more units or lower Task.resources")
+        g = Eligible(requires, slots, len(self.groups), needs)
+        self.groups[key] = g
+        return g
+
     def forget(self, slot: AgentSlot) -> None:
         """Drop a retired agent from the per-capability lists (groups are the caller's)."""
         for c in slot.capabilities:
             self._by_cap[c].remove(slot)
 
     def groups_of(self, slot: AgentSlot) -> list[Eligible]:
-        return [g for req, g in self.groups.items() if req <= slot.capabilities]
+        return [g for g in self.groups.values()
+                if g.requires <= slot.capabilities and (not g.needs or holds(slot, g.needs))]
+
+
+def holds(slot: AgentSlot, needs: tuple) -> bool:
+    """``slot``'s agent holds at least ``needs`` units of its own resources (free or not)."""
+    held = slot.agent.resources or {}
+    return all(held.get(r, 0.0) + 1e-9 >= n for r, n in needs)

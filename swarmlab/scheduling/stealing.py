@@ -116,8 +116,9 @@ class StealingState:
 
     def stealable(self, st: WaitingTask, thief: AgentSlot) -> bool:
         """``thief`` may take the waiting task ``st``: declared priority in the band and
-        every capability it requires held."""
-        return st.priority <= self.band and st.task.requires <= thief.capabilities
+        every capability it requires held, and the agent resources it needs (its group)."""
+        return (st.priority <= self.band and st.task.requires <= thief.capabilities
+                and (not st.group.needs or thief in st.group.slots))
 
     def placed(self, st: WaitingTask, now: float) -> None:
         """``st`` was just placed on the queue of ``st.slot`` (by the policy)."""

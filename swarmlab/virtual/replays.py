@@ -27,7 +27,8 @@ def record_agents(record: RunRecord) -> list[Agent]:
     agents = record.meta.get("agents")
     if not agents:
         raise ConfigError(f"run {record.run_id!r} does not say which agents it had; give agents=")
-    return [Agent(a["id"], type=a["type"], capabilities=a["capabilities"], capacity=a["capacity"], speed=a["speed"])
+    return [Agent(a["id"], type=a["type"], capabilities=a["capabilities"], capacity=a["capacity"], speed=a["speed"],
+                  resources=a.get("resources"), devices=a.get("devices"))
             for a in agents]
 
 
@@ -54,6 +55,7 @@ def replay_tasks(record: RunRecord) -> list[Task]:
     order = {tid: i for i, tid in enumerate(ev.loc[ev["event"] == "submitted", "task_id"])} if listed else {}
     final = record.final()
     final = final.iloc[sorted(range(len(final)), key=lambda i: order.get(final["task_id"].iloc[i], i))]
+    needs = (record.meta.get("resources") or {}).get("task_resources") or {}
     tasks = []
     for _, row in final.iterrows():
         tid = row["task_id"]
@@ -67,7 +69,7 @@ def replay_tasks(record: RunRecord) -> list[Task]:
             dur = float(row["estimate_s"]) if row["estimate_s"] == row["estimate_s"] else fallback
         tasks.append(Task(None, id=tid, name=row["name"], estimate_s=max(dur, 0.0), priority=int(row["priority"]),
                           requires=list(row["requires"]), dependencies=list(row["dependencies"]),
-                          kind=row["kind"] if row["kind"] == row["kind"] else None))
+                          kind=row["kind"] if row["kind"] == row["kind"] else None, resources=needs.get(tid)))
     return tasks
 
 

@@ -264,6 +264,8 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     if d.policy_error is not None:
         raise d.policy_error
     meta["scheduling_metrics"] = dataclasses.asdict(d.placements.metrics())
+    if d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
+        meta["resources"] = d.units.summary()
     meta["durations"] = "estimate" if durations is None else getattr(durations, "__qualname__", "model")
     if estimator is not None:
         meta["estimator"] = repr(estimator)
