@@ -255,7 +255,7 @@ def test_units_come_back_at_every_end(how):
     (st,) = d.take_starts(0.0)
     assert d.units.free["llm"] == 0 and st.slot.free_units["gpu"] == 0
     if how == "lost":
-        d.lose_agent(st.slot.id, 1.0)
+        d.membership.lose_agent(st.slot.id, 1.0)
     elif how == "cancelled":
         d.finish(st, st.attempt, 1.0, sl.TaskStatus.CANCELLED)
     else:

@@ -293,4 +293,4 @@ def test_too_many_agents_is_refused_with_the_limit(monkeypatch):
         dispatch.Dispatcher([Agent(f"a{i}") for i in range(4)], pol, ResourceLimits(), Recorder())
     d = dispatch.Dispatcher([Agent(f"a{i}") for i in range(3)], pol, ResourceLimits(), Recorder())
     with pytest.raises(sl.ConfigError, match="at most 3 agents; agent 'a3' is one too many"):
-        d.add_agent(Agent("a3"), 0.0)
+        d.membership.add_agent(Agent("a3"), 0.0)

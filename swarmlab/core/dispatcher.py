@@ -21,13 +21,13 @@ A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskSta
     queued     take_starts: a unit is not free (held, parked)   queued      (off its queue)
     queued     (held) units back, bucket refilled, pause over   queued      (on its queue again)
     queued     a steal (the stealing plugin's move)             queued      (on the thief)
-    queued     lose_agent: its agent left                       queued elsewhere, or failed
+    queued     lose_agent (membership): its agent left          queued elsewhere, or failed
     running    finish: completed                                completed
-    running    finish: RateLimited, fewer than MAX_RATE_LIMITED delayed     (rate_limited, no retry spent)
+    running    finish: RateLimited, under MAX_RATE_LIMITED      delayed     (rate_limited, no retry spent)
     running    finish: failed or timed out, a retry left        delayed     (retried)
     running    finish: lost with its worker (lost=True)         delayed     (retried, no backoff)
     running    finish: no retry left, or cancelled              failed, timed_out, cancelled
-    running    lose_agent: its agent left                       queued elsewhere, or failed
+    running    lose_agent (membership): its agent left          queued elsewhere, or failed
     waiting    cancel, cancel_waiting                           cancelled
     -          placed: the policy returned no candidate         failed      (policy_error)
 
@@ -78,7 +78,7 @@ def _by_rank(st: TaskState) -> float:
     return -st.rank
 
 
-class Dispatcher(Membership):
+class Dispatcher:
     """Decides what runs where and when; records what happened.
 
     Parameters
@@ -165,9 +165,10 @@ class Dispatcher(Membership):
         self.intake = Intake(self.tasks, self.index, forget)
         self.ended = self.intake.ended
         self.units: Units | None = None  # agent units, pools and rates: only a run that has some
+        self.membership = Membership(self)  # agents joining, retiring, leaving (core/membership.py)
         self.rate_limited: dict[str, list[int]] = {}  # task id -> [refusals, refusals in a row]
         if limits.pools or limits.rates or any(a.resources for a in agents):
-            self.use_units()
+            self.membership.use_units()
 
     # ------------------------------------------------------------------ submission
     def submit(self, tasks: Sequence[Task], now: float, priorities: Sequence[int | None] | None = None) -> list[str]:
@@ -195,7 +196,7 @@ class Dispatcher(Membership):
         ids, dep_ids = batch.ids, batch.dep_ids
         needs = None
         if self.units is not None or any(t.resources for t in tasks):
-            needs = resolve_all(self.use_units(), tasks, ids, self.index)
+            needs = resolve_all(self.membership.use_units(), tasks, ids, self.index)
             declared = self.units.declared
         learned = self.estimates.predict(tasks, ids) if self.estimates is not None else None
 
@@ -318,7 +319,7 @@ class Dispatcher(Membership):
         self.n_running += n
         self.n_waiting -= n
         if not self.cap_noted and self.n_running >= self.cap and self.queues.startable_now():
-            self.note_cap(now)
+            self.membership.note_cap(now)
         return out
 
     def started(self, st: TaskState, now: float, mode: str, worker: Any = None) -> None:

@@ -414,7 +414,7 @@ def refused(d: Any, st: Any, attempt: int, now: float, started: float, exc: Rate
         task_id=st.id, name=st.task.name, attempt=attempt, status="rate_limited", priority=st.priority,
         agent_id=st.slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s, ready_s=st.ready_s,
         started_s=started, finished_s=now, error_type="RateLimited", error=error))
-    paused = exc.resource is not None and d.use_units().pause(exc.resource, now + delay)
+    paused = exc.resource is not None and d.membership.use_units().pause(exc.resource, now + delay)
     d.recorder.emit(now, "rate_limited", st.id, st.slot.id,
                     f"retry after {delay:g}s" + (f", {exc.resource} paused" if paused else ""))
     return delay

@@ -102,7 +102,7 @@ class Engine:
     def add_agent(self, agent: Agent) -> None:
         """A new agent joins the pool now (with stealing on, it may take work at once)."""
         t0 = _clock()
-        self.d.add_agent(agent, self.now())
+        self.d.membership.add_agent(agent, self.now())
         self.placements.seconds += _clock() - t0
 
     def started(self, st: TaskState, mode: str, worker: Any = None) -> None:
@@ -141,7 +141,7 @@ class Engine:
         """Its running attempts fail ``agent_lost`` and run elsewhere, its queue is placed
         again; it stays among the run's agents (a ``left`` event says when)."""
         t0 = _clock()
-        lost = self.d.lose_agent(agent_id, self.now(), reason)
+        lost = self.d.membership.lose_agent(agent_id, self.now(), reason)
         self.placements.seconds += _clock() - t0
         for st in lost:
             self.backend.kill(st)

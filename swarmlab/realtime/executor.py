@@ -306,7 +306,7 @@ class ParallelExecutor:
         """Take an idle agent out of the pool (False if it has work or is the last of its
         capability group). A ``retired`` event records it."""
         self._life.check_open()
-        return self._d.retire_agent(agent_id, self._engine.now(), reason)
+        return self._d.membership.retire_agent(agent_id, self._engine.now(), reason)
 
     @property
     def state(self) -> str:

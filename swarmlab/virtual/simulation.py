@@ -253,9 +253,9 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
                     break
                 arrivals.pop()
                 if isinstance(who, Agent):
-                    d.add_agent(who, now)
+                    d.membership.add_agent(who, now)
                 else:
-                    d.lose_agent(who, now)  # its pending ends are now stale and ignored
+                    d.membership.lose_agent(who, now)  # its pending ends are now stale and ignored
             d.wake(now)
         else:
             break
