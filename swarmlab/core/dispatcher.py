@@ -399,10 +399,7 @@ class Dispatcher:
         delay = refused(self, st, attempt, now, started, exc, error)
         if delay is None:
             return False
-        st.state = DELAYED
-        self.n_waiting += 1
-        self._delay_seq += 1
-        heapq.heappush(self._delayed, (now + delay, self._delay_seq, st))
+        self._delay(st, now, delay)
         return True
 
     def release(self, st: TaskState, attempt: int, now: float) -> bool:
@@ -478,6 +475,11 @@ class Dispatcher:
             why = ""
         self.recorder.emit(now, _TERMINAL_EVENT[status], st.id, slot.id, error_type)
         self.recorder.emit(now, "retried", st.id, slot.id, f"attempt {attempt + 1} in {delay:.3f}s{why}")
+        self._delay(st, now, delay)
+        return True
+
+    def _delay(self, st: TaskState, now: float, delay: float) -> None:
+        """``st`` waits ``delay`` seconds (delayed) before it is placed again; at once for 0."""
         st.state = DELAYED
         self.n_waiting += 1
         if delay <= 0:
@@ -485,7 +487,6 @@ class Dispatcher:
         else:
             self._delay_seq += 1
             heapq.heappush(self._delayed, (now + delay, self._delay_seq, st))
-        return True
 
     def _terminal(self, st: TaskState, now: float, status: TaskStatus) -> None:
         st.state = status
