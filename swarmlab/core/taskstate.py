@@ -38,7 +38,7 @@ class TaskState:
         "task", "id", "priority", "state", "waiting_on", "dependents", "attempt",
         "submitted_s", "ready_s", "started_s", "slot", "mode", "worker", "timeout",
         "wait_total", "run_total", "handle", "value", "error_type", "error", "tb", "weight",
-        "group", "key", "lost", "rank", "need",
+        "group", "key", "lost", "rank", "need", "devices",
     )
 
     def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
@@ -70,6 +70,7 @@ class TaskState:
         self.key = 0  # its rank in an agent's queue while queued (see SEQ_BITS)
         self.rank = 0.0  # its upward rank, for a policy that orders starts by it (HEFT)
         self.need = None  # its resources, resolved (core.units.Need), or None
+        self.devices: tuple[int, ...] = ()  # the GPU devices its attempt in flight holds
 
     def __repr__(self) -> str:
         return f"TaskState({self.id!r}, {self.state}, attempt={self.attempt})"
