@@ -95,3 +95,13 @@ def raise_base(name):
 async def raise_base_async(name):
     await asyncio.sleep(0)  # raised after the body has been scheduled, not at its first step
     raise _BASE[name]("raised by the task body")
+
+
+def sleep_then_fail(seconds):
+    time.sleep(seconds)
+    raise ValueError(f"failed after {seconds}s")
+
+
+async def sleep_then_fail_async(seconds):
+    await asyncio.sleep(seconds)
+    raise ValueError(f"failed after {seconds}s")

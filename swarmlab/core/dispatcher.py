@@ -29,6 +29,7 @@ A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskSta
     running    finish: no retry left, or cancelled              failed, timed_out, cancelled
     running    lose_agent (membership): its agent left          queued elsewhere, or failed
     waiting    cancel, cancel_waiting                           cancelled
+    running    finish after cancel_waiting: would wait again    cancelled   (nothing starts any more)
     -          placed: the policy returned no candidate         failed      (policy_error)
 
 Units (:mod:`swarmlab.core.units`) are taken at the start and given back at every end of
@@ -167,6 +168,7 @@ class Dispatcher:
         self.units: Units | None = None  # agent units, pools and rates: only a run that has some
         self.membership = Membership(self)  # agents joining, retiring, leaving (core/membership.py)
         self.rate_limited: dict[str, list[int]] = {}  # task id -> [refusals, refusals in a row]
+        self.closed: str | None = None  # why nothing starts any more (cancel_waiting), or None
         if limits.pools or limits.rates or any(a.resources for a in agents):
             self.membership.use_units()
 
@@ -376,8 +378,10 @@ class Dispatcher:
             error_type = type(exc).__name__ if exc is not None else _TERMINAL_EVENT[status]
         error = str(exc) if exc is not None else None
         capped = False  # refused by a provider MAX_RATE_LIMITED times in a row: no retry
-        if isinstance(exc, RateLimited) and status is TaskStatus.FAILED:
-            if self._refused(st, attempt, now, started, exc, error):
+        if isinstance(exc, RateLimited) and status is TaskStatus.FAILED:  # waits for the retry-after
+            delay = refused(self, st, attempt, now, started, exc, error)  # (None: refused too often)
+            if delay is not None:
+                self._delay(st, now, delay)
                 return True
             error_type, capped = "rate_limited", True
         self._attempts.append(attempt_row(
@@ -390,16 +394,6 @@ class Dispatcher:
             self._terminal(st, now, status)
             if st.dependents:
                 self.propagate(st, now)
-        return True
-
-    def _refused(self, st: TaskState, attempt: int, now: float, started: float, exc: RateLimited,
-                 error: str) -> bool:
-        """The body raised RateLimited (:func:`~swarmlab.core.units.refused`): False when
-        the task fails for it; else it waits (delayed) for the retry-after."""
-        delay = refused(self, st, attempt, now, started, exc, error)
-        if delay is None:
-            return False
-        self._delay(st, now, delay)
         return True
 
     def release(self, st: TaskState, attempt: int, now: float) -> bool:
@@ -474,15 +468,20 @@ class Dispatcher:
             delay = min(MAX_BACKOFF_S, st.task.retry_backoff_s * 2 ** (tries - 1)) * (0.5 + self.rng.random())
             why = ""
         self.recorder.emit(now, _TERMINAL_EVENT[status], st.id, slot.id, error_type)
-        self.recorder.emit(now, "retried", st.id, slot.id, f"attempt {attempt + 1} in {delay:.3f}s{why}")
+        if self.closed is None:
+            self.recorder.emit(now, "retried", st.id, slot.id, f"attempt {attempt + 1} in {delay:.3f}s{why}")
         self._delay(st, now, delay)
         return True
 
     def _delay(self, st: TaskState, now: float, delay: float) -> None:
-        """``st`` waits ``delay`` seconds (delayed) before it is placed again; at once for 0."""
+        """``st`` waits ``delay`` seconds (delayed) before it is placed again; at once for 0.
+        Once the run is closed (:meth:`cancel_waiting`) nothing would start it: it ends
+        ``cancelled`` at once, as a task waiting at the close did."""
         st.state = DELAYED
         self.n_waiting += 1
-        if delay <= 0:
+        if self.closed is not None:
+            self.end_unstarted(st, now, TaskStatus.CANCELLED, f"{self.closed} (its attempt {st.attempt + 1})")
+        elif delay <= 0:
             self._enqueue(st, now)
         else:
             self._delay_seq += 1
@@ -582,7 +581,9 @@ class Dispatcher:
         return before if isinstance(before, str) else before.value
 
     def cancel_waiting(self, now: float, reason: str) -> None:
-        """Cancel every task not yet running (used by stop)."""
+        """Cancel every task not yet running and close the run (used by stop): a running
+        task that would wait again (a retry, a refusal, a lost attempt) ends cancelled."""
+        self.closed = reason
         for st in list(self.tasks.values()):
             if st.state in _WAITING:
                 self.end_unstarted(st, now, TaskStatus.CANCELLED, reason)
