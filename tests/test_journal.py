@@ -85,6 +85,36 @@ def test_every_journal_line_carries_a_checksum_that_reading_verifies(finished_ru
     assert len(j["attempt"]) == sum(_kind(x) == "attempt" for x in lines) - 1
 
 
+def _crlf(line):
+    return line + b"\r"
+
+
+def _space(line):
+    return line + b" "
+
+
+def _no_crc(line):
+    obj = json.loads(line)
+    obj.pop("crc")
+    return json.dumps(obj).encode()
+
+
+@pytest.mark.parametrize("ending", [_crlf, _space, _no_crc], ids=["crlf", "trailing_space", "crc_removed"])
+def test_an_edited_line_cannot_escape_its_checksum(finished_run, tmp_path, ending):
+    """Issue 27 item 7: a line with anything after its closing brace, or with its
+    checksum taken off, in a journal whose header has one, is damaged, not trusted."""
+    from swarmlab.store.follow import JournalFollower
+
+    data, run_id = finished_run
+    lines = data.splitlines()
+    i = _completed_attempt_lines(lines)[3]
+    forged = ending(lines[i].replace(b'"completed"', b'"cancelled"'))
+    store = _store_with(tmp_path, run_id, lines[:i] + [forged] + lines[i + 1:])
+    path = store.path / run_id / JOURNAL_NAME
+    assert read_journal(path)["damaged"] == [i + 1]
+    assert [d.line for d in JournalFollower(path).poll().damaged] == [i + 1]
+
+
 def _truncate(line):
     return line[: len(line) // 2]
 
@@ -102,11 +132,13 @@ def _bad_json(line):
 
 
 def _wrong_types(line):
-    """An old-format line (no checksum) whose row has a number for the task id."""
+    """A line whose checksum holds but whose row has a number for the task id."""
+    from swarmlab.store.journal import encode_line
+
     obj = json.loads(line)
     obj.pop("crc", None)
     obj["row"][0] = 12
-    return json.dumps(obj).encode()
+    return encode_line(obj).rstrip("\n").encode()
 
 
 @pytest.mark.parametrize("damage", [_truncate, _nul, _bad_utf8, _bad_json, _wrong_types],

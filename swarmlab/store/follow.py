@@ -31,7 +31,7 @@ from typing import Any
 from ..checks import positive_int
 from ..events import ATTEMPT, EVENT, RESOURCE
 from ..model import TERMINAL_STATES
-from .journal import JOURNAL_NAME, ROW_SCHEMAS, decode_line, legacy_task_row
+from .journal import CRC_MARK, JOURNAL_NAME, ROW_SCHEMAS, decode_line, legacy_task_row
 
 __all__ = ["JournalFollower", "Appended", "DamagedLine", "RunProgress", "RunFolder", "scan_store",
            "MAX_BYTES", "SHOWN_DAMAGED"]
@@ -44,11 +44,10 @@ SHOWN_DAMAGED = 20
 #: The first bytes of a damaged line kept to show it.
 _SHOWN_BYTES = 80
 _TERMINAL = frozenset(TERMINAL_STATES)  # a set: looked up once per event
-_CRC = b', "crc": '
 _ROW_LEN = {kind: len(schema) for kind, schema in ROW_SCHEMAS.items()}
 
 
-def _decode_many(lines: list[bytes]) -> list[dict[str, Any] | None]:
+def _decode_many(lines: list[bytes], need_crc: bool = True) -> list[dict[str, Any] | None]:
     """:func:`~swarmlab.store.journal.decode_line` of each line, the common case at a fraction
     of its cost: a row line whose checksum holds was written whole by a Journal, so the
     bodies of those are parsed in one JSON call and their rows only checked for kind and
@@ -57,23 +56,23 @@ def _decode_many(lines: list[bytes]) -> list[dict[str, Any] | None]:
     out: list[dict[str, Any] | None] = [None] * len(lines)
     bodies, where = [], []
     for i, raw in enumerate(lines):
-        at = raw.rfind(_CRC)
+        at = raw.rfind(CRC_MARK)
         if at != -1 and raw[-1:] == b"}" and raw.startswith((b'{"type": "event"', b'{"type": "attempt"',
                                                               b'{"type": "task"', b'{"type": "resource"')):
             body = raw[:at] + b"}"
             try:
-                intact = zlib.crc32(body) == int(raw[at + len(_CRC):-1])
+                intact = zlib.crc32(body) == int(raw[at + len(CRC_MARK):-1])
             except ValueError:
                 intact = False
             if intact:
                 bodies.append(body)
                 where.append(i)
                 continue
-        out[i] = decode_line(raw)
+        out[i] = decode_line(raw, need_crc)
     try:
         objs = json.loads(b"[" + b",".join(bodies) + b"]") if bodies else []
     except ValueError:  # cannot be, as the checksums hold; but then: one by one
-        objs = [decode_line(lines[i]) for i in where]
+        objs = [decode_line(lines[i], need_crc) for i in where]
     for i, obj in zip(where, objs):
         row = obj.get("row") if isinstance(obj, dict) else None
         if isinstance(obj, dict) and obj.get("type") == "task":
@@ -158,6 +157,7 @@ class JournalFollower:
         self.header: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
         self._pending = b""  # read past the last complete line: the start of the next one
+        self._need_crc = True  # every line has a checksum, unless the header has none
         self._behind = False
 
     @property
@@ -204,7 +204,9 @@ class JournalFollower:
         self.offset += last + 1
         lines = data[:last].split(b"\n")
         rows = {"task": out.task, "attempt": out.attempt, "event": out.event, "resource": out.resource}
-        for raw, obj in zip(lines, _decode_many(lines)):
+        if self.lines == 0:  # a journal written before checksums existed has none anywhere
+            self._need_crc = CRC_MARK in lines[0]
+        for raw, obj in zip(lines, _decode_many(lines, self._need_crc)):
             self.lines += 1
             kind = obj["type"] if obj is not None else None
             if kind in rows and self.lines > 1:

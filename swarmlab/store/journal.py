@@ -11,7 +11,8 @@ would be without that field (``{...}`` up to ``, "crc": N}``), so a line stays p
 for any reader. :func:`read_journal` skips a line that fails its checksum, is not UTF-8
 or JSON, or whose fields have the wrong types, keeps every intact line before and after
 it, and says which lines it skipped. Lines written before checksums existed (no
-``"crc"``) are read when they parse and type-check.
+``"crc"``) are read when they parse and type-check, in a journal whose header has
+none; in one whose header has a checksum, a line without one is damaged.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from ..errors import ConfigError, JournalError
 from ..events import ANY, ATTEMPT_SCHEMA, EVENT, EVENT_SCHEMA, RESOURCE_SCHEMA, TASK_INFO, TASK_INFO_SCHEMA, Recorder
 
-__all__ = ["Journal", "read_journal", "encode_line", "decode_line", "legacy_task_row", "JOURNAL_NAME", "ROW_SCHEMAS"]
+__all__ = ["Journal", "read_journal", "encode_line", "decode_line", "legacy_task_row", "JOURNAL_NAME", "ROW_SCHEMAS", "CRC_MARK"]
 
 JOURNAL_NAME = "journal.jsonl"
 SYNC_EVERY_S = 1.0
@@ -36,7 +37,7 @@ SYNC_EVERY_S = 1.0
 ROW_SCHEMAS: dict[str, dict[str, Any]] = {
     "event": EVENT_SCHEMA, "attempt": ATTEMPT_SCHEMA, "task": TASK_INFO_SCHEMA, "resource": RESOURCE_SCHEMA,
 }
-_CRC = b', "crc": '
+CRC_MARK = b', "crc": '
 
 
 def encode_line(obj: dict[str, Any]) -> str:
@@ -120,19 +121,25 @@ def _fits(value: Any, types: Any) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
 
-def decode_line(raw: bytes) -> dict[str, Any] | None:
+def decode_line(raw: bytes, need_crc: bool = True) -> dict[str, Any] | None:
     """The object on one journal line (without its newline), or None when the line is
-    damaged: it fails its checksum, is not UTF-8 or JSON, or its fields have the wrong
-    types."""
-    at = raw.rfind(_CRC)
-    if at != -1 and raw.endswith(b"}"):
+    damaged: it fails its checksum or has none (unless ``need_crc`` is False: a journal
+    written before checksums existed, whose header has none), has anything after the
+    checksum's closing brace (a ``\r``, a space: a Journal never writes them), is not
+    UTF-8 or JSON, or its fields have the wrong types."""
+    at = raw.rfind(CRC_MARK)
+    if at != -1:
+        if not raw.endswith(b"}"):
+            return None
         body = raw[:at] + b"}"
         try:
-            if zlib.crc32(body) != int(raw[at + len(_CRC):-1]):
+            if zlib.crc32(body) != int(raw[at + len(CRC_MARK):-1]):
                 return None
         except ValueError:
             return None
         raw = body
+    elif need_crc:
+        return None
     try:
         obj = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -182,8 +189,9 @@ def read_journal(path: str | Path) -> dict[str, Any]:
     if not lines:
         raise JournalError(f"the journal {path} is empty: the run was killed before it wrote anything; "
                            "there is nothing to resume, run it again")
+    need_crc = CRC_MARK in lines[0]  # a journal written before checksums existed has none anywhere
     for n, raw in enumerate(lines, 1):
-        obj = decode_line(raw)
+        obj = decode_line(raw, need_crc)
         kind = obj and obj["type"]
         if n == 1 and kind != "header":
             what = "is damaged" if obj is None and raw.startswith(b'{"type": "header"') else "is not a journal header"
