@@ -113,6 +113,41 @@ def test_a_file_that_is_not_json_or_not_there_is_refused(tmp_path):
         from_wfformat(tmp_path / "missing.json")
 
 
+def _spec_of(doc):
+    return doc["workflow"]["specification"]
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda d: _spec_of(d).__setitem__("files", [{"id": [1]}]), r"files\[0\] has no id"),
+    (lambda d: _spec_of(d)["files"][0].__setitem__("sizeInBytes", "5"), "'in.dat' has sizeInBytes '5'"),
+    (lambda d: _spec_of(d)["tasks"][0].__setitem__("inputFiles", 5), "'a' has inputFiles 5; give a list"),
+    (lambda d: _spec_of(d).__setitem__("files", 5), "files must be a list"),
+    (lambda d: d["workflow"]["execution"]["tasks"][0].__setitem__("machines", 5), "'a' has machines 5"),
+    (lambda d: d["workflow"]["execution"].__setitem__("machines", [{"nodeName": "m", "cpu": "fast"}]),
+     "'m' has cpu 'fast'"),
+    (lambda d: d["workflow"]["execution"].__setitem__("machines", 5), "machines must be a list"),
+    (lambda d: d["workflow"]["execution"]["machines"][0]["cpu"].__setitem__("coreCount", 2_000_000),
+     "more than 100,000 cores"),
+], ids=["file_id_list", "size_str", "input_files_int", "files_int", "task_machines_int", "cpu_str",
+        "machines_int", "two_million_cores"])
+def test_malformed_fields_are_refused_naming_them(damage, match):
+    """Issue 27 item 9: each of these was a TypeError or AttributeError traceback (or, for
+    2M cores, 2M agents built)."""
+    doc = instance()
+    damage(doc)
+    with pytest.raises(sl.ConfigError, match=match):
+        from_wfformat(doc)
+
+
+def test_a_folder_or_a_deeply_nested_file_is_refused(tmp_path):
+    with pytest.raises(sl.ConfigError, match="is a folder"):
+        from_wfformat(tmp_path)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)
+    with pytest.raises(sl.ConfigError, match="nests its JSON too deeply"):
+        from_wfformat(deep)
+
+
 def test_an_unknown_parent_names_the_task():
     doc = instance()
     doc["workflow"]["specification"]["tasks"][2]["parents"] = ["a", "ghost"]

@@ -9,9 +9,10 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import ConfigError
 from ..model import Agent, ResourceLimits
 
-__all__ = ["run_meta", "default_agents", "describe_agents", "concurrency", "DEFAULT_AGENTS"]
+__all__ = ["run_meta", "default_agents", "describe_agents", "concurrency", "DEFAULT_AGENTS", "MAX_DEFAULT_AGENTS"]
 
 
 def _version(dist: str) -> str | None:
@@ -53,12 +54,20 @@ def run_meta(
 
 #: Agents a run gets when it is given none and no ``max_concurrent_tasks`` either.
 DEFAULT_AGENTS = 10
+#: Default agents built from ``max_concurrent_tasks`` at most: a typo of a few zeros must
+#: be an error, not minutes of building agents (100,000 take about a tenth of a second).
+MAX_DEFAULT_AGENTS = 100_000
 
 
 def default_agents(limits: ResourceLimits) -> list[Agent]:
     """``max_concurrent_tasks`` identical agents (10 when it is None), ``agent-0`` ...
     ``agent-{n-1}``."""
     n = limits.max_concurrent_tasks or DEFAULT_AGENTS
+    if n > MAX_DEFAULT_AGENTS:
+        raise ConfigError(
+            f"with no agents given, ResourceLimits(max_concurrent_tasks={n:,}) would build {n:,} default agents "
+            f"(one per slot); at most {MAX_DEFAULT_AGENTS:,} are built that way: give agents= (an Agent holds "
+            "several slots with capacity=...) or a smaller max_concurrent_tasks")
     return [Agent(f"agent-{i}") for i in range(n)]
 
 

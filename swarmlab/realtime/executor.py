@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import backends
+from ..backends.base import Backend
 from ..backends.options import backend_options
-from ..checks import seed_value
+from ..checks import non_negative, seed_value
 from ..core.dispatcher import Dispatcher
 from ..core.runinfo import default_agents, describe_agents, run_meta
 from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
@@ -144,6 +145,11 @@ class ParallelExecutor:
         self.process_workers, self._backend_options = backend_options(
             name, self.agents, limits, process_workers, dask_address, dask_security, dask_workers)
         self._backend_type = backends.get(name)  # BackendUnavailable now, not at start
+        if limits.max_task_memory_mb is not None and self._backend_type.running_pids is Backend.running_pids:
+            raise ConfigError(
+                f"ResourceLimits.max_task_memory_mb={limits.max_task_memory_mb:g} acts on a task running in a "
+                f"process of its own (modes PROCESS and HYBRID's process tasks); mode {name!r} runs bodies where "
+                "one cannot be capped apart; use mode='process', or drop the cap (max_memory_mb caps the whole run)")
         self.policy = resolve_policy(scheduler)
         self.seed = seed = seed_value(seed, "ParallelExecutor seed")
         self.recorder = Recorder()
@@ -162,7 +168,7 @@ class ParallelExecutor:
         self._waiters: dict[str, asyncio.Future] = {}
         self._all_done: asyncio.Event | None = None
         self._listeners: list[Callable[[TaskResult], None]] = []
-        self._journal_root, self._spec = journal, spec
+        self._journal_root, self._spec = _folder(journal, "journal"), spec
         self._journal: Journal | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -214,6 +220,8 @@ class ParallelExecutor:
         There is one shutdown: a call while another is under way waits for that one to
         finish (under the first call's ``timeout``), and a call once stopped returns at once.
         """
+        if timeout is not None:
+            non_negative(timeout, "stop(timeout=...) (seconds running attempts get, or None: as long as they need)")
         await self._life.stop(lambda: self._engine.drain(timeout))
 
     async def __aenter__(self) -> ParallelExecutor:
@@ -375,6 +383,8 @@ class ParallelExecutor:
 
     async def wait_for_completion(self, timeout: float | None = None) -> bool:
         """Wait until every submitted task has ended; False if ``timeout`` passed first."""
+        if timeout is not None:
+            non_negative(timeout, "wait_for_completion(timeout=...) (seconds, or None: no limit)")
         if self._d.done:
             return True
         try:
@@ -436,7 +446,11 @@ def _folder(value: Any, name: str) -> Path | None:
     if value is None:
         return None
     if isinstance(value, (str, os.PathLike)) and str(value):
-        return Path(value)
+        path = Path(value)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"ParallelExecutor {name}={str(path)!r} is a file, not a folder; give a folder "
+                              "(it is created if missing)")
+        return path
     raise ConfigError(f"ParallelExecutor {name} must be a folder (a non-empty str or path) or None; got {value!r}")
 
 

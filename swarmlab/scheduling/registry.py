@@ -49,6 +49,9 @@ def policy_names() -> list[str]:
 
 def _from_path(spec: str) -> Policy:
     module, _, attr = spec.partition(":")
+    if not (all(part.isidentifier() for part in module.split(".")) and attr.isidentifier()):
+        raise ConfigError(f"cannot load the policy {spec!r}: give 'module:Class', an absolute module path "
+                          "(dotted names, no leading dot) and a class name, e.g. 'mypolicies:Greedy'")
     try:
         obj = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as e:

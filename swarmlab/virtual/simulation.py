@@ -19,7 +19,7 @@ from ..core.dispatcher import Dispatcher, TaskState
 from ..core.runinfo import default_agents, describe_agents, run_meta
 from ..errors import ConfigError
 from ..events import EventCounts, Recorder
-from ..checks import above_zero, seed_value
+from ..checks import above_zero, instances, seed_value
 from ..model import Agent, ResourceLimits, Task, TaskStatus, agent_list
 from ..scheduling.registry import resolve_policy
 from ..scheduling.scheduler import note_run
@@ -170,10 +170,8 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         estimator = getattr(scheduler, "estimator", None)
     elif not callable(getattr(estimator, "predict", None)):
         raise ConfigError(f"estimator must have predict(task) (a swarmlab.DurationEstimator); got {estimator!r}")
-    tasks = list(tasks)
+    tasks = instances(tasks, Task, "simulate tasks", "give a list of swarmlab.Task (Task(fn, estimate_s=...))")
     for t in tasks:
-        if not isinstance(t, Task):
-            raise ConfigError(f"simulate takes Task objects; got {type(t).__name__} {t!r}")
         if t.estimate_s is None and durations is None and estimator is None:
             raise ConfigError(
                 f"simulate needs estimate_s on every task; task {t.id or t.name!r} has none; give it one, "

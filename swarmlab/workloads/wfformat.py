@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..checks import positive_int
+from ..core.runinfo import MAX_DEFAULT_AGENTS
 from ..errors import ConfigError, DependencyCycleError
 from ..model import Agent, Task, agent_list
 from ..scheduling.dag import critical_path, find_cycle
@@ -48,12 +49,19 @@ def _load(source: Any) -> Mapping:
     if isinstance(source, Mapping):
         return source
     if isinstance(source, (str, os.PathLike)):
+        if os.path.isdir(source):
+            raise ConfigError(f"{os.fspath(source)!r} is a folder; give the path of one instance's JSON file")
         try:
             with open(source, encoding="utf-8") as f:
                 doc = json.load(f)
         except FileNotFoundError:
             raise ConfigError(f"no WfFormat file at {os.fspath(source)!r}; give the path of an instance's JSON "
                               "or the parsed dict") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read a WfFormat file at {os.fspath(source)!r} ({e.strerror or e}); give "
+                              "the path of an instance's JSON or the parsed dict") from None
+        except RecursionError:
+            raise _fail(f"{os.fspath(source)!r} nests its JSON too deeply to be an instance") from None
         except ValueError as e:
             raise _fail(f"{os.fspath(source)!r} is not JSON ({e})") from None
         if not isinstance(doc, Mapping):
@@ -138,24 +146,33 @@ def _facts(spec: Mapping, run: Mapping | None, sizes: Mapping[str, int]) -> dict
             if isinstance(run.get(src), (int, float)) and not isinstance(run.get(src), bool):
                 facts[dst] = run[src]
         if run.get("machines"):
+            if not isinstance(run["machines"], list):
+                raise ConfigError(f"task {spec['id']!r} has machines {run['machines']!r}; give a list of "
+                                  "machine names")
             facts["machines"] = list(run["machines"])
         if run.get("runtimeInSeconds") is not None:
             facts["runtime_s"] = float(run["runtimeInSeconds"])
     for key, field in (("input_bytes", "inputFiles"), ("output_bytes", "outputFiles")):
         names = spec.get(field)
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise ConfigError(f"task {spec['id']!r} has {field} {names!r}; give a list of file ids")
         if names and sizes:
             facts[key] = sum(sizes.get(n, 0) for n in names)
     return facts
 
 
 def _machine_agents(machines: Any) -> list[Agent]:
-    if not isinstance(machines, list) or not machines:
+    if machines is None or machines == []:
         return [Agent(f"agent-{i}") for i in range(DEFAULT_AGENTS)]
+    if not isinstance(machines, list):
+        raise _fail(f"workflow.execution.machines must be a list of machines; got {machines!r}")
     mhz: list[float | None] = []
     for i, m in enumerate(machines):
         if not isinstance(m, Mapping) or not isinstance(m.get("nodeName"), str) or not m["nodeName"]:
             raise ConfigError(f"workflow.execution.machines[{i}] has no nodeName; got {m!r}")
         cpu = m.get("cpu") or {}
+        if not isinstance(cpu, Mapping):
+            raise ConfigError(f"machine {m['nodeName']!r} has cpu {cpu!r}; give an object (coreCount, speedInMHz)")
         mhz.append(_number(cpu.get("speedInMHz"), f"machine {m['nodeName']!r}'s cpu.speedInMHz"))
     fastest = max((s for s in mhz if s is not None and s > 0), default=None)
     agents = []
@@ -163,9 +180,29 @@ def _machine_agents(machines: Any) -> list[Agent]:
         cores = (m.get("cpu") or {}).get("coreCount", 1)
         if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
             raise ConfigError(f"machine {m['nodeName']!r} has cpu.coreCount {cores!r}; give an int >= 1")
+        if len(agents) + cores > MAX_DEFAULT_AGENTS:
+            raise ConfigError(f"the machines of this instance hold more than {MAX_DEFAULT_AGENTS:,} cores "
+                              f"(machine {m['nodeName']!r} has {cores:,}), one agent each; give "
+                              "from_wfformat(..., agents=N) for a pool of N agents")
         speed = s / fastest if s is not None and s > 0 and fastest else 1.0
         agents += [Agent(f"{m['nodeName']}/{c}", speed=speed) for c in range(cores)]
     return agents
+
+
+def _file_sizes(files: Any) -> dict[str, float]:
+    """File id -> ``sizeInBytes`` (0 when not given) of ``workflow.specification.files``."""
+    if not isinstance(files, list):
+        raise _fail(f"workflow.specification.files must be a list of files; got {files!r}")
+    sizes: dict[str, float] = {}
+    for i, f in enumerate(files):
+        fid = f.get("id") if isinstance(f, Mapping) else None
+        if not isinstance(fid, str) or not fid:
+            raise ConfigError(f"workflow.specification.files[{i}] has no id (a non-empty string); got {f!r}")
+        size = f.get("sizeInBytes", 0)
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 <= size < math.inf:
+            raise ConfigError(f"file {fid!r} has sizeInBytes {size!r}; give a number of bytes >= 0")
+        sizes[fid] = size
+    return sizes
 
 
 def _agents(agents: Any, machines: Any) -> list[Agent]:
@@ -225,8 +262,7 @@ def from_wfformat(source: str | os.PathLike | Mapping, *, agents: int | Sequence
     doc = _load(source)
     ids, by_id = _spec(_spec_tasks(doc))
     ex, runs = _execution(doc, by_id)
-    files = doc["workflow"]["specification"].get("files") or []
-    sizes = {f["id"]: f.get("sizeInBytes", 0) for f in files if isinstance(f, Mapping) and "id" in f}
+    sizes = _file_sizes(doc["workflow"]["specification"].get("files") or [])
     pool = _agents(agents, ex.get("machines"))
     runtime = {tid: (float(runs[tid]["runtimeInSeconds"]) if tid in runs and runs[tid].get("runtimeInSeconds")
                      is not None else None) for tid in ids}
