@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
 from .errors import ConfigError
 
 __all__ = ["above_zero", "capability_names", "enum_value", "exception_types", "instances", "non_negative",
-           "positive", "positive_int", "seed_value", "units", "unit_map"]
+           "positive", "positive_int", "seed_value", "unique_ids", "units", "unit_map"]
 
 
 def enum_value(enum: type[Enum], value: Any, what: str) -> Any:
@@ -163,3 +163,11 @@ def unit_map(value: Any, what: str, *, positive_only: bool = False) -> dict[str,
             raise ConfigError(f"{what}[{name!r}] must be > 0 (a pool of 0 units never lets a task start); got {n!r}")
         out[name] = n
     return out
+
+
+def unique_ids(ids: Sequence[str], what: str) -> None:
+    """``ids`` hold no id twice; else a ConfigError naming those that repeat."""
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dup = sorted({i for i in ids if i in seen or seen.add(i)})
+        raise ConfigError(f"{what} ids must be unique; these repeat: {dup}")

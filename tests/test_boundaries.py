@@ -57,3 +57,13 @@ def test_a_huge_max_concurrent_tasks_without_agents_is_refused_not_built():
         ParallelExecutor("thread", limits=ResourceLimits(max_concurrent_tasks=10**9))
     with pytest.raises(sl.ConfigError, match="give agents="):
         sl.simulate([Task(None, estimate_s=1.0)], None, limits=ResourceLimits(max_concurrent_tasks=10**9))
+
+
+def test_the_offline_scheduler_refuses_duplicate_agent_and_task_ids():
+    ts = sl.TaskScheduler()
+    with pytest.raises(sl.ConfigError, match=r"schedule_tasks agent ids must be unique; these repeat: \['a'\]"):
+        ts.schedule_tasks([Task(None, estimate_s=1.0)], [Agent("a"), Agent("a")])
+    with pytest.raises(sl.ConfigError, match=r"schedule_tasks task ids must be unique; these repeat: \['t'\]"):
+        ts.schedule_tasks([Task(None, id="t"), Task(None, id="t")], [Agent("a")])
+    with pytest.raises(sl.ConfigError, match="schedule_tasks agents must be Agent objects"):
+        ts.schedule_tasks([Task(None)], ["a"])

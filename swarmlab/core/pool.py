@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..checks import unique_ids
 from ..errors import ConfigError
 from ..model import Agent
 from ..scheduling.base import AgentSlot, Eligible, Policy
@@ -48,9 +49,7 @@ class Pool:
         ids = [a.id for a in agents]
         if len(ids) > IDX_MASK:
             raise ConfigError(f"a run holds at most {IDX_MASK:,} agents; got {len(ids):,}")
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})
-            raise ConfigError(f"agent ids must be unique; these repeat: {dup}")
+        unique_ids(ids, "agent")
         self.slots = [AgentSlot(a, i) for i, a in enumerate(agents)]
         self.index = CapabilityIndex(self.slots)
         self.state = policy.bind(self.slots)  # what the policy learns in this run

@@ -17,8 +17,8 @@ from enum import Enum
 from typing import Any
 
 from ..errors import ConfigError
-from ..checks import enum_value
-from ..model import Agent, Task
+from ..checks import enum_value, instances, unique_ids
+from ..model import Agent, Task, agent_list
 from .base import MIN_WEIGHT_S, AgentSlot, Eligible, Policy, task_weight
 from .capabilities import CapabilityIndex
 from .dag import topological_order
@@ -154,9 +154,12 @@ class TaskScheduler:
         Raises ConfigError (unknown dependency, no agents), DependencyCycleError,
         NoEligibleAgentError.
         """
-        agents = list(agents)
+        agents = agent_list(agents, "schedule_tasks agents")
         if not agents:
             raise ConfigError("schedule_tasks needs at least one agent; got none")
+        unique_ids([a.id for a in agents], "schedule_tasks agent")
+        tasks = instances(tasks, Task, "schedule_tasks tasks", "give a list of swarmlab.Task")
+        unique_ids([t.id for t in tasks if t.id is not None], "schedule_tasks task")
         order = topological_order(tasks)
         slots = [AgentSlot(a, i) for i, a in enumerate(agents)]
         index = CapabilityIndex(slots)
