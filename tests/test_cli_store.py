@@ -119,6 +119,21 @@ def test_runs_list_show_export(tmp_path, capsys):
     assert (tmp_path / "x" / rec.run_id / "tasks.csv").is_file()
     assert main(["runs", "--store", str(store.path), "show", "nope"]) == 2
     assert "no run 'nope'" in capsys.readouterr().err
+    # --store after the action as well (issue 27): as `resume RUN_ID --store` takes it
+    assert main(["runs", "list", "--store", str(store.path)]) == 0
+    assert rec.run_id in capsys.readouterr().out
+    assert main(["runs", "show", rec.run_id, "--store", str(store.path)]) == 0
+    assert "makespan_s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["dashboard", "--port", "70000"], "must be a TCP port, 1 to 65535; got '70000'"),
+    (["dashboard", "--port", "99999"], "must be a TCP port"),
+])
+def test_the_dashboard_refuses_a_port_that_cannot_be(argv, msg, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and msg in capsys.readouterr().err
 
 
 def test_save_and_load_round_trip(tmp_path):

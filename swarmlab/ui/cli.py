@@ -80,6 +80,13 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _port(text: str) -> int:
+    n = _positive_int(text)
+    if n > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535; got {text!r}")
+    return n
+
+
 def _repeats(text: str) -> int | str:
     if text == "auto":
         return text
@@ -315,6 +322,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the live dashboard of a run store (Voila) until Ctrl-C."""
     from .serve import dashboard_app
 
+    if not Path(args.store).is_dir():  # served anyway: a dashboard is often started before the runs it follows
+        print(f"swarmlab: no run store at {args.store} yet; the page lists its runs as they are saved there "
+              "(`swarmlab compare --out DIR` saves them in DIR/runs)", file=sys.stderr, flush=True)
     app = dashboard_app(args.store, host=args.host, port=args.port,
                         on_ready=lambda url: print(f"swarmlab dashboard of {args.store}: {url}", flush=True))
     app.start()
@@ -378,11 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list, show or export saved runs")
     r.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
     rs = r.add_subparsers(dest="action", required=True)
-    rs.add_parser("list", help="one line per saved run")
+    ls = rs.add_parser("list", help="one line per saved run")
     show = rs.add_parser("show", help="a run's summary")
     show.add_argument("run_id", help="the run's id")
     ex = rs.add_parser("export", help="copy a run's frames as CSV or Parquet")
     ex.add_argument("run_id", help="the run's id")
+    for action in (ls, show, ex):  # --store after the action too, as `resume RUN_ID --store` takes it
+        action.add_argument("--store", default=argparse.SUPPRESS, help="the run store folder (default data/runs)")
     ex.add_argument("--format", choices=["csv", "parquet"], default="csv", help="csv or parquet (default csv)")
     ex.add_argument("--dest", default="data/export", help="the folder to copy to (default data/export)")
     r.set_defaults(func=cmd_runs)
@@ -390,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dashboard", help="serve a live web page of the store's runs "
                        "(pip install 'swarmlab[dashboard]')")
     d.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
-    d.add_argument("--port", type=_positive_int, default=8866, help="port (default 8866, or the next free one)")
+    d.add_argument("--port", type=_port, default=8866, help="port (default 8866, or the next free one)")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     d.set_defaults(func=cmd_dashboard)
     return p
