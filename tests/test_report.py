@@ -14,6 +14,7 @@ import swarmlab.store.spill
 from swarmlab import ConfigError, ExecutionMode, ParallelExecutor, RateLimit, ResourceLimits, Task
 from swarmlab import workloads
 from swarmlab.events import ATTEMPT, EVENT, REPORT_FIELDS
+from swarmlab.store.follow import JournalFollower
 from swarmlab.store.journal import JOURNAL_NAME, encode_line, read_journal
 from swarmlab.store.records import TASK_COLUMNS
 from swarmlab.store.runs import RunStore, load_run, save_run
@@ -229,6 +230,13 @@ def test_journaled_saved_and_loaded_runs_keep_the_reported_columns(tmp_path):
     j = read_journal(tmp_path / "runs" / rec.run_id / JOURNAL_NAME)
     assert sorted(j["report"]) == sorted(rec.rows("reports")) and not j["damaged"]
     assert len(j["report"]) == 6 + 2 and all(len(r) == len(REPORT_FIELDS) for r in j["report"])
+    # a live reader (the dashboard) reads past report lines: not damage, not the end
+    partial = tmp_path / "partial.jsonl"
+    lines = (tmp_path / "runs" / rec.run_id / JOURNAL_NAME).read_bytes().splitlines(keepends=True)
+    partial.write_bytes(b"".join(line for line in lines if b'"type": "end"' not in line))
+    follower = JournalFollower(partial)
+    got = follower.poll()
+    assert got.end is None and not got.damaged and len(got.attempt) == 7
     for csv in (False, True):
         folder = save_run(rec, tmp_path / f"saved-{csv}", csv=csv)
         loaded = load_run(folder)
