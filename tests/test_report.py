@@ -7,7 +7,7 @@ import math
 import shutil
 
 import pytest
-from conftest import run
+from conftest import run, until
 
 import swarmlab
 import swarmlab.store.spill
@@ -306,3 +306,29 @@ def test_a_body_that_never_reports_adds_no_rows_and_no_columns():
     assert rec.rows("reports") == () and list(rec.tasks.columns) == list(TASK_COLUMNS)
     started = [e for e in rec.rows("events") if e[EVENT.event] == "started"]
     assert len(started) == 2
+
+
+def test_an_abandoned_thread_attempt_brings_its_reports_when_its_thread_returns():
+    """A THREAD attempt past its timeout runs on: what it reports is recorded (its row
+    says timed_out) once its thread really returns, not lost."""
+    import threading
+
+    gate = threading.Event()
+
+    def slow():
+        swarmlab.report(tokens=5)
+        gate.wait(60)
+        swarmlab.report(tokens=1)
+
+    async def main():
+        async with ParallelExecutor(mode="thread") as ex:
+            await ex.submit_batch([Task(slow, id="slow", timeout=0.05)])
+            assert await ex.wait_for_completion(timeout=60)
+            assert ex.recorder.reports == []  # timed out, still running: nothing yet
+            gate.set()
+            await until(lambda: ex.recorder.reports, what="the abandoned thread's report")
+        return ex.record()
+
+    rec = run(main())
+    row = rec.tasks.set_index("task_id").loc["slow"]
+    assert row["status"] == "timed_out" and row["tokens"] == 6.0
