@@ -332,3 +332,14 @@ def test_an_abandoned_thread_attempt_brings_its_reports_when_its_thread_returns(
     rec = run(main())
     row = rec.tasks.set_index("task_id").loc["slow"]
     assert row["status"] == "timed_out" and row["tokens"] == 6.0
+
+
+def test_an_attempt_refused_by_its_provider_keeps_what_it_reported():
+    def call(agent=None, attempt=0):
+        swarmlab.report(tokens=7 if attempt == 1 else 1)
+        if attempt == 1:
+            raise swarmlab.RateLimited(0.01)
+
+    rec, _ = run(_run("thread", [Task(call, id="call", with_agent=True)]))
+    t = rec.tasks.set_index("attempt")
+    assert t["status"].tolist() == ["rate_limited", "completed"] and t["tokens"].tolist() == [7.0, 1.0]
