@@ -50,6 +50,7 @@ from .orchestration import (
 )
 from .portal import run
 from .realtime.executor import ParallelExecutor
+from .scope import current_devices, report
 from .scheduling import (
     Policy,
     RankedPolicy,
@@ -132,11 +133,13 @@ __all__ = [
     "TaskStatus",
     "WorkerCrashedError",
     "compare",
+    "current_devices",
     "durations",
     "learn_durations",
     "plots",
     "register_policy",
     "replay",
+    "report",
     "resume",
     "run",
     "simulate",

@@ -16,16 +16,17 @@ from operator import floordiv, itemgetter, le
 from typing import Any
 
 __all__ = ["Recorder", "EventCounts", "Fields", "new_run_id", "row_builder",
-           "EVENT_SCHEMA", "ATTEMPT_SCHEMA", "TASK_INFO_SCHEMA", "RESOURCE_SCHEMA",
-           "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS",
-           "EVENT", "ATTEMPT", "TASK_INFO", "RESOURCE", "attempt_row", "task_info_row", "resource_row"]
+           "EVENT_SCHEMA", "ATTEMPT_SCHEMA", "TASK_INFO_SCHEMA", "RESOURCE_SCHEMA", "REPORT_SCHEMA",
+           "EVENT_FIELDS", "ATTEMPT_FIELDS", "TASK_INFO_FIELDS", "RESOURCE_FIELDS", "REPORT_FIELDS",
+           "EVENT", "ATTEMPT", "TASK_INFO", "RESOURCE", "REPORT", "attempt_row", "task_info_row", "resource_row",
+           "report_row"]
 
 # What a field may hold when a row is read back from a journal (checked field by field).
 NUM, STR, NONE = (int, float), (str,), (type(None),)
 ANY = object  # anything JSON holds
 
 #: Each kind of row: its fields in order, and what each may hold once read back. These
-#: four mappings are the only place a row's fields are defined: the tuples below, the
+#: five mappings are the only place a row's fields are defined: the tuples below, the
 #: positions (:class:`Fields`), the builders, the frames' columns and the journal's checks
 #: are all derived from them.
 EVENT_SCHEMA: dict[str, Any] = {
@@ -56,12 +57,17 @@ RESOURCE_SCHEMA: dict[str, Any] = {
         "gpu_tree_mem_mb", "sample_cost_ms"), NUM + NONE),
     "running": NUM, "queued": NUM, "throttled": ANY, "worker": STR + NONE,
 }
+#: What a body reported (``swarmlab.report(tokens=...)``), long format: one row per
+#: attempt and name, the value summed over the attempt's calls. The tasks frame turns
+#: them into one column per name (:mod:`swarmlab.store.records`).
+REPORT_SCHEMA: dict[str, Any] = {"task_id": STR, "attempt": int, "name": STR, "value": NUM}
 
 #: Field order of each kind of row.
 EVENT_FIELDS = tuple(EVENT_SCHEMA)
 ATTEMPT_FIELDS = tuple(ATTEMPT_SCHEMA)
 TASK_INFO_FIELDS = tuple(TASK_INFO_SCHEMA)
 RESOURCE_FIELDS = tuple(RESOURCE_SCHEMA)
+REPORT_FIELDS = tuple(REPORT_SCHEMA)
 
 
 class Fields:
@@ -75,8 +81,8 @@ class Fields:
             setattr(self, name, i)
 
 
-EVENT, ATTEMPT, TASK_INFO, RESOURCE = (Fields(f) for f in (EVENT_FIELDS, ATTEMPT_FIELDS, TASK_INFO_FIELDS,
-                                                           RESOURCE_FIELDS))
+EVENT, ATTEMPT, TASK_INFO, RESOURCE, REPORT = (Fields(f) for f in (EVENT_FIELDS, ATTEMPT_FIELDS, TASK_INFO_FIELDS,
+                                                                   RESOURCE_FIELDS, REPORT_FIELDS))
 
 
 def row_builder(name: str, fields: tuple[str, ...]) -> Any:
@@ -94,6 +100,7 @@ def row_builder(name: str, fields: tuple[str, ...]) -> Any:
 attempt_row = row_builder("attempt_row", ATTEMPT_FIELDS)
 task_info_row = row_builder("task_info_row", TASK_INFO_FIELDS)
 resource_row = row_builder("resource_row", RESOURCE_FIELDS)
+report_row = row_builder("report_row", REPORT_FIELDS)
 
 
 def new_run_id() -> str:
@@ -161,7 +168,7 @@ class EventCounts(list):
 
 
 class Recorder:
-    """Append-only event, attempt, task and resource records of one run.
+    """Append-only event, attempt, task, resource and report records of one run.
 
     ``seq`` of an event is its index in :attr:`events`. With ``aggregate_s`` set, events
     are only counted per kind and time bucket (:class:`EventCounts`): a run of millions
@@ -172,7 +179,7 @@ class Recorder:
     memory is then counted from the first row kept (add ``dropped["events"]``).
     """
 
-    __slots__ = ("run_id", "events", "attempts", "task_info", "resources", "resource_fields", "dropped")
+    __slots__ = ("run_id", "events", "attempts", "task_info", "resources", "resource_fields", "reports", "dropped")
 
     def __init__(self, run_id: str | None = None, aggregate_s: float | None = None) -> None:
         self.run_id = run_id or new_run_id()
@@ -181,7 +188,8 @@ class Recorder:
         self.task_info: list[tuple] = []
         self.resources: list[tuple] = []
         self.resource_fields: tuple[str, ...] = RESOURCE_FIELDS
-        self.dropped = dict.fromkeys(("events", "attempts", "task_info"), 0)
+        self.reports: list[tuple] = []  # what bodies reported (REPORT_FIELDS): none unless one does
+        self.dropped = dict.fromkeys(("events", "attempts", "task_info", "reports"), 0)
 
     def emit(
         self,
@@ -208,10 +216,11 @@ class Recorder:
         return [(r[0] + base,) + r[1:] for r in rows] if base else rows
 
     def drop(self) -> None:
-        """Take the events, attempts and task rows out of memory (once written), counting
-        them in ``dropped``. The lists are emptied in place (the dispatcher holds them)."""
+        """Take the events, attempts, task and report rows out of memory (once written),
+        counting them in ``dropped``. The lists are emptied in place (the dispatcher holds them)."""
         d = self.dropped
-        for name, rows in (("events", self.events), ("attempts", self.attempts), ("task_info", self.task_info)):
+        for name, rows in (("events", self.events), ("attempts", self.attempts), ("task_info", self.task_info),
+                           ("reports", self.reports)):
             d[name] += len(rows)
             rows.clear()
 

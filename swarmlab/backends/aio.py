@@ -10,6 +10,9 @@ registration and a loop callback: most of the price of a short coroutine.
 
 What an attempt sees is what a task of its own would give it:
 
+* Its scope (:mod:`swarmlab.scope`: ``report()``, ``current_devices()``): set in the
+  worker's context around the body and reset after it; asyncio tasks the body creates
+  copy it, so they report into the attempt.
 * Context variables: every worker starts from a copy of the context the backend was
   made in (the one ``ParallelExecutor.start`` ran in). A worker whose attempt left a
   context variable changed retires, so the next attempt starts from a fresh copy:
@@ -31,6 +34,7 @@ import asyncio
 import contextvars
 import traceback
 
+from ..scope import Attempt, enter, leave
 from .base import Backend, call_kwargs
 
 __all__ = ["AsyncioBackend"]
@@ -86,18 +90,23 @@ class AsyncioBackend(Backend):
         idle, killed = self._idle, self._killed
         while True:
             attempt, task = st.attempt, st.task
+            scope = Attempt(st.id, attempt, st.devices)
+            token = enter(scope)  # left before the context is compared: the worker stays
             try:
                 kwargs = call_kwargs(st) if task.with_agent else task.kwargs
                 value = await (task.fn(*task.args, **kwargs) if kwargs else task.fn(*task.args))
             except _CancelledError as e:
+                leave(token)
                 if me not in killed:  # (killed: the executor has already recorded why)
-                    failed(st, attempt, e, None, traceback.format_exc())
+                    failed(st, attempt, e, None, traceback.format_exc(), scope.end())
                     if me.cancelling():
                         raise  # cancelled by someone else (the loop shutting down): the worker ends
             except BaseException as e:  # noqa: BLE001 - a failing task is data
-                failed(st, attempt, e, None, traceback.format_exc())
+                leave(token)
+                failed(st, attempt, e, None, traceback.format_exc(), scope.end())
             else:
-                succeeded(st, attempt, value)
+                leave(token)
+                succeeded(st, attempt, value, scope.end())
             if me in killed:
                 self._take_back(me)
             if self._closed or me.cancelling() or contextvars.copy_context() != base:

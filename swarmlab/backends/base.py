@@ -9,8 +9,10 @@ take ``set_result`` / ``set_exception`` from an executor.
 
 An attempt is a ``TaskState`` (:mod:`swarmlab.core.taskstate`). A backend reads its
 ``task`` (``fn``, ``args``, ``kwargs``, ``with_agent``), ``id``, ``attempt`` (the number
-to report with), ``priority``, ``slot.id`` (its agent), and keeps whatever it needs to
-stop it in ``handle``; it changes nothing else. A report for an attempt that already
+to report with), ``priority``, ``slot.id`` (its agent), ``devices``, and keeps whatever
+it needs to stop it in ``handle``; it changes nothing else. It runs the body inside
+the attempt's scope (:mod:`swarmlab.scope`: ``report()``, ``current_devices()``) and
+hands what the body reported back with the outcome (``reported=``). A report for an attempt that already
 ended (timed out, cancelled, stopped) is ignored by the host, so a late answer is safe.
 """
 
@@ -52,12 +54,15 @@ class Host(Protocol):
         """The attempt in flight of ``st`` began running now, on ``mode`` (recorded per
         attempt) and ``worker`` (a pid, an address; optional). Its timeout counts from now."""
 
-    def succeeded(self, st: TaskState, attempt: int, value: Any) -> None:
-        """Attempt ``attempt`` of ``st`` returned ``value``."""
+    def succeeded(self, st: TaskState, attempt: int, value: Any,
+                  reported: dict[str, float] | None = None) -> None:
+        """Attempt ``attempt`` of ``st`` returned ``value``; ``reported``: what its body
+        reported (``swarmlab.report``, :meth:`swarmlab.scope.Attempt.end`), None for nothing."""
 
     def failed(self, st: TaskState, attempt: int, exc: BaseException, error_type: str | None = None,
-               tb: str | None = None) -> None:
-        """Attempt ``attempt`` of ``st`` raised ``exc`` (``tb``: its traceback text).
+               tb: str | None = None, reported: dict[str, float] | None = None) -> None:
+        """Attempt ``attempt`` of ``st`` raised ``exc`` (``tb``: its traceback text;
+        ``reported``: what its body reported before, as for :meth:`succeeded`).
 
         ``error_type`` names the failure when it is not the task's own exception (None:
         ``type(exc).__name__``): ``"pickle_error"``, ``"worker_crashed"``,
@@ -149,15 +154,17 @@ class Backend:
 
 
 def pickled(backend: Backend, st: TaskState, where: str) -> bytes | None:
-    """The attempt as ``cloudpickle.dumps((fn, args, kwargs))`` for another process, or
-    None after reporting that it cannot be sent (a ``pickle_error``, never retried)."""
+    """The attempt as ``cloudpickle.dumps((fn, args, kwargs, scope))`` for another
+    process (``scope``: ``(task id, attempt, devices)``, the attempt the body runs in:
+    :mod:`swarmlab.scope`), or None after reporting that it cannot be sent (a
+    ``pickle_error``, never retried)."""
     import pickle
 
     import cloudpickle
 
     task = st.task
     try:
-        return cloudpickle.dumps((task.fn, task.args, call_kwargs(st)))
+        return cloudpickle.dumps((task.fn, task.args, call_kwargs(st), (st.id, st.attempt, st.devices)))
     except Exception as e:
         host = backend.host
         host.started(st, backend.mode)

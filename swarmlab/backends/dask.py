@@ -311,12 +311,12 @@ class DaskBackend(Backend):
         del self._runs[run.key]
         run.future.release()
         st, attempt = run.st, run.attempt
-        ok, payload, error_type, tb, address = decode(answer, "Dask worker")
+        ok, payload, error_type, tb, reported, address = decode(answer, "Dask worker")
         self._report_start(run, address)
         if ok:
-            self.host.succeeded(st, attempt, payload)
+            self.host.succeeded(st, attempt, payload, reported)
         else:
-            self.host.failed(st, attempt, payload, error_type, tb)
+            self.host.failed(st, attempt, payload, error_type, tb, reported)
 
     def _report_start(self, run: _Run, address: str | None) -> None:
         """Before the outcome: the worker that answered is the attempt's worker."""

@@ -1,11 +1,12 @@
 """The body of a DASK attempt, as it runs on a Dask worker. Keep it light: every import
 inside the function; the attempt itself runs as in a PROCESS worker (``execute``).
 
-:func:`run` takes the attempt as ``cloudpickle.dumps((fn, args, kwargs))`` and answers
-``cloudpickle.dumps((kind, payload, tb, worker_address))`` with the kinds of the PROCESS
-worker (:mod:`swarmlab.backends.worker`): 0 = value, 1 = exception, 2 = exception that
-could not be pickled (``(type name, message)``), 3 = value that could not be pickled
-(message). The task's own outcome is always data: to Dask every attempt succeeds, so
+:func:`run` takes the attempt as ``cloudpickle.dumps((fn, args, kwargs, (task_id,
+attempt, devices)))`` and answers ``cloudpickle.dumps((kind, payload, tb, reported,
+worker_address))`` with the kinds of the PROCESS worker (:mod:`swarmlab.backends.worker`):
+0 = value, 1 = exception, 2 = exception that could not be pickled (``(type name,
+message)``), 3 = value that could not be pickled (message); ``reported`` is what the
+body reported (``swarmlab.report``), whatever the kind, or None. The task's own outcome is always data: to Dask every attempt succeeds, so
 only losses (a dead worker, a cancelled future) reach Dask's error path.
 """
 
@@ -18,7 +19,7 @@ def run(payload: bytes, topic: str | None = None) -> bytes:
     Parameters
     ----------
     payload : bytes
-        ``cloudpickle.dumps((fn, args, kwargs))``.
+        ``cloudpickle.dumps((fn, args, kwargs, (task_id, attempt, devices)))``.
     topic : str, optional
         The Dask event topic the executor's client listens to: it receives
         ``(key, worker_address)`` when the body begins, so that the attempt's start
@@ -27,7 +28,7 @@ def run(payload: bytes, topic: str | None = None) -> bytes:
     Returns
     -------
     bytes
-        ``cloudpickle.dumps((kind, payload, tb, worker_address))``.
+        ``cloudpickle.dumps((kind, payload, tb, reported, worker_address))``.
     """
     from swarmlab.backends.worker import execute
 

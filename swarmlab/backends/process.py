@@ -143,22 +143,22 @@ class ProcessBackend(Backend):
         self._free(w)
         if st is None:
             return
-        ok, payload, error_type, tb, _ = decode(data, "worker")
+        ok, payload, error_type, tb, reported, _ = decode(data, "worker")
         if ok:
-            self.host.succeeded(st, attempt, payload)
+            self.host.succeeded(st, attempt, payload, reported)
         elif error_type is None and self._cap_mb is not None and isinstance(payload, MemoryError):
-            self._refused(st, attempt, w, tb)
+            self._refused(st, attempt, w, tb, reported)
         else:
-            self.host.failed(st, attempt, payload, error_type, tb)
+            self.host.failed(st, attempt, payload, error_type, tb, reported)
 
-    def _refused(self, st, attempt: int, w: _Worker, tb: str | None) -> None:
+    def _refused(self, st, attempt: int, w: _Worker, tb: str | None, reported: dict | None = None) -> None:
         """A task ran out of memory under the cap: the OS refused what passed it."""
         exc = MemoryLimitError(
             f"task {st.id!r} asked for more memory than its cap allows: the OS refused the allocation "
             f"in worker process {w.pid}, over the per-task cap of {self._cap_mb:g} MB "
             "(ResourceLimits.max_task_memory_mb); the worker lives on"
         )
-        self.host.failed(st, attempt, exc, "memory_limit", tb)
+        self.host.failed(st, attempt, exc, "memory_limit", tb, reported)
 
     def _exited(self, w: _Worker) -> None:
         code = self._reap(w)

@@ -1,7 +1,9 @@
 """THREAD: sync callables on a pool of daemon threads that grows as work arrives.
 
 A thread cannot be killed: a timed-out attempt is recorded, its slot is freed and the
-thread is abandoned (recorded); a new thread takes its place until it returns.
+thread is abandoned (recorded); a new thread takes its place until it returns. Each body
+runs in its attempt's scope (:mod:`swarmlab.scope`), and what it reported goes back with
+its outcome (an abandoned one's too, when its thread returns).
 Results reach the loop through one deque and at most one pending wake-up, so a burst
 of completions costs one loop wake-up, not one per task. The wake-up is a byte on a
 socket pair the loop reads (``add_reader``, as the process backend reads its workers),
@@ -27,6 +29,7 @@ from collections import deque
 from queue import SimpleQueue
 from time import perf_counter, thread_time
 
+from ..scope import Attempt, run_in
 from .worker import call_body
 from .base import Backend, call_kwargs
 
@@ -92,17 +95,19 @@ class ThreadBackend(Backend):
                 if todo and tokens.empty():  # more wait: a thread for them, should this one block
                     tokens.put(None)
                 st, attempt, fn, args, kwargs = item
+                scope = Attempt(st.id, attempt, st.devices)
                 if measure is not None:  # thread_time is a system call: only when asked for
                     c0, w0 = thread_time(), perf_counter()
                 try:
-                    value = context.copy().run(call_body, fn, args, kwargs)
+                    value = context.copy().run(run_in, scope, call_body, fn, args, kwargs)
                     ok, exc, tb = True, None, None
                 except BaseException as e:  # noqa: BLE001 - a failing task is data
                     ok, value, exc, tb = False, None, e, traceback.format_exc()
                 if measure is None:
-                    done.append((st, attempt, ok, value, exc, tb, None, None))
+                    done.append((st, attempt, ok, value, exc, tb, scope.end(), None, None))
                 else:
-                    done.append((st, attempt, ok, value, exc, tb, thread_time() - c0, perf_counter() - w0))
+                    done.append((st, attempt, ok, value, exc, tb, scope.end(), thread_time() - c0,
+                                 perf_counter() - w0))
                 if not self._wake_pending:
                     self._wake_pending = True
                     try:
@@ -122,14 +127,14 @@ class ThreadBackend(Backend):
         succeeded, failed = host.succeeded, host.failed
         with host.batch():
             while done:
-                st, attempt, ok, value, exc, tb, cpu, wall = done.popleft()
+                st, attempt, ok, value, exc, tb, reported, cpu, wall = done.popleft()
                 self._busy -= 1
                 if measure is not None:
                     measure(st.task, cpu, wall)
                 if ok:
-                    succeeded(st, attempt, value)
+                    succeeded(st, attempt, value, reported)
                 else:
-                    failed(st, attempt, exc, None, tb)
+                    failed(st, attempt, exc, None, tb, reported)
 
     def kill(self, st) -> bool:
         return False  # threads cannot be stopped; the executor records the abandonment

@@ -1,11 +1,15 @@
 """The body of a PROCESS worker. Imported in a fresh interpreter: keep it light.
 
 Protocol over one duplex pipe, one task at a time: the parent sends
-``cloudpickle.dumps((fn, args, kwargs))``; the worker answers ``(kind, payload, tb)``
-with kind 0 = value, 1 = exception, 2 = exception that could not be pickled
-(``(type name, message)``), 3 = value that could not be pickled (message).
-The first message a worker sends is ``READY``. :func:`decode` reads an answer back in
-the parent: the one decoder of the PROCESS and DASK backends.
+``cloudpickle.dumps((fn, args, kwargs, (task_id, attempt, devices)))``; the worker runs
+the body in that attempt's scope (:mod:`swarmlab.scope`) and answers
+``(kind, payload, tb, reported)`` with kind 0 = value, 1 = exception, 2 = exception
+that could not be pickled (``(type name, message)``), 3 = value that could not be
+pickled (message), and ``reported`` what the body reported (``{name: float}``, or
+None), whatever the kind. The first message a worker sends is ``READY``. :func:`decode`
+reads an answer back in the parent: the one decoder of the PROCESS and DASK backends.
+An attempt that sends no answer (killed past its timeout, crashed, lost with its
+worker) loses what it reported.
 
 Started as ``python -c "from swarmlab.backends.worker import serve; serve(FD, PARENT)"``
 with the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
@@ -24,6 +28,8 @@ import pickle
 import sys
 import traceback
 
+from ..scope import Attempt, run_in
+
 __all__ = ["READY", "RemoteError", "capped", "decode", "execute", "serve"]
 
 READY = b"ready"
@@ -40,28 +46,30 @@ class RemoteError(Exception):
 
 
 def decode(data: bytes, where: str) -> tuple:
-    """A worker's answer as ``(ok, value or exception, error_type, traceback, extra)``.
+    """A worker's answer as ``(ok, value or exception, error_type, traceback, reported,
+    extra)``.
 
     ``ok``: the task returned the value; otherwise the exception it raised (kind 1),
     a :class:`RemoteError` standing for one that could not travel (kind 2, its
     ``error_type`` the original type's name), or a ``pickle_error`` for a value that
-    could not travel or an answer that cannot be read back. ``extra``: what the
+    could not travel or an answer that cannot be read back (which loses ``reported``
+    with it). ``reported``: what the body reported, or None. ``extra``: what the
     sender appended (the DASK wrapper: its worker's address), or None. ``where``
     names the sender in the message of an unreadable answer.
     """
     try:
         answer = pickle.loads(data)
-        kind, payload, tb = answer[0], answer[1], answer[2]
+        kind, payload, tb, reported = answer[0], answer[1], answer[2], answer[3]
     except Exception as e:
-        return False, e, "pickle_error", f"the {where}'s answer could not be unpickled: {e!r}", None
-    extra = answer[3] if len(answer) > 3 else None
+        return False, e, "pickle_error", f"the {where}'s answer could not be unpickled: {e!r}", None, None
+    extra = answer[4] if len(answer) > 4 else None
     if kind == 0:
-        return True, payload, None, None, extra
+        return True, payload, None, None, reported, extra
     if kind == 1:
-        return False, payload, None, tb, extra
+        return False, payload, None, tb, reported, extra
     if kind == 2:
-        return False, RemoteError(*payload), payload[0], tb, extra
-    return False, pickle.PicklingError(payload), "pickle_error", None, extra
+        return False, RemoteError(*payload), payload[0], tb, reported, extra
+    return False, pickle.PicklingError(payload), "pickle_error", None, reported, extra
 
 
 def _data_bytes() -> int:
@@ -118,29 +126,35 @@ def serve(fd: int, parent: int | None = None, cap_mb: float | None = None) -> No
 
 
 def execute(data: bytes, *extra, cap_mb: float | None = None) -> bytes:
-    """Run ``cloudpickle.dumps((fn, args, kwargs))``; the answer, as the module docstring
-    says, with ``extra`` appended to the tuple (the DASK wrapper adds its address). The
-    task body runs :func:`capped` by ``cap_mb``."""
+    """Run ``cloudpickle.dumps((fn, args, kwargs, (task_id, attempt, devices)))`` in
+    that attempt's scope; the answer, as the module docstring says, with ``extra``
+    appended to the tuple (the DASK wrapper adds its address). The task body runs
+    :func:`capped` by ``cap_mb``."""
     import cloudpickle
 
     dumps = cloudpickle.dumps
+    scope = None
     try:
-        fn, args, kwargs = cloudpickle.loads(data)
+        fn, args, kwargs, where = cloudpickle.loads(data)
         del data
+        scope = Attempt(*where)
         with capped(cap_mb):  # in a copy of the context: nothing it sets reaches the next attempt
-            value = contextvars.copy_context().run(call_body, fn, args, kwargs)
+            value = contextvars.copy_context().run(run_in, scope, call_body, fn, args, kwargs)
     except BaseException as e:  # noqa: BLE001 - a failing task is data
         tb = traceback.format_exc()
+        reported = scope.end() if scope is not None else None
         try:
-            out = dumps((1, e, tb, *extra))
+            out = dumps((1, e, tb, reported, *extra))
             pickle.loads(out)  # an exception that pickles but cannot be rebuilt
         except Exception:
-            out = dumps((2, (type(e).__name__, str(e)), tb, *extra))
+            out = dumps((2, (type(e).__name__, str(e)), tb, reported, *extra))
         return out
+    reported = scope.end()
     try:
-        return dumps((0, value, None, *extra))
+        return dumps((0, value, None, reported, *extra))
     except Exception as e:
-        return dumps((3, f"the task's return value cannot be pickled: {type(e).__name__}: {e}", None, *extra))
+        return dumps((3, f"the task's return value cannot be pickled: {type(e).__name__}: {e}", None, reported,
+                      *extra))
 
 
 def call_body(fn, args: tuple, kwargs: dict):

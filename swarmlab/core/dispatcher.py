@@ -56,6 +56,7 @@ from .estimates import Estimates
 from .membership import Membership
 from .pool import Pool
 from .queues import Queues
+from .reported import take_reported
 from .submission import Intake, rank, wire
 from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from .units import MAX_BACKOFF_S, Units, refused, resolve_all
@@ -352,13 +353,12 @@ class Dispatcher:
         doing: it runs again at once, counted apart from ``max_retries``, up to
         :data:`MAX_LOST_ATTEMPTS` losses. ``abandoned``: it was not stopped (a thread
         runs on): it keeps its units until the driver calls :meth:`release`.
-        ``reported``: what the body reported (``report()``): a rate whose ``reported``
-        name is there is trued up by reported minus declared. An ``exc`` that is a
-        :class:`~swarmlab.errors.RateLimited` ends the attempt ``rate_limited``."""
+        ``reported``: what the body reported (``report()``): report rows, and rates
+        trued up (:mod:`~swarmlab.core.reported`). A ``RateLimited`` ``exc`` ends it ``rate_limited``."""
         if st.state is not RUNNING or st.attempt != attempt:
             return False
-        if reported and self.units is not None:
-            self.units.charge(reported, st.need, now)
+        if reported:  # recorded (report rows) and trued up against the rates
+            take_reported(self, st, attempt, reported, now)
         started = self._attempt_ended(st, now, status, abandoned)
         slot = st.slot
         if status is _COMPLETED:  # recorded, ended, its dependents released

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from ..errors import ConfigError, JournalError
-from ..events import ATTEMPT, EVENT, EVENT_FIELDS, RESOURCE, RESOURCE_FIELDS, TASK_INFO, row_builder
+from ..events import ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, row_builder
 from ..model import TaskStatus
 from ..model import Agent, ResourceLimits, Task
 from ..portal import run
@@ -175,6 +175,11 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunR
             if row[i] is not None:
                 row[i] += t0
         attempts.append(tuple(row))
+    reports = list(j["report"])  # what bodies reported, their attempts numbered on as their rows
+    for r in new.rows("reports"):
+        row = list(r)
+        row[REPORT.attempt] += offset.get(row[REPORT.task_id], 0)
+        reports.append(tuple(row))
     resources = []
     for r in new.rows("resources"):
         row = list(r)
@@ -187,4 +192,4 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunR
     info: dict[str, tuple] = {row[tid]: row for row in j["task"]}
     for task_id, row in {row[tid]: row for row in new.rows("task_info")}.items():
         info.setdefault(task_id, row)
-    return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()))
+    return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()), reports=reports)

@@ -25,6 +25,7 @@ from typing import Any
 from ..backends.base import Backend
 from ..core.admission import Admission, over_task_memory
 from ..core.dispatcher import Dispatcher
+from ..core.reported import take_reported
 from ..core.taskstate import RUNNING, TaskState
 from ..errors import ConfigError, MemoryLimitError
 from ..events import Recorder, resource_row
@@ -111,15 +112,15 @@ class Engine:
         if st.timeout is not None:
             self._deadlines.add(st, now)
 
-    def succeeded(self, st: TaskState, attempt: int, value: Any) -> None:
+    def succeeded(self, st: TaskState, attempt: int, value: Any, reported: dict[str, float] | None = None) -> None:
         # _end(st, attempt, _OK, value), inlined: this runs once per completed task
         if st.state is not RUNNING or st.attempt != attempt:
-            self._returned(st, attempt)
+            self._returned(st, attempt, reported)
             return
         st.handle = None
         d = self.d
         t0 = _clock()
-        d.finish(st, attempt, self.loop.time() - self._t0, _OK, value)
+        d.finish(st, attempt, self.loop.time() - self._t0, _OK, value, reported=reported)
         self.placements.seconds += _clock() - t0
         if st.timeout is not None and len(fifo := self._fifos[st.timeout]) > 2 * d.n_running + PRUNE_SLACK:
             Deadlines.prune(fifo)
@@ -131,8 +132,8 @@ class Engine:
                 self.loop.call_soon(self.pump)
 
     def failed(self, st: TaskState, attempt: int, exc: BaseException, error_type: str | None = None,
-               tb: str | None = None) -> None:
-        self._end(st, attempt, _FAILED, None, exc, error_type, tb)
+               tb: str | None = None, reported: dict[str, float] | None = None) -> None:
+        self._end(st, attempt, _FAILED, None, exc, error_type, tb, reported=reported)
 
     def lost(self, st: TaskState, attempt: int, exc: BaseException, tb: str | None = None) -> None:
         self._end(st, attempt, _FAILED, None, exc, "worker_lost", tb, True)
@@ -192,14 +193,16 @@ class Engine:
 
     def _end(self, st: TaskState, attempt: int, status: TaskStatus, value: Any = None,
              exc: BaseException | None = None, error_type: str | None = None,
-             tb: str | None = None, lost: bool = False, abandoned: bool = False) -> None:
+             tb: str | None = None, lost: bool = False, abandoned: bool = False,
+             reported: dict[str, float] | None = None) -> None:
         if st.state is not RUNNING or st.attempt != attempt:
-            self._returned(st, attempt)  # a late answer from an attempt already timed out or cancelled
+            self._returned(st, attempt, reported)  # a late answer from an attempt already timed out or cancelled
             return
         st.handle = None
         d = self.d
         t0 = _clock()
-        d.finish(st, attempt, self.loop.time() - self._t0, status, value, exc, error_type, tb, lost, abandoned)
+        d.finish(st, attempt, self.loop.time() - self._t0, status, value, exc, error_type, tb, lost, abandoned,
+                 reported)
         self.placements.seconds += _clock() - t0
         if error_type == "memory_limit":  # the OS refused it, or its sampled RSS passed the cap
             self.violations["task_memory"] = self.violations.get("task_memory", 0) + 1
@@ -220,8 +223,11 @@ class Engine:
                                "a thread cannot be stopped; it runs on unobserved (holding its units)")
         self._end(st, st.attempt, status, None, exc, error_type, abandoned=abandoned)
 
-    def _returned(self, st: TaskState, attempt: int) -> None:
-        """An attempt already ended (abandoned) really returned: its units come back."""
+    def _returned(self, st: TaskState, attempt: int, reported: dict[str, float] | None = None) -> None:
+        """An attempt already ended (abandoned) really returned: its units come back, and
+        what it reported is recorded (and trues up the rates) now."""
+        if reported:
+            take_reported(self.d, st, attempt, reported, self.now())
         if self.d.units is not None and self.d.release(st, attempt, self.now()) and not self._pump_pending:
             self._pump_pending = True
             if not self._batching:

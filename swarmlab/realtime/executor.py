@@ -409,7 +409,7 @@ class ParallelExecutor:
         if self._spill is not None:
             rows = self._spill.frames()
             return RunRecord(dict(meta), rows["events"], rows["attempts"], list(self.recorder.resources),
-                             self.recorder.resource_fields, rows["task_info"])
+                             self.recorder.resource_fields, rows["task_info"], reports=rows["reports"])
         return RunRecord.from_recorder(self.recorder, meta)
 
     def _final_meta(self) -> dict[str, Any]:

@@ -215,8 +215,9 @@ class JournalFollower:
                 out.damaged.append(DamagedLine.of(self.lines, raw))  # a header belongs on line 1 only
             elif kind == "header":
                 self.header = out.header = obj
-            else:
+            elif kind == "end":
                 self.end = out.end = obj
+            # (report rows, what bodies reported, are not followed)
         out.lines = len(lines)
         return out
 

@@ -2,7 +2,8 @@
 
 JSON lines in ``<store>/<run_id>/journal.jsonl``: a header (the run's meta and the
 declarative spec that rebuilds its tasks: no pickle), then ``event``, ``attempt``,
-``task`` and ``resource`` lines in the order they were recorded, and an ``end`` line when
+``task``, ``resource`` and ``report`` (what a body reported) lines in the order they
+were recorded, and an ``end`` line when
 the run finished (a live reader, such as the dashboard, follows a run from them alone). Lines are flushed at every terminal event and at least once a second, and
 synced to disk at most once a second.
 
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, JournalError
-from ..events import ANY, ATTEMPT_SCHEMA, EVENT, EVENT_SCHEMA, RESOURCE_SCHEMA, TASK_INFO, TASK_INFO_SCHEMA, Recorder
+from ..events import (ANY, ATTEMPT_SCHEMA, EVENT, EVENT_SCHEMA, REPORT_SCHEMA, RESOURCE_SCHEMA, TASK_INFO,
+                      TASK_INFO_SCHEMA, Recorder)
 
 __all__ = ["Journal", "read_journal", "encode_line", "decode_line", "legacy_task_row", "JOURNAL_NAME", "ROW_SCHEMAS", "CRC_MARK"]
 
@@ -36,6 +38,7 @@ SYNC_EVERY_S = 1.0
 #: :mod:`swarmlab.events` that defines it: its fields, and what each may hold.
 ROW_SCHEMAS: dict[str, dict[str, Any]] = {
     "event": EVENT_SCHEMA, "attempt": ATTEMPT_SCHEMA, "task": TASK_INFO_SCHEMA, "resource": RESOURCE_SCHEMA,
+    "report": REPORT_SCHEMA,
 }
 CRC_MARK = b', "crc": '
 
@@ -56,7 +59,7 @@ class Journal:
         self.path = self.folder / JOURNAL_NAME
         self.recorder = recorder
         self._f = open(self.path, "a", encoding="utf-8")
-        self._seen = [0, 0, 0, 0]  # task_info, attempts, events, resources written (dropped ones included)
+        self._seen = [0, 0, 0, 0, 0]  # task_info, attempts, events, resources, reports written (dropped included)
         self._synced = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._write({"type": "header", "run_id": recorder.run_id, "meta": meta, "spec": spec})
@@ -73,7 +76,8 @@ class Journal:
         ev_base, seq_at = dropped["events"], EVENT.seq
         for i, (kind, rows, base) in enumerate((
                 ("task", rec.task_info, dropped["task_info"]), ("attempt", rec.attempts, dropped["attempts"]),
-                ("event", rec.events, ev_base), ("resource", rec.resources, 0))):
+                ("event", rec.events, ev_base), ("resource", rec.resources, 0),
+                ("report", rec.reports, dropped["reports"]))):
             for row in rows[seen[i] - base:]:
                 line = list(row)
                 if kind == "event" and ev_base:  # seq in the run, counting the events dropped
@@ -181,8 +185,8 @@ def read_journal(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"no journal at {path}; only runs started with a store have one")
     data = path.read_bytes()
-    out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "resource": [], "end": None,
-                           "damaged": []}
+    out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "resource": [], "report": [],
+                           "end": None, "damaged": []}
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the newline that ends the last line

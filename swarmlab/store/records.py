@@ -10,7 +10,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, EventCounts, Recorder
+from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO_FIELDS, EventCounts, Recorder
 
 if TYPE_CHECKING:  # pandas is imported when a frame is first built
     import pandas as pd
@@ -25,7 +25,8 @@ EVENT_COLUMNS = ("run_id",) + EVENT_FIELDS
 COUNTED_EVENT_FIELDS = ("t_s", "event", "count")
 #: Columns of the events frame of a run that counted events.
 COUNTED_EVENT_COLUMNS = ("run_id",) + COUNTED_EVENT_FIELDS
-#: Columns of the tasks frame (one row per task and attempt).
+#: Columns of the tasks frame (one row per task and attempt); after them, one column per
+#: name a body reported (``swarmlab.report``), which may therefore be none of these.
 TASK_COLUMNS = (
     "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
     "worker", "algorithm", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s",
@@ -34,7 +35,7 @@ TASK_COLUMNS = (
 #: Columns every resources frame has; samplers add their own after these.
 RESOURCE_COLUMNS = ("run_id", "t_s")
 #: The kinds of rows a record is built from (:meth:`RunRecord.rows`).
-ROW_KINDS = ("events", "attempts", "task_info", "resources")
+ROW_KINDS = ("events", "attempts", "task_info", "resources", "reports")
 
 _CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id", "kind", "estimate_source")
 _FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s", "estimate_s")
@@ -114,6 +115,7 @@ class RunRecord:
         resource_fields: tuple[str, ...] = ("t_s",),
         task_info: list[tuple] | pd.DataFrame | None = None,
         counted: bool = False,
+        reports: list[tuple] | pd.DataFrame | None = None,
     ) -> None:
         self.meta = meta
         self._counted = counted
@@ -121,6 +123,7 @@ class RunRecord:
         self._attempts = attempts
         self._task_info = [] if task_info is None else task_info
         self._resources = [] if resources is None else resources
+        self._reports = [] if reports is None else reports
         self._resource_fields = resource_fields
         self._frames: dict[str, pd.DataFrame] = {}
 
@@ -131,10 +134,12 @@ class RunRecord:
         if isinstance(ev, EventCounts):
             meta = dict(meta, events=f"counted per {ev.bucket_s:g} s")
             return cls(meta, ev.rows(), list(recorder.attempts), list(recorder.resources),
-                       recorder.resource_fields, list(recorder.task_info), counted=True)
+                       recorder.resource_fields, list(recorder.task_info), counted=True,
+                       reports=list(recorder.reports))
         return cls(
             dict(meta), list(recorder.events), list(recorder.attempts),
             list(recorder.resources), recorder.resource_fields, list(recorder.task_info),
+            reports=list(recorder.reports),
         )
 
     @classmethod
@@ -152,8 +157,8 @@ class RunRecord:
         """The rows of one kind this record was built from, for code that merges or
         rewrites records (:func:`swarmlab.resume`) rather than reading frames.
 
-        ``kind`` is one of :data:`ROW_KINDS`: ``"events"``, ``"attempts"``, ``"task_info"``
-        (rows in the field order of :mod:`swarmlab.events`: read them by name,
+        ``kind`` is one of :data:`ROW_KINDS`: ``"events"``, ``"attempts"``, ``"task_info"``,
+        ``"reports"`` (rows in the field order of :mod:`swarmlab.events`: read them by name,
         ``row[ATTEMPT.status]``) or ``"resources"`` (in the order of
         :attr:`resource_fields`). Rows held in memory come as a tuple of them (a
         snapshot: the record keeps its own); rows read back from a spilled run's parts
@@ -163,7 +168,7 @@ class RunRecord:
         rows for ``"events"`` (:data:`COUNTED_EVENT_FIELDS`).
         """
         held = {"events": self._events, "attempts": self._attempts, "task_info": self._task_info,
-                "resources": self._resources}.get(kind)
+                "resources": self._resources, "reports": self._reports}.get(kind)
         if held is None:
             raise ValueError(f"kind must be one of {', '.join(map(repr, ROW_KINDS))}; got {kind!r}")
         return tuple(held) if isinstance(held, list) else held
@@ -199,7 +204,10 @@ class RunRecord:
         ``estimate_s``, ``requires`` and ``dependencies`` (lists of str) as submitted;
         ``estimate_source`` says where the estimate the schedulers used came from:
         ``given`` (the task's), ``learned`` (an estimator's prediction, in ``estimate_s``)
-        or ``default`` (none: ``estimate_s`` is NaN and the task weighed 1 s)."""
+        or ``default`` (none: ``estimate_s`` is NaN and the task weighed 1 s). After
+        :data:`TASK_COLUMNS`, one float column per name a body reported
+        (``swarmlab.report``), in name order: the attempt's sum, NaN where it reported
+        nothing of that name."""
         if "tasks" not in self._frames:
             df = _frame(self._attempts, ATTEMPT_FIELDS)
             info = _frame(self._task_info, TASK_INFO_FIELDS)
@@ -213,7 +221,11 @@ class RunRecord:
             df["run_s"] = df["finished_s"] - df["started_s"]
             df["attempt"] = df["attempt"].astype("int64")
             df["priority"] = df["priority"].astype("int64")
-            self._frames["tasks"] = df[list(TASK_COLUMNS)]
+            df = df[list(TASK_COLUMNS)]
+            reports = _frame(self._reports, REPORT_FIELDS)
+            if len(reports):
+                df = _with_reports(df, reports)
+            self._frames["tasks"] = df
         return self._frames["tasks"]
 
     @property
@@ -236,6 +248,17 @@ class RunRecord:
             f"RunRecord(run_id={self.run_id!r}, mode={self.meta.get('mode')!r}, "
             f"algorithm={self.meta.get('algorithm')!r}, tasks={self.tasks['task_id'].nunique()})"
         )
+
+
+def _with_reports(tasks: pd.DataFrame, reports: pd.DataFrame) -> pd.DataFrame:
+    """``tasks`` with one column per reported name, in one pivot of the long report rows
+    (a resumed run's rows of one attempt are summed, as the attempt summed its calls)."""
+    reports = reports.astype({"attempt": "int64", "value": "float64"})
+    wide = reports.pivot_table(index=["task_id", "attempt"], columns="name", values="value", aggfunc="sum")
+    wide.columns = [str(c) for c in wide.columns]
+    wide = wide.reset_index().astype({"task_id": tasks["task_id"].dtype})
+    out = tasks.merge(wide, on=["task_id", "attempt"], how="left", validate="many_to_one")
+    return out.astype({c: "float64" for c in wide.columns[2:]})
 
 
 def event_count(events: pd.DataFrame, kind: str) -> int:

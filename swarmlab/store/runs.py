@@ -48,7 +48,7 @@ def load_run(folder: str | Path) -> RunRecord:
     if not (folder / "tasks.parquet").is_file() and (folder / PARTS).is_dir():
         parts = read_parts(folder)
         return RunRecord(meta, parts["events"], parts["attempts"], pd.read_parquet(folder / "resources.parquet"),
-                         task_info=parts["task_info"])
+                         task_info=parts["task_info"], reports=parts["reports"])
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _FRAMES}
     return RunRecord.from_frames(meta, frames)
 

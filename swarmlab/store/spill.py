@@ -1,7 +1,7 @@
 """Spilling a long run's rows to the run store as it goes, so that its memory stays flat.
 
 ``ParallelExecutor(spill=folder)``: each time :data:`SPILL_ROWS` attempt rows have
-gathered, the recorder's events, attempts and task rows are written to
+gathered, the recorder's events, attempts, task and report rows are written to
 ``<folder>/<run_id>/parts/`` as numbered Parquet files and dropped from memory (the
 dispatcher forgets ended tasks too: :class:`swarmlab.core.ended.EndedTasks`). At stop the
 rest follows, with ``resources.parquet`` and ``meta.json``, so that
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, TASK_INFO_FIELDS, Recorder
+from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO_FIELDS, Recorder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +38,8 @@ log = logging.getLogger("swarmlab")
 SPILL_ROWS = 16_384
 #: The folder of a run's parts, inside its run folder.
 PARTS = "parts"
-_KINDS = (("events", EVENT_FIELDS), ("attempts", ATTEMPT_FIELDS), ("task_info", TASK_INFO_FIELDS))
+_KINDS = (("events", EVENT_FIELDS), ("attempts", ATTEMPT_FIELDS), ("task_info", TASK_INFO_FIELDS),
+          ("reports", REPORT_FIELDS))
 
 
 class Spill:
@@ -68,7 +69,7 @@ class Spill:
         if self._before is not None:
             self._before()
         rec = self.recorder
-        lists = (rec.events, rec.attempts, rec.task_info)
+        lists = (rec.events, rec.attempts, rec.task_info, rec.reports)
         if not any(lists):
             return True
         import pyarrow.parquet as pq
@@ -96,7 +97,7 @@ class Spill:
         return True
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """The run's events, attempts and task rows so far: the parts, then memory (the
+        """The run's events, attempts, task and report rows so far: the parts, then memory (the
         record built from them gives each column its dtype)."""
         import pandas as pd
 
@@ -104,7 +105,7 @@ class Spill:
 
         out = read_parts(self.folder)
         rec = self.recorder
-        for (kind, fields), rows in zip(_KINDS, (rec.events, rec.attempts, rec.task_info)):
+        for (kind, fields), rows in zip(_KINDS, (rec.events, rec.attempts, rec.task_info, rec.reports)):
             if rows:
                 held = arrow_table(rows, fields, rec.dropped["events"]).to_pandas()
                 out[kind] = pd.concat([out[kind], held], ignore_index=True)
@@ -126,8 +127,9 @@ class Spill:
 
 
 def read_parts(folder: str | Path) -> dict[str, pd.DataFrame]:
-    """The events, attempts and task rows of a spilled run folder, parts in order (empty
-    frames with the right columns when it has none), as rows for a :class:`RunRecord`,
+    """The events, attempts, task and report rows of a spilled run folder, parts in order
+    (empty frames with the right columns when it has none: a folder spilled before
+    reports existed has no report parts), as rows for a :class:`RunRecord`,
     which gives each column its dtype."""
     import pandas as pd
 

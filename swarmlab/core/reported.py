@@ -1,0 +1,27 @@
+"""What a body reported (``swarmlab.report``), as the dispatcher takes it at the end of
+an attempt: recorded as report rows, and trued up against the rates.
+
+The values come with the attempt's outcome (``Dispatcher.finish(..., reported=...)``):
+one report row (:data:`swarmlab.events.REPORT_FIELDS`) per name, the attempt's sum, and
+a rate whose ``reported`` name is among them is charged reported minus declared
+(:meth:`swarmlab.core.units.Units.charge`). A THREAD attempt abandoned past its timeout
+brings its values when its thread really returns: they are taken then, the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import report_row
+
+__all__ = ["take_reported"]
+
+
+def take_reported(d: Any, st: Any, attempt: int, reported: dict[str, float], now: float) -> None:
+    """Record what attempt ``attempt`` of ``st`` reported, on dispatcher ``d`` at ``now``."""
+    units = d.units
+    if units is not None:
+        units.charge(reported, st.need, now)
+    rows, tid = d.recorder.reports, st.id
+    for name, value in reported.items():
+        rows.append(report_row(task_id=tid, attempt=attempt, name=name, value=value))

@@ -1,0 +1,158 @@
+"""The attempt a task body runs in: what ``swarmlab.report(**values)`` adds to and what
+``swarmlab.current_devices()`` reads.
+
+Every backend runs a body inside an :class:`Attempt` scope, a context variable set for
+the body alone: THREAD and PROCESS (and DASK, which runs as PROCESS does) call the body
+in a copy of a context with the variable set (:func:`run_in`); ASYNCIO sets it in its
+worker's task around the body and resets it after (:func:`enter`, :func:`leave`), so
+nothing of one attempt reaches the next. When the body has returned or raised, the
+backend ends the scope (:meth:`Attempt.end`) and hands what was reported to the
+executor with the attempt's outcome; from a PROCESS or DASK worker the values travel
+back in the answer itself (:mod:`swarmlab.backends.worker`).
+
+What a body starts: asyncio tasks it creates copy its context, so they report into its
+attempt. A raw ``threading.Thread`` starts with an empty context: ``report()`` there is
+outside any attempt (a ``ConfigError``) unless the thread runs in the body's context
+(``threading.Thread(target=contextvars.copy_context().run, args=(fn,))``, or
+``loop.run_in_executor``, which does not copy it either: use ``asyncio.to_thread``).
+Values reported once the attempt has ended (a thread it left running) are refused.
+
+A body that never reports pays one small object per attempt: the dict of values is made
+by the first ``report()``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from numbers import Real
+from typing import Any
+
+from .errors import ConfigError
+from .store.records import TASK_COLUMNS
+
+__all__ = ["Attempt", "BUILT_IN_COLUMNS", "current_devices", "enter", "leave", "report", "run_in"]
+
+#: Names a body may not report: the tasks frame's own columns, where reported values land.
+BUILT_IN_COLUMNS = frozenset(TASK_COLUMNS)
+
+# Reports from several threads of one attempt (its context handed to them) add up whole.
+_LOCK = threading.Lock()
+
+
+class Attempt:
+    """The attempt a body runs in: ``task_id``, ``attempt`` (1-based), ``devices`` (the
+    GPU devices it holds: ``()`` without any) and ``values``, what it reported so far
+    (None until it reports)."""
+
+    __slots__ = ("task_id", "attempt", "devices", "values", "ended")
+
+    def __init__(self, task_id: str, attempt: int, devices: tuple[int, ...] = ()) -> None:
+        self.task_id = task_id
+        self.attempt = attempt
+        self.devices = devices
+        self.values: dict[str, float] | None = None
+        self.ended = False
+
+    def end(self) -> dict[str, float] | None:
+        """The attempt is over: what it reported (None: nothing); later reports are refused."""
+        with _LOCK:
+            self.ended = True
+            return self.values
+
+    def __repr__(self) -> str:
+        return f"Attempt({self.task_id!r}, {self.attempt}, devices={self.devices!r}, values={self.values!r})"
+
+
+_CURRENT: ContextVar[Attempt | None] = ContextVar("swarmlab_attempt", default=None)
+
+
+def run_in(scope: Attempt, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in ``scope``. Call it in a context of its own
+    (``context.copy().run(run_in, ...)``): the scope stays set in that context."""
+    _CURRENT.set(scope)
+    return fn(*args)
+
+
+def enter(scope: Attempt) -> Token:
+    """Set ``scope`` in the current context (an asyncio task's) until :func:`leave`."""
+    return _CURRENT.set(scope)
+
+
+def leave(token: Token) -> None:
+    """Undo :func:`enter`: the context is as it was (so a worker that compares it stays)."""
+    _CURRENT.reset(token)
+
+
+def _current(what: str) -> Attempt:
+    scope = _CURRENT.get()
+    if scope is None:
+        raise ConfigError(
+            f"swarmlab.{what}() is for task bodies: it was called outside an attempt; call it from the "
+            "function a Task runs (a thread the body starts needs the body's context: "
+            "contextvars.copy_context().run)")
+    return scope
+
+
+def report(**values: float) -> None:
+    """Record what the running attempt measured: numbers, summed over its calls.
+
+    Each name becomes a float column of the attempt's row in ``record.tasks`` (NaN for
+    attempts that did not report it), and a rate whose ``reported`` name it is
+    (``RateLimit(..., reported="tokens")``) is trued up by reported minus declared
+    when the attempt ends. Nothing is recorded for an attempt that ends without an
+    answer (a PROCESS worker killed past its timeout, crashed or lost).
+
+    Parameters
+    ----------
+    **values : int or float
+        Finite numbers (not bool), by column name: an identifier that is not a column
+        of the tasks frame (``BUILT_IN_COLUMNS``).
+
+    Raises
+    ------
+    ConfigError
+        Called outside an attempt, or a name or value not allowed (nothing of the call
+        is then recorded). Raised in the body, it fails the attempt as any exception does.
+
+    Examples
+    --------
+    >>> import swarmlab
+    >>> def call_model(prompt):
+    ...     swarmlab.report(tokens=812, usd=0.0031)
+    ...     swarmlab.report(tokens=90)  # the attempt's row says tokens=902.0
+    """
+    scope = _current("report")
+    for name, value in values.items():
+        if name in BUILT_IN_COLUMNS or not name.isidentifier():
+            why = (f"{name!r} is a built-in column of the tasks frame" if name in BUILT_IN_COLUMNS
+                   else f"{name!r} is not an identifier")
+            raise ConfigError(f"task {scope.task_id!r} attempt {scope.attempt} reported {why}; report names "
+                              "must be identifiers other than the tasks frame's columns "
+                              f"({', '.join(TASK_COLUMNS)}): rename it (tokens_in, usd, ...)")
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise ConfigError(f"task {scope.task_id!r} attempt {scope.attempt} reported {name}={value!r}; "
+                              "report values must be finite int or float numbers (not bool): pass a number")
+    with _LOCK:
+        if scope.ended:
+            raise ConfigError(f"task {scope.task_id!r} attempt {scope.attempt} has ended; what is reported "
+                              "after its body returned is not recorded: report before the body returns")
+        got = scope.values
+        if got is None:
+            got = scope.values = {}
+        for name, value in values.items():
+            got[name] = got.get(name, 0.0) + float(value)
+
+
+def current_devices() -> tuple[int, ...]:
+    """The GPU devices the running attempt holds (indices, as pinning assigned them;
+    ``()`` when it holds none).
+
+    Raises
+    ------
+    ConfigError
+        Called outside an attempt.
+    """
+    return _current("current_devices").devices
