@@ -48,6 +48,7 @@ from .orchestration import (
     SimulatedAgentRunner,
     StrategyType,
 )
+from .percall import acquire, call
 from .portal import run
 from .realtime.executor import ParallelExecutor
 from .scope import current_devices, report
@@ -132,6 +133,8 @@ __all__ = [
     "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
+    "acquire",
+    "call",
     "compare",
     "current_devices",
     "durations",

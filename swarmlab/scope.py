@@ -33,10 +33,17 @@ from typing import Any
 from .errors import ConfigError
 from .store.records import TASK_COLUMNS
 
-__all__ = ["Attempt", "BUILT_IN_COLUMNS", "current_devices", "enter", "leave", "report", "run_in"]
+__all__ = ["Attempt", "BUILT_IN_COLUMNS", "RESERVED", "current", "current_devices", "enter", "leave", "report",
+           "run_in"]
 
-#: Names a body may not report: the tasks frame's own columns, where reported values land.
-BUILT_IN_COLUMNS = frozenset(TASK_COLUMNS)
+#: Columns swarmlab itself reports for an attempt that took units per call
+#: (:mod:`swarmlab.percall`): seconds its calls waited for units, and refusals its calls
+#: were retried after.
+RESERVED = ("limit_wait_s", "n_rate_limited")
+
+#: Names a body may not report: the tasks frame's own columns, where reported values
+#: land, and swarmlab's own reported columns.
+BUILT_IN_COLUMNS = frozenset(TASK_COLUMNS) | frozenset(RESERVED)
 
 # Reports from several threads of one attempt (its context handed to them) add up whole.
 _LOCK = threading.Lock()
@@ -45,16 +52,33 @@ _LOCK = threading.Lock()
 class Attempt:
     """The attempt a body runs in: ``task_id``, ``attempt`` (1-based), ``devices`` (the
     GPU devices it holds: ``()`` without any) and ``values``, what it reported so far
-    (None until it reports)."""
+    (None until it reports). ``state`` and ``channel``: the dispatcher's task state and
+    the channel its calls take units through (:mod:`swarmlab.percall`), for a body that
+    runs in the executor's process (THREAD, ASYNCIO); None in a worker process."""
 
-    __slots__ = ("task_id", "attempt", "devices", "values", "ended")
+    __slots__ = ("task_id", "attempt", "devices", "values", "ended", "state", "channel")
 
-    def __init__(self, task_id: str, attempt: int, devices: tuple[int, ...] = ()) -> None:
+    def __init__(self, task_id: str, attempt: int, devices: tuple[int, ...] = (), state: Any = None,
+                 channel: Any = None) -> None:
         self.task_id = task_id
         self.attempt = attempt
         self.devices = devices
         self.values: dict[str, float] | None = None
         self.ended = False
+        self.state = state
+        self.channel = channel
+
+    def add(self, **values: float) -> None:
+        """Add to what the attempt measured, names unchecked: swarmlab's own (the
+        :data:`RESERVED` columns, by :mod:`swarmlab.percall`)."""
+        with _LOCK:
+            if self.ended:
+                return
+            got = self.values
+            if got is None:
+                got = self.values = {}
+            for name, value in values.items():
+                got[name] = got.get(name, 0.0) + value
 
     def end(self) -> dict[str, float] | None:
         """The attempt is over: what it reported (None: nothing); later reports are refused."""
@@ -86,7 +110,7 @@ def leave(token: Token) -> None:
     _CURRENT.reset(token)
 
 
-def _current(what: str) -> Attempt:
+def current(what: str) -> Attempt:
     scope = _CURRENT.get()
     if scope is None:
         raise ConfigError(
@@ -124,14 +148,15 @@ def report(**values: float) -> None:
     ...     swarmlab.report(tokens=812, usd=0.0031)
     ...     swarmlab.report(tokens=90)  # the attempt's row says tokens=902.0
     """
-    scope = _current("report")
+    scope = current("report")
     for name, value in values.items():
         if name in BUILT_IN_COLUMNS or not name.isidentifier():
             why = (f"{name!r} is a built-in column of the tasks frame" if name in BUILT_IN_COLUMNS
                    else f"{name!r} is not an identifier")
             raise ConfigError(f"task {scope.task_id!r} attempt {scope.attempt} reported {why}; report names "
                               "must be identifiers other than the tasks frame's columns "
-                              f"({', '.join(TASK_COLUMNS)}): rename it (tokens_in, usd, ...)")
+                              f"({', '.join(TASK_COLUMNS)}) or swarmlab's own ({', '.join(RESERVED)}): "
+                              "rename it (tokens_in, usd, ...)")
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             raise ConfigError(f"task {scope.task_id!r} attempt {scope.attempt} reported {name}={value!r}; "
                               "report values must be finite int or float numbers (not bool): pass a number")
@@ -155,4 +180,4 @@ def current_devices() -> tuple[int, ...]:
     ConfigError
         Called outside an attempt.
     """
-    return _current("current_devices").devices
+    return current("current_devices").devices

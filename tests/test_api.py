@@ -123,8 +123,9 @@ def test_compare_and_simulate_are_the_functions_and_the_duration_models_are_reac
 LAYERS = (
     ("errors", "checks", "model", "portal"),  # plain data, its validators and the sync facade: stdlib only
     ("events",),  # the recorder: each row's fields, defined once
-    ("scheduling", "store", "scope"),  # store: records and storage, which depend on events only;
-    # scope: the attempt a body runs in (report() checks names against the tasks frame's columns)
+    ("scheduling", "store", "scope", "percall"),  # store: records and storage, which depend on events only;
+    # scope: the attempt a body runs in (report() checks names against the tasks frame's columns);
+    # percall: acquire() and call(), which reach the dispatcher through the scope's channel
     ("analysis",),  # frames -> figures, statistics, learned durations, plots
     ("core",),  # the clock-free dispatcher, task state, pool changes, admission
     ("backends",),  # where bodies run, reached through the Host protocol

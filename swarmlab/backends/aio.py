@@ -60,6 +60,7 @@ class AsyncioBackend(Backend):
         self._killed: set[asyncio.Task] = set()  # workers whose attempt the executor stopped
         self._closed = False
         self._started = host.started
+        self._channel = getattr(host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
 
     def run(self, st) -> None:
         idle = self._idle
@@ -90,7 +91,7 @@ class AsyncioBackend(Backend):
         idle, killed = self._idle, self._killed
         while True:
             attempt, task = st.attempt, st.task
-            scope = Attempt(st.id, attempt, st.devices)
+            scope = Attempt(st.id, attempt, st.devices, st, self._channel)
             token = enter(scope)  # left before the context is compared: the worker stays
             try:
                 kwargs = call_kwargs(st) if task.with_agent else task.kwargs

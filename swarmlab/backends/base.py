@@ -41,6 +41,10 @@ class Host(Protocol):
         The run's limits (``max_task_memory_mb``, ``monitoring_interval``, ...).
     run_id : str
         The run's id (to name what the backend creates for it).
+
+    A host may also have ``calls``: the channel through which bodies that run in this
+    process take units per call (``swarmlab.acquire``); a backend whose bodies run here
+    puts it in each attempt's scope (:class:`swarmlab.scope.Attempt`).
     """
 
     loop: asyncio.AbstractEventLoop

@@ -83,6 +83,7 @@ class ThreadBackend(Backend):
     def _work(self) -> None:
         todo, tokens, done, wake = self._todo, self._tokens, self._done, self._wake_w
         measure, context = self._measure, self._context
+        channel = getattr(self.host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
         while True:
             tokens.get()
             while todo:
@@ -95,7 +96,7 @@ class ThreadBackend(Backend):
                 if todo and tokens.empty():  # more wait: a thread for them, should this one block
                     tokens.put(None)
                 st, attempt, fn, args, kwargs = item
-                scope = Attempt(st.id, attempt, st.devices)
+                scope = Attempt(st.id, attempt, st.devices, st, channel)
                 if measure is not None:  # thread_time is a system call: only when asked for
                     c0, w0 = thread_time(), perf_counter()
                 try:

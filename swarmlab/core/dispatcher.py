@@ -406,11 +406,8 @@ class Dispatcher:
         times and its agent's measurements count. Returns when it started."""
         slot = st.slot
         slot.running -= 1
-        if st.need is not None:
-            if abandoned:
-                self.units.keep(st, st.attempt, slot)
-            else:
-                self.units.release(slot, st.need, now)
+        if self.units is not None:  # its units (and its calls') come back, or stay while abandoned
+            self.units.ended(st, slot, abandoned, now)
         slot.drop_work(st.weight, st.priority)
         self.n_running -= 1
         started = st.started_s if st.started_s is not None else now

@@ -38,6 +38,7 @@ from ..errors import ConfigError, RateLimited
 from ..events import Recorder, attempt_row
 from ..model import ResourceLimits, Task
 from .bucket import EPSILON, TokenBucket
+from .calls import Calls
 
 __all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED", "MAX_BACKOFF_S", "refused", "resolve_all"]
 
@@ -108,6 +109,7 @@ class Units:
         self._seq = 0
         self._names: set[str] = set()
         self._resolved: dict[tuple, Need] = {}  # (requires, resources) -> Need: tasks share them
+        self.calls: Calls | None = None  # units per call (swarmlab.acquire), once a body asks
         self.check_names()
 
     # ------------------------------------------------------------------ resolving
@@ -157,6 +159,12 @@ class Units:
         return need
 
 
+    def use_calls(self) -> Calls:
+        """The run's per-call grants (:mod:`swarmlab.core.calls`), made at the first call."""
+        if self.calls is None:
+            self.calls = Calls(self)
+        return self.calls
+
     # ------------------------------------------------------------------ starting
     def admit(self, st: Any, slot: Any) -> str | None:
         """Take the units of ``st`` on ``slot`` now, all or none; the name of the
@@ -171,15 +179,16 @@ class Units:
             if free + EPSILON < n or (lists and self._reserved((slot.idx, r), st, now, free - n)):
                 return self._hold(st, (slot.idx, r), r)
         pools = self.free
+        calls = self.calls if self.calls is not None and self.calls.waiting else None  # calls go first
         for r, n in need.pool:
             free = pools[r]
             if (free + EPSILON < n or (paused and paused.get(r, 0.0) > now)
-                    or (lists and self._reserved(r, st, now, free - n))):
+                    or (lists and self._reserved(r, st, now, free - n)) or (calls and calls.blocks(r))):
                 return self._hold(st, r, r)
         for r, n in need.rate:
             free = self.buckets[r].available(now)
             if ((paused and paused.get(r, 0.0) > now) or free + EPSILON * max(1.0, n) < n
-                    or (lists and self._reserved(r, st, now, free - n))):
+                    or (lists and self._reserved(r, st, now, free - n)) or (calls and calls.blocks(r))):
                 return self._hold(st, r, r)
         for r, n in need.agent:
             units[r] -= n
@@ -269,10 +278,29 @@ class Units:
                 if lists:
                     self._unpark((slot.idx, r), now)
         pools = self.free
+        calls = self.calls
         for r, n in need.pool:
             pools[r] += n
+            if calls is not None and calls.waiting:  # calls of running attempts first
+                calls.serve(now)
             if lists:
                 self._unpark(r, now)
+
+    def freed(self, name: str, now: float) -> None:
+        """Units of pool ``name`` came back (a call's): the tasks it held may go."""
+        if self.lists:
+            self._unpark(name, now)
+
+    def ended(self, st: Any, slot: Any, abandoned: bool, now: float) -> None:
+        """The attempt in flight of ``st`` ended: its units and its calls' come back,
+        or stay with it when it was abandoned (:meth:`release_kept`)."""
+        if st.need is not None:
+            if abandoned:
+                self.keep(st, st.attempt, slot)
+            else:
+                self.release(slot, st.need, now)
+        if self.calls is not None:
+            self.calls.ended(st, st.attempt, now, abandoned)
 
     def keep(self, st: Any, attempt: int, slot: Any) -> None:
         """The attempt was abandoned, not stopped: its units stay held until
@@ -280,9 +308,10 @@ class Units:
         self.kept[(st.id, attempt)] = (slot, st.need)
 
     def release_kept(self, st: Any, attempt: int, now: float) -> bool:
+        calls = self.calls is not None and self.calls.release_kept(st, attempt, now)
         got = self.kept.pop((st.id, attempt), None)
         if got is None:
-            return False
+            return calls
         self.release(got[0], got[1], now)
         return True
 
@@ -345,8 +374,9 @@ class Units:
                 self.buckets[name].charge(float(value) - declared, now)
 
     def next_wakeup(self) -> float | None:
-        """The earliest time a pause ends or a bucket covers the best held need."""
-        best = None
+        """The earliest time a pause ends or a bucket covers the best held need or the
+        first waiting call."""
+        best = self.calls.next_wakeup() if self.calls is not None else None
         for name, until in self.paused.items():
             if self.lists.get(name) and (best is None or until < best):
                 best = until
@@ -369,7 +399,10 @@ class Units:
         return best
 
     def wake(self, now: float) -> None:
-        """Pauses over and buckets refilled by ``now`` put back the tasks they held."""
+        """Pauses over and buckets refilled by ``now`` give the waiting calls their units
+        and put back the tasks they held."""
+        if self.calls is not None and self.calls.waiting:
+            self.calls.serve(now)
         for name in [n for n, until in self.paused.items() if until <= now]:
             del self.paused[name]
             self._unpark(name, now)

@@ -30,6 +30,7 @@ from ..core.taskstate import RUNNING, TaskState
 from ..errors import ConfigError, MemoryLimitError
 from ..events import Recorder, resource_row
 from ..model import Agent, ResourceLimits, Task, TaskStatus
+from .calls import CallChannel
 from .lifecycle import RUNNING as LIVE
 from .lifecycle import STOPPING, Lifecycle
 from .monitor import Sample
@@ -75,6 +76,7 @@ class Engine:
         self._batching = 0  # open batch() blocks: their reports pump when the outer one ends
         self._launch: Any = None  # the backend's run
         self._quiet: asyncio.Event | None = None  # set while nothing runs
+        self.calls = CallChannel(self)  # units per call for THREAD and ASYNCIO bodies (swarmlab.acquire)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run on ``loop``, the clock starting now."""
@@ -171,9 +173,29 @@ class Engine:
         return _Batch(self)
 
     # ------------------------------------------------------------------ driving the dispatcher
+    @property
+    def closed(self) -> bool:
+        """Whether the run has stopped (no call units are given any more)."""
+        return self._life.state not in (LIVE, STOPPING)
+
+    def pump_soon(self) -> None:
+        """:meth:`pump` at the next loop iteration (once, however many ask)."""
+        if not self._pump_pending:
+            self._pump_pending = True
+            if not self._batching:
+                self.loop.call_soon(self.pump)
+
+    def rearm(self) -> None:
+        """Wake at the dispatcher's next wake-up (a bucket refilled, a pause over)."""
+        at = self.d.next_wakeup()
+        if at is not None:
+            self._wake_timer.arm(self.loop, self._t0 + at)
+
     def pump(self) -> None:
-        """Start whatever the dispatcher says can start now."""
+        """Start whatever the dispatcher says can start now, and hand the call units it
+        gave to the bodies waiting for them."""
         self._pump_pending = False
+        self.calls.resolve()
         if self._life.state == LIVE:
             launch = self._launch
             t0 = _clock()
@@ -251,6 +273,8 @@ class Engine:
         for st in d.running():
             self.kill(st, TaskStatus.CANCELLED, asyncio.CancelledError(
                 f"the executor stopped after {timeout}s and stopped this attempt"), "cancelled")
+        self.calls.resolve()
+        self.calls.close()
         self._wake_timer.cancel()
         self._deadlines.cancel()
 
