@@ -278,3 +278,15 @@ def acquire_in_a_worker():
 
     with swarmlab.acquire(llm=1):
         pass
+
+
+def test_what_the_calls_took_counts_as_declared_when_the_body_reports():
+    """A rate trued up by the reported tokens: the tokens the calls took per call are
+    declared, so a body that spent what its calls asked for leaves the bucket as it was."""
+    d, (a, _, _) = _dispatcher(rates={"tpm": RateLimit(1000, per_s=60, reported="tokens")})
+    calls = d.membership.use_units().use_calls()
+    for _ in range(2):
+        calls.give_back(calls.ask(a, 1, {"tpm": 100}, 0.0), 0.0)
+    d.finish(a, a.attempt, 0.0, sl.TaskStatus.COMPLETED, reported={"tokens": 250})
+    assert d.units.buckets["tpm"].available(0.0) == pytest.approx(1000 - 250)  # not 1000 - 200 - 250
+    assert not calls.spent

@@ -72,6 +72,9 @@ class Calls:
         self.granted: list[Grant] = []  # given while waiting, for the driver to resolve
         self.dropped: list[Grant] = []  # withdrawn with their attempt, for the driver to refuse
         self.kept: set[tuple[str, int]] = set()  # abandoned attempts keeping their grants
+        # (task id, attempt) -> rate -> units its calls took: declared, for the true-up by
+        # what the body reports (a rate's ``reported`` value)
+        self.spent: dict[tuple[str, int], dict[str, float]] = {}
 
     # ------------------------------------------------------------------ asking
     def ask(self, st: Any, attempt: int, wanted: Mapping[str, Any], now: float, ticket: Any = None) -> Grant:
@@ -125,8 +128,11 @@ class Calls:
         units = self.units
         for r, n in g.pool:
             units.free[r] -= n
-        for r, n in g.rate:
-            units.buckets[r].level -= n  # refilled to now by _fits
+        if g.rate:
+            spent = self.spent.setdefault((g.st.id, g.attempt), {})
+            for r, n in g.rate:
+                units.buckets[r].level -= n  # refilled to now by _fits
+                spent[r] = spent.get(r, 0.0) + n
         g.granted_s = now
         self.held.setdefault((g.st.id, g.attempt), []).append(g)
 
@@ -188,6 +194,8 @@ class Calls:
         (:attr:`dropped`, for the driver to refuse), and its grants come back, unless it
         was abandoned (then they stay until :meth:`release_kept`)."""
         key = (st.id, attempt)
+        if not abandoned:  # (an abandoned one reports when its thread returns: kept till then)
+            self.spent.pop(key, None)
         if self.waiting:
             dropped = [g for g in self.waiting if g.st is st and g.attempt == attempt]
             for g in dropped:
@@ -203,6 +211,7 @@ class Calls:
 
     def release_kept(self, st: Any, attempt: int, now: float) -> bool:
         key = (st.id, attempt)
+        self.spent.pop(key, None)  # (what it reported was taken just before)
         if key not in self.kept:
             return False
         self.kept.discard(key)

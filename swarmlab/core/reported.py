@@ -20,8 +20,9 @@ __all__ = ["take_reported"]
 def take_reported(d: Any, st: Any, attempt: int, reported: dict[str, float], now: float) -> None:
     """Record what attempt ``attempt`` of ``st`` reported, on dispatcher ``d`` at ``now``."""
     units = d.units
-    if units is not None:
-        units.charge(reported, st.need, now)
+    if units is not None:  # declared: the task's own units and its calls' (swarmlab.acquire)
+        calls = units.calls
+        units.charge(reported, st.need, now, calls.spent.pop((st.id, attempt), None) if calls is not None else None)
     rows, tid = d.recorder.reports, st.id
     for name, value in reported.items():
         rows.append(report_row(task_id=tid, attempt=attempt, name=name, value=value))

@@ -365,12 +365,16 @@ class Units:
             self.paused[name] = until
         return True
 
-    def charge(self, reported: dict[str, float], need: Need | None, now: float) -> None:
-        """True up the rates whose ``reported`` value a body reported: reported minus declared."""
+    def charge(self, reported: dict[str, float], need: Need | None, now: float,
+               by_calls: dict[str, float] | None = None) -> None:
+        """True up the rates whose ``reported`` value a body reported: reported minus
+        declared, what the task declared and what its calls took (``by_calls``)."""
         for col, value in reported.items():
             name = self.reported.get(col)
             if name is not None:
                 declared = need.of(name) if need is not None else 0.0
+                if by_calls:
+                    declared += by_calls.get(name, 0.0)
                 self.buckets[name].charge(float(value) - declared, now)
 
     def next_wakeup(self) -> float | None:

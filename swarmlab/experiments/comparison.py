@@ -239,7 +239,7 @@ def _one(workload: Workload, order: RunOrder, item: PlannedRun, limits: Resource
         rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
     else:
         spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
-                "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
+                "options": dict(workload.options), "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
                 "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed}
         # every kept run is journaled from its first task, the sequential baseline included:
         # a compare killed during its first run leaves a run that resume finishes
@@ -349,7 +349,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
         raise ConfigError("dask_address only applies to mode 'dask'; add it to modes")
     if not real and not simulate:
         raise ConfigError("nothing to run: give modes, or simulate=True for virtual time")
-    limits = limits or ResourceLimits(max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None)
+    limits = workload.limits_with(  # the workload's pools and rates (a provider's) under the user's own, by name
+        limits or ResourceLimits(max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None))
     order = RunOrder(plan, real + (["simulated"] if simulate else []), seed=seed, warmup=warmup, baseline=baseline)
     runs: list[RunRecord] = []
     rows: list[dict[str, object]] = []

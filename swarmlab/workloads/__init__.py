@@ -1,4 +1,4 @@
-"""Workloads: seeded task recipes (io, cpu, mixed, dag, swarm, ...) and WfFormat instances."""
+"""Workloads: seeded task recipes (io, cpu, mixed, dag, swarm, llm_swarm, ...) and WfFormat instances."""
 
 from .recipes import (
     WORKLOADS,
@@ -18,10 +18,13 @@ from .recipes import (
     spin_async,
     swarm,
 )
+from .llm import llm_swarm
 from .wfformat import from_wfformat, wfformat_instance
+
+WORKLOADS["llm_swarm"] = llm_swarm  # registered here: llm builds on recipes' Workload
 
 __all__ = [
     "Workload", "io", "cpu", "mixed", "heavy_tailed", "capability_mix", "dag", "swarm", "WORKLOADS",
     "make", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
-    "from_wfformat", "wfformat_instance",
+    "from_wfformat", "wfformat_instance", "llm_swarm",
 ]

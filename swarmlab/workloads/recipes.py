@@ -11,6 +11,7 @@ bodies are module-level functions, so worker processes import them by name.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 
 from ..checks import positive_int
 from ..errors import ConfigError
-from ..model import Agent, Task
+from ..model import Agent, ResourceLimits, Task
 from ..orchestration.config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType, default_pool, strategy_for
 from ..orchestration.manager import run_objective
 from ..orchestration.runners import BASE_S, SimulatedAgentRunner
@@ -66,7 +67,11 @@ class Workload:
     """A named, seeded recipe: ``tasks(style)`` builds the tasks afresh, ``agents`` is
     the pool they are meant for. ``meta`` says where it came from (a trace's recorded
     makespan, say); ``task_meta`` maps a task id to facts a trace measured about it
-    (cores, memory, bytes, program), kept beside the tasks, not in them."""
+    (cores, memory, bytes, program), kept beside the tasks, not in them. ``limits``:
+    the pools and rates its tasks ask for (a provider's), None when it declares none
+    (:meth:`limits_with` puts them under a user's own). ``options``: the recipe's keyword
+    arguments beyond ``n`` and ``seed``, so that ``make(name, n, seed=seed, **options)``
+    builds it again (resume, replay)."""
 
     name: str
     n: int
@@ -75,6 +80,17 @@ class Workload:
     build: Callable[[str], list[Task]] = field(repr=False)
     meta: Mapping[str, Any] = field(default_factory=dict, repr=False)
     task_meta: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    limits: ResourceLimits | None = field(default=None, repr=False)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def limits_with(self, limits: ResourceLimits | None) -> ResourceLimits | None:
+        """``limits`` (a user's) with the workload's pools and rates added; the user's win
+        by name. None when both are None."""
+        own = self.limits
+        if own is None or limits is None:
+            return limits if own is None else own
+        return dataclasses.replace(limits, pools={**own.pools, **limits.pools},
+                                   rates={**own.rates, **limits.rates})
 
     def tasks(self, style: str = "sync") -> list[Task]:
         if style not in ("sync", "async"):
@@ -212,11 +228,12 @@ WORKLOADS: dict[str, Callable[..., Workload]] = {
 }
 
 
-def make(name: str, n: int, *, seed: int = 0) -> Workload:
-    """A workload by name."""
+def make(name: str, n: int, *, seed: int = 0, **options: Any) -> Workload:
+    """A workload by name; ``options`` are its recipe's other keyword arguments
+    (``Workload.options`` of the one to build again)."""
     try:
         gen = WORKLOADS[name]
     except KeyError:
         allowed = ", ".join(repr(k) for k in WORKLOADS)
         raise ConfigError(f"workload must be one of {allowed}; got {name!r}") from None
-    return gen(n, seed=seed)
+    return gen(n, seed=seed, **options)
