@@ -500,3 +500,26 @@ def test_an_abandoned_thread_keeps_its_units_until_it_returns():
     rec = run(main())
     assert _order == ["abandoned returned", "next started"]
     assert rec.final().set_index("task_id")["status"].to_dict() == {"slow": "timed_out", "next": "completed"}
+
+
+def test_held_s_counts_a_task_held_until_its_end_and_a_snapshot_the_waits_still_open():
+    """meta["resources"]["held_s"]: a task cancelled while held counts until it ended, a
+    run stopped with tasks held counts each until the stop, and a snapshot taken while
+    tasks are held counts their waits up to that moment."""
+    from swarmlab.core.dispatcher import Dispatcher
+    from swarmlab.events import Recorder
+    from swarmlab.scheduling.registry import resolve_policy
+
+    d = Dispatcher([Agent("a", capacity=4)], resolve_policy("round_robin"),
+                   _limits(pools={"llm": 1}, rates={"rpm": RateLimit(1, per_s=100)}), Recorder())
+    d.submit([Task(None, id="hog", resources={"llm": 1}), Task(None, id="x", resources={"llm": 1}),
+              Task(None, id="y", resources={"llm": 1}), Task(None, id="r1", resources={"rpm": 1}),
+              Task(None, id="r2", resources={"rpm": 1})], 0.0)
+    assert sorted(st.id for st in d.take_starts(0.0)) == ["hog", "r1"]  # x, y held by llm; r2 by rpm
+    assert d.units.summary(4.0)["held_s"] == {"llm": 8.0, "rpm": 4.0}  # a snapshot at 4 s
+    assert d.units.summary()["held_s"] == {}  # without a time: only the waits that ended
+    d.cancel("x", 5.0)  # cancelled while held: 5 s
+    assert d.units.summary()["held_s"] == {"llm": 5.0}
+    d.cancel_waiting(7.0, "the run stopped")  # y and r2 held until the stop
+    assert d.units.summary(9.0)["held_s"] == {"llm": 12.0, "rpm": 7.0}  # nothing still open counts on
+

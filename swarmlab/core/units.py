@@ -380,11 +380,20 @@ class Units:
     def free_units(self, slot: Any) -> MappingProxyType:
         return MappingProxyType(slot.units)
 
-    def summary(self) -> dict[str, Any]:
-        """For ``record.meta``: pools, rates, and seconds tasks were held back per resource."""
+    def summary(self, now: float | None = None) -> dict[str, Any]:
+        """For ``record.meta``: pools, rates, and seconds tasks were held back per resource.
+
+        A wait counts when it ends (the task starts, or ends unstarted: cancelled while
+        held, the run stopped); given ``now``, the waits still open count up to it too,
+        so a snapshot of a run in progress is not short of the tasks held at that moment."""
+        held = dict(self.held_s)
+        if now is not None:
+            for rkey, since, _ in self.waiting_on.values():
+                name = rkey if isinstance(rkey, str) else rkey[1]
+                held[name] = held.get(name, 0.0) + max(0.0, now - since)
         return {"pools": dict(self.sizes),
                 "rates": {n: {"limit": r.limit, "per_s": r.per_s} for n, r in self.rates.items()},
-                "held_s": dict(self.held_s), "task_resources": dict(self.declared)}
+                "held_s": held, "task_resources": dict(self.declared)}
 
 
 def _rank(e: tuple) -> tuple:

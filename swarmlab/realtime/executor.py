@@ -407,7 +407,7 @@ class ParallelExecutor:
             self.meta.update(n_agents=len(self.agents), agents=describe_agents(self.agents))
         self.meta["scheduling_metrics"] = dataclasses.asdict(self._d.placements.metrics())
         if self._d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
-            self.meta["resources"] = self._d.units.summary()
+            self.meta["resources"] = self._d.units.summary(self._engine.now())
         return self.meta
 
     def _terminal(self, st: TaskState) -> None:
