@@ -12,7 +12,10 @@ parked off the agent's queue, keeping its rank, and a ``held`` event names the
 resource. The tasks behind it on that agent start as if it were not there. A held task
 is put back, in rank order, when units of what held it come back (an attempt ended),
 when its bucket has refilled enough (:meth:`Units.next_wakeup` names that time, so the
-drivers wake the dispatcher) or when a pause ends.
+drivers wake the dispatcher; :meth:`Units.at` looks again before each start, so a task
+ranked after it cannot reach refilled units first) or when a pause ends. A held task
+whose agent is full cannot start: it neither keeps units from the next held task nor
+reserves them.
 
 Agent and pool units come back at every end of an attempt (completed, failed, timed
 out, cancelled, crashed, lost); a rate's are spent when the attempt starts. An attempt
@@ -204,7 +207,11 @@ class Units:
             w = self.waiting_on.get(other)
             if w is None or w[0] != rkey or other.key != key:
                 continue
-            if other is st or key > st.key or now - w[2] < RESERVE_AFTER_S:
+            if other is st or key > st.key:
+                return False
+            if other.slot.running >= other.slot.capacity:
+                continue  # its agent is full: it cannot start now, so it holds nothing back
+            if now - w[2] < RESERVE_AFTER_S:
                 return False
             name = rkey if isinstance(rkey, str) else rkey[1]
             return left + EPSILON < other.need.of(name)
@@ -288,7 +295,8 @@ class Units:
 
     def _unpark(self, rkey: Any, now: float) -> None:
         """Put back the tasks ``rkey`` held, in rank order, while ``free`` covers them
-        (a task put back and not started yet counts against it)."""
+        (a task put back and not started yet counts against it while its agent has a
+        free slot: the units are its; a full agent's task does not hold them back)."""
         lst = self.lists.get(rkey)
         if not lst:
             return
@@ -310,13 +318,20 @@ class Units:
                 del lst[i]
                 continue
             n = st.need.of(name)
+            i += 1
+            # A task that cannot start now (its agent is full) goes back too, for when
+            # its agent has a free slot, but does not hold the units back from the next.
+            room = st.slot.running < st.slot.capacity
+            parked = st in self.parked
+            if not parked and not room:
+                continue  # put back already, waiting for a free slot
             if n > free + EPSILON * max(1.0, n):
                 break
-            free -= n
-            if st in self.parked:
+            if room:
+                free -= n
+            if parked:
                 self.parked.discard(st)
                 self.requeue(st)
-            i += 1
         if not lst:
             del self.lists[rkey]
 
@@ -359,14 +374,25 @@ class Units:
                 w = self.waiting_on.get(st)
                 if w is None or w[0] != name or st.key != key:
                     continue
+                if st not in self.parked:  # put back: its part counts if it can start now
+                    if st.slot.running < st.slot.capacity:
+                        total += st.need.of(name)
+                    continue
                 total += st.need.of(name)
-                if st in self.parked:
-                    t = bucket.when(total, bucket.t)
-                    t = max(t, self.paused.get(name, t))
-                    if best is None or t < best:
-                        best = t
-                    break
+                t = bucket.when(total, bucket.t)
+                t = max(t, self.paused.get(name, t))
+                if best is None or t < best:
+                    best = t
+                break
         return best
+
+    def at(self, now: float) -> None:
+        """The driver is about to take starts at ``now``: the held tasks that what has
+        refilled or come back by then covers go back first, in rank order, so a task
+        ranked after them (on any agent) cannot take those units before they do."""
+        self.now = now
+        if self.lists:
+            self.wake(now)
 
     def wake(self, now: float) -> None:
         """Pauses over and buckets refilled by ``now`` put back the tasks they held."""
