@@ -611,3 +611,18 @@ def test_held_tasks_start_in_rank_order_across_agents_with_every_scheduler():
         for sched in scheds:
             for kind in ("pool", "rate"):
                 assert _rank_order_broken(seed, sched, kind) == [], (seed, sched, kind)
+
+
+def test_a_rate_can_start_partly_spent_and_only_a_rate():
+    from swarmlab.core.dispatcher import Dispatcher
+    from swarmlab.events import Recorder
+    from swarmlab.scheduling.registry import resolve_policy
+
+    d = Dispatcher([Agent("a", capacity=4)], resolve_policy("round_robin"),
+                   _limits(pools={"llm": 2}, rates={"rpm": RateLimit(4, per_s=4.0)}), Recorder())
+    d.units.spent("rpm", 3.0, 0.0)  # spent just before the run: one left, one more a second
+    d.submit([Task(None, id=f"t{i}", resources={"rpm": 1}) for i in range(3)], 0.0)
+    assert [st.id for st in d.take_starts(0.0)] == ["t0"]
+    assert d.next_wakeup() == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match=r"'llm' is no rate of this run \(rates: \['rpm'\]\)"):
+        d.units.spent("llm", 1.0, 0.0)

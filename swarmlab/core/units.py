@@ -359,6 +359,16 @@ class Units:
                 declared = need.of(name) if need is not None else 0.0
                 self.buckets[name].charge(float(value) - declared, now)
 
+    def spent(self, name: str, units: float, now: float) -> None:
+        """Rate ``name``'s bucket gives ``units`` fewer from ``now``: units spent before
+        this run began (a resumed run's journal says what its killed part spent
+        recently), so the bucket starts where the provider's own stands, not full."""
+        bucket = self.buckets.get(name)
+        if bucket is None:
+            raise ConfigError(f"{name!r} is no rate of this run (rates: {sorted(self.buckets)}); "
+                              "only a rate's bucket can start partly spent")
+        bucket.charge(units, now)
+
     def next_wakeup(self) -> float | None:
         """The earliest time a pause ends or a bucket covers the best held need."""
         best = None
