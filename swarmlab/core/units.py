@@ -179,17 +179,19 @@ class Units:
             if (free + EPSILON < n or (paused and paused.get(r, 0.0) > now)
                     or (lists and self._reserved(r, st, now, free - n))):
                 return self._hold(st, r, r)
+        buckets = self.buckets
         for r, n in need.rate:
-            free = self.buckets[r].available(now)
-            if ((paused and paused.get(r, 0.0) > now) or free + EPSILON * max(1.0, n) < n
+            free = buckets[r].available(now)
+            if ((paused and paused.get(r, 0.0) > now) or free + EPSILON * (n if n > 1.0 else 1.0) < n
                     or (lists and self._reserved(r, st, now, free - n))):
                 return self._hold(st, r, r)
+            # (max(1.0, n) spelled out: a builtin call once a start of every task needing a rate)
         for r, n in need.agent:
             units[r] -= n
         for r, n in need.pool:
             pools[r] -= n
         for r, n in need.rate:
-            self.buckets[r].level -= n  # refilled to now by available() just above
+            buckets[r].level -= n  # refilled to now by available() just above
         w = self.waiting_on.pop(st, None) if lists else None
         if w is not None:
             self._count(w, now)
