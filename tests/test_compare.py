@@ -142,3 +142,28 @@ def test_verdicts_are_on_set_ups_with_the_stealing_label():
     assert "speedup" not in set(result.verdicts["metric"])  # no baseline: no speedup to judge
     with pytest.raises(ConfigError, match="nothing to run"):
         compare(_tiny(), modes=[])
+
+
+def test_the_sequential_baseline_holds_the_union_of_the_pools_resources_so_every_task_runs_on_it():
+    from swarmlab import Agent, ResourceLimits, Task
+    from swarmlab.workloads.recipes import Workload
+
+    agents = [Agent("g0", capabilities={"gpu"}, resources={"gpu": 2, "lic": 1.5}, devices=(3, 1)),
+              Agent("g1", capabilities={"train"}, resources={"gpu": 1}, devices=(0,)), Agent("cpu")]
+
+    def build(style):  # a task needing all three devices runs only where units add up
+        return ([Task(None, id=f"g{i}", estimate_s=1.0, resources={"gpu": 1, "llm": 1}) for i in range(4)]
+                + [Task(None, id="big", estimate_s=1.0, requires={"gpu"}, resources={"gpu": 2, "lic": 1.5})]
+                + [Task(None, id="train", estimate_s=1.0, requires={"train"}, resources={"gpu": 1})])
+
+    wl = Workload("gpus", 6, 0, agents, build)
+    result = compare(wl, algorithms=["least_loaded"], modes=[], repeats=1, simulate=True,
+                     limits=ResourceLimits(pools={"llm": 2}))
+    base = [r for r in result.runs if r.meta["role"] == "baseline"]
+    assert len(base) == 2
+    for rec in base:
+        (solo,) = rec.meta["agents"]
+        assert solo["resources"] == {"gpu": 3, "lic": 1.5} and solo["devices"] == (0, 1, 3)
+        assert set(solo["capabilities"]) == {"gpu", "train"}
+        assert rec.meta["resources"]["pools"] == {"llm": 2}  # the run's pools stay the run's
+        assert (rec.tasks["status"] == "completed").sum() == 6

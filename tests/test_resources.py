@@ -500,3 +500,129 @@ def test_an_abandoned_thread_keeps_its_units_until_it_returns():
     rec = run(main())
     assert _order == ["abandoned returned", "next started"]
     assert rec.final().set_index("task_id")["status"].to_dict() == {"slow": "timed_out", "next": "completed"}
+
+
+def test_held_s_counts_a_task_held_until_its_end_and_a_snapshot_the_waits_still_open():
+    """meta["resources"]["held_s"]: a task cancelled while held counts until it ended, a
+    run stopped with tasks held counts each until the stop, and a snapshot taken while
+    tasks are held counts their waits up to that moment."""
+    from swarmlab.core.dispatcher import Dispatcher
+    from swarmlab.events import Recorder
+    from swarmlab.scheduling.registry import resolve_policy
+
+    d = Dispatcher([Agent("a", capacity=4)], resolve_policy("round_robin"),
+                   _limits(pools={"llm": 1}, rates={"rpm": RateLimit(1, per_s=100)}), Recorder())
+    d.submit([Task(None, id="hog", resources={"llm": 1}), Task(None, id="x", resources={"llm": 1}),
+              Task(None, id="y", resources={"llm": 1}), Task(None, id="r1", resources={"rpm": 1}),
+              Task(None, id="r2", resources={"rpm": 1})], 0.0)
+    assert sorted(st.id for st in d.take_starts(0.0)) == ["hog", "r1"]  # x, y held by llm; r2 by rpm
+    assert d.units.summary(4.0)["held_s"] == {"llm": 8.0, "rpm": 4.0}  # a snapshot at 4 s
+    assert d.units.summary()["held_s"] == {}  # without a time: only the waits that ended
+    d.cancel("x", 5.0)  # cancelled while held: 5 s
+    assert d.units.summary()["held_s"] == {"llm": 5.0}
+    d.cancel_waiting(7.0, "the run stopped")  # y and r2 held until the stop
+    assert d.units.summary(9.0)["held_s"] == {"llm": 12.0, "rpm": 7.0}  # nothing still open counts on
+
+
+
+# ---------------------------------------------------------------- held tasks come back in rank order
+
+
+class _ByName(Policy):
+    """Places ``x@A`` on agent ``A``: the test says where each task waits."""
+
+    name = "by_name_for_tests"
+
+    def choose(self, task, candidates):
+        return next(c for c in candidates if c.id == task.id.split("@")[1])
+
+
+def test_a_refilled_rate_goes_to_the_held_task_before_a_worse_ranked_one_reaches_it():
+    """At 1 s the bucket refills and two slots free at once: the held x (priority 8)
+    starts, not w (priority 2), which the slots reach first."""
+    tasks = [Task(None, id="r0@a", estimate_s=1.0, priority=9, resources={"rpm": 1}),
+             Task(None, id="x@a", estimate_s=1.0, priority=8, resources={"rpm": 1}),
+             Task(None, id="f@a", estimate_s=1.0, priority=7),
+             Task(None, id="w@a", estimate_s=1.0, priority=2, resources={"rpm": 1})]
+    for sched in (_ByName(), "heft", TaskScheduler("least_loaded", enable_work_stealing=True)):
+        rec = simulate(tasks, [Agent("a", capacity=2)], limits=_limits(rates={"rpm": RateLimit(1, per_s=1.0)}),
+                       scheduler=sched)
+        s = {i: st for i, _, st, _ in _ran(rec)}
+        assert (s["x@a"], s["w@a"]) == (1.0, 2.0), sched
+
+
+def test_a_held_task_whose_agent_is_full_does_not_keep_the_units_from_the_next_held_one():
+    """x (on the full agent A) cannot start when the unit comes back at 1 s: y, the next
+    held one, takes it, not w, ranked after y on y's own agent."""
+    tasks = [Task(None, id="hog@B", estimate_s=1.0, priority=10, resources={"llm": 1}),
+             Task(None, id="x@A", estimate_s=1.0, priority=9, resources={"llm": 1}),
+             Task(None, id="fA@A", estimate_s=3.0, priority=8),
+             Task(None, id="y@B", estimate_s=1.0, priority=6, resources={"llm": 1}),
+             Task(None, id="fB@B", estimate_s=1.0, priority=5),
+             Task(None, id="w@B", estimate_s=1.0, priority=2, resources={"llm": 1})]
+    rec = simulate(tasks, [Agent("A"), Agent("B", capacity=2)], limits=_limits(pools={"llm": 1}), scheduler=_ByName())
+    s = {i: st for i, _, st, _ in _ran(rec)}
+    assert s["y@B"] == 1.0 and s["w@B"] == 2.0 and s["x@A"] == 3.0
+    assert list(rec.events.loc[rec.events["event"] == "held", "task_id"]) == ["x@A", "y@B", "w@B"]
+
+
+def _rank_order_broken(seed, sched, kind):
+    """A random workload of 1-unit needs, all ready at 0: the (x, y) pairs where y, ranked
+    after x, started first although x's agent had a free slot besides y's."""
+    import random
+
+    rng = random.Random(seed)
+    agents = [Agent(f"a{i}", capacity=rng.randint(1, 3)) for i in range(rng.randint(2, 4))]
+    limits = (_limits(pools={"llm": rng.randint(1, 2)}) if kind == "pool"
+              else _limits(rates={"llm": RateLimit(rng.randint(1, 2), per_s=rng.choice([1.0, 2.5]))}))
+    tasks = [Task(None, id=f"t{i:02d}", estimate_s=rng.choice([0.5, 1.0, 2.0]), priority=rng.randint(1, 9),
+                  resources={"llm": 1} if rng.random() < 0.7 else None) for i in range(rng.randint(6, 20))]
+    rec = simulate(tasks, agents, limits=limits, scheduler=sched)
+    f = rec.final().set_index("task_id")
+    runs = rec.tasks.dropna(subset=["started_s"])
+    cap = {a.id: a.capacity for a in agents}
+    heft = getattr(getattr(sched, "policy", sched), "name", sched) == "heft"  # within a priority, the longer (upward rank) first
+
+    def rank(t):
+        return -t.priority, -t.estimate_s if heft else 0.0, t.id
+
+    held = [t for t in tasks if t.resources]
+    ev = rec.events[rec.events["event"].isin(["assigned", "stolen"])]
+    where = {t.id: ev[ev["task_id"] == t.id] for t in held}
+    broken = []
+    for x in held:
+        for y in held:
+            sx, sy = f.loc[x.id, "started_s"], f.loc[y.id, "started_s"]
+            if rank(x) < rank(y) and sy < sx:
+                ag = where[x.id][where[x.id]["t_s"] <= sy]["agent_id"].iloc[-1]  # (stealing moves it)
+                busy = ((runs["agent_id"] == ag) & (runs["started_s"] <= sy) & (runs["finished_s"] > sy)
+                        & (runs["task_id"] != y.id)).sum()
+                if busy < cap[ag]:
+                    broken.append((x.id, y.id, sy))
+    return broken
+
+
+def test_held_tasks_start_in_rank_order_across_agents_with_every_scheduler():
+    """Priorities, then ready order (HEFT: its upward rank): no task ranked after a held
+    one starts before it while the held one's agent could run it, with stealing on and off."""
+    scheds = ["round_robin", "least_loaded", TaskScheduler("least_loaded", enable_work_stealing=True, aging_s=1e9),
+              "work_stealing", "heft", TaskScheduler("heft", enable_work_stealing=False)]
+    for seed in range(25):
+        for sched in scheds:
+            for kind in ("pool", "rate"):
+                assert _rank_order_broken(seed, sched, kind) == [], (seed, sched, kind)
+
+
+def test_a_rate_can_start_partly_spent_and_only_a_rate():
+    from swarmlab.core.dispatcher import Dispatcher
+    from swarmlab.events import Recorder
+    from swarmlab.scheduling.registry import resolve_policy
+
+    d = Dispatcher([Agent("a", capacity=4)], resolve_policy("round_robin"),
+                   _limits(pools={"llm": 2}, rates={"rpm": RateLimit(4, per_s=4.0)}), Recorder())
+    d.units.spent("rpm", 3.0, 0.0)  # spent just before the run: one left, one more a second
+    d.submit([Task(None, id=f"t{i}", resources={"rpm": 1}) for i in range(3)], 0.0)
+    assert [st.id for st in d.take_starts(0.0)] == ["t0"]
+    assert d.next_wakeup() == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match=r"'llm' is no rate of this run \(rates: \['rpm'\]\)"):
+        d.units.spent("llm", 1.0, 0.0)

@@ -143,3 +143,51 @@ def test_a_compare_killed_during_its_baseline_leaves_a_run_that_resume_finishes(
     assert len(final) == n and set(final["status"]) == {"completed"}
     assert rec.tasks[rec.tasks["status"] == "completed"]["task_id"].value_counts().max() == 1
     assert rec.meta["kept_tasks"] >= 5 and rec.meta["kept_tasks"] + rec.meta["resumed_tasks"] == n
+
+
+def test_a_resumed_runs_rate_starts_from_what_its_journal_says_was_spent(tmp_path, monkeypatch):
+    """Four tasks take the whole bucket (4, one back a second) at once; the run is cut
+    after two completed. Resumed, the two left find the bucket nearly empty, as the
+    provider's would be: each is held for the rate, not started at once from a full one."""
+    from swarmlab import ResourceLimits, compare
+    from swarmlab.events import EVENT
+    from swarmlab.experiments.recovery import spent_recently
+    from swarmlab.model import Agent, RateLimit, Task
+    from swarmlab.workloads import recipes
+
+    def rated(n, seed=0):
+        def build(style):
+            fn = recipes.io_wait_async if style == "async" else recipes.io_wait
+            return [Task(fn, (0.001,), id=f"rated-{i}", estimate_s=0.001, resources={"rpm": 1}) for i in range(n)]
+        return recipes.Workload("rated", n, seed, [Agent("a0", capacity=4)], build)
+
+    monkeypatch.setitem(recipes.WORKLOADS, "rated", rated)
+    limits = ResourceLimits(rates={"rpm": RateLimit(4, per_s=4.0)})
+    store = RunStore(tmp_path / "runs")
+    compare(rated(4), algorithms=["least_loaded"], modes=["asyncio"], repeats=1, baseline=False, warmup=False,
+            store=store, limits=limits)
+    run_id = store.list()["run_id"].iloc[0]
+    journal = store.path / run_id / JOURNAL_NAME
+    lines = journal.read_text().splitlines()
+    cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][1]
+    journal.write_text("\n".join(lines[: cut + 1]) + "\n")  # as if killed after 2 tasks completed
+    (store.path / run_id / "meta.json").unlink()
+
+    j = read_journal(journal)
+    started = [e for e in j["event"] if e[EVENT.event] == "started"]
+    assert len(started) == 4  # all four took a unit before the cut
+    end = max(e[EVENT.t_s] for e in j["event"])
+    # a bucket replayed from full: 4 taken from the first start on, refilled at 1 a second
+    # since then until the journal's end (it was full before: nothing refilled beyond 4)
+    expected = 4 - (end - started[0][EVENT.t_s]) * 1.0
+    spent = spent_recently(j, rated(4).tasks(), limits)
+    assert spent["rpm"] == pytest.approx(expected, abs=1e-6) and spent["rpm"] > 3
+
+    rec = sl.resume(run_id, store)
+    assert rec.meta["rates_spent_before_resume"] == spent
+    ev = rec.events
+    after = ev[ev["seq"] > ev.loc[ev["event"] == "resumed", "seq"].iloc[0]]
+    held = after[after["event"] == "held"]
+    assert set(held["task_id"]) == set(after.loc[after["event"] == "started", "task_id"]) and len(held) == 2
+    assert set(held["detail"]) == {"rpm"}
+    assert set(rec.final()["status"]) == {"completed"} and len(rec.final()) == 4

@@ -313,7 +313,7 @@ class Dispatcher:
             free = min(free, limit)
         units = self.units
         if units is not None:
-            units.now = now
+            units.at(now)
         out = self.queues.take(free, self.throttled, self.n_running > 0)
         if units is not None and not out and not self.n_running and units.parked:
             units.unpark_all(now)  # nothing runs to give units back: check the held ones again

@@ -12,7 +12,10 @@ parked off the agent's queue, keeping its rank, and a ``held`` event names the
 resource. The tasks behind it on that agent start as if it were not there. A held task
 is put back, in rank order, when units of what held it come back (an attempt ended),
 when its bucket has refilled enough (:meth:`Units.next_wakeup` names that time, so the
-drivers wake the dispatcher) or when a pause ends.
+drivers wake the dispatcher; :meth:`Units.at` looks again before each start, so a task
+ranked after it cannot reach refilled units first) or when a pause ends. A held task
+whose agent is full cannot start: it neither keeps units from the next held task nor
+reserves them.
 
 Agent and pool units come back at every end of an attempt (completed, failed, timed
 out, cancelled, crashed, lost); a rate's are spent when the attempt starts. An attempt
@@ -185,17 +188,19 @@ class Units:
             if (free + EPSILON < n or (paused and paused.get(r, 0.0) > now)
                     or (lists and self._reserved(r, st, now, free - n)) or (calls and calls.blocks(r))):
                 return self._hold(st, r, r)
+        buckets = self.buckets
         for r, n in need.rate:
-            free = self.buckets[r].available(now)
-            if ((paused and paused.get(r, 0.0) > now) or free + EPSILON * max(1.0, n) < n
+            free = buckets[r].available(now)
+            if ((paused and paused.get(r, 0.0) > now) or free + EPSILON * (n if n > 1.0 else 1.0) < n
                     or (lists and self._reserved(r, st, now, free - n)) or (calls and calls.blocks(r))):
                 return self._hold(st, r, r)
+            # (max(1.0, n) spelled out: a builtin call once a start of every task needing a rate)
         for r, n in need.agent:
             units[r] -= n
         for r, n in need.pool:
             pools[r] -= n
         for r, n in need.rate:
-            self.buckets[r].level -= n  # refilled to now by available() just above
+            buckets[r].level -= n  # refilled to now by available() just above
         w = self.waiting_on.pop(st, None) if lists else None
         if w is not None:
             self._count(w, now)
@@ -213,7 +218,11 @@ class Units:
             w = self.waiting_on.get(other)
             if w is None or w[0] != rkey or other.key != key:
                 continue
-            if other is st or key > st.key or now - w[2] < RESERVE_AFTER_S:
+            if other is st or key > st.key:
+                return False
+            if other.slot.running >= other.slot.capacity:
+                continue  # its agent is full: it cannot start now, so it holds nothing back
+            if now - w[2] < RESERVE_AFTER_S:
                 return False
             name = rkey if isinstance(rkey, str) else rkey[1]
             return left + EPSILON < other.need.of(name)
@@ -317,7 +326,8 @@ class Units:
 
     def _unpark(self, rkey: Any, now: float) -> None:
         """Put back the tasks ``rkey`` held, in rank order, while ``free`` covers them
-        (a task put back and not started yet counts against it)."""
+        (a task put back and not started yet counts against it while its agent has a
+        free slot: the units are its; a full agent's task does not hold them back)."""
         lst = self.lists.get(rkey)
         if not lst:
             return
@@ -339,13 +349,20 @@ class Units:
                 del lst[i]
                 continue
             n = st.need.of(name)
+            i += 1
+            # A task that cannot start now (its agent is full) goes back too, for when
+            # its agent has a free slot, but does not hold the units back from the next.
+            room = st.slot.running < st.slot.capacity
+            parked = st in self.parked
+            if not parked and not room:
+                continue  # put back already, waiting for a free slot
             if n > free + EPSILON * max(1.0, n):
                 break
-            free -= n
-            if st in self.parked:
+            if room:
+                free -= n
+            if parked:
                 self.parked.discard(st)
                 self.requeue(st)
-            i += 1
         if not lst:
             del self.lists[rkey]
 
@@ -377,6 +394,16 @@ class Units:
                     declared += by_calls.get(name, 0.0)
                 self.buckets[name].charge(float(value) - declared, now)
 
+    def spent(self, name: str, units: float, now: float) -> None:
+        """Rate ``name``'s bucket gives ``units`` fewer from ``now``: units spent before
+        this run began (a resumed run's journal says what its killed part spent
+        recently), so the bucket starts where the provider's own stands, not full."""
+        bucket = self.buckets.get(name)
+        if bucket is None:
+            raise ConfigError(f"{name!r} is no rate of this run (rates: {sorted(self.buckets)}); "
+                              "only a rate's bucket can start partly spent")
+        bucket.charge(units, now)
+
     def next_wakeup(self) -> float | None:
         """The earliest time a pause ends or a bucket covers the best held need or the
         first waiting call."""
@@ -393,14 +420,25 @@ class Units:
                 w = self.waiting_on.get(st)
                 if w is None or w[0] != name or st.key != key:
                     continue
+                if st not in self.parked:  # put back: its part counts if it can start now
+                    if st.slot.running < st.slot.capacity:
+                        total += st.need.of(name)
+                    continue
                 total += st.need.of(name)
-                if st in self.parked:
-                    t = bucket.when(total, bucket.t)
-                    t = max(t, self.paused.get(name, t))
-                    if best is None or t < best:
-                        best = t
-                    break
+                t = bucket.when(total, bucket.t)
+                t = max(t, self.paused.get(name, t))
+                if best is None or t < best:
+                    best = t
+                break
         return best
+
+    def at(self, now: float) -> None:
+        """The driver is about to take starts at ``now``: the held tasks that what has
+        refilled or come back by then covers go back first, in rank order, so a task
+        ranked after them (on any agent) cannot take those units before they do."""
+        self.now = now
+        if self.lists or (self.calls is not None and self.calls.waiting):
+            self.wake(now)
 
     def wake(self, now: float) -> None:
         """Pauses over and buckets refilled by ``now`` give the waiting calls their units
@@ -417,11 +455,20 @@ class Units:
     def free_units(self, slot: Any) -> MappingProxyType:
         return MappingProxyType(slot.units)
 
-    def summary(self) -> dict[str, Any]:
-        """For ``record.meta``: pools, rates, and seconds tasks were held back per resource."""
+    def summary(self, now: float | None = None) -> dict[str, Any]:
+        """For ``record.meta``: pools, rates, and seconds tasks were held back per resource.
+
+        A wait counts when it ends (the task starts, or ends unstarted: cancelled while
+        held, the run stopped); given ``now``, the waits still open count up to it too,
+        so a snapshot of a run in progress is not short of the tasks held at that moment."""
+        held = dict(self.held_s)
+        if now is not None:
+            for rkey, since, _ in self.waiting_on.values():
+                name = rkey if isinstance(rkey, str) else rkey[1]
+                held[name] = held.get(name, 0.0) + max(0.0, now - since)
         return {"pools": dict(self.sizes),
                 "rates": {n: {"limit": r.limit, "per_s": r.per_s} for n, r in self.rates.items()},
-                "held_s": dict(self.held_s), "task_resources": dict(self.declared)}
+                "held_s": held, "task_resources": dict(self.declared)}
 
 
 def _rank(e: tuple) -> tuple:

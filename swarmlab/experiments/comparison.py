@@ -316,7 +316,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     real mode first (kept in ``runs`` and ``per_run`` as ``role="warmup"``, left out of
     every figure); then round after round of every set-up and mode once, shuffled with
     ``seed`` (the order is the ``order`` column). ``baseline`` runs the workload on one
-    agent holding every capability, one task at a time, before the first round and after
+    agent holding every capability and the union of the agents' resources (units summed
+    per name), one task at a time, before the first round and after
     the last: ``speedup`` = their mean makespan / the run's, and :attr:`Comparison.drift`
     compares the two.
 

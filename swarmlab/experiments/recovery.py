@@ -10,6 +10,7 @@ from ..errors import ConfigError, JournalError
 from ..events import ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, row_builder
 from ..model import TaskStatus
 from ..model import Agent, ResourceLimits, Task
+from ..core.bucket import TokenBucket
 from ..portal import run
 from ..realtime.executor import ParallelExecutor
 from ..scheduling import TaskScheduler
@@ -17,7 +18,7 @@ from ..store.journal import JOURNAL_NAME, encode_line, read_journal
 from ..store.records import RunRecord
 from ..store.runs import RunStore
 
-__all__ = ["resume"]
+__all__ = ["resume", "spent_recently"]
 
 log = logging.getLogger("swarmlab")
 
@@ -30,8 +31,43 @@ _event_row = row_builder("event_row", EVENT_FIELDS)
 
 
 def _agents(described: list[dict[str, Any]]) -> list[Agent]:
-    return [Agent(a["id"], type=a["type"], capabilities=a["capabilities"], capacity=a["capacity"], speed=a["speed"])
+    return [Agent(a["id"], type=a["type"], capabilities=a["capabilities"], capacity=a["capacity"], speed=a["speed"],
+                  resources=a.get("resources"), devices=a.get("devices"))
             for a in described]
+
+
+def spent_recently(j: dict[str, Any], tasks: list[Task], limits: ResourceLimits) -> dict[str, float]:
+    """Per rate of ``limits``: the units a token bucket refilled since would still lack
+    at the journal's last time, from the attempts the journal says started (a
+    ``started`` event; an attempt killed while it ran spent its units too) and the
+    tasks' declared resources. The bucket is replayed from full at the run's start:
+    a unit spent ``per_s`` seconds or more before the end has been refilled. The
+    resumed run restarts the clock at that last time, as if resumed at once (the
+    cautious reading: the provider's window ends no earlier)."""
+    if not limits.rates:
+        return {}
+    need = {t.id: t.resources for t in tasks if t.resources}
+    starts = sorted((e[EVENT.t_s], e[EVENT.task_id]) for e in j["event"]
+                    if e[EVENT.event] == "started" and e[EVENT.task_id] in need)
+    end = _last_time(j)
+    out = {}
+    for name, r in limits.rates.items():
+        bucket = TokenBucket(r.limit, r.per_s, 0.0)
+        for t, tid in starts:
+            n = need[tid].get(name)
+            if n:
+                bucket.charge(n, t)
+        lack = bucket.capacity - bucket.available(end)
+        if lack > 0:
+            out[name] = lack
+    return out
+
+
+def _last_time(j: dict[str, Any]) -> float:
+    """The journal's last time (the run's clock): its last event or attempt end."""
+    finished = ATTEMPT.finished_s
+    return max([e[EVENT.t_s] for e in j["event"]] + [a[finished] for a in j["attempt"] if a[finished] is not None]
+               + [0.0])
 
 
 def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
@@ -61,10 +97,12 @@ def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
     raise ConfigError(f"a run spec of kind {spec['kind']!r} cannot be rebuilt")
 
 
-async def _run_rest(tasks: list[Task], how: dict[str, Any]) -> RunRecord:
+async def _run_rest(tasks: list[Task], how: dict[str, Any], spent: dict[str, float]) -> RunRecord:
     limits = dataclasses.replace(how["limits"], max_queue_size=max(how["limits"].max_queue_size, len(tasks)))
     async with ParallelExecutor(mode=how["mode"], limits=limits, agents=how["agents"], scheduler=how["scheduler"],
                                 seed=how["seed"]) as ex:
+        for name, units in spent.items():  # the buckets start where the killed run left them
+            ex.spend(name, units)
         if tasks:
             await ex.submit_batch(tasks)
     return ex.record()
@@ -122,8 +160,11 @@ def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
     damage = _damage_report(run_id, j, todo)
     if damage:
         log.warning("swarmlab: %s", damage)
-    new = run(_run_rest(todo, how))
+    spent = spent_recently(j, tasks, how["limits"])
+    new = run(_run_rest(todo, how, spent))
     record = _merge(j, new, len(todo), len(completed))
+    if spent:
+        record.meta["rates_spent_before_resume"] = spent
     if damage:
         record.meta["journal_damage"] = damage
     store.save(record)
@@ -149,9 +190,7 @@ def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task]) -> str | No
 
 def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunRecord:
     old_events, old_attempts = list(j["event"]), list(j["attempt"])
-    finished = ATTEMPT.finished_s
-    t0 = max([e[EVENT.t_s] for e in old_events] + [a[finished] for a in old_attempts if a[finished] is not None]
-             + [0.0])
+    t0 = _last_time(j)
     meta = dict(j["header"]["meta"], status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
     seq = max((e[EVENT.seq] for e in old_events), default=-1) + 1  # a skipped line leaves a gap: no seq twice
     skipped = f"; {len(j['damaged'])} damaged journal lines skipped" if j["damaged"] else ""

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..model import Agent, ResourceLimits
+from ..model import GPU, Agent, ResourceLimits
 from ..scheduling import Policy, SchedulingAlgorithm, TaskScheduler, policy_names, resolve_policy
 from ..workloads.recipes import pool_capabilities
 
-__all__ = ["Setup", "setups", "PlannedRun", "RunOrder", "SEQUENTIAL"]
+__all__ = ["Setup", "setups", "PlannedRun", "RunOrder", "SEQUENTIAL", "pool_resources"]
 
 #: The label of the one-agent, one-task-at-a-time baseline in every frame and in the store.
 SEQUENTIAL = "sequential"
@@ -108,8 +108,28 @@ class RunOrder:
     def fixture(self, item: PlannedRun, agents: Sequence[Agent], limits: ResourceLimits
                 ) -> tuple[list[Agent], ResourceLimits]:
         """The agents and limits ``item`` runs with: the baseline runs on one agent
-        holding every capability, one task at a time."""
+        holding every capability and the union of the agents' resources
+        (:func:`pool_resources`), one task at a time, so that every task that can run in
+        the set-ups can run on it; the pools and rates stay the run's."""
         if item.role != "baseline":
             return list(agents), limits
-        solo = Agent(SEQUENTIAL, capabilities=pool_capabilities(agents))
+        resources, devices = pool_resources(agents)
+        solo = Agent(SEQUENTIAL, capabilities=pool_capabilities(agents), resources=resources, devices=devices)
         return [solo], dataclasses.replace(limits, max_concurrent_tasks=1)
+
+
+def pool_resources(agents: Sequence[Agent]) -> tuple[dict[str, float] | None, tuple[int, ...] | None]:
+    """The union of the agents' resources: the units of each name summed (None when no
+    agent holds any), and the devices they declare, when every agent holding ``gpu``
+    units names its own (else None: the run gives the one agent its devices itself)."""
+    total: dict[str, float] = {}
+    for a in agents:
+        for name, n in (a.resources or {}).items():
+            total[name] = total.get(name, 0.0) + n
+    gpu_agents = [a for a in agents if (a.resources or {}).get(GPU)]
+    devices = None
+    if gpu_agents and all(a.devices is not None for a in gpu_agents):
+        union = sorted(set().union(*(a.devices for a in gpu_agents)))
+        if len(union) == total[GPU]:  # (two agents naming one device: the run refuses it, not this)
+            devices = tuple(union)
+    return total or None, devices

@@ -321,6 +321,16 @@ class ParallelExecutor:
         """'new', 'running', 'stopping' or 'stopped'."""
         return self._life.state
 
+    def spend(self, rate: str, units: float) -> None:
+        """Start rate ``rate``'s bucket ``units`` below what it holds now: units spent
+        just before this run, against the same provider limit (``resume`` passes what
+        the killed run spent in its last ``per_s`` seconds: a resumed run's buckets do
+        not start full). ConfigError for a name that is no rate of this run."""
+        units_ = self._d.units
+        if units_ is None:
+            raise ConfigError(f"{rate!r} is no rate of this run: it has none (ResourceLimits(rates=...))")
+        units_.spent(rate, units, self._engine.now())
+
     def now(self) -> float:
         """Seconds since :meth:`start` on the run's monotonic clock (the ``t_s`` of events)."""
         return self._engine.now()
@@ -417,7 +427,7 @@ class ParallelExecutor:
             self.meta.update(n_agents=len(self.agents), agents=describe_agents(self.agents))
         self.meta["scheduling_metrics"] = dataclasses.asdict(self._d.placements.metrics())
         if self._d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
-            self.meta["resources"] = self._d.units.summary()
+            self.meta["resources"] = self._d.units.summary(self._engine.now())
         return self.meta
 
     def _terminal(self, st: TaskState) -> None:

@@ -263,7 +263,7 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         raise d.policy_error
     meta["scheduling_metrics"] = dataclasses.asdict(d.placements.metrics())
     if d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
-        meta["resources"] = d.units.summary()
+        meta["resources"] = d.units.summary(now)
     meta["durations"] = "estimate" if durations is None else getattr(durations, "__qualname__", "model")
     if estimator is not None:
         meta["estimator"] = repr(estimator)
