@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import backends
 from ..analysis.figures import quality
+from ..analysis.limits import bound_note
 from ..analysis.stats import METRIC_INFO, describe_drift, describe_verdicts, drift, interval, measured, verdicts
 from ..core.runinfo import describe_agents
 from ..errors import ConfigError
@@ -93,13 +94,26 @@ class Comparison:
         return drift(self.per_run, self.by)
 
     def report(self, metrics: Sequence[str] = ("makespan_s",), against: str = "best") -> list[str]:
-        """The verdicts on ``metrics`` (makespan: throughput mirrors it) and the drift
-        check, in words, one line each."""
+        """The verdicts on ``metrics`` (makespan: throughput mirrors it), the limit that
+        binds every set-up (:meth:`bound_note`) when one does, and the drift check, in
+        words, one line each."""
         lines = describe_verdicts(self.verdicts_for(against, metrics), label=self.label, by=self.by)
+        note = self.bound_note()
         real = self.drift
         if "mode" in real.columns:
             real = real[real["mode"] != "simulated"]  # virtual time cannot drift
-        return lines + describe_drift(real, self.by)
+        return lines + ([note] if note else []) + describe_drift(real, self.by)
+
+    def bound_note(self) -> str | None:
+        """One sentence when every measured run is bound by the same limit (a pool, a
+        rate or an agent resource: see :func:`swarmlab.analysis.figures.quality`), as
+        ``"every set-up is bound by rate rpm (120 per 60 s): none can finish under 150 s;
+        compare them on cost, not makespan"``; None otherwise (the critical path or the
+        work over the agents bind, or the set-ups differ)."""
+        m = measured(self.per_run)
+        if m.empty or "bound_by" not in m.columns or not self.runs:
+            return None
+        return bound_note(self.runs[0].meta, m["bound_by"], m["lower_bound_s"])
 
     def table(self, metric: str = "makespan_s") -> pd.DataFrame:
         """One metric, set-ups by modes: 'mean [ci_low, ci_high]'."""
@@ -138,6 +152,7 @@ def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: 
         "load_balance_score": sm.get("load_balance_score", math.nan),
         "capability_match_score": sm.get("capability_match_score", math.nan),
         "efficiency": q["efficiency"],
+        "lower_bound_s": q["lower_bound_s"], "bound_by": q["bound_by"],
         "speedup": sequential_s / span if sequential_s is not None and span > 0 else math.nan,
         "stolen": stolen,
     }

@@ -12,6 +12,7 @@ from .recipes import (
     io_wait_async,
     make,
     mixed,
+    needing,
     pool_capabilities,
     specialist_pool,
     spin,
@@ -22,6 +23,6 @@ from .wfformat import from_wfformat, wfformat_instance
 
 __all__ = [
     "Workload", "io", "cpu", "mixed", "heavy_tailed", "capability_mix", "dag", "swarm", "WORKLOADS",
-    "make", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
+    "make", "needing", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
     "from_wfformat", "wfformat_instance",
 ]
