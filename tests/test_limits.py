@@ -4,8 +4,10 @@ import pytest
 
 from swarmlab import simulate
 from swarmlab.analysis.figures import quality
+from swarmlab.analysis.limits import resource_table
+from swarmlab.errors import ConfigError
 from swarmlab.experiments.comparison import compare
-from swarmlab.model import Agent, RateLimit, ResourceLimits, Task
+from swarmlab.model import Agent, RateLimit, ResourceLimits, Task, parse_limits
 from swarmlab.workloads import needing
 from swarmlab.workloads.recipes import io
 
@@ -25,7 +27,9 @@ def test_a_rate_that_binds_is_the_lower_bound_and_is_named_in_meta():
     assert bound["bound_by"] == "rate rpm" and bound["bound_by_limit"] == "rate rpm (120 per 60 s)"
     assert bound["lower_bound_s"] == pytest.approx(150.0)
     assert bound["bounds_s"]["work over agents"] == pytest.approx(420 / 32)
-    assert q["makespan_s"] >= bound["lower_bound_s"]
+    assert q["makespan_s"] == pytest.approx(151.0)  # the last start at 150 s, 1 s long
+    # the last take emptied the bucket, which refilled 2 units in the last second
+    assert resource_table(rec)["in_use"].tolist() == [pytest.approx(118.0)]
 
 
 def test_a_pool_that_binds_is_its_unit_seconds_over_its_size():
@@ -66,3 +70,42 @@ def test_a_comparison_bound_by_one_limit_says_so_in_its_report():
     free = compare(io(60, seed=1, mean_s=0.5, agents=8), algorithms=["round_robin", "least_loaded"], modes=(),
                    simulate=True, repeats=2, baseline=False)
     assert not [line for line in free.report() if "bound by" in line]
+
+
+# ---------------------------------------------------------------- the resource table
+
+
+def test_the_resource_table_of_a_finished_run_counts_what_was_held_and_the_waits():
+    tasks = [Task(None, estimate_s=2.0, resources={"llm": 2, "rpm": 1}) for _ in range(12)]
+    rec = simulate(tasks, [Agent(f"a{i}") for i in range(8)],
+                   limits=ResourceLimits(pools={"llm": 6}, rates={"rpm": RateLimit(6, per_s=3)}))
+    table = resource_table(rec).set_index("resource")
+    assert list(table.index) == ["llm", "rpm"]
+    llm, rpm = table.loc["llm"], table.loc["rpm"]
+    assert (llm["kind"], llm["capacity"], rpm["kind"], rpm["capacity"], rpm["per_s"]) == ("pool", 6, "rate", 6, 3)
+    assert llm["unit_s"] == pytest.approx(12 * 2 * 2.0) and rpm["unit_s"] == 12  # unit-seconds; units taken
+    assert llm["in_use"] == 0 and llm["running"] == 0 and llm["held_now"] == 0 and rpm["held_now"] == 0
+    held = rec.meta["resources"]["held_s"]  # the dispatcher's own count of the waits
+    assert llm["held_s"] + rpm["held_s"] == pytest.approx(sum(held.values()))
+    assert llm["held_s"] + rpm["held_s"] > 0
+    # the pool lets three start every 2 s: the bucket gives 3 and refills 4 meanwhile, so it is full at the end
+    assert rpm["in_use"] == 0
+
+
+def test_a_run_without_limits_has_an_empty_resource_table():
+    rec = simulate([Task(None, estimate_s=1.0) for _ in range(3)], [Agent("a")])
+    assert resource_table(rec).empty
+
+
+# ---------------------------------------------------------------- the limits as text
+
+
+def test_limits_as_text_are_pools_and_rates_and_bad_items_are_named():
+    pools, rates = parse_limits("llm=8, rpm=120/60,, tpm = 300000 / 60")
+    assert pools == {"llm": 8.0} and rates == {"rpm": RateLimit(120, per_s=60), "tpm": RateLimit(300000, per_s=60)}
+    assert parse_limits("") == ({}, {})
+    for bad in ("llm", "llm=0", "llm=-1", "rpm=1/0", "a b=2", "x=nan", "x=inf", "=3", "x=1/2/3"):
+        with pytest.raises(ConfigError, match=f"limits: {bad!r} is not NAME=N .* or NAME=N/S"):
+            parse_limits(bad)
+    with pytest.raises(ConfigError, match="'x' is given twice"):
+        parse_limits("x=1, x=2/3")

@@ -151,7 +151,8 @@ def resource_table(record: RunRecord) -> pd.DataFrame:
     ev = record.events
     times = [t["finished_s"].max(), t["started_s"].max(), ev["t_s"].max() if len(ev) else float("nan")]
     now = max((float(x) for x in times if x == x), default=0.0)
-    started = t[t["started_s"].notna()]
+    started = pd.concat([t.loc[t["started_s"].notna(), ["task_id", "started_s", "finished_s"]], _running(record)],
+                        ignore_index=True)
     running = started["finished_s"].isna()
     units = {name: started["task_id"].map(lambda tid, n=name: need.get(tid, {}).get(n, 0.0)).astype(float)
              for name in caps}
@@ -169,6 +170,23 @@ def resource_table(record: RunRecord) -> pd.DataFrame:
                      "in_use": in_use, "running": int(((u > 0) & running).sum()),
                      "held_now": held_now.get(name, 0), "held_s": held_s.get(name, 0.0), "unit_s": unit_s})
     return pd.DataFrame(rows, columns=list(RESOURCE_TABLE_COLUMNS))
+
+
+def _running(record: RunRecord) -> pd.DataFrame:
+    """The attempts running at the record's last instant (task_id, started_s, finished_s
+    NaN): an attempt's row is written when it ends, so a task with more ``started``
+    events than attempt rows that started runs its last start now. Empty for a record
+    that counted its events (they name no task)."""
+    ev = record.events
+    if "count" in ev.columns or not len(ev):
+        return pd.DataFrame(columns=["task_id", "started_s", "finished_s"])
+    starts = ev.loc[ev["event"] == "started", ["task_id", "t_s"]]
+    t = record.tasks
+    rows = t.loc[t["started_s"].notna()].groupby("task_id", observed=True).size()
+    n = starts.groupby("task_id", observed=True)["t_s"].agg(["size", "last"])
+    now = n[n["size"] > n.index.map(lambda tid: rows.get(tid, 0)).to_numpy()]
+    return pd.DataFrame({"task_id": now.index.astype(str), "started_s": now["last"].astype(float),
+                         "finished_s": float("nan")}).reset_index(drop=True)
 
 
 def _bucket_level(cap: Mapping[str, Any], starts: pd.Series, units: pd.Series, now: float) -> float:

@@ -147,11 +147,14 @@ def _limits_of(args: argparse.Namespace, n: int):
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", action="append", type=_pool, metavar="NAME=N",
-                        help="a pool of N units shared by the agents (repeatable; e.g. llm=8: eight requests at once)")
+                        help="a pool of N units shared by the agents (repeatable; e.g. llm=8: eight requests at once; "
+                        "default: none)")
     parser.add_argument("--rate", action="append", type=_rate, metavar="NAME=N/S",
-                        help="a rate: a token bucket of N units refilled every S seconds (repeatable; e.g. rpm=120/60)")
+                        help="a rate: a token bucket of N units refilled every S seconds (repeatable; e.g. rpm=120/60; "
+                        "default: none)")
     parser.add_argument("--task-resources", action="append", type=_need, metavar="NAME=N",
-                        help="each task of the workload needs N units of the --pool or --rate NAME (repeatable)")
+                        help="each task of the workload needs N units of the --pool or --rate NAME (repeatable; "
+                        "default: none)")
 
 
 _fraction = _at_least_0("a fraction", " (0.10 = 10%)")
