@@ -213,9 +213,9 @@ def _waits(record: RunRecord, now: float) -> tuple[dict[str, int], dict[str, flo
         return {}, {}
     t = record.tasks
     starts: dict[str, list[float]] = {}
-    for tid, s in zip(t["task_id"], t["started_s"]):
-        if s == s:
-            starts.setdefault(tid, []).append(float(s))
+    began = ev[ev["event"] == "started"]  # the running attempts' starts too (their rows come at their end)
+    for tid, s in zip(began["task_id"], began["t_s"]):
+        starts.setdefault(tid, []).append(float(s))
     last = t.drop_duplicates("task_id", keep="last").set_index("task_id")
     done = {tid: f for tid, f, s in zip(last.index, last["finished_s"], last["status"])
             if f == f and s in TERMINAL_STATES}  # an ended task's wait ended then
