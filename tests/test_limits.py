@@ -109,3 +109,28 @@ def test_limits_as_text_are_pools_and_rates_and_bad_items_are_named():
             parse_limits(bad)
     with pytest.raises(ConfigError, match="'x' is given twice"):
         parse_limits("x=1, x=2/3")
+
+
+@pytest.mark.slow
+def test_a_cut_short_compare_run_with_task_resources_resumes_with_them(tmp_path):
+    import swarmlab as sl
+    from swarmlab.store.journal import JOURNAL_NAME
+    from swarmlab.store.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    wl = needing(io(30, seed=4, mean_s=0.01), {"llm": 1})
+    compare(wl, algorithms=["least_loaded"], modes=["asyncio"], repeats=1, baseline=False, warmup=False, store=store,
+            limits=ResourceLimits(pools={"llm": 2}, max_cpu_percent=None, max_memory_mb=None))
+    run_id = store.list()["run_id"].iloc[0]
+    journal = store.path / run_id / JOURNAL_NAME
+    lines = journal.read_text().splitlines()
+    cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][10]
+    journal.write_text("\n".join(lines[: cut + 1]) + "\n")  # as if killed after 11 tasks completed
+    (store.path / run_id / "meta.json").unlink()
+    rec = sl.resume(run_id, store)
+    assert rec.meta["resumed_tasks"] == 19
+    ev = rec.events
+    after = ev[ev["seq"] > ev.loc[ev["event"] == "resumed", "seq"].iloc[0]]
+    # the tasks run again need the pool too: 19 tasks on 8 agents, 2 at a time, are held back for it
+    held = after[after["event"] == "held"]
+    assert len(held) > 0 and set(held["detail"]) == {"llm"}

@@ -131,7 +131,9 @@ class Comparison:
 
 
 def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: object) -> dict[str, object]:
-    """One row of :data:`METRICS` for one run, after ``labels`` (algorithm, mode, ...).
+    """One row of :data:`METRICS` for one run, after ``labels`` (algorithm, mode, ...),
+    with its ``lower_bound_s`` and what binds it (``bound_by``, see
+    :func:`swarmlab.analysis.figures.quality`).
 
     ``sequential_s``: the makespan of the one-agent sequential baseline, for ``speedup``
     (NaN without it). Every figure comes from the run's recorded attempts and its
@@ -255,7 +257,8 @@ def _one(workload: Workload, order: RunOrder, item: PlannedRun, limits: Resource
     else:
         spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
                 "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
-                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed}
+                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed,
+                "task_resources": dict(workload.meta.get("task_resources") or {})}
         # every kept run is journaled from its first task, the sequential baseline included:
         # a compare killed during its first run leaves a run that resume finishes
         journal = store.path if store is not None and item.role != "warmup" else None

@@ -215,7 +215,9 @@ WORKLOADS: dict[str, Callable[..., Workload]] = {
 def needing(workload: Workload, resources: Mapping[str, float]) -> Workload:
     """``workload`` whose every task needs ``resources`` (``{"llm": 1, "rpm": 1}``: a
     pool's or a rate's units) beside what it needed already: the way a recipe, and the
-    command line's ``--task-resources``, meets the limits of ``--pool`` and ``--rate``."""
+    command line's ``--task-resources``, meets the limits of ``--pool`` and ``--rate``.
+    Its ``meta["task_resources"]`` says so, so a journaled run of it is rebuilt alike
+    (:func:`swarmlab.resume`)."""
     need = unit_map(resources, "needing resources", positive_only=True)
     if not need:
         return workload
@@ -226,8 +228,8 @@ def needing(workload: Workload, resources: Mapping[str, float]) -> Workload:
             t.resources = {**(t.resources or {}), **need}  # checked above, as Task checks it
         return tasks
 
-    return Workload(workload.name, workload.n, workload.seed, workload.agents, build, workload.meta,
-                    workload.task_meta)
+    meta = {**workload.meta, "task_resources": {**(workload.meta.get("task_resources") or {}), **need}}
+    return Workload(workload.name, workload.n, workload.seed, workload.agents, build, meta, workload.task_meta)
 
 
 def make(name: str, n: int, *, seed: int = 0) -> Workload:
