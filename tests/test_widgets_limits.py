@@ -67,9 +67,11 @@ def test_the_monitor_shows_units_in_use_and_tasks_held_back_while_a_run_goes_on(
             live = mon.resources.value
             gate.set()
         await asyncio.wait({mon.polling})
-        return live
+        return live, ex.record()
 
-    live = run(main())
+    live, rec = run(main())
+    # one task at a time on the pool of one: its unit-seconds bind, and the finished run names it
+    assert rec.meta["lower_bound"]["bound_by"] == "pool llm"
     cells = live.split("<tbody>")[1]
     assert "pool llm" in cells
     # capacity 1, 1 in use, 1 attempt holding it, 2 tasks held back

@@ -12,7 +12,7 @@ from ..scheduling.dag import critical_path
 from ..store.records import RunRecord, event_count
 from .limits import capacities, describe_limit, limit_bounds
 
-__all__ = ["summary", "agent_load", "quality", "lower_bound", "SUMMARY_COLUMNS"]
+__all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound", "SUMMARY_COLUMNS"]
 
 #: Columns of :func:`summary`, one row per run.
 SUMMARY_COLUMNS = (
@@ -124,6 +124,18 @@ def lower_bound(record: RunRecord) -> dict[str, object]:
     words = describe_limit(name, caps[name]) if name in caps and caps[name]["kind"] == kind else by
     return {"lower_bound_s": float(bounds[by]), "bound_by": by, "bound_by_limit": words,
             "bounds_s": {k: float(v) for k, v in bounds.items()}}
+
+
+def name_bound(record: RunRecord) -> dict[str, object] | None:
+    """Record :func:`lower_bound` in ``record.meta["lower_bound"]`` for a run with limits
+    (pools, rates or agent resources) and return it; None, and meta untouched, for a run
+    without. A finished executor run and every run of a comparison or of the panel are
+    named so; :func:`swarmlab.simulate` leaves it to this call (building the frames it
+    needs would cost every simulation with limits more than the simulation itself)."""
+    if not capacities(record.meta):
+        return None
+    record.meta["lower_bound"] = bound = lower_bound(record)
+    return bound
 
 
 def summary(records: Iterable[RunRecord]) -> pd.DataFrame:

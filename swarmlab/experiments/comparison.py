@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import backends
-from ..analysis.figures import quality
+from ..analysis.figures import name_bound, quality
 from ..analysis.limits import bound_note
 from ..analysis.stats import METRIC_INFO, describe_drift, describe_verdicts, drift, interval, measured, verdicts
 from ..core.runinfo import describe_agents
@@ -133,13 +133,16 @@ class Comparison:
 def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: object) -> dict[str, object]:
     """One row of :data:`METRICS` for one run, after ``labels`` (algorithm, mode, ...),
     with its ``lower_bound_s`` and what binds it (``bound_by``, see
-    :func:`swarmlab.analysis.figures.quality`).
+    :func:`swarmlab.analysis.figures.quality`); a run with limits gets its
+    ``meta["lower_bound"]`` (:func:`swarmlab.analysis.figures.name_bound`).
 
     ``sequential_s``: the makespan of the one-agent sequential baseline, for ``speedup``
     (NaN without it). Every figure comes from the run's recorded attempts and its
     scheduler's metrics (``meta["scheduling_metrics"]``, NaN when absent).
     """
     q = quality(rec)
+    if "lower_bound" not in rec.meta:
+        name_bound(rec)  # a run with limits names the one that binds in its meta
     sm = rec.meta.get("scheduling_metrics", {})
     done = int((rec.final()["status"] == "completed").sum())
     span = q["makespan_s"]

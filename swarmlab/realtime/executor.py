@@ -403,9 +403,9 @@ class ParallelExecutor:
         else:
             rec = RunRecord.from_recorder(self.recorder, meta)
         if self._d.units is not None and self._d.done:  # a finished run with limits names the one that binds
-            from ..analysis.figures import lower_bound
+            from ..analysis.figures import name_bound
 
-            rec.meta["lower_bound"] = lower_bound(rec)
+            name_bound(rec)
         return rec
 
     def _final_meta(self) -> dict[str, Any]:

@@ -311,7 +311,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Run a workload on virtual time under the chosen algorithms."""
     from tqdm.auto import tqdm
 
-    from ..analysis.figures import summary
+    from ..analysis.figures import name_bound, summary
     from ..analysis.limits import bound_note
     from ..experiments.comparison import setups
     from ..virtual.simulation import simulate
@@ -329,9 +329,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             recs.append(rec)
     cols = ["algorithm", "tasks", "completed", "makespan_s", "efficiency", "imbalance", "p95_wait_s", "stolen"]
     table = summary(recs)
-    if limits is not None:  # the bound and what binds it (simulate names it in meta for a run with limits)
+    if limits is not None:  # the bound and what binds it, named in each run's meta
         cols[4:4] = ["lower_bound_s", "bound_by"]
-        table["bound_by"] = [r.meta["lower_bound"]["bound_by"] for r in recs]
+        table["bound_by"] = [name_bound(r)["bound_by"] for r in recs]
     print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if limits is not None:
         print(f"\nlimits {_describe(limits)}")

@@ -272,9 +272,4 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     if arrivals_given := [a for _, a in joins]:
         pool = agents + arrivals_given
         meta.update(n_agents=len(pool), agents=describe_agents(pool))
-    record = RunRecord.from_recorder(rec, meta)
-    if d.units is not None:  # a run with limits names the one that binds (frames built: not for every run)
-        from ..analysis.figures import lower_bound
-
-        record.meta["lower_bound"] = lower_bound(record)
-    return record
+    return RunRecord.from_recorder(rec, meta)
