@@ -35,6 +35,7 @@ __all__ = [
     "ExecutionMetrics",
     "AGENTS_HINT",
     "agent_list",
+    "parse_limits",
 ]
 
 
@@ -488,6 +489,46 @@ class ResourceLimits:
         both = sorted(set(self.pools) & set(checked))
         if both:
             raise ConfigError(f"resource names must be unique across pools and rates; {both} name both")
+
+
+#: How a pool and a rate are written as text (the CLI's flags, the panel's field).
+LIMITS_FORM = "NAME=N (a pool of N units) or NAME=N/S (a rate: N units per S seconds), e.g. 'llm=8, rpm=120/60'"
+
+
+def parse_limits(text: str, what: str = "limits") -> tuple[dict[str, float], dict[str, RateLimit]]:
+    """Pools and rates written as text, ``"llm=8, rpm=120/60"``: ``({"llm": 8.0},
+    {"rpm": RateLimit(120, per_s=60)})``. Items are separated by commas; an empty text is
+    no limits. The one parser of the command line's ``--pool``/``--rate`` and the
+    panel's limits field; ``what`` opens its error messages (a ConfigError naming the
+    item, the form expected and an example).
+
+    >>> parse_limits("llm=8, rpm=120/60")[0]
+    {'llm': 8.0}
+    """
+    if not isinstance(text, str):
+        raise ConfigError(f"{what} must be text, {LIMITS_FORM}; got {text!r}")
+    pools: dict[str, float] = {}
+    rates: dict[str, RateLimit] = {}
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        name, eq, value = (x.strip() for x in item.partition("="))
+        n, slash, per = (x.strip() for x in value.partition("/"))
+        try:
+            if not eq or not name or any(c.isspace() or c in "=/" for c in name):
+                raise ValueError
+            units, per_s = float(n), float(per) if slash else None
+            if not 0 < units < math.inf or (per_s is not None and not 0 < per_s < math.inf):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{what}: {item!r} is not {LIMITS_FORM}, with N and S numbers > 0") from None
+        if name in pools or name in rates:
+            raise ConfigError(f"{what}: {name!r} is given twice; give each pool or rate once")
+        if per_s is None:
+            pools[name] = units
+        else:
+            rates[name] = RateLimit(units, per_s=per_s)
+    return pools, rates
 
 
 @dataclass(frozen=True, slots=True)

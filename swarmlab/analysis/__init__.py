@@ -7,7 +7,7 @@ Imported lazily: pandas, scipy and matplotlib load when a figure is first asked 
 from importlib import import_module
 from typing import Any
 
-__all__ = ["summary", "agent_load", "quality"]
+__all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound"]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,8 +10,9 @@ from ..errors import ConfigError
 from ..model import TERMINAL_STATES, TaskStatus
 from ..scheduling.dag import critical_path
 from ..store.records import RunRecord, event_count
+from .limits import capacities, describe_limit, limit_bounds
 
-__all__ = ["summary", "agent_load", "quality", "SUMMARY_COLUMNS"]
+__all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound", "SUMMARY_COLUMNS"]
 
 #: Columns of :func:`summary`, one row per run.
 SUMMARY_COLUMNS = (
@@ -53,13 +54,41 @@ def agent_load(record: RunRecord) -> pd.DataFrame:
 def quality(record: RunRecord, basis: str = "measured") -> pd.Series:
     """How close a run came to the best any schedule could do.
 
-    ``lower_bound_s`` = max(critical path, total work / total capacity): no schedule of
-    these tasks on this pool finishes sooner. Work is each task's run time: measured
+    ``lower_bound_s`` = the largest of the critical path, total work / total capacity
+    ("work over agents") and each limit's bound (:func:`swarmlab.analysis.limits.limit_bounds`:
+    unit-seconds held of a pool or an agent resource over its units, units taken from a
+    rate beyond its bucket over its refill rate): no schedule of these tasks on this pool
+    under these limits finishes sooner. ``bound_by`` names the largest (``"critical
+    path"``, ``"work over agents"``, ``"pool llm"``, ``"rate rpm"``, ``"agent gpu"``; on a
+    tie the first in that order). Work is each task's run time: measured
     (``basis="measured"``, the completed attempt's ``run_s``) or declared
     (``basis="estimates"``, ``estimate_s``, with capacity weighted by agent speed).
     ``efficiency`` = lower bound / makespan (1 = optimal). ``imbalance`` = max / mean busy
     time over the pool's agents, minus 1 (0 = balanced). Waits are over started attempts.
     """
+    bounds, total = _bounds(record, basis)
+    bound_by = max(bounds, key=bounds.__getitem__)  # the first of the largest: ties in the documented order
+    bound, cp = bounds[bound_by], bounds["critical path"]
+    t = record.tasks
+    makespan = _makespan(t)
+    busy = agent_load(record)["busy_s"]
+    ran = t.dropna(subset=["started_s"])
+    return pd.Series({
+        "makespan_s": makespan,
+        "work_s": total,
+        "critical_path_s": cp,
+        "lower_bound_s": bound,
+        "bound_by": bound_by,
+        "efficiency": bound / makespan if makespan > 0 else float("nan"),
+        "imbalance": float(busy.max() / busy.mean() - 1) if busy.mean() > 0 else 0.0,
+        "p50_wait_s": float(ran["wait_s"].quantile(0.5)) if len(ran) else float("nan"),
+        "p95_wait_s": float(ran["wait_s"].quantile(0.95)) if len(ran) else float("nan"),
+        "bound_basis": basis,
+    })
+
+
+def _bounds(record: RunRecord, basis: str) -> tuple[dict[str, float], float]:
+    """Every candidate bound of :func:`quality` in its tie order, and the total work."""
     if basis not in ("measured", "estimates"):
         raise ConfigError(f"basis must be 'measured' or 'estimates'; got {basis!r}")
     t = record.tasks
@@ -77,23 +106,36 @@ def quality(record: RunRecord, basis: str = "measured") -> pd.Series:
     cap = (record.meta.get("limits") or {}).get("max_concurrent_tasks")
     if cap is not None and cap < slots:
         rate *= cap / slots
-    cp = critical_path(work, deps)
     total = float(sum(work.values()))
-    bound = max(cp, total / rate if rate > 0 else 0.0)
-    makespan = _makespan(t)
-    busy = agent_load(record)["busy_s"]
-    ran = t.dropna(subset=["started_s"])
-    return pd.Series({
-        "makespan_s": makespan,
-        "work_s": total,
-        "critical_path_s": cp,
-        "lower_bound_s": bound,
-        "efficiency": bound / makespan if makespan > 0 else float("nan"),
-        "imbalance": float(busy.max() / busy.mean() - 1) if busy.mean() > 0 else 0.0,
-        "p50_wait_s": float(ran["wait_s"].quantile(0.5)) if len(ran) else float("nan"),
-        "p95_wait_s": float(ran["wait_s"].quantile(0.95)) if len(ran) else float("nan"),
-        "bound_basis": basis,
-    })
+    bounds = {"critical path": float(critical_path(work, deps)),
+              "work over agents": total / rate if rate > 0 else 0.0, **limit_bounds(record, work)}
+    return bounds, total
+
+
+def lower_bound(record: RunRecord) -> dict[str, object]:
+    """The run's lower bound for ``record.meta["lower_bound"]`` (measured basis, see
+    :func:`quality`): ``{"lower_bound_s": s, "bound_by": "rate rpm" | "pool llm" | ...,
+    "bound_by_limit": "rate rpm (120 per 60 s)" (the binding one in words), "bounds_s":
+    {each candidate: s}}``. Plain data, so it is saved and loaded with the meta."""
+    bounds, _ = _bounds(record, "measured")
+    by = max(bounds, key=bounds.__getitem__)  # as quality() picks it
+    kind, _, name = by.partition(" ")
+    caps = capacities(record.meta)
+    words = describe_limit(name, caps[name]) if name in caps and caps[name]["kind"] == kind else by
+    return {"lower_bound_s": float(bounds[by]), "bound_by": by, "bound_by_limit": words,
+            "bounds_s": {k: float(v) for k, v in bounds.items()}}
+
+
+def name_bound(record: RunRecord) -> dict[str, object] | None:
+    """Record :func:`lower_bound` in ``record.meta["lower_bound"]`` for a run with limits
+    (pools, rates or agent resources) and return it; None, and meta untouched, for a run
+    without. A finished executor run and every run of a comparison or of the panel are
+    named so; :func:`swarmlab.simulate` leaves it to this call (building the frames it
+    needs would cost every simulation with limits more than the simulation itself)."""
+    if not capacities(record.meta):
+        return None
+    record.meta["lower_bound"] = bound = lower_bound(record)
+    return bound
 
 
 def summary(records: Iterable[RunRecord]) -> pd.DataFrame:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import backends
-from ..analysis.figures import quality
+from ..analysis.figures import name_bound, quality
+from ..analysis.limits import bound_note
 from ..analysis.stats import METRIC_INFO, describe_drift, describe_verdicts, drift, interval, measured, verdicts
 from ..core.runinfo import describe_agents
 from ..errors import ConfigError
@@ -93,13 +94,26 @@ class Comparison:
         return drift(self.per_run, self.by)
 
     def report(self, metrics: Sequence[str] = ("makespan_s",), against: str = "best") -> list[str]:
-        """The verdicts on ``metrics`` (makespan: throughput mirrors it) and the drift
-        check, in words, one line each."""
+        """The verdicts on ``metrics`` (makespan: throughput mirrors it), the limit that
+        binds every set-up (:meth:`bound_note`) when one does, and the drift check, in
+        words, one line each."""
         lines = describe_verdicts(self.verdicts_for(against, metrics), label=self.label, by=self.by)
+        note = self.bound_note()
         real = self.drift
         if "mode" in real.columns:
             real = real[real["mode"] != "simulated"]  # virtual time cannot drift
-        return lines + describe_drift(real, self.by)
+        return lines + ([note] if note else []) + describe_drift(real, self.by)
+
+    def bound_note(self) -> str | None:
+        """One sentence when every measured run is bound by the same limit (a pool, a
+        rate or an agent resource: see :func:`swarmlab.analysis.figures.quality`), as
+        ``"every set-up is bound by rate rpm (120 per 60 s): none can finish under 150 s;
+        compare them on cost, not makespan"``; None otherwise (the critical path or the
+        work over the agents bind, or the set-ups differ)."""
+        m = measured(self.per_run)
+        if m.empty or "bound_by" not in m.columns or not self.runs:
+            return None
+        return bound_note(self.runs[0].meta, m["bound_by"], m["lower_bound_s"])
 
     def table(self, metric: str = "makespan_s") -> pd.DataFrame:
         """One metric, set-ups by modes: 'mean [ci_low, ci_high]'."""
@@ -117,13 +131,18 @@ class Comparison:
 
 
 def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: object) -> dict[str, object]:
-    """One row of :data:`METRICS` for one run, after ``labels`` (algorithm, mode, ...).
+    """One row of :data:`METRICS` for one run, after ``labels`` (algorithm, mode, ...),
+    with its ``lower_bound_s`` and what binds it (``bound_by``, see
+    :func:`swarmlab.analysis.figures.quality`); a run with limits gets its
+    ``meta["lower_bound"]`` (:func:`swarmlab.analysis.figures.name_bound`).
 
     ``sequential_s``: the makespan of the one-agent sequential baseline, for ``speedup``
     (NaN without it). Every figure comes from the run's recorded attempts and its
     scheduler's metrics (``meta["scheduling_metrics"]``, NaN when absent).
     """
     q = quality(rec)
+    if "lower_bound" not in rec.meta:
+        name_bound(rec)  # a run with limits names the one that binds in its meta
     sm = rec.meta.get("scheduling_metrics", {})
     done = int((rec.final()["status"] == "completed").sum())
     span = q["makespan_s"]
@@ -138,6 +157,7 @@ def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: 
         "load_balance_score": sm.get("load_balance_score", math.nan),
         "capability_match_score": sm.get("capability_match_score", math.nan),
         "efficiency": q["efficiency"],
+        "lower_bound_s": q["lower_bound_s"], "bound_by": q["bound_by"],
         "speedup": sequential_s / span if sequential_s is not None and span > 0 else math.nan,
         "stolen": stolen,
     }
@@ -240,7 +260,8 @@ def _one(workload: Workload, order: RunOrder, item: PlannedRun, limits: Resource
     else:
         spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
                 "options": dict(workload.options), "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
-                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed}
+                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed,
+                "task_resources": dict(workload.meta.get("task_resources") or {})}
         # every kept run is journaled from its first task, the sequential baseline included:
         # a compare killed during its first run leaves a run that resume finishes
         journal = store.path if store is not None and item.role != "warmup" else None

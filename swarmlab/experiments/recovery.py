@@ -90,7 +90,8 @@ def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
     if spec["kind"] == "workload":
         from ..workloads import recipes as workloads
 
-        wl = workloads.make(spec["name"], spec["n"], seed=spec["seed"], **(spec.get("options") or {}))
+        wl = workloads.needing(workloads.make(spec["name"], spec["n"], seed=spec["seed"], **(spec.get("options") or {})),
+                               spec.get("task_resources") or {})  # what compare --task-resources gave
         how = {"mode": spec["mode"], "limits": ResourceLimits(**spec["limits"]), "agents": _agents(spec["agents"]),
                "scheduler": TaskScheduler(spec["algorithm"], enable_work_stealing=spec.get("stealing") or None), "seed": spec["run_seed"]}
         return wl.tasks("async" if spec["mode"] == "asyncio" else "sync"), how

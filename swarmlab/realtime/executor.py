@@ -418,9 +418,15 @@ class ParallelExecutor:
         meta = self._final_meta()
         if self._spill is not None:
             rows = self._spill.frames()
-            return RunRecord(dict(meta), rows["events"], rows["attempts"], list(self.recorder.resources),
-                             self.recorder.resource_fields, rows["task_info"], reports=rows["reports"])
-        return RunRecord.from_recorder(self.recorder, meta)
+            rec = RunRecord(dict(meta), rows["events"], rows["attempts"], list(self.recorder.resources),
+                            self.recorder.resource_fields, rows["task_info"], reports=rows["reports"])
+        else:
+            rec = RunRecord.from_recorder(self.recorder, meta)
+        if self._d.units is not None and self._d.done:  # a finished run with limits names the one that binds
+            from ..analysis.figures import name_bound
+
+            name_bound(rec)
+        return rec
 
     def _final_meta(self) -> dict[str, Any]:
         if len(self.agents) != self.meta["n_agents"]:  # agents joined during the run

@@ -234,6 +234,10 @@ class RunProgress:
     the completed attempts' finish times (in finish order); ``spans`` the lane, start,
     finish and status of every attempt that ran; ``resources`` the samples;
     ``throttled`` the spans in which admission was throttled ``(start, end or None)``.
+    A run with limits (its header's meta names pools, rates or agents holding resources)
+    also keeps, in ``limit_rows``, the task-info and attempt rows and its ``held`` and
+    ``started`` events: what :func:`swarmlab.analysis.limits.resource_table` reads (None
+    for a run without limits, which keeps nothing more).
     """
 
     def __init__(self, run_id: str = "") -> None:
@@ -257,6 +261,7 @@ class RunProgress:
         self.n_damaged = 0
         self.end_status: str | None = None
         self.lines = 0
+        self.limit_rows: dict[str, list[tuple]] | None = None
 
     @property
     def n_ended(self) -> int:
@@ -287,6 +292,8 @@ class RunProgress:
             self.meta = dict(rows.header.get("meta") or {})
             self.spec = rows.header.get("spec")
             self.run_id = self.run_id or str(rows.header.get("run_id"))
+            if _has_limits(self.meta):
+                self.limit_rows = {"task_info": [], "attempts": [], "events": []}
         if rows.end is not None:
             self.end_status = str(rows.end["status"])
         self.n_damaged += len(rows.damaged)
@@ -298,6 +305,11 @@ class RunProgress:
         t, kind, task = EVENT.t_s, EVENT.event, EVENT.task_id
         for e in rows.event:
             self._event(e[t], e[kind], e[task])
+        kept = self.limit_rows
+        if kept is not None:
+            kept["task_info"].extend(rows.task)
+            kept["attempts"].extend(rows.attempt)
+            kept["events"].extend(e for e in rows.event if e[kind] in _LIMIT_EVENTS)
         t = RESOURCE.t_s
         for r in rows.resource:
             if isinstance(r[t], (int, float)):
@@ -336,6 +348,16 @@ class RunProgress:
                 self.throttled.append([t, None])
         elif kind == "resumed" and self.throttled and self.throttled[-1][1] is None:
             self.throttled[-1][1] = t
+
+
+#: The events a run with limits keeps for its resource table: waits and starts.
+_LIMIT_EVENTS = frozenset(("held", "started"))
+
+
+def _has_limits(meta: dict[str, Any]) -> bool:
+    limits = meta.get("limits") or {}
+    return bool(limits.get("pools") or limits.get("rates")
+                or any(a.get("resources") for a in meta.get("agents") or () if isinstance(a, dict)))
 
 
 @dataclass(frozen=True, slots=True)

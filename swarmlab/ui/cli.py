@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import __version__, backends
 from ..errors import ConfigError, SwarmlabError
-from ..model import ExecutionMode
+from ..model import ExecutionMode, ResourceLimits, parse_limits
 from ..scheduling import SchedulingAlgorithm, policy_names, resolve_policy
 from ..workloads import recipes as workloads
 
@@ -109,6 +109,61 @@ def _at_least_0(what: str, hint: str = ""):
     return parse
 
 
+def _limit(flag: str, kind: str, form: str):
+    """A parser of one ``--pool`` (``kind="pool"``) or ``--rate`` item, or of one
+    ``--task-resources`` need (``kind="need"``: NAME=N like a pool), by
+    :func:`swarmlab.model.parse_limits`: ``(name, units)`` or ``(name, RateLimit)``."""
+    def parse(text: str):
+        try:
+            pools, rates = parse_limits(text, flag)
+        except ConfigError:
+            raise argparse.ArgumentTypeError(f"expects {form}, with numbers > 0; got {text!r}") from None
+        got = rates if kind == "rate" else pools
+        if len(got) != 1 or len(pools) + len(rates) != 1:
+            raise argparse.ArgumentTypeError(f"expects one {form}; got {text!r}")
+        return next(iter(got.items()))
+    return parse
+
+
+_pool = _limit("--pool", "pool", "NAME=N (a pool of N units shared by the agents, e.g. llm=8)")
+_rate = _limit("--rate", "rate", "NAME=N/S (N units per S seconds, e.g. rpm=120/60)")
+_need = _limit("--task-resources", "need", "NAME=N (each task needs N units of a --pool or --rate NAME, e.g. llm=1)")
+
+
+def _limits_of(args: argparse.Namespace, n: int):
+    """The pools and rates of ``--pool``/``--rate`` as ResourceLimits (None without any),
+    checked against ``--task-resources``: each need names one of them, each of them is
+    needed (a limit no task needs would limit nothing)."""
+    pools, rates, needs = dict(args.pool or ()), dict(args.rate or ()), dict(args.task_resources or ())
+    both = sorted(set(pools) & set(rates))
+    if both:
+        raise ConfigError(f"--pool and --rate both name {both}; give each name once")
+    unknown = sorted(set(needs) - set(pools) - set(rates))
+    if unknown:
+        raise ConfigError(f"--task-resources names {unknown}, which no --pool or --rate gives "
+                          f"(they give {sorted(pools) + sorted(rates) or 'nothing'}); add --pool NAME=N or --rate NAME=N/S")
+    idle = sorted((set(pools) | set(rates)) - set(needs))
+    if idle:
+        raise ConfigError(f"--pool/--rate {idle} limits nothing: no task needs it; add --task-resources "
+                          f"{idle[0]}=1 (each task needs 1 unit)")
+    if not needs:
+        return None, needs
+    return ResourceLimits(max_queue_size=max(1000, n), max_cpu_percent=None, max_memory_mb=None, pools=pools,
+                          rates=rates), needs
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pool", action="append", type=_pool, metavar="NAME=N",
+                        help="a pool of N units shared by the agents (repeatable; e.g. llm=8: eight requests at once; "
+                        "default: none)")
+    parser.add_argument("--rate", action="append", type=_rate, metavar="NAME=N/S",
+                        help="a rate: a token bucket of N units refilled every S seconds (repeatable; e.g. rpm=120/60; "
+                        "default: none)")
+    parser.add_argument("--task-resources", action="append", type=_need, metavar="NAME=N",
+                        help="each task of the workload needs N units of the --pool or --rate NAME (repeatable; "
+                        "default: none)")
+
+
 _fraction = _at_least_0("a fraction", " (0.10 = 10%)")
 _seconds = _at_least_0("seconds")
 
@@ -179,12 +234,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     before = set(store.list()["run_id"])
     args.interrupted = lambda: _interrupted_compare(store, before)
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
+    limits, needs = _limits_of(args, wl.n)
+    wl = workloads.needing(wl, needs)
     reps = (f"repeats until intervals are narrower than {args.rel_width:.0%} of the mean (budget {args.budget_s:g} s)"
             if args.repeats == "auto" else f"{args.repeats} repeats")
     print(f"comparing {len(labels)} set-ups x {','.join(args.modes)} x {reps} on {wl.name} ({wl.n} tasks, "
           f"{len(wl.agents)} agents)" + (" + virtual time" if args.simulate else "")
-          + ("; a warm-up run each" if not args.no_warmup else "") + "; order shuffled with the seed", file=sys.stderr)
-    result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats,
+          + ("; a warm-up run each" if not args.no_warmup else "") + "; order shuffled with the seed"
+          + (f"; limits {_describe(limits)}" if limits else ""), file=sys.stderr)
+    result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats, limits=limits,
                      simulate=args.simulate, seed=args.seed, store=store, progress=True,
                      add_stealing=args.add_stealing, warmup=not args.no_warmup, baseline=not args.no_baseline,
                      rel_width=args.rel_width,
@@ -260,22 +318,40 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Run a workload on virtual time under the chosen algorithms."""
     from tqdm.auto import tqdm
 
-    from ..analysis.figures import summary
+    from ..analysis.figures import name_bound, summary
+    from ..analysis.limits import bound_note
     from ..experiments.comparison import setups
     from ..virtual.simulation import simulate
 
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
+    limits, needs = _limits_of(args, wl.n)
+    wl = workloads.needing(wl, needs)
     plan = setups(args.algorithms, args.add_stealing)
     recs = []
     with tqdm(plan, desc=f"simulate {wl.name} x {wl.n}", unit="run", file=sys.stderr) as bar:
         for setup in bar:
             bar.set_postfix_str(setup.label)
-            rec = simulate(wl.tasks(), wl.agents, scheduler=setup.scheduler(), seed=args.seed)
+            rec = simulate(wl.tasks(), wl.agents, scheduler=setup.scheduler(), seed=args.seed, limits=limits)
             rec.meta["algorithm"] = setup.label
             recs.append(rec)
     cols = ["algorithm", "tasks", "completed", "makespan_s", "efficiency", "imbalance", "p95_wait_s", "stolen"]
-    print(summary(recs)[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    table = summary(recs)
+    if limits is not None:  # the bound and what binds it, named in each run's meta
+        cols[4:4] = ["lower_bound_s", "bound_by"]
+        table["bound_by"] = [name_bound(r)["bound_by"] for r in recs]
+    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if limits is not None:
+        print(f"\nlimits {_describe(limits)}")
+        note = bound_note(recs[0].meta, table["bound_by"], table["lower_bound_s"])
+        if note:
+            print(note)
     return 0
+
+
+def _describe(limits: ResourceLimits) -> str:
+    """``"pool llm=8, rate rpm=120/60"``, as the flags wrote them."""
+    return ", ".join([f"pool {k}={v:g}" for k, v in limits.pools.items()]
+                     + [f"rate {k}={r.limit:g}/{r.per_s:g}" for k, r in limits.rates.items()])
 
 
 def _store(path: str):
@@ -361,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the sequential baseline run first and last (no speedup, no drift check; default: "
                    "run it)")
     c.add_argument("--simulate", action="store_true", help="also run every set-up on virtual time (default off)")
+    _add_limits(c)
     c.add_argument("--seed", type=int, default=0, help="seeds the workload, the runs and their order (default 0)")
     c.add_argument("--out", default="data", help="results folder (default data)")
     c.add_argument("--against", metavar="CSV", help="an earlier compare-*.csv: exit 1 when throughput or "
@@ -377,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated names or module:Class, or 'all' (default all: " + ",".join(_ALGORITHMS) + ")")
     s.add_argument("--add-stealing", action="store_true",
                    help="also run each algorithm that does not steal with work stealing on (default off)")
+    _add_limits(s)
     s.add_argument("--seed", type=int, default=0, help="seeds the workload and the runs (default 0)")
     s.set_defaults(func=cmd_simulate)
 

@@ -27,9 +27,11 @@ import pandas as pd
 from ..events import RESOURCE_FIELDS
 from ..model import FAILURE_STATES, TERMINAL_STATES
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
+from ..store.records import RunRecord
 from ..store.runs import load_run
 from .widgets.polling import DRAW_SHARE, Polling
 from .widgets.render import View, W, figure_png, hidden_image, show_png
+from .widgets.tables import resources_html
 
 __all__ = ["QUIET_S", "STORE_ENV", "Dashboard", "latest_comparison"]
 
@@ -210,6 +212,14 @@ def _draw_run(fig: Any, tasks: pd.DataFrame, done_s: Any, resources: pd.DataFram
         blank(axes["gantt"], "attempts per agent", "no attempt has ended yet" if running else "no attempt ran")
 
 
+def _resource_table(record: RunRecord) -> pd.DataFrame:
+    """:func:`swarmlab.analysis.limits.resource_table` (imported when a run with limits is
+    first shown)."""
+    from ..analysis.limits import resource_table
+
+    return resource_table(record)
+
+
 @dataclass
 class _Shown:
     """The run on show and what its chart cost."""
@@ -251,11 +261,12 @@ class Dashboard(View, Polling):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks ended", bar_style="info",
                                       style={"description_width": "initial"}, layout=W.Layout(width="480px"))
         self.details = W.HTML()
+        self.resources = W.HTML()  # the run's limits: units in use, tasks held back (empty without limits)
         self.chart = hidden_image()
         self.comparison = W.HTML()
         self.comparison_png = hidden_image()
         self.widget = W.VBox([W.HTML(_STYLE), self.title, self.message, self.table, self.picker, self.progress,
-                              self.details, self.chart, self.comparison, self.comparison_png])
+                              self.details, self.resources, self.chart, self.comparison, self.comparison_png])
         self.widget.add_class("swarmlab-dash")
         self.runs: dict[str, _Run] = {}
         self._shown = _Shown()
@@ -428,11 +439,16 @@ class Dashboard(View, Polling):
                                   "finished_s": p.span_end, "status": p.span_status})
             resources = pd.DataFrame(p.resources, columns=list(RESOURCE_FIELDS))
             done = p.done_s
+            kept = p.limit_rows
+            record = None if kept is None else RunRecord(
+                dict(p.meta, run_id=run.folder.run_id), kept["events"], kept["attempts"], task_info=kept["task_info"])
         else:
             if shown.record is None:
                 shown.record = load_run(run.folder.path)
+            record = shown.record
             tasks, resources = shown.record.tasks, shown.record.resources
             done = tasks.loc[tasks["status"] == "completed", "finished_s"].to_numpy(float)
+        self.resources.value = "" if record is None else resources_html(_resource_table(record))
         show_png(self.chart, figure_png(lambda fig: _draw_run(fig, tasks, done, resources, status == "running"),
                                         (12, 6.5)))
         run.drawn_lines, shown.last_plot = lines, now

@@ -12,6 +12,7 @@ from .recipes import (
     io_wait_async,
     make,
     mixed,
+    needing,
     pool_capabilities,
     specialist_pool,
     spin,
@@ -25,6 +26,6 @@ WORKLOADS["llm_swarm"] = llm_swarm  # registered here: llm builds on recipes' Wo
 
 __all__ = [
     "Workload", "io", "cpu", "mixed", "heavy_tailed", "capability_mix", "dag", "swarm", "WORKLOADS",
-    "make", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
+    "make", "needing", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
     "from_wfformat", "wfformat_instance", "llm_swarm",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..checks import positive_int
+from ..checks import positive_int, unit_map
 from ..errors import ConfigError
 from ..model import Agent, ResourceLimits, Task
 from ..orchestration.config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType, default_pool, strategy_for
@@ -27,7 +27,7 @@ from ..orchestration.runners import BASE_S, SimulatedAgentRunner
 
 __all__ = [
     "Workload", "io", "cpu", "mixed", "heavy_tailed", "capability_mix", "dag", "swarm", "WORKLOADS",
-    "make", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
+    "make", "needing", "pool_capabilities", "specialist_pool", "io_wait", "io_wait_async", "spin", "spin_async",
 ]
 
 
@@ -226,6 +226,26 @@ WORKLOADS: dict[str, Callable[..., Workload]] = {
     "io": io, "cpu": cpu, "mixed": mixed, "heavy_tailed": heavy_tailed, "capability_mix": capability_mix,
     "dag": dag, "swarm": swarm,
 }
+
+
+def needing(workload: Workload, resources: Mapping[str, float]) -> Workload:
+    """``workload`` whose every task needs ``resources`` (``{"llm": 1, "rpm": 1}``: a
+    pool's or a rate's units) beside what it needed already: the way a recipe, and the
+    command line's ``--task-resources``, meets the limits of ``--pool`` and ``--rate``.
+    Its ``meta["task_resources"]`` says so, so a journaled run of it is rebuilt alike
+    (:func:`swarmlab.resume`)."""
+    need = unit_map(resources, "needing resources", positive_only=True)
+    if not need:
+        return workload
+
+    def build(style: str) -> list[Task]:
+        tasks = workload.build(style)
+        for t in tasks:
+            t.resources = {**(t.resources or {}), **need}  # checked above, as Task checks it
+        return tasks
+
+    meta = {**workload.meta, "task_resources": {**(workload.meta.get("task_resources") or {}), **need}}
+    return dataclasses.replace(workload, build=build, meta=meta)
 
 
 def make(name: str, n: int, *, seed: int = 0, **options: Any) -> Workload:

@@ -20,6 +20,7 @@ from ...realtime.executor import ParallelExecutor
 from ...store.records import RunRecord
 from .polling import DRAW_SHARE, Polling
 from .render import WIDE, View, W, figure_png, hidden_image, show_png
+from .tables import resources_html
 
 __all__ = ["LiveMonitor"]
 
@@ -68,7 +69,8 @@ class LiveMonitor(View, Polling):
         self.stats = W.HTML("no run attached")
         self.recent = W.HTML()
         self.chart = hidden_image()
-        self.widget = W.VBox([self.progress, self.stats, self.recent, self.chart])
+        self.resources = W.HTML()  # the limits' table: empty for a run without pools, rates or agent resources
+        self.widget = W.VBox([self.progress, self.stats, self.recent, self.resources, self.chart])
         self._source: Any = None
         self._stale: ParallelExecutor | None = None
         self._ex: ParallelExecutor | None = None
@@ -164,8 +166,12 @@ class LiveMonitor(View, Polling):
             self._draw_s = time.perf_counter() - t0
 
     def show(self, record: RunRecord, *, summary: bool = False) -> None:
-        """Draw the chart of ``record`` (a finished run, a simulated one included); with
-        ``summary``, the progress and the counts also describe it (from its final rows)."""
+        """Draw the chart of ``record`` (a finished run, a simulated one included) and, for
+        a run with limits, its resource table (:func:`swarmlab.analysis.limits.resource_table`:
+        units in use, tasks held back and for how long); with ``summary``, the progress and
+        the counts also describe it (from its final rows)."""
+        from ...analysis.limits import resource_table
+
         if summary:
             final = record.final()
             counts = final["status"].astype(str).value_counts()
@@ -180,6 +186,7 @@ class LiveMonitor(View, Polling):
             self.stats.value = (f"<b>{n}/{n}</b> tasks ended: {ended} &middot; makespan {span:.3g} s "
                                 f"({html.escape(str(record.meta.get('clock', '')))} clock)")
             self.recent.value = ""
+        self.resources.value = resources_html(resource_table(record))
         show_png(self.chart, figure_png(lambda fig: _run_figure(fig, record), (10, 3)))
 
     def __repr__(self) -> str:

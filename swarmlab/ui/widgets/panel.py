@@ -31,13 +31,13 @@ from ...experiments.comparison import (
     setups,
     summarize,
 )
-from ...model import ResourceLimits
+from ...model import ResourceLimits, parse_limits
 from ...realtime.executor import ParallelExecutor
 from ...scheduling import SchedulingAlgorithm, policy_names
 from ...store.records import RunRecord
 from ...store.runs import RunStore
 from ...virtual.simulation import simulate
-from ...workloads.recipes import WORKLOADS, Workload, make
+from ...workloads.recipes import WORKLOADS, Workload, make, needing
 from .monitor import LiveMonitor
 from .render import WIDE, View, W, figure_png, hidden_image, show_png
 from .tables import table_html, verdicts_html
@@ -72,6 +72,8 @@ class _Settings:
             parts.append(f"mem≤{lim.max_memory_mb:g}MB")
         if lim.task_timeout is not None:
             parts.append(f"timeout {lim.task_timeout:g}s")
+        parts += [f"pool {k}={v:g}" for k, v in lim.pools.items()]
+        parts += [f"rate {k}={r.limit:g}/{r.per_s:g}" for k, r in lim.rates.items()]
         return ", ".join(parts)
 
 
@@ -96,7 +98,11 @@ class ExperimentPanel(View):
     summary frames as CSV or Parquet.
 
     The keyword arguments set the controls' starting values. Zero in ``max CPU %``,
-    ``max memory MB`` or ``timeout`` means none. Mode ``dask`` runs the task bodies on the
+    ``max memory MB`` or ``timeout`` means none. ``pools, rates`` (``limits``) takes the
+    command line's form, ``"llm=8, rpm=120/60"`` (a pool of 8, a rate of 120 per 60 s:
+    :func:`swarmlab.model.parse_limits`), and ``each task needs`` (``task_resources``)
+    what every task of the workload holds of them, ``"llm=1, rpm=1"``; the monitor then
+    shows each resource's units in use, the tasks held back for it and for how long. Mode ``dask`` runs the task bodies on the
     Dask cluster whose scheduler address is in ``dask scheduler`` (``dask_address``): the
     panel connects to a cluster, it does not start one.
     """
@@ -106,7 +112,8 @@ class ExperimentPanel(View):
                  max_cpu_percent: float | None = None, max_memory_mb: float | None = None,
                  task_timeout: float | None = 300.0, seed: int = 0, store: str = "data/runs",
                  export_dir: str = "data/exports", dask_address: str | None = None,
-                 add_stealing: bool = False, baseline: bool = True) -> None:
+                 add_stealing: bool = False, baseline: bool = True, limits: str = "",
+                 task_resources: str = "") -> None:
         registered = policy_names()  # the built-in seven and every policy registered (register_policy)
         algorithms = list(algorithms) if algorithms is not None else list(_ALGORITHMS)
         bad = [a for a in algorithms if a not in registered]
@@ -140,6 +147,10 @@ class ExperimentPanel(View):
                                              description="max memory MB (0: none)", style=WIDE)
         self.timeout = W.BoundedFloatText(value=task_timeout or 0, min=0, max=86_400,
                                           description="task timeout s (0: none)", style=WIDE)
+        self.limits = W.Text(value=limits, placeholder="llm=8, rpm=120/60", description="pools, rates",
+                             style=WIDE)
+        self.task_resources = W.Text(value=task_resources, placeholder="llm=1, rpm=1", description="each task needs",
+                                     style=WIDE)
         self.run_button = W.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.clear_button = W.Button(description="Clear", icon="eraser", disabled=True,
@@ -167,7 +178,8 @@ class ExperimentPanel(View):
         self.widget = W.VBox([
             W.HBox([W.VBox([self.algorithms, self.add_stealing, self.baseline, self.clock]),
                     W.VBox([self.workload, self.size, self.repeats, self.seed, self.mode, self.dask_address]),
-                    W.VBox([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout])]),
+                    W.VBox([self.max_concurrent, self.max_cpu, self.max_memory, self.timeout, self.limits,
+                            self.task_resources])]),
             W.HBox([self.run_button, self.stop_button, self.clear_button]),
             self.status, self.run_progress, self.monitor.widget,
             self.table, self.verdicts, self.plots,
@@ -220,11 +232,18 @@ class ExperimentPanel(View):
         if not algs:
             raise ConfigError("pick at least one algorithm")
         n = self.size.value
-        wl = make(self.workload.value, n, seed=self.seed.value)
+        pools, rates = parse_limits(self.limits.value, "pools, rates")
+        needs, wrong = parse_limits(self.task_resources.value, "each task needs")
+        unknown = sorted(set(needs) - set(pools) - set(rates)) or sorted(wrong)
+        if unknown:
+            raise ConfigError(f"each task needs {unknown}, which 'pools, rates' does not give (it gives "
+                              f"{sorted(pools) + sorted(rates) or 'nothing'}): give NAME=N units of a pool or "
+                              "rate named there, e.g. 'llm=1'")
+        wl = needing(make(self.workload.value, n, seed=self.seed.value), needs)
         limits = ResourceLimits(
             max_concurrent_tasks=self.max_concurrent.value or None, max_queue_size=max(1000, n),
             max_cpu_percent=self.max_cpu.value or None, max_memory_mb=self.max_memory.value or None,
-            task_timeout=self.timeout.value or None,
+            task_timeout=self.timeout.value or None, pools=pools, rates=rates,
         )
         mode = "simulated" if self.clock.value == "simulated" else self.mode.value
         address = self.dask_address.value.strip() or None

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ...experiments.comparison import Comparison
 
-__all__ = ["TABLE_METRICS", "table_html", "verdicts_html"]
+__all__ = ["TABLE_METRICS", "table_html", "verdicts_html", "resources_html"]
 
 #: The metrics the table shows, in this order, where the summary has them.
 TABLE_METRICS = ("throughput_tps", "makespan_s", "load_balance_score", "p95_wait_s")
@@ -62,3 +62,23 @@ def verdicts_html(comparison: Comparison) -> str:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     return (f'<div class="swarmlab-verdicts"><b>Verdicts</b> <small>(best set-up against each other; Welch t tests, '
             f'Holm-corrected; panel.comparison.verdicts has every metric)</small><ul>{items}</ul></div>')
+
+
+def resources_html(table: pd.DataFrame) -> str:
+    """The resource table of a run (:func:`swarmlab.analysis.limits.resource_table`) in
+    HTML, one row per resource; empty text for a run without limits."""
+    if table.empty:
+        return ""
+    rows = []
+    for r in table.itertuples(index=False):
+        cap = f"{r.capacity:g} per {r.per_s:g} s" if r.kind == "rate" else f"{r.capacity:g}"
+        cells = [f"{r.kind} {r.resource}", cap, f"{r.in_use:.3g}", f"{r.running}", f"{r.held_now}",
+                 f"{r.held_s:.3g}", f"{r.unit_s:.3g}"]
+        rows.append("<tr>" + "".join(f'<td style="{_NUM}">{html.escape(c)}</td>' for c in cells) + "</tr>")
+    head = "".join(f'<th style="{_NUM}">{h}</th>' for h in (
+        "resource", "capacity", "in use", "attempts holding it", "tasks held back", "held back s", "unit-s used"))
+    return ('<table class="swarmlab-resources" style="border-collapse:collapse;font-variant-numeric:tabular-nums">'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            "<small>now: units in use (a rate's: taken, not yet refilled), attempts holding them, tasks held back "
+            "waiting for them; over the run: seconds tasks were held back, unit-seconds held (a rate's: units "
+            "taken)</small>")
