@@ -32,12 +32,14 @@ EVENT_SCHEMA: dict[str, Any] = {
     "seq": int, "t_s": NUM, "event": STR, "task_id": STR + NONE, "agent_id": STR + NONE, "detail": ANY,
 }
 #: One row per task and attempt (1-based). A task that never ran (cancelled while waiting,
-#: upstream_failed) has one row with no start.
+#: upstream_failed) has one row with no start. ``devices``: the GPU devices the attempt
+#: held, as text ("0,3"; "" for none): a string survives Parquet, CSV and the journal's
+#: JSON alike, where a list would come back from CSV as its repr.
 ATTEMPT_SCHEMA: dict[str, Any] = {
     "task_id": STR, "name": STR + NONE, "attempt": int, "status": STR, "priority": int,
     "agent_id": STR + NONE, "mode": STR + NONE, "worker": ANY,
     "submitted_s": NUM + NONE, "ready_s": NUM + NONE, "started_s": NUM + NONE, "finished_s": NUM + NONE,
-    "error_type": STR + NONE, "error": STR + NONE,
+    "error_type": STR + NONE, "error": STR + NONE, "devices": STR,
 }
 #: What was declared at submission (one per task), and where its estimate came from:
 #: "given", "learned" (an estimator's) or "default" (none).
