@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-__all__ = ["ResourceMonitor", "Sample", "GpuProbe"]
+__all__ = ["ResourceMonitor", "Sample", "GpuProbe", "machine_devices", "nvml_device_count"]
 
 log = logging.getLogger("swarmlab")
 NAN = math.nan
@@ -52,6 +52,41 @@ class Sample:
     gpu_tree_mem_mb: float
     sample_cost_ms: float
     rss_by_pid: dict[int, float] = field(default_factory=dict)
+
+
+def nvml_device_count() -> int:
+    """The NVIDIA devices NVML sees on this machine (0 without nvidia-ml-py or a driver).
+    NVML numbers them in PCI bus order, which is CUDA's with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``
+    (set in every PROCESS worker that holds devices)."""
+    try:
+        import pynvml
+    except ImportError:
+        return 0
+    try:
+        pynvml.nvmlInit()
+        return int(pynvml.nvmlDeviceGetCount())
+    except pynvml.NVMLError:
+        return 0
+
+
+def machine_devices(environ: dict | None = None, nvml_count: Callable[[], int] = nvml_device_count
+                    ) -> tuple[int | None, str]:
+    """How many GPU devices this run's table holds, and the words that name them in errors.
+
+    ``CUDA_VISIBLE_DEVICES`` set by the user: the devices it lists, renumbered 0..k-1 as
+    CUDA in this process sees them (a worker's own value is mapped back through it, see
+    :func:`swarmlab.core.devices.visible_value`); NVML's count caps it where NVML sees any.
+    Else NVML's devices. None when neither says (no GPU: CI, a laptop): the table is then
+    the indices the agents declare."""
+    env = os.environ if environ is None else environ
+    n = nvml_count()
+    vis = env.get("CUDA_VISIBLE_DEVICES")
+    if vis is not None:
+        k = len([e for e in vis.split(",") if e.strip()])
+        if n:
+            k = min(k, n)
+        return k, f"the machine (CUDA_VISIBLE_DEVICES={vis!r}, renumbered 0..{k - 1})"
+    return (n, "the machine") if n else (None, "the machine")
 
 
 class GpuProbe:

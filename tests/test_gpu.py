@@ -1,0 +1,163 @@
+"""GPU pinning (issue 24 item 7): the device table, devices per attempt, PROCESS workers
+that see exactly theirs. No GPU here: the table is the declared indices (NVML sees none)
+or a machine figure the test gives."""
+
+import os
+
+import pytest
+from conftest import run
+
+import swarmlab as sl
+from swarmlab import simulate
+from swarmlab.core.devices import Devices, split, visible_value
+from swarmlab.errors import ConfigError
+from swarmlab.model import Agent, ResourceLimits, Task
+
+
+def gpu_agent(aid, n, capacity=4, devices=None):
+    return Agent(aid, capacity=capacity, resources={"gpu": n}, devices=devices)
+
+
+def gpu_task(tid, n=1, estimate_s=1.0, **kw):
+    return Task(None, id=tid, estimate_s=estimate_s, resources={"gpu": n}, **kw)
+
+
+def by_id(rec):
+    return rec.tasks.set_index("task_id")
+
+
+# ---------------------------------------------------------------- the table
+
+
+def test_the_table_splits_devices_in_pool_order_and_keeps_named_ones():
+    agents = [gpu_agent("a", 2), Agent("cpu"), gpu_agent("b", 1, devices=[0]), gpu_agent("c", 1)]
+    assert split(agents, 4) == [(1, 2), (), (0,), (3,)]
+    assert split(agents, None) == [(1, 2), (), (0,), (3,)]  # no machine figure: the declared indices
+    assert split([gpu_agent("a", 2, devices=[5, 3])], None) == [(3, 5)]
+
+
+def test_a_device_of_two_agents_is_an_error_naming_both():
+    with pytest.raises(ConfigError, match=r"device 1 belongs to two agents, 'a' and 'b'"):
+        split([gpu_agent("a", 2, devices=[0, 1]), gpu_agent("b", 1, devices=[1])], None)
+
+
+def test_more_units_than_devices_is_an_error_with_the_count():
+    agents = [gpu_agent("a", 2), gpu_agent("b", 2), gpu_agent("c", 1)]
+    with pytest.raises(ConfigError, match="3 agents declare 5 gpu units, the machine has 4 devices"):
+        split(agents, 4)
+    with pytest.raises(ConfigError, match="names device 4, but the machine has 4 devices"):
+        split([gpu_agent("a", 1, devices=[4])], 4)
+
+
+def test_the_machine_figure_comes_from_cuda_visible_devices_renumbered():
+    from swarmlab.realtime.monitor import machine_devices
+
+    assert machine_devices({}, lambda: 0) == (None, "the machine")  # no GPU: the declared indices
+    assert machine_devices({}, lambda: 8) == (8, "the machine")
+    n, where = machine_devices({"CUDA_VISIBLE_DEVICES": "4,5,6"}, lambda: 0)
+    assert n == 3 and "CUDA_VISIBLE_DEVICES='4,5,6', renumbered 0..2" in where
+    assert machine_devices({"CUDA_VISIBLE_DEVICES": ""}, lambda: 8)[0] == 0
+
+
+def test_a_run_whose_agents_declare_more_units_than_the_devices_fails_at_start(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+
+    async def main():
+        ex = sl.ParallelExecutor(mode="thread", agents=[gpu_agent("a", 2), gpu_agent("b", 2)])
+        with pytest.raises(ConfigError, match=r"2 agents declare 4 gpu units, the machine \(CUDA_VISIBLE_DEVICES="
+                                             r"'4,5,6', renumbered 0..2\) has 3 devices"):
+            await ex.start()
+
+    run(main())
+
+
+def test_an_agent_joining_gets_devices_of_its_own_or_an_error(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+
+    async def main():
+        async with sl.ParallelExecutor(mode="thread", agents=[gpu_agent("a", 1)]) as ex:
+            ex.add_agent(gpu_agent("b", 1))
+            with pytest.raises(ConfigError, match=r"1 agents declare 1 gpu units \(and 2 devices are held"):
+                ex.add_agent(gpu_agent("c", 1))
+            ex.add_agent(Agent("cpu"))  # no gpu units: joins
+            rec = ex.record()
+        assert rec.meta["resources"]["devices"] == {"a": [0], "b": [1]}
+        assert [a["id"] for a in rec.meta["agents"]] == ["a", "b", "cpu"]
+
+    run(main())
+
+
+def test_fractional_shares_pack_onto_the_fullest_device_with_room():
+    class Slot:
+        def __init__(self, agent, idx):
+            self.agent, self.idx, self.id, self.retired = agent, idx, agent.id, False
+
+    dv = Devices([Slot(gpu_agent("a", 2), 0)])
+    assert dv.take(0, 0.5) == (0,) and dv.take(0, 0.25) == (0,)
+    assert dv.take(0, 0.5) == (1,)  # no room left on 0
+    assert dv.take(0, 0.25) == (0,)  # 0 is the fullest with room
+    assert dv.take(0, 1) is None  # units are left (0.5) but no whole device
+    dv.give((1,), 0.5)
+    assert dv.take(0, 1) == (1,)
+
+
+def test_visible_devices_are_renumbered_through_the_parents_own():
+    assert visible_value((0, 3), None) == "0,3"
+    assert visible_value((1,), "2,3") == "3"
+    assert visible_value((), None) == ""
+
+
+# ---------------------------------------------------------------- virtual time
+
+
+def test_one_gpu_tasks_on_a_one_gpu_agent_never_overlap_and_all_use_device_0():
+    rec = simulate([gpu_task(f"t{i}") for i in range(4)], [gpu_agent("a", 1)])
+    df = by_id(rec).sort_values("started_s")
+    assert list(df["devices"]) == ["0"] * 4
+    assert (df["started_s"].iloc[1:].values >= df["finished_s"].iloc[:-1].values).all()
+    assert rec.meta["resources"]["devices"] == {"a": [0]}
+
+
+def test_a_two_gpu_agent_runs_two_one_gpu_tasks_at_once_on_devices_0_and_1():
+    rec = simulate([gpu_task("x"), gpu_task("y")], [gpu_agent("a", 2)])
+    df = by_id(rec)
+    assert sorted(df["devices"]) == ["0", "1"]
+    assert list(df["started_s"]) == [0.0, 0.0]
+
+
+def test_two_halves_share_device_0_and_a_two_unit_task_gets_two_devices():
+    rec = simulate([gpu_task("h1", 0.5), gpu_task("h2", 0.5), gpu_task("w", 2)], [gpu_agent("a", 2)])
+    df = by_id(rec)
+    assert df.loc["h1", "devices"] == df.loc["h2", "devices"] == "0"
+    assert df.loc["h1", "started_s"] == df.loc["h2", "started_s"] == 0.0
+    assert df.loc["w", "devices"] == "0,1" and df.loc["w", "started_s"] == 1.0
+
+
+def test_tasks_without_gpu_record_no_devices():
+    rec = simulate([Task(None, id="c", estimate_s=1), gpu_task("g")], [gpu_agent("a", 1)])
+    assert by_id(rec)["devices"].to_dict() == {"c": "", "g": "0"}
+
+
+def test_devices_come_back_after_a_failure_and_a_timeout():
+    def fail_first(task, attempt):
+        return RuntimeError("boom") if task.id == "f" and attempt == 1 else None
+
+    tasks = [gpu_task("f", max_retries=1, retry_backoff_s=0), gpu_task("slow", estimate_s=10, timeout=2),
+             gpu_task("after")]
+    rec = simulate(tasks, [gpu_agent("a", 1)], failures=fail_first)
+    df = rec.tasks
+    assert set(df["devices"]) == {"0"}
+    assert set(df.loc[df["task_id"] == "slow", "status"]) == {"timed_out"}
+    assert set(df.loc[df["task_id"] == "after", "status"]) == {"completed"}
+    assert len(df.loc[df["task_id"] == "f"]) == 2
+
+
+def test_a_round_trip_through_parquet_and_csv_keeps_the_devices_text(tmp_path):
+    from swarmlab.store.records import typed
+    import pandas as pd
+
+    rec = simulate([gpu_task("w", 2), gpu_task("o"), Task(None, id="c", estimate_s=1)], [gpu_agent("a", 3)])
+    want = by_id(rec)["devices"].to_dict()
+    rec.tasks.to_csv(tmp_path / "t.csv", index=False)
+    back = typed(pd.read_csv(tmp_path / "t.csv")).set_index("task_id")["devices"].to_dict()
+    assert back == want and want["w"] in ("0,1", "1,2") and want["c"] == ""
