@@ -161,3 +161,59 @@ def test_a_round_trip_through_parquet_and_csv_keeps_the_devices_text(tmp_path):
     rec.tasks.to_csv(tmp_path / "t.csv", index=False)
     back = typed(pd.read_csv(tmp_path / "t.csv")).set_index("task_id")["devices"].to_dict()
     assert back == want and want["w"] in ("0,1", "1,2") and want["c"] == ""
+
+
+# ---------------------------------------------------------------- PROCESS workers see exactly their devices
+
+
+def pid_and_devices():
+    return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("CUDA_DEVICE_ORDER")
+
+
+def test_process_workers_see_exactly_the_devices_of_their_attempt(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    needs = [1, 2, None, 1, 0.5, None, 2, 1, 0.5, None]
+
+    async def main():
+        limits = ResourceLimits(max_concurrent_tasks=3, task_timeout=60)
+        async with sl.ParallelExecutor(mode="process", process_workers=2, limits=limits,
+                                       agents=[gpu_agent("a", 3, capacity=3)]) as ex:
+            ids = [await ex.submit_task(Task(pid_and_devices, id=f"t{i}",
+                                             resources={"gpu": n} if n else None))
+                   for i, n in enumerate(needs)]
+            await ex.wait_for_completion()
+            res = await ex.get_all_results()
+            rec = ex.record()
+        return ids, res, rec
+
+    ids, res, rec = run(main())
+    df = rec.tasks.set_index("task_id")
+    env_of_pid = {}
+    for tid, n in zip(ids, needs):
+        pid, visible, order = res[tid].value
+        devices = df.loc[tid, "devices"]
+        assert int(df.loc[tid, "worker"]) == pid
+        if n:
+            assert visible == devices and order == "PCI_BUS_ID"
+            assert len(devices.split(",")) == (int(n) if n >= 1 else 1)
+        else:
+            assert visible is None and devices == ""  # no gpu units: the executor's environment
+        assert env_of_pid.setdefault(pid, visible) == visible  # a worker never changes device set
+    assert {"0,1", "1,2", "0,2"} & set(df["devices"])  # two-device attempts ran
+    assert len(set(env_of_pid.values())) >= 3
+
+
+def test_process_workers_map_devices_through_the_users_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7,5")
+
+    async def main():
+        async with sl.ParallelExecutor(mode="process", process_workers=1, agents=[gpu_agent("a", 1, devices=[1])],
+                                       limits=ResourceLimits(task_timeout=60)) as ex:
+            tid = await ex.submit_task(Task(pid_and_devices, resources={"gpu": 1}))
+            plain = await ex.submit_task(Task(pid_and_devices))
+            await ex.wait_for_completion()
+            return (await ex.get_result(tid)).value, (await ex.get_result(plain)).value
+
+    (_, visible, _), (_, inherited, _) = run(main())
+    assert visible == "5" and inherited == "7,5"
