@@ -217,3 +217,10 @@ def test_process_workers_map_devices_through_the_users_cuda_visible_devices(monk
 
     (_, visible, _), (_, inherited, _) = run(main())
     assert visible == "5" and inherited == "7,5"
+
+
+def test_an_unpinned_dask_agent_holding_gpu_units_is_an_error_naming_it():
+    pytest.importorskip("distributed")
+    agents = [Agent("g", resources={"gpu": 1}), Agent("h", resources={"gpu": 1})]
+    with pytest.raises(ConfigError, match="agent 'h' holds gpu units in mode DASK but is pinned to no Dask worker"):
+        sl.ParallelExecutor(mode="dask", agents=agents, dask_workers={"g": 0})
