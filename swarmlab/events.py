@@ -50,13 +50,16 @@ TASK_INFO_SCHEMA: dict[str, Any] = {
 #: One resource sample per monitoring interval. The measurements are NaN where not
 #: measured (GPU fields when no GPU is seen); ``gpu_tree_mem_mb`` is the GPU memory of the
 #: executor's processes; ``throttled`` is a bool; ``worker`` is None for the executor's own
-#: process tree and a Dask worker's address for that worker's rows (DASK mode).
+#: process tree and a Dask worker's address for that worker's rows (DASK mode); ``gpu`` is
+#: None (NaN in the frame) for those rows and a device index for a device's own row (one
+#: per device NVML sees, each sample: its utilisation, memory used, and memory the
+#: executor's processes hold on it, in the ``gpu_*`` fields; the others NaN).
 RESOURCE_SCHEMA: dict[str, Any] = {
     **dict.fromkeys((
         "t_s", "cpu_pct", "rss_mb", "n_procs", "sys_cpu_pct", "sys_mem_pct", "net_sent_bytes",
         "net_recv_bytes", "disk_read_bytes", "disk_write_bytes", "gpu_util_pct", "gpu_mem_mb",
         "gpu_tree_mem_mb", "sample_cost_ms"), NUM + NONE),
-    "running": NUM, "queued": NUM, "throttled": ANY, "worker": STR + NONE,
+    "running": NUM, "queued": NUM, "throttled": ANY, "worker": STR + NONE, "gpu": NUM + NONE,
 }
 
 #: Field order of each kind of row.

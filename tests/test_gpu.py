@@ -224,3 +224,49 @@ def test_an_unpinned_dask_agent_holding_gpu_units_is_an_error_naming_it():
     agents = [Agent("g", resources={"gpu": 1}), Agent("h", resources={"gpu": 1})]
     with pytest.raises(ConfigError, match="agent 'h' holds gpu units in mode DASK but is pinned to no Dask worker"):
         sl.ParallelExecutor(mode="dask", agents=agents, dask_workers={"g": 0})
+
+
+# ---------------------------------------------------------------- per-device samples
+
+
+class FakeProbe:
+    """Two devices, with the interface of ``GpuProbe`` (no NVML here)."""
+
+    available = True
+
+    def devices(self, pids):
+        from swarmlab.realtime.monitor import DeviceReading
+
+        return [DeviceReading(0, 30.0, 1000.0, 200.0), DeviceReading(1, 90.0, 3000.0, float("nan"))]
+
+    def read(self, pids):
+        from swarmlab.realtime.monitor import totals
+
+        return totals(self.devices(pids))
+
+
+def test_each_device_is_sampled_in_a_row_of_its_own(monkeypatch):
+    from conftest import until
+
+    from swarmlab.realtime import monitor
+
+    monkeypatch.setattr(monitor, "GpuProbe", FakeProbe)
+
+    async def main():
+        async with sl.ParallelExecutor(mode="thread", limits=ResourceLimits(monitoring_interval=0.05)) as ex:
+            await until(lambda: len(ex.record().resources) >= 6, what="two samples of the tree and its devices")
+            rec = ex.record()
+            metrics = ex.get_metrics()
+        return rec, metrics
+
+    rec, metrics = run(main())
+    r = rec.resources
+    tree, dev = r[r["gpu"].isna()], r[r["gpu"].notna()]
+    assert len(tree) >= 2 and set(dev["gpu"]) == {0, 1}
+    assert (tree["gpu_util_pct"] == 60.0).all() and (tree["gpu_mem_mb"] == 4000.0).all()
+    assert (tree["gpu_tree_mem_mb"] == 200.0).all() and tree["cpu_pct"].notna().all()
+    d0, d1 = dev[dev["gpu"] == 0], dev[dev["gpu"] == 1]
+    assert (d0["gpu_util_pct"] == 30.0).all() and (d0["gpu_mem_mb"] == 1000.0).all()
+    assert (d1["gpu_util_pct"] == 90.0).all() and d1["gpu_tree_mem_mb"].isna().all()
+    assert dev["cpu_pct"].isna().all()  # a device's row holds the device's readings only
+    assert metrics.peak_memory_usage > 0 and metrics.current_cpu_usage == metrics.current_cpu_usage  # not NaN
