@@ -270,3 +270,36 @@ def test_each_device_is_sampled_in_a_row_of_its_own(monkeypatch):
     assert (d1["gpu_util_pct"] == 90.0).all() and d1["gpu_tree_mem_mb"].isna().all()
     assert dev["cpu_pct"].isna().all()  # a device's row holds the device's readings only
     assert metrics.peak_memory_usage > 0 and metrics.current_cpu_usage == metrics.current_cpu_usage  # not NaN
+
+
+# ---------------------------------------------------------------- an abandoned attempt keeps its devices
+
+
+def test_an_abandoned_thread_attempt_keeps_its_device_until_its_thread_returns():
+    import threading
+
+    from conftest import until
+
+    gate = threading.Event()
+
+    def stuck():
+        gate.wait(30)
+        return "late"
+
+    async def main():
+        async with sl.ParallelExecutor(mode="thread", agents=[gpu_agent("a", 1)],
+                                       limits=ResourceLimits(task_timeout=60)) as ex:
+            first = await ex.submit_task(Task(stuck, resources={"gpu": 1}, timeout=0.2))
+            await until(lambda: any(r[0] == first for r in ex.record().tasks[["task_id", "status"]].values
+                                    if r[1] == "timed_out"), what="the first attempt timed out")
+            nxt = await ex.submit_task(Task(os.getpid, resources={"gpu": 1}))
+            # the abandoned thread still holds device 0: the next task is held, not started
+            await until(lambda: "held" in set(ex.record().events["event"]), what="the next task held")
+            assert "started" not in set(ex.record().events.query("task_id == @nxt")["event"])
+            gate.set()
+            await ex.wait_for_completion()
+            return nxt, ex.record()
+
+    nxt, rec = run(main())
+    df = rec.tasks.set_index("task_id")
+    assert df.loc[nxt, "status"] == "completed" and df.loc[nxt, "devices"] == "0"
