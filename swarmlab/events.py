@@ -33,12 +33,14 @@ EVENT_SCHEMA: dict[str, Any] = {
     "seq": int, "t_s": NUM, "event": STR, "task_id": STR + NONE, "agent_id": STR + NONE, "detail": ANY,
 }
 #: One row per task and attempt (1-based). A task that never ran (cancelled while waiting,
-#: upstream_failed) has one row with no start.
+#: upstream_failed) has one row with no start. ``devices``: the GPU devices the attempt
+#: held, as text ("0,3"; "" for none): a string survives Parquet, CSV and the journal's
+#: JSON alike, where a list would come back from CSV as its repr.
 ATTEMPT_SCHEMA: dict[str, Any] = {
     "task_id": STR, "name": STR + NONE, "attempt": int, "status": STR, "priority": int,
     "agent_id": STR + NONE, "mode": STR + NONE, "worker": ANY,
     "submitted_s": NUM + NONE, "ready_s": NUM + NONE, "started_s": NUM + NONE, "finished_s": NUM + NONE,
-    "error_type": STR + NONE, "error": STR + NONE,
+    "error_type": STR + NONE, "error": STR + NONE, "devices": STR,
 }
 #: What was declared at submission (one per task), and where its estimate came from:
 #: "given", "learned" (an estimator's) or "default" (none).
@@ -49,13 +51,16 @@ TASK_INFO_SCHEMA: dict[str, Any] = {
 #: One resource sample per monitoring interval. The measurements are NaN where not
 #: measured (GPU fields when no GPU is seen); ``gpu_tree_mem_mb`` is the GPU memory of the
 #: executor's processes; ``throttled`` is a bool; ``worker`` is None for the executor's own
-#: process tree and a Dask worker's address for that worker's rows (DASK mode).
+#: process tree and a Dask worker's address for that worker's rows (DASK mode); ``gpu`` is
+#: None (NaN in the frame) for those rows and a device index for a device's own row (one
+#: per device NVML sees, each sample: its utilisation, memory used, and memory the
+#: executor's processes hold on it, in the ``gpu_*`` fields; the others NaN).
 RESOURCE_SCHEMA: dict[str, Any] = {
     **dict.fromkeys((
         "t_s", "cpu_pct", "rss_mb", "n_procs", "sys_cpu_pct", "sys_mem_pct", "net_sent_bytes",
         "net_recv_bytes", "disk_read_bytes", "disk_write_bytes", "gpu_util_pct", "gpu_mem_mb",
         "gpu_tree_mem_mb", "sample_cost_ms"), NUM + NONE),
-    "running": NUM, "queued": NUM, "throttled": ANY, "worker": STR + NONE,
+    "running": NUM, "queued": NUM, "throttled": ANY, "worker": STR + NONE, "gpu": NUM + NONE,
 }
 #: What a body reported (``swarmlab.report(tokens=...)``), long format: one row per
 #: attempt and name, the value summed over the attempt's calls. The tasks frame turns

@@ -47,3 +47,11 @@ def kill_own_worker():
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def gpu_left():
+    """The worker's name and the units of its Dask resource "GPU" not held while this runs."""
+    from distributed import get_worker
+
+    w = get_worker()
+    return w.name, w.state.available_resources.get("GPU")

@@ -29,10 +29,12 @@ DOWN_S = 10
 
 
 @contextlib.contextmanager
-def dask_cluster(tmp_path: Path, n_workers: int = 2, allowed_failures: int | None = None):
+def dask_cluster(tmp_path: Path, n_workers: int = 2, allowed_failures: int | None = None,
+                 resources: dict[int, str] | None = None):
     """A ``dask scheduler`` and ``n_workers`` ``dask worker`` processes (no nanny, one
     thread each) on 127.0.0.1 with random ports; yields the scheduler file's path.
-    Every process is stopped and reaped on exit."""
+    ``resources``: worker index -> its ``--resources``. Every process is stopped and
+    reaped on exit."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH")) if p)
     if allowed_failures is not None:
@@ -53,7 +55,8 @@ def dask_cluster(tmp_path: Path, n_workers: int = 2, allowed_failures: int | Non
         for i in range(n_workers):
             start(f"worker-{i}", ["distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file),
                                   "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                                  "--no-dashboard", "--memory-limit", "0", "--name", f"w{i}"])
+                                  "--no-dashboard", "--memory-limit", "0", "--name", f"w{i}"]
+                  + (["--resources", resources[i]] if resources and i in resources else []))
         yield scheduler_file
     finally:
         for p in reversed(procs):  # workers first: a worker whose scheduler is gone lingers
@@ -139,6 +142,29 @@ def test_agents_pinned_to_a_worker_run_there_only():
     names, agents = run(main())
     assert {n for n, a in zip(names, agents) if a == "gpu"} == {1}
     assert {n for n, a in zip(names, agents) if a == "cpu"} == {0}
+    assert live_children() == []
+
+
+def test_gpu_units_of_an_agent_pinned_to_a_worker_that_declares_gpus_are_its_dask_resources(tmp_path):
+    async def main(scheduler_file):
+        client, _ = await connect(scheduler_file, 2)
+        agents = [Agent("g", capacity=2, resources={"gpu": 2}), Agent("cpu")]
+        try:
+            async with ParallelExecutor(mode="dask", agents=agents, limits=ResourceLimits(task_timeout=60),
+                                        dask_address=client.scheduler.address,
+                                        dask_workers={"g": "w1", "cpu": "w0"}) as ex:
+                ids = await ex.submit_batch([Task(dask_tasks.gpu_left, resources={"gpu": n}) for n in (1, 0.5, 2)]
+                                            + [Task(dask_tasks.gpu_left)])
+                assert await ex.wait_for_completion(timeout=UP_S)
+                res = await ex.get_all_results()
+        finally:
+            await client.close()
+        return [res[i].value for i in ids]
+
+    with dask_cluster(tmp_path, resources={1: "GPU=2"}) as scheduler_file:
+        values = run(main(scheduler_file))
+    assert values[:3] == [("w1", 1.0), ("w1", 1.5), ("w1", 0.0)]  # each held its units while it ran
+    assert values[3][0] == "w0" and values[3][1] is None
     assert live_children() == []
 
 

@@ -204,6 +204,8 @@ def resources(resources: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     when sampled; spans where admission was throttled are shaded."""
     _need(resources, ("t_s", "cpu_pct", "rss_mb"), "resources")
     r = resources[resources["worker"].isna()] if "worker" in resources.columns else resources
+    if "gpu" in r.columns:  # the process tree's rows, not a device's own
+        r = r[r["gpu"].isna()]
     ax = _ax(ax)
     ax.plot(r["t_s"], r["cpu_pct"], label="cpu_pct", color="#2c7fb8")
     if "gpu_util_pct" in r.columns and r["gpu_util_pct"].notna().any():

@@ -23,6 +23,13 @@ agent is pinned to a Dask worker.
   own allowed-failures default).
 - Every ``monitoring_interval`` the scheduler's per-worker metrics (CPU, memory) are
   sampled.
+- GPU units: an agent holding ``gpu`` units must be pinned to a worker (``dask_workers``;
+  a ConfigError names it otherwise: the device table is this machine's, a worker
+  elsewhere has its own). When that worker declares the Dask resource
+  :data:`DASK_GPU_RESOURCE` (``dask worker --resources "GPU=2"``), each attempt asks
+  for its units of it (``resources={"GPU": k}``), so Dask too never runs more gpu work
+  on it than it declares. The worker's ``CUDA_VISIBLE_DEVICES`` is whatever its own
+  start gave it: Dask cannot change it per task.
 
 Workers need swarmlab importable (as with any Dask deployment, the client's code must
 be there); the task functions travel with cloudpickle, so lambdas and notebook
@@ -57,11 +64,16 @@ except ImportError as e:  # the optional extra is missing
         f"({type(e).__name__}: {e}); install it with pip install 'swarmlab[dask]'"
     ) from e
 
-__all__ = ["DaskBackend"]
+__all__ = ["DASK_GPU_RESOURCE", "DaskBackend"]
 
 log = logging.getLogger("swarmlab")
 
 _NAN = math.nan
+
+#: The Dask worker resource that counts GPUs. Dask resources are free-form names a worker
+#: declares (``--resources "GPU=2"``, ``LocalCluster(resources=...)``); "GPU" is the
+#: name Dask's documentation uses for them, so a cluster set up by that book works as is.
+DASK_GPU_RESOURCE = "GPU"
 
 # Seconds a pinned worker may be missing (a nanny restarting it) before its agent is lost.
 PIN_GRACE_S = 10.0
@@ -77,9 +89,10 @@ _LOST = (KilledWorker, CommClosedError)
 class _Run:
     """One attempt on its way through Dask (``TaskState.handle``)."""
 
-    __slots__ = ("st", "attempt", "payload", "pin", "key", "future", "started", "killed")
+    __slots__ = ("st", "attempt", "payload", "pin", "key", "future", "started", "killed", "gpu")
 
-    def __init__(self, st, payload: bytes, pin: Any, key: str) -> None:
+    def __init__(self, st, payload: bytes, pin: Any, key: str, gpu: float = 0.0) -> None:
+        self.gpu = gpu  # units of DASK_GPU_RESOURCE it asks its worker for (0: none)
         self.st = st
         self.attempt = st.attempt
         self.payload = payload
@@ -123,6 +136,7 @@ class DaskBackend(Backend):
         self.cluster: Any = None
         self.client: distributed.Client | None = None
         self._pin_missing: dict[str, float] = {}  # agent id -> when its pinned worker went missing
+        self._gpu_workers: set = set()  # pinned workers that declare DASK_GPU_RESOURCE
         self._prefix = f"swarmlab-{host.run_id}-"
         self._topic = f"swarmlab-started-{host.run_id}"
         self._runs: dict[str, _Run] = {}  # Dask key -> attempt with a live future
@@ -161,7 +175,10 @@ class DaskBackend(Backend):
         self.client.subscribe_topic(self._topic, self._on_started)
         self.client.subscribe_topic("all", self._on_cluster_event)
         if self.pins:
-            self.pins = self._resolve_pins(await self._identity())
+            info = await self._identity()
+            self.pins = self._resolve_pins(info)
+            self._gpu_workers = {x for a, w in info.get("workers", {}).items()  # by address and by name
+                                 if (w.get("resources") or {}).get(DASK_GPU_RESOURCE) for x in (a, w.get("name"))}
         self._sampler = self.host.loop.create_task(self._sample_forever())
 
     async def close(self) -> None:
@@ -199,7 +216,9 @@ class DaskBackend(Backend):
         payload = pickled(self, st, "a Dask worker")
         if payload is None:
             return
-        run = _Run(st, payload, self.pins.get(st.slot.id), f"{self._prefix}{st.id}-{st.attempt}")
+        pin = self.pins.get(st.slot.id)
+        gpu = st.need.gpu if st.need is not None and pin in self._gpu_workers else 0.0
+        run = _Run(st, payload, pin, f"{self._prefix}{st.id}-{st.attempt}", gpu)
         st.handle = run
         self._batch.append(run)
         if not self._flush_pending:
@@ -227,12 +246,14 @@ class DaskBackend(Backend):
         groups: dict[tuple, list[_Run]] = {}
         for run in batch:
             if not run.killed:
-                groups.setdefault((run.pin, run.st.priority), []).append(run)
-        for (pin, priority), runs in groups.items():
-            self._submit(runs, pin, priority)
+                groups.setdefault((run.pin, run.st.priority, run.gpu), []).append(run)
+        for (pin, priority, gpu), runs in groups.items():
+            self._submit(runs, pin, priority, gpu)
 
-    def _submit(self, runs: list[_Run], pin: Any, priority: int) -> None:
+    def _submit(self, runs: list[_Run], pin: Any, priority: int, gpu: float = 0.0) -> None:
         where = {} if pin is None else {"workers": [pin], "allow_other_workers": False}
+        if gpu:
+            where["resources"] = {DASK_GPU_RESOURCE: gpu}
         try:
             futures = self.client.map(
                 dask_task.run, [r.payload for r in runs], key=[r.key for r in runs],

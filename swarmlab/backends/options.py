@@ -9,7 +9,7 @@ from typing import Any
 from ..checks import positive_int
 from ..core.runinfo import concurrency
 from ..errors import ConfigError
-from ..model import Agent, ResourceLimits
+from ..model import GPU, Agent, ResourceLimits
 
 __all__ = ["backend_options"]
 
@@ -67,4 +67,11 @@ def _dask_options(mode: str, agents: Sequence[Agent], address: Any, security: An
                     f"dask_workers[{agent_id!r}] must be a worker address, name or host; got {worker!r}"
                 )
             pins[agent_id] = worker
+    unpinned = [a.id for a in agents if (a.resources or {}).get(GPU) and a.id not in pins]
+    if unpinned:
+        raise ConfigError(
+            f"agent {unpinned[0]!r} holds gpu units in mode DASK but is pinned to no Dask worker; the "
+            "device table is this machine's, a worker has its own: pin it with "
+            f"dask_workers={{{unpinned[0]!r}: <worker address or name>}} (a worker that declares the Dask "
+            "resource 'GPU' then counts its units too), or drop its gpu units")
     return {"address": address, "security": security, "pins": pins}

@@ -17,6 +17,16 @@ as the second line. Pipes and process sentinels are watched by the event loop it
 as fresh interpreters (no fork of a threaded process, no server process left behind,
 no re-import of the caller's ``__main__``) and functions travel with cloudpickle, so
 lambdas and notebook-defined functions run.
+
+GPU pinning. CUDA reads ``CUDA_VISIBLE_DEVICES`` once, when a process first touches it,
+so a worker's devices are fixed at its start: an attempt holding devices (``st.devices``,
+given by :mod:`swarmlab.core.devices`) runs in a worker started with
+``CUDA_VISIBLE_DEVICES`` listing exactly those (and ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, the
+order NVML and the device table number them in). Workers are kept per device set: an idle
+worker of the same set takes the attempt, else one is started with that environment;
+when the pool is full, an idle worker of another set is retired to make room, so the
+workers alive never pass ``max_workers``. An attempt without devices runs in a worker
+whose environment is the executor's own, unchanged (see :meth:`ProcessBackend.devices_key`).
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from multiprocessing.connection import Connection
 
 from . import reaper
 from ..errors import MemoryLimitError, WorkerCrashedError
+from ..core.devices import visible_value
 from .worker import SYS_PATH_ENV, RemoteError, decode
 from .base import Backend, pickled
 
@@ -61,9 +72,10 @@ def _kill_leftovers() -> None:
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "pid", "sentinel", "ready", "st", "attempt", "gone")
+    __slots__ = ("proc", "conn", "pid", "sentinel", "ready", "st", "attempt", "gone", "key")
 
-    def __init__(self, proc: subprocess.Popen, conn: Connection) -> None:
+    def __init__(self, proc: subprocess.Popen, conn: Connection, key: str | None = None) -> None:
+        self.key = key  # its CUDA_VISIBLE_DEVICES, set at its start; None: the executor's environment
         self.proc = proc
         self.conn = conn
         self.pid = proc.pid
@@ -87,17 +99,21 @@ class ProcessBackend(Backend):
         self._live: set[_Worker] = set()  # started and not gone
         self._all: set[_Worker] = set()  # every process not yet reaped
         self._idle: list[_Worker] = []
-        self._pending: deque = deque()  # (st, attempt, payload) waiting for a worker
+        self._pending: deque = deque()  # (st, attempt, payload, devices key) waiting for a worker
         self._ready_waiters: list[asyncio.Future] = []
         self._start_failures = 0
 
     # -------------------------------------------------------------- workers
-    def _spawn(self) -> _Worker:
+    def _spawn(self, key: str | None = None) -> _Worker:
+        """Start a worker; ``key`` not None: it sees exactly those CUDA devices."""
         loop = self.host.loop
         parent, child = socket.socketpair()
         fd = child.fileno()
         env = dict(os.environ)
         env[SYS_PATH_ENV] = os.pathsep.join(p for p in sys.path if isinstance(p, str))
+        if key is not None:
+            env["CUDA_VISIBLE_DEVICES"] = key
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         proc = subprocess.Popen(
             [sys.executable, "-c", f"from swarmlab.backends.worker import serve; serve({fd}, {os.getpid()}, {self._cap_mb!r})"],
             pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -105,7 +121,7 @@ class ProcessBackend(Backend):
         child.close()
         reaper.guard(proc.pid)
         _ALL_PROCS.add(proc)
-        w = _Worker(proc, Connection(parent.detach()))
+        w = _Worker(proc, Connection(parent.detach()), key)
         self._live.add(w)
         self._all.add(w)
         loop.add_reader(w.conn.fileno(), self._readable, w)
@@ -192,7 +208,7 @@ class ProcessBackend(Backend):
                 fut.set_exception(WorkerCrashedError(err))
         self._ready_waiters.clear()
         pending, self._pending = self._pending, deque()
-        for st, attempt, _ in pending:
+        for st, attempt, _, _ in pending:
             if st.attempt == attempt:
                 self.host.failed(st, attempt, WorkerCrashedError(err), "worker_start_failed")
 
@@ -219,20 +235,52 @@ class ProcessBackend(Backend):
             self._idle.remove(w)
 
     def _free(self, w: _Worker) -> None:
+        """``w`` can take work: the first attempt waiting for its device set, else idle."""
         if w.gone:
             return
-        while self._pending:
-            st, attempt, payload = self._pending.popleft()
-            if st.attempt == attempt:  # not retried or restarted meanwhile
+        pending = self._pending
+        for i, (st, attempt, payload, key) in enumerate(pending):
+            if st.attempt != attempt:  # retried or restarted meanwhile: never runs
+                continue
+            if key == w.key:
+                del pending[i]
                 self._send(w, st, attempt, payload)
                 return
+        self._pending = deque(p for p in pending if p[0].attempt == p[1])
         self._idle.append(w)
+        if self._pending:
+            self._refill()  # they wait for workers of other device sets
 
     def _refill(self) -> None:
-        while len(self._live) < self.max_workers and len(self._pending) > sum(
-            1 for w in self._live if not w.ready
-        ):
-            self._spawn()
+        """Start workers for the attempts that wait, per device set, within ``max_workers``:
+        a worker still starting counts for its set; a full pool retires an idle worker of
+        another set to make room."""
+        starting: dict[str | None, int] = {}
+        for w in self._live:
+            if not w.ready:
+                starting[w.key] = starting.get(w.key, 0) + 1
+        want: dict[str | None, int] = {}
+        for st, attempt, _, key in self._pending:
+            if st.attempt == attempt:
+                want[key] = want.get(key, 0) + 1
+        for key, n in want.items():
+            for _ in range(n - starting.get(key, 0)):
+                if len(self._live) >= self.max_workers:
+                    victim = next((w for w in self._idle if w.key != key), None)
+                    if victim is None:
+                        return
+                    self._retire(victim)
+                self._spawn(key)
+
+    def _retire(self, w: _Worker) -> None:
+        """Stop an idle worker to make room: its pipe is closed, it reads EOF and exits
+        (killed if it has not after EXIT_GRACE_S); ``_exited`` reaps it."""
+        self._drop(w)
+        loop = self.host.loop
+        if not w.conn.closed:
+            loop.remove_reader(w.conn.fileno())
+            w.conn.close()
+        loop.call_later(EXIT_GRACE_S, _signal, w.proc, signal.SIGKILL)
 
     def _send(self, w: _Worker, st, attempt: int, payload: bytes) -> None:
         w.st, w.attempt = st, attempt
@@ -248,16 +296,32 @@ class ProcessBackend(Backend):
         return [(w.st, w.pid) for w in self._live if w.st is not None]
 
     # -------------------------------------------------------------- the Backend contract
+    @staticmethod
+    def devices_key(st) -> str | None:
+        """The ``CUDA_VISIBLE_DEVICES`` of the worker that runs the attempt of ``st``: its
+        devices, mapped through the executor's own value; None for an attempt without
+        devices, which runs with the executor's environment unchanged. Not "" (no device):
+        a task that declares no gpu units is outside pinning, as in a run without any, and
+        a body that uses a GPU without declaring it keeps working; declare gpu units to
+        get devices of one's own."""
+        devs = st.devices
+        if not devs:
+            return None
+        return visible_value(devs, os.environ.get("CUDA_VISIBLE_DEVICES"))
+
     def run(self, st) -> None:
         payload = pickled(self, st, "a worker process")
         if payload is None:
             return
         st.handle = None
-        if self._idle:
-            self._send(self._idle.pop(), st, st.attempt, payload)
-        else:
-            self._pending.append((st, st.attempt, payload))
-            self._refill()
+        key = self.devices_key(st)
+        idle = self._idle
+        for i in range(len(idle) - 1, -1, -1):  # the last to become idle: warm caches
+            if idle[i].key == key:
+                self._send(idle.pop(i), st, st.attempt, payload)
+                return
+        self._pending.append((st, st.attempt, payload, key))
+        self._refill()
 
     def kill(self, st) -> bool:
         w = st.handle

@@ -59,7 +59,7 @@ from .queues import Queues
 from .reported import take_reported
 from .submission import Intake, rank, wire
 from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
-from .units import MAX_BACKOFF_S, Units, refused, resolve_all
+from .units import MAX_BACKOFF_S, Units, devices_text, refused, resolve_all
 
 __all__ = ["Dispatcher", "TaskState", "PENDING", "DELAYED", "QUEUED", "RUNNING"]
 _COMPLETED = TaskStatus.COMPLETED
@@ -366,8 +366,8 @@ class Dispatcher:
                 self._observe(st.task, slot.agent, now - started)
             self._attempts.append(attempt_row(
                 task_id=st.id, name=st.task.name, attempt=attempt, status=_COMPLETED_NAME, priority=st.priority,
-                agent_id=slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s,
-                ready_s=st.ready_s, started_s=started, finished_s=now, error_type=None, error=None))
+                agent_id=slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s, ready_s=st.ready_s,
+                started_s=started, finished_s=now, error_type=None, error=None, devices=devices_text(st.devices)))
             st.value = value
             self._terminal(st, now, status)
             if st.dependents:
@@ -388,7 +388,7 @@ class Dispatcher:
             task_id=st.id, name=st.task.name, attempt=attempt, status=_TERMINAL_EVENT[status],
             priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
             submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
-            error_type=error_type, error=error))
+            error_type=error_type, error=error, devices=devices_text(st.devices)))
         if capped or not self._retry(st, attempt, now, status, exc, error_type, lost):
             st.value, st.error_type, st.error, st.tb = value, error_type, error, tb
             self._terminal(st, now, status)
@@ -514,7 +514,7 @@ class Dispatcher:
             task_id=st.id, name=st.task.name, attempt=st.attempt + 1 if st.attempt else 0, status=status.value,
             priority=st.priority, agent_id=st.slot.id if st.slot else None, mode=None, worker=None,
             submitted_s=st.submitted_s, ready_s=st.ready_s if st.state is not PENDING else None, started_s=None,
-            finished_s=now, error_type=error_type, error=reason))
+            finished_s=now, error_type=error_type, error=reason, devices=""))
         st.error_type, st.error = error_type, reason
         self._terminal(st, now, status)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..events import attempt_row
 from ..model import Agent, TaskStatus
 from .taskstate import DELAYED, QUEUED, RUNNING, TaskState
-from .units import Units
+from .units import Units, devices_text
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -21,17 +21,29 @@ class Membership:
     """The pool's changes during a run, for the dispatcher ``d`` that owns this object
     (the drivers call ``d.membership.add_agent(...)``, ``lose_agent``, ``retire_agent``)."""
 
-    __slots__ = ("d",)
+    __slots__ = ("d", "machine")
 
     def __init__(self, d: Dispatcher) -> None:
         self.d = d
+        self.machine: tuple[int | None, str] = (None, "the machine")  # see pin_devices
 
     def use_units(self) -> Units:
         """The run's :class:`~swarmlab.core.units.Units`, made at the first need of one."""
         d = self.d
         if d.units is None:
-            d.units = d.queues.units = Units(d.limits, d.slots, d.recorder, d.queues.requeue)
+            units = Units(d.limits, d.slots, d.recorder, d.queues.requeue)
+            units.pin(*self.machine)
+            d.units = d.queues.units = units
         return d.units
+
+    def pin_devices(self, machine: int | None, where: str = "the machine") -> None:
+        """The machine has ``machine`` GPU devices (None: no NVML device, the agents'
+        declared indices are the table): the real-time driver says so before the first
+        start (:func:`swarmlab.realtime.monitor.machine_devices`); ConfigError when the
+        agents' gpu units cannot be split among them."""
+        self.machine = (machine, where)
+        if self.d.units is not None:
+            self.d.units.pin(machine, where)
 
     def note_cap(self, now: float) -> None:
         """The first time ``max_concurrent_tasks`` holds back a task that an agent with a
@@ -46,9 +58,13 @@ class Membership:
     def add_agent(self, agent: Agent, now: float) -> None:
         """A new agent joins the pool; with stealing on it may take waiting work at once."""
         d = self.d
+        if agent.resources:
+            self.use_units().check_join(agent)  # its devices, before it joins
         slot = d.pool.join(agent)
         if d.units is not None or agent.resources:
-            self.use_units().check_names()
+            units = self.use_units()
+            units.check_names()
+            units.joined(slot)
         d.recorder.emit(now, "joined", None, slot.id, f"capacity {slot.capacity}, speed {slot.speed}")
         if d.stealer is not None:
             d.stealer.agent_joined(slot, now)
@@ -89,7 +105,7 @@ class Membership:
                 task_id=st.id, name=st.task.name, attempt=st.attempt, status=TaskStatus.FAILED.value,
                 priority=st.priority, agent_id=slot.id, mode=st.mode, worker=st.worker,
                 submitted_s=st.submitted_s, ready_s=st.ready_s, started_s=started, finished_s=now,
-                error_type="agent_lost", error=reason))
+                error_type="agent_lost", error=reason, devices=devices_text(st.devices)))
             st.wait_total += started - st.ready_s
             st.run_total += now - started
             d.run_s_total += now - started
@@ -99,7 +115,7 @@ class Membership:
             d.recorder.emit(now, "failed", st.id, slot.id, "agent_lost")
             slot.running -= 1
             if st.need is not None:
-                d.units.release(slot, st.need, now)
+                d.units.release(slot, st.need, now, st.devices)
             d.n_running -= 1
             d.n_waiting += 1
         slot.work = slot.hi_work = 0.0

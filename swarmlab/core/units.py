@@ -39,11 +39,13 @@ from typing import Any
 
 from ..errors import ConfigError, RateLimited
 from ..events import Recorder, attempt_row
-from ..model import ResourceLimits, Task
+from ..model import GPU, Agent, ResourceLimits, Task
 from .bucket import EPSILON, TokenBucket
 from .calls import Calls
+from .devices import Devices, devices_text, gpu_units
 
-__all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED", "MAX_BACKOFF_S", "refused", "resolve_all"]
+__all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED", "MAX_BACKOFF_S", "refused", "resolve_all",
+           "devices_text"]
 
 #: Seconds a held task waits before it reserves the resource that holds it (see the
 #: module's docstring). Long enough that a short wait never serialises the small tasks
@@ -62,13 +64,14 @@ MAX_BACKOFF_S = 60.0
 
 class Need:
     """What one task needs, resolved: ``agent``, ``pool`` and ``rate`` are tuples of
-    (name, units)."""
+    (name, units); ``gpu`` its agent's gpu units (0.0 for none)."""
 
-    __slots__ = ("agent", "pool", "rate", "by_name")
+    __slots__ = ("agent", "pool", "rate", "by_name", "gpu")
 
     def __init__(self, agent: tuple, pool: tuple, rate: tuple) -> None:
         self.agent, self.pool, self.rate = agent, pool, rate
         self.by_name = dict(agent + pool + rate)
+        self.gpu = dict(agent).get(GPU, 0.0)
 
     def of(self, name: str) -> float:
         return self.by_name.get(name, 0.0)
@@ -105,15 +108,42 @@ class Units:
         self.lists: dict[Any, list] = {}
         self.waiting_on: dict[Any, tuple] = {}  # TaskState -> (resource key, since, first held)
         self.parked: set = set()  # held tasks off their queue
-        self.kept: dict[tuple, tuple] = {}  # (task id, attempt) -> (slot, need): abandoned attempts
+        self.kept: dict[tuple, tuple] = {}  # (task id, attempt) -> (slot, need, devices): abandoned attempts
         self.held_s: dict[str, float] = {}  # resource -> seconds tasks were held back for it
         self.declared: dict[str, dict[str, float]] = {}  # task id -> its resources (replay keeps them)
+        self.devices: Devices | None = None  # the device table, once pin() made it (agents with gpu units)
+        self.machine: int | None = None  # the machine's devices (None: the declared indices)
+        self.where = "the machine"
         self.now = 0.0
         self._seq = 0
         self._names: set[str] = set()
         self._resolved: dict[tuple, Need] = {}  # (requires, resources) -> Need: tasks share them
         self.calls: Calls | None = None  # units per call (swarmlab.acquire), once a body asks
         self.check_names()
+
+    # ------------------------------------------------------------------ devices
+    def pin(self, machine: int | None, where: str = "the machine") -> None:
+        """Make the device table for ``machine`` devices (None: the agents' declared
+        indices; see :mod:`swarmlab.core.devices`); ConfigError when it cannot be split."""
+        self.machine, self.where = machine, where
+        gpu = any(gpu_units(s.agent) for s in self.slots)
+        self.devices = Devices(self.slots, machine, where) if gpu else None
+
+    def check_join(self, agent: Agent) -> None:
+        """ConfigError when ``agent``, joining now, would get no devices of its own."""
+        if gpu_units(agent):
+            if self.devices is not None:
+                self.devices.check(agent)
+            else:
+                Devices([], self.machine, self.where).check(agent)
+
+    def joined(self, slot: Any) -> None:
+        """``slot`` joined the pool (checked by :meth:`check_join`): its devices."""
+        if gpu_units(slot.agent):
+            if self.devices is None:
+                self.devices = Devices(self.slots, self.machine, self.where)
+            elif slot.idx not in self.devices.of:
+                self.devices.add(slot)
 
     # ------------------------------------------------------------------ resolving
     def agent_names(self) -> set[str]:
@@ -194,7 +224,12 @@ class Units:
             if ((paused and paused.get(r, 0.0) > now) or free + EPSILON * (n if n > 1.0 else 1.0) < n
                     or (lists and self._reserved(r, st, now, free - n)) or (calls and calls.blocks(r))):
                 return self._hold(st, r, r)
-            # (max(1.0, n) spelled out: a builtin call once a start of every task needing a rate)
+        g = need.gpu
+        if g:
+            devs = self.devices.take(slot.idx, g)
+            if devs is None:  # units enough, but spread over devices: none has room
+                return self._hold(st, (slot.idx, GPU), GPU)
+            st.devices = devs
         for r, n in need.agent:
             units[r] -= n
         for r, n in need.pool:
@@ -277,10 +312,13 @@ class Units:
         return False
 
     # ------------------------------------------------------------------ giving back
-    def release(self, slot: Any, need: Need, now: float) -> None:
-        """An attempt on ``slot`` ended: its agent and pool units come back."""
+    def release(self, slot: Any, need: Need, now: float, devices: tuple[int, ...] = ()) -> None:
+        """An attempt on ``slot`` ended: its agent and pool units come back, and the
+        ``devices`` it held."""
         lists = self.lists
         if need.agent:
+            if devices:
+                self.devices.give(devices, need.gpu)
             units = slot.units
             for r, n in need.agent:
                 units[r] += n
@@ -307,21 +345,21 @@ class Units:
             if abandoned:
                 self.keep(st, st.attempt, slot)
             else:
-                self.release(slot, st.need, now)
+                self.release(slot, st.need, now, st.devices)
         if self.calls is not None:
             self.calls.ended(st, st.attempt, now, abandoned)
 
     def keep(self, st: Any, attempt: int, slot: Any) -> None:
         """The attempt was abandoned, not stopped: its units stay held until
         :meth:`release_kept`."""
-        self.kept[(st.id, attempt)] = (slot, st.need)
+        self.kept[(st.id, attempt)] = (slot, st.need, st.devices)
 
     def release_kept(self, st: Any, attempt: int, now: float) -> bool:
         calls = self.calls is not None and self.calls.release_kept(st, attempt, now)
         got = self.kept.pop((st.id, attempt), None)
         if got is None:
             return calls
-        self.release(got[0], got[1], now)
+        self.release(got[0], got[1], now, got[2])
         return True
 
     def _unpark(self, rkey: Any, now: float) -> None:
@@ -468,7 +506,8 @@ class Units:
                 held[name] = held.get(name, 0.0) + max(0.0, now - since)
         return {"pools": dict(self.sizes),
                 "rates": {n: {"limit": r.limit, "per_s": r.per_s} for n, r in self.rates.items()},
-                "held_s": held, "task_resources": dict(self.declared)}
+                "held_s": held, "task_resources": dict(self.declared),
+                **({"devices": self.devices.table()} if self.devices is not None else {})}
 
 
 def _rank(e: tuple) -> tuple:
@@ -497,7 +536,7 @@ def refused(d: Any, st: Any, attempt: int, now: float, started: float, exc: Rate
     d.recorder.attempts.append(attempt_row(
         task_id=st.id, name=st.task.name, attempt=attempt, status="rate_limited", priority=st.priority,
         agent_id=st.slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s, ready_s=st.ready_s,
-        started_s=started, finished_s=now, error_type="RateLimited", error=error))
+        started_s=started, finished_s=now, error_type="RateLimited", error=error, devices=devices_text(st.devices)))
     paused = exc.resource is not None and d.membership.use_units().pause(exc.resource, now + delay)
     d.recorder.emit(now, "rate_limited", st.id, st.slot.id,
                     f"retry after {delay:g}s" + (f", {exc.resource} paused" if paused else ""))

@@ -39,6 +39,7 @@ from .timers import PRUNE_SLACK, Deadlines, EarliestTimer
 __all__ = ["Engine"]
 
 _OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
+NAN = math.nan  # a measurement a row does not hold
 _clock = time.perf_counter  # what the dispatcher's decisions cost (SchedulingMetrics.scheduling_time)
 
 
@@ -292,7 +293,13 @@ class Engine:
             net_recv_bytes=sample.net_recv_bytes, disk_read_bytes=sample.disk_read_bytes,
             disk_write_bytes=sample.disk_write_bytes, gpu_util_pct=sample.gpu_util_pct, gpu_mem_mb=sample.gpu_mem_mb,
             gpu_tree_mem_mb=sample.gpu_tree_mem_mb, sample_cost_ms=sample.sample_cost_ms,
-            running=d.n_running, queued=d.n_waiting, throttled=d.throttled, worker=None))
+            running=d.n_running, queued=d.n_waiting, throttled=d.throttled, worker=None, gpu=None))
+        for g in sample.gpus:  # each device its own row (RESOURCE_SCHEMA's gpu)
+            self.recorder.resources.append(resource_row(
+                t_s=now, cpu_pct=NAN, rss_mb=NAN, n_procs=NAN, sys_cpu_pct=NAN, sys_mem_pct=NAN,
+                net_sent_bytes=NAN, net_recv_bytes=NAN, disk_read_bytes=NAN, disk_write_bytes=NAN,
+                gpu_util_pct=g.util_pct, gpu_mem_mb=g.mem_mb, gpu_tree_mem_mb=g.tree_mem_mb, sample_cost_ms=NAN,
+                running=d.n_running, queued=d.n_waiting, throttled=d.throttled, worker=None, gpu=g.index))
         backend = self.backend
         if not backend.measures_usage:
             self._admit(now, sample.cpu_pct, os.cpu_count() or 1, sample.rss_mb, "the machine")

@@ -45,7 +45,7 @@ from ..store.spill import Spill
 from .engine import Engine
 from .lifecycle import Lifecycle
 from .metrics import execution_metrics
-from .monitor import ResourceMonitor
+from .monitor import ResourceMonitor, machine_devices
 
 __all__ = ["ParallelExecutor"]
 
@@ -187,6 +187,7 @@ class ParallelExecutor:
         self._all_done.set()
         engine = self._engine
         try:
+            self._d.membership.pin_devices(*machine_devices())  # ConfigError: gpu units the devices cannot hold
             engine.attach(loop)
             backend = self._backend_type(engine, **self._backend_options)
             engine.use(backend)

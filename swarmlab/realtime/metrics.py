@@ -18,8 +18,9 @@ def execution_metrics(d: Dispatcher, now: float, violations: dict[str, int] | No
     The run's wall time goes from the first submission to the last terminal event (or
     to ``now`` while tasks are unfinished); throughput is completed tasks over it.
     """
-    worker_i, cpu_i, mem_i = RESOURCE.worker, RESOURCE.cpu_pct, RESOURCE.rss_mb
-    samples = [r for r in d.recorder.resources if r[worker_i] is None]  # the tree's, not a Dask worker's
+    worker_i, gpu_i, cpu_i, mem_i = RESOURCE.worker, RESOURCE.gpu, RESOURCE.cpu_pct, RESOURCE.rss_mb
+    # the tree's, not a Dask worker's or a GPU device's own (its gpu None, or NaN as rows read back)
+    samples = [r for r in d.recorder.resources if r[worker_i] is None and (r[gpu_i] is None or r[gpu_i] != r[gpu_i])]
     peak_cpu = max((r[cpu_i] for r in samples), default=math.nan)
     peak_mem = max((r[mem_i] for r in samples), default=math.nan)
     counts = d.counts

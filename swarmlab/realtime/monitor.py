@@ -10,7 +10,9 @@ records it, so records are appended on one thread only.
 - RSS is summed over the tree (pages shared between processes count once per process).
 - Processes that exit while a sample is taken are skipped.
 - GPU through nvidia-ml-py when it is installed and finds a device; otherwise NaN and
-  one log line.
+  one log line. Each device is read on its own (:class:`DeviceReading`, a row of its own
+  in the resources frame); the sample's ``gpu_*`` fields are their mean utilisation and
+  summed memory.
 - ``sample_cost_ms`` is the CPU time the sampling thread spent on that sample.
 """
 
@@ -26,11 +28,23 @@ from dataclasses import dataclass, field
 
 import psutil
 
-__all__ = ["ResourceMonitor", "Sample", "GpuProbe"]
+__all__ = ["ResourceMonitor", "Sample", "GpuProbe", "DeviceReading", "machine_devices", "nvml_device_count"]
 
 log = logging.getLogger("swarmlab")
 NAN = math.nan
 _GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReading:
+    """One GPU device in one sample: its index (NVML's, PCI bus order), utilisation %,
+    memory used (MB) and the memory the executor's processes hold on it (NaN where NVML
+    does not say)."""
+
+    index: int
+    util_pct: float
+    mem_mb: float
+    tree_mem_mb: float
 
 
 @dataclass(slots=True)
@@ -52,6 +66,42 @@ class Sample:
     gpu_tree_mem_mb: float
     sample_cost_ms: float
     rss_by_pid: dict[int, float] = field(default_factory=dict)
+    gpus: list[DeviceReading] = field(default_factory=list)  # each device NVML sees
+
+
+def nvml_device_count() -> int:
+    """The NVIDIA devices NVML sees on this machine (0 without nvidia-ml-py or a driver).
+    NVML numbers them in PCI bus order, which is CUDA's with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``
+    (set in every PROCESS worker that holds devices)."""
+    try:
+        import pynvml
+    except ImportError:
+        return 0
+    try:
+        pynvml.nvmlInit()
+        return int(pynvml.nvmlDeviceGetCount())
+    except pynvml.NVMLError:
+        return 0
+
+
+def machine_devices(environ: dict | None = None, nvml_count: Callable[[], int] = nvml_device_count
+                    ) -> tuple[int | None, str]:
+    """How many GPU devices this run's table holds, and the words that name them in errors.
+
+    ``CUDA_VISIBLE_DEVICES`` set by the user: the devices it lists, renumbered 0..k-1 as
+    CUDA in this process sees them (a worker's own value is mapped back through it, see
+    :func:`swarmlab.core.devices.visible_value`); NVML's count caps it where NVML sees any.
+    Else NVML's devices. None when neither says (no GPU: CI, a laptop): the table is then
+    the indices the agents declare."""
+    env = os.environ if environ is None else environ
+    n = nvml_count()
+    vis = env.get("CUDA_VISIBLE_DEVICES")
+    if vis is not None:
+        k = len([e for e in vis.split(",") if e.strip()])
+        if n:
+            k = min(k, n)
+        return k, f"the machine (CUDA_VISIBLE_DEVICES={vis!r}, renumbered 0..{k - 1})"
+    return (n, "the machine") if n else (None, "the machine")
 
 
 class GpuProbe:
@@ -79,25 +129,41 @@ class GpuProbe:
         self._nvml = pynvml
         self.available = True
 
-    def read(self, pids: set[int]) -> tuple[float, float, float]:
-        """Mean utilisation %, memory used (MB) over every GPU, and the memory the
-        processes ``pids`` hold on them (NaN where NVML does not say)."""
+    def devices(self, pids: set[int]) -> list[DeviceReading]:
+        """Each device's reading (a device NVML fails to read is left out); the memory
+        of the processes ``pids`` on it is NaN where NVML lists no process."""
         if not self.available:
-            return NAN, NAN, NAN
+            return []
         nv = self._nvml
-        util, mem, tree = [], 0.0, 0.0
-        tree_known = False
-        for h in self._handles:
+        out = []
+        for i, h in enumerate(self._handles):
             try:
-                util.append(nv.nvmlDeviceGetUtilizationRates(h).gpu)
-                mem += nv.nvmlDeviceGetMemoryInfo(h).used / 2**20
+                util = nv.nvmlDeviceGetUtilizationRates(h).gpu
+                mem = nv.nvmlDeviceGetMemoryInfo(h).used / 2**20
+                tree, tree_known = 0.0, False
                 for p in nv.nvmlDeviceGetComputeRunningProcesses(h):
                     tree_known = True
                     if p.pid in pids and p.usedGpuMemory is not None:
                         tree += p.usedGpuMemory / 2**20
             except nv.NVMLError:
                 continue
-        return (sum(util) / len(util) if util else NAN), mem, (tree if tree_known else NAN)
+            out.append(DeviceReading(i, float(util), mem, tree if tree_known else NAN))
+        return out
+
+    def read(self, pids: set[int]) -> tuple[float, float, float]:
+        """Mean utilisation %, memory used (MB) over every GPU, and the memory the
+        processes ``pids`` hold on them (NaN where NVML does not say)."""
+        return totals(self.devices(pids))
+
+
+def totals(gpus: list[DeviceReading]) -> tuple[float, float, float]:
+    """The devices' mean utilisation %, summed memory, summed memory of the executor's
+    processes (NaN where no device says): the sample's ``gpu_*`` fields."""
+    if not gpus:
+        return NAN, NAN, NAN
+    known = [g.tree_mem_mb for g in gpus if g.tree_mem_mb == g.tree_mem_mb]
+    return (sum(g.util_pct for g in gpus) / len(gpus), sum(g.mem_mb for g in gpus),
+            sum(known) if known else NAN)
 
 
 class ResourceMonitor:
@@ -190,11 +256,12 @@ class ResourceMonitor:
         dread = disk.read_bytes - self._disk.read_bytes if disk and self._disk else NAN
         dwrite = disk.write_bytes - self._disk.write_bytes if disk and self._disk else NAN
         self._net, self._disk = net, disk
-        gpu_util, gpu_mem, gpu_tree = self.gpu.read(set(seen))
+        gpus = self.gpu.devices(set(seen))
+        gpu_util, gpu_mem, gpu_tree = totals(gpus)
         return Sample(
             t=now, cpu_pct=100.0 * cpu_s / wall, rss_mb=rss, n_procs=len(seen),
             sys_cpu_pct=psutil.cpu_percent(interval=None), sys_mem_pct=psutil.virtual_memory().percent,
             net_sent_bytes=sent, net_recv_bytes=recv, disk_read_bytes=dread, disk_write_bytes=dwrite,
             gpu_util_pct=gpu_util, gpu_mem_mb=gpu_mem, gpu_tree_mem_mb=gpu_tree,
-            sample_cost_ms=(time.thread_time() - c0) * 1e3, rss_by_pid=rss_by_pid,
+            sample_cost_ms=(time.thread_time() - c0) * 1e3, rss_by_pid=rss_by_pid, gpus=gpus,
         )

@@ -30,7 +30,7 @@ COUNTED_EVENT_COLUMNS = ("run_id",) + COUNTED_EVENT_FIELDS
 TASK_COLUMNS = (
     "run_id", "task_id", "name", "attempt", "status", "priority", "agent_id", "mode",
     "worker", "algorithm", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s",
-    "run_s", "error_type", "error", "kind", "estimate_s", "estimate_source", "requires", "dependencies",
+    "run_s", "error_type", "error", "devices", "kind", "estimate_s", "estimate_source", "requires", "dependencies",
 )
 #: Columns every resources frame has; samplers add their own after these.
 RESOURCE_COLUMNS = ("run_id", "t_s")
@@ -39,7 +39,7 @@ ROW_KINDS = ("events", "attempts", "task_info", "resources", "reports")
 
 _CATEGORICAL = ("event", "status", "algorithm", "mode", "agent_id", "kind", "estimate_source")
 _FLOAT = ("t_s", "submitted_s", "ready_s", "started_s", "finished_s", "wait_s", "run_s", "estimate_s")
-_STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id")
+_STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id", "devices")
 
 
 _LISTS = ("requires", "dependencies")
@@ -94,9 +94,20 @@ def typed(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = df[c].astype("category")
         elif c in _FLOAT:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        elif c == "devices":  # CSV reads "0" back as a number and "" as NaN
+            df[c] = df[c].map(_devices_cell).astype("string")
         elif c in _STRING:
             df[c] = df[c].astype("string")
     return df
+
+
+def _devices_cell(x: Any) -> str:
+    """A ``devices`` cell as its text ("0,3", "" for none), whatever a file made of it."""
+    if x is None or (isinstance(x, float) and x != x) or type(x).__name__ == "NAType":
+        return ""
+    if isinstance(x, (int, float)):
+        return str(int(x))
+    return str(x)
 
 
 class RunRecord:
