@@ -303,3 +303,32 @@ def test_an_abandoned_thread_attempt_keeps_its_device_until_its_thread_returns()
     nxt, rec = run(main())
     df = rec.tasks.set_index("task_id")
     assert df.loc[nxt, "status"] == "completed" and df.loc[nxt, "devices"] == "0"
+
+
+def my_devices():
+    return sl.current_devices()
+
+
+async def my_devices_async():
+    return sl.current_devices()
+
+
+@pytest.mark.parametrize("mode", ["thread", "asyncio", "process"])
+def test_every_mode_reads_its_attempts_devices_from_current_devices(mode, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fn = my_devices_async if mode == "asyncio" else my_devices
+
+    async def main():
+        limits = ResourceLimits(task_timeout=60)
+        async with sl.ParallelExecutor(mode=mode, limits=limits, agents=[gpu_agent("a", 2, capacity=2)]) as ex:
+            await ex.submit_batch([Task(fn, id="one", resources={"gpu": 1}), Task(fn, id="two", resources={"gpu": 2}),
+                                   Task(fn, id="none")])
+            await ex.wait_for_completion(60)
+            return await ex.get_all_results(), ex.record()
+
+    res, rec = run(main())
+    df = rec.tasks.set_index("task_id")
+    for tid in ("one", "two", "none"):
+        got = res[tid].value
+        assert ",".join(map(str, got)) == df.loc[tid, "devices"], tid
+    assert len(res["two"].value) == 2 and res["none"].value == ()
