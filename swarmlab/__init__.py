@@ -13,6 +13,7 @@ from . import workloads
 from .analysis.estimate import DurationEstimator, learn_durations
 from .errors import (
     BackendUnavailable,
+    BudgetExhausted,
     CommandError,
     ConfigError,
     DependencyCycleError,
@@ -98,6 +99,7 @@ __all__ = [
     "BackendUnavailable",
     "BenchmarkConfig",
     "BenchmarkEngine",
+    "BudgetExhausted",
     "CallableRunner",
     "CommandError",
     "CommandRunner",

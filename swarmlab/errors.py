@@ -19,6 +19,7 @@ __all__ = [
     "CommandError",
     "JournalError",
     "RateLimited",
+    "BudgetExhausted",
 ]
 
 
@@ -130,3 +131,25 @@ class RateLimited(SwarmlabError):
 
     def __reduce__(self) -> tuple:  # travels back from worker processes whole
         return type(self), (self.retry_after_s, self.resource)
+
+
+class BudgetExhausted(SwarmlabError):
+    """A budget of the run is spent (``ResourceLimits(budgets={"cost_usd": 5.0})``):
+    nothing new starts, and a call waiting for its units (``swarmlab.acquire``,
+    ``swarmlab.call``) or asking for them is refused with this. A body may catch it to
+    end cleanly with what it has.
+
+    Attributes
+    ----------
+    budget : str
+        The reported value it is a budget of (``cost_usd``).
+    limit, spent : float
+        The budget, and what was reported when it was reached.
+    """
+
+    def __init__(self, budget: str, limit: float, spent: float) -> None:
+        self.budget, self.limit, self.spent = budget, float(limit), float(spent)
+        super().__init__(f"the run's budget of {budget} is spent ({spent:g} of {limit:g}): nothing new starts")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.budget, self.limit, self.spent)

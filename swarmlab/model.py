@@ -434,6 +434,12 @@ class ResourceLimits:
     rates : dict of str to RateLimit
         Token buckets by name (``{"rpm": RateLimit(120, per_s=60)}``): a task's units are
         taken when an attempt starts and not given back; the bucket refills continuously.
+    budgets : dict of str to float
+        Per run, by the name of a value bodies report (``{"cost_usd": 5.0}``,
+        ``swarmlab.report(cost_usd=...)``): once the reported total reaches one, nothing
+        new starts (waiting tasks end ``cancelled`` saying so, calls waiting for units
+        are refused with ``BudgetExhausted``); attempts running finish, and what they
+        report still counts (``meta["resources"]["budgets"]``).
     """
 
     max_cpu_percent: float | None = 80.0
@@ -446,6 +452,7 @@ class ResourceLimits:
     max_task_memory_mb: float | None = None
     pools: Mapping[str, float] = field(default_factory=dict)
     rates: Mapping[str, RateLimit] = field(default_factory=dict)
+    budgets: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         cpu = positive(self.max_cpu_percent, "ResourceLimits.max_cpu_percent", allow_none=True)
@@ -469,6 +476,16 @@ class ResourceLimits:
                 f"ResourceLimits.monitoring_interval must be between 0.05 and 3600 seconds; got {m!r}"
             )
         object.__setattr__(self, "pools", unit_map(self.pools, "ResourceLimits.pools", positive_only=True))
+        budgets = self.budgets if self.budgets is not None else {}
+        if not isinstance(budgets, Mapping):
+            raise ConfigError(f"ResourceLimits.budgets must be a dict of reported value -> limit, such as "
+                              f"{{'cost_usd': 5.0}}; got {budgets!r}")
+        for name, v in budgets.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ConfigError(f"ResourceLimits.budgets: names are the values bodies report (identifiers, "
+                                  f"such as 'cost_usd'); got {name!r}")
+            positive(v, f"ResourceLimits.budgets[{name!r}] (the most a run may spend)")
+        object.__setattr__(self, "budgets", {k: float(v) for k, v in budgets.items()})
         rates = self.rates
         if rates is None:
             rates = {}

@@ -75,7 +75,7 @@ def test_an_attempt_that_ends_gives_its_calls_back_and_withdraws_those_that_wait
     calls.ask(a, 1, {"llm": 1}, 0.0)  # never given back by the body
     gb = calls.ask(b, 1, {"llm": 1}, 0.0)
     d.finish(b, b.attempt, 1.0, sl.TaskStatus.FAILED, exc=ValueError("x"))
-    assert calls.dropped == [gb] and not calls.waiting
+    assert calls.dropped == [(gb, None)] and not calls.waiting
     d.finish(a, a.attempt, 2.0, sl.TaskStatus.COMPLETED)
     assert d.units.free["llm"] == 1 and not calls.held
 

@@ -70,7 +70,9 @@ class Calls:
         self.waiting_for: dict[str, int] = {}  # resource -> calls waiting that need it
         self.held: dict[tuple[str, int], list[Grant]] = {}  # (task id, attempt) -> grants out
         self.granted: list[Grant] = []  # given while waiting, for the driver to resolve
-        self.dropped: list[Grant] = []  # withdrawn with their attempt, for the driver to refuse
+        # withdrawn, with why (None: their attempt ended), for the driver to refuse
+        self.dropped: list[tuple[Grant, BaseException | None]] = []
+        self.refusal: BaseException | None = None  # once set (a budget spent), every ask raises it
         self.kept: set[tuple[str, int]] = set()  # abandoned attempts keeping their grants
         # (task id, attempt) -> rate -> units its calls took: declared, for the true-up by
         # what the body reports (a rate's ``reported`` value)
@@ -83,6 +85,8 @@ class Calls:
         before it (``granted_s`` set), else queued (:attr:`granted` hands it over once
         given). Raises ConfigError for a name that is no pool or rate of the run or a
         need larger than it."""
+        if self.refusal is not None:
+            raise self.refusal
         units = self.units
         need = st.need
         pool, rate = [], []
@@ -200,7 +204,7 @@ class Calls:
             dropped = [g for g in self.waiting if g.st is st and g.attempt == attempt]
             for g in dropped:
                 self._withdraw(g)
-            self.dropped += dropped
+                self.dropped.append((g, None))
         if key not in self.held:
             return
         if abandoned:
@@ -208,6 +212,14 @@ class Calls:
             return
         for g in self.held.pop(key):
             self._return(g, now)
+
+    def close(self, refusal: BaseException) -> None:
+        """No call is given units any more: those waiting are refused with ``refusal``
+        (:attr:`dropped`), and so is every later ask."""
+        self.refusal = refusal
+        for g in list(self.waiting):
+            self._withdraw(g)
+            self.dropped.append((g, refusal))
 
     def release_kept(self, st: Any, attempt: int, now: float) -> bool:
         key = (st.id, attempt)

@@ -170,7 +170,7 @@ class Dispatcher:
         self.membership = Membership(self)  # agents joining, retiring, leaving (core/membership.py)
         self.rate_limited: dict[str, list[int]] = {}  # task id -> [refusals, refusals in a row]
         self.closed: str | None = None  # why nothing starts any more (cancel_waiting), or None
-        if limits.pools or limits.rates or any(a.resources for a in agents):
+        if limits.pools or limits.rates or limits.budgets or any(a.resources for a in agents):
             self.membership.use_units()
 
     # ------------------------------------------------------------------ submission
@@ -258,6 +258,8 @@ class Dispatcher:
                     enqueue(st, now)
         if dep_ids is not None:
             self._link(states, dep_ids, now)
+        if self.closed is not None:  # (a budget spent) nothing starts any more: they end at once
+            self.cancel_waiting(now, self.closed)
         return ids
 
     def _link(self, states: list[TaskState], dep_ids: list[list[str]], now: float) -> None:

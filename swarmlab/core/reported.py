@@ -1,5 +1,6 @@
 """What a body reported (``swarmlab.report``), as the dispatcher takes it at the end of
-an attempt: recorded as report rows, and trued up against the rates.
+an attempt: recorded as report rows, trued up against the rates, and counted against
+the run's budgets (:mod:`swarmlab.core.budgets`).
 
 The values come with the attempt's outcome (``Dispatcher.finish(..., reported=...)``):
 one report row (:data:`swarmlab.events.REPORT_FIELDS`) per name, the attempt's sum, and
@@ -23,6 +24,14 @@ def take_reported(d: Any, st: Any, attempt: int, reported: dict[str, float], now
     if units is not None:  # declared: the task's own units and its calls' (swarmlab.acquire)
         calls = units.calls
         units.charge(reported, st.need, now, calls.spent.pop((st.id, attempt), None) if calls is not None else None)
+        if units.budgets is not None:
+            spent = units.budgets.add(reported, now)
+            if spent is not None:  # the run is closed: nothing new starts, waiting calls are refused
+                why = f"{spent.budget}: {spent.spent:g} of {spent.limit:g} reported"
+                d.recorder.emit(now, "budget_exhausted", st.id, None, why)
+                d.cancel_waiting(now, f"the run's budget was spent ({why}) before the task started")
+                if calls is not None:
+                    calls.close(spent)
     rows, tid = d.recorder.reports, st.id
     for name, value in reported.items():
         rows.append(report_row(task_id=tid, attempt=attempt, name=name, value=value))

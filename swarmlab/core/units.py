@@ -41,6 +41,7 @@ from ..errors import ConfigError, RateLimited
 from ..events import Recorder, attempt_row
 from ..model import GPU, Agent, ResourceLimits, Task
 from .bucket import EPSILON, TokenBucket
+from .budgets import Budgets
 from .calls import Calls
 from .devices import Devices, devices_text, gpu_units
 
@@ -119,6 +120,7 @@ class Units:
         self._names: set[str] = set()
         self._resolved: dict[tuple, Need] = {}  # (requires, resources) -> Need: tasks share them
         self.calls: Calls | None = None  # units per call (swarmlab.acquire), once a body asks
+        self.budgets = Budgets(limits.budgets) if limits.budgets else None  # what bodies report, in all
         self.check_names()
 
     # ------------------------------------------------------------------ devices
@@ -507,7 +509,8 @@ class Units:
         return {"pools": dict(self.sizes),
                 "rates": {n: {"limit": r.limit, "per_s": r.per_s} for n, r in self.rates.items()},
                 "held_s": held, "task_resources": dict(self.declared),
-                **({"devices": self.devices.table()} if self.devices is not None else {})}
+                **({"devices": self.devices.table()} if self.devices is not None else {}),
+                **({"budgets": self.budgets.summary()} if self.budgets is not None else {})}
 
 
 def _rank(e: tuple) -> tuple:

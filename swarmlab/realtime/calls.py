@@ -111,7 +111,10 @@ class CallChannel:
             return
         if calls.dropped:
             dropped, calls.dropped = calls.dropped, []
-            self.refuse(dropped, "the attempt ended while this call waited for its units")
+            for g, why in dropped:
+                if not g.ticket.done():
+                    g.ticket.set_exception(why if why is not None else ExecutorClosedError(
+                        "the attempt ended while this call waited for its units"))
         if not calls.granted:
             return
         for g in calls.take_granted():

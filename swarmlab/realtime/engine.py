@@ -27,7 +27,7 @@ from ..core.admission import Admission, over_task_memory
 from ..core.dispatcher import Dispatcher
 from ..core.reported import take_reported
 from ..core.taskstate import RUNNING, TaskState
-from ..errors import ConfigError, MemoryLimitError
+from ..errors import BudgetExhausted, ConfigError, MemoryLimitError
 from ..events import Recorder, resource_row
 from ..model import Agent, ResourceLimits, Task, TaskStatus
 from .calls import CallChannel
@@ -136,7 +136,9 @@ class Engine:
 
     def failed(self, st: TaskState, attempt: int, exc: BaseException, error_type: str | None = None,
                tb: str | None = None, reported: dict[str, float] | None = None) -> None:
-        self._end(st, attempt, _FAILED, None, exc, error_type, tb, reported=reported)
+        # a call refused because the run's budget is spent: the run stopped the attempt, it did not fail
+        status = TaskStatus.CANCELLED if isinstance(exc, BudgetExhausted) else _FAILED
+        self._end(st, attempt, status, None, exc, error_type, tb, reported=reported)
 
     def lost(self, st: TaskState, attempt: int, exc: BaseException, tb: str | None = None) -> None:
         self._end(st, attempt, _FAILED, None, exc, "worker_lost", tb, True)

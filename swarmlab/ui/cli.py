@@ -127,14 +127,18 @@ def _limit(flag: str, kind: str, form: str):
 
 _pool = _limit("--pool", "pool", "NAME=N (a pool of N units shared by the agents, e.g. llm=8)")
 _rate = _limit("--rate", "rate", "NAME=N/S (N units per S seconds, e.g. rpm=120/60)")
+_budget = _limit("--budget", "pool", "NAME=N (the most the bodies may report of NAME in all, e.g. cost_usd=5)")
 _need = _limit("--task-resources", "need", "NAME=N (each task needs N units of a --pool or --rate NAME, e.g. llm=1)")
 
 
-def _limits_of(args: argparse.Namespace, n: int):
-    """The pools and rates of ``--pool``/``--rate`` as ResourceLimits (None without any),
-    checked against ``--task-resources``: each need names one of them, each of them is
-    needed (a limit no task needs would limit nothing)."""
+def _limits_of(args: argparse.Namespace, wl):
+    """The pools, rates and budgets of ``--pool``/``--rate``/``--budget`` as ResourceLimits
+    (None without any), checked against ``--task-resources``: each need names one of them,
+    each of them is needed (a limit no task needs would limit nothing) unless the
+    workload's own tasks ask for it (``Workload.limits``: llm_swarm's calls)."""
     pools, rates, needs = dict(args.pool or ()), dict(args.rate or ()), dict(args.task_resources or ())
+    budgets = dict(args.budget or ())
+    own = set(wl.limits.pools) | set(wl.limits.rates) if wl.limits is not None else set()
     both = sorted(set(pools) & set(rates))
     if both:
         raise ConfigError(f"--pool and --rate both name {both}; give each name once")
@@ -142,14 +146,14 @@ def _limits_of(args: argparse.Namespace, n: int):
     if unknown:
         raise ConfigError(f"--task-resources names {unknown}, which no --pool or --rate gives "
                           f"(they give {sorted(pools) + sorted(rates) or 'nothing'}); add --pool NAME=N or --rate NAME=N/S")
-    idle = sorted((set(pools) | set(rates)) - set(needs))
+    idle = sorted((set(pools) | set(rates)) - set(needs) - own)
     if idle:
         raise ConfigError(f"--pool/--rate {idle} limits nothing: no task needs it; add --task-resources "
                           f"{idle[0]}=1 (each task needs 1 unit)")
-    if not needs:
+    if not (needs or budgets or pools or rates):
         return None, needs
-    return ResourceLimits(max_queue_size=max(1000, n), max_cpu_percent=None, max_memory_mb=None, pools=pools,
-                          rates=rates), needs
+    return ResourceLimits(max_queue_size=max(1000, wl.n), max_cpu_percent=None, max_memory_mb=None, pools=pools,
+                          rates=rates, budgets=budgets), needs
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -159,6 +163,9 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", action="append", type=_rate, metavar="NAME=N/S",
                         help="a rate: a token bucket of N units refilled every S seconds (repeatable; e.g. rpm=120/60; "
                         "default: none)")
+    parser.add_argument("--budget", action="append", type=_budget, metavar="NAME=N",
+                        help="the most the run's task bodies may report of NAME in all (repeatable; e.g. cost_usd=5: "
+                        "once reached, nothing new starts; default: none)")
     parser.add_argument("--task-resources", action="append", type=_need, metavar="NAME=N",
                         help="each task of the workload needs N units of the --pool or --rate NAME (repeatable; "
                         "default: none)")
@@ -234,7 +241,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     before = set(store.list()["run_id"])
     args.interrupted = lambda: _interrupted_compare(store, before)
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
-    limits, needs = _limits_of(args, wl.n)
+    limits, needs = _limits_of(args, wl)
     wl = workloads.needing(wl, needs)
     reps = (f"repeats until intervals are narrower than {args.rel_width:.0%} of the mean (budget {args.budget_s:g} s)"
             if args.repeats == "auto" else f"{args.repeats} repeats")
@@ -324,14 +331,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from ..virtual.simulation import simulate
 
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
-    limits, needs = _limits_of(args, wl.n)
+    limits, needs = _limits_of(args, wl)
     wl = workloads.needing(wl, needs)
     plan = setups(args.algorithms, args.add_stealing)
     recs = []
     with tqdm(plan, desc=f"simulate {wl.name} x {wl.n}", unit="run", file=sys.stderr) as bar:
         for setup in bar:
             bar.set_postfix_str(setup.label)
-            rec = simulate(wl.tasks(), wl.agents, scheduler=setup.scheduler(), seed=args.seed, limits=limits)
+            rec = simulate(wl.tasks(), wl.agents, scheduler=setup.scheduler(), seed=args.seed,
+                           limits=wl.limits_with(limits))
             rec.meta["algorithm"] = setup.label
             recs.append(rec)
     cols = ["algorithm", "tasks", "completed", "makespan_s", "efficiency", "imbalance", "p95_wait_s", "stolen"]
@@ -351,7 +359,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _describe(limits: ResourceLimits) -> str:
     """``"pool llm=8, rate rpm=120/60"``, as the flags wrote them."""
     return ", ".join([f"pool {k}={v:g}" for k, v in limits.pools.items()]
-                     + [f"rate {k}={r.limit:g}/{r.per_s:g}" for k, r in limits.rates.items()])
+                     + [f"rate {k}={r.limit:g}/{r.per_s:g}" for k, r in limits.rates.items()]
+                     + [f"budget {k}={v:g}" for k, v in limits.budgets.items()])
 
 
 def _store(path: str):
