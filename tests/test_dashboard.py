@@ -17,6 +17,7 @@ import pytest
 from conftest import stop_group
 
 import swarmlab as sl
+from swarmlab.events import attempt_row
 from swarmlab.store.journal import JOURNAL_NAME, encode_line
 from swarmlab.store.runs import RunStore
 from swarmlab.ui import dashboard as dash_module
@@ -48,8 +49,9 @@ def _ev(seq, t, kind, tid=None):
 
 
 def _att(tid, t0, t1, status="completed"):
-    return {"type": "attempt", "row": [tid, tid, 1, status, 1, "agent-0", "thread", None, 0.0, 0.0, t0, t1, None,
-                                       None]}
+    return {"type": "attempt", "row": list(attempt_row(
+        task_id=tid, name=tid, attempt=1, status=status, priority=1, agent_id="agent-0", mode="thread", worker=None,
+        submitted_s=0.0, ready_s=0.0, started_s=t0, finished_s=t1, error_type=None, error=None, devices=""))}
 
 
 def _status(dash: Dashboard) -> dict[str, str]:

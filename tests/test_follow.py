@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import swarmlab as sl
+from swarmlab.events import attempt_row
 from swarmlab import workloads
 from swarmlab.events import Recorder
 from swarmlab.store.follow import SHOWN_DAMAGED, JournalFollower, RunProgress, scan_store
@@ -23,8 +24,10 @@ def _event(seq, t, kind, task=None):
 
 
 def _attempt(task, status, started, finished, attempt=1, agent="agent-0"):
-    return {"type": "attempt", "row": [task, task, attempt, status, 1, agent, "thread", None, 0.0, 0.0,
-                                       started, finished, None, None]}
+    return {"type": "attempt", "row": list(attempt_row(
+        task_id=task, name=task, attempt=attempt, status=status, priority=1, agent_id=agent, mode="thread",
+        worker=None, submitted_s=0.0, ready_s=0.0, started_s=started, finished_s=finished, error_type=None,
+        error=None, devices=""))}
 
 
 def _write(path: Path, *objs, raw: bytes = b"") -> None:
