@@ -108,3 +108,22 @@ def test_calls_are_checked_at_the_boundary():
         Task(None, calls=[1.0])
     with pytest.raises(ConfigError, match="no pool"):
         simulate([Task(None, calls=[Call(1.0, {"llm": 1})])], [Agent("a")])
+
+
+def test_a_timeout_cuts_the_calls_and_their_units_come_back():
+    # a's second call holds the pool's one unit when a's timeout (1.5 s) ends it: b's
+    # call, waiting since 0, is given the unit at 1.5, not at a's call's end (2.0)
+    a = Task(None, id="a", timeout=1.5, calls=[Call(1.0, {"llm": 1})] * 2)
+    b = Task(None, id="b", calls=[Call(1.0, {"llm": 1})])
+    rec = simulate([a, b], [Agent("x"), Agent("y")], limits=ResourceLimits(pools={"llm": 1}))
+    t = _by_id(rec)
+    assert t.loc["a", "status"] == "timed_out" and t.loc["a", "finished_s"] == 1.5
+    assert t.loc["b", "status"] == "completed" and t.loc["b", "finished_s"] == 2.0
+
+
+def test_an_agent_lost_mid_call_runs_the_task_again_from_its_first_call():
+    task = Task(None, id="t", calls=[Call(1.0, {"llm": 1})] * 2)
+    rec = simulate([task], [Agent("x"), Agent("y")], limits=ResourceLimits(pools={"llm": 1}), leaves=[(1.5, "x")])
+    rows = rec.tasks.sort_values("attempt")
+    assert list(rows["status"]) == ["failed", "completed"]
+    assert rows["finished_s"].iloc[-1] == 1.5 + 2.0 and rows["calls"].iloc[-1] == 2
