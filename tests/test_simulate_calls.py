@@ -5,6 +5,7 @@ import pytest
 
 from swarmlab import Agent, ConfigError, RateLimit, ResourceLimits, Task, compare, simulate
 from swarmlab.virtual import Call
+from swarmlab.virtual.replays import replay_tasks
 from swarmlab.workloads import llm_swarm
 from swarmlab.workloads.provider import FakeProvider, ProviderLimits
 
@@ -127,3 +128,11 @@ def test_an_agent_lost_mid_call_runs_the_task_again_from_its_first_call():
     rows = rec.tasks.sort_values("attempt")
     assert list(rows["status"]) == ["failed", "completed"]
     assert rows["finished_s"].iloc[-1] == 1.5 + 2.0 and rows["calls"].iloc[-1] == 2
+
+
+def test_a_replay_of_a_simulation_with_calls_takes_what_the_attempts_lasted():
+    tasks = [Task(None, id=i, estimate_s=1.0, calls=[Call(1.0, {"llm": 1})]) for i in ("a", "b")]
+    rec = simulate(tasks, [Agent("x"), Agent("y")], limits=ResourceLimits(pools={"llm": 1}))
+    assert rec.meta["durations"] == "estimate, calls"
+    # b waited 1 s for the pool: it lasted 2 s, not its estimate
+    assert {t.id: t.estimate_s for t in replay_tasks(rec)} == {"a": 1.0, "b": 2.0}

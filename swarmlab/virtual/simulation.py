@@ -125,7 +125,7 @@ def simulate(
         ``durations(task, agent, attempt, rng) -> seconds``: how long an attempt lasts
         (``rng`` is the run's seeded generator). Default ``estimate_s / agent.speed``;
         :func:`lognormal` and :func:`pareto` add seeded noise to it, :func:`per_kind`
-        picks a model by the task's kind.
+        picks a model by the task's kind. A task that carries calls lasts them instead.
     count_events_s : float, optional
         Keep counts of events per kind and bucket of this many seconds instead of every
         event (for runs of millions of tasks): the tasks frame is whole, the events frame
@@ -301,8 +301,10 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     if d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
         meta["resources"] = d.units.summary(now)
     meta["durations"] = "estimate" if durations is None else getattr(durations, "__qualname__", "model")
-    if steps is not None and steps.providers:
-        meta["providers"] = steps.summary()
+    if steps is not None:  # some attempts lasted their calls, not a duration (a replay takes what they measured)
+        meta["durations"] += ", calls"
+        if steps.providers:
+            meta["providers"] = steps.summary()
     if estimator is not None:
         meta["estimator"] = repr(estimator)
     if arrivals_given := [a for _, a in joins]:
