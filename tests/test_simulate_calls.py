@@ -136,3 +136,31 @@ def test_a_replay_of_a_simulation_with_calls_takes_what_the_attempts_lasted():
     assert rec.meta["durations"] == "estimate, calls"
     # b waited 1 s for the pool: it lasted 2 s, not its estimate
     assert {t.id: t.estimate_s for t in replay_tasks(rec)} == {"a": 1.0, "b": 2.0}
+
+
+def test_a_real_run_records_its_calls_and_a_whatif_makes_them_again_under_other_limits():
+    import asyncio
+
+    import swarmlab
+
+    async def body():
+        for _ in range(2):
+            await swarmlab.call(asyncio.sleep, 0.02, units={"llm": 1})
+
+    async def main():
+        async with swarmlab.ParallelExecutor("asyncio", ResourceLimits(pools={"llm": 4}),
+                                             agents=[Agent(f"a{i}") for i in range(4)]) as ex:
+            await ex.submit_batch([Task(body, id=f"t{i}") for i in range(4)])
+        return ex.record()
+
+    rec = swarmlab.run(main())
+    made = rec.meta["calls"]
+    assert sorted(made) == ["t0", "t1", "t2", "t3"]
+    assert all(len(calls) == 2 and all(c[0] == 1 and c[3] == {"llm": 1.0} for c in calls) for calls in made.values())
+    replayed = {t.id: t for t in replay_tasks(rec)}
+    held = {tid: [c[2] for c in calls] for tid, calls in made.items()}
+    assert {tid: [c.duration_s for c in t.calls if c.units] for tid, t in replayed.items()} == held
+    # under a pool of one the eight calls cannot overlap: the what-if lasts at least their holds
+    table = swarmlab.whatif(rec, ["round_robin"], limits=ResourceLimits(pools={"llm": 1}))
+    what_if = table.set_index("scenario").loc["what if round_robin", "makespan_s"]
+    assert what_if >= sum(map(sum, held.values())) - 1e-9
