@@ -146,6 +146,10 @@ class Task:
         that can cover them and starts only when every unit is free; pool and agent
         units come back at every end, rate units are spent. ``{"gpu": 1}`` is one device
         (``{"gpu": 0.5}`` half of one, shared).
+    calls : sequence of swarmlab.virtual.Call
+        The provider calls an attempt makes, for ``simulate`` (a real run calls ``fn``,
+        which makes its calls itself): the simulated attempt makes them one after another
+        instead of lasting its ``estimate_s``.
 
     Examples
     --------
@@ -170,6 +174,7 @@ class Task:
     retry_backoff_s: float = _BACKOFF
     with_agent: bool = False
     resources: Mapping[str, float] | None = None
+    calls: tuple = ()
     is_coroutine: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
@@ -246,8 +251,21 @@ class Task:
             if g is not None and g > 1 and g != int(g):
                 raise ConfigError(f"Task resources[{GPU!r}] holds whole devices, or a share of one below 1; got {g!r}")
             self.resources = need or None
+        if type(self.calls) is not tuple or self.calls:
+            self.calls = _check_calls(self.calls)
 
 
+def _check_calls(calls: Any) -> tuple:
+    """A tuple of calls (their type, ``swarmlab.virtual.Call``, lives above the model:
+    what is checked here is that each looks like one)."""
+    if isinstance(calls, (str, bytes, Mapping)) or not isinstance(calls, Iterable):
+        raise ConfigError(f"Task calls must be a sequence of swarmlab.virtual.Call; got {calls!r}")
+    calls = tuple(calls)
+    for c in calls:
+        if not hasattr(c, "duration_s") or not hasattr(c, "units"):
+            raise ConfigError(f"Task calls must be swarmlab.virtual.Call values (Call(duration_s, units=...)); "
+                              f"got {c!r}")
+    return calls
 
 
 def _check_dependencies(deps: Any) -> tuple:

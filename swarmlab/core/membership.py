@@ -114,8 +114,8 @@ class Membership:
             st.lost += 1
             d.recorder.emit(now, "failed", st.id, slot.id, "agent_lost")
             slot.running -= 1
-            if st.need is not None:
-                d.units.release(slot, st.need, now, st.devices)
+            if d.units is not None:  # its units come back, and so do its calls' (swarmlab.acquire)
+                d.units.ended(st, slot, False, now)
             d.n_running -= 1
             d.n_waiting += 1
         slot.work = slot.hi_work = 0.0

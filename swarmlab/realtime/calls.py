@@ -35,6 +35,9 @@ class CallChannel:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._calls: Calls | None = None
+        # (task id, attempt, granted at, held s, units) of each call given back: what a
+        # replay needs to make the calls again (record.meta["calls"])
+        self.log: list[tuple[str, int, float, float, dict[str, float]]] = []
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -84,7 +87,10 @@ class CallChannel:
     def give_back(self, g: Grant) -> None:
         """The call is over (from the loop thread)."""
         if self._calls is not None:
-            self._calls.give_back(g, self.engine.now())
+            now = self.engine.now()
+            if g.granted_s is not None:
+                self.log.append((g.st.id, g.attempt, g.granted_s, now - g.granted_s, dict(g.pool + g.rate)))
+            self._calls.give_back(g, now)
             self.engine.pump_soon()
 
     def give_back_threadsafe(self, g: Grant) -> None:

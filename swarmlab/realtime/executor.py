@@ -435,6 +435,11 @@ class ParallelExecutor:
         self.meta["scheduling_metrics"] = dataclasses.asdict(self._d.placements.metrics())
         if self._d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
             self.meta["resources"] = self._d.units.summary(self._engine.now())
+        if self._engine.calls.log:  # each call's units and how long it held them, for replay()
+            calls: dict[str, list] = {}
+            for tid, attempt, granted_s, held_s, units in self._engine.calls.log:
+                calls.setdefault(tid, []).append([attempt, round(granted_s, 6), round(held_s, 6), units])
+            self.meta["calls"] = calls
         return self.meta
 
     def _terminal(self, st: TaskState) -> None:

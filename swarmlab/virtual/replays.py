@@ -2,18 +2,22 @@
 
 The tasks, their priorities, capabilities and dependencies come from the record; each
 task lasts what it measured, normalised by the speed of the agent that ran it, so a
-faster or slower agent in the replay takes proportionally less or more.
+faster or slower agent in the replay takes proportionally less or more. A task whose
+recorded attempt made calls under the run's pools and rates (``record.meta["calls"]``:
+``swarmlab.acquire`` and ``swarmlab.call`` with units) makes them again, each holding its
+units as long as it did, so a replay under other limits waits for them as those limits say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..model import Agent, ResourceLimits, Task
 from ..scheduling import STEAL_MAX_PRIORITY, SchedulingAlgorithm, TaskScheduler
 from ..store.records import RunRecord
+from .calls import Call
 from .simulation import simulate
 
 if TYPE_CHECKING:  # pandas is imported when a what-if table is built
@@ -56,6 +60,12 @@ def replay_tasks(record: RunRecord) -> list[Task]:
     final = record.final()
     final = final.iloc[sorted(range(len(final)), key=lambda i: order.get(final["task_id"].iloc[i], i))]
     needs = (record.meta.get("resources") or {}).get("task_resources") or {}
+    made = record.meta.get("calls") or {}
+    pick = {}  # task id -> the attempt whose calls are made again: the one whose duration is taken
+    if made:
+        pick = {r.task_id: r for r in started.drop_duplicates("task_id", keep="last").itertuples()}
+        pick.update({r.task_id: r for r in started[started["status"] == "completed"].drop_duplicates(
+            "task_id", keep="last").itertuples()})
     tasks = []
     for _, row in final.iterrows():
         tid = row["task_id"]
@@ -67,10 +77,29 @@ def replay_tasks(record: RunRecord) -> list[Task]:
             dur = float(any_run[tid])
         else:
             dur = float(row["estimate_s"]) if row["estimate_s"] == row["estimate_s"] else fallback
+        calls = _calls(made.get(tid), pick.get(tid), dur) if made else ()
         tasks.append(Task(None, id=tid, name=row["name"], estimate_s=max(dur, 0.0), priority=int(row["priority"]),
                           requires=list(row["requires"]), dependencies=list(row["dependencies"]),
-                          kind=row["kind"] if row["kind"] == row["kind"] else None, resources=needs.get(tid)))
+                          kind=row["kind"] if row["kind"] == row["kind"] else None, resources=needs.get(tid),
+                          calls=calls))
     return tasks
+
+
+def _calls(made: list | None, row: Any, dur: float) -> tuple[Call, ...]:
+    """The calls a recorded attempt (``row`` of the tasks frame) made (``meta["calls"]``:
+    attempt, granted at, held s, units), in the order they were granted, after the
+    attempt's time outside them (its duration less the calls' holds and its
+    ``limit_wait_s``, as one call that asks for nothing: where in the body it fell is not
+    recorded)."""
+    if not made or row is None:
+        return ()
+    mine = sorted((c for c in made if c[0] == int(row.attempt)), key=lambda c: c[1])
+    if not mine:
+        return ()
+    calls = tuple(Call(max(float(held), 0.0), units) for _, _, held, units in mine)
+    waited = getattr(row, "limit_wait_s", 0.0)
+    rest = dur - sum(c.duration_s for c in calls) - (waited if waited == waited else 0.0)
+    return ((Call(rest),) if rest > 0 else ()) + calls
 
 
 def _own_scheduler(record: RunRecord) -> TaskScheduler:
@@ -95,15 +124,16 @@ def replay(record: RunRecord, scheduler: object = None, agents: Sequence[Agent] 
 
 
 def whatif(record: RunRecord, algorithms: Sequence[str | SchedulingAlgorithm] | None = None,
-           agents: Sequence[Agent] | None = None, seed: int = 0) -> pd.DataFrame:
+           agents: Sequence[Agent] | None = None, seed: int = 0, limits: ResourceLimits | None = None) -> pd.DataFrame:
     """The comparison summary of ``record`` replayed under each algorithm (each as
     itself: only work_stealing steals), next to the record itself (``scenario`` = "recorded") and its replay
-    under its own settings ("replayed")."""
+    under its own settings ("replayed"). ``limits``: the what-ifs run under these instead
+    of the record's (a provider's higher tier: the recorded calls are made again under them)."""
     from ..analysis.figures import summary
 
     algs = [getattr(a, "value", a) for a in (algorithms or list(SchedulingAlgorithm))]
     runs = [record, replay(record, agents=agents, seed=seed)]
-    runs += [replay(record, TaskScheduler(a), agents=agents, seed=seed) for a in algs]
+    runs += [replay(record, TaskScheduler(a), agents=agents, limits=limits, seed=seed) for a in algs]
     table = summary(runs)
     table.insert(0, "scenario", ["recorded", "replayed"] + [f"what if {a}" for a in algs])
     return table

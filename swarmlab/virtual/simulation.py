@@ -24,6 +24,7 @@ from ..model import Agent, ResourceLimits, Task, TaskStatus, agent_list
 from ..scheduling.registry import resolve_policy
 from ..scheduling.scheduler import note_run
 from ..store.records import RunRecord
+from .calls import Call, CallSteps, VirtualClock
 from .durations import DurationModel
 
 __all__ = ["simulate"]
@@ -89,7 +90,12 @@ def simulate(
 
     A task's attempt lasts ``estimate_s / agent.speed`` virtual seconds; an attempt
     longer than the task's timeout ends ``timed_out`` at the timeout. Task bodies are
-    never called.
+    never called. A task that carries calls (``Task(calls=[swarmlab.virtual.Call(...)])``)
+    makes them instead, one after another, each waiting for its pool and rate units as
+    ``swarmlab.call`` does and admitted, or refused with a 429 and retried after its
+    retry-after, by its provider (:mod:`swarmlab.virtual.calls`); its attempt ends after
+    its last call and reports ``tokens``, ``cost_usd``, ``calls``, ``limit_wait_s`` and
+    ``n_rate_limited`` as a real body would, so budgets act too.
 
     Parameters
     ----------
@@ -106,7 +112,7 @@ def simulate(
         since every task is submitted at time 0. None (default): no cap beyond the
         agents' capacities and no timeout (only tasks' own ``timeout`` acts).
     seed : int
-        Seeds retry jitter.
+        Seeds retry jitter (of tasks and of calls refused by their provider).
     failures : callable, optional
         ``failures(task, attempt) -> exception or None``: the exception an attempt ends
         with (it then counts as ``failed`` after its full duration), or None.
@@ -119,7 +125,7 @@ def simulate(
         ``durations(task, agent, attempt, rng) -> seconds``: how long an attempt lasts
         (``rng`` is the run's seeded generator). Default ``estimate_s / agent.speed``;
         :func:`lognormal` and :func:`pareto` add seeded noise to it, :func:`per_kind`
-        picks a model by the task's kind.
+        picks a model by the task's kind. A task that carries calls lasts them instead.
     count_events_s : float, optional
         Keep counts of events per kind and bucket of this many seconds instead of every
         event (for runs of millions of tasks): the tasks frame is whole, the events frame
@@ -172,6 +178,12 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
         raise ConfigError(f"estimator must have predict(task) (a swarmlab.DurationEstimator); got {estimator!r}")
     tasks = instances(tasks, Task, "simulate tasks", "give a list of swarmlab.Task (Task(fn, estimate_s=...))")
     for t in tasks:
+        if t.calls:
+            for c in t.calls:
+                if not isinstance(c, Call):
+                    raise ConfigError(f"task {t.id or t.name!r} carries {c!r} among its calls; simulate takes "
+                                      "swarmlab.virtual.Call values (Call(duration_s, units=..., provider=...))")
+            continue  # it lasts its calls
         if t.estimate_s is None and durations is None and estimator is None:
             raise ConfigError(
                 f"simulate needs estimate_s on every task; task {t.id or t.name!r} has none; give it one, "
@@ -189,7 +201,7 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     d.submit(tasks, 0.0)
     if estimator is not None and durations is None:
         for st in d.tasks.values():
-            if st.task.estimate_s is None:
+            if st.task.estimate_s is None and not st.task.calls:
                 raise ConfigError(f"the estimator {estimator!r} has no prediction for task {st.id!r} (nothing like "
                                   "it was observed) and no durations= says how long it lasts; give one of them")
     # (time, order given, who): an Agent joins, an agent id leaves; pop() takes the earliest
@@ -211,13 +223,31 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     push, pop = heapq.heappush, heapq.heappop
     started, finish, timed_out = d.started, d.finish, TaskStatus.TIMED_OUT
     rng = random.Random(seed)
+    steps: CallSteps | None = None  # the calls in flight, made at the first task that carries calls
     counted = rec.events if isinstance(rec.events, EventCounts) else None
     fold_at = EventCounts.FOLD_AT
     while True:
         if counted is not None and len(counted) > fold_at:
             counted.fold()
+        if steps is not None:
+            steps.settle(now)
         for st in d.take_starts(now):
             started(st, now, "simulated")
+            if st.task.calls:  # it lasts its calls: they end it (a timeout first, if it comes first)
+                if steps is None:
+                    steps = CallSteps(d, rng, VirtualClock())
+                exc = failures(st.task, st.attempt) if failures is not None else None
+                steps.start(st, now, exc)
+                if st.timeout is not None:
+                    end = now + st.timeout
+                    entry = (st, st.attempt, timed_out,
+                             TimeoutError(f"attempt exceeded its timeout of {st.timeout}s"))
+                    if end in ends:
+                        ends[end].append(entry)
+                    else:
+                        ends[end] = [entry]
+                        push(instants, end)
+                continue
             if durations is None:
                 dur = st.task.estimate_s / st.slot.speed
             else:
@@ -239,6 +269,12 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
             due, _, _ = arrivals[-1]
             if wake is None or due < wake:
                 wake = due
+        if steps is not None and steps.heap:  # a call's step is due before the attempt ends and wake-ups after it
+            at = steps.heap[0][0]
+            if (not instants or at < instants[0]) and (wake is None or at <= wake):
+                now = at
+                steps.step(now)
+                continue
         if instants and (wake is None or instants[0] <= wake):
             now = pop(instants)
             for st, attempt, status, exc in ends.pop(now):  # every attempt that ends now, then the starts
@@ -265,6 +301,10 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     if d.units is not None:  # pools, rates, and the seconds tasks were held back per resource
         meta["resources"] = d.units.summary(now)
     meta["durations"] = "estimate" if durations is None else getattr(durations, "__qualname__", "model")
+    if steps is not None:  # some attempts lasted their calls, not a duration (a replay takes what they measured)
+        meta["durations"] += ", calls"
+        if steps.providers:
+            meta["providers"] = steps.summary()
     if estimator is not None:
         meta["estimator"] = repr(estimator)
     if arrivals_given := [a for _, a in joins]:

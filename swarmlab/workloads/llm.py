@@ -6,7 +6,9 @@ task makes one to three calls to one :class:`~swarmlab.workloads.provider.FakePr
 (in-process, no network: the workload runs in ASYNCIO and THREAD), each with its
 latency (log-normal with a heavy tail) and its input and output tokens drawn per call
 from the seed, through :func:`swarmlab.call`: a 429 is retried for that call alone.
-Each task reports its ``tokens``, ``cost_usd`` and ``calls``.
+Each task reports its ``tokens``, ``cost_usd`` and ``calls``. Each task also carries its
+calls (``Task.calls``), so ``simulate()`` makes the same calls to a model of the same
+provider on virtual time.
 
 With ``declare_limits`` the tasks ask for the provider's limits per call (``llm``,
 ``rpm``, ``tpm``: :data:`~swarmlab.workloads.provider.POOL` and the rates) and
@@ -25,6 +27,7 @@ from ..errors import ConfigError
 from ..model import Agent, Task
 from ..percall import call
 from ..scope import report
+from ..virtual.calls import Call
 from .provider import POOL, RPM, TPM, FakeProvider, ProviderLimits
 from .recipes import Workload
 
@@ -152,7 +155,9 @@ def llm_swarm(n: int = 60, *, seed: int = 0, declare_limits: bool = True, tier: 
         body = agent_call_async if style == "async" else agent_call
         return [Task(body, (provider, calls[tid], declare_limits), id=tid, name=role,
                      requires={"lead"} if role != "work" else {"worker"}, dependencies=deps, kind="io",
-                     estimate_s=round(sum(lat for _, _, lat in calls[tid]), 6))
+                     estimate_s=round(sum(lat for _, _, lat in calls[tid]), 6),
+                     calls=[Call(lat, _units(a, b) if declare_limits else {}, a, b, provider)
+                            for a, b, lat in calls[tid]])  # what simulate() makes instead of the body
                 for tid, role, deps in graph]
 
     meta: dict[str, Any] = {"expected_tokens": expected, "provider": {

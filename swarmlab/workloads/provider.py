@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..checks import non_negative, positive, positive_int
-from ..core.bucket import TokenBucket
+from ..core.bucket import EPSILON, TokenBucket
 from ..errors import ConfigError, RateLimited
 from ..model import RateLimit, ResourceLimits
 
@@ -110,6 +110,7 @@ class FakeProvider:
         self.limits = limits
         non_negative(usd_per_mtok_in, "usd_per_mtok_in (dollars per million input tokens)")
         non_negative(usd_per_mtok_out, "usd_per_mtok_out (dollars per million output tokens)")
+        self.prices = (usd_per_mtok_in, usd_per_mtok_out)
         self.usd_in = usd_per_mtok_in / 1e6
         self.usd_out = usd_per_mtok_out / 1e6
         self.clock = clock
@@ -122,6 +123,13 @@ class FakeProvider:
         self.refused: Counter = Counter()
         self.billed_tokens = 0
         self.billed_usd = 0.0
+
+    def on_clock(self, clock: Callable[[], float]) -> FakeProvider:
+        """A fresh provider like this one (the same limits and prices; full buckets, an
+        empty bill) on ``clock``: how a simulation models it on virtual time
+        (:class:`swarmlab.virtual.Call`)."""
+        return FakeProvider(self.limits, usd_per_mtok_in=self.prices[0], usd_per_mtok_out=self.prices[1],
+                            clock=clock)
 
     @property
     def in_flight(self) -> int:
@@ -147,7 +155,9 @@ class FakeProvider:
                 self.refused[POOL] += 1
                 raise RateLimited(max(0.0, min(self._ends) - now), POOL)
             for name, bucket, units in ((RPM, self._requests, 1), (TPM, self._tokens, tokens)):
-                if bucket.available(now) < units:
+                # (the float tolerance of the client's own buckets: a call its dispatcher
+                # grants at the instant the provider admits it is never refused for dust)
+                if bucket.available(now) + EPSILON * max(1.0, units) < units:
                     self.refused[name] += 1
                     raise RateLimited(bucket.when(units, now) - now, name)
             self._requests.take(1, now)
