@@ -216,7 +216,8 @@ class ParallelExecutor:
         Running attempts get ``timeout`` seconds (None: as long as they need); then they
         are killed (processes), cancelled (coroutines, Dask futures) or abandoned
         (threads, Dask tasks a worker has begun), and recorded ``cancelled``. No worker
-        process is left alive (an existing Dask cluster is left running).
+        process is left alive (an existing Dask cluster is left running), nor any command
+        a body started with ``swarmlab.command``, ``acommand`` or ``popen``.
 
         There is one shutdown: a call while another is under way waits for that one to
         finish (under the first call's ``timeout``), and a call once stopped returns at once.
