@@ -1,7 +1,8 @@
 """Commands a body starts die with its attempt (``swarmlab.command``, ``acommand``,
-``popen``): at its timeout, at ``stop()``, and when swarmlab itself is killed."""
+``popen``): at its timeout, at ``stop()``, and when swarmlab itself is killed; and
+``stop()`` names the processes bodies started otherwise and left alive."""
 
-import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -139,6 +140,53 @@ def test_command_returns_what_subprocess_run_returns():
 def test_command_refuses_what_would_let_it_escape_its_attempt(call):
     with pytest.raises(sl.ConfigError, match="swarmlab"):
         call()
+
+
+def test_stop_names_what_a_raw_popen_left_alive(caplog):
+    pids = []
+
+    def body():
+        child = subprocess.Popen(["sleep", "30"])
+        pids.append(child.pid)
+        child.wait()
+
+    async def main():
+        ex = ParallelExecutor("thread")
+        await ex.start()
+        await ex.submit_task(Task(body, id="t", timeout=3))
+        try:
+            assert (await ex.get_result("t")).status is TaskStatus.TIMED_OUT
+            with caplog.at_level(logging.WARNING, logger="swarmlab"):
+                await ex.stop()
+            assert pids and alive(pids[0])
+            said = [r.getMessage() for r in caplog.records if "alive" in r.getMessage()]
+            assert len(said) == 1 and f"pid {pids[0]}: sleep 30" in said[0], said
+            kind, detail = EVENT.event, EVENT.detail
+            events = [e[detail] for e in ex.recorder.events if e[kind] == "left_alive"]
+            assert events == [f"pid {pids[0]}: sleep 30"]
+        finally:
+            kill_all(pids)
+
+    run(main())
+
+
+def test_stop_names_nothing_when_bodies_used_swarmlab_command(tmp_path, caplog):
+    out = tmp_path / "pids"
+
+    async def main():
+        ex = ParallelExecutor("thread")
+        await ex.start()
+        await ex.submit_task(Task(body_for("thread", out), id="t"))
+        await until(lambda: pids_in(out), what="the command wrote its pids")
+        try:
+            with caplog.at_level(logging.WARNING, logger="swarmlab"):
+                await ex.stop(timeout=0)
+        finally:
+            kill_all(pids_in(out))
+        assert not [r for r in caplog.records if "alive" in r.getMessage()]
+        assert not [e for e in ex.recorder.events if e[EVENT.event] == "left_alive"]
+
+    run(main())
 
 
 # ---------------------------------------------------------------- kill -9 of swarmlab itself
