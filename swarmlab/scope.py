@@ -96,9 +96,10 @@ class Attempt:
         and the commands it started that still run are killed."""
         with _LOCK:
             self.ended = True
-            values = self.values
-        if self.children is not None:
-            self.kill_children()
+            self.orphaning = True  # a command a thread it left running starts later dies at once
+            values, children, self.children = self.values, self.children, None
+        for child in children or ():
+            child.kill()
         return values
 
     def adopt(self, child: Any) -> bool:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import psutil
@@ -58,7 +59,7 @@ def body_for(mode, out):
     return body
 
 
-@pytest.mark.parametrize("mode", ["thread", "asyncio", "hybrid"])
+@pytest.mark.parametrize("mode", ["thread", "asyncio", "hybrid", "process"])
 def test_a_command_dies_with_its_attempt_at_its_timeout(tmp_path, mode):
     out = tmp_path / "pids"
     body = body_for("asyncio" if mode == "asyncio" else "thread", out)
@@ -116,6 +117,24 @@ def test_a_command_left_running_by_a_body_that_returned_dies_with_the_attempt():
                 assert procs[0].returncode == -signal.SIGKILL
             finally:
                 kill_all([pid])
+
+    run(main())
+
+
+def test_a_command_an_abandoned_thread_starts_after_its_timeout_dies_at_once():
+    go, codes = threading.Event(), []
+
+    def body():
+        go.wait(60)
+        codes.append(sl.command(["sleep", "30"]).returncode)
+
+    async def main():
+        async with ParallelExecutor("thread") as ex:
+            await ex.submit_task(Task(body, id="t", timeout=0.5))
+            assert (await ex.get_result("t")).status is TaskStatus.TIMED_OUT
+            go.set()  # the abandoned thread goes on, past its attempt's end
+            await until(lambda: codes, what="the late command ended")
+            assert codes == [-signal.SIGKILL]
 
     run(main())
 
