@@ -11,6 +11,7 @@ from typing import Any
 
 from . import workloads
 from .analysis.estimate import DurationEstimator, learn_durations
+from .backends.commands import acommand, command, popen
 from .errors import (
     BackendUnavailable,
     BudgetExhausted,
@@ -135,13 +136,16 @@ __all__ = [
     "TaskScheduler",
     "TaskStatus",
     "WorkerCrashedError",
+    "acommand",
     "acquire",
     "call",
+    "command",
     "compare",
     "current_devices",
     "durations",
     "learn_durations",
     "plots",
+    "popen",
     "register_policy",
     "replay",
     "report",

@@ -19,6 +19,12 @@ Values reported once the attempt has ended (a thread it left running) are refuse
 
 A body that never reports pays one small object per attempt: the dict of values is made
 by the first ``report()``.
+
+Commands a body starts through :mod:`swarmlab.backends.commands` (``swarmlab.command``,
+``acommand``, ``popen``) are the attempt's children (:meth:`Attempt.adopt`): they are
+killed when it ends, however it ends: its body returned or raised (:meth:`Attempt.end`),
+or the executor stopped it (a timeout, a cancel, ``stop()``: the backend's ``kill`` calls
+:meth:`Attempt.kill_children`, also for a THREAD attempt it can only abandon).
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ from typing import Any
 from .errors import ConfigError
 from .store.records import TASK_COLUMNS
 
-__all__ = ["Attempt", "BUILT_IN_COLUMNS", "RESERVED", "current", "current_devices", "enter", "leave", "report",
-           "run_in"]
+__all__ = ["Attempt", "BUILT_IN_COLUMNS", "RESERVED", "attempt_now", "current", "current_devices", "enter", "leave",
+           "report", "run_in"]
 
 #: Columns swarmlab itself reports for an attempt that took units per call
 #: (:mod:`swarmlab.percall`): seconds its calls waited for units, and refusals its calls
@@ -54,9 +60,12 @@ class Attempt:
     GPU devices it holds: ``()`` without any) and ``values``, what it reported so far
     (None until it reports). ``state`` and ``channel``: the dispatcher's task state and
     the channel its calls take units through (:mod:`swarmlab.percall`), for a body that
-    runs in the executor's process (THREAD, ASYNCIO); None in a worker process."""
+    runs in the executor's process (THREAD, ASYNCIO); None in a worker process.
+    ``children``: the commands it started and that still run (None: none yet); ``orphaning``
+    True once they were killed, so that one started later is killed at once."""
 
-    __slots__ = ("task_id", "attempt", "devices", "values", "ended", "state", "channel")
+    __slots__ = ("task_id", "attempt", "devices", "values", "ended", "state", "channel", "children",
+                 "orphaning")
 
     def __init__(self, task_id: str, attempt: int, devices: tuple[int, ...] = (), state: Any = None,
                  channel: Any = None) -> None:
@@ -67,6 +76,8 @@ class Attempt:
         self.ended = False
         self.state = state
         self.channel = channel
+        self.children: list[Any] | None = None
+        self.orphaning = False
 
     def add(self, **values: float) -> None:
         """Add to what the attempt measured, names unchecked: swarmlab's own (the
@@ -81,10 +92,41 @@ class Attempt:
                 got[name] = got.get(name, 0.0) + value
 
     def end(self) -> dict[str, float] | None:
-        """The attempt is over: what it reported (None: nothing); later reports are refused."""
+        """The attempt is over: what it reported (None: nothing); later reports are refused,
+        and the commands it started that still run are killed."""
         with _LOCK:
             self.ended = True
-            return self.values
+            self.orphaning = True  # a command a thread it left running starts later dies at once
+            values, children, self.children = self.values, self.children, None
+        for child in children or ():
+            child.kill()
+        return values
+
+    def adopt(self, child: Any) -> bool:
+        """Kill ``child`` (an object with a ``kill()`` method: a command's process group)
+        when the attempt ends; False when it has ended already (the caller kills it)."""
+        with _LOCK:
+            if self.orphaning:
+                return False
+            if self.children is None:
+                self.children = []
+            self.children.append(child)
+            return True
+
+    def disown(self, child: Any) -> None:
+        """``child`` ended of itself: the attempt no longer kills it."""
+        with _LOCK:
+            if self.children is not None and child in self.children:
+                self.children.remove(child)
+
+    def kill_children(self) -> None:
+        """Kill every command the attempt started that still runs, and any it starts from
+        now on (a THREAD body abandoned at its timeout runs on)."""
+        with _LOCK:
+            self.orphaning = True
+            children, self.children = self.children, None
+        for child in children or ():
+            child.kill()
 
     def __repr__(self) -> str:
         return f"Attempt({self.task_id!r}, {self.attempt}, devices={self.devices!r}, values={self.values!r})"
@@ -108,6 +150,11 @@ def enter(scope: Attempt) -> Token:
 def leave(token: Token) -> None:
     """Undo :func:`enter`: the context is as it was (so a worker that compares it stays)."""
     _CURRENT.reset(token)
+
+
+def attempt_now() -> Attempt | None:
+    """The attempt running in this context, None outside any."""
+    return _CURRENT.get()
 
 
 def current(what: str) -> Attempt:

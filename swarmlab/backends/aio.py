@@ -58,6 +58,9 @@ class AsyncioBackend(Backend):
         self._workers: set[asyncio.Task] = set()  # every live worker: the loop holds tasks weakly
         self._made = 0  # workers started (their names count them)
         self._killed: set[asyncio.Task] = set()  # workers whose attempt the executor stopped
+        # each worker's last attempt: kill() kills the commands it started at once, though
+        # the body may take its time to give way to the cancellation
+        self._scopes: dict[asyncio.Task, Attempt] = {}
         self._closed = False
         self._started = host.started
         self._channel = getattr(host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
@@ -88,10 +91,10 @@ class AsyncioBackend(Backend):
         new_future, clock = loop.create_future, loop.time
         me = asyncio.current_task()
         base = contextvars.copy_context()
-        idle, killed = self._idle, self._killed
+        idle, killed, scopes = self._idle, self._killed, self._scopes
         while True:
             attempt, task = st.attempt, st.task
-            scope = Attempt(st.id, attempt, st.devices, st, self._channel)
+            scopes[me] = scope = Attempt(st.id, attempt, st.devices, st, self._channel)
             token = enter(scope)  # left before the context is compared: the worker stays
             try:
                 kwargs = call_kwargs(st) if task.with_agent else task.kwargs
@@ -149,12 +152,16 @@ class AsyncioBackend(Backend):
     def _ended(self, worker: asyncio.Task) -> None:
         self._workers.discard(worker)
         self._killed.discard(worker)  # (stopped before its first step)
+        self._scopes.pop(worker, None)
 
     def kill(self, st) -> bool:
         worker = st.handle
         if worker is not None:
             self._killed.add(worker)
             worker.cancel()
+            scope = self._scopes.get(worker)
+            if scope is not None and scope.state is st and scope.attempt == st.attempt:  # (else: not woken yet)
+                scope.kill_children()
         return True
 
     async def close(self) -> None:

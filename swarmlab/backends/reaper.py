@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 
-__all__ = ["guard", "release", "spawning", "die_with_parent", "guarded"]
+__all__ = ["guard", "release", "spawning", "die_with_parent", "guarded", "keeper_pid"]
 
 log = logging.getLogger("swarmlab")
 
@@ -193,6 +193,12 @@ def _preexec(fd: int | None) -> Callable[[], None] | None:
                 exit_(1)
 
     return preexec
+
+
+def keeper_pid() -> int | None:
+    """The pid of this process's keeper, None while none runs."""
+    with _lock:
+        return _keeper.pid if _keeper is not None else None
 
 
 def guarded() -> frozenset[int]:

@@ -1,7 +1,8 @@
 """THREAD: sync callables on a pool of daemon threads that grows as work arrives.
 
 A thread cannot be killed: a timed-out attempt is recorded, its slot is freed and the
-thread is abandoned (recorded); a new thread takes its place until it returns. Each body
+thread is abandoned (recorded); a new thread takes its place until it returns. The
+commands its body started through :mod:`swarmlab.backends.commands` are killed then. Each body
 runs in its attempt's scope (:mod:`swarmlab.scope`), and what it reported goes back with
 its outcome (an abandoned one's too, when its thread returns).
 Results reach the loop through one deque and at most one pending wake-up, so a burst
@@ -53,6 +54,7 @@ class ThreadBackend(Backend):
         self._threads: list[threading.Thread] = []
         self._busy = 0  # attempts handed to threads and not yet returned (abandoned included)
         self._measure = measure  # callback(task, cpu_s, wall_s) for the hybrid router
+        self._channel = getattr(host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
         # each attempt runs in a copy of the context start() ran in, as ASYNCIO's do: what
         # one sets in a context variable never reaches the next one on the same thread
         self._context = contextvars.copy_context()
@@ -63,7 +65,10 @@ class ThreadBackend(Backend):
             self._add_thread()
         task = st.task
         todo = self._todo
-        todo.append((st, st.attempt, task.fn, task.args, call_kwargs(st)))
+        # the scope is made here, not in the thread, so that kill() finds it in the handle
+        # however early it comes: the commands the body starts die with the attempt
+        st.handle = scope = Attempt(st.id, st.attempt, st.devices, st, self._channel)
+        todo.append((st, scope, task.fn, task.args, call_kwargs(st)))
         # Appended to an empty deque: no thread may be looking, wake one. Otherwise what
         # was there already has its token or its awake thread, which wakes for this one.
         if len(todo) == 1:
@@ -83,7 +88,6 @@ class ThreadBackend(Backend):
     def _work(self) -> None:
         todo, tokens, done, wake = self._todo, self._tokens, self._done, self._wake_w
         measure, context = self._measure, self._context
-        channel = getattr(self.host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
         while True:
             tokens.get()
             while todo:
@@ -95,8 +99,8 @@ class ThreadBackend(Backend):
                     return
                 if todo and tokens.empty():  # more wait: a thread for them, should this one block
                     tokens.put(None)
-                st, attempt, fn, args, kwargs = item
-                scope = Attempt(st.id, attempt, st.devices, st, channel)
+                st, scope, fn, args, kwargs = item
+                attempt = scope.attempt
                 if measure is not None:  # thread_time is a system call: only when asked for
                     c0, w0 = thread_time(), perf_counter()
                 try:
@@ -138,6 +142,9 @@ class ThreadBackend(Backend):
                     failed(st, attempt, exc, None, tb, reported)
 
     def kill(self, st) -> bool:
+        scope = st.handle
+        if scope is not None:  # what the body started dies now, though its thread runs on
+            scope.kill_children()
         return False  # threads cannot be stopped; the executor records the abandonment
 
     async def close(self) -> None:

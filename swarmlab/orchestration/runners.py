@@ -12,12 +12,11 @@ import inspect
 import math
 import os
 import random
-import signal
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..backends import reaper
+from ..backends import commands
 from ..errors import CommandError, ConfigError
 from ..model import Agent, AgentType
 from .config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType
@@ -139,20 +138,17 @@ class CommandRunner:
         argv = self.argv(objective=objective, strategy=strategy.value, mode=mode.value, agent=agent.id,
                          agent_type=agent.type.value, attempt=attempt)
         env = None if self.env is None else {**os.environ, **self.env}
-        with reaper.spawning() as preexec:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env, start_new_session=True,
-                preexec_fn=preexec)
-            reaper.guard(proc.pid)
+        # the child of the attempt it runs in (swarmlab.acommand's mechanism): killed with it
+        proc, child = await commands.aspawn(
+            argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env)
         try:
             out, err, code = await asyncio.wait_for(self._collect(proc), timeout)
         except BaseException:  # timeout, cancellation: nothing of the command may survive
-            _kill_group(proc)
+            child.end()
             await proc.wait()
             raise
-        finally:
-            reaper.release(proc.pid)
+        child.end()  # what it left in its group goes with it
         result = {"objective": objective, "agent": agent.id, "strategy": strategy.value, "exit_code": code,
                   "stdout": out, "stderr": err, "simulated": False}
         if code != 0:
@@ -172,13 +168,6 @@ class CommandRunner:
             dropped += max(0, len(chunk) - room)
         text = kept.decode(errors="replace")
         return text + (f"\n[... {dropped} more bytes not kept]" if dropped else "")
-
-
-def _kill_group(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class CallableRunner:

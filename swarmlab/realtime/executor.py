@@ -42,6 +42,7 @@ from ..scheduling.scheduler import note_run
 from ..store.journal import Journal
 from ..store.records import RunRecord
 from ..store.spill import Spill
+from . import leftovers
 from .engine import Engine
 from .lifecycle import Lifecycle
 from .metrics import execution_metrics
@@ -201,6 +202,9 @@ class ParallelExecutor:
                 self._spill = Spill(self._spill_root / self.recorder.run_id, self.recorder, engine.now,
                                     before=self._journal.flush if self._journal is not None else None)
                 life.closing(lambda: self._spill.close(self._final_meta()))
+            # processes bodies started and left alive are named once the backend has closed
+            before = leftovers.descendants()
+            life.closing(lambda: leftovers.warn(before, engine.emit))
             monitor = ResourceMonitor(loop, self.limits.monitoring_interval, engine.on_sample)
             monitor.start()
             life.closing(monitor.stop)
@@ -216,7 +220,10 @@ class ParallelExecutor:
         Running attempts get ``timeout`` seconds (None: as long as they need); then they
         are killed (processes), cancelled (coroutines, Dask futures) or abandoned
         (threads, Dask tasks a worker has begun), and recorded ``cancelled``. No worker
-        process is left alive (an existing Dask cluster is left running).
+        process is left alive (an existing Dask cluster is left running), nor any command
+        a body started with ``swarmlab.command``, ``acommand`` or ``popen``; processes the
+        bodies started otherwise and left running are named (a log warning and a
+        ``left_alive`` event), not killed.
 
         There is one shutdown: a call while another is under way waits for that one to
         finish (under the first call's ``timeout``), and a call once stopped returns at once.
