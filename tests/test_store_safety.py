@@ -166,6 +166,7 @@ def test_one_bad_saved_run_is_listed_as_unreadable_and_breaks_nothing_else(tmp_p
     assert listed.loc[good, "status"] == "complete"
     assert listed.loc["garbage", "status"].startswith("unreadable: meta.json")
     assert listed.loc["a-list", "status"].startswith("unreadable: meta.json")
+    assert listed.loc["truncated", "status"].startswith("unreadable: tasks.parquet")
     for bad in ("garbage", "a-list", "truncated"):
         for argv in (["runs", "show", bad], ["runs", "export", bad, "--dest", str(tmp_path / "x")]):
             capsys.readouterr()
@@ -265,3 +266,19 @@ def test_a_policy_named_by_a_journal_is_imported_only_from_installed_packages_or
     assert main(["resume", run_id, "--store", str(store.path), "--algorithms", "evilpolicy:P"]) == 0
     assert ran.exists()
     sys.modules.pop("evilpolicy", None)
+
+
+def test_a_policy_inside_the_store_is_not_imported_even_from_a_folder_on_the_path(tmp_path, monkeypatch):
+    store, run_id = _run(tmp_path / "project" / "data")  # the store: project/data/runs
+    journal = _unsave(store, run_id) / JOURNAL_NAME
+    head = json.loads(journal.read_bytes().splitlines()[0])
+    head.pop("crc")
+    head["spec"]["algorithm"] = "data.runs.evil.payload:P"  # a file placed in the store
+    journal.write_bytes(encode_line(head).encode())
+    (store.path / "evil").mkdir()
+    (store.path / "evil" / "payload.py").write_text(textwrap.dedent(POLICY))
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))  # the project is on the path; resume runs elsewhere
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(sl.ConfigError, match="not an installed package"):
+        sl.resume(run_id, store)
+    assert not (store.path / "evil" / "payload.py.ran").exists()

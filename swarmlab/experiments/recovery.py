@@ -172,7 +172,8 @@ def _check_header(run_id: str, header: dict[str, Any]) -> None:
         try:
             check_run_id(named, f"its journal's header {what}")
         except ConfigError as e:
-            raise JournalError(f"run {run_id!r} cannot be resumed: {e}; the journal is damaged or was edited") from None
+            raise JournalError(f"run {run_id!r} cannot be resumed: {e}; the journal is damaged or was edited"
+                               ) from None
         if named != run_id:
             raise JournalError(f"run {run_id!r} cannot be resumed: its journal's header {what} is {named!r}; "
                                "the journal is damaged, edited or was copied from another run's folder")
@@ -201,14 +202,18 @@ def _installed(name: str, store: RunStore) -> bool:
     module = name.partition(":")[0]
     if module in sys.modules:
         return True
-    here = Path.cwd().resolve()
+    here, root = Path.cwd().resolve(), store.path.resolve()
     paths = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != here]
-    found = PathFinder.find_spec(module.split(".")[0], paths)
-    if found is None:
-        return False
-    places = [found.origin] if found.origin else list(found.submodule_search_locations or ())
-    root = store.path.resolve()
-    return bool(places) and not any(Path(p).resolve().is_relative_to(root) for p in places)
+    # each package on the way, found in its parent's folders without running any of it
+    for part in module.split("."):
+        found = PathFinder.find_spec(part, paths)
+        if found is None:
+            return False
+        places = ([found.origin] if found.origin else []) + list(found.submodule_search_locations or ())
+        if not places or any(Path(p).resolve().is_relative_to(root) for p in places):
+            return False
+        paths = list(found.submodule_search_locations or ())
+    return True
 
 
 def _resume(run_id: str, j: dict[str, Any], store: RunStore, algorithms: Sequence[str]) -> RunRecord:

@@ -56,6 +56,33 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
+def _list_row(m: dict[str, Any]) -> dict[str, Any]:
+    """One row of :meth:`RunStore.list` from a run's meta."""
+    return {"run_id": m.get("run_id"), "started_utc": m.get("started_utc"), "clock": m.get("clock"),
+            "mode": m.get("mode"), "algorithm": m.get("algorithm"), "workload": m.get("workload") or m.get("suite"),
+            "seed": m.get("seed"), "n_agents": m.get("n_agents"), "role": m.get("role") or "",
+            "status": m.get("status", "complete")}
+
+
+#: The bytes a Parquet file ends with (its footer's magic): a file cut short lacks them.
+_PARQUET_END = b"PAR1"
+
+
+def _check_frames(folder: Path) -> None:
+    """A ConfigError when a saved frame file is cut short (no Parquet footer): cheap
+    enough for ``list()``, which reads no frame (a file damaged inside still fails at
+    ``load()``, saying why)."""
+    for name in _FRAMES:
+        path = folder / f"{name}.parquet"
+        if not path.is_file():
+            continue
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(size - len(_PARQUET_END), 0))
+            if size < 2 * len(_PARQUET_END) or f.read() != _PARQUET_END:
+                raise ConfigError(f"run {folder.name!r} is unreadable: {path.name} is cut short (no Parquet footer)")
+
+
 def _why(e: BaseException) -> str:
     first = str(e).splitlines()[0] if str(e) else ""
     return f"cannot be read ({type(e).__name__}{': ' + first if first else ''})"
@@ -129,9 +156,19 @@ def run_status(folder: str | Path) -> str:
     if not journal.is_file():
         return ""
     try:
-        return "unsaved" if read_journal(journal)["end"] is not None else "interrupted"
+        j = read_journal(journal)
     except JournalError:
+        j = None
+    return _journal_status(journal, j)
+
+
+def _journal_status(journal: Path, j: dict[str, Any] | None) -> str:
+    """The status of a run never saved, from its journal (``j``, as read; None when unreadable)."""
+    if journal_held(journal):
+        return "running"
+    if j is None:
         return "unreadable journal"
+    return "unsaved" if j["end"] is not None else "interrupted"
 
 
 class RunStore:
@@ -184,27 +221,26 @@ class RunStore:
         rows = []
         folders = sorted(p for p in self.path.iterdir() if p.is_dir()) if self.path.is_dir() else []
         for folder in folders:
-            status = run_status(folder)
-            if not status:
-                continue
+            journal = folder / JOURNAL_NAME
             if (folder / "meta.json").is_file():
                 try:
                     m = _read_meta(folder)
+                    _check_frames(folder)
                 except ConfigError as e:
                     m = {"run_id": folder.name, "status": "unreadable: " + str(e).split(" is unreadable: ", 1)[-1]}
-                else:
-                    if status == "running":
-                        m = dict(m, status=status)
+                if journal.is_file() and journal_held(journal):
+                    m = dict(m, status="running")
+                rows.append(_list_row(m))
+                continue
+            if not journal.is_file():
+                continue
+            try:  # never saved: resume finishes (or saves) it
+                j = read_journal(journal)
+            except JournalError:
+                m = {"run_id": folder.name, "status": _journal_status(journal, None)}
             else:
-                try:  # never saved: resume finishes (or saves) it
-                    m = dict(read_journal(folder / JOURNAL_NAME)["header"]["meta"], status=status)
-                except JournalError:
-                    m = {"run_id": folder.name, "status": status}
-            rows.append({"run_id": m.get("run_id"), "started_utc": m.get("started_utc"), "clock": m.get("clock"),
-                         "mode": m.get("mode"), "algorithm": m.get("algorithm"),
-                         "workload": m.get("workload") or m.get("suite"), "seed": m.get("seed"),
-                         "n_agents": m.get("n_agents"), "role": m.get("role") or "",
-                         "status": m.get("status", "complete")})
+                m = dict(j["header"]["meta"], status=_journal_status(journal, j))
+            rows.append(_list_row(m))
         cols = ["run_id", "started_utc", "clock", "mode", "algorithm", "workload", "seed", "n_agents", "role",
                 "status"]
         return pd.DataFrame(rows, columns=cols).sort_values("started_utc", ignore_index=True)
