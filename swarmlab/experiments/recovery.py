@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+import sys
+from importlib.machinery import PathFinder
+from pathlib import Path
+from typing import Any, Sequence
 
 from ..errors import ConfigError, JournalError
-from ..events import ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, row_builder
+from ..events import (ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, row_builder,
+                      task_info_row)
 from ..model import TaskStatus
 from ..model import Agent, ResourceLimits, Task
 from ..core.bucket import TokenBucket
 from ..portal import run
 from ..realtime.executor import ParallelExecutor
-from ..scheduling import TaskScheduler
+from ..scheduling import TaskScheduler, policy_names
 from ..store.journal import JOURNAL_NAME, encode_line, read_journal
+from ..store.lock import try_lock
 from ..store.records import RunRecord
-from ..store.runs import RunStore
+from ..store.runs import RunStore, check_run_id, journal_record
 
 __all__ = ["resume", "spent_recently"]
 
@@ -109,38 +114,121 @@ async def _run_rest(tasks: list[Task], how: dict[str, Any], spent: dict[str, flo
     return ex.record()
 
 
-def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
+def resume(run_id: str, store: RunStore | None = None, algorithms: Sequence[str] = ()) -> RunRecord:
     """Run the tasks of a killed run that did not complete; save and return the whole run.
 
     The journal says which tasks completed; those are not run again, and tasks waiting
     on them start at once. The record returned (and saved in ``store`` under the same
     run id) holds the journaled records, a ``resumed`` event, then the new ones, times
     continuing after the last journaled one; attempts of a task rerun are numbered on.
+    A run whose journal has its end line but whose files were never saved (killed
+    between the two) is saved from its journal, nothing run.
+
+    While it runs, the journal is held (:mod:`swarmlab.store.lock`): a second resume of
+    the same run, or a resume of a run still going, is refused. The run id, and the one
+    the journal's header names, must be plain names (never a path). A policy the journal
+    names as ``"module:Class"`` is imported only from an installed package (not from the
+    current folder, not from inside the store) or when ``algorithms`` names it again.
 
     Damaged journal lines (torn, NUL-filled, not UTF-8 or JSON, failing their checksum,
     wrong field types) are skipped and every intact line before and after them kept; one
-    warning line (logged, and in ``meta["journal_damage"]``) says how many were skipped
-    and which tasks run again.
+    warning line (logged, and in ``meta["journal_damage"]``) says how many were skipped,
+    which tasks run again, and which completed tasks had no intact task line (their row
+    is rebuilt from the run's spec).
 
     Raises
     ------
     ConfigError
-        No journal, the run finished, or its tasks were not described declaratively.
+        No journal, the run finished and was saved, its journal is held by another
+        process, a run id is not a plain name, a journal-named policy is not installed,
+        or its tasks were not described declaratively.
     JournalError
-        The journal cannot be read (empty, no intact header, not a journal) or its
-        description of the tasks cannot be rebuilt.
+        The journal cannot be read (empty, no intact header, not a journal, a header
+        naming another run) or its description of the tasks cannot be rebuilt.
     """
     store = store or RunStore()
-    folder = store.path / run_id
-    j = read_journal(folder / JOURNAL_NAME)
-    if j["end"] is not None:
-        raise ConfigError(f"run {run_id!r} finished ({j['end']['status']}); there is nothing to resume")
+    folder = store.path / check_run_id(run_id)
+    path = folder / JOURNAL_NAME
+    read_journal(path)  # no journal, or not one: said before anything is opened for writing
+    with open(path, "a", encoding="utf-8") as held:  # held until the end line is written
+        if not try_lock(held):
+            raise ConfigError(f"run {run_id!r} is held by another process (it is still running, or being resumed); "
+                              "wait for it to end (`swarmlab runs list` shows it as running meanwhile)")
+        j = read_journal(path)  # as it stands now that no one else writes it
+        _check_header(run_id, j["header"])
+        if j["end"] is not None:
+            if (folder / "meta.json").is_file():
+                raise ConfigError(f"run {run_id!r} finished ({j['end']['status']}); there is nothing to resume")
+            return _save_ended(j, store)
+        record = _resume(run_id, j, store, algorithms)
+        held.write(encode_line({"type": "end", "status": "resumed"}))  # so no later resume runs anything twice
+    return record
+
+
+def _check_header(run_id: str, header: dict[str, Any]) -> None:
+    """The journal's header names this run, by a plain name: a header edited to name a
+    path (``../../x``, ``/abs``) would make the save write outside the store."""
+    for what, named in (("run id", header["run_id"]), ("meta's run id", header["meta"].get("run_id", run_id))):
+        try:
+            check_run_id(named, f"its journal's header {what}")
+        except ConfigError as e:
+            raise JournalError(f"run {run_id!r} cannot be resumed: {e}; the journal is damaged or was edited"
+                               ) from None
+        if named != run_id:
+            raise JournalError(f"run {run_id!r} cannot be resumed: its journal's header {what} is {named!r}; "
+                               "the journal is damaged, edited or was copied from another run's folder")
+
+
+def _save_ended(j: dict[str, Any], store: RunStore) -> RunRecord:
+    """Save a run whose journal ended but whose files were never saved; nothing runs."""
+    record = journal_record(j)
+    done = {a[ATTEMPT.task_id] for a in j["attempt"] if a[ATTEMPT.status] == TaskStatus.COMPLETED.value}
+    record.meta.update(saved_from_journal=True, resumed_tasks=0, kept_tasks=len(done))
+    store.save(record)
+    return record
+
+
+def _journal_policies(spec: dict[str, Any]) -> list[str]:
+    """The ``module:Class`` policies a spec names (a workload's algorithm, a suite's)."""
+    named = [spec.get("algorithm"), (spec.get("orchestration") or {}).get("scheduling_algorithm")]
+    return [n for n in named if isinstance(n, str) and ":" in n and n not in policy_names()]
+
+
+def _installed(name: str, store: RunStore) -> bool:
+    """Whether the module of ``name`` (``module:Class``) is already imported, or found on
+    ``sys.path`` without the current folder and outside the store: a journal is data,
+    and a file next to it, or in the folder resume happens to run from, is not code the
+    user chose to run."""
+    module = name.partition(":")[0]
+    if module in sys.modules:
+        return True
+    here, root = Path.cwd().resolve(), store.path.resolve()
+    paths = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != here]
+    # each package on the way, found in its parent's folders without running any of it
+    for part in module.split("."):
+        found = PathFinder.find_spec(part, paths)
+        if found is None:
+            return False
+        places = ([found.origin] if found.origin else []) + list(found.submodule_search_locations or ())
+        if not places or any(Path(p).resolve().is_relative_to(root) for p in places):
+            return False
+        paths = list(found.submodule_search_locations or ())
+    return True
+
+
+def _resume(run_id: str, j: dict[str, Any], store: RunStore, algorithms: Sequence[str]) -> RunRecord:
     spec = j["header"]["spec"]
     if spec is None:
         raise ConfigError(
             f"run {run_id!r} cannot be resumed: its tasks were not described declaratively (a CallableRunner "
             "or hand-made tasks); use a SimulatedAgentRunner, a CommandRunner or a workload"
         )
+    for name in _journal_policies(spec) if isinstance(spec, dict) else ():
+        if name not in algorithms and not _installed(name, store):
+            raise ConfigError(
+                f"run {run_id!r}'s journal names the policy {name!r}, which is not an installed package; a policy "
+                f"named by a journal is not imported from the current folder or the store. If it is yours, name "
+                f"it again: swarmlab resume {run_id} --algorithms {name}")
     last: dict[str, tuple] = {}
     for row in j["attempt"]:
         last[row[ATTEMPT.task_id]] = row
@@ -155,28 +243,37 @@ def resume(run_id: str, store: RunStore | None = None) -> RunRecord:
         ) from None
     ids = {t.id for t in tasks}
     completed = {tid for tid, row in last.items() if row[ATTEMPT.status] == TaskStatus.COMPLETED.value} & ids
+    has_row = {row[TASK_INFO.task_id] for row in j["task"]}
+    lost = [t for t in tasks if t.id in completed and t.id not in has_row]  # kept, but its task line damaged
     todo = [t for t in tasks if t.id not in completed]
     for t in todo:
         t.dependencies = tuple(d for d in t.dependencies if (d.id if isinstance(d, Task) else d) not in completed)
-    damage = _damage_report(run_id, j, todo)
+    damage = _damage_report(run_id, j, todo, lost)
     if damage:
         log.warning("swarmlab: %s", damage)
     spent = spent_recently(j, tasks, how["limits"])
     new = run(_run_rest(todo, how, spent))
-    record = _merge(j, new, len(todo), len(completed))
+    record = _merge(j, new, len(todo), len(completed), [_task_row(t) for t in lost])
     if spent:
         record.meta["rates_spent_before_resume"] = spent
     if damage:
         record.meta["journal_damage"] = damage
     store.save(record)
-    with open(folder / JOURNAL_NAME, "a", encoding="utf-8") as f:  # so no later resume runs anything twice
-        f.write(encode_line({"type": "end", "status": "resumed"}))
     return record
 
 
-def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task]) -> str | None:
-    """One line: the damaged lines skipped and the tasks run again (those that had
-    started before the kill first: their work is the work done twice), or None."""
+def _task_row(t: Task) -> tuple:
+    """A kept task's row, rebuilt from the run's spec when its journaled one was damaged
+    (an estimate the run had learned for it is not known again: the spec's stands)."""
+    deps = tuple(d.id if isinstance(d, Task) else str(d) for d in t.dependencies)
+    return task_info_row(task_id=t.id, kind=t.kind, estimate_s=t.estimate_s, requires=tuple(sorted(t.requires)),
+                         dependencies=deps, estimate_source="given" if t.estimate_s is not None else "default")
+
+
+def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task], lost: list[Task]) -> str | None:
+    """One line: the damaged lines skipped, the tasks run again (those that had started
+    before the kill first: their work is the work done twice) and the completed tasks
+    whose task line was damaged (rebuilt from the spec), or None."""
     bad = j["damaged"]
     if not bad:
         return None
@@ -186,10 +283,13 @@ def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task]) -> str | No
     lines = ", ".join(map(str, bad[:REPORT_IDS])) + (", ..." if len(bad) > REPORT_IDS else "")
     return (f"the journal of run {run_id} had {len(bad)} damaged line{'s' if len(bad) > 1 else ''} "
             f"(line{'s' if len(bad) > 1 else ''} {lines}), skipped; every intact line is kept; "
-            f"{len(ids)} tasks run again" + (f": {named}" if ids else ""))
+            f"{len(ids)} tasks run again" + (f": {named}" if ids else "")
+            + (f"; {len(lost)} completed task{'s' if len(lost) > 1 else ''} had no intact task line, rebuilt from "
+               f"the run's spec: " + ", ".join(str(t.id) for t in lost[:REPORT_IDS])
+               + (f" and {len(lost) - REPORT_IDS} more" if len(lost) > REPORT_IDS else "") if lost else ""))
 
 
-def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunRecord:
+def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int, rebuilt: Sequence[tuple] = ()) -> RunRecord:
     old_events, old_attempts = list(j["event"]), list(j["attempt"])
     t0 = _last_time(j)
     meta = dict(j["header"]["meta"], status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
@@ -230,6 +330,8 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int) -> RunR
     # (a task predicted again as it became ready has a later row: its last row holds)
     tid = TASK_INFO.task_id
     info: dict[str, tuple] = {row[tid]: row for row in j["task"]}
+    for row in rebuilt:  # kept tasks whose journaled row was damaged
+        info.setdefault(row[tid], row)
     for task_id, row in {row[tid]: row for row in new.rows("task_info")}.items():
         info.setdefault(task_id, row)
     return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()), reports=reports)

@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import ConfigError, JournalError
 from ..events import (ANY, ATTEMPT_SCHEMA, EVENT, EVENT_SCHEMA, REPORT_SCHEMA, RESOURCE_SCHEMA, TASK_INFO,
                       TASK_INFO_SCHEMA, Recorder)
+from .lock import try_lock
 
 __all__ = ["Journal", "read_journal", "encode_line", "decode_line", "legacy_task_row", "JOURNAL_NAME", "ROW_SCHEMAS", "CRC_MARK"]
 
@@ -51,7 +52,14 @@ def encode_line(obj: dict[str, Any]) -> str:
 
 
 class Journal:
-    """Appends what ``recorder`` records to ``folder/journal.jsonl``."""
+    """Appends what ``recorder`` records to ``folder/journal.jsonl``, holding the file's
+    lock (:mod:`swarmlab.store.lock`) until closed or its process ends.
+
+    Raises
+    ------
+    JournalError
+        Another live process holds that journal (its run is going, or being resumed).
+    """
 
     def __init__(self, folder: str | Path, recorder: Recorder, meta: dict[str, Any], spec: dict[str, Any] | None) -> None:
         self.folder = Path(folder)
@@ -59,6 +67,10 @@ class Journal:
         self.path = self.folder / JOURNAL_NAME
         self.recorder = recorder
         self._f = open(self.path, "a", encoding="utf-8")
+        if not try_lock(self._f):
+            self._f.close()
+            raise JournalError(f"the journal {self.path} is held by another process (its run is going or being "
+                               "resumed); wait for it to end, or give another run id")
         self._seen = [0, 0, 0, 0, 0]  # task_info, attempts, events, resources, reports written (dropped included)
         self._synced = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None

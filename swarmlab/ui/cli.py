@@ -278,7 +278,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _interrupted_compare(store, before: set[str]) -> str:
     runs = store.list()
     new = runs[~runs["run_id"].isin(before)]
-    cut = new[new["status"] == "interrupted"]["run_id"].tolist()
+    # this process still holds the journal of the run Ctrl-C cut (``running``); it dies with it
+    cut = new[new["status"].isin(["interrupted", "running"])]["run_id"].tolist()
     kept = int((new["status"] == "complete").sum())
     saved = f"{kept} finished runs are saved in {store.path}" if kept else "no run had finished"
     if not cut:
@@ -396,8 +397,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store = _store(args.store)
     args.interrupted = lambda: (f"interrupted: run {args.run_id} is still journaled in {store.path}; "
                                 f"`swarmlab resume {args.run_id} --store {store.path}` takes it up again")
-    rec = resume(args.run_id, store)
-    print(f"resumed {rec.run_id}: {rec.meta['kept_tasks']} completed tasks kept, {rec.meta['resumed_tasks']} run again")
+    rec = resume(args.run_id, store, algorithms=args.algorithms or ())
+    if rec.meta.get("saved_from_journal"):
+        print(f"saved {rec.run_id} from its journal: it had ended ({rec.meta.get('status')}) but was not saved; "
+              "nothing run again")
+    else:
+        print(f"resumed {rec.run_id}: {rec.meta['kept_tasks']} completed tasks kept, {rec.meta['resumed_tasks']} "
+              "run again")
     cols = ["tasks", "completed", "failed", "cancelled", "makespan_s"]
     print(summary([rec])[cols].to_string(index=False))
     return 0
@@ -470,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resume", help="finish a run that was killed (its journal says what is left)")
     res.add_argument("run_id", help="the run's id, as `swarmlab runs list` shows it")
     res.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
+    res.add_argument("--algorithms", type=_algorithms, default=(),
+                     help="the module:Class policies the run's journal names that you trust to import (a journal's "
+                     "own are imported only from installed packages; default: none)")
     res.set_defaults(func=cmd_resume)
 
     r = sub.add_parser("runs", help="list, show or export saved runs")
