@@ -183,3 +183,40 @@ def test_cli_compare_without_reports_prints_no_reported_tables(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "rate_limited" not in out and "cost_usd" not in out and "budget:" not in out
     assert "verdicts on makespan, the best set-up" in out
+
+
+def test_the_panel_lists_llm_swarm_and_its_table_shows_what_was_reported(tmp_path):
+    from conftest import run
+
+    from swarmlab.ui.widgets import ExperimentPanel
+
+    panel = ExperimentPanel(algorithms=["round_robin", "heft"], workload="llm_swarm", n=12, repeats=2,
+                            store=tmp_path / "runs", export_dir=tmp_path / "exports")
+    assert "llm_swarm" in panel.workload.options
+    run(panel.run())
+    s = panel.summary
+    assert {"tokens", "cost_usd", "rate_limited"} <= set(s["metric"])
+    assert (s.loc[s["metric"] == "cost_usd", "n"] == 2).all()
+    table = panel.table.value
+    assert "cost_usd" in table and "tokens" in table and "rate-limited calls" in table
+    assert "cost_usd" in panel.verdicts.value  # the verdict on cost, in words
+    assert panel.comparison.metric_info["cost_usd"].better == "lower"
+
+
+def test_the_dashboard_shows_the_reported_metrics_of_a_finished_comparison(tmp_path, capsys):
+    from swarmlab.ui.dashboard import Dashboard
+
+    assert main(["compare", "--workload", "llm_swarm", "--tasks", "12", "--repeats", "2", "--no-warmup",
+                 "--algorithms", "round_robin,heft", "--mode", "thread", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    dash = Dashboard(tmp_path / "runs")
+    dash.refresh()
+    text = dash.comparison.value
+    for name in ("rate_limited", "tokens", "cost_usd", "makespan_s"):
+        assert f"<th>{name}</th>" in text, text[:2000]
+    # a summary with reported metrics is still a comparison summary for the regression gate
+    first = next(p for p in tmp_path.glob("compare-*.csv") if p.name.count("-") == 1)
+    assert main(["compare", "--workload", "llm_swarm", "--tasks", "12", "--repeats", "2", "--no-warmup",
+                 "--algorithms", "round_robin", "--mode", "thread", "--out", str(tmp_path / "again"),
+                 "--against", str(first)]) in (0, 1)
+    assert "against " in capsys.readouterr().out

@@ -77,7 +77,7 @@ def reported_info(name: str, better: str = "lower", nonnegative: bool = True) ->
     if better not in BETTER:
         raise ConfigError(f"better for {name!r} must be one of {', '.join(map(repr, BETTER))}; got {better!r}")
     if name == "rate_limited":
-        return MetricInfo("rate-limited calls", "calls", "lower", _POSITIVE, ("fewer", "more"))
+        return MetricInfo("rate-limited calls", "", "lower", _POSITIVE, ("fewer", "more"))
     return MetricInfo(name, "", better, _POSITIVE if nonnegative else (None, None), _SCORE)
 
 
