@@ -6,19 +6,18 @@ import dataclasses
 import itertools
 import math
 
-import matplotlib
 import pandas as pd
 import pytest
+from conftest import run
 
-matplotlib.use("Agg")
-
-from swarmlab import Agent, ConfigError, Task, report, simulate, workloads  # noqa: E402
-from swarmlab.analysis import plots  # noqa: E402
-from swarmlab.analysis.figures import reported_totals, summary  # noqa: E402
-from swarmlab.experiments.comparison import (compare, metric_info, per_run_frame, run_metrics,  # noqa: E402
-                                             summarize)
-from swarmlab.ui.cli import main  # noqa: E402
-from swarmlab.workloads.recipes import Workload  # noqa: E402
+from swarmlab import Agent, ConfigError, Task, report, simulate, workloads
+from swarmlab.analysis import plots
+from swarmlab.analysis.figures import reported_totals, summary
+from swarmlab.experiments.comparison import compare, metric_info, per_run_frame, run_metrics, summarize
+from swarmlab.ui.cli import main
+from swarmlab.ui.dashboard import Dashboard
+from swarmlab.ui.widgets import ExperimentPanel
+from swarmlab.workloads.recipes import Workload
 
 REPORTED = ("tokens", "cost_usd", "rate_limited")
 
@@ -28,14 +27,6 @@ def swarm():
     """A real, small agent swarm comparison: two algorithms, two repeats, ASYNCIO."""
     return compare(workloads.llm_swarm(n=12), algorithms=["round_robin", "heft"], modes=["asyncio"], repeats=2,
                    warmup=False)
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
 
 
 def test_reported_sums_join_the_summary_with_intervals(swarm):
@@ -133,7 +124,7 @@ def test_a_bad_better_is_refused_before_anything_runs(better, says):
 def test_gantt_colours_attempts_by_a_reported_column(swarm):
     rec = next(r for r in swarm.runs if r.meta["role"] == "measured")
     ax = plots.gantt(rec.tasks, color_by="cost_usd")
-    bars = [p for p in ax.patches]
+    bars = list(ax.patches)
     assert len(bars) == rec.tasks["started_s"].notna().sum()
     assert len({p.get_facecolor() for p in bars}) > 1  # attempts that cost more are drawn another colour
     assert any(a.get_ylabel() == "cost_usd per attempt" for a in ax.figure.axes)  # the colour bar
@@ -186,10 +177,6 @@ def test_cli_compare_without_reports_prints_no_reported_tables(tmp_path, capsys)
 
 
 def test_the_panel_lists_llm_swarm_and_its_table_shows_what_was_reported(tmp_path):
-    from conftest import run
-
-    from swarmlab.ui.widgets import ExperimentPanel
-
     panel = ExperimentPanel(algorithms=["round_robin", "heft"], workload="llm_swarm", n=12, repeats=2,
                             store=tmp_path / "runs", export_dir=tmp_path / "exports")
     assert "llm_swarm" in panel.workload.options
@@ -204,8 +191,6 @@ def test_the_panel_lists_llm_swarm_and_its_table_shows_what_was_reported(tmp_pat
 
 
 def test_the_dashboard_shows_the_reported_metrics_of_a_finished_comparison(tmp_path, capsys):
-    from swarmlab.ui.dashboard import Dashboard
-
     assert main(["compare", "--workload", "llm_swarm", "--tasks", "12", "--repeats", "2", "--no-warmup",
                  "--algorithms", "round_robin,heft", "--mode", "thread", "--out", str(tmp_path)]) == 0
     capsys.readouterr()
@@ -220,3 +205,17 @@ def test_the_dashboard_shows_the_reported_metrics_of_a_finished_comparison(tmp_p
                  "--algorithms", "round_robin", "--mode", "thread", "--out", str(tmp_path / "again"),
                  "--against", str(first)]) in (0, 1)
     assert "against " in capsys.readouterr().out
+
+
+def test_rate_limited_counts_refused_attempts_and_calls_retried_inside_call():
+    wl = workloads.llm_swarm(20, seed=1, declare_limits=False, tier=0.5)  # the provider refuses; nothing declared
+    c = compare(wl, algorithms=["round_robin"], modes=["thread"], repeats=2, warmup=False, baseline=False)
+    per_run = c.per_run.set_index("run_id")
+    for rec in c.runs:
+        t = rec.tasks
+        refused = int((t["status"] == "rate_limited").sum()) + t["n_rate_limited"].fillna(0).sum()
+        assert per_run.loc[rec.run_id, "rate_limited"] == refused
+        assert per_run.loc[rec.run_id, "tokens"] == wl.meta["expected_tokens"]  # nothing paid twice
+    assert per_run["rate_limited"].sum() > 0  # a 429 storm, counted
+    s = c.summary.set_index("metric")
+    assert s.loc["rate_limited", "n"] == 2 and s.loc["rate_limited", "mean"] == per_run["rate_limited"].mean()
