@@ -203,8 +203,10 @@ def test_the_dashboard_shows_the_reported_metrics_of_a_finished_comparison(tmp_p
     first = next(p for p in tmp_path.glob("compare-*.csv") if p.name.count("-") == 1)
     assert main(["compare", "--workload", "llm_swarm", "--tasks", "12", "--repeats", "2", "--no-warmup",
                  "--algorithms", "round_robin", "--mode", "thread", "--out", str(tmp_path / "again"),
-                 "--against", str(first)]) in (0, 1)
-    assert "against " in capsys.readouterr().out
+                 "--against", str(first), "--simulate"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "against " in out
+    assert "not reported" in out.split("\ncost_usd (mean")[1].split("\n\n")[0]  # virtual time reports nothing
 
 
 def test_rate_limited_counts_refused_attempts_and_calls_retried_inside_call():

@@ -143,12 +143,15 @@ class Comparison:
         return bound_note(self.runs[0].meta, m["bound_by"], m["lower_bound_s"], m["makespan_s"])
 
     def table(self, metric: str = "makespan_s") -> pd.DataFrame:
-        """One metric, set-ups by modes: 'mean [ci_low, ci_high]'."""
+        """One metric, set-ups by modes: 'mean [ci_low, ci_high]' ('not reported' where
+        no run had a value: a reported metric on virtual time)."""
         s = self.summary[self.summary["metric"] == metric]
         if s.empty:
             raise ConfigError(f"metric must be one of {', '.join(self.metrics)}; got {metric!r}")
 
         def text(r: pd.Series) -> str:
+            if r["n"] == 0:  # no run of this set-up had a value: virtual time reports nothing
+                return "not reported"
             return f"{r['mean']:.3g}" if r["ci_low"] != r["ci_low"] else \
                 f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
 
