@@ -221,3 +221,17 @@ def test_rate_limited_counts_refused_attempts_and_calls_retried_inside_call():
     assert per_run["rate_limited"].sum() > 0  # a 429 storm, counted
     s = c.summary.set_index("metric")
     assert s.loc["rate_limited", "n"] == 2 and s.loc["rate_limited", "mean"] == per_run["rate_limited"].mean()
+
+
+def test_the_regression_gate_judges_a_reported_metric_by_its_direction(swarm):
+    from swarmlab.experiments.comparison import regressions
+
+    cheaper = swarm.summary.copy()
+    cost = cheaper["metric"] == "cost_usd"
+    cheaper.loc[cost, ["mean", "ci_low", "ci_high"]] *= 0.5  # the earlier comparison cost half as much
+    got = regressions(swarm.summary, cheaper, metrics=["cost_usd"])
+    assert len(got) == 2 and got["regressed"].all() and (got["change"] > 0.9).all()
+    assert not regressions(swarm.summary, cheaper, metrics=["cost_usd"], better={"cost_usd": "higher"})[
+        "regressed"].any()
+    with pytest.raises(ConfigError, match="metrics must be among .*cost_usd"):
+        regressions(swarm.summary, cheaper, metrics=["dollars"])

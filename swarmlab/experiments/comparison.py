@@ -289,7 +289,8 @@ def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode"),
 
 
 def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: float = 0.10,
-                metrics: Sequence[str] = ("throughput_tps", "makespan_s")) -> pd.DataFrame:
+                metrics: Sequence[str] = ("throughput_tps", "makespan_s"),
+                better: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Compare a summary with an earlier one (both as :func:`summarize` gives them, or a
     ``compare-*.csv`` read back): one row per algorithm, mode and metric found in both.
 
@@ -297,12 +298,17 @@ def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: flo
     (a fraction of the baseline's mean) and its 95 % interval lies wholly on the wrong side
     of the baseline's; with a single run on either side (no interval) the tolerance alone
     decides. ``change`` is the relative change of the mean, signed as measured.
+    ``metrics`` may name reported metrics both summaries have (``"cost_usd"``): lower is
+    better for them unless ``better`` says ``"higher"``, as in :func:`compare`.
     """
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
         raise ConfigError(f"tolerance must be a fraction >= 0 (0.10 = 10 %); got {tolerance!r}")
-    unknown = [m for m in metrics if m not in METRICS]
+    ways = check_better(better)
+    found = [m for m in dict.fromkeys(summary["metric"].astype(str)) if m not in METRICS] \
+        if "metric" in summary.columns else []
+    unknown = [m for m in metrics if m not in METRICS and m not in found]
     if unknown or not metrics:
-        raise ConfigError(f"metrics must be among {', '.join(METRICS)}; got {list(metrics)!r}")
+        raise ConfigError(f"metrics must be among {', '.join([*METRICS, *found])}; got {list(metrics)!r}")
     need = ["algorithm", "mode", "metric", "mean", "ci_low", "ci_high"]
     for name, frame in (("summary", summary), ("baseline", baseline)):
         missing = [c for c in need if c not in frame.columns]
@@ -315,7 +321,8 @@ def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: flo
     if both.empty:
         raise ConfigError("the summary and the baseline share no algorithm, mode and metric; compare "
                           "like with like (the same algorithms and modes)")
-    lower = both["metric"].isin(LOWER_IS_BETTER)
+    reported_lower = [m for m in found if ways.get(m, "lower") == "lower"]
+    lower = both["metric"].isin(LOWER_IS_BETTER | set(reported_lower))
     change = (both["mean"] - both["mean_base"]) / both["mean_base"]
     worse = change.where(lower, -change)  # > 0: moved the wrong way
     apart = (both["ci_low"] > both["ci_high_base"]).where(lower, both["ci_high"] < both["ci_low_base"])
