@@ -9,10 +9,12 @@ import pandas as pd
 from ..errors import ConfigError
 from ..model import TERMINAL_STATES, TaskStatus
 from ..scheduling.dag import critical_path
+from ..scope import BUILT_IN_COLUMNS, RESERVED
 from ..store.records import RunRecord, event_count
 from .limits import capacities, describe_limit, limit_bounds
 
-__all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound", "SUMMARY_COLUMNS"]
+__all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound", "reported_columns", "reported_totals",
+           "SUMMARY_COLUMNS", "RATE_LIMITED"]
 
 #: Columns of :func:`summary`, one row per run.
 SUMMARY_COLUMNS = (
@@ -20,6 +22,37 @@ SUMMARY_COLUMNS = (
     "attempts", "stolen", "makespan_s", "throughput_tps", "mean_wait_s", "p50_wait_s", "p95_wait_s",
     "mean_run_s", "busy_s", "utilization", "imbalance", "lower_bound_s", "efficiency",
 )
+
+
+#: The count of provider refusals in a run: attempts that ended ``rate_limited`` plus calls
+#: retried inside ``swarmlab.call`` (the reported ``n_rate_limited``).
+RATE_LIMITED = "rate_limited"
+
+
+def reported_columns(tasks: pd.DataFrame) -> list[str]:
+    """The columns of a tasks frame (``record.tasks``) that bodies reported
+    (``swarmlab.report()``, and swarmlab's own ``limit_wait_s`` and ``n_rate_limited``),
+    in the frame's order: every numeric column that is not a built-in one
+    (:data:`swarmlab.scope.BUILT_IN_COLUMNS`)."""
+    t = tasks
+    return [c for c in t.columns if (c not in BUILT_IN_COLUMNS or c in RESERVED)
+            and pd.api.types.is_numeric_dtype(t[c])]
+
+
+def reported_totals(record: RunRecord) -> dict[str, float]:
+    """Per run: the sum over every attempt (refused and failed ones too: they were paid
+    for) of each :func:`reported_columns`, then ``rate_limited``
+    (:data:`RATE_LIMITED`); empty for a run that reported nothing and was never refused,
+    so a run without reports costs and shows nothing more."""
+    t = record.tasks
+    names = reported_columns(t)
+    refused = int((t["status"] == "rate_limited").sum()) if len(t) else 0
+    if not names and not refused:
+        return {}
+    out = {c: float(t[c].sum(min_count=1)) for c in names}
+    retried = float(t["n_rate_limited"].sum()) if "n_rate_limited" in t.columns else 0.0
+    out[RATE_LIMITED] = refused + retried
+    return out
 
 
 def _makespan(t: pd.DataFrame) -> float:
@@ -146,8 +179,11 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
     started; ``busy_s`` sums their run times and ``utilization`` is ``busy_s`` over
     makespan times the pool's capacity; ``stolen`` counts steals; ``imbalance``,
     ``lower_bound_s`` and ``efficiency`` are those of :func:`quality` (measured basis).
+    Runs whose bodies reported values add, after these, the sum of each reported column
+    and ``rate_limited`` (:func:`reported_totals`); a run without a column has NaN there.
     """
     rows = []
+    extra: dict[str, None] = {}  # reported names in the order first seen
     for rec in records:
         t = rec.tasks
         final = rec.final()
@@ -180,4 +216,7 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
             "lower_bound_s": q["lower_bound_s"],
             "efficiency": q["efficiency"],
         })
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+        totals = reported_totals(rec)
+        extra.update(dict.fromkeys(totals))
+        rows[-1].update(totals)
+    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *extra])

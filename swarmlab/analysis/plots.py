@@ -15,14 +15,18 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .stats import MetricInfo
+
 __all__ = ["gantt", "busy_share", "throughput", "utilization", "queue_length", "resources", "compare", "load_balance",
-           "compare_figure", "STATUS_COLORS", "GANTT_MAX_BARS", "GANTT_MAX_LABELS"]
+           "compare_figure", "metric_by_setup", "GANTT_COLORS", "STATUS_COLORS", "GANTT_MAX_BARS", "GANTT_MAX_LABELS"]
 
 #: One colour per task status.
 STATUS_COLORS = {
     "completed": "#4c9a2a", "failed": "#c0392b", "timed_out": "#e67e22", "cancelled": "#7f8c8d",
     "upstream_failed": "#8e44ad",
 }
+#: What a Gantt chart's bars may be coloured by besides a column the bodies reported.
+GANTT_COLORS = ("status", "priority", "capability")
 #: Above this many attempts a Gantt chart shows each agent's busy share per time bin
 #: instead of bars: tens of thousands of bars are neither readable nor quick to draw.
 GANTT_MAX_BARS = 5000
@@ -53,15 +57,22 @@ def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "statu
           max_bars: int = GANTT_MAX_BARS, bins: int = 200) -> Axes:
     """One lane per agent, one bar per attempt that started (gaps are idle time).
 
-    ``color_by``: "status", "priority" or "capability" (the first required one). Past
-    ``max_bars`` attempts, each lane shows the agent's busy share per time bin.
+    ``color_by``: "status", "priority", "capability" (the first required one) or any
+    column the bodies reported (``"tokens"``, ``"cost_usd"``: what each attempt
+    reported, on a colour scale with its bar; attempts that reported none are grey).
+    Past ``max_bars`` attempts, each lane shows the agent's busy share per time bin.
     """
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from .figures import reported_columns
+
     _need(tasks, ("agent_id", "started_s", "finished_s", "status"), "gantt")
-    if color_by not in ("status", "priority", "capability"):
-        raise ConfigError(f"color_by must be one of 'status', 'priority', 'capability'; got {color_by!r}")
+    reported = reported_columns(tasks)
+    if color_by not in GANTT_COLORS and color_by not in reported:
+        allowed = ", ".join(map(repr, (*GANTT_COLORS, *reported)))
+        raise ConfigError(f"color_by must be one of {allowed} (the last ones reported by the bodies); "
+                          f"got {color_by!r}")
     ran = tasks.dropna(subset=["started_s"])
     agents = sorted(ran["agent_id"].astype(str).unique())
     lane = {a: i for i, a in enumerate(agents)}
@@ -79,10 +90,17 @@ def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "statu
             colors = ran["status"].astype(str).map(STATUS_COLORS).fillna("#34495e")
         elif color_by == "priority":
             colors = [plt.cm.viridis((p - 1) / 9) for p in ran["priority"]]
-        else:
+        elif color_by == "capability":
             caps = ran["requires"].map(lambda r: r[0] if len(r) else "-")
             names = sorted(caps.unique())
             colors = [plt.cm.tab10(names.index(c) % 10) for c in caps]
+        else:
+            values = ran[color_by].astype(float)
+            scale = plt.Normalize(float(values.min()), float(values.max())) if values.notna().any() \
+                else plt.Normalize(0.0, 1.0)
+            colors = [plt.cm.viridis(scale(v)) if v == v else "#bdc3c7" for v in values]  # grey: none reported
+            ax.figure.colorbar(plt.cm.ScalarMappable(norm=scale, cmap="viridis"), ax=ax,
+                               label=f"{color_by} per attempt")
         ax.barh([lane[a] for a in ran["agent_id"].astype(str)], ran["finished_s"] - ran["started_s"],
                 left=ran["started_s"], height=0.8, color=list(colors), edgecolor="white", linewidth=0.4)
         if color_by == "status":
@@ -234,13 +252,14 @@ def _n_text(n: pd.Series) -> str:
 
 
 def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | None = None, by: str = "mode",
-            label: str = "algorithm", legend: bool = True) -> Axes:
+            label: str = "algorithm", legend: bool = True, info: MetricInfo | None = None) -> Axes:
     """Set-ups side by side (``label``), one bar per value of ``by`` (the mode, or any
     column that tells the comparisons apart), each with its 95 % confidence interval.
 
     ``summary`` is a :class:`~swarmlab.experiments.comparison.Comparison`'s ``summary`` (long format).
     The y label gives the metric's unit, the title the runs behind each bar (n) and which
-    way is better; the legend sits outside the axes, so it never covers a bar.
+    way is better (``info``: a reported metric's, from ``Comparison.metric_info``; a
+    built-in metric's is known); the legend sits outside the axes, so it never covers a bar.
     """
     import numpy as np
 
@@ -261,7 +280,7 @@ def compare(summary: pd.DataFrame, metric: str = "makespan_s", *, ax: Axes | Non
         err = np.vstack([r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]])
         ax.bar(x + i * width - 0.4 + width / 2, r["mean"], width, yerr=np.nan_to_num(err), capsize=3, label=str(group))
     ax.set_xticks(x, algs, rotation=30, ha="right", rotation_mode="anchor")
-    info = METRIC_INFO.get(metric)
+    info = info or METRIC_INFO.get(metric)
     ax.set_ylabel(info.label if info else metric)
     ax.set_xlabel("set-up")
     if info is not None and info.bounds[0] is not None:
@@ -302,3 +321,17 @@ def compare_figure(summary: pd.DataFrame, metrics: tuple[str, ...] = ("makespan_
     # below the charts: long set-up names there cost no chart its width
     fig.legend(handles, names, title=by, loc="outside lower center", ncols=min(len(names), 3), fontsize="small")
     return fig
+
+
+def metric_by_setup(result, metric: str = "cost_usd", *, ax: Axes | None = None, legend: bool = True) -> Axes:
+    """One metric of a comparison per set-up, with 95 % intervals: the cost-per-set-up
+    chart of an agent swarm (``metric_by_setup(result, "cost_usd")``), or ``"tokens"``,
+    ``"rate_limited"``, any metric of ``result.metrics``. ``result`` is a
+    :class:`~swarmlab.experiments.comparison.Comparison`: the chart knows which way is
+    better from its ``metric_info`` (``compare(..., better=...)``)."""
+    metrics = tuple(getattr(result, "metrics", ()))
+    if metric not in metrics:
+        raise ConfigError(f"metric must be one of the comparison's metrics ({', '.join(metrics)}); got {metric!r}"
+                          + ("" if metrics else ": give a Comparison (swarmlab.compare(...))"))
+    return compare(result.summary, metric, ax=ax, by=result.by[0] if result.by else "mode", label=result.label,
+                   legend=legend, info=result.metric_info[metric])

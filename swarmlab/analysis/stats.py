@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -21,8 +21,8 @@ from scipy.special import expit, logit
 
 from ..errors import ConfigError
 
-__all__ = ["MetricInfo", "METRIC_INFO", "VERDICT_METRICS", "Interval", "interval", "welch", "holm", "adjust",
-           "repeats_needed", "verdicts", "describe_verdicts", "drift", "describe_drift", "measured",
+__all__ = ["MetricInfo", "METRIC_INFO", "VERDICT_METRICS", "reported_info", "BETTER", "Interval", "interval", "welch",
+           "holm", "adjust", "repeats_needed", "verdicts", "describe_verdicts", "drift", "describe_drift", "measured",
            "DRIFT_TOLERANCE", "POWER", "MOST_REPEATS"]
 
 
@@ -64,6 +64,22 @@ METRIC_INFO: dict[str, MetricInfo] = {
 }
 #: The metrics given a verdict by default: every one where more or less is better.
 VERDICT_METRICS = tuple(m for m, i in METRIC_INFO.items() if i.better is not None)
+
+#: The directions a reported metric may be better in (``compare(better=...)``).
+BETTER = ("lower", "higher")
+
+
+def reported_info(name: str, better: str = "lower", nonnegative: bool = True) -> MetricInfo:
+    """The :class:`MetricInfo` of a value bodies reported (``tokens``, ``cost_usd``) or of
+    ``rate_limited``: named as reported (the name carries its unit), lower is better
+    unless ``better="higher"``, bounded below by 0 when every value seen is
+    (``nonnegative``: intervals on the log scale, as for times), unbounded otherwise."""
+    if better not in BETTER:
+        raise ConfigError(f"better for {name!r} must be one of {', '.join(map(repr, BETTER))}; got {better!r}")
+    if name == "rate_limited":
+        return MetricInfo("rate-limited calls", "", "lower", _POSITIVE, ("fewer", "more"))
+    return MetricInfo(name, "", better, _POSITIVE if nonnegative else (None, None), _SCORE)
+
 
 #: A power calculation asks for the repeats that find a difference 4 times in 5 (the
 #: usual 80 % power), at the level the correction needs for the whole family.
@@ -256,7 +272,8 @@ def _pairs(labels: list[str], means: dict[str, float], better: str | None, again
 
 def verdicts(per_run: pd.DataFrame, *, by: Sequence[str] = ("mode",), label: str = "algorithm",
              metrics: Sequence[str] | None = None, against: str = "best", alpha: float = 0.05,
-             correction: str = "holm", confidence: float = 0.95) -> pd.DataFrame:
+             correction: str = "holm", confidence: float = 0.95,
+             info: Mapping[str, MetricInfo] | None = None) -> pd.DataFrame:
     """Per group of ``by``, metric and pair of set-ups (``label``), whether they differ.
 
     ``against``: ``"best"`` (the set-up with the best mean against each other one),
@@ -271,11 +288,15 @@ def verdicts(per_run: pd.DataFrame, *, by: Sequence[str] = ("mode",), label: str
     the difference seen, with the spreads seen, 4 times in 5 (80 % power) at the
     family's level alpha / m (which Holm's correction never needs more than), and more
     than were made; empty when no difference was seen or more than 1,000 would be needed.
+    ``info``: the metrics known, :data:`METRIC_INFO` by default (a comparison adds the
+    values its bodies reported: :func:`reported_info`). A run without a value of a
+    metric (NaN) is left out of that metric's figures.
     """
-    metrics = list(VERDICT_METRICS if metrics is None else metrics)
-    bad = [m for m in metrics if m not in METRIC_INFO]
+    infos = METRIC_INFO if info is None else info
+    metrics = list([m for m, i in infos.items() if i.better is not None] if metrics is None else metrics)
+    bad = [m for m in metrics if m not in infos]
     if bad or not metrics:
-        raise ConfigError(f"metrics must be among {', '.join(METRIC_INFO)}; got {metrics!r}")
+        raise ConfigError(f"metrics must be among {', '.join(infos)}; got {metrics!r}")
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must be between 0 and 1 (0.05 = 5 %); got {alpha!r}")
     adjust([], correction)  # a bad name is refused before any work
@@ -293,13 +314,13 @@ def verdicts(per_run: pd.DataFrame, *, by: Sequence[str] = ("mode",), label: str
         order = g[label].cat.categories if isinstance(g[label].dtype, pd.CategoricalDtype) else g[label]
         labels = [x for x in dict.fromkeys(map(str, order)) if x in seen]  # planned order, else as they came
         for metric in metrics:
-            info = METRIC_INFO[metric]
+            mi = infos[metric]
             data = {x: g.loc[g[label].astype(str) == x, metric].astype(float).dropna().to_numpy() for x in labels}
             if not any(len(v) for v in data.values()):
                 continue  # not measured here (speedup without a baseline): nothing to judge
             means = {x: float(v.mean()) if len(v) else math.nan for x, v in data.items()}
             family = []
-            for a, b in _pairs(labels, means, info.better, against):
+            for a, b in _pairs(labels, means, mi.better, against):
                 family.append((a, b, welch(data[a], data[b], confidence)))
             p_adj = adjust([w.p for _, _, w in family], correction)
             m = int(np.isfinite(p_adj).sum())
@@ -311,7 +332,7 @@ def verdicts(per_run: pd.DataFrame, *, by: Sequence[str] = ("mode",), label: str
                     word = "no significant difference"
                 else:
                     up = w.diff > 0
-                    word = info.words[0] if (up == (info.better != "lower")) else info.words[1]
+                    word = mi.words[0] if (up == (mi.better != "lower")) else mi.words[1]
                 need = None
                 if not sig and math.isfinite(pa):
                     need = repeats_needed(w.diff, w.sd, w.sd_versus, alpha / max(m, 1))
@@ -344,7 +365,8 @@ def _repeats(n: int, n_versus: int) -> str:
 
 
 def describe_verdicts(v: pd.DataFrame, *, label: str = "algorithm", by: Sequence[str] = ("mode",),
-                      metrics: Sequence[str] | None = None) -> list[str]:
+                      metrics: Sequence[str] | None = None,
+                      info: Mapping[str, MetricInfo] | None = None) -> list[str]:
     """The verdicts in words, one line per pair: ``"work_stealing: makespan 31 % lower
     than round_robin [24, 38] %, significant (p = 0.002)"``, ``"least_loaded vs dynamic:
     no significant difference in makespan at 3 repeats (p = 0.41); about 12 repeats each
@@ -352,10 +374,11 @@ def describe_verdicts(v: pd.DataFrame, *, label: str = "algorithm", by: Sequence
     line starts with its group."""
     rows = v if metrics is None else v[v["metric"].isin(list(metrics))]
     several = bool(by) and len(rows.drop_duplicates(list(by))) > 1
+    infos = METRIC_INFO if info is None else info
     lines = []
     for r in rows.itertuples(index=False):
         r = r._asdict()
-        info = METRIC_INFO[r["metric"]]
+        info = infos[r["metric"]]
         where = "[" + ", ".join(str(r[k]) for k in by) + "] " if several else ""
         a, b = r[label], r["versus"]
         reps = _repeats(r["n"], r["n_versus"])
@@ -369,7 +392,9 @@ def describe_verdicts(v: pd.DataFrame, *, label: str = "algorithm", by: Sequence
                 lines.append(f"{where}{a}: {what} of {b}, significant (p = {r['p_adjusted']:.2g})")
                 continue
             ci = "" if r["scale"] == "exact" else " " + _span(lo, hi)
-            p = "exact: no spread on virtual time" if r["scale"] == "exact" else f"p = {r['p_adjusted']:.2g}"
+            # a reported value repeats exactly on real time too (a seeded provider's tokens)
+            spread = "no spread on virtual time" if r["metric"] in METRIC_INFO else "every repeat gave the same value"
+            p = f"exact: {spread}" if r["scale"] == "exact" else f"p = {r['p_adjusted']:.2g}"
             lines.append(f"{where}{a}: {info.noun} {_pct(rel)} % {'lower' if rel < 0 else 'higher'} than {b}{ci}, "
                          f"significant ({p})")
         else:

@@ -6,17 +6,19 @@ and judged by verdicts (:mod:`swarmlab.analysis.stats`)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from .. import backends
-from ..analysis.figures import name_bound, quality
+from ..analysis.figures import RATE_LIMITED, name_bound, quality, reported_totals
 from ..analysis.limits import bound_note
-from ..analysis.stats import METRIC_INFO, describe_drift, describe_verdicts, drift, interval, measured, verdicts
+from ..analysis.stats import (BETTER, METRIC_INFO, MetricInfo, describe_drift, describe_verdicts, drift, interval,
+                              measured, reported_info, verdicts)
 from ..core.runinfo import describe_agents
 from ..errors import ConfigError
 from ..model import Agent, ExecutionMode, ResourceLimits
@@ -29,9 +31,13 @@ from ..workloads.recipes import Workload
 from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup, setups
 
 __all__ = ["compare", "Comparison", "Setup", "setups", "RunOrder", "PlannedRun", "ci95", "run_metrics", "summarize",
-           "per_run_frame", "regressions", "METRICS", "LOWER_IS_BETTER", "SEQUENTIAL", "AUTO_MIN_REPEATS"]
+           "per_run_frame", "regressions", "reported_names", "metric_info", "check_better", "METRICS",
+           "LOWER_IS_BETTER", "SEQUENTIAL", "AUTO_MIN_REPEATS"]
 
-#: The metrics compared, per run.
+_log = logging.getLogger("swarmlab")
+
+#: The metrics compared, per run, in every comparison; a comparison whose bodies
+#: reported values adds one per reported column and ``rate_limited`` (:func:`metric_info`).
 METRICS = tuple(METRIC_INFO)
 
 #: The metrics where less is better (the others: more is better, or neither for ``stolen``).
@@ -62,7 +68,8 @@ class Comparison:
     one row per set-up, mode and metric over the measured runs (long format, numbers
     only: n, mean, sd, ci_low, ci_high, and how the interval was made). ``by``: the
     columns within which set-ups (``label``) are compared. ``meta``: the order's seed,
-    the repeats made and why they stopped.
+    the repeats made and why they stopped. ``metric_info``: every metric compared, the
+    built-in :data:`METRICS` and the values the bodies reported (:func:`metric_info`).
     """
 
     runs: list[RunRecord]
@@ -71,6 +78,18 @@ class Comparison:
     by: tuple[str, ...] = ("mode",)
     label: str = "algorithm"
     meta: dict[str, object] = field(default_factory=dict)
+    metric_info: dict[str, MetricInfo] = field(default_factory=lambda: dict(METRIC_INFO))
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric compared: :data:`METRICS`, then the reported ones (sums per run of
+        each ``report()`` column, then ``rate_limited``) when the bodies reported any."""
+        return tuple(self.metric_info)
+
+    @property
+    def reported(self) -> tuple[str, ...]:
+        """The metrics that come from what the bodies reported (empty without reports)."""
+        return tuple(m for m in self.metric_info if m not in METRIC_INFO)
 
     @property
     def verdicts(self) -> pd.DataFrame:
@@ -84,20 +103,24 @@ class Comparison:
         """:attr:`verdicts` for another family: ``against="pairs"`` (every pair once) or a
         set-up's label (each other one against it), another level or correction."""
         if self.per_run.empty:
-            return verdicts(pd.DataFrame(columns=[*self.by, self.label, *METRICS]), by=self.by, label=self.label)
+            return verdicts(pd.DataFrame(columns=[*self.by, self.label, *self.metrics]), by=self.by, label=self.label,
+                            info=self.metric_info)
         return verdicts(self.per_run, by=self.by, label=self.label, metrics=metrics, against=against, alpha=alpha,
-                        correction=correction)
+                        correction=correction, info=self.metric_info)
 
     @property
     def drift(self) -> pd.DataFrame:
         """The drift check: the first and last baseline runs of each mode compared."""
         return drift(self.per_run, self.by)
 
-    def report(self, metrics: Sequence[str] = ("makespan_s",), against: str = "best") -> list[str]:
-        """The verdicts on ``metrics`` (makespan: throughput mirrors it), the limit that
-        binds every set-up (:meth:`bound_note`) when one does, and the drift check, in
-        words, one line each."""
-        lines = describe_verdicts(self.verdicts_for(against, metrics), label=self.label, by=self.by)
+    def report(self, metrics: Sequence[str] | None = None, against: str = "best") -> list[str]:
+        """The verdicts on ``metrics`` (by default makespan, which throughput mirrors, and
+        every reported metric: :attr:`reported`), the limit that binds every set-up
+        (:meth:`bound_note`) when one does, and the drift check, in words, one line each."""
+        if metrics is None:
+            metrics = ("makespan_s", *(m for m in self.reported if self.metric_info[m].better))
+        lines = describe_verdicts(self.verdicts_for(against, metrics), label=self.label, by=self.by,
+                                  info=self.metric_info)
         note = self.bound_note()
         real = self.drift
         if "mode" in real.columns:
@@ -106,22 +129,29 @@ class Comparison:
 
     def bound_note(self) -> str | None:
         """One sentence when every measured run is bound by the same limit (a pool, a
-        rate or an agent resource: see :func:`swarmlab.analysis.figures.quality`), as
-        ``"every set-up is bound by rate rpm (120 per 60 s): none can finish under 150 s;
+        rate or an agent resource: see :func:`swarmlab.analysis.figures.quality`), with
+        the figures of the measured runs (their mean lower bound against their mean
+        makespan: how much any algorithm could gain), as ``"every set-up is bound by rate
+        rpm (120 per 60 s): none can finish under 150 s (...); the runs took 158 s on
+        average, of which rpm alone needs 152 s (96%): no schedule can be more than 3.8 %
+        faster than the mean run, so the algorithms cannot gain more than that on these runs;
         compare them on cost, not makespan"``; None otherwise (the critical path or the
         work over the agents bind, or the set-ups differ)."""
         m = measured(self.per_run)
         if m.empty or "bound_by" not in m.columns or not self.runs:
             return None
-        return bound_note(self.runs[0].meta, m["bound_by"], m["lower_bound_s"])
+        return bound_note(self.runs[0].meta, m["bound_by"], m["lower_bound_s"], m["makespan_s"])
 
     def table(self, metric: str = "makespan_s") -> pd.DataFrame:
-        """One metric, set-ups by modes: 'mean [ci_low, ci_high]'."""
+        """One metric, set-ups by modes: 'mean [ci_low, ci_high]' ('not reported' where
+        no run had a value: a reported metric on virtual time)."""
         s = self.summary[self.summary["metric"] == metric]
         if s.empty:
-            raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+            raise ConfigError(f"metric must be one of {', '.join(self.metrics)}; got {metric!r}")
 
         def text(r: pd.Series) -> str:
+            if r["n"] == 0:  # no run of this set-up had a value: virtual time reports nothing
+                return "not reported"
             return f"{r['mean']:.3g}" if r["ci_low"] != r["ci_low"] else \
                 f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
 
@@ -138,7 +168,9 @@ def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: 
 
     ``sequential_s``: the makespan of the one-agent sequential baseline, for ``speedup``
     (NaN without it). Every figure comes from the run's recorded attempts and its
-    scheduler's metrics (``meta["scheduling_metrics"]``, NaN when absent).
+    scheduler's metrics (``meta["scheduling_metrics"]``, NaN when absent). A run whose
+    bodies reported values adds their sums and ``rate_limited``
+    (:func:`swarmlab.analysis.figures.reported_totals`).
     """
     q = quality(rec)
     if "lower_bound" not in rec.meta:
@@ -160,7 +192,56 @@ def run_metrics(rec: RunRecord, *, sequential_s: float | None = None, **labels: 
         "lower_bound_s": q["lower_bound_s"], "bound_by": q["bound_by"],
         "speedup": sequential_s / span if sequential_s is not None and span > 0 else math.nan,
         "stolen": stolen,
+        **reported_totals(rec),
     }
+
+
+def reported_names(runs: Iterable[RunRecord]) -> list[str]:
+    """The reported metrics of ``runs``: every reported column in the order first seen,
+    then ``rate_limited``; empty when no run reported anything or was refused."""
+    names = dict.fromkeys(n for rec in runs for n in reported_totals(rec))
+    if not names:
+        return []
+    names.pop(RATE_LIMITED, None)
+    return [*names, RATE_LIMITED]
+
+
+def check_better(better: Mapping[str, str] | None) -> dict[str, str]:
+    """``better`` checked at the boundary: reported names mapped to ``"lower"`` or
+    ``"higher"`` (``{"accuracy": "higher"}``); the built-in metrics and ``rate_limited``
+    keep their own direction."""
+    if better is None:
+        return {}
+    if not isinstance(better, Mapping):
+        raise ConfigError(f"better must be a dict of reported names to 'lower' or 'higher' "
+                          f"(better={{'accuracy': 'higher'}}); got {better!r}")
+    for name, way in better.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"better's keys must be names a body reports (report(accuracy=...)); got {name!r}")
+        if name in METRIC_INFO or name == RATE_LIMITED:
+            raise ConfigError(f"better cannot change the direction of the built-in metric {name!r}; "
+                              f"give it names the bodies report")
+        if way not in BETTER:
+            raise ConfigError(f"better[{name!r}] must be one of {', '.join(map(repr, BETTER))}; got {way!r}")
+    return dict(better)
+
+
+def metric_info(per_run: pd.DataFrame, reported: Sequence[str], better: Mapping[str, str] | None = None
+                ) -> dict[str, MetricInfo]:
+    """Every metric of a comparison: :data:`METRICS`, then one per ``reported`` name
+    (:func:`reported_names`), lower is better unless ``better`` says ``"higher"``,
+    bounded below by 0 when no run's value is negative
+    (:func:`swarmlab.analysis.stats.reported_info`). A name of ``better`` no run
+    reported is logged, not an error: the runs are made by then."""
+    better = check_better(better)
+    out = dict(METRIC_INFO)
+    for name in reported:
+        values = per_run[name].dropna() if name in per_run.columns else pd.Series(dtype=float)
+        out[name] = reported_info(name, better.get(name, "lower"), bool((values >= 0).all()))
+    unused = sorted(set(better) - set(reported))
+    if unused:
+        _log.warning("compare(better=...) names %s, which no run reported; reported: %s", unused, list(reported))
+    return out
 
 
 def per_run_frame(rows: list[dict[str, object]], by: Sequence[str] = ("mode",),
@@ -182,18 +263,24 @@ def per_run_frame(rows: list[dict[str, object]], by: Sequence[str] = ("mode",),
     return df
 
 
-def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode")) -> pd.DataFrame:
+def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode"),
+              info: Mapping[str, MetricInfo] | None = None) -> pd.DataFrame:
     """Long format over the measured runs: one row per group of ``by`` and metric, with
     n (the runs with a value), mean, sd and the 95 % interval of
-    :func:`swarmlab.analysis.stats.interval` (within the metric's bounds; ``ci_method`` says how)."""
-    missing = [c for c in (*by, *METRICS) if c not in per_run.columns]
+    :func:`swarmlab.analysis.stats.interval` (within the metric's bounds; ``ci_method`` says how).
+    ``info``: the metrics (:data:`METRICS` by default; :func:`metric_info` adds the
+    reported ones). A run without a value (NaN: a column its bodies never reported) is
+    left out of that metric's mean and interval, not counted as 0; ``n`` says how many
+    runs had one."""
+    infos = METRIC_INFO if info is None else info
+    missing = [c for c in (*by, *infos) if c not in per_run.columns]
     if missing:
         raise ConfigError(f"summarize needs the columns {missing} in per_run; it has {list(per_run.columns)}")
     agg = []
     for key, g in measured(per_run).groupby(list(by), sort=True, observed=True):
-        for metric in METRICS:
+        for metric, mi in infos.items():
             values = g[metric].astype(float)
-            i = interval(values, METRIC_INFO[metric].bounds)
+            i = interval(values, mi.bounds)
             ok = values.dropna()
             agg.append({**dict(zip(by, key)), "metric": metric, "n": len(ok), "mean": i.mean,
                         "sd": float(ok.std()) if len(ok) > 1 else math.nan,
@@ -202,7 +289,8 @@ def summarize(per_run: pd.DataFrame, by: Sequence[str] = ("algorithm", "mode")) 
 
 
 def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: float = 0.10,
-                metrics: Sequence[str] = ("throughput_tps", "makespan_s")) -> pd.DataFrame:
+                metrics: Sequence[str] = ("throughput_tps", "makespan_s"),
+                better: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Compare a summary with an earlier one (both as :func:`summarize` gives them, or a
     ``compare-*.csv`` read back): one row per algorithm, mode and metric found in both.
 
@@ -210,12 +298,17 @@ def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: flo
     (a fraction of the baseline's mean) and its 95 % interval lies wholly on the wrong side
     of the baseline's; with a single run on either side (no interval) the tolerance alone
     decides. ``change`` is the relative change of the mean, signed as measured.
+    ``metrics`` may name reported metrics both summaries have (``"cost_usd"``): lower is
+    better for them unless ``better`` says ``"higher"``, as in :func:`compare`.
     """
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
         raise ConfigError(f"tolerance must be a fraction >= 0 (0.10 = 10 %); got {tolerance!r}")
-    unknown = [m for m in metrics if m not in METRICS]
+    ways = check_better(better)
+    found = [m for m in dict.fromkeys(summary["metric"].astype(str)) if m not in METRICS] \
+        if "metric" in summary.columns else []
+    unknown = [m for m in metrics if m not in METRICS and m not in found]
     if unknown or not metrics:
-        raise ConfigError(f"metrics must be among {', '.join(METRICS)}; got {list(metrics)!r}")
+        raise ConfigError(f"metrics must be among {', '.join([*METRICS, *found])}; got {list(metrics)!r}")
     need = ["algorithm", "mode", "metric", "mean", "ci_low", "ci_high"]
     for name, frame in (("summary", summary), ("baseline", baseline)):
         missing = [c for c in need if c not in frame.columns]
@@ -228,7 +321,8 @@ def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: flo
     if both.empty:
         raise ConfigError("the summary and the baseline share no algorithm, mode and metric; compare "
                           "like with like (the same algorithms and modes)")
-    lower = both["metric"].isin(LOWER_IS_BETTER)
+    reported_lower = [m for m in found if ways.get(m, "lower") == "lower"]
+    lower = both["metric"].isin(LOWER_IS_BETTER | set(reported_lower))
     change = (both["mean"] - both["mean_base"]) / both["mean_base"]
     worse = change.where(lower, -change)  # > 0: moved the wrong way
     apart = (both["ci_low"] > both["ci_high_base"]).where(lower, both["ci_high"] < both["ci_low_base"])
@@ -323,7 +417,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
             repeats: int | str = 3, simulate: bool = False, baseline: bool = True, seed: int = 0,
             store=None, progress: bool = False, dask_address: str | None = None,
             add_stealing: bool = False, warmup: bool = True, rel_width: float = 0.10,
-            budget_s: float | None = 600.0, max_repeats: int = 30) -> Comparison:
+            budget_s: float | None = 600.0, max_repeats: int = 30,
+            better: Mapping[str, str] | None = None) -> Comparison:
     """Run ``workload`` under every set-up and mode, ``repeats`` times each, in a fair order.
 
     ``algorithms``: names (the seven built-in ones by default), enums, registered names,
@@ -357,9 +452,17 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     registered with :func:`swarmlab.backends.register`. Mode ``"dask"`` runs the bodies
     on the Dask cluster at ``dask_address`` (None: an embedded LocalCluster per run, slow
     to start: pass a cluster's address to compare many runs).
+
+    Values the bodies report (``swarmlab.report(tokens=..., cost_usd=...)``, and
+    swarmlab's own ``limit_wait_s`` and ``n_rate_limited``) are metrics too: their sums
+    per run, and ``rate_limited`` (attempts refused by the provider plus calls retried
+    inside ``swarmlab.call``), join the summary and the verdicts (:func:`metric_info`).
+    Each is lower-is-better unless ``better`` says otherwise: ``better={"accuracy":
+    "higher"}``.
     """
     if not isinstance(workload, Workload):
         raise ConfigError(f"compare takes a Workload (swarmlab.workloads.mixed(...), say); got {workload!r}")
+    check_better(better)
     _check_auto(repeats, rel_width, budget_s, max_repeats)
     plan = setups(algorithms, add_stealing)
     real = [getattr(m, "value", m) for m in modes]
@@ -411,5 +514,6 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     per_run = per_run_frame(rows, by=("mode",), categories={
         "algorithm": [s.label for s in plan] + ([SEQUENTIAL] if baseline else []), "mode": order.modes})
     meta = {"seed": seed, "repeats": made, "stopped": why, "warmup": warmup, "baseline": baseline}
-    return Comparison(runs, per_run, summarize(per_run, by=("algorithm", "stealing", "mode")), ("mode",),
-                      "algorithm", meta)
+    info = metric_info(per_run, reported_names(runs), better)
+    return Comparison(runs, per_run, summarize(per_run, by=("algorithm", "stealing", "mode"), info=info), ("mode",),
+                      "algorithm", meta, info)

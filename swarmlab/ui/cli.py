@@ -30,6 +30,11 @@ _ALGORITHMS = [a.value for a in SchedulingAlgorithm]
 #: The metrics whose verdicts the main job prints in words (throughput mirrors makespan;
 #: every metric's verdicts go to the -verdicts.csv).
 _HEADLINE = ("makespan_s",)
+#: Reported metrics shown first, in this order, when the bodies reported them (an agent
+#: swarm's 429s, tokens and cost); the others reported follow.
+_REPORTED_SHOWN = ("rate_limited", "tokens", "cost_usd", "limit_wait_s")
+#: Reported metrics left to the CSVs: ``n_rate_limited`` is already inside ``rate_limited``.
+_REPORTED_HIDDEN = ("n_rate_limited",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -214,10 +219,12 @@ def _read_against(against: str, labels: list[str], modes: list[str]):
     if missing:
         raise ConfigError(f"--against {against} is not a comparison summary (no {', '.join(missing)} column); give "
                           "the compare-STAMP.csv an earlier compare wrote, not its -runs.csv")
-    unknown = sorted(set(frame["metric"].astype(str)) - set(METRICS))
+    # a comparison's reported metrics (tokens, cost_usd) are named by its bodies: only the
+    # built-in ones can say the file is a comparison summary
+    known = set(frame["metric"].astype(str)) & set(METRICS)
     numbers = pd.to_numeric(frame["mean"], errors="coerce")
-    if unknown or numbers.isna().all():
-        what = f"unknown metrics {unknown}" if unknown else "no numeric mean"
+    if not known or numbers.isna().all():
+        what = f"none of the metrics {', '.join(METRICS)}" if not known else "no numeric mean"
         raise ConfigError(f"--against {against} is not a comparison summary ({what}); give a compare-*.csv an "
                           "earlier compare wrote")
     shared = set(zip(frame["algorithm"].astype(str), frame["mode"].astype(str))) & {(a, m) for a in labels for m in modes}
@@ -261,18 +268,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result.verdicts.to_csv(out / f"compare-{stamp}-verdicts.csv", index=False)
     png = _save_png(result.summary, out / f"compare-{stamp}.png")
     n = result.meta["repeats"]
-    for metric in ("makespan_s", "throughput_tps", "efficiency"):
+    reported = [m for m in _REPORTED_SHOWN if m in result.reported] + \
+        [m for m in result.reported if m not in _REPORTED_SHOWN and m not in _REPORTED_HIDDEN]
+    for metric in ("makespan_s", "throughput_tps", "efficiency", *reported):
         print(f"\n{metric} (mean [95% CI] over {n} repeats)")
         print(result.table(metric).to_string())
     why = f"; {result.meta['stopped']}" if args.repeats == "auto" else ""
-    print(f"\nverdicts on makespan, the best set-up against each other ({n} repeats{why}; Welch t tests on log "
+    what = ", ".join(["makespan", *reported])
+    print(f"\nverdicts on {what}, the best set-up against each other ({n} repeats{why}; Welch t tests on log "
           "values, Holm-corrected; 95 % intervals):")
-    for line in result.report(_HEADLINE):
+    for line in result.report([*_HEADLINE, *reported]):
         print(f"  {line}")
+    stops = _budget_stops(result.runs)
+    if stops:
+        print(f"\n{stops}")
     print(f"\nsaved: {csv} (summary), its -runs.csv (every run, in order) and -verdicts.csv (every metric)"
           + (f", {png}" if png else "")
           + f"; {sum(r.meta.get('role') != 'warmup' for r in result.runs)} runs (all but the warm-ups) in {store.path}")
     return _gate(result.summary, baseline, args.against, args.tolerance) if baseline is not None else 0
+
+
+def _budget_stops(runs) -> str | None:
+    """One line saying how many kept runs a budget stopped, and which budgets; None when
+    none did."""
+    stopped = [((r.meta.get("resources") or {}).get("budgets") or {}).get("stopped_by")
+               for r in runs if r.meta.get("role") != "warmup"]
+    hit = [b for b in stopped if b]
+    if not hit:
+        return None
+    names = ", ".join(dict.fromkeys(hit))
+    return (f"budget: {len(hit)} of {len(stopped)} runs were stopped by their {names} budget (what never started "
+            "was cancelled): their makespans and totals cover less work; see each run's "
+            "meta['resources']['budgets']")
 
 
 def _interrupted_compare(store, before: set[str]) -> str:
@@ -317,7 +344,9 @@ def _save_png(summary, path: Path) -> Path | None:
         return None
     from ..analysis.plots import compare_figure
 
-    fig = compare_figure(summary, ("makespan_s", "throughput_tps"))
+    # an agent swarm's cost beside its makespan: what the comparison is about under a binding limit
+    cost = ("cost_usd",) if "cost_usd" in set(summary["metric"]) else ()
+    fig = compare_figure(summary, ("makespan_s", "throughput_tps", *cost))
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 

@@ -49,6 +49,9 @@ MAX_ROWS = 40
 RATE_WINDOW_S = 5.0
 #: The comparison's metrics shown, in this order, where the summary has them.
 _COMPARED = ("throughput_tps", "makespan_s", "speedup", "efficiency", "load_balance_score", "p95_wait_s")
+#: After them, what the bodies reported, where they did (an agent swarm's 429s, tokens and
+#: cost first, then any other reported sum): every metric not built in.
+_REPORTED_FIRST = ("rate_limited", "tokens", "cost_usd", "limit_wait_s")
 _AUTO = ""
 _PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG file
 _AUTO_LABEL = "the newest run (running ones first)"
@@ -134,11 +137,16 @@ def _comparison_html(files: dict[str, Path]) -> str:
     parts = [f"<h3>latest comparison <code>{html.escape(str(files['summary']))}</code></h3>"]
     keys = [c for c in ("algorithm", "stealing", "mode") if c in summary.columns]
     if keys and {"metric", "mean", "ci_low", "ci_high"} <= set(summary.columns):
-        s = summary[summary["metric"].isin(_COMPARED)] if summary["metric"].isin(_COMPARED).any() else summary
+        from ..experiments.comparison import METRICS
+
+        reported = [m for m in dict.fromkeys(summary["metric"].astype(str)) if m not in METRICS]
+        shown = [*_COMPARED, *(m for m in _REPORTED_FIRST if m in reported),
+                 *(m for m in reported if m not in _REPORTED_FIRST)]
+        s = summary[summary["metric"].isin(shown)] if summary["metric"].isin(_COMPARED).any() else summary
         s = s.assign(text=s.apply(_cell, axis=1))
         values = ["text"] + (["verdict"] if "verdict" in s.columns else [])
         t = s.pivot_table(index=keys, columns="metric", values=values, aggfunc="first", sort=False)
-        order = {m: i for i, m in enumerate(_COMPARED)}
+        order = {m: i for i, m in enumerate(shown)}
         t = t[sorted(t.columns, key=lambda c: (order.get(c[1], len(order)), c[1], c[0] != "text"))]
         t.columns = [m if v == "text" else f"{m} verdict" for v, m in t.columns]
         parts.append("<p>mean [95% CI] over the repeats</p>" + t.reset_index().to_html(

@@ -26,7 +26,9 @@ from ...experiments.comparison import (
     Comparison,
     PlannedRun,
     RunOrder,
+    metric_info,
     per_run_frame,
+    reported_names,
     run_metrics,
     setups,
     summarize,
@@ -212,14 +214,25 @@ class ExperimentPanel(View):
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Mean and 95 % CI per set-up, algorithm and metric, over the measured runs."""
-        return summarize(self.per_run, by=("setup", "algorithm")) if self._rows else pd.DataFrame()
+        """Mean and 95 % CI per set-up, algorithm and metric (what the bodies reported
+        too: tokens, cost_usd, rate_limited), over the measured runs."""
+        if not self._rows:
+            return pd.DataFrame()
+        per_run = self.per_run
+        return summarize(per_run, by=("setup", "algorithm"), info=self._metric_info(per_run))
+
+    def _metric_info(self, per_run: pd.DataFrame) -> dict[str, Any]:
+        return metric_info(per_run, reported_names(self.runs[self._since:]))
 
     @property
     def comparison(self) -> Comparison:
         """The runs, per-run metrics and summary as a :class:`~swarmlab.experiments.comparison.Comparison`
         (its ``verdicts`` and ``drift`` compare the algorithms within each set-up)."""
-        return Comparison(list(self.runs[self._since:]), self.per_run, self.summary, ("setup",), "algorithm")
+        per_run = self.per_run
+        info = self._metric_info(per_run)
+        summary = summarize(per_run, by=("setup", "algorithm"), info=info) if self._rows else pd.DataFrame()
+        return Comparison(list(self.runs[self._since:]), per_run, summary, ("setup",), "algorithm",
+                          metric_info=info)
 
     @property
     def running(self) -> bool:
@@ -240,11 +253,11 @@ class ExperimentPanel(View):
                               f"{sorted(pools) + sorted(rates) or 'nothing'}): give NAME=N units of a pool or "
                               "rate named there, e.g. 'llm=1'")
         wl = needing(make(self.workload.value, n, seed=self.seed.value), needs)
-        limits = ResourceLimits(
+        limits = wl.limits_with(ResourceLimits(  # a workload's own (llm_swarm's provider) under the panel's, by name
             max_concurrent_tasks=self.max_concurrent.value or None, max_queue_size=max(1000, n),
             max_cpu_percent=self.max_cpu.value or None, max_memory_mb=self.max_memory.value or None,
             task_timeout=self.timeout.value or None, pools=pools, rates=rates,
-        )
+        ))
         mode = "simulated" if self.clock.value == "simulated" else self.mode.value
         address = self.dask_address.value.strip() or None
         if mode == "dask" and address is None:
@@ -404,7 +417,7 @@ class ExperimentPanel(View):
             return
         comparison = self.comparison
         summary = comparison.summary
-        self.table.value = table_html(summary)
+        self.table.value = table_html(summary, comparison.metric_info)
         self.verdicts.value = verdicts_html(comparison)
 
         def draw(fig: Any) -> None:

@@ -8,15 +8,20 @@ cannot put markup on the page.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
 from ...experiments.comparison import Comparison
 
-__all__ = ["TABLE_METRICS", "table_html", "verdicts_html", "resources_html"]
+__all__ = ["TABLE_METRICS", "TABLE_REPORTED", "table_html", "verdicts_html", "resources_html"]
 
 #: The metrics the table shows, in this order, where the summary has them.
 TABLE_METRICS = ("throughput_tps", "makespan_s", "load_balance_score", "p95_wait_s")
+#: After them, what an agent swarm's bodies reported, where they did: its 429s, tokens
+#: and cost (the other reported sums are in the summary and the comparison's verdicts).
+TABLE_REPORTED = ("rate_limited", "tokens", "cost_usd")
 _NUM = "white-space:nowrap;text-align:right;padding:2px 8px"
 
 
@@ -30,16 +35,20 @@ def _cell(r: pd.Series) -> str:
     return f'<td style="{_NUM}">{mean}<br><small>{html.escape(ci)}</small></td>'
 
 
-def table_html(summary: pd.DataFrame) -> str:
+def table_html(summary: pd.DataFrame, info: Mapping[str, Any] | None = None) -> str:
     """Set-ups and algorithms by metric: the mean over its 95 % interval, n runs; every
-    header with its unit and which way is better; all text escaped."""
-    from ...analysis.stats import METRIC_INFO
+    header with its unit and which way is better; all text escaped. ``info``: the
+    comparison's metrics (``Comparison.metric_info``), for the reported ones shown after
+    the built-in ones (:data:`TABLE_REPORTED`)."""
+    from ...analysis.stats import METRIC_INFO, reported_info
 
-    s = summary[summary["metric"].isin(TABLE_METRICS)]
-    metrics = [m for m in TABLE_METRICS if m in set(s["metric"])]
+    shown = (*TABLE_METRICS, *TABLE_REPORTED)
+    s = summary[summary["metric"].isin(shown)]
+    metrics = [m for m in shown if m in set(s["metric"])]
+    infos = {**{m: reported_info(m) for m in TABLE_REPORTED}, **(info or {}), **METRIC_INFO}
     head = "".join(
-        f'<th style="{_NUM}">{html.escape(METRIC_INFO[m].label)}<br>'
-        f'<small>{html.escape(METRIC_INFO[m].better or "")} is better</small></th>' for m in metrics)
+        f'<th style="{_NUM}">{html.escape(infos[m].label)}<br>'
+        f'<small>{html.escape(infos[m].better or "")} is better</small></th>' for m in metrics)
     rows = []
     for (setup, alg), g in s.groupby(["setup", "algorithm"], sort=True, observed=True):
         by = g.set_index("metric")
@@ -55,8 +64,9 @@ def table_html(summary: pd.DataFrame) -> str:
 
 
 def verdicts_html(comparison: Comparison) -> str:
-    """The verdicts on makespan and the drift check, in words, one item each."""
-    lines = comparison.report(("makespan_s",))
+    """The verdicts on makespan and on what the bodies reported (tokens, cost), the limit
+    that binds every set-up and the drift check, in words, one item each."""
+    lines = comparison.report()
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
