@@ -196,7 +196,7 @@ def test_workloads_are_seeded_recipes():
         assert [(t.id, t.args[1:] if name in fresh else t.args, t.dependencies) for t in a] == \
             [(t.id, t.args[1:] if name in fresh else t.args, t.dependencies) for t in b]
         assert a[0] is not b[0] and len(a) == 30 and all(t.estimate_s is not None for t in a)
-        rec = simulate(wl.tasks(), wl.agents)
+        rec = simulate(wl.tasks(), wl.agents, limits=wl.limits_with(None))  # (llm_swarm's provider limits)
         assert (rec.final()["status"] == "completed").all(), name
     assert [t.args for t in workloads.io(10, seed=1).tasks()] != [t.args for t in workloads.io(10, seed=2).tasks()]
     assert all(t.is_coroutine for t in workloads.mixed(10).tasks("async"))
