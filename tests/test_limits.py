@@ -143,3 +143,20 @@ def test_a_cut_short_compare_run_with_task_resources_resumes_with_them(tmp_path)
     # the tasks run again need the pool too: 19 tasks on 8 agents, 2 at a time, are held back for it
     held = after[after["event"] == "held"]
     assert len(held) > 0 and set(held["detail"]) == {"llm"}
+
+
+def test_the_units_calls_took_count_in_the_bounds():
+    """llm_swarm's tasks take the provider's units per call (swarmlab.call), not per
+    task: the request rate that binds it is found from what the calls took."""
+    from swarmlab.analysis.figures import name_bound
+
+    from swarmlab.workloads import llm_swarm
+
+    wl = llm_swarm(30, seed=0, tier=0.5)  # 20 requests per 2 s
+    rec = simulate(wl.tasks(), wl.agents, limits=wl.limits_with(None))
+    name_bound(rec)
+    n_calls = sum(len(m["calls"]) for m in wl.task_meta.values())
+    assert rec.meta["resources"]["calls"]["rate_units"]["rpm"] == n_calls
+    assert rec.meta["lower_bound"]["bound_by"] == "rate rpm"
+    assert rec.meta["lower_bound"]["lower_bound_s"] == pytest.approx((n_calls - 20) / 10)
+    assert rec.tasks["finished_s"].max() >= rec.meta["lower_bound"]["lower_bound_s"]

@@ -25,7 +25,8 @@ def test_objectives_are_planner_workers_reviewer_on_two_roles_and_seeded():
     calls = [c for m in wl.task_meta.values() for c in m["calls"]]
     assert wl.meta["expected_tokens"] == sum(a + b for a, b, _ in calls)
     again = make("llm_swarm", 23, seed=4, **wl.options)
-    assert again.task_meta == wl.task_meta and again.options == {"declare_limits": True, "tier": 1.0}
+    assert again.task_meta == wl.task_meta
+    assert again.options == {"declare_limits": True, "tier": 1.0, "agents": 8, "draws": None}
     assert llm_swarm(23, seed=5).task_meta != wl.task_meta
 
 
@@ -77,3 +78,15 @@ def test_undeclared_limits_draw_429s_each_retried_alone_so_nothing_is_paid_twice
     refused = sum(provider.refused.values())
     assert refused > 0 and t["n_rate_limited"].fillna(0).sum() == refused
     assert t["tokens"].sum() == provider.billed_tokens == wl.meta["expected_tokens"]
+
+
+def test_each_repeat_of_a_comparison_draws_its_own_calls_the_same_on_both_clocks():
+    wl = llm_swarm(20, seed=3)
+    again = wl.redraw(7)
+    assert [t.id for t in again.tasks()] == [t.id for t in wl.tasks()]  # the same objectives
+    assert again.task_meta != wl.task_meta and again.options["draws"] == 7
+    result = sl.compare(wl, algorithms=["round_robin"], modes=[], simulate=True, repeats=3, warmup=False,
+                        baseline=False)
+    runs = [r for r in result.runs if r.meta.get("role") == "measured"]
+    tokens = [r.tasks["tokens"].sum() for r in runs]
+    assert len(set(tokens)) == 3  # simulated repeats differ as real ones do

@@ -109,8 +109,8 @@ def limit_bounds(record: RunRecord, work: Mapping[str, float]) -> dict[str, floa
     """The least makespan each limit allows, ``{"pool llm": s, "rate rpm": s, ...}``.
 
     A pool or an agent resource: the unit-seconds the tasks of ``work`` (task id -> run
-    time, as :func:`~swarmlab.analysis.figures.quality` weighs them) held of it, over its
-    capacity. A rate: the units every started attempt took (what it reported in the
+    time, as :func:`~swarmlab.analysis.figures.quality` weighs them) and the calls
+    (``meta["resources"]["calls"]``) held of it, over its capacity. A rate: the units every started attempt took (what it reported in the
     rate's ``reported`` column where it did, else what it declared) beyond the bucket's
     initial fill, over the refill rate: ``(total - limit) / (limit / per_s)`` when
     positive, else 0. Empty for a run without limits.
@@ -119,9 +119,13 @@ def limit_bounds(record: RunRecord, work: Mapping[str, float]) -> dict[str, floa
     if not caps:
         return {}
     need = declared_resources(record)
-    if not need:
+    calls = (record.meta.get("resources") or {}).get("calls") or {}  # what calls took (swarmlab.acquire)
+    if not need and not calls:
         return {f"{c['kind']} {name}": 0.0 for name, c in caps.items()}
     held: dict[str, float] = dict.fromkeys(caps, 0.0)
+    for name, unit_s in (calls.get("pool_unit_s") or {}).items():
+        if name in held:
+            held[name] += unit_s
     for tid, run_s in work.items():
         for name, n in need.get(tid, {}).items():
             if name in held and run_s == run_s:
@@ -134,9 +138,11 @@ def limit_bounds(record: RunRecord, work: Mapping[str, float]) -> dict[str, floa
             continue
         units = started["task_id"].map(lambda tid: need.get(tid, {}).get(name, 0.0)).astype(float)
         col = c["reported"]
-        if col in started.columns:  # a body's report() trues the bucket up
+        if col in started.columns:  # a body's report() trues the bucket up (its calls' units included)
             units = pd.to_numeric(started[col], errors="coerce").fillna(units)
-        taken[name] = float(units.sum())
+            taken[name] = float(units.sum())
+        else:
+            taken[name] = float(units.sum()) + (calls.get("rate_units") or {}).get(name, 0.0)
     out = {}
     for name, c in caps.items():
         if c["kind"] == "rate":

@@ -77,6 +77,10 @@ class Calls:
         # (task id, attempt) -> rate -> units its calls took: declared, for the true-up by
         # what the body reports (a rate's ``reported`` value)
         self.spent: dict[tuple[str, int], dict[str, float]] = {}
+        # what calls took over the run, for the bounds (analysis.limits): a rate's units,
+        # and a pool's unit-seconds (counted as grants come back)
+        self.rate_units: dict[str, float] = {}
+        self.pool_unit_s: dict[str, float] = {}
 
     # ------------------------------------------------------------------ asking
     def ask(self, st: Any, attempt: int, wanted: Mapping[str, Any], now: float, ticket: Any = None) -> Grant:
@@ -134,9 +138,11 @@ class Calls:
             units.free[r] -= n
         if g.rate:
             spent = self.spent.setdefault((g.st.id, g.attempt), {})
+            taken = self.rate_units
             for r, n in g.rate:
                 units.buckets[r].level -= n  # refilled to now by _fits
                 spent[r] = spent.get(r, 0.0) + n
+                taken[r] = taken.get(r, 0.0) + n
         g.granted_s = now
         self.held.setdefault((g.st.id, g.attempt), []).append(g)
 
@@ -159,9 +165,10 @@ class Calls:
         self._return(g, now)
 
     def _return(self, g: Grant, now: float) -> None:
-        free = self.units.free
+        free, held = self.units.free, self.pool_unit_s
         for r, n in g.pool:
             free[r] += n
+            held[r] = held.get(r, 0.0) + n * (now - g.granted_s)
         self.serve(now)
         for r, _ in g.pool:
             self.units.freed(r, now)
@@ -230,6 +237,11 @@ class Calls:
         for g in self.held.pop(key, ()):
             self._return(g, now)
         return True
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """For ``record.meta["resources"]["calls"]``: what calls took of each rate, and
+        the unit-seconds they held of each pool."""
+        return {"rate_units": dict(self.rate_units), "pool_unit_s": dict(self.pool_unit_s)}
 
     def next_wakeup(self) -> float | None:
         """When the first waiting call could be given its units by time alone (a bucket

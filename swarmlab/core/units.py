@@ -510,7 +510,8 @@ class Units:
                 "rates": {n: {"limit": r.limit, "per_s": r.per_s} for n, r in self.rates.items()},
                 "held_s": held, "task_resources": dict(self.declared),
                 **({"devices": self.devices.table()} if self.devices is not None else {}),
-                **({"budgets": self.budgets.summary()} if self.budgets is not None else {})}
+                **({"budgets": self.budgets.summary()} if self.budgets is not None else {}),
+                **({"calls": self.calls.summary()} if self.calls is not None else {})}
 
 
 def _rank(e: tuple) -> tuple:

@@ -347,6 +347,8 @@ async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, l
 def _one(workload: Workload, order: RunOrder, item: PlannedRun, limits: ResourceLimits, seed: int, store=None,
          dask_address: str | None = None) -> RunRecord:
     setup, mode = item.setup, item.mode
+    if workload.redraw is not None:  # each repeat draws afresh, the same draws on both clocks
+        workload = workload.redraw(seed)
     agents, limits = order.fixture(item, workload.agents, limits)
     sched = setup.scheduler()
     if mode == "simulated":

@@ -107,7 +107,7 @@ def _graph(n: int, rng: random.Random) -> list[tuple[str, str, tuple[str, ...]]]
 
 
 def llm_swarm(n: int = 60, *, seed: int = 0, declare_limits: bool = True, tier: float = 1.0,
-              agents: int = 8) -> Workload:
+              agents: int = 8, draws: int | None = None) -> Workload:
     """``n`` agent tasks (objectives: a planner, two to four workers, a reviewer) calling
     a seeded local fake provider; see the module docstring.
 
@@ -116,7 +116,7 @@ def llm_swarm(n: int = 60, *, seed: int = 0, declare_limits: bool = True, tier: 
     n : int
         Tasks, as ``--tasks`` counts them.
     seed : int
-        Draws the graphs and every call's tokens and latency.
+        Draws the graphs (and, without ``draws``, every call's tokens and latency).
     declare_limits : bool
         Whether the tasks ask for the provider's limits per call and ``Workload.limits``
         declares them (True: no 429), or not (the provider refuses what passes them).
@@ -124,6 +124,10 @@ def llm_swarm(n: int = 60, *, seed: int = 0, declare_limits: bool = True, tier: 
         A factor on the provider's limits (:data:`PROVIDER`).
     agents : int
         The pool: a quarter ``lead`` agents (at least one), the rest ``worker`` agents.
+    draws : int, optional
+        Draws every call's tokens and latency (default: ``seed``). A comparison gives each
+        repeat its own (``Workload.redraw``), the same on both clocks, so repeats differ as
+        real runs of the same objectives do.
 
     Returns
     -------
@@ -142,8 +146,8 @@ def llm_swarm(n: int = 60, *, seed: int = 0, declare_limits: bool = True, tier: 
     if not isinstance(declare_limits, bool):
         raise ConfigError(f"llm_swarm declare_limits must be True or False; got {declare_limits!r}")
     limits = PROVIDER.scaled(tier)
-    rng = random.Random(seed)
-    graph = _graph(n, rng)
+    graph = _graph(n, random.Random(seed))
+    rng = random.Random(seed if draws is None else seed_value(draws, "llm_swarm draws"))
     calls = {tid: _calls(rng, role) for tid, role, _ in graph}
     expected = sum(a + b for cs in calls.values() for a, b, _ in cs)
     n_lead = max(1, agents // 4)
@@ -165,4 +169,6 @@ def llm_swarm(n: int = 60, *, seed: int = 0, declare_limits: bool = True, tier: 
     return Workload("llm_swarm", n, seed, pool, build, meta=meta,
                     task_meta={tid: {"calls": list(cs)} for tid, cs in calls.items()},
                     limits=limits.resource_limits() if declare_limits else None,
-                    options={"declare_limits": declare_limits, "tier": tier})
+                    options={"declare_limits": declare_limits, "tier": tier, "agents": agents, "draws": draws},
+                    redraw=lambda d: llm_swarm(n, seed=seed, declare_limits=declare_limits, tier=tier, agents=agents,
+                                               draws=d))

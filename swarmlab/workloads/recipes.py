@@ -71,7 +71,7 @@ class Workload:
     the pools and rates its tasks ask for (a provider's), None when it declares none
     (:meth:`limits_with` puts them under a user's own). ``options``: the recipe's keyword
     arguments beyond ``n`` and ``seed``, so that ``make(name, n, seed=seed, **options)``
-    builds it again (resume, replay)."""
+    builds it again (resume, replay). ``redraw``: see the field."""
 
     name: str
     n: int
@@ -82,6 +82,9 @@ class Workload:
     task_meta: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
     limits: ResourceLimits | None = field(default=None, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: The same work with its random draws taken from another seed (``redraw(seed)``), for
+    #: a comparison's repeats (None: each repeat runs the very same tasks).
+    redraw: Callable[[int], Workload] | None = field(default=None, repr=False)
 
     def limits_with(self, limits: ResourceLimits | None) -> ResourceLimits | None:
         """``limits`` (a user's) with the workload's pools and rates added; the user's win
