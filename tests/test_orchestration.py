@@ -163,3 +163,42 @@ def test_bad_suite_input():
         OrchestrationConfig(min_agents=5, max_agents=2)
     with pytest.raises(sl.ConfigError, match="scheduling_algorithm must be one of"):
         OrchestrationConfig(scheduling_algorithm="fastest")
+
+
+USAGE_SCRIPT = """
+import json, sys
+objective = sys.argv[1]
+print("working on", objective)
+print(json.dumps({"swarmlab": {"tokens": 1000, "cost_usd": 0.25}}))
+print("x" * 200000)  # a long ordinary line is output, not usage
+print('  {"swarmlab": {"tokens": 234}}')
+if objective == "fail":
+    sys.exit(3)
+"""
+
+
+def test_a_command_reports_what_it_used_and_a_suite_stops_at_its_budget(tmp_path):
+    """Issue 25 item 7: real agents as commands report usage by printing a JSON line;
+    the original's suites take pools, rates and budgets through their limits."""
+    script = tmp_path / "agent.py"
+    script.write_text(USAGE_SCRIPT)
+    runner = CommandRunner([sys.executable, str(script), "{objective}"])
+    limits = sl.ResourceLimits(budgets={"cost_usd": 0.5}, max_cpu_percent=None, max_memory_mb=None)
+    m = OrchestrationManager(OrchestrationConfig(runner=runner, resource_limits=limits, max_parallel_benchmarks=1,
+                                                 **QUIET))
+    r = sl.run(m.run_benchmark_suite(["fail", "a", "b", "c", "d"], BenchmarkConfig(max_retries=0)))
+    t = r.record.tasks.set_index("name")
+    assert t.loc["fail", "status"] == "failed" and t.loc["fail", "tokens"] == 1234  # reported whatever the exit
+    assert t.loc["a", "status"] == "completed" and t.loc["a", "cost_usd"] == 0.25
+    budgets = r.record.meta["resources"]["budgets"]
+    assert budgets["stopped_by"] == "cost_usd" and budgets["spent"]["cost_usd"] == 0.5
+    assert set(r.record.final()["status"]) == {"failed", "completed", "cancelled"}
+
+
+def test_a_malformed_usage_line_fails_the_attempt_naming_it(tmp_path):
+    script = tmp_path / "agent.py"
+    script.write_text('print(\'{"swarmlab": {"tokens": "many"}}\')')
+    m = OrchestrationManager(OrchestrationConfig(runner=CommandRunner([sys.executable, str(script)]), **QUIET))
+    r = sl.run(m.run_benchmark_suite(["x"], BenchmarkConfig(max_retries=0)))
+    s = r.summary.iloc[0]
+    assert s["status"] == "failed" and s["error_type"] == "ConfigError" and "usage line" in s["error"]

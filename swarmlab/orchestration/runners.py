@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import math
 import os
 import random
@@ -19,6 +20,7 @@ from typing import Any
 from ..backends import commands
 from ..errors import CommandError, ConfigError
 from ..model import Agent, AgentType
+from ..scope import attempt_now, report
 from .config import STRATEGY_CAPABILITIES, CoordinationMode, StrategyType
 
 __all__ = ["SimulatedAgentRunner", "CommandRunner", "CallableRunner", "SimulatedFailure", "runner_from_spec"]
@@ -105,6 +107,12 @@ class CommandRunner:
     A zero exit returns ``exit_code``, ``stdout`` and ``stderr`` (each kept to
     ``max_output`` bytes); any other exit raises :class:`~swarmlab.errors.CommandError`
     carrying them.
+
+    A command reports what it used by printing a line of JSON on stdout,
+    ``{"swarmlab": {"tokens": 1234, "cost_usd": 0.02}}``: every such line (read whole,
+    however long the output) is summed and recorded like ``swarmlab.report()`` in the
+    attempt's row, whatever the exit, so a run's budgets and a comparison's cost count what
+    real agents spent. Other lines are output as usual.
     """
 
     simulated = False
@@ -142,30 +150,44 @@ class CommandRunner:
         proc, child = await commands.aspawn(
             argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env)
+        usage: dict[str, float] = {}
         try:
-            out, err, code = await asyncio.wait_for(self._collect(proc), timeout)
+            out, err, code = await asyncio.wait_for(self._collect(proc, usage), timeout)
         except BaseException:  # timeout, cancellation: nothing of the command may survive
             child.end()
             await proc.wait()
+            _report(usage)  # what it said it spent before it was stopped was spent
             raise
         child.end()  # what it left in its group goes with it
+        _report(usage)
         result = {"objective": objective, "agent": agent.id, "strategy": strategy.value, "exit_code": code,
                   "stdout": out, "stderr": err, "simulated": False}
         if code != 0:
             raise CommandError(argv, code, out, err)
         return result
 
-    async def _collect(self, proc) -> tuple[str, str, int]:
-        out, err = await asyncio.gather(self._read(proc.stdout), self._read(proc.stderr))
+    async def _collect(self, proc, usage: dict[str, float]) -> tuple[str, str, int]:
+        out, err = await asyncio.gather(self._read(proc.stdout, usage), self._read(proc.stderr))
         return out, err, await proc.wait()
 
-    async def _read(self, stream) -> str:
-        """The first ``max_output`` bytes; the rest is read and counted, not kept."""
-        kept, dropped = bytearray(), 0
+    async def _read(self, stream, usage: dict[str, float] | None = None) -> str:
+        """The first ``max_output`` bytes; the rest is read and counted, not kept. With
+        ``usage``: the usage lines (see the class docstring) are summed into it."""
+        kept, dropped, line, skip = bytearray(), 0, b"", False
         while chunk := await stream.read(65536):
             room = self.max_output - len(kept)
             kept += chunk[:room]
             dropped += max(0, len(chunk) - room)
+            if usage is not None:
+                *whole, line = (line + chunk).split(b"\n")
+                for raw in whole:
+                    if not skip:
+                        _usage_line(raw, usage)
+                    skip = False
+                if len(line) > MAX_USAGE_LINE:  # not a usage line: skip it to its end, keep no more of it
+                    line, skip = b"", True
+        if usage is not None and line and not skip:
+            _usage_line(line, usage)
         text = kept.decode(errors="replace")
         return text + (f"\n[... {dropped} more bytes not kept]" if dropped else "")
 
@@ -205,3 +227,35 @@ def runner_from_spec(spec: dict[str, Any]) -> Any:
     if kind == "command":
         return CommandRunner(spec["argv_template"], cwd=spec["cwd"], env=spec["env"], max_output=spec["max_output"])
     raise ConfigError(f"no runner of type {kind!r} can be rebuilt; a suite run by it cannot be resumed")
+
+
+#: How a command's usage line begins (after spaces): ``{"swarmlab": {...}}``.
+USAGE_PREFIX = b'{"swarmlab"'
+#: Bytes of one line kept while looking for usage lines: a usage line is a few hundred
+#: bytes; a longer line is ordinary output and is not kept whole.
+MAX_USAGE_LINE = 64 * 1024
+
+
+def _usage_line(raw: bytes, usage: dict[str, float]) -> None:
+    """Add the numbers of one usage line to ``usage``; any other line is left alone. A
+    usage line whose values are not numbers by name is a ConfigError naming it."""
+    raw = raw.strip()
+    if not raw.startswith(USAGE_PREFIX):
+        return
+    try:
+        got = json.loads(raw)["swarmlab"]
+    except (ValueError, KeyError, TypeError):
+        got = None
+    if not isinstance(got, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                            and not isinstance(v, bool) for k, v in got.items()):
+        raise ConfigError(f"a command printed a usage line that is not {{\"swarmlab\": {{name: number, ...}}}}: "
+                          f"{raw[:200]!r}; print one JSON object per line, e.g. "
+                          '{"swarmlab": {"tokens": 1234, "cost_usd": 0.02}}')
+    for k, v in got.items():
+        usage[k] = usage.get(k, 0.0) + float(v)
+
+
+def _report(usage: dict[str, float]) -> None:
+    """Record a command's usage in the attempt it runs in (none outside an attempt)."""
+    if usage and attempt_now() is not None:
+        report(**usage)
