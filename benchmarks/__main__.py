@@ -22,6 +22,7 @@ from .dashboard import follow_rate
 from .dask_bench import dask_overhead
 from .llm_fidelity import llm_swarm_fidelity
 from .orchestration import orchestration_overhead
+from .percall import acquire_overhead
 from .resources import gpu_and_scaling, sampler_cost
 from .scheduling import decision_rate, scheduling_quality
 from .simulation import replay_fidelity, sim_rate
@@ -31,7 +32,7 @@ from .workflows import learned_gap, workflow_quality
 BENCHMARKS = {**CORE, "decision_rate": decision_rate, "scheduling_quality": scheduling_quality,
               "sampler_cost": sampler_cost, "gpu_and_scaling": gpu_and_scaling,
               "orchestration_overhead": orchestration_overhead, "sim_rate": sim_rate,
-              "llm_swarm_fidelity": llm_swarm_fidelity,
+              "llm_swarm_fidelity": llm_swarm_fidelity, "acquire_overhead": acquire_overhead,
               "replay_fidelity": replay_fidelity, "dask_overhead": dask_overhead, "soak": soak,
               "long_run_memory": long_run_memory,
               "workflow_quality": workflow_quality, "learned_gap": learned_gap, "follow_rate": follow_rate}
