@@ -97,15 +97,10 @@ class Calls:
         for name, n in sorted(unit_map(wanted, "acquire() units", positive_only=True).items()):
             if need is not None and need.of(name) > 0:
                 continue  # held for the whole attempt already (Task.resources)
-            if name in units.sizes:
-                if n > units.sizes[name] + EPSILON:
-                    raise ConfigError(f"a call of task {st.id!r} asks {n:g} units of pool {name!r}, which holds "
-                                      f"{units.sizes[name]:g}; ask for less or raise ResourceLimits.pools")
+            kind = units.shared(name, n, f"a call of task {st.id!r} asks")
+            if kind == "pool":
                 pool.append((name, n))
-            elif name in units.rates:
-                if n > units.rates[name].limit + EPSILON:
-                    raise ConfigError(f"a call of task {st.id!r} asks {n:g} units of rate {name!r}, whose bucket "
-                                      f"holds {units.rates[name].limit:g}; ask for less or raise the RateLimit")
+            elif kind == "rate":
                 rate.append((name, n))
             else:
                 raise ConfigError(

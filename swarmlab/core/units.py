@@ -169,16 +169,10 @@ class Units:
         agent_names = self._names
         agent, pool, rate = [], [], []
         for name, n in sorted(task.resources.items()):
-            if name in self.sizes:
-                if n > self.sizes[name] + EPSILON:
-                    raise ConfigError(f"task {tid!r} needs {n:g} units of pool {name!r}, which holds "
-                                      f"{self.sizes[name]:g}; lower the need or raise ResourceLimits.pools")
+            kind = self.shared(name, n, f"task {tid!r} needs")
+            if kind == "pool":
                 pool.append((name, n))
-            elif name in self.rates:
-                lim = self.rates[name]
-                if n > lim.limit + EPSILON:
-                    raise ConfigError(f"task {tid!r} needs {n:g} units of rate {name!r}, whose bucket holds "
-                                      f"{lim.limit:g}; lower the need or raise the RateLimit")
+            elif kind == "rate":
                 rate.append((name, n))
             elif name in agent_names:
                 agent.append((name, n))
@@ -193,6 +187,21 @@ class Units:
         self._resolved[ckey] = need
         return need
 
+    def shared(self, name: str, n: float, who: str) -> str | None:
+        """Whether ``name`` is a ``"pool"`` or a ``"rate"`` of the run (None: neither);
+        a ConfigError, beginning with ``who`` (``"task 't1' needs"``), when ``n`` units are
+        more than it holds."""
+        if name in self.sizes:
+            if n > self.sizes[name] + EPSILON:
+                raise ConfigError(f"{who} {n:g} units of pool {name!r}, which holds {self.sizes[name]:g}; "
+                                  "ask for less or raise ResourceLimits.pools")
+            return "pool"
+        if name in self.rates:
+            if n > self.rates[name].limit + EPSILON:
+                raise ConfigError(f"{who} {n:g} units of rate {name!r}, whose bucket holds "
+                                  f"{self.rates[name].limit:g}; ask for less or raise the RateLimit")
+            return "rate"
+        return None
 
     def use_calls(self) -> Calls:
         """The run's per-call grants (:mod:`swarmlab.core.calls`), made at the first call."""
