@@ -150,11 +150,13 @@ def test_a_real_run_records_its_calls_and_a_whatif_makes_them_again_under_other_
     async def main():
         async with swarmlab.ParallelExecutor("asyncio", ResourceLimits(pools={"llm": 4}),
                                              agents=[Agent(f"a{i}") for i in range(4)]) as ex:
-            await ex.submit_batch([Task(body, id=f"t{i}") for i in range(4)])
+            await ex.submit_batch([Task(body, id=f"t{i}", estimate_s=0.04) for i in range(4)])
         return ex.record()
 
     rec = swarmlab.run(main())
     made = rec.meta["calls"]
+    # weighed by what the run's scheduler knew (the estimate), not by the run time with its waits
+    assert {t.estimate_s for t in replay_tasks(rec)} == {0.04}
     assert sorted(made) == ["t0", "t1", "t2", "t3"]
     assert all(len(calls) == 2 and all(c[0] == 1 and c[3] == {"llm": 1.0} for c in calls) for calls in made.values())
     replayed = {t.id: t for t in replay_tasks(rec)}

@@ -78,7 +78,10 @@ def replay_tasks(record: RunRecord) -> list[Task]:
         else:
             dur = float(row["estimate_s"]) if row["estimate_s"] == row["estimate_s"] else fallback
         calls = _calls(made.get(tid), pick.get(tid), dur) if made else ()
-        tasks.append(Task(None, id=tid, name=row["name"], estimate_s=max(dur, 0.0), priority=int(row["priority"]),
+        # a task making its calls again is weighed by what the recorded run's scheduler knew of
+        # it (its estimate), not by a duration that holds the recorded limits' waits
+        est = float(row["estimate_s"]) if calls and row["estimate_s"] == row["estimate_s"] else dur
+        tasks.append(Task(None, id=tid, name=row["name"], estimate_s=max(est, 0.0), priority=int(row["priority"]),
                           requires=list(row["requires"]), dependencies=list(row["dependencies"]),
                           kind=row["kind"] if row["kind"] == row["kind"] else None, resources=needs.get(tid),
                           calls=calls))
