@@ -106,11 +106,22 @@ def test_a_cut_short_compare_run_is_resumed_from_its_workload(tmp_path):
     cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][10]
     journal.write_text("\n".join(lines[: cut + 1]) + "\n")  # as if killed after 11 tasks completed
     (store.path / run_id / "meta.json").unlink()
+    cut_events = [json.loads(line)["row"] for line in lines[: cut + 1] if '"type": "event"' in line]
+    ran = {e[3] for e in cut_events if e[2] == "started"} - {e[3] for e in cut_events if e[2] == "completed"}
     rec = sl.resume(run_id, store)
     assert rec.meta["kept_tasks"] == 11 and rec.meta["resumed_tasks"] == 19
     final = rec.final()
     assert len(final) == 30 and set(final["status"]) == {"completed"}
     assert rec.tasks[rec.tasks["status"] == "completed"]["task_id"].value_counts().max() == 1
+    # issue 26 item 4: the labels the comparison gave the run hold after the resume
+    assert (rec.meta["role"], rec.meta["repeat"], rec.meta["setup"], rec.meta["workload"]) == (
+        "measured", 0, "least_loaded", "io")
+    # an attempt the kill cut is its own row, and the rerun is numbered after it
+    assert ran  # tasks were running at the cut
+    t = rec.tasks.set_index(["task_id", "attempt"])
+    for tid in ran:
+        assert t.loc[(tid, 1), "status"] == "interrupted" and t.loc[(tid, 2), "status"] == "completed"
+        assert t.loc[(tid, 1), "finished_s"] >= t.loc[(tid, 1), "started_s"]
 
 
 @pytest.mark.slow

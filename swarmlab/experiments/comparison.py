@@ -351,21 +351,23 @@ def _one(workload: Workload, order: RunOrder, item: PlannedRun, limits: Resource
         workload = workload.redraw(seed)
     agents, limits = order.fixture(item, workload.agents, limits)
     sched = setup.scheduler()
+    # what the run is in the comparison: journaled with its spec, so a resumed run keeps them
+    labels = dict(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed, setup=setup.label,
+                  role=item.role, order=item.order, repeat=item.repeat)
+    if item.role == "baseline":
+        labels.update(algorithm=SEQUENTIAL, baseline="sequential")
     if mode == "simulated":
         rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
     else:
         spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
                 "options": dict(workload.options), "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
                 "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed,
-                "task_resources": dict(workload.meta.get("task_resources") or {})}
+                "task_resources": dict(workload.meta.get("task_resources") or {}), "labels": labels}
         # every kept run is journaled from its first task, the sequential baseline included:
         # a compare killed during its first run leaves a run that resume finishes
         journal = store.path if store is not None and item.role != "warmup" else None
         rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec, dask_address))
-    rec.meta.update(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed, setup=setup.label,
-                    role=item.role, order=item.order, repeat=item.repeat)
-    if item.role == "baseline":
-        rec.meta.update(algorithm=SEQUENTIAL, baseline="sequential")
+    rec.meta.update(labels)
     return rec
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, JournalError
-from ..events import (ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, row_builder,
-                      task_info_row)
+from ..events import (ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, attempt_row,
+                      row_builder, task_info_row)
 from ..model import TaskStatus
 from ..model import Agent, ResourceLimits, Task
 from ..core.bucket import TokenBucket
@@ -31,6 +31,8 @@ log = logging.getLogger("swarmlab")
 REPORT_IDS = 10
 #: The times of an attempt row, shifted when a resumed run's rows follow the journaled ones.
 _ATTEMPT_TIMES = (ATTEMPT.submitted_s, ATTEMPT.ready_s, ATTEMPT.started_s, ATTEMPT.finished_s)
+#: The status of an attempt a kill cut short (its own row in a resumed record).
+INTERRUPTED = "interrupted"
 # Events are written by Recorder.emit; the merged record is written here, without one.
 _event_row = row_builder("event_row", EVENT_FIELDS)
 
@@ -292,7 +294,10 @@ def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task], lost: list[
 def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int, rebuilt: Sequence[tuple] = ()) -> RunRecord:
     old_events, old_attempts = list(j["event"]), list(j["attempt"])
     t0 = _last_time(j)
-    meta = dict(j["header"]["meta"], status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
+    spec = j["header"].get("spec")
+    labels = spec.get("labels") if isinstance(spec, dict) and isinstance(spec.get("labels"), dict) else {}
+    # the labels a comparison gave the run (role, set-up, order, repeat, workload) hold after a resume
+    meta = dict(j["header"]["meta"], **labels, status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
     seq = max((e[EVENT.seq] for e in old_events), default=-1) + 1  # a skipped line leaves a gap: no seq twice
     skipped = f"; {len(j['damaged'])} damaged journal lines skipped" if j["damaged"] else ""
     events = old_events + [_event_row(
@@ -307,7 +312,8 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int, rebuilt
     for a in old_attempts:
         tid = a[ATTEMPT.task_id]
         offset[tid] = max(offset.get(tid, 0), a[ATTEMPT.attempt])
-    attempts = list(old_attempts)
+    rerun = {a[ATTEMPT.task_id]: a for a in new.rows("attempts")}  # (their names and priorities)
+    attempts = list(old_attempts) + _cut_attempts(j, offset, t0, rerun)  # (offset now counts the cut ones too)
     for a in new.rows("attempts"):  # numbered on after the task's journaled attempts, times shifted
         row = list(a)
         row[ATTEMPT.attempt] += offset.get(row[ATTEMPT.task_id], 0)
@@ -335,3 +341,31 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int, rebuilt
     for task_id, row in {row[tid]: row for row in new.rows("task_info")}.items():
         info.setdefault(task_id, row)
     return RunRecord(meta, events, attempts, resources, RESOURCE_FIELDS, list(info.values()), reports=reports)
+
+
+def _cut_attempts(j: dict[str, Any], offset: dict[str, int], t0: float, rerun: dict[str, tuple]) -> list[tuple]:
+    """An attempt the kill cut short left a ``started`` event and no attempt row: each
+    becomes a row of its own, ``interrupted``, from its start to the journal's last time
+    (what it had run: that work is done twice), and ``offset`` counts it, so the rerun is
+    numbered after it."""
+    started: dict[str, list] = {}
+    for e in j["event"]:
+        if e[EVENT.event] == "started" and e[EVENT.task_id] is not None:
+            started.setdefault(e[EVENT.task_id], []).append(e)
+    rows = []
+    for tid, starts in started.items():
+        ended = offset.get(tid, 0)
+        for n, e in enumerate(starts[ended:], ended + 1):
+            t = e[EVENT.t_s]
+            submitted = next((x[EVENT.t_s] for x in j["event"] if x[EVENT.event] == "submitted"
+                              and x[EVENT.task_id] == tid), None)
+            again = rerun.get(tid)
+            rows.append(attempt_row(
+                task_id=tid, name=again[ATTEMPT.name] if again else tid, attempt=n, status=INTERRUPTED,
+                priority=again[ATTEMPT.priority] if again else 0,
+                agent_id=e[EVENT.agent_id], mode=e[EVENT.detail] if isinstance(e[EVENT.detail], str) else None,
+                worker=None, submitted_s=submitted, ready_s=submitted, started_s=t, finished_s=max(t0, t),
+                error_type="interrupted", error="the process ended (killed) while this attempt ran; it ran again "
+                "after resume", devices=""))
+            offset[tid] = n
+    return rows
