@@ -255,3 +255,20 @@ def test_a_run_of_100k_tasks_is_caught_up_look_by_look(tmp_path):
     journal.close()
     dash.refresh()
     assert _status(dash)[rec.run_id] == "finished" and follower.bytes_read == journal.path.stat().st_size
+
+
+def test_a_running_baseline_is_called_the_baseline_from_its_journal(tmp_path):
+    """Issue 26 item 5: the labels a comparison journals with a run's spec show while it
+    runs: a baseline is not listed as the algorithm its one agent runs."""
+    store = tmp_path / "runs"
+    folder = store / "base"
+    folder.mkdir(parents=True)
+    labels = {"role": "baseline", "baseline": "sequential", "algorithm": "sequential", "setup": "round_robin",
+              "workload": "io"}
+    header = {"type": "header", "run_id": "base", "meta": dict(META, run_id="base", algorithm="round_robin"),
+              "spec": {"name": "io", "n": 3, "labels": labels}}
+    (folder / JOURNAL_NAME).write_bytes(b"".join(encode_line(o).encode() for o in (
+        header, _task("t0"), _ev(0, 0.1, "started", "t0"))))
+    dash = Dashboard(store)
+    dash.refresh()
+    assert "sequential baseline" in dash.table.value

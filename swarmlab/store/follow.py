@@ -291,6 +291,9 @@ class RunProgress:
         if rows.header is not None:
             self.meta = dict(rows.header.get("meta") or {})
             self.spec = rows.header.get("spec")
+            labels = self.spec.get("labels") if isinstance(self.spec, dict) else None
+            if isinstance(labels, dict):  # what a comparison made the run (a baseline is one while it runs)
+                self.meta.update(labels)
             self.run_id = self.run_id or str(rows.header.get("run_id"))
             if _has_limits(self.meta):
                 self.limit_rows = {"task_info": [], "attempts": [], "events": []}
