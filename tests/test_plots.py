@@ -167,3 +167,12 @@ def test_the_saved_comparison_figure_clips_no_label(tmp_path, setups):
         xs = [axes.transData.transform((t, 0))[0] for t in axes.get_xticks()]
         across = min(b - a for a, b in zip(xs, xs[1:])) * math.sin(math.radians(labels[0].get_rotation()))
         assert across >= labels[0].get_fontsize() * fig.dpi / 72
+
+
+def test_gantt_lanes_sort_numbers_by_value():
+    """Issue 28: lanes sorted as text put agent-10 to agent-12 between agent-1 and agent-2."""
+    agents = [Agent(f"agent-{i}") for i in range(13)]
+    rec = simulate([Task(None, estimate_s=1.0) for _ in range(13)], agents)
+    ax = plots.gantt(rec.tasks)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [f"agent-{i}" for i in range(13)]

@@ -6,6 +6,8 @@ comparison summary, draws on ``ax`` (a new figure when None) and returns the Axe
 
 from __future__ import annotations
 
+import re
+
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -53,6 +55,12 @@ def _need(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
                           f"(pass record.{'events' if 'event' in cols else 'tasks'})")
 
 
+def natural(name: str) -> list:
+    """A sort key that orders the numbers in names by value: agent-2 before agent-10,
+    local/9 before local/10 (text order puts 10-15 between 1 and 2)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
+
+
 def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "status",
           max_bars: int = GANTT_MAX_BARS, bins: int = 200) -> Axes:
     """One lane per agent, one bar per attempt that started (gaps are idle time).
@@ -74,7 +82,7 @@ def gantt(tasks: pd.DataFrame, *, ax: Axes | None = None, color_by: str = "statu
         raise ConfigError(f"color_by must be one of {allowed} (the last ones reported by the bodies); "
                           f"got {color_by!r}")
     ran = tasks.dropna(subset=["started_s"])
-    agents = sorted(ran["agent_id"].astype(str).unique())
+    agents = sorted(ran["agent_id"].astype(str).unique(), key=natural)
     lane = {a: i for i, a in enumerate(agents)}
     ax = _ax(ax, (10, min(12.0, max(2.5, 0.3 * len(agents) + 1))))
     if len(ran) > max_bars:
