@@ -83,3 +83,19 @@ def stop_group(proc: subprocess.Popen) -> None:
             proc.wait()
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+def cut_journal(store, completed: int) -> tuple[str, list[str]]:
+    """The store's only run cut as if killed right after its ``completed``-th task
+    completed: its journal kept up to that line, its saved meta removed. Returns the run
+    id and the lines kept."""
+    from swarmlab.store.journal import JOURNAL_NAME
+
+    run_id = store.list()["run_id"].iloc[0]
+    journal = store.path / run_id / JOURNAL_NAME
+    lines = journal.read_text().splitlines()
+    cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][completed - 1]
+    kept = lines[: cut + 1]
+    journal.write_text("\n".join(kept) + "\n")
+    (store.path / run_id / "meta.json").unlink()
+    return run_id, kept

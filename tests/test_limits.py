@@ -122,20 +122,16 @@ def test_limits_as_text_are_pools_and_rates_and_bad_items_are_named():
 
 @pytest.mark.slow
 def test_a_cut_short_compare_run_with_task_resources_resumes_with_them(tmp_path):
+    from conftest import cut_journal
+
     import swarmlab as sl
-    from swarmlab.store.journal import JOURNAL_NAME
     from swarmlab.store.runs import RunStore
 
     store = RunStore(tmp_path / "runs")
     wl = needing(io(30, seed=4, mean_s=0.01), {"llm": 1})
     compare(wl, algorithms=["least_loaded"], modes=["asyncio"], repeats=1, baseline=False, warmup=False, store=store,
             limits=ResourceLimits(pools={"llm": 2}, max_cpu_percent=None, max_memory_mb=None))
-    run_id = store.list()["run_id"].iloc[0]
-    journal = store.path / run_id / JOURNAL_NAME
-    lines = journal.read_text().splitlines()
-    cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][10]
-    journal.write_text("\n".join(lines[: cut + 1]) + "\n")  # as if killed after 11 tasks completed
-    (store.path / run_id / "meta.json").unlink()
+    run_id, _ = cut_journal(store, 11)  # as if killed after 11 tasks completed
     rec = sl.resume(run_id, store)
     assert rec.meta["resumed_tasks"] == 19
     ev = rec.events

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import cut_journal
 
 import swarmlab as sl
 from swarmlab.ui.cli import main
@@ -100,13 +101,8 @@ def test_a_cut_short_compare_run_is_resumed_from_its_workload(tmp_path):
     store = RunStore(tmp_path / "runs")
     compare(workloads.io(30, seed=4, mean_s=0.01), algorithms=["least_loaded"], modes=["asyncio"], repeats=1,
             baseline=False, store=store)
-    run_id = store.list()["run_id"].iloc[0]
-    journal = store.path / run_id / JOURNAL_NAME
-    lines = journal.read_text().splitlines()
-    cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][10]
-    journal.write_text("\n".join(lines[: cut + 1]) + "\n")  # as if killed after 11 tasks completed
-    (store.path / run_id / "meta.json").unlink()
-    cut_events = [json.loads(line)["row"] for line in lines[: cut + 1] if '"type": "event"' in line]
+    run_id, kept = cut_journal(store, 11)  # as if killed after 11 tasks completed
+    cut_events = [json.loads(line)["row"] for line in kept if '"type": "event"' in line]
     ran = {e[3] for e in cut_events if e[2] == "started"} - {e[3] for e in cut_events if e[2] == "completed"}
     rec = sl.resume(run_id, store)
     assert rec.meta["kept_tasks"] == 11 and rec.meta["resumed_tasks"] == 19
@@ -177,14 +173,9 @@ def test_a_resumed_runs_rate_starts_from_what_its_journal_says_was_spent(tmp_pat
     store = RunStore(tmp_path / "runs")
     compare(rated(4), algorithms=["least_loaded"], modes=["asyncio"], repeats=1, baseline=False, warmup=False,
             store=store, limits=limits)
-    run_id = store.list()["run_id"].iloc[0]
-    journal = store.path / run_id / JOURNAL_NAME
-    lines = journal.read_text().splitlines()
-    cut = [i for i, line in enumerate(lines) if '"completed"' in line and '"type": "event"' in line][1]
-    journal.write_text("\n".join(lines[: cut + 1]) + "\n")  # as if killed after 2 tasks completed
-    (store.path / run_id / "meta.json").unlink()
+    run_id, _ = cut_journal(store, 2)  # as if killed after 2 tasks completed
 
-    j = read_journal(journal)
+    j = read_journal(store.path / run_id / JOURNAL_NAME)
     started = [e for e in j["event"] if e[EVENT.event] == "started"]
     assert len(started) == 4  # all four took a unit before the cut
     end = max(e[EVENT.t_s] for e in j["event"])

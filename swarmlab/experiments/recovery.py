@@ -349,22 +349,25 @@ def _cut_attempts(j: dict[str, Any], offset: dict[str, int], t0: float, rerun: d
     (what it had run: that work is done twice), and ``offset`` counts it, so the rerun is
     numbered after it."""
     started: dict[str, list] = {}
+    submitted: dict[str, float] = {}
     for e in j["event"]:
-        if e[EVENT.event] == "started" and e[EVENT.task_id] is not None:
-            started.setdefault(e[EVENT.task_id], []).append(e)
+        kind, tid = e[EVENT.event], e[EVENT.task_id]
+        if kind == "started" and tid is not None:
+            started.setdefault(tid, []).append(e)
+        elif kind == "submitted":
+            submitted.setdefault(tid, e[EVENT.t_s])
     rows = []
     for tid, starts in started.items():
         ended = offset.get(tid, 0)
         for n, e in enumerate(starts[ended:], ended + 1):
             t = e[EVENT.t_s]
-            submitted = next((x[EVENT.t_s] for x in j["event"] if x[EVENT.event] == "submitted"
-                              and x[EVENT.task_id] == tid), None)
             again = rerun.get(tid)
             rows.append(attempt_row(
                 task_id=tid, name=again[ATTEMPT.name] if again else tid, attempt=n, status=INTERRUPTED,
                 priority=again[ATTEMPT.priority] if again else 0,
                 agent_id=e[EVENT.agent_id], mode=e[EVENT.detail] if isinstance(e[EVENT.detail], str) else None,
-                worker=None, submitted_s=submitted, ready_s=submitted, started_s=t, finished_s=max(t0, t),
+                worker=None, submitted_s=submitted.get(tid), ready_s=submitted.get(tid), started_s=t,
+                finished_s=max(t0, t),
                 error_type="interrupted", error="the process ended (killed) while this attempt ran; it ran again "
                 "after resume", devices=""))
             offset[tid] = n

@@ -206,9 +206,7 @@ class Engine:
             self.placements.seconds += _clock() - t0
             for st in starts:
                 launch(st)
-        at = self.d.next_wakeup()
-        if at is not None:
-            self._wake_timer.arm(self.loop, self._t0 + at)
+        self.rearm()
 
     def _wake(self) -> None:
         t0 = _clock()
@@ -235,10 +233,7 @@ class Engine:
             self._deadlines.ended(st, d.n_running)
         if d.n_running == 0:
             self._quiet.set()
-        if not self._pump_pending:  # pump once at the next loop iteration, however many end now
-            self._pump_pending = True
-            if not self._batching:  # (in a batch: when it ends)
-                self.loop.call_soon(self.pump)
+        self.pump_soon()  # once at the next loop iteration, however many end now (in a batch: when it ends)
 
     def kill(self, st: TaskState, status: TaskStatus, exc: BaseException, error_type: str) -> None:
         """Stop the attempt in flight of ``st`` and record it ended with ``status``."""
@@ -253,10 +248,8 @@ class Engine:
         what it reported is recorded (and trues up the rates) now."""
         if reported:
             take_reported(self.d, st, attempt, reported, self.now())
-        if self.d.units is not None and self.d.release(st, attempt, self.now()) and not self._pump_pending:
-            self._pump_pending = True
-            if not self._batching:
-                self.loop.call_soon(self.pump)
+        if self.d.units is not None and self.d.release(st, attempt, self.now()):
+            self.pump_soon()
 
     def _timed_out(self, st: TaskState, attempt: int) -> None:
         self.kill(st, TaskStatus.TIMED_OUT, TimeoutError(
