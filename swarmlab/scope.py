@@ -17,6 +17,12 @@ outside any attempt (a ``ConfigError``) unless the thread runs in the body's con
 ``loop.run_in_executor``, which does not copy it either: use ``asyncio.to_thread``).
 Values reported once the attempt has ended (a thread it left running) are refused.
 
+What is spent as it is spent: an attempt may have a ``sink``, a callable the backend
+sets from its host when the run journals (:mod:`swarmlab.store.journal`), which is
+handed each report (and each :meth:`Attempt.add`) as it happens, so that a kill that
+cuts the attempt short does not lose what it spent (``resume`` counts it). Without a
+journal the sink is None and a report costs nothing more.
+
 A body that never reports pays one small object per attempt: the dict of values is made
 by the first ``report()``.
 
@@ -62,13 +68,16 @@ class Attempt:
     the channel its calls take units through (:mod:`swarmlab.percall`), for a body that
     runs in the executor's process (THREAD, ASYNCIO); None in a worker process.
     ``children``: the commands it started and that still run (None: none yet); ``orphaning``
-    True once they were killed, so that one started later is killed at once."""
+    True once they were killed, so that one started later is killed at once. ``sink``:
+    None, or ``sink(task_id, attempt, values)`` called with each report's values as it
+    is made (under the scope's lock, so before :meth:`end` returns), never raising: the
+    run's journal (``Journal.spent``), or a PROCESS worker's interim message to it."""
 
     __slots__ = ("task_id", "attempt", "devices", "values", "ended", "state", "channel", "children",
-                 "orphaning")
+                 "orphaning", "sink")
 
     def __init__(self, task_id: str, attempt: int, devices: tuple[int, ...] = (), state: Any = None,
-                 channel: Any = None) -> None:
+                 channel: Any = None, sink: Callable[[str, int, dict[str, float]], None] | None = None) -> None:
         self.task_id = task_id
         self.attempt = attempt
         self.devices = devices
@@ -78,6 +87,7 @@ class Attempt:
         self.channel = channel
         self.children: list[Any] | None = None
         self.orphaning = False
+        self.sink = sink
 
     def add(self, **values: float) -> None:
         """Add to what the attempt measured, names unchecked: swarmlab's own (the
@@ -90,6 +100,8 @@ class Attempt:
                 got = self.values = {}
             for name, value in values.items():
                 got[name] = got.get(name, 0.0) + value
+            if self.sink is not None:
+                self.sink(self.task_id, self.attempt, dict(values))
 
     def end(self) -> dict[str, float] | None:
         """The attempt is over: what it reported (None: nothing); later reports are refused,
@@ -216,6 +228,8 @@ def report(**values: float) -> None:
             got = scope.values = {}
         for name, value in values.items():
             got[name] = got.get(name, 0.0) + float(value)
+        if scope.sink is not None:  # the run journals: what was spent is written as it is spent
+            scope.sink(scope.task_id, scope.attempt, {name: float(value) for name, value in values.items()})
 
 
 def current_devices() -> tuple[int, ...]:

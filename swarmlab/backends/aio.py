@@ -64,6 +64,7 @@ class AsyncioBackend(Backend):
         self._closed = False
         self._started = host.started
         self._channel = getattr(host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
+        self._sink = getattr(host, "spent", None)  # reports as they are made, when the run journals
 
     def run(self, st) -> None:
         idle = self._idle
@@ -92,9 +93,10 @@ class AsyncioBackend(Backend):
         me = asyncio.current_task()
         base = contextvars.copy_context()
         idle, killed, scopes = self._idle, self._killed, self._scopes
+        sink = self._sink
         while True:
             attempt, task = st.attempt, st.task
-            scopes[me] = scope = Attempt(st.id, attempt, st.devices, st, self._channel)
+            scopes[me] = scope = Attempt(st.id, attempt, st.devices, st, self._channel, sink)
             token = enter(scope)  # left before the context is compared: the worker stays
             try:
                 kwargs = call_kwargs(st) if task.with_agent else task.kwargs

@@ -44,7 +44,13 @@ class Host(Protocol):
 
     A host may also have ``calls``: the channel through which bodies that run in this
     process take units per call (``swarmlab.acquire``); a backend whose bodies run here
-    puts it in each attempt's scope (:class:`swarmlab.scope.Attempt`).
+    puts it in each attempt's scope (:class:`swarmlab.scope.Attempt`). And ``spent``:
+    None, or where each report of a body is handed as it is made
+    (``spent(task_id, attempt, values)``: the run's journal, so that what an attempt a
+    kill cuts short spent is known); a backend puts it in each attempt's scope (its
+    ``sink``), or, for bodies in worker processes, asks them to send each report as it
+    is made and hands it on (PROCESS). Read it when the backend is made: it is set
+    before, and only when the run journals.
     """
 
     loop: asyncio.AbstractEventLoop

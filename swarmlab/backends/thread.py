@@ -55,6 +55,7 @@ class ThreadBackend(Backend):
         self._busy = 0  # attempts handed to threads and not yet returned (abandoned included)
         self._measure = measure  # callback(task, cpu_s, wall_s) for the hybrid router
         self._channel = getattr(host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
+        self._sink = getattr(host, "spent", None)  # reports as they are made, when the run journals
         # each attempt runs in a copy of the context start() ran in, as ASYNCIO's do: what
         # one sets in a context variable never reaches the next one on the same thread
         self._context = contextvars.copy_context()
@@ -67,7 +68,7 @@ class ThreadBackend(Backend):
         todo = self._todo
         # the scope is made here, not in the thread, so that kill() finds it in the handle
         # however early it comes: the commands the body starts die with the attempt
-        st.handle = scope = Attempt(st.id, st.attempt, st.devices, st, self._channel)
+        st.handle = scope = Attempt(st.id, st.attempt, st.devices, st, self._channel, self._sink)
         todo.append((st, scope, task.fn, task.args, call_kwargs(st)))
         # Appended to an empty deque: no thread may be looking, wake one. Otherwise what
         # was there already has its token or its awake thread, which wakes for this one.

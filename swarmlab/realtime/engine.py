@@ -19,7 +19,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..backends.base import Backend
@@ -78,6 +78,9 @@ class Engine:
         self._launch: Any = None  # the backend's run
         self._quiet: asyncio.Event | None = None  # set while nothing runs
         self.calls = CallChannel(self)  # units per call for THREAD and ASYNCIO bodies (swarmlab.acquire)
+        # where bodies' reports go as they are made: the journal's, set before the backend
+        # is made when the run journals; None (nothing to pay) otherwise
+        self.spent: Callable[[str, int, dict[str, float]], None] | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run on ``loop``, the clock starting now."""

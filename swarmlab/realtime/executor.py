@@ -190,14 +190,15 @@ class ParallelExecutor:
         try:
             self._d.membership.pin_devices(*machine_devices())  # ConfigError: gpu units the devices cannot hold
             engine.attach(loop)
-            backend = self._backend_type(engine, **self._backend_options)
-            engine.use(backend)
             # what opens is closed at shutdown, last opened first: backend, sampler, journal
             if self._journal_root is not None:
                 self._journal = Journal(Path(self._journal_root) / self.recorder.run_id, self.recorder,
                                         self.meta, self._spec)
                 self._journal.keep_flushing(loop)
                 life.closing(self._journal.close)
+                engine.spent = self._journal.spent  # bodies' reports, as made (the backend reads it)
+            backend = self._backend_type(engine, **self._backend_options)
+            engine.use(backend)
             if self._spill_root is not None:
                 self._spill = Spill(self._spill_root / self.recorder.run_id, self.recorder, engine.now,
                                     before=self._journal.flush if self._journal is not None else None)

@@ -217,7 +217,7 @@ class JournalFollower:
                 self.header = out.header = obj
             elif kind == "end":
                 self.end = out.end = obj
-            # (report rows, what bodies reported, are not followed)
+            # (report and spent rows, what bodies reported, are not followed)
         out.lines = len(lines)
         return out
 

@@ -2,10 +2,17 @@
 
 JSON lines in ``<store>/<run_id>/journal.jsonl``: a header (the run's meta and the
 declarative spec that rebuilds its tasks: no pickle), then ``event``, ``attempt``,
-``task``, ``resource`` and ``report`` (what a body reported) lines in the order they
-were recorded, and an ``end`` line when
-the run finished (a live reader, such as the dashboard, follows a run from them alone). Lines are flushed at every terminal event and at least once a second, and
-synced to disk at most once a second.
+``task``, ``resource`` and ``report`` (what a body reported, with its attempt's outcome)
+lines in the order they were recorded, ``spent`` lines (what bodies reported as they
+reported it: :meth:`Journal.spent`), and an ``end`` line when the run finished (a live
+reader, such as the dashboard, follows a run from them alone). Lines are flushed at every
+terminal event and at least once a second, and synced to disk at most once a second.
+
+``spent`` lines have the fields of a ``report`` row: what attempt ``attempt`` of a task
+reported of ``name`` since the last flush (reports coalesced per task, attempt and name).
+They say what an attempt a kill cut short had spent, which its ``report`` rows, written
+with its outcome, never will; for an attempt that ended they repeat its ``report`` rows
+and are not read. Journals written before they existed have none and read the same.
 
 Every line checks itself: it ends with a ``"crc"`` field, the CRC-32 of the line as it
 would be without that field (``{...}`` up to ``, "crc": N}``), so a line stays plain JSON
@@ -23,12 +30,13 @@ import json
 import os
 import time
 import zlib
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, JournalError
 from ..events import (ANY, ATTEMPT_SCHEMA, EVENT, EVENT_SCHEMA, REPORT_SCHEMA, RESOURCE_SCHEMA, TASK_INFO,
-                      TASK_INFO_SCHEMA, Recorder)
+                      TASK_INFO_SCHEMA, Recorder, report_row)
 from .lock import try_lock
 
 __all__ = ["Journal", "read_journal", "encode_line", "decode_line", "legacy_task_row", "JOURNAL_NAME", "ROW_SCHEMAS", "CRC_MARK"]
@@ -39,7 +47,7 @@ SYNC_EVERY_S = 1.0
 #: :mod:`swarmlab.events` that defines it: its fields, and what each may hold.
 ROW_SCHEMAS: dict[str, dict[str, Any]] = {
     "event": EVENT_SCHEMA, "attempt": ATTEMPT_SCHEMA, "task": TASK_INFO_SCHEMA, "resource": RESOURCE_SCHEMA,
-    "report": REPORT_SCHEMA,
+    "report": REPORT_SCHEMA, "spent": REPORT_SCHEMA,
 }
 CRC_MARK = b', "crc": '
 
@@ -74,6 +82,9 @@ class Journal:
         self._seen = [0, 0, 0, 0, 0]  # task_info, attempts, events, resources, reports written (dropped included)
         self._synced = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
+        # (task id, attempt, {name: value}) as bodies report them, from any thread: a
+        # deque's append and popleft are atomic, so reporters never wait for a flush
+        self._spent: deque = deque()
         self._write({"type": "header", "run_id": recorder.run_id, "meta": meta, "spec": spec})
         self.flush(sync=True)
 
@@ -96,11 +107,35 @@ class Journal:
                     line[seq_at] += ev_base
                 self._write({"type": kind, "row": line})
             seen[i] = base + len(rows)
+        if self._spent:
+            self._write_spent()
         self._f.flush()
         now = time.monotonic()
         if sync or now - self._synced >= SYNC_EVERY_S:
             os.fsync(self._f.fileno())
             self._synced = now
+
+    def spent(self, task_id: str, attempt: int, values: dict[str, float]) -> None:
+        """What attempt ``attempt`` of ``task_id`` reported just now (``swarmlab.report``,
+        a command's usage line): written as ``spent`` lines at the next flush. The sink of
+        the attempts of a journaled run (:class:`swarmlab.scope.Attempt`), called from
+        the body's thread."""
+        self._spent.append((task_id, attempt, values))
+
+    def _write_spent(self) -> None:
+        """The increments taken since the last flush, one line per task, attempt and name."""
+        spent, summed = self._spent, {}
+        while spent:
+            try:
+                task_id, attempt, values = spent.popleft()
+            except IndexError:  # (cannot be: this thread alone takes)
+                break
+            for name, value in values.items():
+                key = (task_id, attempt, name)
+                summed[key] = summed.get(key, 0.0) + value
+        for (task_id, attempt, name), value in summed.items():
+            self._write({"type": "spent", "row": list(report_row(task_id=task_id, attempt=attempt, name=name,
+                                                                  value=value))})
 
     def keep_flushing(self, loop: asyncio.AbstractEventLoop) -> None:
         """Flush at least every ``SYNC_EVERY_S`` on ``loop``, whatever happens, until closed."""
@@ -182,7 +217,8 @@ def decode_line(raw: bytes, need_crc: bool = True) -> dict[str, Any] | None:
 
 
 def read_journal(path: str | Path) -> dict[str, Any]:
-    """The header, the rows of each kind, whether the run ended, and ``damaged``: the
+    """The header, the rows of each kind (``spent``: empty in a journal written before
+    they existed), whether the run ended, and ``damaged``: the
     1-based numbers of the lines skipped (a torn last line, from a kill while it was
     written, is one of them).
 
@@ -198,7 +234,7 @@ def read_journal(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"no journal at {path}; only runs started with a store have one")
     data = path.read_bytes()
     out: dict[str, Any] = {"header": None, "task": [], "attempt": [], "event": [], "resource": [], "report": [],
-                           "end": None, "damaged": []}
+                           "spent": [], "end": None, "damaged": []}
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the newline that ends the last line
