@@ -163,10 +163,11 @@ class Backend:
         """Stop what the backend started; nothing of it is left alive after this."""
 
 
-def pickled(backend: Backend, st: TaskState, where: str) -> bytes | None:
+def pickled(backend: Backend, st: TaskState, where: str, stream: bool = False) -> bytes | None:
     """The attempt as ``cloudpickle.dumps((fn, args, kwargs, scope))`` for another
-    process (``scope``: ``(task id, attempt, devices)``, the attempt the body runs in:
-    :mod:`swarmlab.scope`), or None after reporting that it cannot be sent (a
+    process (``scope``: ``(task id, attempt, devices, stream)``, the attempt the body
+    runs in: :mod:`swarmlab.scope`; ``stream``: send each report as it is made, see
+    :mod:`swarmlab.backends.worker`), or None after reporting that it cannot be sent (a
     ``pickle_error``, never retried)."""
     import pickle
 
@@ -174,7 +175,7 @@ def pickled(backend: Backend, st: TaskState, where: str) -> bytes | None:
 
     task = st.task
     try:
-        return cloudpickle.dumps((task.fn, task.args, call_kwargs(st), (st.id, st.attempt, st.devices)))
+        return cloudpickle.dumps((task.fn, task.args, call_kwargs(st), (st.id, st.attempt, st.devices, stream)))
     except Exception as e:
         host = backend.host
         host.started(st, backend.mode)

@@ -23,6 +23,9 @@ agent is pinned to a Dask worker.
   own allowed-failures default).
 - Every ``monitoring_interval`` the scheduler's per-worker metrics (CPU, memory) are
   sampled.
+- What a body reports travels back with its answer only: nothing is sent as it is made
+  (the host's ``spent`` is not used), so what a DASK attempt a kill cut short reported
+  is not known to :func:`swarmlab.resume` (PROCESS, THREAD and ASYNCIO bodies journal it).
 - GPU units: an agent holding ``gpu`` units must be pinned to a worker (``dask_workers``;
   a ConfigError names it otherwise: the device table is this machine's, a worker
   elsewhere has its own). When that worker declares the Dask resource

@@ -46,7 +46,7 @@ from multiprocessing.connection import Connection
 from . import reaper
 from ..errors import MemoryLimitError, WorkerCrashedError
 from ..core.devices import visible_value
-from .worker import SYS_PATH_ENV, RemoteError, decode
+from .worker import SYS_PATH_ENV, RemoteError, decode, spent_values
 from .base import Backend, pickled
 
 __all__ = ["ProcessBackend", "RemoteError"]
@@ -102,6 +102,9 @@ class ProcessBackend(Backend):
         self._pending: deque = deque()  # (st, attempt, payload, devices key) waiting for a worker
         self._ready_waiters: list[asyncio.Future] = []
         self._start_failures = 0
+        # the journal's: workers send each report as it is made (only then: a run without
+        # a store pays nothing), handed on here
+        self._sink = getattr(host, "spent", None)
 
     # -------------------------------------------------------------- workers
     def _spawn(self, key: str | None = None) -> _Worker:
@@ -154,6 +157,12 @@ class ProcessBackend(Backend):
                         f.set_result(None)
                 self._ready_waiters.clear()
             return
+        if self._sink is not None:
+            values = spent_values(data)
+            if values is not None:  # one report of the running attempt, as made; its answer follows
+                if w.st is not None:
+                    self._sink(w.st.id, w.attempt, values)
+                return
         st, attempt = w.st, w.attempt
         w.st = None
         self._free(w)
@@ -310,7 +319,7 @@ class ProcessBackend(Backend):
         return visible_value(devs, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     def run(self, st) -> None:
-        payload = pickled(self, st, "a worker process")
+        payload = pickled(self, st, "a worker process", self._sink is not None)
         if payload is None:
             return
         st.handle = None

@@ -9,7 +9,13 @@ pickled (message), and ``reported`` what the body reported (``{name: float}``, o
 None), whatever the kind. The first message a worker sends is ``READY``. :func:`decode`
 reads an answer back in the parent: the one decoder of the PROCESS and DASK backends.
 An attempt that sends no answer (killed past its timeout, crashed, lost with its
-worker) loses what it reported.
+worker) loses what it reported, unless the parent asked for each report as it is made:
+when the fourth item of the attempt's ``where`` is true (the parent journals), every
+report is also sent at once as an interim message, ``SPENT`` followed by the pickled
+``{name: value}`` of that report (:func:`spent_values` reads it), before the answer,
+which still carries the attempt's full values (the parent only journals the interim
+ones, so nothing is counted twice). DASK never asks: what a DASK attempt cut short
+reported is not known.
 
 Started as ``python -c "from swarmlab.backends.worker import serve; serve(FD, PARENT)"``
 with the parent's ``sys.path`` in ``SWARMLAB_SYS_PATH``: the parent's ``__main__`` is never
@@ -30,9 +36,12 @@ import traceback
 
 from ..scope import Attempt, run_in
 
-__all__ = ["READY", "RemoteError", "capped", "decode", "execute", "serve"]
+__all__ = ["READY", "SPENT", "RemoteError", "capped", "decode", "execute", "serve", "spent_values"]
 
 READY = b"ready"
+#: How an interim message (one report, as the body made it) begins: neither ``READY`` nor
+#: a pickle (whose first byte is 0x80) begins so.
+SPENT = b"spent:"
 SYS_PATH_ENV = "SWARMLAB_SYS_PATH"
 _MB = 2**20
 
@@ -70,6 +79,28 @@ def decode(data: bytes, where: str) -> tuple:
     if kind == 2:
         return False, RemoteError(*payload), payload[0], tb, reported, extra
     return False, pickle.PicklingError(payload), "pickle_error", None, reported, extra
+
+
+def spent_values(data: bytes) -> dict[str, float] | None:
+    """The values of an interim message (one report of the running attempt), or None
+    when ``data`` is not one (``READY``, an answer)."""
+    if not data.startswith(SPENT):
+        return None
+    return pickle.loads(data[len(SPENT):])
+
+
+def _sender(send):
+    """A scope's sink that sends each report to the parent as an interim message;
+    a parent gone (the pipe closed) is not the body's failure: the report is dropped."""
+    dumps = pickle.dumps
+
+    def sink(task_id: str, attempt: int, values: dict[str, float]) -> None:
+        try:
+            send(SPENT + dumps(values))
+        except OSError:
+            pass
+
+    return sink
 
 
 def _data_bytes() -> int:
@@ -125,11 +156,12 @@ def serve(fd: int, parent: int | None = None, cap_mb: float | None = None) -> No
     main(Connection(fd), cap_mb)
 
 
-def execute(data: bytes, *extra, cap_mb: float | None = None) -> bytes:
-    """Run ``cloudpickle.dumps((fn, args, kwargs, (task_id, attempt, devices)))`` in
-    that attempt's scope; the answer, as the module docstring says, with ``extra``
+def execute(data: bytes, *extra, cap_mb: float | None = None, send=None) -> bytes:
+    """Run ``cloudpickle.dumps((fn, args, kwargs, (task_id, attempt, devices, stream)))``
+    in that attempt's scope; the answer, as the module docstring says, with ``extra``
     appended to the tuple (the DASK wrapper adds its address). The task body runs
-    :func:`capped` by ``cap_mb``."""
+    :func:`capped` by ``cap_mb``. ``send``: how to send the parent a message now; with
+    ``stream`` true, each report goes through it as it is made (an interim message)."""
     import cloudpickle
 
     dumps = cloudpickle.dumps
@@ -137,7 +169,9 @@ def execute(data: bytes, *extra, cap_mb: float | None = None) -> bytes:
     try:
         fn, args, kwargs, where = cloudpickle.loads(data)
         del data
-        scope = Attempt(*where)
+        scope = Attempt(*where[:3])
+        if send is not None and len(where) > 3 and where[3]:
+            scope.sink = _sender(send)
         with capped(cap_mb):  # in a copy of the context: nothing it sets reaches the next attempt
             value = contextvars.copy_context().run(run_in, scope, call_body, fn, args, kwargs)
     except BaseException as e:  # noqa: BLE001 - a failing task is data
@@ -177,7 +211,7 @@ def main(conn, cap_mb: float | None = None) -> None:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        out = execute(data, cap_mb=cap_mb)
+        out = execute(data, cap_mb=cap_mb, send=conn.send_bytes)
         del data
         try:
             conn.send_bytes(out)
