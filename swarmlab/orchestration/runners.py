@@ -110,9 +110,10 @@ class CommandRunner:
 
     A command reports what it used by printing a line of JSON on stdout,
     ``{"swarmlab": {"tokens": 1234, "cost_usd": 0.02}}``: every such line (read whole,
-    however long the output) is summed and recorded like ``swarmlab.report()`` in the
-    attempt's row, whatever the exit, so a run's budgets and a comparison's cost count what
-    real agents spent. Other lines are output as usual.
+    however long the output) is recorded like ``swarmlab.report()`` as it is read, summed
+    in the attempt's row whatever the exit, so a run's budgets and a comparison's cost
+    count what real agents spent (and a journaled run keeps what a command a kill cut
+    short had printed: :func:`swarmlab.resume`). Other lines are output as usual.
     """
 
     simulated = False
@@ -150,44 +151,42 @@ class CommandRunner:
         proc, child = await commands.aspawn(
             argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL, cwd=self.cwd, env=env)
-        usage: dict[str, float] = {}
-        try:
-            out, err, code = await asyncio.wait_for(self._collect(proc, usage), timeout)
+        try:  # each usage line is reported as it is read: what it spent before a stop or a kill was spent
+            out, err, code = await asyncio.wait_for(self._collect(proc), timeout)
         except BaseException:  # timeout, cancellation: nothing of the command may survive
             child.end()
             await proc.wait()
-            _report(usage)  # what it said it spent before it was stopped was spent
             raise
         child.end()  # what it left in its group goes with it
-        _report(usage)
         result = {"objective": objective, "agent": agent.id, "strategy": strategy.value, "exit_code": code,
                   "stdout": out, "stderr": err, "simulated": False}
         if code != 0:
             raise CommandError(argv, code, out, err)
         return result
 
-    async def _collect(self, proc, usage: dict[str, float]) -> tuple[str, str, int]:
-        out, err = await asyncio.gather(self._read(proc.stdout, usage), self._read(proc.stderr))
+    async def _collect(self, proc) -> tuple[str, str, int]:
+        out, err = await asyncio.gather(self._read(proc.stdout, True), self._read(proc.stderr))
         return out, err, await proc.wait()
 
-    async def _read(self, stream, usage: dict[str, float] | None = None) -> str:
+    async def _read(self, stream, usage: bool = False) -> str:
         """The first ``max_output`` bytes; the rest is read and counted, not kept. With
-        ``usage``: the usage lines (see the class docstring) are summed into it."""
+        ``usage``: each usage line (see the class docstring) is reported as it is read
+        (a run that journals has it on disk within a second, though the command runs on)."""
         kept, dropped, line, skip = bytearray(), 0, b"", False
         while chunk := await stream.read(65536):
             room = self.max_output - len(kept)
             kept += chunk[:room]
             dropped += max(0, len(chunk) - room)
-            if usage is not None:
+            if usage:
                 *whole, line = (line + chunk).split(b"\n")
                 for raw in whole:
                     if not skip:
-                        _usage_line(raw, usage)
+                        _usage_line(raw)
                     skip = False
                 if len(line) > MAX_USAGE_LINE:  # not a usage line: skip it to its end, keep no more of it
                     line, skip = b"", True
-        if usage is not None and line and not skip:
-            _usage_line(line, usage)
+        if usage and line and not skip:
+            _usage_line(line)
         text = kept.decode(errors="replace")
         return text + (f"\n[... {dropped} more bytes not kept]" if dropped else "")
 
@@ -236,9 +235,10 @@ USAGE_PREFIX = b'{"swarmlab"'
 MAX_USAGE_LINE = 64 * 1024
 
 
-def _usage_line(raw: bytes, usage: dict[str, float]) -> None:
-    """Add the numbers of one usage line to ``usage``; any other line is left alone. A
-    usage line whose values are not numbers by name is a ConfigError naming it."""
+def _usage_line(raw: bytes) -> None:
+    """Report the numbers of one usage line in the attempt the command runs in (none
+    outside an attempt); any other line is left alone. A usage line whose values are not
+    numbers by name is a ConfigError naming it."""
     raw = raw.strip()
     if not raw.startswith(USAGE_PREFIX):
         return
@@ -251,11 +251,5 @@ def _usage_line(raw: bytes, usage: dict[str, float]) -> None:
         raise ConfigError(f"a command printed a usage line that is not {{\"swarmlab\": {{name: number, ...}}}}: "
                           f"{raw[:200]!r}; print one JSON object per line, e.g. "
                           '{"swarmlab": {"tokens": 1234, "cost_usd": 0.02}}')
-    for k, v in got.items():
-        usage[k] = usage.get(k, 0.0) + float(v)
-
-
-def _report(usage: dict[str, float]) -> None:
-    """Record a command's usage in the attempt it runs in (none outside an attempt)."""
-    if usage and attempt_now() is not None:
-        report(**usage)
+    if got and attempt_now() is not None:
+        report(**{k: float(v) for k, v in got.items()})
