@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, JournalError
 from ..events import (ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, attempt_row,
-                      row_builder, task_info_row)
+                      report_row, row_builder, task_info_row)
 from ..model import TaskStatus
 from ..model import Agent, ResourceLimits, Task
 from ..core.bucket import TokenBucket
@@ -23,7 +23,7 @@ from ..store.lock import try_lock
 from ..store.records import RunRecord
 from ..store.runs import RunStore, check_run_id, journal_record
 
-__all__ = ["resume", "spent_recently"]
+__all__ = ["cut_spent", "resume", "spent_before", "spent_recently"]
 
 log = logging.getLogger("swarmlab")
 
@@ -105,12 +105,44 @@ def _rebuild(spec: dict[str, Any]) -> tuple[list[Task], dict[str, Any]]:
     raise ConfigError(f"a run spec of kind {spec['kind']!r} cannot be rebuilt")
 
 
-async def _run_rest(tasks: list[Task], how: dict[str, Any], spent: dict[str, float]) -> RunRecord:
+def cut_spent(j: dict[str, Any]) -> dict[tuple[str, int], dict[str, float]]:
+    """What each attempt a kill cut short had reported, by (task id, the journal's attempt
+    number): the sums of its ``spent`` lines (:meth:`swarmlab.store.journal.Journal.spent`).
+    An attempt with an attempt row ended: its ``report`` rows say what it spent, and its
+    spent lines are not read. Empty for a journal written before spent lines existed."""
+    ended = {(a[ATTEMPT.task_id], a[ATTEMPT.attempt]) for a in j["attempt"]}
+    tid_at, n_at, name_at, value_at = REPORT.task_id, REPORT.attempt, REPORT.name, REPORT.value
+    out: dict[tuple[str, int], dict[str, float]] = {}
+    for r in j["spent"]:
+        key = (r[tid_at], r[n_at])
+        if key in ended:
+            continue
+        got = out.setdefault(key, {})
+        got[r[name_at]] = got.get(r[name_at], 0.0) + r[value_at]
+    return out
+
+
+def spent_before(j: dict[str, Any], cut: dict[tuple[str, int], dict[str, float]]) -> dict[str, float]:
+    """Per reported name, what the killed run spent: what its ended attempts reported,
+    and what those its kill cut short had reported (``cut``, :func:`cut_spent`)."""
+    out: dict[str, float] = {}
+    name_at, value_at = REPORT.name, REPORT.value
+    for r in j["report"]:
+        out[r[name_at]] = out.get(r[name_at], 0.0) + r[value_at]
+    for values in cut.values():
+        for name, value in values.items():
+            out[name] = out.get(name, 0.0) + value
+    return out
+
+
+async def _run_rest(tasks: list[Task], how: dict[str, Any], spent: dict[str, float],
+                    reported: dict[str, float]) -> RunRecord:
     limits = dataclasses.replace(how["limits"], max_queue_size=max(how["limits"].max_queue_size, len(tasks)))
     async with ParallelExecutor(mode=how["mode"], limits=limits, agents=how["agents"], scheduler=how["scheduler"],
                                 seed=how["seed"]) as ex:
         for name, units in spent.items():  # the buckets start where the killed run left them
             ex.spend(name, units)
+        ex.spent_before(reported)  # and the budgets: a budget spent already starts nothing
         if tasks:
             await ex.submit_batch(tasks)
     return ex.record()
@@ -125,6 +157,15 @@ def resume(run_id: str, store: RunStore | None = None, algorithms: Sequence[str]
     continuing after the last journaled one; attempts of a task rerun are numbered on.
     A run whose journal has its end line but whose files were never saved (killed
     between the two) is saved from its journal, nothing run.
+
+    An attempt the kill cut short is its own ``interrupted`` row, with what its body had
+    reported before the kill (``swarmlab.report``, a command's usage lines: the journal's
+    ``spent`` lines; not known for DASK bodies): it was paid for, so totals count it beside
+    the rerun's. The resumed run's budgets start at what the killed run spent (its ended
+    attempts' reports and its cut attempts' spending): a budget already reached starts
+    nothing, its tasks end cancelled with the budget's reason, and
+    ``meta["resources"]["budgets"]["spent"]`` is the whole run's (the rest of
+    ``meta["resources"]`` is the resumed part's).
 
     While it runs, the journal is held (:mod:`swarmlab.store.lock`): a second resume of
     the same run, or a resume of a run still going, is refused. The run id, and the one
@@ -254,8 +295,9 @@ def _resume(run_id: str, j: dict[str, Any], store: RunStore, algorithms: Sequenc
     if damage:
         log.warning("swarmlab: %s", damage)
     spent = spent_recently(j, tasks, how["limits"])
-    new = run(_run_rest(todo, how, spent))
-    record = _merge(j, new, len(todo), len(completed), [_task_row(t) for t in lost])
+    cut = cut_spent(j)
+    new = run(_run_rest(todo, how, spent, spent_before(j, cut)))
+    record = _merge(j, new, len(todo), len(completed), [_task_row(t) for t in lost], cut)
     if spent:
         record.meta["rates_spent_before_resume"] = spent
     if damage:
@@ -291,13 +333,20 @@ def _damage_report(run_id: str, j: dict[str, Any], todo: list[Task], lost: list[
                + (f" and {len(lost) - REPORT_IDS} more" if len(lost) > REPORT_IDS else "") if lost else ""))
 
 
-def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int, rebuilt: Sequence[tuple] = ()) -> RunRecord:
+def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int, rebuilt: Sequence[tuple] = (),
+           cut: dict[tuple[str, int], dict[str, float]] | None = None) -> RunRecord:
     old_events, old_attempts = list(j["event"]), list(j["attempt"])
     t0 = _last_time(j)
     spec = j["header"].get("spec")
     labels = spec.get("labels") if isinstance(spec, dict) and isinstance(spec.get("labels"), dict) else {}
     # the labels a comparison gave the run (role, set-up, order, repeat, workload) hold after a resume
     meta = dict(j["header"]["meta"], **labels, status="resumed", resumed_tasks=n_rerun, kept_tasks=n_kept)
+    resources = new.meta.get("resources")
+    if resources is not None:  # the resumed part's; its budgets started at what the killed part spent
+        meta["resources"] = resources = dict(resources)
+        budgets = resources.get("budgets")
+        if budgets is not None and budgets.get("stopped_s") is not None:
+            resources["budgets"] = dict(budgets, stopped_s=budgets["stopped_s"] + t0)
     seq = max((e[EVENT.seq] for e in old_events), default=-1) + 1  # a skipped line leaves a gap: no seq twice
     skipped = f"; {len(j['damaged'])} damaged journal lines skipped" if j["damaged"] else ""
     events = old_events + [_event_row(
@@ -313,15 +362,21 @@ def _merge(j: dict[str, Any], new: RunRecord, n_rerun: int, n_kept: int, rebuilt
         tid = a[ATTEMPT.task_id]
         offset[tid] = max(offset.get(tid, 0), a[ATTEMPT.attempt])
     rerun = {a[ATTEMPT.task_id]: a for a in new.rows("attempts")}  # (their names and priorities)
-    attempts = list(old_attempts) + _cut_attempts(j, offset, t0, rerun)  # (offset now counts the cut ones too)
+    interrupted = _cut_attempts(j, offset, t0, rerun)  # (offset now counts the cut ones too)
+    attempts = list(old_attempts) + interrupted
     for a in new.rows("attempts"):  # numbered on after the task's journaled attempts, times shifted
         row = list(a)
-        row[ATTEMPT.attempt] += offset.get(row[ATTEMPT.task_id], 0)
+        off = offset.get(row[ATTEMPT.task_id], 0)
+        # (a row of a task that never started again is numbered 0 by the rerun: after the
+        # journaled ones it is the next, as a retry cancelled before it started is)
+        row[ATTEMPT.attempt] = row[ATTEMPT.attempt] + off if row[ATTEMPT.attempt] or not off else off + 1
         for i in _ATTEMPT_TIMES:
             if row[i] is not None:
                 row[i] += t0
         attempts.append(tuple(row))
-    reports = list(j["report"])  # what bodies reported, their attempts numbered on as their rows
+    # what bodies reported: the ended attempts', then what those the kill cut short had
+    # spent (counted beside their rerun's: spent twice), then the rerun's, numbered on
+    reports = list(j["report"]) + _cut_reports(cut or {}, interrupted)
     for r in new.rows("reports"):
         row = list(r)
         row[REPORT.attempt] += offset.get(row[REPORT.task_id], 0)
@@ -372,3 +427,24 @@ def _cut_attempts(j: dict[str, Any], offset: dict[str, int], t0: float, rerun: d
                 "after resume", devices=""))
             offset[tid] = n
     return rows
+
+
+def _cut_reports(cut: dict[tuple[str, int], dict[str, float]], interrupted: list[tuple]) -> list[tuple]:
+    """Report rows of the interrupted rows: what each cut attempt had spent (``cut``, by
+    the journal's own attempt numbers). An interrupted row is numbered after the task's
+    attempt rows (:func:`_cut_attempts`), which is the number the killed run gave it;
+    spending of an attempt whose number has no interrupted row (its ``started`` line was
+    damaged) goes to the task's last interrupted row, if it has one."""
+    numbers: dict[str, list[int]] = {}
+    for a in interrupted:
+        numbers.setdefault(a[ATTEMPT.task_id], []).append(a[ATTEMPT.attempt])
+    summed: dict[tuple[str, int], dict[str, float]] = {}
+    for (tid, n), values in cut.items():
+        mine = numbers.get(tid)
+        if not mine:
+            continue
+        got = summed.setdefault((tid, n if n in mine else mine[-1]), {})
+        for name, value in values.items():
+            got[name] = got.get(name, 0.0) + value
+    return [report_row(task_id=tid, attempt=n, name=name, value=value)
+            for (tid, n), values in summed.items() for name, value in values.items()]

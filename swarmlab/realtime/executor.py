@@ -23,6 +23,7 @@ from ..backends.base import Backend
 from ..backends.options import backend_options
 from ..checks import non_negative, seed_value
 from ..core.dispatcher import Dispatcher
+from ..core.reported import count_spent
 from ..core.runinfo import default_agents, describe_agents, run_meta
 from ..core.taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from ..errors import ConfigError, ExecutorClosedError
@@ -339,6 +340,17 @@ class ParallelExecutor:
         if units_ is None:
             raise ConfigError(f"{rate!r} is no rate of this run: it has none (ResourceLimits(rates=...))")
         units_.spent(rate, units, self._engine.now())
+
+    def spent_before(self, values: Mapping[str, float]) -> None:
+        """Count ``values`` (``{"cost_usd": 1.25}``) against the run's budgets as spent
+        before this run began (``resume`` passes what the killed run's bodies reported,
+        those its kill cut short included): a budget they reach closes the run at once,
+        so what is submitted ends cancelled with the budget's reason. Nothing for a run
+        without budgets. Call it once started, before submitting."""
+        units_ = self._d.units
+        if units_ is None or units_.budgets is None or not values:
+            return
+        count_spent(self._d, dict(values), self._engine.now())
 
     def now(self) -> float:
         """Seconds since :meth:`start` on the run's monotonic clock (the ``t_s`` of events)."""
