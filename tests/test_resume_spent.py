@@ -259,3 +259,22 @@ def test_a_run_without_a_store_hands_reports_to_no_sink(spendwl, tmp_path, mode)
     assert unsunk is False and rec.tasks["tokens"].tolist() == [3.0]  # the answer's values, not counted twice
     lines = [json.loads(line) for line in (tmp_path / rec.meta["run_id"] / JOURNAL_NAME).read_text().splitlines()]
     assert sum(obj["row"][REPORT.value] for obj in lines if obj["type"] == "spent") == 3.0
+
+
+def test_spending_before_a_run_counts_against_its_budget_and_bad_input_is_refused():
+    from swarmlab import ResourceLimits
+
+    def body():
+        sl.report(cost_usd=0.5)
+
+    async def go(before):
+        async with sl.ParallelExecutor(mode="thread", limits=ResourceLimits(budgets={"cost_usd": 2.0})) as ex:
+            ex.spent_before(before)
+            await ex.submit_batch([sl.Task(body, id=f"t{i}") for i in range(3)])
+        return ex.record()
+
+    rec = sl.run(go({"cost_usd": 0.25, "tokens": 7}))  # below the budget: everything runs, counted on top
+    assert set(rec.final()["status"]) == {"completed"}
+    assert rec.meta["resources"]["budgets"]["spent"] == {"cost_usd": 1.75}
+    with pytest.raises(sl.ConfigError, match="spent_before takes .* got {'cost_usd': 'a lot'}"):
+        sl.run(go({"cost_usd": "a lot"}))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -346,7 +347,18 @@ class ParallelExecutor:
         before this run began (``resume`` passes what the killed run's bodies reported,
         those its kill cut short included): a budget they reach closes the run at once,
         so what is submitted ends cancelled with the budget's reason. Nothing for a run
-        without budgets. Call it once started, before submitting."""
+        without budgets. Call it once started, before submitting.
+
+        Raises
+        ------
+        ConfigError
+            ``values`` is not a dict of report name -> finite number.
+        """
+        if not isinstance(values, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for k, v in values.items()):
+            raise ConfigError(f"spent_before takes what bodies reported before this run, a dict of report name -> "
+                              f"finite number such as {{'cost_usd': 1.25}}; got {values!r}: pass numbers by name")
         units_ = self._d.units
         if units_ is None or units_.budgets is None or not values:
             return
