@@ -14,6 +14,7 @@ import pytest
 import swarmlab as sl
 from swarmlab.analysis.figures import reported_totals
 from swarmlab.events import REPORT
+from swarmlab.errors import JournalError
 from swarmlab.store.journal import JOURNAL_NAME, read_journal
 from swarmlab.store.runs import RunStore
 
@@ -149,7 +150,7 @@ def _kill_when(proc, store, ready, limit_s=60):
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             found = list(store.path.glob(f"*/{JOURNAL_NAME}")) if store.path.is_dir() else []
-            if found and ready(read_journal(found[0])):
+            if found and _journal_says(found[0], ready):
                 path = found[0]
                 break
             time.sleep(0.02)  # (polling a file another process writes: the condition is the journal's)
@@ -159,6 +160,13 @@ def _kill_when(proc, store, ready, limit_s=60):
         proc.wait()
     assert path is not None, "the run never reached the state to kill it in"
     return path.parent.name
+
+
+def _journal_says(path, ready):
+    try:
+        return ready(read_journal(path))
+    except JournalError:  # just created: its header is not written yet
+        return False
 
 
 def _completed(j):
