@@ -189,6 +189,34 @@ def test_stop_names_what_a_raw_popen_left_alive(caplog):
     run(main())
 
 
+def test_stop_names_nothing_a_process_older_than_the_run_started_during_it(tmp_path, caplog):
+    # a Dask nanny of a LocalCluster in this process restarts the worker a run's body lost:
+    # a new descendant, but the nanny's, which was there before the run
+    started = tmp_path / "started"
+    nanny = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, subprocess, sys, time\n"
+        f"while not pathlib.Path({str(tmp_path / 'go')!r}).exists(): time.sleep(0.01)\n"
+        "child = subprocess.Popen(['sleep', '30'])\n"
+        f"pathlib.Path({str(started)!r}).write_text(str(child.pid))\n"
+        "time.sleep(30)\n")], start_new_session=True)
+
+    async def main():
+        ex = ParallelExecutor("thread")
+        await ex.start()
+        (tmp_path / "go").touch()
+        await until(lambda: started.exists() and started.read_text(), what="the older process started its child")
+        with caplog.at_level(logging.WARNING, logger="swarmlab"):
+            await ex.stop()
+        assert not [r for r in caplog.records if "alive" in r.getMessage()]
+        assert not [e for e in ex.recorder.events if e[EVENT.event] == "left_alive"]
+
+    try:
+        run(main())
+    finally:
+        os.killpg(nanny.pid, signal.SIGKILL)
+        nanny.wait()
+
+
 def test_stop_names_nothing_when_bodies_used_swarmlab_command(tmp_path, caplog):
     out = tmp_path / "pids"
 

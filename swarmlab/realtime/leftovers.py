@@ -7,7 +7,8 @@ from a THREAD or ASYNCIO attempt leaves it running after the attempt, ``stop()``
 the process. ``stop()`` cannot tell which body started it, nor whether it should
 outlive the run, so it kills nothing it did not start: it names what it leaves (a log
 warning and a ``left_alive`` event). What was a descendant of the process before the
-run started is not the run's, and is not named.
+run started is not the run's, and is not named; nor is what such a process starts during
+the run (a Dask nanny of a ``LocalCluster`` in the same kernel restarts a worker it lost).
 """
 
 from __future__ import annotations
@@ -62,6 +63,21 @@ def _ours(p: psutil.Process, keeper: int | None, guarded: frozenset[int]) -> boo
         return True  # gone meanwhile
 
 
+def _inherited(p: psutil.Process, before: set[int]) -> bool:
+    """Started by a process that was a descendant before the run (a Dask nanny restarting
+    its worker), not by this process or a worker of the run, where bodies run."""
+    me = os.getpid()
+    try:
+        for parent in p.parents():
+            if parent.pid == me:
+                return False
+            if parent.pid in before:
+                return True
+    except psutil.Error:
+        return True  # gone meanwhile
+    return False
+
+
 async def left_alive(before: set[int]) -> list[tuple[int, str]]:
     """``(pid, command line)`` of each descendant that was not one in ``before``, that
     swarmlab did not start, and that still runs after :data:`LEFTOVER_GRACE_S`."""
@@ -70,7 +86,7 @@ async def left_alive(before: set[int]) -> list[tuple[int, str]]:
         procs = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     except psutil.Error:
         return []
-    procs = [p for p in procs if _running(p) and not _ours(p, keeper, guarded)]
+    procs = [p for p in procs if _running(p) and not _ours(p, keeper, guarded) and not _inherited(p, before)]
     loop = asyncio.get_running_loop()
     end = loop.time() + LEFTOVER_GRACE_S
     while procs and loop.time() < end:
