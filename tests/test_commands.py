@@ -3,12 +3,14 @@
 ``stop()`` names the processes bodies started otherwise and left alive."""
 
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -189,22 +191,17 @@ def test_stop_names_what_a_raw_popen_left_alive(caplog):
     run(main())
 
 
-def test_stop_names_nothing_a_process_older_than_the_run_started_during_it(tmp_path, caplog):
-    # a Dask nanny of a LocalCluster in this process restarts the worker a run's body lost:
-    # a new descendant, but the nanny's, which was there before the run
-    started = tmp_path / "started"
-    nanny = subprocess.Popen([sys.executable, "-c", (
-        "import pathlib, subprocess, sys, time\n"
-        f"while not pathlib.Path({str(tmp_path / 'go')!r}).exists(): time.sleep(0.01)\n"
-        "child = subprocess.Popen(['sleep', '30'])\n"
-        f"pathlib.Path({str(started)!r}).write_text(str(child.pid))\n"
-        "time.sleep(30)\n")], start_new_session=True)
+def test_stop_names_no_multiprocessing_child_of_this_process(caplog):
+    # a Dask nanny of a LocalCluster in this process starts again, with multiprocessing,
+    # the worker a run's body lost: a new descendant, which multiprocessing ends at exit
+    ctx = multiprocessing.get_context("spawn")
+    child = ctx.Process(target=time.sleep, args=(30,), daemon=True)
 
     async def main():
         ex = ParallelExecutor("thread")
         await ex.start()
-        (tmp_path / "go").touch()
-        await until(lambda: started.exists() and started.read_text(), what="the older process started its child")
+        child.start()
+        await until(lambda: child.pid is not None and alive(child.pid), what="the child runs")
         with caplog.at_level(logging.WARNING, logger="swarmlab"):
             await ex.stop()
         assert not [r for r in caplog.records if "alive" in r.getMessage()]
@@ -213,8 +210,8 @@ def test_stop_names_nothing_a_process_older_than_the_run_started_during_it(tmp_p
     try:
         run(main())
     finally:
-        os.killpg(nanny.pid, signal.SIGKILL)
-        nanny.wait()
+        child.kill()
+        child.join()
 
 
 def test_stop_names_nothing_when_bodies_used_swarmlab_command(tmp_path, caplog):
