@@ -3,12 +3,14 @@
 ``stop()`` names the processes bodies started otherwise and left alive."""
 
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -187,6 +189,29 @@ def test_stop_names_what_a_raw_popen_left_alive(caplog):
             kill_all(pids)
 
     run(main())
+
+
+def test_stop_names_no_multiprocessing_child_of_this_process(caplog):
+    # a Dask nanny of a LocalCluster in this process starts again, with multiprocessing,
+    # the worker a run's body lost: a new descendant, which multiprocessing ends at exit
+    ctx = multiprocessing.get_context("spawn")
+    child = ctx.Process(target=time.sleep, args=(30,), daemon=True)
+
+    async def main():
+        ex = ParallelExecutor("thread")
+        await ex.start()
+        child.start()
+        await until(lambda: child.pid is not None and alive(child.pid), what="the child runs")
+        with caplog.at_level(logging.WARNING, logger="swarmlab"):
+            await ex.stop()
+        assert not [r for r in caplog.records if "alive" in r.getMessage()]
+        assert not [e for e in ex.recorder.events if e[EVENT.event] == "left_alive"]
+
+    try:
+        run(main())
+    finally:
+        child.kill()
+        child.join()
 
 
 def test_stop_names_nothing_when_bodies_used_swarmlab_command(tmp_path, caplog):

@@ -102,6 +102,32 @@ def test_resources_shade_throttled_spans():
         plots.resources(r.drop(columns="rss_mb"))
 
 
+def test_resources_legend_sits_off_the_data_the_limits_are_lines_and_no_axis_has_an_offset():
+    import pandas as pd
+
+    from swarmlab.model import ResourceLimits
+
+    # memory that hardly moves (257.703 to 257.707 MB) drew "+2.577e2" over the axis
+    r = pd.DataFrame({"t_s": np.linspace(0, 3, 31), "cpu_pct": np.linspace(10, 190, 31),
+                      "rss_mb": 257.703 + np.linspace(0, 0.004, 31), "throttled": [False] * 31})
+    for limits in (ResourceLimits(max_cpu_percent=30, max_memory_mb=1024),
+                   {"max_cpu_percent": 30, "max_memory_mb": 1024}):  # record.meta["limits"]
+        ax = plots.resources(r, limits=limits, cores=4)
+        mem = next(other for other in ax.figure.axes if other is not ax)
+        limit_lines = {line.get_label(): line.get_ydata()[0] for line in ax.lines + mem.lines
+                       if "limit" in line.get_label()}
+        assert limit_lines == {"cpu limit (30% of 4 cores)": 120, "memory limit (1024 MB)": 1024}
+        fig = ax.figure
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend = ax.get_legend()
+        assert {t.get_text() for t in legend.get_texts()} == {"cpu_pct", "rss_mb", *limit_lines}
+        box = legend.get_window_extent(renderer)
+        assert box.y0 >= ax.get_window_extent(renderer).y1  # above the axes: on no line
+        assert [axis.yaxis.get_offset_text().get_text() for axis in (ax, mem)] == ["", ""]
+    assert not any("limit" in line.get_label() for line in plots.resources(r).lines)  # no limits given, none drawn
+
+
 def test_compare_and_load_balance_draw_bars_with_error_bars():
     result = run_compare(workloads.heavy_tailed(30, seed=1), algorithms=["round_robin", "least_loaded"],
                          modes=["asyncio"], repeats=2, simulate=True, baseline=False)

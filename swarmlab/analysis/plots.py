@@ -6,9 +6,11 @@ comparison summary, draws on ``ax`` (a new figure when None) and returns the Axe
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
-
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..model import TERMINAL_STATES
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from ..model import ResourceLimits
     from .stats import MetricInfo
 
 __all__ = ["gantt", "busy_share", "throughput", "utilization", "queue_length", "resources", "compare", "load_balance",
@@ -38,6 +41,9 @@ SIDE_BY_SIDE_BARS = 8
 #: At most this many lanes are named on a Gantt chart's axis (every lane is drawn): a
 #: thousand labels are unreadable and took seconds to lay out.
 GANTT_MAX_LABELS = 40
+#: At most this many entries side by side in the resources plot's legend above the axes:
+#: cpu, gpu, rss and the two limits fit one row of a 9-inch figure.
+LEGEND_COLUMNS = 5
 
 
 def _ax(ax: Axes | None, size: tuple[float, float] = (9, 4)) -> Axes:
@@ -225,9 +231,29 @@ def queue_length(events: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def resources(resources: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def resources(resources: pd.DataFrame, *, ax: Axes | None = None,
+              limits: ResourceLimits | Mapping[str, Any] | None = None, cores: int | None = None) -> Axes:
     """CPU (100 = one core) and memory of the process tree over time, GPU utilisation
-    when sampled; spans where admission was throttled are shaded."""
+    when sampled; spans where admission was throttled are shaded.
+
+    Parameters
+    ----------
+    resources : DataFrame
+        A run's ``resources`` frame.
+    ax : Axes, optional
+        Where to draw (a new figure when None).
+    limits : ResourceLimits or dict, optional
+        The run's limits (``record.meta["limits"]`` will do): a labelled horizontal line
+        at ``max_cpu_percent`` on the CPU axis and at ``max_memory_mb`` on the memory axis,
+        so that the readings can be seen against what throttles them.
+    cores : int, optional
+        The cores of the machine that ran (``record.meta["cpu_count"]``): ``max_cpu_percent``
+        is a share of the whole machine, the CPU axis counts 100 per core. This machine's
+        when None.
+
+    The legend sits above the axes, so it never covers a line, and neither axis shows an
+    offset ("+2.577e2"): a memory reading that hardly moves keeps its own figures.
+    """
     _need(resources, ("t_s", "cpu_pct", "rss_mb"), "resources")
     r = resources[resources["worker"].isna()] if "worker" in resources.columns else resources
     if "gpu" in r.columns:  # the process tree's rows, not a device's own
@@ -241,6 +267,17 @@ def resources(resources: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     mem = ax.twinx()
     mem.plot(r["t_s"], r["rss_mb"], label="rss_mb", color="#636363", linestyle="--")
     mem.set_ylabel("MB")
+    if limits is not None:
+        lim = limits if isinstance(limits, Mapping) else dataclasses.asdict(limits)
+        cpu, memory = lim.get("max_cpu_percent"), lim.get("max_memory_mb")
+        if cpu is not None:
+            n = cores or os.cpu_count() or 1
+            ax.axhline(cpu * n, color="#2c7fb8", linestyle=":", lw=1.5,
+                       label=f"cpu limit ({cpu:g}% of {n} cores)")
+        if memory is not None:
+            mem.axhline(memory, color="#636363", linestyle=":", lw=1.5, label=f"memory limit ({memory:g} MB)")
+    for axis in (ax, mem):
+        axis.ticklabel_format(axis="y", useOffset=False)
     if "throttled" in r.columns and len(r):
         flags = r["throttled"].astype(bool).tolist()
         times = r["t_s"].tolist()
@@ -249,8 +286,10 @@ def resources(resources: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
                 ax.axvspan(times[i - 1] if i else times[i], times[i], color="#fdae6b", alpha=0.3, lw=0)
     lines = ax.get_legend_handles_labels()
     more = mem.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right", fontsize="small")
-    ax.set_title("resources")
+    handles = lines[0] + more[0]
+    ax.legend(handles, lines[1] + more[1], loc="lower right", bbox_to_anchor=(1.0, 1.01), borderaxespad=0,
+              ncol=min(len(handles), LEGEND_COLUMNS), fontsize="small", frameon=False)
+    ax.set_title("resources", loc="left")
     return ax
 
 

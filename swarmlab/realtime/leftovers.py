@@ -7,13 +7,16 @@ from a THREAD or ASYNCIO attempt leaves it running after the attempt, ``stop()``
 the process. ``stop()`` cannot tell which body started it, nor whether it should
 outlive the run, so it kills nothing it did not start: it names what it leaves (a log
 warning and a ``left_alive`` event). What was a descendant of the process before the
-run started is not the run's, and is not named.
+run started is not the run's, and is not named; nor is a :mod:`multiprocessing` child of
+this process, which multiprocessing itself ends or joins at exit (a Dask nanny of a
+``LocalCluster`` in the same kernel restarts so the worker a run's body lost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable
 
@@ -62,15 +65,22 @@ def _ours(p: psutil.Process, keeper: int | None, guarded: frozenset[int]) -> boo
         return True  # gone meanwhile
 
 
+def _managed() -> set[int]:
+    """This process's :mod:`multiprocessing` children: multiprocessing joins or terminates
+    them at exit, so none outlives the process unseen; a Dask nanny of a ``LocalCluster`` in
+    this process starts its workers so, and starts one again when the worker dies in a run."""
+    return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+
+
 async def left_alive(before: set[int]) -> list[tuple[int, str]]:
     """``(pid, command line)`` of each descendant that was not one in ``before``, that
     swarmlab did not start, and that still runs after :data:`LEFTOVER_GRACE_S`."""
-    keeper, guarded = reaper.keeper_pid(), reaper.guarded()
+    keeper, guarded, managed = reaper.keeper_pid(), reaper.guarded(), _managed()
     try:
         procs = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     except psutil.Error:
         return []
-    procs = [p for p in procs if _running(p) and not _ours(p, keeper, guarded)]
+    procs = [p for p in procs if _running(p) and not _ours(p, keeper, guarded) and p.pid not in managed]
     loop = asyncio.get_running_loop()
     end = loop.time() + LEFTOVER_GRACE_S
     while procs and loop.time() < end:

@@ -177,6 +177,8 @@ def _describe(meta: dict[str, Any], spec: dict[str, Any] | None) -> str:
     shown = [(lim.get("max_cpu_percent"), "cpu &le; {:g}%"), (lim.get("max_memory_mb"), "memory &le; {:g} MB"),
              (lim.get("task_timeout"), "task timeout {:g} s"),
              (lim.get("max_task_memory_mb"), "task memory &le; {:g} MB")]
+    if meta.get("clock") == "virtual":  # readings of CPU and memory throttle real runs only
+        shown = [item for item in shown if "timeout" in item[1]]  # a task timeout acts on both clocks
     limits = [fmt.format(v) for v, fmt in shown if isinstance(v, (int, float))]
     parts.append("limits: " + (", ".join(limits) if limits else "none"))
     if meta.get("started_utc"):

@@ -68,10 +68,11 @@ class _Settings:
         lim = self.limits
         slots = "all agents' slots" if lim.max_concurrent_tasks is None else f"{lim.max_concurrent_tasks} slots"
         parts = [f"{self.workload.name}×{self.workload.n} {self.mode}", slots]
-        if lim.max_cpu_percent is not None:
-            parts.append(f"cpu≤{lim.max_cpu_percent:g}%")
-        if lim.max_memory_mb is not None:
-            parts.append(f"mem≤{lim.max_memory_mb:g}MB")
+        if self.mode != "simulated":  # CPU and memory readings throttle real runs: virtual time has none
+            if lim.max_cpu_percent is not None:
+                parts.append(f"cpu≤{lim.max_cpu_percent:g}%")
+            if lim.max_memory_mb is not None:
+                parts.append(f"mem≤{lim.max_memory_mb:g}MB")
         if lim.task_timeout is not None:
             parts.append(f"timeout {lim.task_timeout:g}s")
         parts += [f"pool {k}={v:g}" for k, v in lim.pools.items()]
