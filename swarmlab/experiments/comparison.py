@@ -499,7 +499,8 @@ def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out
         rounds = job.max_repeats if job.repeats == "auto" else job.repeats  # auto: at most; set at the end
         warm = len(job.setups) * len(job.modes) if job.warmup else 0
         total = warm + len(job.setups) * len(order.modes) * rounds + (2 * len(order.modes) if job.baseline else 0)
-        bar = tqdm(total=max(total - len(kept), 0), desc=f"compare {job.workload.name}", unit="run")
+        again = (warm + (len(order.modes) if job.baseline else 0)) if restart else 0  # warmed up, baseline again
+        bar = tqdm(total=max(total - len(kept), 0) + again, desc=f"compare {job.workload.name}", unit="run")
     t0 = time.monotonic() - ledger.elapsed_s
 
     def make(items: list[tuple[str, PlannedRun]], redo: bool = False) -> None:

@@ -442,7 +442,9 @@ def _resume_comparison(args: argparse.Namespace, store) -> int:
               file=sys.stderr, flush=True)
     result = resume_comparison(cid, store, algorithms=args.algorithms or (), progress=True)
     last = result.meta["resumed"][-1]
-    print(f"resumed comparison {cid}: {last['redone']} runs cut by the kill run again whole")
+    redone = last["redone"]
+    print(f"resumed comparison {cid}: {last.get('kept', 0)} finished runs kept, {redone} "
+          f"{'run' if redone == 1 else 'runs'} cut by the kill run again whole")
     _show(result, store, auto=ComparisonFolder(store.path, cid).plan()["repeats"] == "auto")
     return 0
 
