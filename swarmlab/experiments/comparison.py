@@ -26,7 +26,7 @@ from ..scheduling import Policy, SchedulingAlgorithm
 from ..store.comparisons import ComparisonFolder, is_comparison_id, new_comparison_id
 from ..store.records import RunRecord
 from ..workloads.recipes import Workload
-from .sequence import AUTO_MIN_REPEATS, Job, Ledger, keyed, make_run, plan_record, plan_rounds
+from .sequence import AUTO_MIN_REPEATS, Job, Ledger, keyed, make_rounds, make_run, plan_record, plan_rounds
 from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup, setups
 
 __all__ = ["compare", "Comparison", "Setup", "setups", "RunOrder", "PlannedRun", "ci95", "run_metrics", "summarize",
@@ -532,7 +532,8 @@ def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out
             make([(k if k not in done else f"{k.rpartition('/')[0]}/restart-{n}", i)
                   for k, i in opening if i.role == "baseline"])
         make(opening)
-        made, why = _rounds(job, ledger, order, make, rows, stopped, t0)
+        made, why = make_rounds(job, ledger, order, make, lambda: _precise([r for r in rows if r["role"] == "measured"],
+                                                                       job.rel_width), stopped, t0)
         make(keyed(order.closing(), "last"))
         if bar is not None:
             bar.total = bar.n
@@ -560,38 +561,3 @@ def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out
 
 #: The labels of a run's row in ``per_run`` that its progress line keeps.
 _LABELS = ("order", "role", "algorithm", "stealing", "mode", "repeat")
-
-
-def _rounds(job: Job, ledger: Ledger, order: RunOrder, make, rows: list[dict[str, object]],
-            stopped: dict[str, object] | None, t0: float) -> tuple[int, str]:
-    """Make rounds until ``repeats`` are made or, for ``"auto"``, until the intervals of
-    the measured rows are narrow enough, the most are made or the budget would run out;
-    returns how many were made and why they stopped. A resumed comparison walks its
-    rounds again from the first (the shuffles stay in step), making only what is not
-    done, and stops where it had decided to stop (``stopped``)."""
-    made = 0
-    while True:
-        if stopped is not None and made == stopped["made"]:
-            return made, str(stopped["why"])
-        r0 = time.monotonic()
-        if job.repeats == "auto" and made >= plan_rounds(job) and ledger.folder is not None:
-            plan = ledger.folder.plan()  # one more round than planned: the plan grows with it
-            ledger.folder.write_plan({**plan, "runs": plan_record(job, plan.get("out"), made + 1)["runs"],
-                                      "started_utc": plan["started_utc"]})
-        make(keyed(order.round(made)))
-        made += 1
-        why = None
-        if job.repeats != "auto":
-            if made == job.repeats:
-                why = f"{job.repeats} repeats asked"
-        elif made >= AUTO_MIN_REPEATS:
-            now = time.monotonic()
-            if _precise([r for r in rows if r["role"] == "measured"], job.rel_width):
-                why = f"every interval narrower than {job.rel_width:.0%} of its mean"
-            elif made >= job.max_repeats:
-                why = f"max_repeats ({job.max_repeats}) reached"
-            elif job.budget_s is not None and now - t0 + (now - r0) > job.budget_s:
-                why = f"the time budget ({job.budget_s:g} s) would run out in another round"
-        if why is not None:
-            ledger.note("stopped", made=made, why=why)
-            return made, why

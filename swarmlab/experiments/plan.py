@@ -26,7 +26,7 @@ from .sequence import Job, Ledger
 from .setups import setups
 from .trust import installed_policy
 
-__all__ = ["resume_comparison"]
+__all__ = ["resume_comparison", "job_from_plan"]
 
 
 def resume_comparison(comparison_id: str, store: RunStore | None = None, algorithms: Sequence[str] = (),
@@ -69,7 +69,7 @@ def resume_comparison(comparison_id: str, store: RunStore | None = None, algorit
                     f"comparison {comparison_id!r} names the policy {spec!r}, which is not an installed package; a "
                     f"policy named by the store is not imported from the current folder or the store. If it is "
                     f"yours, name it again: swarmlab resume {comparison_id} --algorithms {spec}")
-        job = _job(comparison_id, plan)
+        job = job_from_plan(comparison_id, plan)
         kept, valid_ids = _kept(lines, store)
         done = {str(line["key"]) for line, _ in kept}
         cut = {str(p["key"]) for p in lines if p["event"] == "started" and p.get("role") != "warmup"} - done
@@ -80,7 +80,7 @@ def resume_comparison(comparison_id: str, store: RunStore | None = None, algorit
                        kept=kept, restart=True)
 
 
-def _job(comparison_id: str, plan: dict[str, Any]) -> Job:
+def job_from_plan(comparison_id: str, plan: dict[str, Any]) -> Job:
     """The comparison as its plan describes it, built again."""
     try:
         w = plan["workload"]

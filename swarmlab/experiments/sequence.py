@@ -11,7 +11,8 @@ whatever order numbers the runs got.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -28,7 +29,7 @@ from ..workloads import WORKLOADS
 from ..workloads.recipes import Workload
 from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup
 
-__all__ = ["Job", "Ledger", "make_run", "run_key", "keyed", "plan_record", "not_resumable", "AUTO_MIN_REPEATS"]
+__all__ = ["Job", "Ledger", "make_run", "make_rounds", "run_key", "keyed", "plan_record", "not_resumable", "AUTO_MIN_REPEATS"]
 
 #: ``repeats="auto"`` makes at least this many rounds: with fewer, Student's t is so wide
 #: (12.7 standard errors at 2 repeats) that no interval is narrow enough to stop on.
@@ -200,3 +201,38 @@ def make_run(workload: Workload, order: RunOrder, item: PlannedRun, limits: Reso
         rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec, dask_address))
     rec.meta.update(labels)
     return rec
+
+
+def make_rounds(job: Job, ledger: Ledger, order: RunOrder, make: Callable[[list[tuple[str, PlannedRun]]], None],
+                precise: Callable[[], bool], stopped: Mapping[str, Any] | None, t0: float) -> tuple[int, str]:
+    """Make rounds until ``repeats`` are made or, for ``"auto"``, until the intervals of
+    the measured rows are narrow enough (``precise()``), the most are made or the budget would run out;
+    returns how many were made and why they stopped. A resumed comparison walks its
+    rounds again from the first (the shuffles stay in step), making only what is not
+    done, and stops where it had decided to stop (``stopped``)."""
+    made = 0
+    while True:
+        if stopped is not None and made == stopped["made"]:
+            return made, str(stopped["why"])
+        r0 = time.monotonic()
+        if job.repeats == "auto" and made >= plan_rounds(job) and ledger.folder is not None:
+            plan = ledger.folder.plan()  # one more round than planned: the plan grows with it
+            ledger.folder.write_plan({**plan, "runs": plan_record(job, plan.get("out"), made + 1)["runs"],
+                                      "started_utc": plan["started_utc"]})
+        make(keyed(order.round(made)))
+        made += 1
+        why = None
+        if job.repeats != "auto":
+            if made == job.repeats:
+                why = f"{job.repeats} repeats asked"
+        elif made >= AUTO_MIN_REPEATS:
+            now = time.monotonic()
+            if precise():
+                why = f"every interval narrower than {job.rel_width:.0%} of its mean"
+            elif made >= job.max_repeats:
+                why = f"max_repeats ({job.max_repeats}) reached"
+            elif job.budget_s is not None and now - t0 + (now - r0) > job.budget_s:
+                why = f"the time budget ({job.budget_s:g} s) would run out in another round"
+        if why is not None:
+            ledger.note("stopped", made=made, why=why)
+            return made, why
