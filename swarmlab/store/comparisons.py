@@ -47,7 +47,8 @@ LOCK_NAME = "lock"
 #: What a comparison id may hold after its prefix: a folder's plain name, never a path.
 _PLAIN = re.compile(r"cmp-[A-Za-z0-9_.-]+")
 #: The columns of :func:`comparisons_frame`.
-COMPARISON_COLUMNS = ["comparison_id", "status", "runs_planned", "runs_done", "started_utc", "workload", "resumable"]
+COMPARISON_COLUMNS = ["comparison_id", "status", "runs_planned", "runs_done", "started_utc", "workload", "resumable",
+                      "outputs"]
 
 
 def is_comparison_id(name: object) -> bool:
@@ -166,8 +167,9 @@ def _folders(path: Path) -> list[Path]:
 def comparisons_frame(store_path: str | Path) -> pd.DataFrame:
     """One row per comparison in the store: its id, status (running, interrupted,
     complete), the runs it planned and those done (warm-ups, baselines and measured runs;
-    ``repeats="auto"`` plans its rounds as it goes), when it started, its workload and
-    whether it can be resumed (``"yes"``, or why not)."""
+    ``repeats="auto"`` plans its rounds as it goes), when it started, its workload,
+    whether it can be resumed (``"yes"``, or why not) and, once complete, the files it
+    wrote (``outputs``, comma-separated; empty without an output folder)."""
     import pandas as pd
 
     rows = []
@@ -180,7 +182,9 @@ def comparisons_frame(store_path: str | Path) -> pd.DataFrame:
             continue
         progress = c.progress()
         wl = plan.get("workload") or {}
+        files = next((p.get("files") for p in progress if p["event"] == "complete"), None) or {}
         rows.append({"comparison_id": c.id, "status": c.status(progress), "runs_planned": len(plan.get("runs", ())),
                      "runs_done": len(done_keys(plan, progress)), "started_utc": plan.get("started_utc"),
-                     "workload": wl.get("name"), "resumable": plan.get("not_resumable") or "yes"})
+                     "workload": wl.get("name"), "resumable": plan.get("not_resumable") or "yes",
+                     "outputs": ", ".join(map(str, files.values())) if isinstance(files, dict) else ""})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
