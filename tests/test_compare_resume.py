@@ -138,6 +138,11 @@ def test_a_comparison_killed_again_and_again_is_finished_by_resume(tmp_path):
     runs = RunStore(out / "runs").list()
     cut = set(runs.loc[runs["status"] == "interrupted", "run_id"])
     assert len(cut) >= 3  # the first baseline, a measured run and the last baseline (the first kill may cut one)
+    # the cut measured run finished alone by the user: status "resumed", no valid makespan
+    alone = runs.loc[(runs["status"] == "interrupted") & (runs["role"] == "measured"), "run_id"].iloc[0]
+    finished = subprocess.run([sys.executable, "-m", "swarmlab", "resume", alone, "--store", str(out / "runs")],
+                              check=False, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0 and f"resumed {alone}" in finished.stdout, finished.stderr
     done = _resume(out, cid)
     assert done.returncode == 0, done.stderr
     assert f"resumed comparison {cid}" in done.stdout

@@ -239,8 +239,10 @@ class RunStore:
                 j = read_journal(journal)
             except JournalError:
                 m = {"run_id": folder.name, "status": _journal_status(journal, None)}
-            else:
-                m = dict(j["header"]["meta"], status=_journal_status(journal, j))
+            else:  # with the labels a comparison journaled with its spec (role, workload, ...)
+                spec = j["header"].get("spec")
+                labels = spec.get("labels") if isinstance(spec, dict) and isinstance(spec.get("labels"), dict) else {}
+                m = dict(j["header"]["meta"], **labels, status=_journal_status(journal, j))
             rows.append(_list_row(m))
         cols = ["run_id", "started_utc", "clock", "mode", "algorithm", "workload", "seed", "n_agents", "role",
                 "status"]
