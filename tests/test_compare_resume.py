@@ -257,3 +257,29 @@ def test_repeats_auto_resumes_its_stopping_rule(tmp_path):
     assert sorted(zip(m["algorithm"].astype(str), m["repeat"])) == sorted(
         (a, r) for a in ("round_robin", "least_loaded") for r in range(whole.meta["repeats"]))
     assert again.meta["resumed"][0]["redone"] == 1 and any("resumed" in line for line in again.report())
+
+
+def test_a_module_class_policy_is_resumed_when_named_again(tmp_path, monkeypatch):
+    """A comparison's plan is data: a ``module:Class`` it names in the current folder is
+    imported only when the resume names it again (as ``resume`` does for a run)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "cmppolicies.py").write_text(
+        "import swarmlab\n"
+        "class Fewest(swarmlab.Policy):\n"
+        "    name = 'fewest_tasks'\n"
+        "    def choose(self, task, candidates):\n"
+        "        return min(candidates, key=lambda a: (a.queued + a.running, a.idx))\n")
+    store = RunStore(tmp_path / "runs")
+    compare(workloads.make("io", 6), algorithms=["cmppolicies:Fewest"], modes=[], simulate=True, repeats=2,
+            store=store, comparison_id="cmp-mod")
+    assert store.comparisons().set_index("comparison_id").loc["cmp-mod", "resumable"] == "yes"
+    folder = ComparisonFolder(store.path, "cmp-mod")
+    lines = (folder.path / "progress.jsonl").read_text().splitlines()
+    (folder.path / "progress.jsonl").write_text("\n".join(lines[:3]) + "\n")  # killed in its first round
+    monkeypatch.delitem(sys.modules, "cmppolicies")
+    with pytest.raises(ConfigError, match="name it again: swarmlab resume cmp-mod --algorithms cmppolicies:Fewest"):
+        resume_comparison("cmp-mod", store)
+    again = resume_comparison("cmp-mod", store, algorithms=["cmppolicies:Fewest"])
+    m = again.per_run[again.per_run["role"] == "measured"]
+    assert sorted(m["repeat"]) == [0, 1] and set(m["algorithm"].astype(str)) == {"fewest_tasks"}
