@@ -206,11 +206,17 @@ def make_run(workload: Workload, order: RunOrder, item: PlannedRun, limits: Reso
 def make_rounds(job: Job, ledger: Ledger, order: RunOrder, make: Callable[[list[tuple[str, PlannedRun]]], None],
                 precise: Callable[[], bool], stopped: Mapping[str, Any] | None, t0: float) -> tuple[int, str]:
     """Make rounds until ``repeats`` are made or, for ``"auto"``, until the intervals of
-    the measured rows are narrow enough (``precise()``), the most are made or the budget would run out;
-    returns how many were made and why they stopped. A resumed comparison walks its
+    the measured rows are narrow enough (``precise()``), the most are made or the budget
+    would run out; returns how many were made and why they stopped. A resumed comparison walks its
     rounds again from the first (the shuffles stay in step), making only what is not
-    done, and stops where it had decided to stop (``stopped``)."""
+    done, and stops where it had decided to stop (``stopped``). The budget counts from
+    the first round, on the comparison's clock (``t0``: its time before a kill included)."""
     made = 0
+    begun = next((p["elapsed_s"] for p in ledger.progress if p["event"] == "rounds"), None)
+    if begun is None:
+        begun = time.monotonic() - t0
+        ledger.note("rounds", elapsed_s=begun)
+    started = t0 + begun
     while True:
         if stopped is not None and made == stopped["made"]:
             return made, str(stopped["why"])
@@ -231,7 +237,7 @@ def make_rounds(job: Job, ledger: Ledger, order: RunOrder, make: Callable[[list[
                 why = f"every interval narrower than {job.rel_width:.0%} of its mean"
             elif made >= job.max_repeats:
                 why = f"max_repeats ({job.max_repeats}) reached"
-            elif job.budget_s is not None and now - t0 + (now - r0) > job.budget_s:
+            elif job.budget_s is not None and now - started + (now - r0) > job.budget_s:
                 why = f"the time budget ({job.budget_s:g} s) would run out in another round"
         if why is not None:
             ledger.note("stopped", made=made, why=why)
