@@ -104,8 +104,8 @@ def test_runs_on_a_missing_store_says_so_and_a_closed_pipe_ends_quietly(tmp_path
                                                            "workload", "seed", "n_agents", "role", "status"]
 
 
-def test_ctrl_c_says_which_run_is_journaled_and_how_to_resume_it(tmp_path):
-    """Many repeats, so that the Ctrl-C meets a run under way however slow the machine is
+def test_ctrl_c_names_the_comparison_and_the_command_that_finishes_it(tmp_path):
+    """Issue 26 item 3: the first line and Ctrl-C name the comparison and the command. Many repeats, so that the Ctrl-C meets a run under way however slow the machine is
     (issue 27 item 11: with 3, a loaded machine let the last run finish before it came)."""
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "swarmlab", "compare", "--workload", "io", "--tasks", "400",
@@ -125,13 +125,14 @@ def test_ctrl_c_says_which_run_is_journaled_and_how_to_resume_it(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith("swarmlab: interrupted: run ") and "is journaled in" in last, last
+    first, last = stderr.strip().splitlines()[0], stderr.strip().splitlines()[-1]
+    assert last.startswith("swarmlab: interrupted: comparison cmp-") and "runs done); finish it with" in last, last
     command = last.split("`")[1]
-    run_id = command.split()[2]
-    assert command == f"swarmlab resume {run_id} --store {out / 'runs'}"
-    again = _cli(*command.split()[1:])
-    assert again.returncode == 0 and f"resumed {run_id}" in again.stdout, again.stderr
+    cid = command.split()[2]
+    assert command == f"swarmlab resume {cid} --store {out / 'runs'}"
+    assert first.startswith(f"comparison {cid}:") and f"`{command}`" in first, first
+    listed = _cli("runs", "--store", out / "runs", "list")
+    assert listed.returncode == 0 and f"{cid} interrupted" in " ".join(listed.stdout.split()), listed.stdout
 
 
 def test_long_work_shows_progress():

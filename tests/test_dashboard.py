@@ -272,3 +272,33 @@ def test_a_running_baseline_is_called_the_baseline_from_its_journal(tmp_path):
     dash = Dashboard(store)
     dash.refresh()
     assert "sequential baseline" in dash.table.value
+
+
+def test_a_comparison_shows_its_runs_done_of_planned_while_it_runs_and_its_outputs_once_complete(tmp_path):
+    """Issue 26 item 5: from the plan and progress lines in the store."""
+    from swarmlab.experiments.comparison import compare
+    from swarmlab.store.comparisons import ComparisonFolder
+
+    store = RunStore(tmp_path / "runs")
+    going = ComparisonFolder(store.path, "cmp-going")
+    going.write_plan({"started_utc": "2030-01-01T00:00:00+00:00", "workload": {"name": "io"},
+                      "runs": [{"key": k} for k in ("a", "b", "c", "d")]})
+    going.append("done", key="a", run_id=None)
+    dash = Dashboard(store.path)
+
+    def row(cid):
+        return re.search(rf"<tr data-comparison='{cid}'.*?</tr>", dash.comparisons.value).group(0)
+
+    with going.hold():
+        going.append("done", key="b", run_id=None)
+        dash.refresh()
+        assert "data-status='running'" in row("cmp-going") and ">2/4<" in row("cmp-going")
+    dash.refresh()
+    assert "data-status='interrupted'" in row("cmp-going")
+    assert f"swarmlab resume cmp-going --store {store.path}" in row("cmp-going")
+    compare(sl.workloads.io(n=4), algorithms=["round_robin"], modes=[], simulate=True, repeats=1, store=store,
+            out=tmp_path, comparison_id="cmp-done")
+    dash.refresh()
+    done = row("cmp-done")
+    assert "data-status='complete'" in done and ">3/3<" in done
+    assert "outputs: " in done and re.search(r"compare-\w+-runs\.csv", done) and ".png" in done

@@ -5,10 +5,11 @@ and judged by verdicts (:mod:`swarmlab.analysis.stats`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,15 +20,13 @@ from ..analysis.figures import RATE_LIMITED, name_bound, quality, reported_total
 from ..analysis.limits import bound_note
 from ..analysis.stats import (BETTER, METRIC_INFO, MetricInfo, describe_drift, describe_verdicts, drift, interval,
                               measured, reported_info, verdicts)
-from ..core.runinfo import describe_agents
 from ..errors import ConfigError
-from ..model import Agent, ExecutionMode, ResourceLimits
-from ..portal import run
-from ..realtime.executor import ParallelExecutor
+from ..model import ExecutionMode, ResourceLimits
 from ..scheduling import Policy, SchedulingAlgorithm
+from ..store.comparisons import ComparisonFolder, is_comparison_id, new_comparison_id
 from ..store.records import RunRecord
-from ..virtual.simulation import simulate
 from ..workloads.recipes import Workload
+from .sequence import AUTO_MIN_REPEATS, Job, Ledger, keyed, make_rounds, make_run, plan_record, plan_rounds
 from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup, setups
 
 __all__ = ["compare", "Comparison", "Setup", "setups", "RunOrder", "PlannedRun", "ci95", "run_metrics", "summarize",
@@ -42,10 +41,6 @@ METRICS = tuple(METRIC_INFO)
 
 #: The metrics where less is better (the others: more is better, or neither for ``stolen``).
 LOWER_IS_BETTER = frozenset(m for m, i in METRIC_INFO.items() if i.better == "lower")
-
-#: ``repeats="auto"`` makes at least this many rounds: with fewer, Student's t is so wide
-#: (12.7 standard errors at 2 repeats) that no interval is narrow enough to stop on.
-AUTO_MIN_REPEATS = 3
 
 #: ``repeats="auto"`` stops when these metrics' intervals are narrow enough.
 AUTO_METRICS = ("makespan_s", "throughput_tps")
@@ -125,7 +120,48 @@ class Comparison:
         real = self.drift
         if "mode" in real.columns:
             real = real[real["mode"] != "simulated"]  # virtual time cannot drift
-        return lines + ([note] if note else []) + describe_drift(real, self.by)
+        return lines + ([note] if note else []) + self._resumed() + describe_drift(real, self.by)
+
+    def _resumed(self) -> list[str]:
+        """One line when the comparison was killed and resumed: when, and how many runs were redone."""
+        resumed = self.meta.get("resumed") or []
+        if not resumed:
+            return []
+        redone = sum(int(r.get("redone", 0)) for r in resumed)
+        times = "; ".join(str(r["utc"]) for r in resumed)
+        return [f"resumed: this comparison was killed and resumed {len(resumed)} time{'s' if len(resumed) > 1 else ''}"
+                f" ({times}); {redone} run{'' if redone == 1 else 's'} cut by a kill {'was' if redone == 1 else 'were'}"
+                " discarded and run again whole; the warm-ups and the sequential baseline ran again after each "
+                "restart, so the drift check spans the break"]
+
+    def save(self, folder: str | Path, stamp: str | None = None) -> dict[str, Path]:
+        """Write the comparison's files to ``folder`` (created if need be), named by
+        ``stamp`` (the UTC time by default): ``compare-STAMP.csv`` (:attr:`summary`),
+        ``-runs.csv`` (:attr:`per_run`), ``-verdicts.csv`` (:attr:`verdicts`) and
+        ``compare-STAMP.png`` (makespan, throughput and cost when reported), the PNG only
+        when matplotlib is installed. Returns their paths by kind (``summary``, ``runs``,
+        ``verdicts``, ``png``)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        files = {"summary": out / f"compare-{stamp}.csv", "runs": out / f"compare-{stamp}-runs.csv",
+                 "verdicts": out / f"compare-{stamp}-verdicts.csv"}
+        self.summary.to_csv(files["summary"], index=False)
+        self.per_run.to_csv(files["runs"], index=False)
+        self.verdicts.to_csv(files["verdicts"], index=False)
+        try:
+            import matplotlib  # noqa: F401 (the figure is a matplotlib Figure, drawn without pyplot)
+        except ImportError:
+            _log.warning("swarmlab: no PNG of the comparison: matplotlib is not installed")
+            return files
+        from ..analysis.plots import compare_figure
+
+        # an agent swarm's cost beside its makespan: what the comparison is about under a binding limit
+        cost = ("cost_usd",) if "cost_usd" in set(self.summary["metric"]) else ()
+        fig = compare_figure(self.summary, ("makespan_s", "throughput_tps", *cost))
+        fig.savefig(out / f"compare-{stamp}.png", dpi=100, bbox_inches="tight")
+        files["png"] = out / f"compare-{stamp}.png"
+        return files
 
     def bound_note(self) -> str | None:
         """One sentence when every measured run is bound by the same limit (a pool, a
@@ -334,43 +370,6 @@ def regressions(summary: pd.DataFrame, baseline: pd.DataFrame, *, tolerance: flo
                 "regressed"]].reset_index(drop=True)
 
 
-async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,
-                seed: int, journal, spec, dask_address: str | None) -> RunRecord:
-    tasks = workload.tasks("async" if mode == "asyncio" else "sync")
-    dask = {"dask_address": dask_address} if mode == "dask" else {}
-    async with ParallelExecutor(mode=mode, limits=limits, agents=agents, scheduler=scheduler, seed=seed,
-                                journal=journal, spec=spec, **dask) as ex:
-        await ex.submit_batch(tasks)
-    return ex.record()
-
-
-def _one(workload: Workload, order: RunOrder, item: PlannedRun, limits: ResourceLimits, seed: int, store=None,
-         dask_address: str | None = None) -> RunRecord:
-    setup, mode = item.setup, item.mode
-    if workload.redraw is not None:  # each repeat draws afresh, the same draws on both clocks
-        workload = workload.redraw(seed)
-    agents, limits = order.fixture(item, workload.agents, limits)
-    sched = setup.scheduler()
-    # what the run is in the comparison: journaled with its spec, so a resumed run keeps them
-    labels = dict(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed, setup=setup.label,
-                  role=item.role, order=item.order, repeat=item.repeat)
-    if item.role == "baseline":
-        labels.update(algorithm=SEQUENTIAL, baseline="sequential")
-    if mode == "simulated":
-        rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
-    else:
-        spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
-                "options": dict(workload.options), "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
-                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed,
-                "task_resources": dict(workload.meta.get("task_resources") or {}), "labels": labels}
-        # every kept run is journaled from its first task, the sequential baseline included:
-        # a compare killed during its first run leaves a run that resume finishes
-        journal = store.path if store is not None and item.role != "warmup" else None
-        rec = run(_real(workload, mode, agents, sched, limits, seed, journal, spec, dask_address))
-    rec.meta.update(labels)
-    return rec
-
-
 def _check_auto(repeats: object, rel_width: float, budget_s: float | None, max_repeats: int) -> None:
     if repeats == "auto":
         if isinstance(rel_width, bool) or not isinstance(rel_width, (int, float)) or not rel_width > 0:
@@ -391,38 +390,14 @@ def _precise(rows: list[dict[str, object]], rel_width: float) -> bool:
     return bool(len(width)) and bool((width <= rel_width).all())
 
 
-def _rounds(make_round, repeats: int | str, done, rel_width: float, budget_s: float | None,
-            max_repeats: int) -> tuple[int, str]:
-    """Make rounds until ``repeats`` are made or, for ``"auto"``, until the intervals of
-    the measured rows (``done()``) are narrow enough, the most are made or the budget
-    would run out; returns how many were made and why they stopped."""
-    made, started = 0, time.monotonic()
-    while True:
-        t0 = time.monotonic()
-        make_round(made)
-        made += 1
-        if repeats != "auto":
-            if made == repeats:
-                return made, f"{repeats} repeats asked"
-            continue
-        if made < AUTO_MIN_REPEATS:
-            continue
-        if _precise(done(), rel_width):
-            return made, f"every interval narrower than {rel_width:.0%} of its mean"
-        if made >= max_repeats:
-            return made, f"max_repeats ({max_repeats}) reached"
-        now = time.monotonic()
-        if budget_s is not None and now - started + (now - t0) > budget_s:
-            return made, f"the time budget ({budget_s:g} s) would run out in another round"
-
-
 def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm | Policy] | None = None,
             modes: Sequence[str | ExecutionMode] = ("hybrid",), limits: ResourceLimits | None = None,
             repeats: int | str = 3, simulate: bool = False, baseline: bool = True, seed: int = 0,
             store=None, progress: bool = False, dask_address: str | None = None,
             add_stealing: bool = False, warmup: bool = True, rel_width: float = 0.10,
             budget_s: float | None = 600.0, max_repeats: int = 30,
-            better: Mapping[str, str] | None = None) -> Comparison:
+            better: Mapping[str, str] | None = None, out: str | Path | None = None,
+            comparison_id: str | None = None) -> Comparison:
     """Run ``workload`` under every set-up and mode, ``repeats`` times each, in a fair order.
 
     ``algorithms``: names (the seven built-in ones by default), enums, registered names,
@@ -448,9 +423,13 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
     says how many were made and why they stopped.
 
     ``simulate=True`` adds a virtual-time run per set-up and repeat (mode ``simulated``).
-    ``store`` (a RunStore) journals every measured real run while it runs (so a killed
-    compare leaves runs that :func:`swarmlab.resume` finishes) and saves each as it ends,
-    the baseline's too (warm-ups are not kept there).
+    ``store`` (a RunStore) journals every measured real run while it runs and saves each
+    as it ends, the baseline's too (warm-ups are not kept there); before the first run,
+    the comparison writes its plan there under ``comparison_id`` (by default a fresh
+    ``cmp-...`` id, in ``meta["comparison_id"]``), so that a killed comparison is finished
+    by ``swarmlab.resume("cmp-...", store)`` (``RunStore.comparisons()`` lists them).
+    ``out``: a folder the outputs are written to (:meth:`Comparison.save`; their paths
+    in ``meta["files"]``), again by a resume.
     ``progress`` shows a tqdm bar over the runs. ``modes`` are ExecutionModes or mode
     names of :func:`swarmlab.backends.names`: the built-in ones and every backend
     registered with :func:`swarmlab.backends.register`. Mode ``"dask"`` runs the bodies
@@ -478,46 +457,107 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
         raise ConfigError("dask_address only applies to mode 'dask'; add it to modes")
     if not real and not simulate:
         raise ConfigError("nothing to run: give modes, or simulate=True for virtual time")
-    limits = workload.limits_with(  # the workload's pools and rates (a provider's) under the user's own, by name
+    if comparison_id is not None and (store is None or not is_comparison_id(comparison_id)):
+        raise ConfigError(f"comparison_id names a comparison in a store: give store= and an id starting with 'cmp-' "
+                          f"(or None for a fresh one); got {comparison_id!r}")
+    full = workload.limits_with(  # the workload's pools and rates (a provider's) under the user's own, by name
         limits or ResourceLimits(max_queue_size=max(1000, workload.n), max_cpu_percent=None, max_memory_mb=None))
-    order = RunOrder(plan, real + (["simulated"] if simulate else []), seed=seed, warmup=warmup, baseline=baseline)
-    runs: list[RunRecord] = []
-    rows: list[dict[str, object]] = []
+    specs = None if algorithms is None else [s.spec for s in setups(algorithms)]
+    job = Job(workload, plan, real, simulate, full, limits, repeats, seed, warmup, baseline, rel_width, budget_s,
+              max_repeats, better, dask_address, add_stealing, specs)
+    if store is None:
+        return execute(job, Ledger(), progress=progress, out=out)
+    folder = ComparisonFolder(store.path, comparison_id or new_comparison_id())
+    if folder.exists:
+        raise ConfigError(f"comparison {folder.id!r} already exists in {store.path}; finish it with "
+                          f"swarmlab.resume({folder.id!r}, store) or give another id")
+    with folder.hold():
+        folder.write_plan(plan_record(job, None if out is None else str(out), plan_rounds(job)))
+        return execute(job, Ledger(folder), store=store, progress=progress, out=out)
+
+
+def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out: str | Path | None = None,
+            kept: Sequence[tuple[dict[str, object], RunRecord]] = (), restart: bool = False) -> Comparison:
+    """Make the runs of ``job`` that are not done yet, in its fair order, and sum them up.
+
+    ``kept``: the runs a killed comparison had completed, each with its progress line (its
+    key and labels), loaded from the store. ``restart``: the comparison was killed and is
+    resumed: a fresh process is cold, so the warm-ups run again once per set-up and mode,
+    and so does the sequential baseline (as the first baseline when the kill came before
+    it ended, else as one more), so the drift check spans the break. With ``out``, the
+    outputs are written there (:meth:`Comparison.save`) and the comparison is marked
+    complete in the store."""
+    order = job.order()
+    runs: list[RunRecord] = [rec for _, rec in kept]
+    rows: list[dict[str, object]] = [run_metrics(rec, **{c: line[c] for c in _LABELS}) for line, rec in kept]
+    done = {str(line["key"]) for line, _ in kept}
+    stopped = next((line for line in ledger.progress if line["event"] == "stopped"), None) if ledger.folder else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        rounds = max_repeats if repeats == "auto" else repeats  # auto: at most; the bar's total is set at the end
-        warm = len(plan) * len(real) if warmup else 0
-        total = warm + len(plan) * len(order.modes) * rounds + (2 * len(order.modes) if baseline else 0)
-        bar = tqdm(total=total, desc=f"compare {workload.name}", unit="run")
+        rounds = job.max_repeats if job.repeats == "auto" else job.repeats  # auto: at most; set at the end
+        warm = len(job.setups) * len(job.modes) if job.warmup else 0
+        total = warm + len(job.setups) * len(order.modes) * rounds + (2 * len(order.modes) if job.baseline else 0)
+        again = (warm + (len(order.modes) if job.baseline else 0)) if restart else 0  # warmed up, baseline again
+        bar = tqdm(total=max(total - len(kept), 0) + again, desc=f"compare {job.workload.name}", unit="run")
+    t0 = time.monotonic() - ledger.elapsed_s
 
-    def make(items: list[PlannedRun]) -> None:
-        for item in items:
+    def make(items: list[tuple[str, PlannedRun]], redo: bool = False) -> None:
+        for key, item in items:
+            if key in done and not redo:
+                continue
             if bar is not None:
                 bar.set_postfix_str(f"{item.setup.label} {item.mode} {item.role}")
-            rec = _one(workload, order, item, limits, seed + (item.repeat or 0), store, dask_address)
+            k = ledger.start(key, item)
+            item = PlannedRun(k, item.role, item.setup, item.mode, item.repeat)
+            rec = make_run(job.workload, order, item, job.limits, job.seed + (item.repeat or 0), store,
+                           job.dask_address, **({"comparison": ledger.id, "planned": key} if ledger.id else {}))
             runs.append(rec)
             if store is not None and item.role != "warmup":
                 store.save(rec)
-            rows.append(run_metrics(rec, order=item.order, role=item.role, algorithm=item.setup.label,
-                                    stealing=item.setup.stealing, mode=item.mode, repeat=item.repeat))
+            row = run_metrics(rec, order=k, role=item.role, algorithm=item.setup.label, stealing=item.setup.stealing,
+                              mode=item.mode, repeat=item.repeat)
+            rows.append(row)
+            done.add(key)
+            ledger.done(key, rec.run_id if item.role != "warmup" else None, row, time.monotonic() - t0)
             if bar is not None:
                 bar.update(1)
 
     try:
-        make(order.opening())
-        made, why = _rounds(lambda r: make(order.round(r)), repeats, lambda: [r for r in rows if r["role"] == "measured"],
-                            rel_width, budget_s, max_repeats)
-        make(order.closing())
+        opening = keyed(order.opening(), "first")
+        if restart:
+            make([(k, i) for k, i in opening if i.role == "warmup"], redo=True)
+            n = sum(line["event"] == "resumed" for line in ledger.progress)
+            make([(k if k not in done else f"{k.rpartition('/')[0]}/restart-{n}", i)
+                  for k, i in opening if i.role == "baseline"])
+        make(opening)
+        made, why = make_rounds(job, ledger, order, make, lambda: _precise([r for r in rows if r["role"] == "measured"],
+                                                                       job.rel_width), stopped, t0)
+        make(keyed(order.closing(), "last"))
         if bar is not None:
             bar.total = bar.n
     finally:  # also on Ctrl-C: the bar is closed before anyone prints after it
         if bar is not None:
             bar.close()
+    rows.sort(key=lambda r: r["order"])
     per_run = per_run_frame(rows, by=("mode",), categories={
-        "algorithm": [s.label for s in plan] + ([SEQUENTIAL] if baseline else []), "mode": order.modes})
-    meta = {"seed": seed, "repeats": made, "stopped": why, "warmup": warmup, "baseline": baseline}
-    info = metric_info(per_run, reported_names(runs), better)
-    return Comparison(runs, per_run, summarize(per_run, by=("algorithm", "stealing", "mode"), info=info), ("mode",),
-                      "algorithm", meta, info)
+        "algorithm": [s.label for s in job.setups] + ([SEQUENTIAL] if job.baseline else []), "mode": order.modes})
+    runs.sort(key=lambda r: r.meta.get("order", 0))
+    meta = {"seed": job.seed, "repeats": made, "stopped": why, "warmup": job.warmup, "baseline": job.baseline}
+    if ledger.id:
+        meta["comparison_id"] = ledger.id
+        resumed = [line for line in ledger.progress if line["event"] == "resumed"]
+        if resumed:
+            meta["resumed"] = [{"utc": line["utc"], "redone": line.get("redone", 0)} for line in resumed]
+    info = metric_info(per_run, reported_names(runs), job.better)
+    result = Comparison(runs, per_run, summarize(per_run, by=("algorithm", "stealing", "mode"), info=info), ("mode",),
+                        "algorithm", meta, info)
+    if out is not None:
+        result.meta["files"] = {k: str(v) for k, v in result.save(out).items()}
+    ledger.note("complete", files=result.meta.get("files"))
+    return result
+
+
+#: The labels of a run's row in ``per_run`` that its progress line keeps.
+_LABELS = ("order", "role", "algorithm", "stealing", "mode", "repeat")

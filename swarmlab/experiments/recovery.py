@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
-from importlib.machinery import PathFinder
-from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ConfigError, JournalError
 from ..events import (ATTEMPT, EVENT, EVENT_FIELDS, REPORT, RESOURCE, RESOURCE_FIELDS, TASK_INFO, attempt_row,
@@ -18,10 +15,15 @@ from ..core.bucket import TokenBucket
 from ..portal import run
 from ..realtime.executor import ParallelExecutor
 from ..scheduling import TaskScheduler, policy_names
+from ..store.comparisons import is_comparison_id
 from ..store.journal import JOURNAL_NAME, encode_line, read_journal
 from ..store.lock import try_lock
 from ..store.records import RunRecord
 from ..store.runs import RunStore, check_run_id, journal_record
+from .trust import installed_policy
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
 
 __all__ = ["cut_spent", "resume", "spent_before", "spent_recently"]
 
@@ -148,8 +150,10 @@ async def _run_rest(tasks: list[Task], how: dict[str, Any], spent: dict[str, flo
     return ex.record()
 
 
-def resume(run_id: str, store: RunStore | None = None, algorithms: Sequence[str] = ()) -> RunRecord:
+def resume(run_id: str, store: RunStore | None = None, algorithms: Sequence[str] = ()) -> RunRecord | Comparison:
     """Run the tasks of a killed run that did not complete; save and return the whole run.
+    Given a comparison's id (``cmp-...``), finish the comparison instead and return it
+    (:func:`swarmlab.experiments.plan.resume_comparison`).
 
     The journal says which tasks completed; those are not run again, and tasks waiting
     on them start at once. The record returned (and saved in ``store`` under the same
@@ -190,6 +194,10 @@ def resume(run_id: str, store: RunStore | None = None, algorithms: Sequence[str]
         naming another run) or its description of the tasks cannot be rebuilt.
     """
     store = store or RunStore()
+    if is_comparison_id(run_id):  # a comparison's id: the whole comparison is finished
+        from .plan import resume_comparison
+
+        return resume_comparison(run_id, store, algorithms)
     folder = store.path / check_run_id(run_id)
     path = folder / JOURNAL_NAME
     read_journal(path)  # no journal, or not one: said before anything is opened for writing
@@ -237,28 +245,6 @@ def _journal_policies(spec: dict[str, Any]) -> list[str]:
     return [n for n in named if isinstance(n, str) and ":" in n and n not in policy_names()]
 
 
-def _installed(name: str, store: RunStore) -> bool:
-    """Whether the module of ``name`` (``module:Class``) is already imported, or found on
-    ``sys.path`` without the current folder and outside the store: a journal is data,
-    and a file next to it, or in the folder resume happens to run from, is not code the
-    user chose to run."""
-    module = name.partition(":")[0]
-    if module in sys.modules:
-        return True
-    here, root = Path.cwd().resolve(), store.path.resolve()
-    paths = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != here]
-    # each package on the way, found in its parent's folders without running any of it
-    for part in module.split("."):
-        found = PathFinder.find_spec(part, paths)
-        if found is None:
-            return False
-        places = ([found.origin] if found.origin else []) + list(found.submodule_search_locations or ())
-        if not places or any(Path(p).resolve().is_relative_to(root) for p in places):
-            return False
-        paths = list(found.submodule_search_locations or ())
-    return True
-
-
 def _resume(run_id: str, j: dict[str, Any], store: RunStore, algorithms: Sequence[str]) -> RunRecord:
     spec = j["header"]["spec"]
     if spec is None:
@@ -267,7 +253,7 @@ def _resume(run_id: str, j: dict[str, Any], store: RunStore, algorithms: Sequenc
             "or hand-made tasks); use a SimulatedAgentRunner, a CommandRunner or a workload"
         )
     for name in _journal_policies(spec) if isinstance(spec, dict) else ():
-        if name not in algorithms and not _installed(name, store):
+        if name not in algorithms and not installed_policy(name, store):
             raise ConfigError(
                 f"run {run_id!r}'s journal names the policy {name!r}, which is not an installed package; a policy "
                 f"named by a journal is not imported from the current folder or the store. If it is yours, name "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, JournalError
 from ..events import RESOURCE_FIELDS
+from .comparisons import comparisons_frame
 from .journal import JOURNAL_NAME, read_journal
 from .lock import journal_held
 from .records import RunRecord
@@ -238,12 +239,22 @@ class RunStore:
                 j = read_journal(journal)
             except JournalError:
                 m = {"run_id": folder.name, "status": _journal_status(journal, None)}
-            else:
-                m = dict(j["header"]["meta"], status=_journal_status(journal, j))
+            else:  # with the labels a comparison journaled with its spec (role, workload, ...)
+                spec = j["header"].get("spec")
+                labels = spec.get("labels") if isinstance(spec, dict) and isinstance(spec.get("labels"), dict) else {}
+                m = dict(j["header"]["meta"], **labels, status=_journal_status(journal, j))
             rows.append(_list_row(m))
         cols = ["run_id", "started_utc", "clock", "mode", "algorithm", "workload", "seed", "n_agents", "role",
                 "status"]
         return pd.DataFrame(rows, columns=cols).sort_values("started_utc", ignore_index=True)
+
+    def comparisons(self) -> pd.DataFrame:
+        """One row per comparison made with this store (:mod:`swarmlab.store.comparisons`):
+        ``comparison_id`` (``cmp-...``), ``status`` (``running``, ``interrupted``: finish it
+        with ``swarmlab.resume(comparison_id, store)``, or ``complete``), ``runs_planned``,
+        ``runs_done``, ``started_utc``, its ``workload`` and whether it is ``resumable``
+        (``"yes"``, or why not)."""
+        return comparisons_frame(self.path)
 
     def export(self, run_id: str, fmt: str, dest: str | Path) -> Path:
         """Copy a run's frames to ``dest/<run_id>/`` as ``csv`` or ``parquet``, with its meta."""

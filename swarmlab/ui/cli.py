@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__, backends
@@ -180,10 +179,6 @@ _fraction = _at_least_0("a fraction", " (0.10 = 10%)")
 _seconds = _at_least_0("seconds")
 
 
-def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
 def _writable(out: Path) -> Path:
     """``out``, created if need be, once a file could be written in it."""
     if out.exists() and not out.is_dir():
@@ -238,6 +233,7 @@ def _read_against(against: str, labels: list[str], modes: list[str]):
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare the algorithms on a workload; save runs, summary CSV and a PNG."""
     from ..experiments.comparison import compare, setups
+    from ..store.comparisons import new_comparison_id
     from ..store.runs import RunStore
 
     modes = list(args.modes) + (["simulated"] if args.simulate else [])
@@ -245,13 +241,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     baseline = _read_against(args.against, labels, modes) if args.against else None  # before the runs: fail fast
     out = _writable(Path(args.out))
     store = RunStore(out / "runs")
-    before = set(store.list()["run_id"])
-    args.interrupted = lambda: _interrupted_compare(store, before)
+    cid = new_comparison_id()
+    args.interrupted = lambda: _interrupted_compare(store, cid)
     wl = workloads.make(args.workload, args.tasks, seed=args.seed)
     limits, needs = _limits_of(args, wl)
     wl = workloads.needing(wl, needs)
     reps = (f"repeats until intervals are narrower than {args.rel_width:.0%} of the mean (budget {args.budget_s:g} s)"
             if args.repeats == "auto" else f"{args.repeats} repeats")
+    print(f"comparison {cid}: if it is cut short, `{_finish(cid, store)}` finishes it", file=sys.stderr, flush=True)
     print(f"comparing {len(labels)} set-ups x {','.join(args.modes)} x {reps} on {wl.name} ({wl.n} tasks, "
           f"{len(wl.agents)} agents)" + (" + virtual time" if args.simulate else "")
           + ("; a warm-up run each" if not args.no_warmup else "") + "; order shuffled with the seed"
@@ -259,21 +256,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare(wl, algorithms=args.algorithms, modes=args.modes, repeats=args.repeats, limits=limits,
                      simulate=args.simulate, seed=args.seed, store=store, progress=True,
                      add_stealing=args.add_stealing, warmup=not args.no_warmup, baseline=not args.no_baseline,
-                     rel_width=args.rel_width,
-                     budget_s=args.budget_s)
-    stamp = _stamp()
-    csv = out / f"compare-{stamp}.csv"
-    result.summary.to_csv(csv, index=False)
-    result.per_run.to_csv(out / f"compare-{stamp}-runs.csv", index=False)
-    result.verdicts.to_csv(out / f"compare-{stamp}-verdicts.csv", index=False)
-    png = _save_png(result.summary, out / f"compare-{stamp}.png")
+                     rel_width=args.rel_width, budget_s=args.budget_s, out=out, comparison_id=cid)
+    _show(result, store, auto=args.repeats == "auto")
+    return _gate(result.summary, baseline, args.against, args.tolerance) if baseline is not None else 0
+
+
+def _finish(cid: str, store) -> str:
+    """The command that finishes the comparison ``cid`` of ``store``."""
+    return f"swarmlab resume {cid} --store {store.path}"
+
+
+def _show(result, store, auto: bool) -> None:
+    """What ``compare`` (and the ``resume`` of a comparison) prints: the tables, the
+    verdicts and the files written (:meth:`Comparison.save`)."""
     n = result.meta["repeats"]
     reported = [m for m in _REPORTED_SHOWN if m in result.reported] + \
         [m for m in result.reported if m not in _REPORTED_SHOWN and m not in _REPORTED_HIDDEN]
     for metric in ("makespan_s", "throughput_tps", "efficiency", *reported):
         print(f"\n{metric} (mean [95% CI] over {n} repeats)")
         print(result.table(metric).to_string())
-    why = f"; {result.meta['stopped']}" if args.repeats == "auto" else ""
+    why = f"; {result.meta['stopped']}" if auto else ""
     what = ", ".join(["makespan", *reported])
     print(f"\nverdicts on {what}, the best set-up against each other ({n} repeats{why}; Welch t tests on log "
           "values, Holm-corrected; 95 % intervals):")
@@ -282,10 +284,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     stops = _budget_stops(result.runs)
     if stops:
         print(f"\n{stops}")
-    print(f"\nsaved: {csv} (summary), its -runs.csv (every run, in order) and -verdicts.csv (every metric)"
-          + (f", {png}" if png else "")
+    files = result.meta.get("files") or {}
+    if "png" not in files:
+        print("(no PNG: matplotlib is not installed)", file=sys.stderr)
+    print(f"\nsaved: {files.get('summary')} (summary), its -runs.csv (every run, in order) and -verdicts.csv "
+          "(every metric)" + (f", {files['png']}" if "png" in files else "")
           + f"; {sum(r.meta.get('role') != 'warmup' for r in result.runs)} runs (all but the warm-ups) in {store.path}")
-    return _gate(result.summary, baseline, args.against, args.tolerance) if baseline is not None else 0
 
 
 def _budget_stops(runs) -> str | None:
@@ -302,18 +306,17 @@ def _budget_stops(runs) -> str | None:
             "meta['resources']['budgets']")
 
 
-def _interrupted_compare(store, before: set[str]) -> str:
-    runs = store.list()
-    new = runs[~runs["run_id"].isin(before)]
-    # this process still holds the journal of the run Ctrl-C cut (``running``); it dies with it
-    cut = new[new["status"].isin(["interrupted", "running"])]["run_id"].tolist()
-    kept = int((new["status"] == "complete").sum())
-    saved = f"{kept} finished runs are saved in {store.path}" if kept else "no run had finished"
-    if not cut:
-        return (f"interrupted: no journaled run was cut short (warm-ups and baselines are not journaled), "
-                f"nothing to resume ({saved})")
-    return (f"interrupted: run {cut[-1]} is journaled in {store.path}; finish it with "
-            f"`swarmlab resume {cut[-1]} --store {store.path}` ({saved})")
+def _interrupted_compare(store, cid: str) -> str:
+    """What Ctrl-C says: the comparison, how far it got and the command that finishes it."""
+    from ..store.comparisons import ComparisonFolder, done_keys
+
+    folder = ComparisonFolder(store.path, cid)
+    if not folder.exists:
+        return f"interrupted before comparison {cid} made its first run; nothing to resume"
+    plan = folder.plan()
+    done, planned = len(done_keys(plan, folder.progress())), len(plan.get("runs", ()))
+    return (f"interrupted: comparison {cid} is saved in {store.path} ({done} of {planned} runs done); finish it "
+            f"with `{_finish(cid, store)}`")
 
 
 def _gate(summary, baseline, against: str, tolerance: float) -> int:
@@ -332,23 +335,6 @@ def _gate(summary, baseline, against: str, tolerance: float) -> int:
         return 0
     print(f"REGRESSED: {len(bad)} of {len(reg)} figures", file=sys.stderr)
     return 1
-
-
-def _save_png(summary, path: Path) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-    except ImportError:
-        print("(no PNG: matplotlib is not installed)", file=sys.stderr)
-        return None
-    from ..analysis.plots import compare_figure
-
-    # an agent swarm's cost beside its makespan: what the comparison is about under a binding limit
-    cost = ("cost_usd",) if "cost_usd" in set(summary["metric"]) else ()
-    fig = compare_figure(summary, ("makespan_s", "throughput_tps", *cost))
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -405,8 +391,11 @@ def _store(path: str):
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args.store)
     if args.action == "list":
-        runs = store.list()
+        runs, cmps = store.list(), store.comparisons()
         print(runs.to_string(index=False) if len(runs) else f"no runs saved in {store.path}")
+        if len(cmps):
+            print("\ncomparisons (`swarmlab resume ID` finishes an interrupted one):")
+            print(cmps.to_string(index=False))
     elif args.action == "show":
         from ..analysis.figures import summary
 
@@ -419,11 +408,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """Finish a journaled run that was killed."""
+    """Finish a journaled run, or a comparison (``cmp-...``), that was killed."""
     from ..analysis.figures import summary
     from ..experiments.recovery import resume
+    from ..store.comparisons import is_comparison_id
 
     store = _store(args.store)
+    if is_comparison_id(args.run_id):
+        return _resume_comparison(args, store)
     args.interrupted = lambda: (f"interrupted: run {args.run_id} is still journaled in {store.path}; "
                                 f"`swarmlab resume {args.run_id} --store {store.path}` takes it up again")
     rec = resume(args.run_id, store, algorithms=args.algorithms or ())
@@ -435,6 +427,25 @@ def cmd_resume(args: argparse.Namespace) -> int:
               "run again")
     cols = ["tasks", "completed", "failed", "cancelled", "makespan_s"]
     print(summary([rec])[cols].to_string(index=False))
+    return 0
+
+
+def _resume_comparison(args: argparse.Namespace, store) -> int:
+    from ..experiments.plan import resume_comparison
+
+    from ..store.comparisons import ComparisonFolder
+
+    cid = args.run_id
+    args.interrupted = lambda: _interrupted_compare(store, cid)
+    if ComparisonFolder(store.path, cid).status() != "complete":  # a complete one: one line, from the error
+            print(f"resuming comparison {cid}: if it is cut short again, `{_finish(cid, store)}` finishes it",
+              file=sys.stderr, flush=True)
+    result = resume_comparison(cid, store, algorithms=args.algorithms or (), progress=True)
+    last = result.meta["resumed"][-1]
+    redone = last["redone"]
+    print(f"resumed comparison {cid}: {last.get('kept', 0)} finished runs kept, {redone} "
+          f"{'run' if redone == 1 else 'runs'} cut by the kill run again whole")
+    _show(result, store, auto=ComparisonFolder(store.path, cid).plan()["repeats"] == "auto")
     return 0
 
 
@@ -502,8 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seeds the workload and the runs (default 0)")
     s.set_defaults(func=cmd_simulate)
 
-    res = sub.add_parser("resume", help="finish a run that was killed (its journal says what is left)")
-    res.add_argument("run_id", help="the run's id, as `swarmlab runs list` shows it")
+    res = sub.add_parser("resume", help="finish a run or a comparison that was killed (the store says what is left)")
+    res.add_argument("run_id", help="the run's id, or a comparison's (cmp-...), as `swarmlab runs list` shows it")
     res.add_argument("--store", default="data/runs", help="the run store folder (default data/runs)")
     res.add_argument("--algorithms", type=_algorithms, default=(),
                      help="the module:Class policies the run's journal names that you trust to import (a journal's "

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..events import RESOURCE_FIELDS
 from ..model import FAILURE_STATES, TERMINAL_STATES
+from ..store.comparisons import comparisons_frame
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
 from ..store.records import RunRecord
 from ..store.runs import load_run
@@ -161,6 +162,35 @@ def _comparison_html(files: dict[str, Path]) -> str:
     return "".join(parts)
 
 
+def _comparisons_html(frame: pd.DataFrame, store: Path) -> str:
+    """Each comparison of the store, newest first, from its plan and progress lines: its
+    status, runs done of planned while it runs, the command that finishes it once
+    interrupted, and its output files once complete."""
+    if frame.empty:
+        return ""
+    rows = []
+    for r in frame.sort_values("comparison_id", ascending=False).head(MAX_ROWS).itertuples(index=False):
+        cid, status = html.escape(str(r.comparison_id)), str(r.status)
+        done, planned = (0, 0) if r.runs_planned != r.runs_planned else (int(r.runs_done), int(r.runs_planned))
+        if status == "complete":
+            what = f"outputs: {html.escape(str(r.outputs))}" if r.outputs else "complete (no output folder)"
+        elif status == "interrupted":
+            what = (f"<code>swarmlab resume {cid} --store {html.escape(str(store))}</code> finishes it"
+                    if r.resumable == "yes" else f"cannot be resumed: {html.escape(str(r.resumable))}")
+        else:
+            what = ""
+        css = {"complete": "finished"}.get(status, status.split(":")[0])
+        rows.append(f"<tr data-comparison='{cid}' data-status='{html.escape(status)}'>"
+                    f"<td class='status st-{html.escape(css)}'>{html.escape(status)}</td><td><code>{cid}</code></td>"
+                    f"<td class='num done'>{done}/{planned}</td><td><progress value='{done}' max='{max(planned, 1)}'>"
+                    f"</progress></td><td>{html.escape(str(r.workload or ''))}</td>"
+                    f"<td>{html.escape(str(r.started_utc or '')[:19].replace('T', ' '))}</td><td>{what}</td></tr>")
+    head = ("<tr><th>status</th><th>comparison</th><th class='num'>runs done</th><th></th><th>workload</th>"
+            "<th>started (UTC)</th><th></th></tr>")
+    return (f"<h3>comparisons</h3><table class='swarmlab-comparisons'><thead>{head}</thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
 def _describe(meta: dict[str, Any], spec: dict[str, Any] | None) -> str:
     """The set-up of a run, from its header meta (or its saved meta), escaped."""
     spec = spec or {}
@@ -266,6 +296,7 @@ class Dashboard(View, Polling):
         self.title = W.HTML()
         self.message = W.HTML()
         self.table = W.HTML()
+        self.comparisons = W.HTML()  # each comparison of the store: runs done of planned, its outputs
         self.picker = W.Dropdown(options=[(_AUTO_LABEL, _AUTO)], value=_AUTO, description="show run",
                                  style={"description_width": "initial"}, layout=W.Layout(width="480px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks ended", bar_style="info",
@@ -275,7 +306,8 @@ class Dashboard(View, Polling):
         self.chart = hidden_image()
         self.comparison = W.HTML()
         self.comparison_png = hidden_image()
-        self.widget = W.VBox([W.HTML(_STYLE), self.title, self.message, self.table, self.picker, self.progress,
+        self.widget = W.VBox([W.HTML(_STYLE), self.title, self.message, self.comparisons, self.table,
+                              self.picker, self.progress,
                               self.details, self.resources, self.chart, self.comparison, self.comparison_png])
         self.widget.add_class("swarmlab-dash")
         self.runs: dict[str, _Run] = {}
@@ -301,6 +333,7 @@ class Dashboard(View, Polling):
         try:
             behind = self._look()
             self._show_table()
+            self.comparisons.value = _comparisons_html(comparisons_frame(self.store), self.store)
             self._show_run()
             self._show_comparison()
             self.message.value = ""

@@ -259,4 +259,7 @@ def make(name: str, n: int, *, seed: int = 0, **options: Any) -> Workload:
     except KeyError:
         allowed = ", ".join(repr(k) for k in WORKLOADS)
         raise ConfigError(f"workload must be one of {allowed}; got {name!r}") from None
-    return gen(n, seed=seed, **options)
+    wl = gen(n, seed=seed, **options)
+    # the options it was made with, so that it is made alike again (resume, replay), by
+    # every recipe (most do not record them themselves)
+    return dataclasses.replace(wl, options={**options, **wl.options}) if options else wl
