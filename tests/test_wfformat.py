@@ -265,10 +265,17 @@ def test_runtimes_rewritten_to_follow_sizes_or_to_be_apart_from_them():
     assert all(0.8 - 1e-6 <= n["runtimeInSeconds"] / s["runtimeInSeconds"] <= 1.2 + 1e-6
                for n, s in zip(noisy, sized["workflow"]["execution"]["tasks"]))
     from_wfformat(apart)  # still an instance
+    # mixed: the kinds of more than one task, by name, in turn follow sizes and not
+    mont = wfformat_instance("montage_like", 40, seed=4)
+    mixed = wfformat_runtimes(mont, "mixed", seed=1, noise=0.0)["workflow"]["execution"]["tasks"]
+    sized = {r["id"]: r["runtimeInSeconds"] for r in wfformat_runtimes(mont, "sizes", noise=0.0)[
+        "workflow"]["execution"]["tasks"]}
+    follow = {r["command"]["program"] for r in mixed if r["runtimeInSeconds"] == pytest.approx(sized[r["id"]])}
+    assert {"background", "project"} <= follow and "diff_fit" not in follow
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(law="random"), "law must be one of 'sizes', 'apart'; got 'random'"),
+    (dict(law="random"), "law must be one of 'sizes', 'apart', 'mixed'; got 'random'"),
     (dict(law="sizes", noise=1.0), r"noise must be in \[0, 1\); got 1.0"),
 ])
 def test_runtimes_rewrite_refuses_what_it_cannot_write(bad, match):

@@ -393,9 +393,9 @@ def wfformat_instance(shape: str, n: int = 100, *, seed: int = 0, jitter: float 
 
 
 #: The laws :func:`wfformat_runtimes` writes: ``"sizes"``, runtimes that follow each task's
-#: input size (what real traces often show), and ``"apart"``, runtimes drawn apart from the
-#: sizes (what wfcommons' recipes do).
-RUNTIME_LAWS = ("sizes", "apart")
+#: input size (what real traces often show), ``"apart"``, runtimes drawn apart from the
+#: sizes (what wfcommons' recipes do), and ``"mixed"``, some kinds one way and some the other.
+RUNTIME_LAWS = ("sizes", "apart", "mixed")
 
 
 def _input_bytes(spec: Mapping, run: Mapping | None, sizes: Mapping[str, float]) -> float:
@@ -421,12 +421,14 @@ def wfformat_runtimes(source: str | os.PathLike | Mapping, law: str, *, seed: in
     ----------
     source : path or dict
         A WfFormat 1.4-1.6 instance with runtimes (``from_wfformat`` reads it).
-    law : {"sizes", "apart"}
+    law : {"sizes", "apart", "mixed"}
         ``"sizes"``: a task lasts its kind's median runtime times its input bytes over its
         kind's median input bytes (input files' sizes, else ``readBytes``; a kind that
         reads nothing keeps its median). ``"apart"``: a task lasts the runtime of a task of
-        its kind drawn by a seeded shuffle, so its sizes do not predict it. Tasks are of one
-        kind when their specification ``name`` is the same.
+        its kind drawn by a seeded shuffle, so its sizes do not predict it. ``"mixed"``: the
+        kinds of more than one task, by name, in turn ``"sizes"`` and ``"apart"`` (a trace
+        whose sizes explain some kinds only). Tasks are of one kind when their
+        specification ``name`` is the same.
     seed : int
         Seeds the shuffle and the noise.
     noise : float in [0, 1)
@@ -456,10 +458,11 @@ def wfformat_runtimes(source: str | os.PathLike | Mapping, law: str, *, seed: in
                               "of an executed instance")
         kinds.setdefault(str(t.get("name") or t["id"]), []).append(t)
     rng = random.Random(seed)
+    by_sizes = [k for k in sorted(kinds) if len(kinds[k]) > 1][::2] if law == "mixed" else []
     for kind in sorted(kinds):
         tasks = kinds[kind]
         old = [float(runs[t["id"]]["runtimeInSeconds"]) for t in tasks]
-        if law == "sizes":
+        if law == "sizes" or kind in by_sizes:
             reads = [_input_bytes(t, runs[t["id"]], sizes) for t in tasks]
             typical, med = statistics.median(old), statistics.median(reads)
             new = [typical * (r / med if med > 0 else 1.0) for r in reads]
