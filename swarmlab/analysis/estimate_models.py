@@ -228,7 +228,12 @@ def choose_models(rows: Sequence[tuple[Hashable, list[float] | None, float]], gr
         if "linear" in names:
             lin = {k: _Linear([rows[i][1] for i in idx], [logs[i] - med[k] for i in idx])
                    for k, idx in by_kind.items() if len(idx) >= MIN_KIND_ROWS}
-            preds["linear"] = [lin[keys[i]].predict([rows[i][1]])[0] if keys[i] in lin else 0.0 for i in held]
+            at = {i: j for j, i in enumerate(held)}
+            preds["linear"] = [0.0] * len(held)
+            for k, law in lin.items():
+                idx = [i for i in held if keys[i] == k]
+                for i, v in zip(idx, law.predict([rows[i][1] for i in idx]) if idx else ()):
+                    preds["linear"][at[i]] = v
         if "boosted" in names:
             preds["boosted"] = FactsModel(data).predict([keys[i] for i in held], [rows[i][1] for i in held])
         for name, p in preds.items():
