@@ -1,5 +1,6 @@
 """HEFT (issue 17): upward ranks, start order, earliest-finish placement, on virtual time."""
 
+import dataclasses
 import random
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 import swarmlab as sl
 from swarmlab import Agent, SchedulingAlgorithm, Task, TaskScheduler, simulate
 from swarmlab.scheduling.dag import list_schedule, upward_ranks
+from swarmlab.workloads import from_wfformat, wfformat_instance, wfformat_runtimes
 
 
 def layered(seed, n_layers=6, width=(4, 40), fan=3):
@@ -151,3 +153,21 @@ def test_list_schedule_reference():
         list_schedule(chain, 0)
     with pytest.raises(sl.ConfigError, match="agents"):
         list_schedule(chain, ["a"])
+
+
+@pytest.mark.parametrize("law", ["sizes", "apart", "mixed"])
+@pytest.mark.parametrize("shape", ["montage_like", "fork_join"])
+def test_heft_on_durations_learned_from_a_sibling_is_within_10_percent_of_the_truth(shape, law):
+    # both kinds of trace: runtimes that follow the input sizes (with noise), runtimes drawn
+    # apart from them, and kinds of both; trained on one instance, used on its sibling
+    # with no estimates
+    a, b = (from_wfformat(wfformat_runtimes(wfformat_instance(shape, 200, seed=s), law, seed=s), agents=8)
+            for s in (0, 1))
+    est = sl.learn_durations(simulate(a.tasks(), a.agents, scheduler="heft"), facts=a.task_meta)
+    assert bool(est.kind_models) == (law != "apart")
+    truth = {t.id: t.estimate_s for t in b.tasks()}
+    blind = [dataclasses.replace(t, estimate_s=None) for t in b.tasks()]
+    learned = simulate(blind, b.agents, scheduler="heft", estimator=est.with_facts(b.task_meta),
+                       durations=lambda t, ag, k, rng: truth[t.id] / ag.speed)
+    assert set(learned.tasks["estimate_source"]) == {"learned"}
+    assert makespan(learned) <= 1.10 * makespan(simulate(b.tasks(), b.agents, scheduler="heft"))

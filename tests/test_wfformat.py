@@ -2,6 +2,7 @@
 
 import json
 import random
+import statistics
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import swarmlab as sl
 from swarmlab import Agent
 from swarmlab.scheduling.dag import critical_path
-from swarmlab.workloads import from_wfformat, wfformat_instance
+from swarmlab.workloads import from_wfformat, wfformat_instance, wfformat_runtimes
 
 ROOT = Path(__file__).resolve().parent.parent
 ALGORITHMS = [a.value for a in sl.SchedulingAlgorithm]
@@ -239,6 +240,51 @@ def test_generated_instances_are_seeded_and_carry_the_size_law():
         assert run["runtimeInSeconds"] == pytest.approx(base * run["readBytes"] / 1e8, rel=1e-6)
     with pytest.raises(sl.ConfigError, match="shape must be one of 'chain', 'fork_join'"):
         wfformat_instance("spiral")
+
+
+def test_runtimes_rewritten_to_follow_sizes_or_to_be_apart_from_them():
+    doc = wfformat_instance("fork_join", 30, seed=4, jitter=0.3)
+    sized = wfformat_runtimes(doc, "sizes", seed=1, noise=0.0)
+    works = [r for r in sized["workflow"]["execution"]["tasks"] if r["command"]["program"] == "work"]
+    rate = works[0]["runtimeInSeconds"] / works[0]["readBytes"]
+    assert all(r["runtimeInSeconds"] == pytest.approx(rate * r["readBytes"], rel=1e-5) for r in works)
+    # the kind's median runtime is kept, and input files' sizes count before readBytes
+    old = [r["runtimeInSeconds"] for r in doc["workflow"]["execution"]["tasks"] if r["command"]["program"] == "work"]
+    assert statistics.median(r["runtimeInSeconds"] for r in works) == pytest.approx(statistics.median(old))
+    tiny = wfformat_runtimes(instance(), "sizes", noise=0.0)
+    assert {r["id"]: r["runtimeInSeconds"] for r in tiny["workflow"]["execution"]["tasks"]} == {
+        "a": 10.0, "b": 12.5, "c": 12.5}  # split reads in.dat; the works read nothing: their median
+    apart = wfformat_runtimes(doc, "apart", seed=1, noise=0.0)
+    by_kind = lambda d: sorted((r["command"]["program"], r["runtimeInSeconds"])  # noqa: E731
+                               for r in d["workflow"]["execution"]["tasks"])
+    assert by_kind(apart) == by_kind(doc)  # each kind's runtimes, shuffled among its tasks
+    assert apart != doc and doc == wfformat_instance("fork_join", 30, seed=4, jitter=0.3)  # a copy
+    assert wfformat_runtimes(doc, "apart", seed=1) == wfformat_runtimes(doc, "apart", seed=1)
+    assert wfformat_runtimes(doc, "apart", seed=1) != wfformat_runtimes(doc, "apart", seed=2)
+    noisy = wfformat_runtimes(doc, "sizes", seed=1, noise=0.2)["workflow"]["execution"]["tasks"]
+    assert all(0.8 - 1e-6 <= n["runtimeInSeconds"] / s["runtimeInSeconds"] <= 1.2 + 1e-6
+               for n, s in zip(noisy, sized["workflow"]["execution"]["tasks"]))
+    from_wfformat(apart)  # still an instance
+    # mixed: the kinds of more than one task, by name, in turn follow sizes and not
+    mont = wfformat_instance("montage_like", 40, seed=4)
+    mixed = wfformat_runtimes(mont, "mixed", seed=1, noise=0.0)["workflow"]["execution"]["tasks"]
+    sized = {r["id"]: r["runtimeInSeconds"] for r in wfformat_runtimes(mont, "sizes", noise=0.0)[
+        "workflow"]["execution"]["tasks"]}
+    follow = {r["command"]["program"] for r in mixed if r["runtimeInSeconds"] == pytest.approx(sized[r["id"]])}
+    assert {"background", "project"} <= follow and "diff_fit" not in follow
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(law="random"), "law must be one of 'sizes', 'apart', 'mixed'; got 'random'"),
+    (dict(law="sizes", noise=1.0), r"noise must be in \[0, 1\); got 1.0"),
+])
+def test_runtimes_rewrite_refuses_what_it_cannot_write(bad, match):
+    with pytest.raises(sl.ConfigError, match=match):
+        wfformat_runtimes(wfformat_instance("chain", 3), **bad)
+    spec_only = instance()
+    del spec_only["workflow"]["execution"]["tasks"][2]["runtimeInSeconds"]
+    with pytest.raises(sl.ConfigError, match="task 'c' has no runtimeInSeconds"):
+        wfformat_runtimes(spec_only, "sizes")
 
 
 def test_wfcommons_recipe_instances_load_with_every_parent_and_runtime(tmp_path):

@@ -10,8 +10,10 @@ prediction is the median duration, at speed 1, of the observed tasks with the mo
 specific key seen (falling back to name and program, name, program, then everything); an
 agent's prediction divides by its declared speed and multiplies by the median of how much
 slower than that it was measured. With scikit-learn (``pip install 'swarmlab[ml]'``) and
-numeric facts (cores, memory, bytes read, written, in or out), a gradient-boosted model
-learns what those facts explain beyond each key's median.
+numeric facts (cores, memory, bytes read, written, in or out), a facts model learns what
+those facts explain beyond each key's median, kind by kind: a kind whose facts do not
+help keeps its median (:mod:`swarmlab.analysis.estimate_models` chooses, on tasks the
+models did not train on, and says what error to expect).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import math
 import re
 import statistics
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendUnavailable, ConfigError
 from ..events import Fields, row_builder
 from ..model import Agent, Task
+from .estimate_models import CANDIDATES, KindModels, choose_models
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,10 +45,6 @@ NUMERIC_FACTS = ("cores", "memory_bytes", "read_bytes", "written_bytes", "input_
 WINDOW = 4096
 # The model is fitted only with enough rows to learn from; fewer, and the key medians stand alone.
 _MIN_MODEL_ROWS = 20
-_HOLD_OUT = 5  # method="auto" keeps the model only if it predicts every 5th attempt better
-#: Boosting rounds of the facts model: enough for the smooth laws of sizes seen in traces;
-#: at 100 a fit of 1,000 attempts takes about a second on a shared core.
-MODEL_ROUNDS = 100
 _EPS_S = 1e-6  # durations of 0 are logged as this, so that ratios stay finite
 _METHODS = ("auto", "median", "sklearn")
 # One prediction asked for, a row as the recorder's are (a plain tuple, cheap to build by
@@ -123,12 +122,23 @@ class DurationEstimator:
         :meth:`with_facts`.
     version : int
         Grows with every observation (a run re-predicts waiting tasks when it changed).
+    expected_error : float
+        An estimate, made when it was learned, of the median absolute percentage error of
+        its predictions on tasks it did not learn from (0.1 is 10 %): measured on the
+        instances left out in turn when :func:`learn_durations` was given several, else on
+        held-out parts of one. NaN when it could not be measured (an empty estimator, one
+        key per task).
+    kind_models : mapping
+        Task kind (name without its numeric suffix) -> the facts model that predicts it,
+        ``"linear"`` or ``"boosted"``; a kind not listed is predicted by its median.
     """
 
     def __init__(self, *, facts: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._buckets: dict[tuple, _Bucket] = {}
         self._agents: dict[str, _Bucket] = {}  # agent id -> measured / predicted at its declared speed
-        self._model: Any = None
+        self._model: KindModels | None = None
+        self.expected_error = math.nan
+        self.kind_models: dict[str, str] = {}
         self.facts: Mapping[str, Mapping[str, Any]] = facts or {}
         self.version = 0
         self.n_observed = 0
@@ -140,6 +150,15 @@ class DurationEstimator:
     def __repr__(self) -> str:
         keys = sum(1 for k in self._buckets if k[0] == 0)
         return f"DurationEstimator(method={self.method!r}, keys={keys}, observed={self.n_observed})"
+
+    def describe(self) -> str:
+        """One line: which kinds the facts predict and the error to expect (an estimate)."""
+        err = "not measured" if math.isnan(self.expected_error) else f"{self.expected_error:.0%}"
+        kinds = len({k[1] for k in self._buckets if k[0] == 0})
+        used = ", ".join(f"{m} {sum(v == m for v in self.kind_models.values())}" for m in CANDIDATES
+                         if m in self.kind_models.values())
+        return f"facts predict {len(self.kind_models)} of {kinds} kinds{f' ({used})' if used else ''}, " \
+               f"expected error {err}"
 
     def with_facts(self, facts: Mapping[str, Mapping[str, Any]]) -> DurationEstimator:
         """The same estimator (sharing what it learned and learns) predicting for tasks whose
@@ -222,7 +241,7 @@ class DurationEstimator:
         of ``records`` (their agents' as recorded) as a fraction: 0.1 is 10 %. Attempts
         that lasted 0 s are left out (no percentage of 0); NaN when none is left."""
         rows, runs = [], []
-        for tid, name, kind, req, agent_id, speed, run_s in _observations(records):
+        for _, tid, name, kind, req, agent_id, speed, run_s in _observations(records):
             if run_s > 0:
                 facts = self.facts.get(tid)
                 rows.append(_query(name=name, program=_program(facts), kind=kind, requires=req, facts=facts,
@@ -230,45 +249,6 @@ class DurationEstimator:
                 runs.append(run_s)
         apes = [abs(p - r) / r for p, r in zip(self._predict_rows(rows), runs) if p is not None]
         return statistics.median(apes) if apes else math.nan
-
-
-class _FactsModel:
-    """scikit-learn's gradient boosting over the key (as a category) and the log numeric
-    facts, fitted to log(duration / key median) by least squares: what the facts explain,
-    as a factor on the median."""
-
-    def __init__(self, rows: list[tuple[tuple, list[float], float]]) -> None:
-        import numpy as np
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        self.codes: dict[Any, int] = {}
-        for key, _, _ in rows:
-            self.codes.setdefault(key, len(self.codes))
-        # only the facts some rows have (an all-missing column cannot be binned)
-        self.cols = [j for j in range(len(NUMERIC_FACTS)) if any(f[j] == f[j] for _, f, _ in rows)]
-        x = np.array([[float(self.codes[k])] + [f[j] for j in self.cols] for k, f, _ in rows])
-        y = np.array([r for _, _, r in rows])
-        many = len(self.codes) > 250  # beyond the model's category bins: the key as a number
-        self.model = HistGradientBoostingRegressor(
-            loss="squared_error", max_iter=MODEL_ROUNDS, min_samples_leaf=max(2, min(20, len(rows) // 20)),
-            categorical_features=None if many else [0], early_stopping=False, random_state=0)
-        with _one_thread():
-            self.model.fit(x, y)
-        self._np = np
-
-    def predict(self, keys: list[tuple], facts: list[list[float]]) -> list[float]:
-        x = self._np.array([[float(self.codes.get(k, math.nan))] + [f[j] for j in self.cols]
-                            for k, f in zip(keys, facts)])
-        with _one_thread():
-            return [float(v) for v in self.model.predict(x)]
-
-
-def _one_thread() -> Any:
-    """One OpenMP thread for the model: its fits are small, and on a shared machine its
-    threads' spinning cost far more than they gave (400 rows: 4 s with threads, 0.08 s without)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
 
 
 def _frames(records: Any) -> Iterable[tuple[pd.DataFrame, dict[str, float]]]:
@@ -288,8 +268,9 @@ def _frames(records: Any) -> Iterable[tuple[pd.DataFrame, dict[str, float]]]:
 
 
 def _observations(records: Any) -> Iterable[tuple]:
-    """(task id, name, kind, requires, agent id, agent speed, run s) of completed attempts."""
-    for t, speed in _frames(records):
+    """(group, task id, name, kind, requires, agent id, agent speed, run s) of completed
+    attempts; the group numbers the record (instance) each came from."""
+    for group, (t, speed) in enumerate(_frames(records)):
         missing = {"task_id", "name", "status", "agent_id", "run_s"} - set(t.columns)
         if missing:
             raise ConfigError(f"a tasks frame needs the columns {sorted(missing)}; give RunRecord.tasks")
@@ -300,12 +281,12 @@ def _observations(records: Any) -> Iterable[tuple]:
                                                     done["agent_id"], done["run_s"]):
             kind = None if kind is None or kind != kind else str(kind)
             agent = None if agent is None or agent != agent else str(agent)
-            yield (str(tid), None if name is None or name != name else str(name), kind,
+            yield (group, str(tid), None if name is None or name != name else str(name), kind,
                    tuple(sorted(req)) if req is not None and len(req) else (), agent,
                    float(speed.get(agent, 1.0)), float(run))
 
 
-def learn_durations(records: Any, *, facts: Mapping[str, Mapping[str, Any]] | None = None,
+def learn_durations(records: Any, *, facts: Mapping[str, Mapping[str, Any]] | Sequence[Mapping] | None = None,
                     method: str = "auto") -> DurationEstimator:
     """Fit a :class:`DurationEstimator` to the completed attempts of run records.
 
@@ -313,13 +294,20 @@ def learn_durations(records: Any, *, facts: Mapping[str, Mapping[str, Any]] | No
     ----------
     records : RunRecord, tasks DataFrame, or a list of them
         Agents' speeds come from a record's meta (1 for a bare frame).
-    facts : mapping, optional
+    facts : mapping or list of mappings, optional
         Task id -> facts of the recorded tasks (a workload's ``task_meta``): the program
-        or category joins the key, numeric facts feed the scikit-learn model.
+        or category joins the key, numeric facts feed the scikit-learn model. A list
+        gives one mapping per record, in order (instances of one family share task ids).
     method : {"auto", "median", "sklearn"}
-        ``"auto"``: scikit-learn when it is installed, the facts give it something to
-        learn from (numeric facts on at least 20 attempts) and, fitted on four fifths of
-        them, it predicts the other fifth better than the key medians; else the medians.
+        ``"auto"``: scikit-learn when it is installed and the facts give it something to
+        learn from (numeric facts on at least 20 attempts), kind by kind: a kind is
+        predicted by a facts model (its own linear law of the log facts, or one boosted
+        model of every kind) only where, on tasks it did not train on, that model ranks
+        the kind's tasks (Spearman's rho >= 0.3) and errs less than the kind's median;
+        the others keep their medians. Those tasks are each instance in turn when
+        ``records`` holds several (what matters is the error on a sibling), else
+        contiguous parts of one. ``"sklearn"``: the boosted model for every kind.
+        ``"median"``: the key medians. Each sets ``expected_error``.
 
     Raises
     ------
@@ -338,18 +326,29 @@ def learn_durations(records: Any, *, facts: Mapping[str, Mapping[str, Any]] | No
     if method not in _METHODS:
         raise ConfigError(f"method must be one of {', '.join(repr(m) for m in _METHODS)}; got {method!r}")
     est = DurationEstimator()
+    if isinstance(facts, (list, tuple)):  # one mapping per record: instances may share task ids
+        n_records = sum(1 for _ in _frames(records))
+        if len(facts) != n_records or not all(isinstance(f, Mapping) for f in facts):
+            raise ConfigError(f"facts as a list needs one mapping (a workload's task_meta) per record: "
+                              f"{n_records} records, got {len(facts)} items; or give one mapping for all")
+        per_record = list(facts)
+    else:
+        per_record = None
     facts = facts or {}
-    rows = []
-    for tid, name, kind, req, agent_id, speed, run_s in _observations(records):
-        f = facts.get(tid)
+    rows, every = [], []
+    for group, tid, name, kind, req, agent_id, speed, run_s in _observations(records):
+        f = per_record[group].get(tid) if per_record is not None else facts.get(tid)
         keys = _keys(name, _program(f), kind, req)
         est._add(keys, run_s * speed, agent_id)
         num = _numeric(f)
+        every.append((keys[0], num, run_s * speed, group))
         if num is not None:
-            rows.append((keys, num, run_s * speed))
+            rows.append(every[-1])
     if not est.n_observed:
         raise ConfigError("learn_durations found no completed attempt with a run time in the records given; "
                           "give the records of a run that completed tasks")
+    choice: dict = {}
+    candidates: tuple[str, ...] = ()
     if method != "median":
         try:
             import sklearn  # noqa: F401
@@ -358,20 +357,15 @@ def learn_durations(records: Any, *, facts: Mapping[str, Mapping[str, Any]] | No
                 raise BackendUnavailable(f"method='sklearn' needs scikit-learn; install it with {_INSTALL}, "
                                          "or use method='median'") from None
         else:
-            if len(rows) >= _MIN_MODEL_ROWS:
-                data = [(keys[0], num, math.log((w + _EPS_S) / (est._base(keys) + _EPS_S))) for keys, num, w in rows]
-                if method == "sklearn" or _model_helps(data):
-                    est._model = _FactsModel(data)
+            candidates = CANDIDATES if len(rows) >= _MIN_MODEL_ROWS else ()
+    if candidates:
+        choice, est.expected_error, _ = choose_models([r[:3] for r in rows], [r[3] for r in rows],
+                                                      forced=method == "sklearn")
+    if not choice:  # the medians alone: their own expected error, over every attempt
+        _, est.expected_error, _ = choose_models([r[:3] for r in every], [r[3] for r in every], candidates=())
+    else:
+        # the models are refitted on every row, to log(duration / the key's median)
+        data = [(k, num, math.log((w + _EPS_S) / (est._buckets[k].get() + _EPS_S))) for k, num, w, _ in rows]
+        est._model = KindModels(data, choice)
+        est.kind_models = {k[1]: m for k, m in choice.items()}
     return est
-
-
-def _model_helps(data: list[tuple[tuple, list[float], float]]) -> bool:
-    """Whether a model fitted on four fifths of ``data`` predicts the last fifth with a
-    lower median absolute percentage error than the key medians do: facts that explain
-    nothing (runtimes drawn apart from sizes) would only add the model's noise."""
-    train = [r for i, r in enumerate(data) if i % _HOLD_OUT]
-    held = data[::_HOLD_OUT]
-    got = _FactsModel(train).predict([k for k, _, _ in held], [f for _, f, _ in held])
-    model = statistics.median(abs(math.exp(p - r) - 1) for p, (_, _, r) in zip(got, held))
-    base = statistics.median(abs(math.exp(-r) - 1) for _, _, r in held)
-    return model < base
