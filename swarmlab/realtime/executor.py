@@ -52,6 +52,9 @@ __all__ = ["ParallelExecutor"]
 
 log = logging.getLogger("swarmlab")
 
+# submit_task's priorities when the task keeps its own: one tuple for every call
+_OWN_PRIORITY: tuple[None] = (None,)
+
 class ParallelExecutor:
     """Runs tasks in parallel on threads, processes or the event loop, and records it all.
 
@@ -267,7 +270,7 @@ class ParallelExecutor:
         # original API submit this way, one task per call
         self._life.check_open()
         self._check_runnable(task)
-        ids = self._engine.submit((task,), (priority,))
+        ids = self._engine.submit((task,), _OWN_PRIORITY if priority is None else (priority,))
         self._accepted()
         return ids[0]
 
