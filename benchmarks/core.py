@@ -257,7 +257,7 @@ def noop_throughput(s: Settings) -> list[Row]:
         tput, raw_tput = count / t, count / t_raw
         rows.append(Row("noop_throughput", f"{label}, {count:,} tasks", tput, raw_tput, "tasks/s",
                         f">= {share:g}x raw", tput >= share * raw_tput))
-    return rows + _asyncio_parts(n, s.reps)
+    return rows + _asyncio_parts(n, 1 if s.quick else s.reps)
 
 
 def _replayed_s(recorder: Recorder) -> float:
