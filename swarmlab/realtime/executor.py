@@ -55,6 +55,7 @@ log = logging.getLogger("swarmlab")
 # submit_task's priorities when the task keeps its own: one tuple for every call
 _OWN_PRIORITY: tuple[None] = (None,)
 
+
 class ParallelExecutor:
     """Runs tasks in parallel on threads, processes or the event loop, and records it all.
 
