@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import psutil
 
 import swarmlab as sl
-from swarmlab.events import EVENT
+from swarmlab.events import ATTEMPT_FIELDS, EVENT, TASK_INFO_FIELDS, Recorder, attempt_row, task_info_row
 
 from ._harness import Row, Settings, Stopwatch, medians
 
@@ -145,9 +145,33 @@ def _swarmlab_wall(*args: Any, **kwargs: Any) -> float:
     return asyncio.run(_swarmlab_batch(*args, **kwargs))[0]
 
 
+async def _swarmlab_one_by_one(mode: str, max_concurrent: int, n: int, fn: Callable[..., Any]) -> float:
+    """Seconds for ``n`` tasks submitted as the original's users write it, one
+    ``await ex.submit_task(Task(fn))`` at a time, then ``wait_for_completion``."""
+    async with _executor(mode, max_concurrent, n) as ex:
+        with Stopwatch() as sw:
+            ids = [await ex.submit_task(sl.Task(fn)) for _ in range(n)]
+            done = await ex.wait_for_completion(timeout=HANG_S)
+        if not done:
+            raise RuntimeError(f"{mode}: {n} tasks still unfinished after {HANG_S:.0f} s (hung?)")
+        await _check_completed(ex, ids)
+        return sw.elapsed
+
+
 def _pair(ours: Callable[[], float], raw: Callable[[], float], reps: int) -> tuple[float, float]:
-    """Medians of swarmlab's figure and its baseline's, measured alternately rep by rep."""
-    m = medians(lambda: {"ours": ours(), "raw": raw()}, reps)
+    """Medians of swarmlab's figure and its baseline's, measured alternately rep by rep.
+
+    A collection (untimed) comes between the two: a run's records are freed by the cycle
+    collector once its executor is dropped (46,100 objects for 20,000 THREAD no-op tasks),
+    which otherwise happened inside the baseline's timing (``asyncio.gather`` of 20,000
+    no-ops measured 0.52 s right after a swarmlab run, 0.26 s after a collection)."""
+
+    def both() -> dict[str, float]:
+        mine = ours()
+        gc.collect()
+        return {"ours": mine, "raw": raw()}
+
+    m = medians(both, reps)
     return m["ours"], m["raw"]
 
 
@@ -216,9 +240,13 @@ def noop_throughput(s: Settings) -> list[Row]:
     # (label, tasks, swarmlab, raw, least share of the raw throughput)
     cases: list[tuple[str, int, Callable[[], float], Callable[[], float], float]] = [
         ("ASYNCIO (raw: asyncio.gather)", n,
-         partial(_swarmlab_wall, "asyncio", 1000, n, anoop), partial(_arun, _raw_gather, n), 0.6),
+         partial(_swarmlab_wall, "asyncio", 1000, n, anoop), partial(_arun, _raw_gather, n), 0.7),
         ("THREAD, 8 threads (raw: ThreadPoolExecutor.map)", n,
          partial(_swarmlab_wall, "thread", 8, n, noop), partial(_raw_thread_map, noop, range(n), 8), 0.9),
+        ("THREAD, 8 threads, one await submit_task(Task(fn)) per task, then wait "
+         "(raw: ThreadPoolExecutor.map)", n,
+         partial(_arun, _swarmlab_one_by_one, "thread", 8, n, noop),
+         partial(_raw_thread_map, noop, range(n), 8), 0.9),
         ("PROCESS, 2 workers (raw: ProcessPoolExecutor.map, chunksize=1)", n_proc,
          partial(_swarmlab_wall, "process", 2, n_proc, noop, warm=2),
          partial(_raw_process_map, noop, range(n_proc), 2), 0.5),
@@ -229,7 +257,57 @@ def noop_throughput(s: Settings) -> list[Row]:
         tput, raw_tput = count / t, count / t_raw
         rows.append(Row("noop_throughput", f"{label}, {count:,} tasks", tput, raw_tput, "tasks/s",
                         f">= {share:g}x raw", tput >= share * raw_tput))
-    return rows
+    return rows + _asyncio_parts(n, 1 if s.quick else s.reps)
+
+
+def _replayed_s(recorder: Recorder) -> float:
+    """Seconds to append ``recorder``'s event, attempt and task rows again, each through
+    the call the run made it with (``emit``, the row builders): what recording cost."""
+    again = Recorder()
+    events = [row[1:] for row in recorder.events]
+    attempts = [dict(zip(ATTEMPT_FIELDS, row)) for row in recorder.attempts]
+    infos = [dict(zip(TASK_INFO_FIELDS, row)) for row in recorder.task_info]
+    emit, add_attempt, add_info = again.emit, again.attempts.append, again.task_info.append
+    with Stopwatch() as sw:
+        for row in events:
+            emit(*row)
+        for kw in attempts:
+            add_attempt(attempt_row(**kw))
+        for kw in infos:
+            add_info(task_info_row(**kw))
+    return sw.elapsed
+
+
+async def _asyncio_parts_once(n: int) -> dict[str, float]:
+    """Microseconds per task of one ASYNCIO no-op batch, by part, and of ``asyncio.gather``."""
+    async with _executor("asyncio", 1000, n) as ex:
+        wall = await _run_batch(ex, n, anoop, (), None)
+        deciding = ex.record().meta["scheduling_metrics"]["scheduling_time"]
+        recording = _replayed_s(ex.recorder)
+    del ex
+    gc.collect()  # the run's records (see _pair)
+    raw = await _raw_gather(n)
+    return {"all": wall / n * 1e6, "dispatch": deciding / n * 1e6, "record": recording / n * 1e6,
+            "rest": (wall - deciding) / n * 1e6, "raw": raw / n * 1e6}
+
+
+def _asyncio_parts(n: int, reps: int) -> list[Row]:
+    """Where an ASYNCIO no-op task's time goes: the dispatcher's decisions (the seconds the
+    engine measures around them, ``scheduling_time``), recording (the rows those decisions
+    append, timed again apart), and the engine with the backend (the rest of the wall)."""
+    m = medians(lambda: _arun(_asyncio_parts_once, n), reps)
+    case = f"ASYNCIO per no-op task, {n:,} tasks"
+    info = "(information)"
+    return [
+        Row("noop_throughput", f"{case}: all (raw: asyncio.gather's per coroutine)", m["all"], m["raw"], "us",
+            info, None),
+        Row("noop_throughput", f"{case}: dispatch (dispatcher decisions, the rows they record included)",
+            m["dispatch"], None, "us", info, None),
+        Row("noop_throughput", f"{case}: record (the run's event, attempt and task rows appended again)",
+            m["record"], None, "us", info, None),
+        Row("noop_throughput", f"{case}: engine and backend (the rest: worker hand-offs, loop, bodies)",
+            m["rest"], None, "us", info, None),
+    ]
 
 
 # ---------------------------------------------------------------- 2. latency

@@ -202,10 +202,17 @@ class Engine:
         gave to the bodies waiting for them."""
         self._pump_pending = False
         self.calls.resolve()
-        if self._life.state == LIVE:
+        d = self.d
+        # The run at its cap (max_concurrent_tasks), no units to refill, and nothing for
+        # take_starts to note: it would start nothing and change nothing (n_running grows
+        # only there, and an end since the last one would have lowered it below the cap),
+        # so it is not asked: tasks submitted one at a time while the run is full cost
+        # no pump. (Exact as long as take_starts is; a dispatcher query would be its home.)
+        if self._life.state == LIVE and (d.n_running < d.cap or d.units is not None or (
+                not d.cap_noted and d.queues.startable_now())):
             launch = self._launch
             t0 = _clock()
-            starts = self.d.take_starts(self.loop.time() - self._t0)
+            starts = d.take_starts(self.loop.time() - self._t0)
             self.placements.seconds += _clock() - t0
             for st in starts:
                 launch(st)

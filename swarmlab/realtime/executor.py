@@ -54,6 +54,10 @@ __all__ = ["ParallelExecutor"]
 
 log = logging.getLogger("swarmlab")
 
+# submit_task's priorities when the task keeps its own: one tuple for every call
+_OWN_PRIORITY: tuple[None] = (None,)
+
+
 class ParallelExecutor:
     """Runs tasks in parallel on threads, processes or the event loop, and records it all.
 
@@ -266,7 +270,13 @@ class ParallelExecutor:
         ExecutorClosedError; a task is either accepted (and then ends in exactly one
         terminal state) or not accepted at all.
         """
-        return (await self.submit_batch([(task, priority)]))[0]
+        # submit_batch's path for one task, without the batch's lists: users of the
+        # original API submit this way, one task per call
+        self._life.check_open()
+        self._check_runnable(task)
+        ids = self._engine.submit((task,), _OWN_PRIORITY if priority is None else (priority,))
+        self._accepted()
+        return ids[0]
 
     async def submit_batch(self, items: Iterable[Task | tuple[Task, int | None]]) -> list[str]:
         """Submit tasks at once, as ``Task`` or ``(Task, priority)``; all or none accepted.
@@ -281,11 +291,16 @@ class ParallelExecutor:
             tasks.append(task)
             prios.append(prio)
         ids = self._engine.submit(tasks, prios)
+        self._accepted()
+        return ids
+
+    def _accepted(self) -> None:
+        """Tasks were accepted: completion is awaited again, and what can start starts."""
         if not self._d.done:
             self._all_done.clear()
         self._engine.pump()
-        self._raise_policy_error()
-        return ids
+        if self._d.policy_error is not None:
+            self._raise_policy_error()
 
     def _raise_policy_error(self) -> None:
         """A policy returned a non-candidate (its task failed, ``policy_error``): say so once."""
