@@ -283,3 +283,26 @@ def test_a_module_class_policy_is_resumed_when_named_again(tmp_path, monkeypatch
     again = resume_comparison("cmp-mod", store, algorithms=["cmppolicies:Fewest"])
     m = again.per_run[again.per_run["role"] == "measured"]
     assert sorted(m["repeat"]) == [0, 1] and set(m["algorithm"].astype(str)) == {"fewest_tasks"}
+
+
+def test_a_comparison_killed_while_writing_its_outputs_writes_them_again_and_runs_nothing(tmp_path):
+    """Every run made and saved, the kill came before the complete line: the resume
+    writes the same files (named by the comparison's stamp), makes no run, warms nothing."""
+    store = RunStore(tmp_path / "runs")
+    out = tmp_path / "out"
+    wl = workloads.make("io", 6, seed=1)
+    whole = compare(wl, algorithms=["round_robin"], modes=[], simulate=True, repeats=2, store=store, out=out)
+    cid = whole.meta["comparison_id"]
+    files = sorted(p.name for p in out.iterdir())
+    assert files and all(cid.split("-")[1] in name for name in files)
+    folder = ComparisonFolder(store.path, cid)
+    lines = (folder.path / "progress.jsonl").read_text().splitlines()
+    (folder.path / "progress.jsonl").write_text("\n".join(line for line in lines if '"complete"' not in line) + "\n")
+    for p in out.iterdir():
+        p.unlink()
+    runs_before = set(store.list()["run_id"])
+    again = resume_comparison(cid, store)
+    assert sorted(p.name for p in out.iterdir()) == files  # the same files, not a second set
+    assert set(store.list()["run_id"]) == runs_before  # nothing was run again
+    assert again.per_run["run_id"].tolist() == whole.per_run["run_id"].tolist()
+    assert folder.status(folder.progress()) == "complete"

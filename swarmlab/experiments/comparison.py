@@ -23,7 +23,7 @@ from ..analysis.stats import (BETTER, METRIC_INFO, MetricInfo, describe_drift, d
 from ..errors import ConfigError
 from ..model import ExecutionMode, ResourceLimits
 from ..scheduling import Policy, SchedulingAlgorithm
-from ..store.comparisons import ComparisonFolder, is_comparison_id, new_comparison_id
+from ..store.comparisons import ComparisonFolder, comparison_stamp, is_comparison_id, new_comparison_id
 from ..store.records import RunRecord
 from ..workloads.recipes import Workload
 from .sequence import AUTO_MIN_REPEATS, Job, Ledger, keyed, make_rounds, make_run, plan_record, plan_rounds
@@ -554,7 +554,8 @@ def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out
     result = Comparison(runs, per_run, summarize(per_run, by=("algorithm", "stealing", "mode"), info=info), ("mode",),
                         "algorithm", meta, info)
     if out is not None:
-        result.meta["files"] = {k: str(v) for k, v in result.save(out).items()}
+        stamp = comparison_stamp(ledger.id) if ledger.id else None  # a resume writes the same files
+        result.meta["files"] = {k: str(v) for k, v in result.save(out, stamp).items()}
     ledger.note("complete", files=result.meta.get("files"))
     return result
 

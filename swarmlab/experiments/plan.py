@@ -22,7 +22,7 @@ from ..store.records import RunRecord
 from ..store.runs import RunStore, run_status
 from ..workloads import recipes as workloads
 from .comparison import Comparison, execute
-from .sequence import Job, Ledger
+from .sequence import Job, Ledger, keyed
 from .setups import setups
 from .trust import installed_policy
 
@@ -75,9 +75,13 @@ def resume_comparison(comparison_id: str, store: RunStore | None = None, algorit
         cut = {str(p["key"]) for p in lines if p["event"] == "started" and p.get("role") != "warmup"} - done
         for run_id, status in _orphans(store, comparison_id, valid_ids):
             folder.append("discarded", run_id=run_id, status=status)
+        # every run made, the last baseline included: the kill came while the outputs were
+        # written; they are written again, nothing is run (no warm-up, no baseline)
+        closing = [key for key, _ in keyed(job.order().closing(), "last")]
+        finished = bool(closing) and set(closing) <= done
         folder.append("resumed", redone=len(cut), kept=len(kept))
         return execute(job, Ledger(folder, folder.progress()), store=store, progress=progress, out=plan.get("out"),
-                       kept=kept, restart=True)
+                       kept=kept, restart=not finished)
 
 
 def job_from_plan(comparison_id: str, plan: dict[str, Any]) -> Job:

@@ -35,8 +35,8 @@ from .lock import journal_held, try_lock
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COMPARISON_PREFIX", "PLAN_NAME", "PROGRESS_NAME", "LOCK_NAME", "ComparisonFolder", "is_comparison_id",
-           "new_comparison_id", "comparisons_frame", "COMPARISON_COLUMNS", "done_keys"]
+__all__ = ["COMPARISON_PREFIX", "PLAN_NAME", "PROGRESS_NAME", "LOCK_NAME", "ComparisonFolder", "comparison_stamp",
+           "is_comparison_id", "new_comparison_id", "comparisons_frame", "COMPARISON_COLUMNS", "done_keys"]
 
 #: What every comparison id starts with, and no run id does (run ids are ``<algorithm>-...``
 #: or a user's ``run_id``): ``swarmlab resume`` tells the two apart by it.
@@ -60,6 +60,14 @@ def new_comparison_id() -> str:
     """A fresh comparison id: ``cmp-<UTC stamp>-<6 hex>`` (the stamp sorts them by start,
     the hex keeps two started in the same second apart)."""
     return f"{COMPARISON_PREFIX}{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def comparison_stamp(comparison_id: str) -> str | None:
+    """The UTC stamp a comparison id made by :func:`new_comparison_id` starts with (its
+    output files are named by it, so a resume writes the same files again, not a second
+    set), or None for an id given by hand."""
+    m = re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]+", comparison_id[len(COMPARISON_PREFIX):])
+    return m.group(0).split("-")[0] if m else None
 
 
 def _utc() -> str:
