@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import swarmlab as sl
+from swarmlab.analysis.figures import run_figures
 from swarmlab.store.follow import JournalFollower, RunProgress
 from swarmlab.store.journal import JOURNAL_NAME
 
@@ -35,15 +36,18 @@ def _journaled_run(n: int, root: Path) -> tuple[float, Path]:
 
 
 def _follow(path: Path) -> float:
-    """Seconds to read the whole journal as the dashboard does: look after look."""
+    """Seconds to read the whole journal as the dashboard does, look after look, and to
+    compute the run's figures from what was read (once: the page does at each look that
+    read something)."""
     follower, progress = JournalFollower(path), RunProgress()
     with Stopwatch() as sw:
         while True:
             progress.feed(follower.poll())
             if not follower.behind:
                 break
-    if progress.ended["completed"] != progress.submitted or follower.offset != path.stat().st_size:
-        raise RuntimeError(f"the follower read {progress.ended} of {progress.submitted} tasks")
+        figures = run_figures(progress.record())
+    if figures.completed != figures.tasks or follower.offset != path.stat().st_size:
+        raise RuntimeError(f"the follower read {figures.completed} of {figures.tasks} tasks")
     return sw.elapsed
 
 
@@ -58,5 +62,5 @@ def follow_rate(s: Settings) -> list[Row]:
             return {"write": n / wall, "follow": n / _follow(path)}
 
     m = medians(measure, s.reps)
-    return [Row("follow_rate", f"JournalFollower + RunProgress, {n:,} no-op tasks (baseline: the run writing it)",
+    return [Row("follow_rate", f"JournalFollower + RunProgress + run_figures, {n:,} no-op tasks (baseline: the run writing it)",
                 m["follow"], m["write"], "tasks/s", ">= 1x the run (keeps up)", m["follow"] >= m["write"])]

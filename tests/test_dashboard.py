@@ -61,7 +61,7 @@ def _status(dash: Dashboard) -> dict[str, str]:
 def _show(dash: Dashboard, run_id: str) -> str:
     dash.picker.value = run_id
     dash.refresh()
-    return dash.details.value
+    return dash.details.value + dash.counts.value
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_the_page_reads_on_from_where_it_left_off(store):
     dash.refresh()
     follower = dash.runs["live"].follower
     assert follower.bytes_read == path.stat().st_size  # each byte once, over two looks
-    assert "<b class='ended'>3/3</b>" in _show(dash, "live") and "1 failed" in dash.details.value
+    assert "<b class='ended'>3/3</b>" in _show(dash, "live") and "1 failed" in dash.counts.value
     _journal(store, "live", raw=encode_line({"type": "end", "status": "complete"}).encode())
     dash.refresh()
     assert _status(dash)["live"] == "finished"
@@ -250,7 +250,7 @@ def test_a_run_of_100k_tasks_is_caught_up_look_by_look(tmp_path):
     follower = dash.runs[rec.run_id].follower
     size = journal.path.stat().st_size
     assert looks >= size // MAX_BYTES and follower.bytes_read == size  # bounded looks, each byte once
-    assert "<b class='ended'>100000/100000</b>" in dash.details.value
+    assert "<b class='ended'>100000/100000</b>" in dash.counts.value
     assert dash.chart.value[:4] == b"\x89PNG"
     journal.close()
     dash.refresh()

@@ -24,7 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..events import RESOURCE_FIELDS
+from ..analysis.figures import RunFigures, run_figures
+from ..analysis.limits import capacities
+from ..events import ATTEMPT, RESOURCE
 from ..model import FAILURE_STATES, TERMINAL_STATES
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
 from ..store.records import RunRecord
@@ -75,9 +77,27 @@ class _Run:
     progress: RunProgress | None = None
     saved: dict[str, Any] | None = None  # meta.json, once written
     saved_mtime: float | None = None
-    counts: dict[str, Any] | None = None  # a saved run's counts, read once from its tasks
+    counts: Snapshot | None = None  # a saved run not followed: read once from its tasks
     error: str | None = None
     drawn_lines: int = -1  # progress.lines when its chart was last drawn
+    _snapshot: Snapshot | None = None
+    _taken: float = -1e9  # when the snapshot was taken (time.monotonic) and what it cost
+    _cost: float = 0.0
+
+    def snapshot(self) -> Snapshot | None:
+        """The run as read so far (a followed run's rows, or its saved frames): what the
+        table and the view of the run show. Taken again when something new was read, but
+        no sooner than :data:`DRAW_SHARE` times what the last one cost (a big run's
+        figures cost a while: the page keeps most of its time for reading)."""
+        p = self.progress
+        if p is not None and (p.meta or p.lines):
+            snap, now = self._snapshot, time.monotonic()
+            if snap is None or (snap.lines != p.lines and now - self._taken >= DRAW_SHARE * self._cost):
+                self._snapshot = Snapshot.of(p.record(), p.lines)
+                self._taken, self._cost = now, time.monotonic() - now
+        elif self.counts is not None:
+            self._snapshot = self.counts
+        return self._snapshot
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -96,14 +116,36 @@ class _Run:
         return "interrupted" if quiet > max(QUIET_S, 3 * float(every)) else "running"
 
 
-def _saved_counts(folder: Path) -> dict[str, Any]:
-    """Counts of a saved run from its tasks frame (three columns only)."""
-    t = pd.read_parquet(folder / "tasks.parquet", columns=["task_id", "status", "submitted_s", "finished_s"])
-    final = t.drop_duplicates("task_id", keep="last")
-    ended = Counter(final["status"].astype(str))
-    span = float(t["finished_s"].max() - t["submitted_s"].min()) if len(t) else 0.0
-    return {"submitted": len(final), "ended": ended, "running": 0, "waiting": 0, "t_s": span,
-            "rate": ended["completed"] / span if span > 0 else 0.0}
+@dataclass(frozen=True)
+class Snapshot:
+    """One run at one moment: a record of the rows read so far, its figures
+    (:func:`swarmlab.analysis.figures.run_figures`, as for a saved run) and ``t_s``, the
+    latest time those rows reach (a finish, a start or a resource sample). A view of a
+    run draws its counts and every chart from one snapshot, the charts up to ``t_s``, so
+    what it says and what it draws never come from different moments."""
+
+    record: RunRecord
+    figures: RunFigures
+    t_s: float
+    lines: int = -1  # the journal lines it was taken from (-1: a saved run)
+
+    @classmethod
+    def of(cls, record: RunRecord, lines: int = -1) -> Snapshot:
+        t = record.tasks
+        times = [t["finished_s"].max(), t["started_s"].max()]
+        r = record.resources
+        if len(r) and "t_s" in r.columns:
+            times.append(r["t_s"].max())
+        t_s = max((float(x) for x in times if x == x), default=0.0)
+        return cls(record, run_figures(record), t_s, lines)
+
+
+def _saved_snapshot(folder: Path, meta: dict[str, Any]) -> Snapshot:
+    """A saved run's snapshot for the table, from the columns of its tasks frame the
+    figures read (the view of the run loads it whole when it is shown)."""
+    t = pd.read_parquet(folder / "tasks.parquet",
+                        columns=["task_id", "attempt", "status", "submitted_s", "started_s", "finished_s"])
+    return Snapshot.of(RunRecord.from_frames(dict(meta), {"tasks": t}))
 
 
 def latest_comparison(folder: str | Path) -> dict[str, Path] | None:
@@ -184,40 +226,74 @@ def _describe(meta: dict[str, Any], spec: dict[str, Any] | None) -> str:
     return " &middot; ".join(parts)
 
 
-def _counts(run: _Run) -> dict[str, Any] | None:
-    p = run.progress
-    if p is not None and (p.meta or p.lines):
-        return {"submitted": p.submitted, "ended": p.ended, "running": p.running, "waiting": p.waiting,
-                "t_s": p.last_t, "rate": p.ended["completed"] / p.last_t if p.last_t > 0 else 0.0,
-                "recent": p.rate(RATE_WINDOW_S)}
-    return run.counts
+def _no_start_words(meta: dict[str, Any], running: bool) -> str:
+    """Why a run shows no attempt yet, in words."""
+    if not running:
+        return "no attempt ran"
+    if meta.get("mode") in ("process", "hybrid", "dask"):
+        return f"no task has started yet: the {meta['mode']} workers are starting"
+    return "no task has started yet"
 
 
-def _draw_run(fig: Any, tasks: pd.DataFrame, done_s: Any, resources: pd.DataFrame, running: bool) -> None:
-    """Throughput and resources side by side, the Gantt chart (binned at scale) below."""
+def _no_sample_words(snap: Snapshot, running: bool) -> str:
+    """Why a run shows no resource sample, in words."""
+    meta = snap.record.meta
+    if meta.get("clock") == "virtual":
+        return "a simulated run has no resource samples (virtual time)"
+    every = (meta.get("limits") or {}).get("monitoring_interval")
+    each = f"one every {every:g} s" if isinstance(every, (int, float)) else "one per sampling interval"
+    if running:
+        return f"no resource sample yet ({each})"
+    return (f"no resource sample: the run took {snap.figures.makespan_s:.2g} s, "
+            f"less than its sampling interval ({each})")
+
+
+def setup_name(meta: dict[str, Any]) -> str:
+    """A run's set-up as the runs table names it: the baseline as such, else its algorithm
+    and, where the run's set-up label says more (the panel's workload, mode and limits; a
+    comparison's stealing), that label too."""
+    if meta.get("baseline"):
+        return f"{meta['baseline']} baseline"
+    algorithm, label = str(meta.get("algorithm") or "?"), meta.get("setup")
+    if not label or algorithm in str(label):
+        return str(label or algorithm)
+    return f"{algorithm} ({label})"
+
+
+def _draw_run(fig: Any, snap: Snapshot, running: bool) -> None:
+    """Throughput and resources side by side, the Gantt chart (binned at scale) below,
+    all from ``snap`` and over the same time, 0 to ``snap.t_s``."""
     from ..analysis import plots
 
     axes = fig.subplot_mosaic([["throughput", "resources"], ["gantt", "gantt"]], height_ratios=(1, 1.25))
+    tasks, resources, f = snap.record.tasks, snap.record.resources, snap.figures
+    end = snap.t_s if snap.t_s > 0 else 1.0
 
     def blank(ax: Any, title: str, text: str) -> None:
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555")
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555", wrap=True)
 
-    if len(done_s):
-        plots.throughput(pd.DataFrame({"status": "completed", "finished_s": done_s}), ax=axes["throughput"])
+    if f.completed:
+        plots.throughput(tasks, ax=axes["throughput"], bin_s=plots.bin_width(end), until_s=end)
+        axes["throughput"].set_xlim(0, end)
+    elif f.attempts or f.running:
+        blank(axes["throughput"], "throughput", f"{f.running} running, none completed yet" if running
+              else "no task completed")
     else:
-        blank(axes["throughput"], "throughput", "no task has completed yet" if running else "no task completed")
-    if len(resources):
+        blank(axes["throughput"], "throughput", _no_start_words(snap.record.meta, running))
+    if len(resources) and "cpu_pct" in resources.columns:
         plots.resources(resources, ax=axes["resources"])
+        axes["resources"].set_xlim(0, end)
     else:
-        blank(axes["resources"], "resources", "no resource sample yet (one per sampling interval)" if running
-              else "no resource sample: the run was shorter than its sampling interval")
-    if len(tasks):
+        blank(axes["resources"], "resources", _no_sample_words(snap, running))
+    if tasks["started_s"].notna().any():
         plots.gantt(tasks, ax=axes["gantt"])
+        axes["gantt"].set_xlim(0, end)
     else:
-        blank(axes["gantt"], "attempts per agent", "no attempt has ended yet" if running else "no attempt ran")
+        blank(axes["gantt"], "attempts per agent", _no_start_words(snap.record.meta, running)
+              if not f.n_ended else "no attempt ran (every task ended before it started)")
 
 
 def _resource_table(record: RunRecord) -> pd.DataFrame:
@@ -233,9 +309,10 @@ class _Shown:
     """The run on show and what its chart cost."""
 
     run_id: str | None = None
-    record: Any = None  # a saved run not followed, loaded once
+    record: Snapshot | None = None  # a saved run not followed, loaded once
     last_plot: float = -1e9
     draw_s: float = 0.0
+    status: str | None = None  # the run's status when last drawn (running -> finished draws again)
 
 
 class Dashboard(View, Polling):
@@ -269,15 +346,19 @@ class Dashboard(View, Polling):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks ended", bar_style="info",
                                       style={"description_width": "initial"}, layout=W.Layout(width="480px"))
         self.details = W.HTML()
+        self.counts = W.HTML()  # drawn with the chart, from the same snapshot
         self.resources = W.HTML()  # the run's limits: units in use, tasks held back (empty without limits)
         self.chart = hidden_image()
         self.comparison = W.HTML()
         self.comparison_png = hidden_image()
         self.widget = W.VBox([W.HTML(_STYLE), self.title, self.message, self.table, self.picker, self.progress,
-                              self.details, self.resources, self.chart, self.comparison, self.comparison_png])
+                              self.details, self.counts, self.resources, self.chart, self.comparison,
+                              self.comparison_png])
         self.widget.add_class("swarmlab-dash")
         self.runs: dict[str, _Run] = {}
         self._shown = _Shown()
+        #: What the view of the run on show was last drawn from (counts, bar and charts alike).
+        self.snapshot: Snapshot | None = None
         self._comparison_key: tuple | None = None
         self.refresh()
         self.start()
@@ -329,7 +410,7 @@ class Dashboard(View, Polling):
                 if folder.saved_mtime is not None and folder.saved_mtime != run.saved_mtime:
                     run.saved = json.loads((folder.path / "meta.json").read_text())
                     if run.progress is None:
-                        run.counts = _saved_counts(folder.path)
+                        run.counts = _saved_snapshot(folder.path, run.saved)
                     run.saved_mtime = folder.saved_mtime  # read: not again until it changes
                 run.error = None
             except Exception as exc:  # noqa: BLE001 - one unreadable run must not hide the others
@@ -355,17 +436,16 @@ class Dashboard(View, Polling):
                 "<th class='num'>tasks/s</th><th class='num'>t_s</th></tr>")
         rows = []
         for rid, run in ordered[:MAX_ROWS]:
-            status, meta, c = run.status(now), run.meta, _counts(run)
+            status, meta, snap = run.status(now), run.meta, run.snapshot()
             spec = run.progress.spec if run.progress is not None else None
             wl = meta.get("workload") or (spec or {}).get("name") or ""
-            setup = (f"{meta['baseline']} baseline" if meta.get("baseline")
-                     else meta.get("setup") or meta.get("algorithm", ""))
             started = str(meta.get("started_utc") or "")[:19].replace("T", " ")
-            nums = ("", "", "", "", "") if c is None else (
-                f"{sum(c['ended'].values())}/{c['submitted']}", c["running"], c["waiting"], f"{c['rate']:.1f}",
-                f"{c['t_s']:.1f}")
+            f = snap.figures if snap is not None else None
+            nums = ("", "", "", "", "") if f is None else (
+                f"{f.n_ended}/{f.tasks}", f.running, f.waiting, f"{f.throughput_tps:.1f}", f"{f.makespan_s:.1f}")
             cells = [f"<td class='status st-{status}'>{status}</td>", f"<td><code>{html.escape(rid)}</code></td>",
-                     *(f"<td>{html.escape(str(v))}</td>" for v in (setup, meta.get("mode", ""), wl, started)),
+                     *(f"<td>{html.escape(str(v))}</td>" for v in (setup_name(meta), meta.get("mode", ""), wl,
+                                                                    started)),
                      *(f"<td class='num {k}'>{v}</td>" for k, v in zip(("ended", "running", "waiting", "rate", "t"),
                                                                        nums))]
             rows.append(f"<tr data-run='{html.escape(rid)}' data-status='{status}'>{''.join(cells)}</tr>")
@@ -397,27 +477,21 @@ class Dashboard(View, Polling):
         shown = self._shown
         if run is None:
             self.details.value = "<p>no run to show yet</p>"
+            self.counts.value = ""
             show_png(self.chart, None)
             return
-        if rid != shown.run_id:
+        if rid != shown.run_id:  # another run: nothing of the last one stays on show
             self._shown = shown = _Shown(run_id=rid)
+            self.counts.value, self.resources.value = "", ""
+            show_png(self.chart, None)
         now = time.time()
-        status, c, p = run.status(now), _counts(run), run.progress
+        status, p = run.status(now), run.progress
         parts = [f"<h3>run <code>{html.escape(rid)}</code> <span class='status st-{status}'>{status}</span></h3>",
                  f"<p>{_describe(run.meta, p.spec if p is not None else None)}</p>"]
-        if c is not None:
-            ended = sum(c["ended"].values())
-            self.progress.max, self.progress.value = max(c["submitted"], 1), ended
-            bad = sum(c["ended"][k] for k in FAILURE_STATES)
-            self.progress.bar_style = "danger" if bad else "success" if status == "finished" else "info"
-            detail = ", ".join(f"{c['ended'][k]} {k.replace('_', ' ')}" for k in TERMINAL_STATES)
-            recent = f", {c['recent']:.1f} tasks/s over the last {RATE_WINDOW_S:g} s" if status == "running" else ""
-            parts.append(f"<p class='counts'><b class='ended'>{ended}/{c['submitted']}</b> tasks ended: {detail}"
-                         f" &middot; <b class='running'>{c['running']}</b> running &middot; <b class='waiting'>"
-                         f"{c['waiting']}</b> waiting &middot; {c['rate']:.1f} tasks/s over the run{recent}"
-                         f" &middot; t = {c['t_s']:.1f} s</p>")
         if p is not None and p.throttled:
-            spans = sum((b if b is not None else p.last_t) - a for a, b in p.throttled)
+            snap = run.snapshot()
+            until = snap.t_s if snap is not None else 0.0  # a span still open: up to the latest row read
+            spans = sum((b if b is not None else max(a, until)) - a for a, b in p.throttled)
             parts.append(f"<p>admission throttled {len(p.throttled)} times, {spans:.1f} s in all</p>")
         if status == "interrupted":
             parts.append(f"<p class='st-interrupted'>its journal has no end and stopped growing: the run was killed or "
@@ -433,34 +507,43 @@ class Dashboard(View, Polling):
         self._maybe_draw(run, status)
 
     def _maybe_draw(self, run: _Run, status: str) -> None:
+        """Draw the counts, the progress bar and the charts of ``run`` together, from one
+        snapshot (:class:`Snapshot`), when it has something new and the chart is due."""
         shown, p = self._shown, run.progress
         lines = p.lines if p is not None else 0
-        if lines == run.drawn_lines and shown.last_plot > 0:
+        if lines == run.drawn_lines and shown.last_plot > 0 and shown.status == status:
             return  # nothing new
         now = time.monotonic()
         if now - shown.last_plot < max(self.plot_s, DRAW_SHARE * shown.draw_s):
             return  # drawn again at a later look (the poller goes on looking)
         t0 = time.perf_counter()
         if p is not None:
-            names = list(p.lanes)
-            tasks = pd.DataFrame({"agent_id": [names[i] for i in p.span_lane], "started_s": p.span_start,
-                                  "finished_s": p.span_end, "status": p.span_status})
-            resources = pd.DataFrame(p.resources, columns=list(RESOURCE_FIELDS))
-            done = p.done_s
-            kept = p.limit_rows
-            record = None if kept is None else RunRecord(
-                dict(p.meta, run_id=run.folder.run_id), kept["events"], kept["attempts"], task_info=kept["task_info"])
+            snap = run.snapshot()
         else:
             if shown.record is None:
-                shown.record = load_run(run.folder.path)
-            record = shown.record
-            tasks, resources = shown.record.tasks, shown.record.resources
-            done = tasks.loc[tasks["status"] == "completed", "finished_s"].to_numpy(float)
-        self.resources.value = "" if record is None else resources_html(_resource_table(record))
-        show_png(self.chart, figure_png(lambda fig: _draw_run(fig, tasks, done, resources, status == "running"),
-                                        (12, 6.5)))
-        run.drawn_lines, shown.last_plot = lines, now
+                shown.record = Snapshot.of(load_run(run.folder.path))
+            snap = shown.record
+        if snap is None:
+            return
+        self.snapshot = snap
+        self._show_counts(snap, status)
+        self.resources.value = resources_html(_resource_table(snap.record)) if capacities(snap.record.meta) else ""
+        show_png(self.chart, figure_png(lambda fig: _draw_run(fig, snap, status == "running"), (12, 6.5)))
+        run.drawn_lines, shown.last_plot, shown.status = lines, now, status
         shown.draw_s = time.perf_counter() - t0
+
+    def _show_counts(self, snap: Snapshot, status: str) -> None:
+        """The progress bar and the counts line of ``snap``."""
+        f = snap.figures
+        self.progress.max, self.progress.value = max(f.tasks, 1), f.n_ended
+        bad = sum(f.ended[k] for k in FAILURE_STATES)
+        self.progress.bar_style = "danger" if bad else "success" if status == "finished" else "info"
+        detail = ", ".join(f"{f.ended[k]} {k.replace('_', ' ')}" for k in TERMINAL_STATES)
+        self.counts.value = (
+            f"<p class='counts'><b class='ended'>{f.n_ended}/{f.tasks}</b> tasks ended: {detail}"
+            f" &middot; <b class='running'>{f.running}</b> running &middot; <b class='waiting'>{f.waiting}</b> waiting"
+            f" &middot; {f.throughput_tps:.1f} tasks/s over {f.makespan_s:.2f} s (first submission to last finish)"
+            f" &middot; <span class='t'>t = {snap.t_s:.2f} s</span></p>")
 
     # ------------------------------------------------------------------ the comparison
     def _show_comparison(self) -> None:
