@@ -1,0 +1,117 @@
+"""The views of a run read as one moment and read well: the counts and every chart drawn from
+one snapshot, over the same time; throughput in bins a reader can read; the resources plot
+with its legend outside the data and no offset text; words where there is nothing to draw."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from test_dashboard import META, _att, _ev, _journal, _task
+
+from swarmlab.analysis import plots
+from swarmlab.ui import dashboard as dash_module
+from swarmlab.ui.dashboard import Dashboard, Snapshot
+
+
+def _drawn(monkeypatch):
+    """Every snapshot the page draws, with the figure drawn from it."""
+    seen = []
+    real = dash_module._draw_run
+
+    def draw(fig, snap, running):
+        real(fig, snap, running)
+        seen.append((snap, fig))
+
+    monkeypatch.setattr(dash_module, "_draw_run", draw)
+    return seen
+
+
+def _counts(dash):
+    ended, total = re.search(r"<b class='ended'>(\d+)/(\d+)</b>", dash.counts.value).groups()
+    t = float(re.search(r"t = ([\d.]+) s", dash.counts.value).group(1))
+    return int(ended), int(total), t
+
+
+def test_the_counts_and_every_chart_come_from_one_snapshot_over_the_same_time(tmp_path, monkeypatch):
+    store = tmp_path / "runs"
+    _journal(store, "live", *(_task(f"t{i}") for i in range(4)), _ev(0, 0.1, "started", "t0"),
+             _att("t0", 0.1, 0.4), _ev(1, 0.4, "completed", "t0"))
+    seen = _drawn(monkeypatch)
+    dash = Dashboard(store, plot_s=3600)  # drawn once at first, not again within the test
+    snap, fig = seen[-1]
+    assert _counts(dash) == (1, 4, pytest.approx(snap.t_s, abs=0.005)) and snap.t_s == pytest.approx(0.4)
+    for ax in fig.axes:
+        if ax.get_title() in ("throughput", "resources", "attempts per agent") and ax.get_xticks().size:
+            assert ax.get_xlim() == pytest.approx((0, snap.t_s))  # every chart ends where "t =" says
+    # more is read, but the chart is not due: the counts stay those of the chart on show
+    _journal(store, "live", _ev(2, 0.5, "started", "t1"), _att("t1", 0.5, 1.3), _ev(3, 1.3, "completed", "t1"),
+             {"type": "resource", "row": [2.0] + [0.0] * 13 + [0, 0, False, None, None]})
+    dash.refresh()
+    assert len(seen) == 1 and _counts(dash)[0] == 1 and dash.snapshot is snap
+    assert dash.runs["live"].snapshot().figures.n_ended == 2  # (the table's look has the new rows)
+    # the next drawing takes the counts along with it
+    dash._shown.last_plot = -1e9
+    dash.refresh()
+    snap, fig = seen[-1]
+    assert _counts(dash) == (2, 4, pytest.approx(2.0)) and snap.figures.n_ended == 2 and snap.t_s == 2.0
+    assert snap.figures.makespan_s == pytest.approx(1.3)  # the sample after the last finish is no run time
+
+
+def test_another_run_picked_shows_nothing_of_the_last_one(tmp_path, monkeypatch):
+    store = tmp_path / "runs"
+    _journal(store, "busy", *(_task(f"t{i}") for i in range(3)), _ev(0, 0.1, "started", "t0"),
+             _att("t0", 0.1, 0.4), _ev(1, 0.4, "completed", "t0"))
+    _journal(store, "fresh", meta=dict(META, mode="process", started_utc="2031-01-01T00:00:00"))
+    seen = _drawn(monkeypatch)
+    dash = Dashboard(store, plot_s=3600)
+    assert seen[-1][0].record.run_id == "fresh" and _counts(dash)[:2] == (0, 0)
+    texts = [t.get_text() for ax in seen[-1][1].axes for t in ax.texts]
+    assert any("the process workers are starting" in t for t in texts)
+    dash.picker.value = "busy"
+    dash.refresh()
+    assert seen[-1][0].record.run_id == "busy" and _counts(dash)[:2] == (1, 3)  # at once, both together
+    dash.picker.value = "fresh"
+    dash.refresh()
+    assert seen[-1][0].record.run_id == "fresh" and _counts(dash)[:2] == (0, 0)
+
+
+def test_a_short_run_without_a_sample_says_why():
+    import swarmlab as sl
+
+    rec = sl.RunRecord({"run_id": "r", "clock": "real", "mode": "thread",
+                        "limits": {"monitoring_interval": 1.0}}, [], [tuple(_att("t0", 0.1, 0.3)["row"])],
+                       task_info=[("t0", "io", None, [], [], "default")])
+    fig = Figure()
+    dash_module._draw_run(fig, Snapshot.of(rec), running=False)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no resource sample: the run took 0.3 s, less than its sampling interval (one every 1 s)" in texts
+
+
+def test_throughput_bins_come_from_the_runs_duration():
+    done = np.linspace(0.01, 0.36, 300)
+    tasks = pd.DataFrame({"status": "completed", "finished_s": done, "submitted_s": 0.0})
+    width = plots.bin_width(0.36)
+    assert width == 0.02  # about 30 bins, a round width
+    x, y = plots.throughput(tasks, bin_s=width, until_s=0.36).lines[0].get_data()
+    assert np.diff(x) == pytest.approx(np.full(len(x) - 1, width)) and len(x) == 18
+    assert np.sum(y * width) == pytest.approx(300)
+    assert [plots.bin_width(s) for s in (3, 40, 900)] == [0.1, 2, 50]
+
+
+def test_the_resources_plot_keeps_its_legend_off_the_data_and_its_axes_without_offset_text():
+    t = np.arange(0, 4, 0.5)
+    r = pd.DataFrame({"t_s": t, "cpu_pct": 40 + 10 * np.sin(t), "rss_mb": 257.7 + 0.004 * np.cos(t),
+                      "throttled": False})
+    fig = Figure(figsize=(6, 3), layout="constrained")
+    ax = plots.resources(r, ax=fig.subplots())
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    data = ax.get_window_extent()
+    assert legend.y1 <= data.y0  # below the plotting area: it covers no line
+    for a in fig.axes:
+        assert a.yaxis.get_offset_text().get_text() == "" and a.xaxis.get_offset_text().get_text() == ""
+    mem = [a for a in fig.axes if a is not ax][0]
+    assert mem.get_ylim()[0] == 0 and mem.get_ylim()[1] > 257.7  # in MB, from 0: ticks a reader reads
+    assert all(float(tk.get_text().replace("−", "-")) >= 0 for tk in mem.get_yticklabels() if tk.get_text())
