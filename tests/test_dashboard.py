@@ -164,8 +164,9 @@ def test_the_latest_comparison_is_shown_with_its_verdicts(tmp_path):
     assert files["summary"].name == "compare-20300102T000000Z.csv" and set(files) == {"summary", "verdicts", "png"}
     dash.refresh()
     text = dash.comparison.value
-    assert "compare-20300102T000000Z" in text and "12 [11, 13]" in text
-    assert "heft throughput_tps verdict" in text and "heft is faster" in text
+    assert "latest comparison: finished 2030-01-02 00:00:00 UTC (compare-20300102T000000Z)" in text
+    assert "12 [11, 13]" in text
+    assert "heft is faster" in text  # a verdicts file of another layout: shown as it is
     assert dash.comparison_png.value == b"" and dash.comparison_png.layout.display == "none"  # not whole yet
     (tmp_path / "compare-20300102T000000Z.png").write_bytes(png)
     dash.refresh()

@@ -115,3 +115,58 @@ def test_the_resources_plot_keeps_its_legend_off_the_data_and_its_axes_without_o
     mem = [a for a in fig.axes if a is not ax][0]
     assert mem.get_ylim()[0] == 0 and mem.get_ylim()[1] > 257.7  # in MB, from 0: ticks a reader reads
     assert all(float(tk.get_text().replace("−", "-")) >= 0 for tk in mem.get_yticklabels() if tk.get_text())
+
+
+def _compare_files(folder, stamp="20300102T000000Z"):
+    """A comparison's files, written as ``swarmlab compare`` writes them; returns its result."""
+    import swarmlab as sl
+    from swarmlab.experiments.comparison import compare
+
+    result = compare(sl.workloads.heavy_tailed(30, seed=1), algorithms=["round_robin", "least_loaded"],
+                     modes=["asyncio"], repeats=3, simulate=True, baseline=False)
+    result.summary.to_csv(folder / f"compare-{stamp}.csv", index=False)
+    result.per_run.to_csv(folder / f"compare-{stamp}-runs.csv", index=False)
+    result.verdicts.to_csv(folder / f"compare-{stamp}-verdicts.csv", index=False)
+    return result
+
+
+def test_verdicts_are_the_sentences_the_command_prints(tmp_path):
+    import html
+
+    (tmp_path / "runs").mkdir()
+    result = _compare_files(tmp_path)
+    dash = Dashboard(tmp_path / "runs")
+    text = dash.comparison.value
+    printed = [line for line in result.report(["makespan_s"]) if "drift" not in line]
+    assert printed and all(f"<li>{html.escape(line)}</li>" in text for line in printed)
+    assert "p_adjusted" not in text and "repeats_needed" not in text  # no raw rows
+
+
+def test_the_comparison_running_now_is_shown_first_and_named(tmp_path):
+    store = tmp_path / "runs"
+    _compare_files(tmp_path)
+    labels = {"workload": "io", "workload_n": 300, "workload_seed": 0, "setup": "least_loaded", "role": "measured",
+              "order": 4, "repeat": 2}
+    _journal(store, "now", _task("t0"), meta=dict(META, started_utc="2099-01-01T00:00:00+00:00", **labels))
+    dash = Dashboard(store)
+    text = dash.comparison.value
+    assert text.index("comparison running now: workload io &times; 300") < text.index("previous comparison")
+    assert "run 4 (set-up least_loaded, repeat 2)" in text and "1 of its runs in the store so far" in text
+    assert "previous comparison: finished 2030-01-02 00:00:00 UTC (compare-20300102T000000Z)" in text
+    (store / "now" / "journal.jsonl").unlink()  # it is over, and its summary is the newest
+    _compare_files(tmp_path, "20990102T000000Z")
+    dash.refresh()
+    assert "running now" not in dash.comparison.value
+    assert "latest comparison: finished 2099-01-02" in dash.comparison.value
+
+
+def test_a_run_saved_from_the_panel_shows_its_algorithm(tmp_path):
+    import swarmlab as sl
+    from swarmlab.store.runs import RunStore
+
+    wl = sl.workloads.io(5, seed=1)
+    rec = sl.simulate(wl.tasks(), wl.agents, scheduler="dynamic", seed=1)
+    rec.meta.update(setup="io×5 simulated, all agents' slots", role="measured")  # as the panel labels it
+    RunStore(tmp_path).save(rec)
+    table = Dashboard(tmp_path).table.value
+    assert "<td>dynamic (io×5 simulated, all agents&#x27; slots)</td>" in table

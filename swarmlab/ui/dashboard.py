@@ -26,11 +26,11 @@ import pandas as pd
 
 from ..analysis.figures import RunFigures, run_figures
 from ..analysis.limits import capacities
-from ..events import ATTEMPT, RESOURCE
 from ..model import FAILURE_STATES, TERMINAL_STATES
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
 from ..store.records import RunRecord
 from ..store.runs import load_run
+from .comparisons import comparison_html, comparison_running, latest_comparison
 from .widgets.polling import DRAW_SHARE, Polling
 from .widgets.render import View, W, figure_png, hidden_image, show_png
 from .widgets.tables import resources_html
@@ -49,11 +49,6 @@ QUIET_S = 10.0
 MAX_ROWS = 40
 #: The recent throughput is measured over this much of the run's latest time.
 RATE_WINDOW_S = 5.0
-#: The comparison's metrics shown, in this order, where the summary has them.
-_COMPARED = ("throughput_tps", "makespan_s", "speedup", "efficiency", "load_balance_score", "p95_wait_s")
-#: After them, what the bodies reported, where they did (an agent swarm's 429s, tokens and
-#: cost first, then any other reported sum): every metric not built in.
-_REPORTED_FIRST = ("rate_limited", "tokens", "cost_usd", "limit_wait_s")
 _AUTO = ""
 _PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG file
 _AUTO_LABEL = "the newest run (running ones first)"
@@ -146,61 +141,6 @@ def _saved_snapshot(folder: Path, meta: dict[str, Any]) -> Snapshot:
     t = pd.read_parquet(folder / "tasks.parquet",
                         columns=["task_id", "attempt", "status", "submitted_s", "started_s", "finished_s"])
     return Snapshot.of(RunRecord.from_frames(dict(meta), {"tasks": t}))
-
-
-def latest_comparison(folder: str | Path) -> dict[str, Path] | None:
-    """The files of the newest ``compare-STAMP.csv`` under ``folder``: ``summary``, and
-    ``runs``, ``verdicts``, ``png`` where they exist (None: no comparison there)."""
-    folder = Path(folder)
-    try:
-        names = sorted(p.name for p in folder.glob("compare-*.csv"))
-    except OSError:
-        return None
-    summaries = [n for n in names if not n.endswith(("-runs.csv", "-verdicts.csv"))]
-    if not summaries:
-        return None
-    stem = summaries[-1][: -len(".csv")]
-    found = {"summary": folder / f"{stem}.csv"}
-    for key, name in (("runs", f"{stem}-runs.csv"), ("verdicts", f"{stem}-verdicts.csv"), ("png", f"{stem}.png")):
-        if (folder / name).is_file():
-            found[key] = folder / name
-    return found
-
-
-def _cell(r: pd.Series) -> str:
-    if r["ci_low"] != r["ci_low"]:  # one run: no interval
-        return f"{r['mean']:.3g}"
-    return f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
-
-
-def _comparison_html(files: dict[str, Path]) -> str:
-    """The summary as set-ups by metric ('mean [95% CI]'), with any verdicts."""
-    summary = pd.read_csv(files["summary"])
-    parts = [f"<h3>latest comparison <code>{html.escape(str(files['summary']))}</code></h3>"]
-    keys = [c for c in ("algorithm", "stealing", "mode") if c in summary.columns]
-    if keys and {"metric", "mean", "ci_low", "ci_high"} <= set(summary.columns):
-        from ..experiments.comparison import METRICS
-
-        reported = [m for m in dict.fromkeys(summary["metric"].astype(str)) if m not in METRICS]
-        shown = [*_COMPARED, *(m for m in _REPORTED_FIRST if m in reported),
-                 *(m for m in reported if m not in _REPORTED_FIRST)]
-        s = summary[summary["metric"].isin(shown)] if summary["metric"].isin(_COMPARED).any() else summary
-        s = s.assign(text=s.apply(_cell, axis=1))
-        values = ["text"] + (["verdict"] if "verdict" in s.columns else [])
-        t = s.pivot_table(index=keys, columns="metric", values=values, aggfunc="first", sort=False)
-        order = {m: i for i, m in enumerate(shown)}
-        t = t[sorted(t.columns, key=lambda c: (order.get(c[1], len(order)), c[1], c[0] != "text"))]
-        t.columns = [m if v == "text" else f"{m} verdict" for v, m in t.columns]
-        parts.append("<p>mean [95% CI] over the repeats</p>" + t.reset_index().to_html(
-            escape=True, border=0, index=False, classes="swarmlab-comparison"))
-    else:  # another layout: shown as it is
-        parts.append(summary.head(MAX_ROWS).to_html(escape=True, border=0, index=False,
-                                                     classes="swarmlab-comparison"))
-    if "verdicts" in files:
-        verdicts = pd.read_csv(files["verdicts"])
-        parts.append("<h3>verdicts</h3>" + verdicts.head(MAX_ROWS).to_html(
-            escape=True, border=0, index=False, classes="swarmlab-verdicts"))
-    return "".join(parts)
 
 
 def _describe(meta: dict[str, Any], spec: dict[str, Any] | None) -> str:
@@ -548,23 +488,27 @@ class Dashboard(View, Polling):
     # ------------------------------------------------------------------ the comparison
     def _show_comparison(self) -> None:
         files = latest_comparison(self.results)
+        now = time.time()
+        running = comparison_running(((run.meta, run.status(now) == "running") for run in self.runs.values()), files)
         # sizes too: a file written in two writes within one tick of the file clock keeps its mtime
-        key = None if files is None else tuple((k, str(p), p.stat().st_mtime_ns, p.stat().st_size)
-                                               for k, p in sorted(files.items()))
+        key = (None if files is None else tuple((k, str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                                                for k, p in sorted(files.items())),
+               None if running is None else (running.get("run_id"), running["runs"], running["running"]))
         if key == self._comparison_key:
             return
         self._comparison_key = key
-        if files is None:
+        if files is None and running is None:
             self.comparison.value = ""
             show_png(self.comparison_png, None)
             return
+        workloads = {rid: str(run.meta.get("workload")) for rid, run in self.runs.items() if run.meta.get("workload")}
         try:
-            self.comparison.value = _comparison_html(files)
+            self.comparison.value = comparison_html(files, running, workloads)
         except Exception as exc:  # noqa: BLE001 - a file being written or of another layout
             self.comparison.value = (f"<p class='damage'>{html.escape(files['summary'].name)} cannot be read: "
                                      f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>")
             self._comparison_key = None  # try again at the next look
-        png = files["png"].read_bytes() if "png" in files else b""
+        png = files["png"].read_bytes() if files is not None and "png" in files else b""
         if png and not png.endswith(_PNG_END):
             png, self._comparison_key = b"", None  # still being written: read it again at the next look
         show_png(self.comparison_png, png)
