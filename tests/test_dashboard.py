@@ -218,6 +218,10 @@ def test_dashboard_command_serves_the_page_on_loopback_behind_a_token(store, tmp
         assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening)
     finally:
         stop_group(proc)
+    logged = (tmp_path / "dashboard.log").read_text()
+    # every address the command or Voilà printed is the working one: none masked ("?token=...")
+    urls = re.findall(r"http://\S+", logged + line)
+    assert urls and all(u.endswith(f"?token={token}") for u in urls), logged[-3000:]
 
 
 def test_the_template_notebook_is_shipped_and_skipped_by_the_suite():
