@@ -18,13 +18,13 @@ from swarmlab.ui.dashboard import Dashboard, Snapshot
 def _drawn(monkeypatch):
     """Every snapshot the page draws, with the figure drawn from it."""
     seen = []
-    real = dash_module._draw_run
+    real = dash_module.draw_run
 
     def draw(fig, snap, running):
         real(fig, snap, running)
         seen.append((snap, fig))
 
-    monkeypatch.setattr(dash_module, "_draw_run", draw)
+    monkeypatch.setattr(dash_module, "draw_run", draw)
     return seen
 
 
@@ -84,7 +84,7 @@ def test_a_short_run_without_a_sample_says_why():
                         "limits": {"monitoring_interval": 1.0}}, [], [tuple(_att("t0", 0.1, 0.3)["row"])],
                        task_info=[("t0", "io", None, [], [], "default")])
     fig = Figure()
-    dash_module._draw_run(fig, Snapshot.of(rec), running=False)
+    dash_module.draw_run(fig, Snapshot.of(rec), running=False)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "no resource sample: the run took 0.3 s, less than its sampling interval (one every 1 s)" in texts
 
@@ -170,3 +170,37 @@ def test_a_run_saved_from_the_panel_shows_its_algorithm(tmp_path):
     RunStore(tmp_path).save(rec)
     table = Dashboard(tmp_path).table.value
     assert "<td>dynamic (io×5 simulated, all agents&#x27; slots)</td>" in table
+
+
+def test_a_stopped_runs_gantt_covers_the_run_and_shows_the_cancelled_as_cancelled():
+    import asyncio
+
+    import swarmlab as sl
+
+    async def main():
+        wl = sl.workloads.io(300, seed=0)
+        ex = sl.ParallelExecutor(mode="asyncio", agents=wl.agents, limits=sl.ResourceLimits(
+            max_cpu_percent=None, max_memory_mb=None, max_concurrent_tasks=4))
+        await ex.start()
+        await ex.submit_batch(wl.tasks("async"))
+        await until(lambda: ex.get_metrics().tasks_completed >= 5)
+        await ex.stop(timeout=0)
+        return ex.record()
+
+    from conftest import until
+
+    rec = asyncio.run(main())
+    t = rec.tasks
+    never = int(((t["status"] == "cancelled") & t["started_s"].isna()).sum())
+    assert never > 0
+    fig = Figure(figsize=(12, 6))
+    snap = Snapshot.of(rec)
+    dash_module.draw_run(fig, snap, running=False)
+    gantt = next(ax for ax in fig.axes if ax.get_title().startswith("attempts per agent"))
+    assert f"{never:,} tasks cancelled before they started" in gantt.get_title()
+    assert gantt.get_xlim() == pytest.approx((0, snap.t_s)) and snap.t_s >= t["finished_s"].max()
+    grey = plots.STATUS_COLORS["cancelled"]
+    from matplotlib.colors import to_hex
+
+    stopped = int(((t["status"] == "cancelled") & t["started_s"].notna()).sum())
+    assert sum(to_hex(p.get_facecolor()) == grey for p in gantt.patches) == stopped  # stopped while running: grey

@@ -24,7 +24,6 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis.figures import RunFigures, run_figures
 from ..analysis.limits import capacities
 from ..model import FAILURE_STATES, TERMINAL_STATES
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
@@ -33,6 +32,7 @@ from ..store.runs import load_run
 from .comparisons import comparison_html, comparison_running, latest_comparison
 from .widgets.polling import DRAW_SHARE, Polling
 from .widgets.render import View, W, figure_png, hidden_image, show_png
+from .widgets.runview import Snapshot, draw_run
 from .widgets.tables import resources_html
 
 __all__ = ["QUIET_S", "STORE_ENV", "Dashboard", "latest_comparison"]
@@ -111,30 +111,6 @@ class _Run:
         return "interrupted" if quiet > max(QUIET_S, 3 * float(every)) else "running"
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """One run at one moment: a record of the rows read so far, its figures
-    (:func:`swarmlab.analysis.figures.run_figures`, as for a saved run) and ``t_s``, the
-    latest time those rows reach (a finish, a start or a resource sample). A view of a
-    run draws its counts and every chart from one snapshot, the charts up to ``t_s``, so
-    what it says and what it draws never come from different moments."""
-
-    record: RunRecord
-    figures: RunFigures
-    t_s: float
-    lines: int = -1  # the journal lines it was taken from (-1: a saved run)
-
-    @classmethod
-    def of(cls, record: RunRecord, lines: int = -1) -> Snapshot:
-        t = record.tasks
-        times = [t["finished_s"].max(), t["started_s"].max()]
-        r = record.resources
-        if len(r) and "t_s" in r.columns:
-            times.append(r["t_s"].max())
-        t_s = max((float(x) for x in times if x == x), default=0.0)
-        return cls(record, run_figures(record), t_s, lines)
-
-
 def _saved_snapshot(folder: Path, meta: dict[str, Any]) -> Snapshot:
     """A saved run's snapshot for the table, from the columns of its tasks frame the
     figures read (the view of the run loads it whole when it is shown)."""
@@ -166,28 +142,6 @@ def _describe(meta: dict[str, Any], spec: dict[str, Any] | None) -> str:
     return " &middot; ".join(parts)
 
 
-def _no_start_words(meta: dict[str, Any], running: bool) -> str:
-    """Why a run shows no attempt yet, in words."""
-    if not running:
-        return "no attempt ran"
-    if meta.get("mode") in ("process", "hybrid", "dask"):
-        return f"no task has started yet: the {meta['mode']} workers are starting"
-    return "no task has started yet"
-
-
-def _no_sample_words(snap: Snapshot, running: bool) -> str:
-    """Why a run shows no resource sample, in words."""
-    meta = snap.record.meta
-    if meta.get("clock") == "virtual":
-        return "a simulated run has no resource samples (virtual time)"
-    every = (meta.get("limits") or {}).get("monitoring_interval")
-    each = f"one every {every:g} s" if isinstance(every, (int, float)) else "one per sampling interval"
-    if running:
-        return f"no resource sample yet ({each})"
-    return (f"no resource sample: the run took {snap.figures.makespan_s:.2g} s, "
-            f"less than its sampling interval ({each})")
-
-
 def setup_name(meta: dict[str, Any]) -> str:
     """A run's set-up as the runs table names it: the baseline as such, else its algorithm
     and, where the run's set-up label says more (the panel's workload, mode and limits; a
@@ -198,42 +152,6 @@ def setup_name(meta: dict[str, Any]) -> str:
     if not label or algorithm in str(label):
         return str(label or algorithm)
     return f"{algorithm} ({label})"
-
-
-def _draw_run(fig: Any, snap: Snapshot, running: bool) -> None:
-    """Throughput and resources side by side, the Gantt chart (binned at scale) below,
-    all from ``snap`` and over the same time, 0 to ``snap.t_s``."""
-    from ..analysis import plots
-
-    axes = fig.subplot_mosaic([["throughput", "resources"], ["gantt", "gantt"]], height_ratios=(1, 1.25))
-    tasks, resources, f = snap.record.tasks, snap.record.resources, snap.figures
-    end = snap.t_s if snap.t_s > 0 else 1.0
-
-    def blank(ax: Any, title: str, text: str) -> None:
-        ax.set_title(title)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555", wrap=True)
-
-    if f.completed:
-        plots.throughput(tasks, ax=axes["throughput"], bin_s=plots.bin_width(end), until_s=end)
-        axes["throughput"].set_xlim(0, end)
-    elif f.attempts or f.running:
-        blank(axes["throughput"], "throughput", f"{f.running} running, none completed yet" if running
-              else "no task completed")
-    else:
-        blank(axes["throughput"], "throughput", _no_start_words(snap.record.meta, running))
-    if len(resources) and "cpu_pct" in resources.columns:
-        plots.resources(resources, ax=axes["resources"])
-        axes["resources"].set_xlim(0, end)
-    else:
-        blank(axes["resources"], "resources", _no_sample_words(snap, running))
-    if tasks["started_s"].notna().any():
-        plots.gantt(tasks, ax=axes["gantt"])
-        axes["gantt"].set_xlim(0, end)
-    else:
-        blank(axes["gantt"], "attempts per agent", _no_start_words(snap.record.meta, running)
-              if not f.n_ended else "no attempt ran (every task ended before it started)")
 
 
 def _resource_table(record: RunRecord) -> pd.DataFrame:
@@ -468,7 +386,7 @@ class Dashboard(View, Polling):
         self.snapshot = snap
         self._show_counts(snap, status)
         self.resources.value = resources_html(_resource_table(snap.record)) if capacities(snap.record.meta) else ""
-        show_png(self.chart, figure_png(lambda fig: _draw_run(fig, snap, status == "running"), (12, 6.5)))
+        show_png(self.chart, figure_png(lambda fig: draw_run(fig, snap, status == "running"), (12, 6.5)))
         run.drawn_lines, shown.last_plot, shown.status = lines, now, status
         shown.draw_s = time.perf_counter() - t0
 
