@@ -57,6 +57,13 @@ def test_the_counts_and_every_chart_come_from_one_snapshot_over_the_same_time(tm
     snap, fig = seen[-1]
     assert _counts(dash) == (2, 4, pytest.approx(2.0)) and snap.figures.n_ended == 2 and snap.t_s == 2.0
     assert snap.figures.makespan_s == pytest.approx(1.3)  # the sample after the last finish is no run time
+    # the run ends: its last rows are drawn, however long its snapshots took to take
+    dash.runs["live"]._cost = 1e9
+    _journal(store, "live", _att("t2", 1.3, 1.5), _ev(4, 1.5, "completed", "t2"), _att("t3", 1.3, 1.6),
+             _ev(5, 1.6, "completed", "t3"), {"type": "end", "status": "complete"})
+    dash._shown.last_plot = -1e9
+    dash.refresh()
+    assert _counts(dash)[:2] == (4, 4) and seen[-1][0].figures.n_ended == 4
 
 
 def test_another_run_picked_shows_nothing_of_the_last_one(tmp_path, monkeypatch):

@@ -155,6 +155,7 @@ def _summary_html(summary: pd.DataFrame) -> str:
     t = s.pivot_table(index=keys, columns="metric", values="text", aggfunc="first", sort=False)
     order = {m: i for i, m in enumerate(shown)}
     t = t[sorted(t.columns, key=lambda c: (order.get(c, len(order)), c))]
+    t.columns.name = None  # (else an empty "metric" heading over the set-ups)
     return "<p>mean [95% CI] over the repeats</p>" + t.reset_index().to_html(
         escape=True, border=0, index=False, classes="swarmlab-comparison")
 

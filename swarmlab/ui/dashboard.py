@@ -49,6 +49,15 @@ QUIET_S = 10.0
 MAX_ROWS = 40
 #: The recent throughput is measured over this much of the run's latest time.
 RATE_WINDOW_S = 5.0
+#: The Voilà page's own style: its template scrolls a fixed-height panel inside the page
+#: (thousands of pixels tall, with a scroll bar of its own); this lets the page scroll
+#: instead. Only the served page takes it (:meth:`Dashboard.from_env`): in JupyterLab the
+#: same ids are the lab's own shell.
+_PAGE_STYLE = """<style>
+html { overflow: auto !important; height: auto !important; }
+body { overflow: visible !important; height: auto !important; }
+#main, #jp-main-content-panel, #rendered_cells { overflow: visible !important; contain: none !important; }
+</style>"""
 _AUTO = ""
 _PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG file
 _AUTO_LABEL = "the newest run (running ones first)"
@@ -87,7 +96,8 @@ class _Run:
         p = self.progress
         if p is not None and (p.meta or p.lines):
             snap, now = self._snapshot, time.monotonic()
-            if snap is None or (snap.lines != p.lines and now - self._taken >= DRAW_SHARE * self._cost):
+            over = p.end_status is not None  # its last rows: taken at once
+            if snap is None or (snap.lines != p.lines and (over or now - self._taken >= DRAW_SHARE * self._cost)):
                 self._snapshot = Snapshot.of(p.record(), p.lines)
                 self._taken, self._cost = now, time.monotonic() - now
         elif self.counts is not None:
@@ -223,8 +233,11 @@ class Dashboard(View, Polling):
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Dashboard:
-        """The dashboard of the store named by :data:`STORE_ENV` (default ``data/runs``)."""
-        return cls(os.environ.get(STORE_ENV, "data/runs"), **kwargs)
+        """The dashboard of the store named by :data:`STORE_ENV` (default ``data/runs``), as
+        the page served by Voilà shows it: the page itself scrolls (:data:`_PAGE_STYLE`)."""
+        dash = cls(os.environ.get(STORE_ENV, "data/runs"), **kwargs)
+        dash.widget.children = (W.HTML(_PAGE_STYLE), *dash.widget.children)
+        return dash
 
     # ------------------------------------------------------------------ polling
     def poll(self) -> float:
@@ -387,7 +400,8 @@ class Dashboard(View, Polling):
         self._show_counts(snap, status)
         self.resources.value = resources_html(_resource_table(snap.record)) if capacities(snap.record.meta) else ""
         show_png(self.chart, figure_png(lambda fig: draw_run(fig, snap, status == "running"), (12, 6.5)))
-        run.drawn_lines, shown.last_plot, shown.status = lines, now, status
+        # the lines the snapshot holds (it may be older than what was read): drawn again once newer
+        run.drawn_lines, shown.last_plot, shown.status = (snap.lines if p is not None else lines), now, status
         shown.draw_s = time.perf_counter() - t0
 
     def _show_counts(self, snap: Snapshot, status: str) -> None:
