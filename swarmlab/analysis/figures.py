@@ -126,14 +126,14 @@ def run_figures(record: RunRecord) -> RunFigures:
     last = t.loc[~t["task_id"].duplicated(keep="last")]
     counted = bool(record.meta.get("events"))  # counted per bucket: no task ids, and the run is over
     ev = record.events
-    kinds = ev["event"].astype(str)
+    kinds = ev["event"]  # categorical: compared by code, not as a million strings
     retried = 0 if counted else int((kinds == "retried").sum())
     if retried:  # a task whose last end-or-retry event is a retry has not ended
         ends = ev.loc[kinds.isin((*TERMINAL_STATES, "retried")), ["task_id", "event"]]
         ends = ends.loc[~ends["task_id"].duplicated(keep="last")]
-        again = ends.loc[ends["event"].astype(str) == "retried", "task_id"]
+        again = ends.loc[ends["event"] == "retried", "task_id"]
         last = last.loc[~last["task_id"].isin(again)]
-    counts = last["status"].astype(str).value_counts()
+    counts = last["status"].value_counts()
     ended = {state: int(counts.get(state, 0)) for state in TERMINAL_STATES}
     ran = int(t["started_s"].notna().sum())
     started = ran if counted else int((kinds == "started").sum())
