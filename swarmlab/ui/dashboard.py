@@ -88,16 +88,18 @@ class _Run:
     _taken: float = -1e9  # when the snapshot was taken (time.monotonic) and what it cost
     _cost: float = 0.0
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self, fresh: bool = False) -> Snapshot | None:
         """The run as read so far (a followed run's rows, or its saved frames): what the
         table and the view of the run show. Taken again when something new was read, but
-        no sooner than :data:`DRAW_SHARE` times what the last one cost (a big run's
-        figures cost a while: the page keeps most of its time for reading)."""
+        for the table no sooner than :data:`DRAW_SHARE` times what the last one cost (a
+        big run's figures cost a while: the page keeps most of its time for reading);
+        ``fresh`` (the view of the run, itself drawn no more often than that) or a run
+        whose journal has ended: at once."""
         p = self.progress
         if p is not None and (p.meta or p.lines):
             snap, now = self._snapshot, time.monotonic()
-            over = p.end_status is not None  # its last rows: taken at once
-            if snap is None or (snap.lines != p.lines and (over or now - self._taken >= DRAW_SHARE * self._cost)):
+            soon = fresh or p.end_status is not None or now - self._taken >= DRAW_SHARE * self._cost
+            if snap is None or (snap.lines != p.lines and soon):
                 self._snapshot = Snapshot.of(p.record(), p.lines)
                 self._taken, self._cost = now, time.monotonic() - now
         elif self.counts is not None:
@@ -250,8 +252,8 @@ class Dashboard(View, Polling):
         journal has more to read than one look takes."""
         try:
             behind = self._look()
-            self._show_table()
             self._show_run()
+            self._show_table()  # after the run on show was drawn: its row is that same snapshot
             self._show_comparison()
             self.message.value = ""
         except Exception as exc:  # noqa: BLE001 - the page has no caller to raise to: say it, go on
@@ -308,6 +310,8 @@ class Dashboard(View, Polling):
         rows = []
         for rid, run in ordered[:MAX_ROWS]:
             status, meta, snap = run.status(now), run.meta, run.snapshot()
+            if rid == self._shown.run_id and self.snapshot is not None:
+                snap = self.snapshot  # the run on show: its row says what its view says
             spec = run.progress.spec if run.progress is not None else None
             wl = meta.get("workload") or (spec or {}).get("name") or ""
             started = str(meta.get("started_utc") or "")[:19].replace("T", " ")
@@ -347,12 +351,14 @@ class Dashboard(View, Polling):
         run = self.runs.get(rid) if rid is not None else None
         shown = self._shown
         if run is None:
+            self.snapshot = None
             self.details.value = "<p>no run to show yet</p>"
             self.counts.value = ""
             show_png(self.chart, None)
             return
         if rid != shown.run_id:  # another run: nothing of the last one stays on show
             self._shown = shown = _Shown(run_id=rid)
+            self.snapshot = None
             self.counts.value, self.resources.value = "", ""
             show_png(self.chart, None)
         now = time.time()
@@ -389,7 +395,7 @@ class Dashboard(View, Polling):
             return  # drawn again at a later look (the poller goes on looking)
         t0 = time.perf_counter()
         if p is not None:
-            snap = run.snapshot()
+            snap = run.snapshot(fresh=True)
         else:
             if shown.record is None:
                 shown.record = Snapshot.of(load_run(run.folder.path))
