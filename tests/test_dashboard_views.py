@@ -50,8 +50,7 @@ def test_the_counts_and_every_chart_come_from_one_snapshot_over_the_same_time(tm
              {"type": "resource", "row": [2.0] + [0.0] * 13 + [0, 0, False, None, None]})
     dash.refresh()
     assert len(seen) == 1 and _counts(dash)[0] == 1 and dash.snapshot is snap
-    assert dash.runs["live"].snapshot().figures.n_ended == 2  # (read, but not on show yet)
-    assert "<td class='num ended'>1/4</td>" in dash.table.value  # the run's row says what its view says
+    assert dash.runs["live"].snapshot().figures.n_ended == 2  # (the table, a view of its own, is newer)
     # the next drawing takes the counts along with it
     dash._shown.last_plot = -1e9
     dash.refresh()

@@ -252,8 +252,8 @@ class Dashboard(View, Polling):
         journal has more to read than one look takes."""
         try:
             behind = self._look()
+            self._show_table()
             self._show_run()
-            self._show_table()  # after the run on show was drawn: its row is that same snapshot
             self._show_comparison()
             self.message.value = ""
         except Exception as exc:  # noqa: BLE001 - the page has no caller to raise to: say it, go on
@@ -310,8 +310,6 @@ class Dashboard(View, Polling):
         rows = []
         for rid, run in ordered[:MAX_ROWS]:
             status, meta, snap = run.status(now), run.meta, run.snapshot()
-            if rid == self._shown.run_id and self.snapshot is not None:
-                snap = self.snapshot  # the run on show: its row says what its view says
             spec = run.progress.spec if run.progress is not None else None
             wl = meta.get("workload") or (spec or {}).get("name") or ""
             started = str(meta.get("started_utc") or "")[:19].replace("T", " ")
