@@ -18,7 +18,7 @@ from typing import Any
 
 from ._harness import Row, Settings, Stopwatch, render_table
 from .core import BENCHMARKS as CORE
-from .dashboard import follow_rate
+from .dashboard import follow_rate, stop_latency
 from .dask_bench import dask_overhead
 from .llm_fidelity import llm_swarm_fidelity
 from .orchestration import orchestration_overhead
@@ -35,7 +35,8 @@ BENCHMARKS = {**CORE, "decision_rate": decision_rate, "scheduling_quality": sche
               "llm_swarm_fidelity": llm_swarm_fidelity, "acquire_overhead": acquire_overhead,
               "replay_fidelity": replay_fidelity, "dask_overhead": dask_overhead, "soak": soak,
               "long_run_memory": long_run_memory,
-              "workflow_quality": workflow_quality, "learned_gap": learned_gap, "follow_rate": follow_rate}
+              "workflow_quality": workflow_quality, "learned_gap": learned_gap, "follow_rate": follow_rate,
+              "stop_latency": stop_latency}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

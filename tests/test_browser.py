@@ -224,11 +224,12 @@ def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
             try:
                 page.goto(url)
                 expect(page.get_by_text("0 runs: no run yet")).to_be_visible(timeout=90_000)
-                with open(tmp_path / "compare.log", "wb") as log:
+                with open(tmp_path / "compare.log", "wb") as log, open(tmp_path / "compare.out", "wb") as said:
                     compare = subprocess.Popen(
                         [sys.executable, "-m", "swarmlab", "compare", "--workload", "cpu", "--tasks",
                          str(DASHBOARD_TASKS), "--algorithms", "round_robin,least_loaded", "--mode", "thread",
-                         "--repeats", "1", "--out", str(out)], env=_env(), stdout=subprocess.DEVNULL, stderr=log,
+                         "--repeats", "1", "--out", str(out)], env=_env(),
+                        stdout=said, stderr=log,
                         start_new_session=True)
                 # the first journaled run appears while it runs, and its counts grow
                 running = page.locator("table.swarmlab-runs tr[data-status='running']").first
@@ -247,6 +248,9 @@ def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
                     time.sleep(0.1)
                 below = [d for d in seen if d < DASHBOARD_TASKS]
                 assert len(below) >= 2 and below == sorted(below), seen
+                # the comparison running now is named by what it runs, before any summary exists
+                expect(page.locator(".comparison-running")).to_contain_text(
+                    f"comparison running now: workload cpu × {DASHBOARD_TASKS}", timeout=30_000)
                 page.screenshot(path=str(shots / "dashboard_running.png"), full_page=True)
                 # it finishes with every task ended, and the comparison is shown once written
                 row = page.locator(f"tr[data-run='{run_id}']")
@@ -257,11 +261,28 @@ def test_dashboard_follows_a_comparison_run_by_run_in_a_real_browser(tmp_path):
                 expect(table).to_be_visible(timeout=60_000)
                 for alg in ("round_robin", "least_loaded"):
                     expect(table).to_contain_text(alg)
+                # its verdicts are the sentences the command prints, not raw rows
+                printed = [line.strip() for line in (tmp_path / "compare.out").read_text().splitlines()
+                           if "makespan" in line and (" vs " in line or "significant" in line)]
+                verdicts = page.locator("ul.swarmlab-verdicts li")
+                assert printed, (tmp_path / "compare.out").read_text()
+                expect(verdicts).to_have_text(printed)
+                expect(page.get_by_text("p_adjusted")).to_have_count(0)
+                expect(page.locator(".comparison-running")).to_have_count(0)
                 expect(page.locator("tr[data-status='finished']")).to_have_count(4, timeout=30_000)  # + the baseline, first and last
                 expect(page.locator("tr[data-status='running']")).to_have_count(0)
                 # the run's chart and the comparison's PNG, both decoded
                 page.wait_for_function("() => document.images.length === 2 && [...document.images].every("
                                        "img => img.complete && img.naturalWidth > 0)", timeout=60_000)
+                # the page scrolls as a page: no panel scrolls inside it, the page holds all of the view
+                inner = page.evaluate("""() => [...document.querySelectorAll('*')].filter(e => {
+                    const s = getComputedStyle(e);
+                    return (s.overflowY == 'auto' || s.overflowY == 'scroll') && e.scrollHeight > e.clientHeight + 1
+                        && e !== document.documentElement && e !== document.body; }).map(e => e.id || e.className)""")
+                bottom, height = page.evaluate("""() => [
+                    document.querySelector('.swarmlab-dash').getBoundingClientRect().bottom + window.scrollY,
+                    document.documentElement.scrollHeight]""")
+                assert inner == [] and 1700 < bottom <= height + 1, (inner, bottom, height)
                 page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
             except BaseException:
                 page.screenshot(path=str(shots / "dashboard_failed.png"), full_page=True)

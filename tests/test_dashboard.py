@@ -61,7 +61,7 @@ def _status(dash: Dashboard) -> dict[str, str]:
 def _show(dash: Dashboard, run_id: str) -> str:
     dash.picker.value = run_id
     dash.refresh()
-    return dash.details.value
+    return dash.details.value + dash.counts.value
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_the_page_reads_on_from_where_it_left_off(store):
     dash.refresh()
     follower = dash.runs["live"].follower
     assert follower.bytes_read == path.stat().st_size  # each byte once, over two looks
-    assert "<b class='ended'>3/3</b>" in _show(dash, "live") and "1 failed" in dash.details.value
+    assert "<b class='ended'>3/3</b>" in _show(dash, "live") and "1 failed" in dash.counts.value
     _journal(store, "live", raw=encode_line({"type": "end", "status": "complete"}).encode())
     dash.refresh()
     assert _status(dash)["live"] == "finished"
@@ -164,8 +164,9 @@ def test_the_latest_comparison_is_shown_with_its_verdicts(tmp_path):
     assert files["summary"].name == "compare-20300102T000000Z.csv" and set(files) == {"summary", "verdicts", "png"}
     dash.refresh()
     text = dash.comparison.value
-    assert "compare-20300102T000000Z" in text and "12 [11, 13]" in text
-    assert "heft throughput_tps verdict" in text and "heft is faster" in text
+    assert "latest comparison: finished 2030-01-02 00:00:00 UTC (compare-20300102T000000Z)" in text
+    assert "12 [11, 13]" in text
+    assert "heft is faster" in text  # a verdicts file of another layout: shown as it is
     assert dash.comparison_png.value == b"" and dash.comparison_png.layout.display == "none"  # not whole yet
     (tmp_path / "compare-20300102T000000Z.png").write_bytes(png)
     dash.refresh()
@@ -217,6 +218,10 @@ def test_dashboard_command_serves_the_page_on_loopback_behind_a_token(store, tmp
         assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening)
     finally:
         stop_group(proc)
+    logged = (tmp_path / "dashboard.log").read_text()
+    # every address the command or Voilà printed is the working one: none masked ("?token=...")
+    urls = re.findall(r"http://\S+", logged + line)
+    assert urls and all(u.endswith(f"?token={token}") for u in urls), logged[-3000:]
 
 
 def test_the_template_notebook_is_shipped_and_skipped_by_the_suite():
@@ -250,7 +255,7 @@ def test_a_run_of_100k_tasks_is_caught_up_look_by_look(tmp_path):
     follower = dash.runs[rec.run_id].follower
     size = journal.path.stat().st_size
     assert looks >= size // MAX_BYTES and follower.bytes_read == size  # bounded looks, each byte once
-    assert "<b class='ended'>100000/100000</b>" in dash.details.value
+    assert "<b class='ended'>100000/100000</b>" in dash.counts.value
     assert dash.chart.value[:4] == b"\x89PNG"
     journal.close()
     dash.refresh()

@@ -12,6 +12,7 @@ import pytest
 import swarmlab as sl
 from swarmlab.events import attempt_row
 from swarmlab import workloads
+from swarmlab.analysis.figures import run_figures
 from swarmlab.events import Recorder
 from swarmlab.store.follow import SHOWN_DAMAGED, JournalFollower, RunProgress, scan_store
 from swarmlab.store.journal import JOURNAL_NAME, Journal, encode_line, read_journal
@@ -113,14 +114,14 @@ def test_a_run_followed_while_it_writes_is_read_whole_and_once_and_never_disturb
     assert follower.lines == len(path.read_bytes().splitlines()) and follower.unfinished == 0
     rec = got["record"]
     assert whole["event"] == [tuple(e) for e in rec.rows("events")]  # the writer lost nothing to its reader
-    # the live counts, once the run ended, are the record's
+    # the live figures, once the run ended, are the record's
     final = Counter(rec.final()["status"].astype(str))
-    assert dict(+progress.ended) == dict(final)
-    assert progress.submitted == 120 and progress.running == 0 and progress.waiting == 0
-    assert progress.retried == Counter(rec.events["event"].astype(str))["retried"] > 0
-    assert len(progress.done_s) == final["completed"]
-    assert list(progress.done_s) == sorted(progress.done_s)
-    assert len(progress.span_start) == int(rec.tasks["started_s"].notna().sum())
+    live = run_figures(progress.record())
+    assert live == run_figures(rec)
+    assert {k: v for k, v in live.ended.items() if v} == dict(final)
+    assert live.tasks == 120 and live.running == 0 and live.waiting == 0
+    assert live.retried == Counter(rec.events["event"].astype(str))["retried"] > 0
+    assert live.attempts == int(rec.tasks["started_s"].notna().sum())
     assert progress.resources and progress.meta["algorithm"] == rec.meta["algorithm"]
 
 
@@ -216,13 +217,11 @@ def test_a_backlog_is_read_in_bounded_looks_and_no_byte_twice(tmp_path):
     assert follower.bytes_read == follower.offset == size  # every byte read once
     again = follower.poll()
     assert not again and follower.bytes_read == size  # nothing new: nothing read
-    assert progress.submitted == 5000 and progress.ended["completed"] == 5000
-    assert progress.running == progress.waiting == 0 and progress.end_status == "complete"
-    assert sorted(progress.lanes) == sorted(rec.tasks["agent_id"].astype(str).unique())
-    finished = rec.tasks["finished_s"]
-    span = finished.max()
-    assert progress.rate(window_s=span + 1) == pytest.approx(5000 / span)  # the whole run
-    assert progress.rate(window_s=span / 4) == pytest.approx((finished >= span - span / 4).sum() / (span / 4))
+    live = run_figures(progress.record())
+    assert live.tasks == 5000 and live.completed == 5000 and live == run_figures(rec)
+    assert live.running == live.waiting == 0 and progress.end_status == "complete"
+    assert progress.record().tasks["agent_id"].astype(str).tolist() == rec.tasks["agent_id"].astype(str).tolist()
+    assert live.throughput_tps == pytest.approx(5000 / rec.tasks["finished_s"].max())  # the whole run
 
 
 def test_a_replaced_or_truncated_journal_is_read_again_from_its_start(tmp_path):
@@ -247,16 +246,17 @@ def test_retried_failures_are_not_counted_as_ended_and_throttled_spans_are_paire
     from swarmlab.store.follow import Appended
 
     progress.feed(Appended(
-        task=[("t1", None, None, [], []), ("t2", None, None, [], [])],
+        task=[("t1", None, None, [], [], "default"), ("t2", None, None, [], [], "default")],
         attempt=[_attempt("t1", "failed", 0.0, 1.0)["row"], _attempt("t2", "completed", 0.5, 1.5)["row"]],
         event=[tuple(_event(*x)["row"]) for x in [
             (0, 0.0, "started", "t1"), (1, 0.2, "throttled"), (2, 0.5, "started", "t2"), (3, 0.9, "resumed"),
             (4, 1.0, "failed", "t1"), (5, 1.0, "retried", "t1"), (6, 1.5, "completed", "t2"),
             (7, 1.6, "throttled")]]))
-    assert dict(+progress.ended) == {"completed": 1} and progress.retried == 1
-    assert progress.running == 0 and progress.waiting == 1  # t1 waits for its second attempt
-    assert progress.throttled == [[0.2, 0.9], [1.6, None]] and progress.last_t == 1.6
-    assert list(progress.done_s) == [1.5] and progress.span_status == ["failed", "completed"]
+    f = run_figures(progress.record())
+    assert {k: v for k, v in f.ended.items() if v} == {"completed": 1} and f.retried == 1
+    assert f.running == 0 and f.waiting == 1  # t1 waits for its second attempt
+    assert progress.throttled == [[0.2, 0.9], [1.6, None]]
+    assert (f.first_s, f.last_s) == (0.0, 1.5)  # a throttled event after the last finish is not the run's time
 
 
 def test_scan_store_lists_the_run_folders_with_a_journal_or_a_saved_run(tmp_path):
@@ -280,3 +280,51 @@ def test_a_line_longer_than_max_bytes_is_put_together_over_several_looks(tmp_pat
     batches = _drain(follower)
     assert len(batches) > 30 and [e[3] for e in _rows(batches, "event")] == ["t" * 500]
     assert follower.bytes_read == path.stat().st_size and not any(b.damaged for b in batches)
+
+
+# ------------------------------------------------------------------ one set of figures, live or saved
+
+def _journaled(folder: Path, n: int, seed: int, fail_every: int) -> Path:
+    """A simulated run with failures, retries and upstream failures, written as a journal."""
+    tasks = [sl.Task(None, id=f"t{i}", estimate_s=0.1 + (i * 7919 + seed) % 13 / 10, max_retries=i % 2,
+                     dependencies=[f"t{i - 3}"] if i >= 3 and i % 4 == 0 else ()) for i in range(n)]
+
+    def failures(task, attempt):
+        k = int(task.id[1:])
+        return RuntimeError("flaky") if (k + seed) % fail_every == 0 and attempt == 1 else None
+
+    rec = sl.simulate(tasks, [sl.Agent(f"a{i}") for i in range(3)], seed=seed, failures=failures)
+    recorder = Recorder(rec.run_id)
+    for name in ("task_info", "attempts", "events"):
+        getattr(recorder, name).extend(rec.rows(name))
+    Journal(folder, recorder, rec.meta, None).close()
+    return folder / JOURNAL_NAME
+
+
+def test_live_figures_equal_the_saved_records_at_every_cut(tmp_path_factory):
+    from hypothesis import given, settings, strategies as st
+
+    from swarmlab.analysis.figures import summary
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(n=st.integers(1, 30), seed=st.integers(0, 50), fail_every=st.integers(2, 6),
+           cut=st.floats(0, 1), tear=st.integers(0, 40), chunk=st.integers(200, 5000))
+    def check(n, seed, fail_every, cut, tear, chunk):
+        path = _journaled(tmp_path_factory.mktemp("run"), n, seed, fail_every)
+        data = path.read_bytes()
+        lines = data.splitlines(keepends=True)
+        keep = max(1, int(cut * len(lines)))  # the header and what followed it, then a torn line
+        path.write_bytes(b"".join(lines[:keep]) + (lines[keep][:tear] if keep < len(lines) else b""))
+        follower, progress = JournalFollower(path, max_bytes=chunk), RunProgress()
+        _drain(follower, progress)  # read in looks of `chunk` bytes, as a live view reads
+        saved = read_journal(path)  # what resume (and a reload) reads at this cut
+        record = sl.RunRecord(dict(saved["header"]["meta"], run_id="r"), saved["event"], saved["attempt"],
+                              task_info=saved["task"])
+        live, kept = run_figures(progress.record()), run_figures(record)
+        assert live == kept
+        row = summary([record]).iloc[0]
+        assert row["tasks"] == kept.tasks and row["completed"] == kept.completed
+        assert row["makespan_s"] == pytest.approx(kept.makespan_s)
+        assert kept.n_ended + kept.running + kept.waiting == kept.tasks
+
+    check()

@@ -91,6 +91,8 @@ def test_stop_ends_every_task_once_and_leaves_the_run_out_of_the_comparison(tmp_
         await until(lambda: panel.monitor.executor() is not None
                      and panel.monitor.executor().get_metrics().tasks_completed >= 5)
         panel.stop_button.click()
+        # said in the click handler itself, before the loop runs anything else
+        assert "stopping" in panel.status.value and panel.monitor.stats.value.endswith("(stopping)")
         await panel.wait()
 
     run(main())
@@ -109,6 +111,10 @@ def test_stop_ends_every_task_once_and_leaves_the_run_out_of_the_comparison(tmp_
     assert bar.description == f"{cancelled} cancelled"
     assert f"(stopped, {cancelled} cancelled)" in panel.monitor.stats.value
     assert panel.run_progress.bar_style == "warning"
+    # the counts and the chart on show are the stopped run's, over all of it
+    snap = panel.monitor.snapshot
+    assert snap.record.run_id == rec.run_id and snap.figures.ended["cancelled"] == cancelled
+    assert snap.t_s >= rec.tasks["finished_s"].max() and f"<b>400/400</b>" in panel.monitor.stats.value
 
 
 def test_bad_input_is_named_at_the_boundary(tmp_path):

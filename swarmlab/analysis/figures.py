@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -10,10 +11,11 @@ from ..errors import ConfigError
 from ..model import TERMINAL_STATES, TaskStatus
 from ..scheduling.dag import critical_path
 from ..scope import BUILT_IN_COLUMNS, RESERVED
+from ..events import TASK_INFO
 from ..store.records import RunRecord, event_count
 from .limits import capacities, describe_limit, limit_bounds
 
-__all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound", "reported_columns", "reported_totals",
+__all__ = ["RunFigures", "run_figures", "summary", "agent_load", "quality", "lower_bound", "name_bound", "reported_columns", "reported_totals",
            "SUMMARY_COLUMNS", "RATE_LIMITED"]
 
 #: Columns of :func:`summary`, one row per run.
@@ -55,8 +57,93 @@ def reported_totals(record: RunRecord) -> dict[str, float]:
     return out
 
 
+def _span(t: pd.DataFrame) -> tuple[float | None, float | None]:
+    """The first submission and the last finish of the attempts in ``t`` (None: none yet)."""
+    first, last = t["submitted_s"].min(), t["finished_s"].max()
+    return (float(first) if first == first else None), (float(last) if last == last else None)
+
+
 def _makespan(t: pd.DataFrame) -> float:
-    return float(t["finished_s"].max() - t["submitted_s"].min()) if len(t) else 0.0
+    """From the first submission to the last finish of the attempts in ``t`` (0 for none)."""
+    first, last = _span(t)
+    return last - first if first is not None and last is not None else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """A run's figures, as :func:`run_figures` computes them from its rows.
+
+    ``tasks``: tasks submitted; ``ended``: tasks by terminal status (every one of
+    :data:`~swarmlab.model.TERMINAL_STATES`, zeros included); ``running``: attempts started
+    and not ended; ``waiting``: the other tasks not ended; ``retried``: attempts that failed
+    and ran again; ``attempts``: attempts that started and ended; ``first_s``/``last_s``:
+    the first submission and the last finish (None before any); ``makespan_s`` the time
+    between them and ``throughput_tps`` completed tasks over it (0 before a task ended).
+    """
+
+    tasks: int
+    ended: dict[str, int]
+    running: int
+    waiting: int
+    retried: int
+    attempts: int
+    first_s: float | None
+    last_s: float | None
+
+    @property
+    def n_ended(self) -> int:
+        return sum(self.ended.values())
+
+    @property
+    def completed(self) -> int:
+        return self.ended[TaskStatus.COMPLETED.value]
+
+    @property
+    def makespan_s(self) -> float:
+        """As :func:`quality` and :func:`agent_load` measure it (0 before a task ended)."""
+        return self.last_s - self.first_s if self.last_s is not None and self.first_s is not None else 0.0
+
+    @property
+    def throughput_tps(self) -> float:
+        span = self.makespan_s
+        return self.completed / span if span > 0 else 0.0
+
+
+def run_figures(record: RunRecord) -> RunFigures:
+    """The figures of ``record`` (:class:`RunFigures`), from its rows alone: the one function
+    a run's figures come from, whether it is finished and saved (:func:`summary`), followed
+    live from its journal (:meth:`swarmlab.store.follow.RunProgress.record`: the dashboard)
+    or running in the panel, so a run shows the same numbers live and after a reload.
+
+    A task has ended with the status of its last attempt row, unless a ``retried`` event
+    came after that attempt's end (it waits to run again); tasks are those submitted
+    (task-info rows) or, for a loaded run that keeps none, those with an attempt row.
+    Running attempts are ``started`` events less attempts that started and ended (0 for a
+    run that counted events, which is over). The makespan runs from the first submission
+    to the last finish, whatever the resource samples say of the time after it.
+    """
+    t = record.tasks
+    last = t.loc[~t["task_id"].duplicated(keep="last")]
+    counted = bool(record.meta.get("events"))  # counted per bucket: no task ids, and the run is over
+    ev = record.events
+    kinds = ev["event"]  # categorical: compared by code, not as a million strings
+    retried = 0 if counted else int((kinds == "retried").sum())
+    if retried:  # a task whose last end-or-retry event is a retry has not ended
+        ends = ev.loc[kinds.isin((*TERMINAL_STATES, "retried")), ["task_id", "event"]]
+        ends = ends.loc[~ends["task_id"].duplicated(keep="last")]
+        again = ends.loc[ends["event"] == "retried", "task_id"]
+        last = last.loc[~last["task_id"].isin(again)]
+    counts = last["status"].value_counts()
+    ended = {state: int(counts.get(state, 0)) for state in TERMINAL_STATES}
+    ran = int(t["started_s"].notna().sum())
+    started = ran if counted else int((kinds == "started").sum())
+    info = record.rows("task_info")
+    submitted = len({r[TASK_INFO.task_id] for r in info}) if isinstance(info, tuple) and info else 0
+    tasks = max(submitted, int(t["task_id"].nunique()))
+    running = max(0, started - ran)
+    first, end = _span(t)
+    return RunFigures(tasks=tasks, ended=ended, running=running, waiting=max(0, tasks - sum(ended.values()) - running),
+                      retried=retried, attempts=ran, first_s=first, last_s=end)
 
 
 def _pool(rec: RunRecord) -> pd.DataFrame:
@@ -186,26 +273,23 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
     extra: dict[str, None] = {}  # reported names in the order first seen
     for rec in records:
         t = rec.tasks
-        final = rec.final()
-        counts = final["status"].value_counts()
+        figures = run_figures(rec)
         ran = t.dropna(subset=["started_s"])
         q = quality(rec)
-        makespan = q["makespan_s"]
+        makespan = figures.makespan_s
         busy = float(ran["run_s"].sum())
         slots = float(_pool(rec)["capacity"].sum()) or 1.0
-        ended = {state: int(counts.get(state, 0)) for state in TERMINAL_STATES}  # tasks by how they ended
-        completed = ended[TaskStatus.COMPLETED.value]
         rows.append({
             "run_id": rec.run_id,
             "clock": rec.meta.get("clock"),
             "mode": rec.meta.get("mode"),
             "algorithm": rec.meta.get("algorithm"),
-            "tasks": len(final),
-            **ended,
+            "tasks": figures.tasks,
+            **figures.ended,
             "attempts": len(ran),
             "stolen": event_count(rec.events, "stolen"),
             "makespan_s": makespan,
-            "throughput_tps": completed / makespan if makespan > 0 else float("nan"),
+            "throughput_tps": figures.throughput_tps if makespan > 0 else float("nan"),
             "mean_wait_s": float(ran["wait_s"].mean()),
             "p50_wait_s": q["p50_wait_s"],
             "p95_wait_s": q["p95_wait_s"],

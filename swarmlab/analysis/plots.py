@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .stats import MetricInfo
 
 __all__ = ["gantt", "busy_share", "throughput", "utilization", "queue_length", "resources", "compare", "load_balance",
-           "compare_figure", "metric_by_setup", "GANTT_COLORS", "STATUS_COLORS", "GANTT_MAX_BARS", "GANTT_MAX_LABELS"]
+           "compare_figure", "metric_by_setup", "bin_width", "GANTT_COLORS", "STATUS_COLORS", "GANTT_MAX_BARS",
+           "GANTT_MAX_LABELS", "THROUGHPUT_BINS"]
 
 #: One colour per task status.
 STATUS_COLORS = {
@@ -159,8 +160,26 @@ def busy_share(lanes, starts, finishes, edges, n_lanes: int):
     return busy
 
 
-def throughput(tasks: pd.DataFrame, *, ax: Axes | None = None, bins: int = 50) -> Axes:
-    """Completed tasks per second over time (by finish time, in ``bins`` bins)."""
+#: Bins a throughput chart aims at over a run: enough to show its shape, few enough that
+#: each holds many tasks (bins of a few ms make a jagged comb of 0s and spikes).
+THROUGHPUT_BINS = 30
+
+
+def bin_width(span_s: float, bins: int = THROUGHPUT_BINS) -> float:
+    """A round bin width (1, 2 or 5 times a power of ten) giving about ``bins`` bins over
+    ``span_s`` seconds: the width a reader can read off the axis."""
+    import math
+
+    raw = max(span_s, 1e-9) / bins
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def throughput(tasks: pd.DataFrame, *, ax: Axes | None = None, bins: int = 50, bin_s: float | None = None,
+               until_s: float | None = None) -> Axes:
+    """Completed tasks per second over time (by finish time), in ``bins`` bins from the
+    first submission to the last finish, or in bins ``bin_s`` seconds wide (see
+    :func:`bin_width`) up to ``until_s`` (default the last finish)."""
     import numpy as np
 
     _need(tasks, ("status", "finished_s"), "throughput")
@@ -168,7 +187,11 @@ def throughput(tasks: pd.DataFrame, *, ax: Axes | None = None, bins: int = 50) -
     ax = _ax(ax)
     if len(done):
         start = float(tasks["submitted_s"].min()) if "submitted_s" in tasks else 0.0
-        edges = np.linspace(start, done.max() if done.max() > start else start + 1, bins + 1)
+        end = max(done.max(), until_s or 0.0)
+        if bin_s is not None:
+            edges = start + bin_s * np.arange(max(1, int(np.ceil((end - start) / bin_s))) + 1)
+        else:
+            edges = np.linspace(start, end if end > start else start + 1, bins + 1)
         counts, _ = np.histogram(done, edges)
         ax.step(edges[:-1], counts / np.diff(edges), where="post", label="completed per second")
     ax.set_xlabel("t_s")
@@ -276,14 +299,26 @@ def resources(resources: pd.DataFrame, *, ax: Axes | None = None,
                        label=f"cpu limit ({cpu:g}% of {n} cores)")
         if memory is not None:
             mem.axhline(memory, color="#636363", linestyle=":", lw=1.5, label=f"memory limit ({memory:g} MB)")
-    for axis in (ax, mem):
-        axis.ticklabel_format(axis="y", useOffset=False)
     if "throttled" in r.columns and len(r):
         flags = r["throttled"].astype(bool).tolist()
         times = r["t_s"].tolist()
         for i, on in enumerate(flags):
             if on:
                 ax.axvspan(times[i - 1] if i else times[i], times[i], color="#fdae6b", alpha=0.3, lw=0)
+    # from 0, without offset text ("+2.577e2" over ticks 0.003-0.007 when memory barely
+    # moves), high enough to show every reading and any limit line drawn
+    tops_mb = [1.0] + [line.get_ydata()[0] * 1.05 for line in mem.lines[1:]]
+    tops_cpu = [100.0] + [line.get_ydata()[0] * 1.05 for line in ax.lines if "limit" in line.get_label()]
+    if r["rss_mb"].notna().any():
+        tops_mb.append(float(r["rss_mb"].max()) * 1.15)
+    if r["cpu_pct"].notna().any():
+        tops_cpu.append(float(r["cpu_pct"].max()) * 1.15)
+    top_mb, top_cpu = max(tops_mb), max(tops_cpu)
+    mem.set_ylim(0, top_mb)
+    ax.set_ylim(0, top_cpu)
+    for a in (ax, mem):
+        a.ticklabel_format(axis="y", useOffset=False, style="plain")
+    ax.ticklabel_format(axis="x", useOffset=False, style="plain")
     lines = ax.get_legend_handles_labels()
     more = mem.get_legend_handles_labels()
     handles = lines[0] + more[0]

@@ -8,12 +8,12 @@ it never waits and never sees a reader. A line that fails its check is reported 
 damaged (its number and first bytes), never raised; an unfinished last line is left for
 the next look.
 
-:class:`RunProgress` folds what a follower returns into what a live view shows, one row at
-a time: tasks ended (by status), running and waiting; finish times (throughput over time);
-attempt spans (the Gantt chart); resource samples and throttled spans; the header's meta
-(algorithm, mode, limits). :func:`scan_store` lists a store's run folders.
+:class:`RunProgress` keeps what a follower returns as the rows of a run record, so a live
+view computes its figures from them with the very function that computes a saved run's
+(:func:`swarmlab.analysis.figures.run_figures`); it keeps the header's meta (algorithm, mode,
+limits) and the throttled spans. :func:`scan_store` lists a store's run folders.
 
-Standard library only: the dashboard's page (:mod:`swarmlab.ui.dashboard`) draws from these.
+The dashboard's page (:mod:`swarmlab.ui.dashboard`) draws from these.
 """
 
 from __future__ import annotations
@@ -21,20 +21,18 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from array import array
-from bisect import bisect_left
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..checks import positive_int
-from ..events import ATTEMPT, EVENT, RESOURCE
+from ..events import EVENT, RESOURCE, RESOURCE_FIELDS
 from ..model import TERMINAL_STATES
 from .journal import CRC_MARK, JOURNAL_NAME, ROW_SCHEMAS, decode_line, legacy_task_row
+from .records import RunRecord
 
 __all__ = ["JournalFollower", "Appended", "DamagedLine", "RunProgress", "RunFolder", "scan_store",
-           "MAX_BYTES", "SHOWN_DAMAGED"]
+           "MAX_BYTES", "SHOWN_DAMAGED", "KEPT_EVENTS"]
 
 #: What one look reads at most: about 6,000 lines, parsed in a few tens of milliseconds,
 #: so a view that follows many runs stays responsive while it catches up with a backlog.
@@ -43,7 +41,6 @@ MAX_BYTES = 1 << 20
 SHOWN_DAMAGED = 20
 #: The first bytes of a damaged line kept to show it.
 _SHOWN_BYTES = 80
-_TERMINAL = frozenset(TERMINAL_STATES)  # a set: looked up once per event
 _ROW_LEN = {kind: len(schema) for kind, schema in ROW_SCHEMAS.items()}
 
 
@@ -228,60 +225,34 @@ class RunProgress:
     """One run as its journal tells it so far, updated by :meth:`feed` in time
     proportional to what was appended.
 
-    ``ended`` counts tasks by terminal status; an attempt that failed and was retried
-    is taken back when its ``retried`` event comes. ``running`` = attempts started less
-    those that ended; ``waiting`` = submitted less ended less running. ``done_s`` holds
-    the completed attempts' finish times (in finish order); ``spans`` the lane, start,
-    finish and status of every attempt that ran; ``resources`` the samples;
-    ``throttled`` the spans in which admission was throttled ``(start, end or None)``.
-    A run with limits (its header's meta names pools, rates or agents holding resources)
-    also keeps, in ``limit_rows``, the task-info and attempt rows and its ``held`` and
-    ``started`` events: what :func:`swarmlab.analysis.limits.resource_table` reads (None
-    for a run without limits, which keeps nothing more).
+    It keeps rows, not figures: the task-info and attempt rows, the events a run's figures
+    and its resource table read (:data:`KEPT_EVENTS`: starts, ends, retries, waits for
+    units, throttling) and the resource samples; :meth:`record` makes a
+    :class:`~swarmlab.store.records.RunRecord` of them, from which every view computes
+    its figures with :func:`swarmlab.analysis.figures.run_figures`, the one function a
+    saved run's figures come from too (so a run reads the same live and after a reload).
+    ``throttled`` holds the spans in which admission was throttled ``(start, end or None)``;
+    ``meta`` and ``spec`` the header's (with the labels a comparison journaled).
     """
 
     def __init__(self, run_id: str = "") -> None:
         self.run_id = run_id
         self.meta: dict[str, Any] = {}
         self.spec: dict[str, Any] | None = None
-        self.submitted = 0
-        self.started = 0  # attempts started
-        self.ran = 0  # attempts that started and ended
-        self.ended: Counter[str] = Counter()
-        self.retried = 0
-        self._maybe_retried: dict[str, str] = {}  # task id -> its last terminal event other than completed
-        self.done_s = array("d")
-        self.lanes: dict[str, int] = {}
-        self.span_lane, self.span_start, self.span_end = array("l"), array("d"), array("d")
-        self.span_status: list[str] = []
+        self.task_info: list[tuple] = []
+        self.attempts: list[tuple] = []
+        self.events: list[tuple] = []  # of the kinds in KEPT_EVENTS only
         self.resources: list[tuple] = []
         self.throttled: list[list] = []
-        self.last_t = 0.0
         self.damaged: list[DamagedLine] = []
         self.n_damaged = 0
         self.end_status: str | None = None
         self.lines = 0
-        self.limit_rows: dict[str, list[tuple]] | None = None
 
-    @property
-    def n_ended(self) -> int:
-        return sum(self.ended.values())
-
-    @property
-    def running(self) -> int:
-        return max(0, self.started - self.ran)
-
-    @property
-    def waiting(self) -> int:
-        return max(0, self.submitted - self.n_ended - self.running)
-
-    def rate(self, window_s: float) -> float:
-        """Tasks completed per second over the last ``window_s`` seconds of the run."""
-        if self.last_t <= 0:
-            return 0.0
-        since = max(0.0, self.last_t - window_s)
-        n = len(self.done_s) - bisect_left(self.done_s, since)
-        return n / (self.last_t - since)
+    def record(self) -> RunRecord:
+        """What was read so far as a record (a snapshot: later looks do not change it)."""
+        return RunRecord(dict(self.meta, run_id=self.run_id), list(self.events), list(self.attempts),
+                         list(self.resources), RESOURCE_FIELDS, list(self.task_info))
 
     def feed(self, rows: Appended) -> None:
         """Fold in what a :class:`JournalFollower` returned."""
@@ -295,72 +266,29 @@ class RunProgress:
             if isinstance(labels, dict):  # what a comparison made the run (a baseline is one while it runs)
                 self.meta.update(labels)
             self.run_id = self.run_id or str(rows.header.get("run_id"))
-            if _has_limits(self.meta):
-                self.limit_rows = {"task_info": [], "attempts": [], "events": []}
         if rows.end is not None:
             self.end_status = str(rows.end["status"])
         self.n_damaged += len(rows.damaged)
         self.damaged.extend(rows.damaged[: max(0, SHOWN_DAMAGED - len(self.damaged))])
-        self.submitted += len(rows.task)
-        status, agent, started, finished = ATTEMPT.status, ATTEMPT.agent_id, ATTEMPT.started_s, ATTEMPT.finished_s
-        for a in rows.attempt:
-            self._attempt(a[status], a[agent], a[started], a[finished])
-        t, kind, task = EVENT.t_s, EVENT.event, EVENT.task_id
-        for e in rows.event:
-            self._event(e[t], e[kind], e[task])
-        kept = self.limit_rows
-        if kept is not None:
-            kept["task_info"].extend(rows.task)
-            kept["attempts"].extend(rows.attempt)
-            kept["events"].extend(e for e in rows.event if e[kind] in _LIMIT_EVENTS)
+        self.task_info.extend(rows.task)
+        self.attempts.extend(rows.attempt)
+        t, kind = EVENT.t_s, EVENT.event
+        kept = [e for e in rows.event if e[kind] in KEPT_EVENTS]
+        self.events.extend(kept)
+        for e in kept:
+            if e[kind] == "throttled":
+                if not self.throttled or self.throttled[-1][1] is not None:
+                    self.throttled.append([e[t], None])
+            elif e[kind] == "resumed" and self.throttled and self.throttled[-1][1] is None:
+                self.throttled[-1][1] = e[t]
         t = RESOURCE.t_s
-        for r in rows.resource:
-            if isinstance(r[t], (int, float)):
-                self.resources.append(r)
-                self.last_t = max(self.last_t, r[t])
-
-    def _attempt(self, status: str, agent: str | None, started: float | None, finished: float | None) -> None:
-        if finished is not None:
-            self.last_t = max(self.last_t, finished)
-        if started is None:
-            return
-        self.ran += 1
-        if status == "completed" and finished is not None:
-            self.done_s.append(finished)
-        lane = self.lanes.setdefault(str(agent), len(self.lanes))
-        self.span_lane.append(lane)
-        self.span_start.append(started)
-        self.span_end.append(finished if finished is not None else started)
-        self.span_status.append(status)
-
-    def _event(self, t: float, kind: str, task: str | None) -> None:
-        self.last_t = max(self.last_t, t)
-        if kind == "started":
-            self.started += 1
-        elif kind in _TERMINAL:
-            self.ended[kind] += 1
-            if kind != "completed":
-                self._maybe_retried[task] = kind
-        elif kind == "retried":
-            again = self._maybe_retried.pop(task, None)
-            if again is not None:  # that failure was not the task's end
-                self.ended[again] -= 1
-                self.retried += 1
-        elif kind == "throttled":
-            if not self.throttled or self.throttled[-1][1] is not None:
-                self.throttled.append([t, None])
-        elif kind == "resumed" and self.throttled and self.throttled[-1][1] is None:
-            self.throttled[-1][1] = t
+        self.resources.extend(r for r in rows.resource if isinstance(r[t], (int, float)))
 
 
-#: The events a run with limits keeps for its resource table: waits and starts.
-_LIMIT_EVENTS = frozenset(("held", "started"))
-
-
-def _has_limits(meta: dict[str, Any]) -> bool:
-    limits = meta.get("limits") or {}
-    return bool(limits.get("pools") or limits.get("rates")
-                or any(a.get("resources") for a in meta.get("agents") or () if isinstance(a, dict)))
+#: The events a follower keeps: what a run's figures read (starts, ends, retries), what its
+#: resource table reads (waits for units) and its throttled spans; the others (submitted,
+#: ready, assigned: most of a journal) are read and dropped.
+KEPT_EVENTS = frozenset((*TERMINAL_STATES, "started", "retried", "held", "throttled", "resumed"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,14 +24,16 @@ from typing import Any
 
 import pandas as pd
 
-from ..events import RESOURCE_FIELDS
+from ..analysis.limits import capacities
 from ..model import FAILURE_STATES, TERMINAL_STATES
 from ..store.comparisons import comparisons_frame
 from ..store.follow import JournalFollower, RunFolder, RunProgress, scan_store
 from ..store.records import RunRecord
 from ..store.runs import load_run
+from .comparisons import comparison_html, comparison_running, latest_comparison
 from .widgets.polling import DRAW_SHARE, Polling
 from .widgets.render import View, W, figure_png, hidden_image, show_png
+from .widgets.runview import Snapshot, draw_run
 from .widgets.tables import resources_html
 
 __all__ = ["QUIET_S", "STORE_ENV", "Dashboard", "latest_comparison"]
@@ -48,11 +50,15 @@ QUIET_S = 10.0
 MAX_ROWS = 40
 #: The recent throughput is measured over this much of the run's latest time.
 RATE_WINDOW_S = 5.0
-#: The comparison's metrics shown, in this order, where the summary has them.
-_COMPARED = ("throughput_tps", "makespan_s", "speedup", "efficiency", "load_balance_score", "p95_wait_s")
-#: After them, what the bodies reported, where they did (an agent swarm's 429s, tokens and
-#: cost first, then any other reported sum): every metric not built in.
-_REPORTED_FIRST = ("rate_limited", "tokens", "cost_usd", "limit_wait_s")
+#: The Voilà page's own style: its template scrolls a fixed-height panel inside the page
+#: (thousands of pixels tall, with a scroll bar of its own); this lets the page scroll
+#: instead. Only the served page takes it (:meth:`Dashboard.from_env`): in JupyterLab the
+#: same ids are the lab's own shell.
+_PAGE_STYLE = """<style>
+html { overflow: auto !important; height: auto !important; }
+body { overflow: visible !important; height: auto !important; }
+#main, #jp-main-content-panel, #rendered_cells { overflow: visible !important; contain: none !important; }
+</style>"""
 _AUTO = ""
 _PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG file
 _AUTO_LABEL = "the newest run (running ones first)"
@@ -76,9 +82,30 @@ class _Run:
     progress: RunProgress | None = None
     saved: dict[str, Any] | None = None  # meta.json, once written
     saved_mtime: float | None = None
-    counts: dict[str, Any] | None = None  # a saved run's counts, read once from its tasks
+    counts: Snapshot | None = None  # a saved run not followed: read once from its tasks
     error: str | None = None
     drawn_lines: int = -1  # progress.lines when its chart was last drawn
+    _snapshot: Snapshot | None = None
+    _taken: float = -1e9  # when the snapshot was taken (time.monotonic) and what it cost
+    _cost: float = 0.0
+
+    def snapshot(self, fresh: bool = False) -> Snapshot | None:
+        """The run as read so far (a followed run's rows, or its saved frames): what the
+        table and the view of the run show. Taken again when something new was read, but
+        for the table no sooner than :data:`DRAW_SHARE` times what the last one cost (a
+        big run's figures cost a while: the page keeps most of its time for reading);
+        ``fresh`` (the view of the run, itself drawn no more often than that) or a run
+        whose journal has ended: at once."""
+        p = self.progress
+        if p is not None and (p.meta or p.lines):
+            snap, now = self._snapshot, time.monotonic()
+            soon = fresh or p.end_status is not None or now - self._taken >= DRAW_SHARE * self._cost
+            if snap is None or (snap.lines != p.lines and soon):
+                self._snapshot = Snapshot.of(p.record(), p.lines)
+                self._taken, self._cost = now, time.monotonic() - now
+        elif self.counts is not None:
+            self._snapshot = self.counts
+        return self._snapshot
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -97,69 +124,12 @@ class _Run:
         return "interrupted" if quiet > max(QUIET_S, 3 * float(every)) else "running"
 
 
-def _saved_counts(folder: Path) -> dict[str, Any]:
-    """Counts of a saved run from its tasks frame (three columns only)."""
-    t = pd.read_parquet(folder / "tasks.parquet", columns=["task_id", "status", "submitted_s", "finished_s"])
-    final = t.drop_duplicates("task_id", keep="last")
-    ended = Counter(final["status"].astype(str))
-    span = float(t["finished_s"].max() - t["submitted_s"].min()) if len(t) else 0.0
-    return {"submitted": len(final), "ended": ended, "running": 0, "waiting": 0, "t_s": span,
-            "rate": ended["completed"] / span if span > 0 else 0.0}
-
-
-def latest_comparison(folder: str | Path) -> dict[str, Path] | None:
-    """The files of the newest ``compare-STAMP.csv`` under ``folder``: ``summary``, and
-    ``runs``, ``verdicts``, ``png`` where they exist (None: no comparison there)."""
-    folder = Path(folder)
-    try:
-        names = sorted(p.name for p in folder.glob("compare-*.csv"))
-    except OSError:
-        return None
-    summaries = [n for n in names if not n.endswith(("-runs.csv", "-verdicts.csv"))]
-    if not summaries:
-        return None
-    stem = summaries[-1][: -len(".csv")]
-    found = {"summary": folder / f"{stem}.csv"}
-    for key, name in (("runs", f"{stem}-runs.csv"), ("verdicts", f"{stem}-verdicts.csv"), ("png", f"{stem}.png")):
-        if (folder / name).is_file():
-            found[key] = folder / name
-    return found
-
-
-def _cell(r: pd.Series) -> str:
-    if r["ci_low"] != r["ci_low"]:  # one run: no interval
-        return f"{r['mean']:.3g}"
-    return f"{r['mean']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
-
-
-def _comparison_html(files: dict[str, Path]) -> str:
-    """The summary as set-ups by metric ('mean [95% CI]'), with any verdicts."""
-    summary = pd.read_csv(files["summary"])
-    parts = [f"<h3>latest comparison <code>{html.escape(str(files['summary']))}</code></h3>"]
-    keys = [c for c in ("algorithm", "stealing", "mode") if c in summary.columns]
-    if keys and {"metric", "mean", "ci_low", "ci_high"} <= set(summary.columns):
-        from ..experiments.comparison import METRICS
-
-        reported = [m for m in dict.fromkeys(summary["metric"].astype(str)) if m not in METRICS]
-        shown = [*_COMPARED, *(m for m in _REPORTED_FIRST if m in reported),
-                 *(m for m in reported if m not in _REPORTED_FIRST)]
-        s = summary[summary["metric"].isin(shown)] if summary["metric"].isin(_COMPARED).any() else summary
-        s = s.assign(text=s.apply(_cell, axis=1))
-        values = ["text"] + (["verdict"] if "verdict" in s.columns else [])
-        t = s.pivot_table(index=keys, columns="metric", values=values, aggfunc="first", sort=False)
-        order = {m: i for i, m in enumerate(shown)}
-        t = t[sorted(t.columns, key=lambda c: (order.get(c[1], len(order)), c[1], c[0] != "text"))]
-        t.columns = [m if v == "text" else f"{m} verdict" for v, m in t.columns]
-        parts.append("<p>mean [95% CI] over the repeats</p>" + t.reset_index().to_html(
-            escape=True, border=0, index=False, classes="swarmlab-comparison"))
-    else:  # another layout: shown as it is
-        parts.append(summary.head(MAX_ROWS).to_html(escape=True, border=0, index=False,
-                                                     classes="swarmlab-comparison"))
-    if "verdicts" in files:
-        verdicts = pd.read_csv(files["verdicts"])
-        parts.append("<h3>verdicts</h3>" + verdicts.head(MAX_ROWS).to_html(
-            escape=True, border=0, index=False, classes="swarmlab-verdicts"))
-    return "".join(parts)
+def _saved_snapshot(folder: Path, meta: dict[str, Any]) -> Snapshot:
+    """A saved run's snapshot for the table, from the columns of its tasks frame the
+    figures read (the view of the run loads it whole when it is shown)."""
+    t = pd.read_parquet(folder / "tasks.parquet",
+                        columns=["task_id", "attempt", "status", "submitted_s", "started_s", "finished_s"])
+    return Snapshot.of(RunRecord.from_frames(dict(meta), {"tasks": t}))
 
 
 def _comparisons_html(frame: pd.DataFrame, store: Path) -> str:
@@ -216,40 +186,16 @@ def _describe(meta: dict[str, Any], spec: dict[str, Any] | None) -> str:
     return " &middot; ".join(parts)
 
 
-def _counts(run: _Run) -> dict[str, Any] | None:
-    p = run.progress
-    if p is not None and (p.meta or p.lines):
-        return {"submitted": p.submitted, "ended": p.ended, "running": p.running, "waiting": p.waiting,
-                "t_s": p.last_t, "rate": p.ended["completed"] / p.last_t if p.last_t > 0 else 0.0,
-                "recent": p.rate(RATE_WINDOW_S)}
-    return run.counts
-
-
-def _draw_run(fig: Any, tasks: pd.DataFrame, done_s: Any, resources: pd.DataFrame, running: bool) -> None:
-    """Throughput and resources side by side, the Gantt chart (binned at scale) below."""
-    from ..analysis import plots
-
-    axes = fig.subplot_mosaic([["throughput", "resources"], ["gantt", "gantt"]], height_ratios=(1, 1.25))
-
-    def blank(ax: Any, title: str, text: str) -> None:
-        ax.set_title(title)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555")
-
-    if len(done_s):
-        plots.throughput(pd.DataFrame({"status": "completed", "finished_s": done_s}), ax=axes["throughput"])
-    else:
-        blank(axes["throughput"], "throughput", "no task has completed yet" if running else "no task completed")
-    if len(resources):
-        plots.resources(resources, ax=axes["resources"])
-    else:
-        blank(axes["resources"], "resources", "no resource sample yet (one per sampling interval)" if running
-              else "no resource sample: the run was shorter than its sampling interval")
-    if len(tasks):
-        plots.gantt(tasks, ax=axes["gantt"])
-    else:
-        blank(axes["gantt"], "attempts per agent", "no attempt has ended yet" if running else "no attempt ran")
+def setup_name(meta: dict[str, Any]) -> str:
+    """A run's set-up as the runs table names it: the baseline as such, else its algorithm
+    and, where the run's set-up label says more (the panel's workload, mode and limits; a
+    comparison's stealing), that label too."""
+    if meta.get("baseline"):
+        return f"{meta['baseline']} baseline"
+    algorithm, label = str(meta.get("algorithm") or "?"), meta.get("setup")
+    if not label or algorithm in str(label):
+        return str(label or algorithm)
+    return f"{algorithm} ({label})"
 
 
 def _resource_table(record: RunRecord) -> pd.DataFrame:
@@ -265,9 +211,10 @@ class _Shown:
     """The run on show and what its chart cost."""
 
     run_id: str | None = None
-    record: Any = None  # a saved run not followed, loaded once
+    record: Snapshot | None = None  # a saved run not followed, loaded once
     last_plot: float = -1e9
     draw_s: float = 0.0
+    status: str | None = None  # the run's status when last drawn (running -> finished draws again)
 
 
 class Dashboard(View, Polling):
@@ -302,24 +249,30 @@ class Dashboard(View, Polling):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="tasks ended", bar_style="info",
                                       style={"description_width": "initial"}, layout=W.Layout(width="480px"))
         self.details = W.HTML()
+        self.counts = W.HTML()  # drawn with the chart, from the same snapshot
         self.resources = W.HTML()  # the run's limits: units in use, tasks held back (empty without limits)
         self.chart = hidden_image()
         self.comparison = W.HTML()
         self.comparison_png = hidden_image()
         self.widget = W.VBox([W.HTML(_STYLE), self.title, self.message, self.comparisons, self.table,
-                              self.picker, self.progress,
-                              self.details, self.resources, self.chart, self.comparison, self.comparison_png])
+                              self.picker, self.progress, self.details, self.counts, self.resources, self.chart,
+                              self.comparison, self.comparison_png])
         self.widget.add_class("swarmlab-dash")
         self.runs: dict[str, _Run] = {}
         self._shown = _Shown()
+        #: What the view of the run on show was last drawn from (counts, bar and charts alike).
+        self.snapshot: Snapshot | None = None
         self._comparison_key: tuple | None = None
         self.refresh()
         self.start()
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Dashboard:
-        """The dashboard of the store named by :data:`STORE_ENV` (default ``data/runs``)."""
-        return cls(os.environ.get(STORE_ENV, "data/runs"), **kwargs)
+        """The dashboard of the store named by :data:`STORE_ENV` (default ``data/runs``), as
+        the page served by Voilà shows it: the page itself scrolls (:data:`_PAGE_STYLE`)."""
+        dash = cls(os.environ.get(STORE_ENV, "data/runs"), **kwargs)
+        dash.widget.children = (W.HTML(_PAGE_STYLE), *dash.widget.children)
+        return dash
 
     # ------------------------------------------------------------------ polling
     def poll(self) -> float:
@@ -364,7 +317,7 @@ class Dashboard(View, Polling):
                 if folder.saved_mtime is not None and folder.saved_mtime != run.saved_mtime:
                     run.saved = json.loads((folder.path / "meta.json").read_text())
                     if run.progress is None:
-                        run.counts = _saved_counts(folder.path)
+                        run.counts = _saved_snapshot(folder.path, run.saved)
                     run.saved_mtime = folder.saved_mtime  # read: not again until it changes
                 run.error = None
             except Exception as exc:  # noqa: BLE001 - one unreadable run must not hide the others
@@ -390,17 +343,16 @@ class Dashboard(View, Polling):
                 "<th class='num'>tasks/s</th><th class='num'>t_s</th></tr>")
         rows = []
         for rid, run in ordered[:MAX_ROWS]:
-            status, meta, c = run.status(now), run.meta, _counts(run)
+            status, meta, snap = run.status(now), run.meta, run.snapshot()
             spec = run.progress.spec if run.progress is not None else None
             wl = meta.get("workload") or (spec or {}).get("name") or ""
-            setup = (f"{meta['baseline']} baseline" if meta.get("baseline")
-                     else meta.get("setup") or meta.get("algorithm", ""))
             started = str(meta.get("started_utc") or "")[:19].replace("T", " ")
-            nums = ("", "", "", "", "") if c is None else (
-                f"{sum(c['ended'].values())}/{c['submitted']}", c["running"], c["waiting"], f"{c['rate']:.1f}",
-                f"{c['t_s']:.1f}")
+            f = snap.figures if snap is not None else None
+            nums = ("", "", "", "", "") if f is None else (
+                f"{f.n_ended}/{f.tasks}", f.running, f.waiting, f"{f.throughput_tps:.1f}", f"{f.makespan_s:.1f}")
             cells = [f"<td class='status st-{status}'>{status}</td>", f"<td><code>{html.escape(rid)}</code></td>",
-                     *(f"<td>{html.escape(str(v))}</td>" for v in (setup, meta.get("mode", ""), wl, started)),
+                     *(f"<td>{html.escape(str(v))}</td>" for v in (setup_name(meta), meta.get("mode", ""), wl,
+                                                                    started)),
                      *(f"<td class='num {k}'>{v}</td>" for k, v in zip(("ended", "running", "waiting", "rate", "t"),
                                                                        nums))]
             rows.append(f"<tr data-run='{html.escape(rid)}' data-status='{status}'>{''.join(cells)}</tr>")
@@ -431,28 +383,24 @@ class Dashboard(View, Polling):
         run = self.runs.get(rid) if rid is not None else None
         shown = self._shown
         if run is None:
+            self.snapshot = None
             self.details.value = "<p>no run to show yet</p>"
+            self.counts.value = ""
             show_png(self.chart, None)
             return
-        if rid != shown.run_id:
+        if rid != shown.run_id:  # another run: nothing of the last one stays on show
             self._shown = shown = _Shown(run_id=rid)
+            self.snapshot = None
+            self.counts.value, self.resources.value = "", ""
+            show_png(self.chart, None)
         now = time.time()
-        status, c, p = run.status(now), _counts(run), run.progress
+        status, p = run.status(now), run.progress
         parts = [f"<h3>run <code>{html.escape(rid)}</code> <span class='status st-{status}'>{status}</span></h3>",
                  f"<p>{_describe(run.meta, p.spec if p is not None else None)}</p>"]
-        if c is not None:
-            ended = sum(c["ended"].values())
-            self.progress.max, self.progress.value = max(c["submitted"], 1), ended
-            bad = sum(c["ended"][k] for k in FAILURE_STATES)
-            self.progress.bar_style = "danger" if bad else "success" if status == "finished" else "info"
-            detail = ", ".join(f"{c['ended'][k]} {k.replace('_', ' ')}" for k in TERMINAL_STATES)
-            recent = f", {c['recent']:.1f} tasks/s over the last {RATE_WINDOW_S:g} s" if status == "running" else ""
-            parts.append(f"<p class='counts'><b class='ended'>{ended}/{c['submitted']}</b> tasks ended: {detail}"
-                         f" &middot; <b class='running'>{c['running']}</b> running &middot; <b class='waiting'>"
-                         f"{c['waiting']}</b> waiting &middot; {c['rate']:.1f} tasks/s over the run{recent}"
-                         f" &middot; t = {c['t_s']:.1f} s</p>")
         if p is not None and p.throttled:
-            spans = sum((b if b is not None else p.last_t) - a for a, b in p.throttled)
+            snap = run.snapshot()
+            until = snap.t_s if snap is not None else 0.0  # a span still open: up to the latest row read
+            spans = sum((b if b is not None else max(a, until)) - a for a, b in p.throttled)
             parts.append(f"<p>admission throttled {len(p.throttled)} times, {spans:.1f} s in all</p>")
         if status == "interrupted":
             parts.append(f"<p class='st-interrupted'>its journal has no end and stopped growing: the run was killed or "
@@ -468,55 +416,69 @@ class Dashboard(View, Polling):
         self._maybe_draw(run, status)
 
     def _maybe_draw(self, run: _Run, status: str) -> None:
+        """Draw the counts, the progress bar and the charts of ``run`` together, from one
+        snapshot (:class:`Snapshot`), when it has something new and the chart is due."""
         shown, p = self._shown, run.progress
         lines = p.lines if p is not None else 0
-        if lines == run.drawn_lines and shown.last_plot > 0:
+        if lines == run.drawn_lines and shown.last_plot > 0 and shown.status == status:
             return  # nothing new
         now = time.monotonic()
         if now - shown.last_plot < max(self.plot_s, DRAW_SHARE * shown.draw_s):
             return  # drawn again at a later look (the poller goes on looking)
         t0 = time.perf_counter()
         if p is not None:
-            names = list(p.lanes)
-            tasks = pd.DataFrame({"agent_id": [names[i] for i in p.span_lane], "started_s": p.span_start,
-                                  "finished_s": p.span_end, "status": p.span_status})
-            resources = pd.DataFrame(p.resources, columns=list(RESOURCE_FIELDS))
-            done = p.done_s
-            kept = p.limit_rows
-            record = None if kept is None else RunRecord(
-                dict(p.meta, run_id=run.folder.run_id), kept["events"], kept["attempts"], task_info=kept["task_info"])
+            snap = run.snapshot(fresh=True)
         else:
             if shown.record is None:
-                shown.record = load_run(run.folder.path)
-            record = shown.record
-            tasks, resources = shown.record.tasks, shown.record.resources
-            done = tasks.loc[tasks["status"] == "completed", "finished_s"].to_numpy(float)
-        self.resources.value = "" if record is None else resources_html(_resource_table(record))
-        show_png(self.chart, figure_png(lambda fig: _draw_run(fig, tasks, done, resources, status == "running"),
-                                        (12, 6.5)))
-        run.drawn_lines, shown.last_plot = lines, now
+                shown.record = Snapshot.of(load_run(run.folder.path))
+            snap = shown.record
+        if snap is None:
+            return
+        self.snapshot = snap
+        self._show_counts(snap, status)
+        self.resources.value = resources_html(_resource_table(snap.record)) if capacities(snap.record.meta) else ""
+        show_png(self.chart, figure_png(lambda fig: draw_run(fig, snap, status == "running"), (12, 6.5)))
+        # the lines the snapshot holds (it may be older than what was read): drawn again once newer
+        run.drawn_lines, shown.last_plot, shown.status = (snap.lines if p is not None else lines), now, status
         shown.draw_s = time.perf_counter() - t0
+
+    def _show_counts(self, snap: Snapshot, status: str) -> None:
+        """The progress bar and the counts line of ``snap``."""
+        f = snap.figures
+        self.progress.max, self.progress.value = max(f.tasks, 1), f.n_ended
+        bad = sum(f.ended[k] for k in FAILURE_STATES)
+        self.progress.bar_style = "danger" if bad else "success" if status == "finished" else "info"
+        detail = ", ".join(f"{f.ended[k]} {k.replace('_', ' ')}" for k in TERMINAL_STATES)
+        self.counts.value = (
+            f"<p class='counts'><b class='ended'>{f.n_ended}/{f.tasks}</b> tasks ended: {detail}"
+            f" &middot; <b class='running'>{f.running}</b> running &middot; <b class='waiting'>{f.waiting}</b> waiting"
+            f" &middot; {f.throughput_tps:.1f} tasks/s over {f.makespan_s:.2f} s (first submission to last finish)"
+            f" &middot; <span class='t'>t = {snap.t_s:.2f} s</span></p>")
 
     # ------------------------------------------------------------------ the comparison
     def _show_comparison(self) -> None:
         files = latest_comparison(self.results)
+        now = time.time()
+        running = comparison_running(((run.meta, run.status(now) == "running") for run in self.runs.values()), files)
         # sizes too: a file written in two writes within one tick of the file clock keeps its mtime
-        key = None if files is None else tuple((k, str(p), p.stat().st_mtime_ns, p.stat().st_size)
-                                               for k, p in sorted(files.items()))
+        key = (None if files is None else tuple((k, str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                                                for k, p in sorted(files.items())),
+               None if running is None else (running.get("run_id"), running["runs"], running["running"]))
         if key == self._comparison_key:
             return
         self._comparison_key = key
-        if files is None:
+        if files is None and running is None:
             self.comparison.value = ""
             show_png(self.comparison_png, None)
             return
+        workloads = {rid: str(run.meta.get("workload")) for rid, run in self.runs.items() if run.meta.get("workload")}
         try:
-            self.comparison.value = _comparison_html(files)
+            self.comparison.value = comparison_html(files, running, workloads)
         except Exception as exc:  # noqa: BLE001 - a file being written or of another layout
             self.comparison.value = (f"<p class='damage'>{html.escape(files['summary'].name)} cannot be read: "
                                      f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>")
             self._comparison_key = None  # try again at the next look
-        png = files["png"].read_bytes() if "png" in files else b""
+        png = files["png"].read_bytes() if files is not None and "png" in files else b""
         if png and not png.endswith(_PNG_END):
             png, self._comparison_key = b"", None  # still being written: read it again at the next look
         show_png(self.comparison_png, png)

@@ -48,9 +48,15 @@ def dashboard_app(store: str | Path, *, host: str = "127.0.0.1", port: int = DEF
     shown = socket.gethostname() if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host
 
     class DashboardApp(Voila):
+        @property
+        def display_url(self) -> str:
+            # the address Voilà logs once it listens: the working one, token included (its
+            # own masks a token it was given as "...", an address that leads to a login page)
+            return f"http://{shown}:{self.port}/?token={token}"
+
         def launch_browser(self) -> None:  # Voilà calls this once it listens: say where, open nothing
             if on_ready is not None:
-                on_ready(f"http://{shown}:{self.port}/?token={token}")
+                on_ready(self.display_url)
 
     os.environ[_STORE_ENV] = str(Path(store).resolve())  # the page kernels inherit it
     app = DashboardApp()

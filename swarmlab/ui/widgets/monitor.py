@@ -20,26 +20,13 @@ from ...realtime.executor import ParallelExecutor
 from ...store.records import RunRecord
 from .polling import DRAW_SHARE, Polling
 from .render import WIDE, View, W, figure_png, hidden_image, show_png
+from .runview import Snapshot, draw_run
 from .tables import resources_html
 
 __all__ = ["LiveMonitor"]
 
 #: The last tasks that ended, newest first, named under the counts.
 RECENT = 5
-
-
-def _run_figure(fig: Any, record: RunRecord) -> None:
-    """Throughput over time beside the Gantt chart of the attempts that ended."""
-    from ...analysis import plots
-
-    tasks = record.tasks
-    left, right = fig.subplots(1, 2, width_ratios=(1, 2))
-    if tasks["started_s"].notna().any():
-        plots.throughput(tasks, ax=left, bins=30)
-        plots.gantt(tasks, ax=right)
-    else:
-        for ax in (left, right):
-            ax.text(0.5, 0.5, "no attempt has ended yet", ha="center", va="center", transform=ax.transAxes)
 
 
 class LiveMonitor(View, Polling):
@@ -79,11 +66,13 @@ class LiveMonitor(View, Polling):
             self.attach(source)
 
     def _reset(self) -> None:
-        self._last_done = 0  # tasks completed at the last rate reading, and when
-        self._last_t = 0.0
-        self._last_plot = 0.0  # the first chart after plot_s: nothing to draw before
-        self._rate = 0.0
+        self._last_plot = -1e9  # the first look draws: the counts and the chart come together
         self._draw_s = 0.0  # what the last chart cost to draw (wall seconds on the loop)
+        self._counts = ""  # the counts line of the last snapshot drawn
+        self._cancelled = 0
+        self._stopping = False  # asked to stop (:meth:`stopping`), not stopped yet
+        #: What the counts, the bar and the chart on show were drawn from.
+        self.snapshot: Snapshot | None = None
 
     # ------------------------------------------------------------------ following a source
     def attach(self, source: Any) -> None:
@@ -118,76 +107,82 @@ class LiveMonitor(View, Polling):
 
     # ------------------------------------------------------------------ drawing
     def refresh(self, plot: bool | None = None) -> None:
-        """Read what was recorded since the last refresh and update the widgets; the
-        chart is redrawn when ``plot`` or when ``plot_s`` has passed."""
+        """Read what was recorded since the last look; the counts, the bar and the chart
+        are drawn together from one snapshot of the run (:class:`~.runview.Snapshot`) when
+        ``plot`` or when ``plot_s`` has passed (with ``plot_s=None``, the counts at every
+        look and no chart); between two, the state of the run and the last tasks ended."""
         ex = self.executor()
         if ex is None:
             self.stats.value = "waiting for a run to start"
             return
-        if ex is not self._ex:
+        if ex is not self._ex:  # another run: nothing of the last one stays on show
             self._ex = ex
             self._reset()
-        m = ex.get_metrics()
-        ended = m.tasks_completed + m.tasks_failed + m.tasks_timed_out + m.tasks_cancelled + m.tasks_upstream_failed
-        total = ended + m.tasks_running + m.tasks_queued  # every task submitted so far
-        cut = ex.state == "stopped" and m.tasks_cancelled > 0  # stopped before its work was done
-        self.progress.max = max(total, 1)
-        self.progress.value = ended - m.tasks_cancelled if cut else ended  # the unfilled rest: what was cancelled
-        bad = m.tasks_failed + m.tasks_timed_out + m.tasks_upstream_failed
-        self.progress.bar_style = ("warning" if cut else "danger" if bad else
-                                   "success" if total and ended == total else "info")
-        self.progress.description = f"{m.tasks_cancelled} cancelled" if cut else "tasks"
-        state = {"running": "running", "stopping": "stopping"}.get(ex.state, ex.state)
-        if ex.state == "stopped":
-            state = f"stopped, {m.tasks_cancelled} cancelled" if cut else "finished"
+            show_png(self.chart, None)
+            self.resources.value = ""
+            self._counts = ""
         now = ex.now()
-        if now - self._last_t >= self.interval:
-            self._rate = (m.tasks_completed - self._last_done) / (now - self._last_t)
-            self._last_t, self._last_done = now, m.tasks_completed
-        self.stats.value = (
-            f"<b>{ended}/{total}</b> tasks ended: {m.tasks_completed} completed, {m.tasks_failed} failed, "
-            f"{m.tasks_timed_out} timed out, {m.tasks_cancelled} cancelled, {m.tasks_upstream_failed} upstream failed"
-            f" &middot; {m.tasks_running} running, {m.tasks_queued} waiting"
-            f" &middot; {m.throughput:.1f} tasks/s over the run"
-            + (f", {self._rate:.1f} tasks/s lately" if ex.state == "running" else "") +
-            f" &middot; {now:.1f} s ({html.escape(state)})"
-        )
+        # A chart of a big run costs the loop a while (its frames, then the drawing): the
+        # next one waits at least DRAW_SHARE times that, so the run keeps most of the loop.
+        every = self.plot_s if self.plot_s is not None else self.interval
+        due = now - self._last_plot >= max(every, DRAW_SHARE * self._draw_s)
+        if plot or (plot is None and (due or not self._counts)):
+            self._last_plot = now
+            t0 = time.perf_counter()
+            self._draw(Snapshot.of(ex.record()), ex, chart=self.plot_s is not None or bool(plot))
+            self._draw_s = time.perf_counter() - t0
+        state = "stopping" if self._stopping and ex.state == "running" else ex.state
+        if ex.state == "stopped":
+            state = f"stopped, {self._cancelled} cancelled" if self._cancelled else "finished"
+        self.stats.value = f"{self._counts} ({html.escape(state)})"
         last = ex.recorder.attempts[-RECENT:]
         name, status = ATTEMPT.name, ATTEMPT.status
         self.recent.value = "last ended: " + ", ".join(
             f"<code>{html.escape(str(a[name]))}</code> {html.escape(a[status])}" for a in reversed(last)) if last else ""
-        # A chart of a big run costs the loop a while (its frames, then the drawing): the
-        # next one waits at least DRAW_SHARE times that, so the run keeps most of the loop.
-        due = self.plot_s is not None and now - self._last_plot >= max(self.plot_s, DRAW_SHARE * self._draw_s)
-        if plot or (plot is None and due):
-            self._last_plot = now
-            t0 = time.perf_counter()
-            self.show(ex.record())
-            self._draw_s = time.perf_counter() - t0
+
+    def stopping(self) -> None:
+        """Say "stopping" now, before the run has stopped (Stop calls it in its click
+        handler: the work takes a while to stop, the words must not)."""
+        self._stopping = True
+        if self._counts:
+            self.stats.value = f"{self._counts} (stopping)"
+
+    def _draw(self, snap: Snapshot, ex: ParallelExecutor | None, chart: bool = True) -> None:
+        """The bar, the counts and (with ``chart``) the chart and the limits' table, from ``snap``."""
+        from ...analysis.limits import resource_table
+
+        self.snapshot = snap
+        f = snap.figures
+        stopped = ex is not None and ex.state == "stopped"
+        cancelled = f.ended["cancelled"]
+        cut = stopped and cancelled > 0  # stopped before its work was done
+        self._cancelled = cancelled if cut else 0
+        self.progress.max = max(f.tasks, 1)
+        self.progress.value = f.n_ended - cancelled if cut else f.n_ended  # the unfilled rest: what was cancelled
+        bad = sum(f.ended[k] for k in FAILURE_STATES)
+        self.progress.bar_style = ("warning" if cut else "danger" if bad else
+                                   "success" if f.tasks and f.n_ended == f.tasks else "info")
+        self.progress.description = f"{cancelled} cancelled" if cut else "tasks"
+        ended = ", ".join(f"{f.ended[k]} {k.replace('_', ' ')}" for k in TERMINAL_STATES)
+        self._counts = (f"<b>{f.n_ended}/{f.tasks}</b> tasks ended: {ended} &middot; {f.running} running, "
+                        f"{f.waiting} waiting &middot; {f.throughput_tps:.1f} tasks/s over {f.makespan_s:.2f} s"
+                        f" &middot; t = {snap.t_s:.2f} s")
+        if chart:
+            self.resources.value = resources_html(resource_table(snap.record))
+            running = ex is not None and ex.state != "stopped"
+            show_png(self.chart, figure_png(lambda fig: draw_run(fig, snap, running), (11, 5.5)))
 
     def show(self, record: RunRecord, *, summary: bool = False) -> None:
         """Draw the chart of ``record`` (a finished run, a simulated one included) and, for
         a run with limits, its resource table (:func:`swarmlab.analysis.limits.resource_table`:
         units in use, tasks held back and for how long); with ``summary``, the progress and
-        the counts also describe it (from its final rows)."""
-        from ...analysis.limits import resource_table
-
+        the counts also describe it (from the same snapshot of its rows)."""
+        self._ex = None
+        snap = Snapshot.of(record)
+        self._draw(snap, None)
         if summary:
-            final = record.final()
-            counts = final["status"].astype(str).value_counts()
-            n = len(final)
-            self.progress.max, self.progress.value = max(n, 1), n
-            bad = sum(int(counts.get(k, 0)) for k in FAILURE_STATES)
-            self.progress.bar_style = "danger" if bad else "success"
-            self.progress.description = "tasks"
-            ended = ", ".join(f"{int(counts.get(k, 0))} {k.replace('_', ' ')}"
-                              for k in TERMINAL_STATES)
-            span = record.tasks["finished_s"].max() if n else 0.0
-            self.stats.value = (f"<b>{n}/{n}</b> tasks ended: {ended} &middot; makespan {span:.3g} s "
-                                f"({html.escape(str(record.meta.get('clock', '')))} clock)")
+            self.stats.value = f"{self._counts} &middot; {html.escape(str(record.meta.get('clock', '')))} clock"
             self.recent.value = ""
-        self.resources.value = resources_html(resource_table(record))
-        show_png(self.chart, figure_png(lambda fig: _run_figure(fig, record), (10, 3)))
 
     def __repr__(self) -> str:
         return f"LiveMonitor({self.progress.value}/{self.progress.max} tasks ended)"

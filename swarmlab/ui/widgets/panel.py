@@ -380,6 +380,7 @@ class ExperimentPanel(View):
         cancelled and its running ones stopped."""
         if self.running and self._stop is not None and not self._stop.is_set():
             self._stop.set()
+            self.monitor.stopping()  # said here, in the handler: the run takes a while to stop
             self._say("stopping: waiting tasks are cancelled and running ones stopped "
                       "(a simulated run in progress finishes first)")
 
