@@ -106,6 +106,7 @@ def test_throughput_bins_come_from_the_runs_duration():
     assert np.diff(x) == pytest.approx(np.full(len(x) - 1, width)) and len(x) == 18
     assert np.sum(y * width) == pytest.approx(300)
     assert [plots.bin_width(s) for s in (3, 40, 900)] == [0.1, 2, 50]
+    assert plots.throughput(tasks, bin_s=width).get_ylim()[0] == 0  # read against zero
 
 
 def test_the_resources_plot_keeps_its_legend_off_the_data_and_its_axes_without_offset_text():

@@ -194,6 +194,7 @@ def throughput(tasks: pd.DataFrame, *, ax: Axes | None = None, bins: int = 50, b
             edges = np.linspace(start, end if end > start else start + 1, bins + 1)
         counts, _ = np.histogram(done, edges)
         ax.step(edges[:-1], counts / np.diff(edges), where="post", label="completed per second")
+        ax.set_ylim(bottom=0)  # a rate read against zero, not against its own lowest bin
     ax.set_xlabel("t_s")
     ax.set_ylabel("tasks/s")
     ax.set_title("throughput")
