@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..model import TERMINAL_STATES, TaskStatus
 from ..scheduling.dag import critical_path
 from ..scope import BUILT_IN_COLUMNS, RESERVED
-from ..store.records import RunRecord, event_count
+from ..store.records import RunRecord
 from .limits import capacities, describe_limit, limit_bounds
 
 __all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound", "reported_columns", "reported_totals",
@@ -128,11 +128,11 @@ def _bounds(record: RunRecord, basis: str) -> tuple[dict[str, float], float]:
     final = record.final()
     if basis == "measured":
         done = t[t["status"] == "completed"].drop_duplicates("task_id", keep="last")
-        work = dict(zip(done["task_id"], done["run_s"]))
+        work = dict(zip(done["task_id"].tolist(), done["run_s"].tolist()))  # (lists: no per-cell Series access)
     else:
         est = final.dropna(subset=["estimate_s"])
-        work = dict(zip(est["task_id"], est["estimate_s"]))
-    deps = dict(zip(final["task_id"], final["dependencies"]))
+        work = dict(zip(est["task_id"].tolist(), est["estimate_s"].tolist()))
+    deps = dict(zip(final["task_id"].tolist(), final["dependencies"].tolist()))
     pool = _pool(record)
     slots = float(pool["capacity"].sum())
     rate = slots if basis == "measured" else float((pool["capacity"] * pool["speed"]).sum())
@@ -203,7 +203,7 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
             "tasks": len(final),
             **ended,
             "attempts": len(ran),
-            "stolen": event_count(rec.events, "stolen"),
+            "stolen": rec.count("stolen"),
             "makespan_s": makespan,
             "throughput_tps": completed / makespan if makespan > 0 else float("nan"),
             "mean_wait_s": float(ran["wait_s"].mean()),
