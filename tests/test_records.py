@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import swarmlab as sl
-from swarmlab.analysis.figures import summary
+from swarmlab.analysis.figures import agent_load, quality, summary
 from swarmlab.events import ATTEMPT_FIELDS, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO_FIELDS
 from swarmlab.store.records import event_count
 from swarmlab.virtual.calls import Call
@@ -85,3 +85,25 @@ def test_summary_counts_events_without_the_events_frame_as_from_it():
     counted = sl.simulate(tasks, agents, scheduler=steal, count_events_s=1.0)
     assert counted.count("stolen") == stolen == event_count(counted.events, "stolen")
     assert _as_frames(rec).count("stolen") == stolen
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_figures_from_columns_are_the_figures_of_the_whole_frame(case):
+    """summary and quality read a few columns built alone (RunRecord.columns) from a
+    record's rows; a record whose rows are frames builds the whole frame by the merge."""
+    rec = _simulated(case)
+    merged = _as_frames(rec)
+    pd.testing.assert_frame_equal(summary([rec]), summary([merged]), check_exact=True)
+    for basis in ("measured", "estimates"):
+        pd.testing.assert_series_equal(quality(rec, basis), quality(merged, basis), check_exact=True)
+    pd.testing.assert_frame_equal(agent_load(rec), agent_load(merged), check_exact=True)
+    assert {k: tuple(v) for k, v in rec.dependencies().items()} == \
+        {k: tuple(v) for k, v in merged.dependencies().items()}
+    pd.testing.assert_frame_equal(rec.final(["status", "run_s"]), merged.final()[["task_id", "status", "run_s"]])
+    pd.testing.assert_frame_equal(rec.columns(["wait_s", "kind"]), rec.tasks[["wait_s", "kind"]])
+
+
+def test_columns_refuses_a_name_outside_the_tasks_frame():
+    rec = _simulated(CASES[1])
+    with pytest.raises(ValueError, match="columns takes names of the tasks frame"):
+        rec.columns(["status", "tokens"])

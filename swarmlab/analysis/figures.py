@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..model import TERMINAL_STATES, TaskStatus
 from ..scheduling.dag import critical_path
 from ..scope import BUILT_IN_COLUMNS, RESERVED
-from ..store.records import RunRecord
+from ..store.records import RunRecord, paused_gc
 from .limits import capacities, describe_limit, limit_bounds
 
 __all__ = ["summary", "agent_load", "quality", "lower_bound", "name_bound", "reported_columns", "reported_totals",
@@ -29,6 +29,11 @@ SUMMARY_COLUMNS = (
 RATE_LIMITED = "rate_limited"
 
 
+#: The columns of the tasks frame the figures read (:meth:`RunRecord.columns`: a record
+#: of 1M tasks builds these alone, not the whole frame).
+_READ = ("task_id", "status", "agent_id", "submitted_s", "started_s", "finished_s", "wait_s", "run_s")
+
+
 def reported_columns(tasks: pd.DataFrame) -> list[str]:
     """The columns of a tasks frame (``record.tasks``) that bodies reported
     (``swarmlab.report()``, and swarmlab's own ``limit_wait_s`` and ``n_rate_limited``),
@@ -44,7 +49,7 @@ def reported_totals(record: RunRecord) -> dict[str, float]:
     for) of each :func:`reported_columns`, then ``rate_limited``
     (:data:`RATE_LIMITED`); empty for a run that reported nothing and was never refused,
     so a run without reports costs and shows nothing more."""
-    t = record.tasks
+    t = record.tasks if record.reported else record.columns(["status"])  # (none reported: no column to read)
     names = reported_columns(t)
     refused = int((t["status"] == "rate_limited").sum()) if len(t) else 0
     if not names and not refused:
@@ -63,7 +68,7 @@ def _pool(rec: RunRecord) -> pd.DataFrame:
     agents = rec.meta.get("agents")
     if agents:
         return pd.DataFrame(agents)[["id", "capacity", "speed"]].rename(columns={"id": "agent_id"})
-    ids = rec.tasks["agent_id"].dropna().unique()
+    ids = rec.columns(["agent_id"])["agent_id"].dropna().unique()
     return pd.DataFrame({"agent_id": ids, "capacity": 1, "speed": 1.0})
 
 
@@ -71,7 +76,7 @@ def agent_load(record: RunRecord) -> pd.DataFrame:
     """One row per agent of the pool: attempts it ran, ``busy_s`` (their summed run
     times), ``utilization`` = busy_s / (makespan x capacity) and ``share`` of all busy
     time. Agents that ran nothing are rows with zeros."""
-    t = record.tasks
+    t = record.columns(_READ)
     ran = t.dropna(subset=["started_s"])
     per = ran.groupby("agent_id", observed=True).agg(attempts=("task_id", "size"), busy_s=("run_s", "sum"))
     out = _pool(record).merge(per, left_on="agent_id", right_index=True, how="left")
@@ -102,7 +107,7 @@ def quality(record: RunRecord, basis: str = "measured") -> pd.Series:
     bounds, total = _bounds(record, basis)
     bound_by = max(bounds, key=bounds.__getitem__)  # the first of the largest: ties in the documented order
     bound, cp = bounds[bound_by], bounds["critical path"]
-    t = record.tasks
+    t = record.columns(_READ)
     makespan = _makespan(t)
     busy = agent_load(record)["busy_s"]
     ran = t.dropna(subset=["started_s"])
@@ -124,15 +129,17 @@ def _bounds(record: RunRecord, basis: str) -> tuple[dict[str, float], float]:
     """Every candidate bound of :func:`quality` in its tie order, and the total work."""
     if basis not in ("measured", "estimates"):
         raise ConfigError(f"basis must be 'measured' or 'estimates'; got {basis!r}")
-    t = record.tasks
-    final = record.final()
+    t = record.columns(_READ)
     if basis == "measured":
-        done = t[t["status"] == "completed"].drop_duplicates("task_id", keep="last")
+        done = t[t["status"] == "completed"]
         work = dict(zip(done["task_id"].tolist(), done["run_s"].tolist()))  # (lists: no per-cell Series access)
+        if len(work) < len(done):  # a task completed twice (a resumed run): its last, in their order
+            done = done.drop_duplicates("task_id", keep="last")
+            work = dict(zip(done["task_id"].tolist(), done["run_s"].tolist()))
     else:
-        est = final.dropna(subset=["estimate_s"])
+        est = record.final(["estimate_s"]).dropna(subset=["estimate_s"])
         work = dict(zip(est["task_id"].tolist(), est["estimate_s"].tolist()))
-    deps = dict(zip(final["task_id"].tolist(), final["dependencies"].tolist()))
+    deps = record.dependencies()
     pool = _pool(record)
     slots = float(pool["capacity"].sum())
     rate = slots if basis == "measured" else float((pool["capacity"] * pool["speed"]).sum())
@@ -185,38 +192,44 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
     rows = []
     extra: dict[str, None] = {}  # reported names in the order first seen
     for rec in records:
-        t = rec.tasks
-        final = rec.final()
-        counts = final["status"].value_counts()
-        ran = t.dropna(subset=["started_s"])
-        q = quality(rec)
-        makespan = q["makespan_s"]
-        busy = float(ran["run_s"].sum())
-        slots = float(_pool(rec)["capacity"].sum()) or 1.0
-        ended = {state: int(counts.get(state, 0)) for state in TERMINAL_STATES}  # tasks by how they ended
-        completed = ended[TaskStatus.COMPLETED.value]
-        rows.append({
-            "run_id": rec.run_id,
-            "clock": rec.meta.get("clock"),
-            "mode": rec.meta.get("mode"),
-            "algorithm": rec.meta.get("algorithm"),
-            "tasks": len(final),
-            **ended,
-            "attempts": len(ran),
-            "stolen": rec.count("stolen"),
-            "makespan_s": makespan,
-            "throughput_tps": completed / makespan if makespan > 0 else float("nan"),
-            "mean_wait_s": float(ran["wait_s"].mean()),
-            "p50_wait_s": q["p50_wait_s"],
-            "p95_wait_s": q["p95_wait_s"],
-            "mean_run_s": float(ran["run_s"].mean()),
-            "busy_s": busy,
-            "utilization": busy / (makespan * slots) if makespan > 0 else float("nan"),
-            "imbalance": q["imbalance"],
-            "lower_bound_s": q["lower_bound_s"],
-            "efficiency": q["efficiency"],
-        })
+        with paused_gc():  # (figures of 1M tasks allocate millions of objects and free none)
+            rows.append(_summary_row(rec))
         totals = reported_totals(rec)
         extra.update(dict.fromkeys(totals))
         rows[-1].update(totals)
     return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *extra])
+
+
+def _summary_row(rec: RunRecord) -> dict[str, object]:
+    """:func:`summary`'s figures of one run, before its reported totals."""
+    t = rec.columns(_READ)
+    final = rec.final(["status"])
+    counts = final["status"].value_counts()
+    ran = t.dropna(subset=["started_s"])
+    q = quality(rec)
+    makespan = q["makespan_s"]
+    busy = float(ran["run_s"].sum())
+    slots = float(_pool(rec)["capacity"].sum()) or 1.0
+    ended = {state: int(counts.get(state, 0)) for state in TERMINAL_STATES}  # tasks by how they ended
+    completed = ended[TaskStatus.COMPLETED.value]
+    return {
+        "run_id": rec.run_id,
+        "clock": rec.meta.get("clock"),
+        "mode": rec.meta.get("mode"),
+        "algorithm": rec.meta.get("algorithm"),
+        "tasks": len(final),
+        **ended,
+        "attempts": len(ran),
+        "stolen": rec.count("stolen"),
+        "makespan_s": makespan,
+        "throughput_tps": completed / makespan if makespan > 0 else float("nan"),
+        "mean_wait_s": float(ran["wait_s"].mean()),
+        "p50_wait_s": q["p50_wait_s"],
+        "p95_wait_s": q["p95_wait_s"],
+        "mean_run_s": float(ran["run_s"].mean()),
+        "busy_s": busy,
+        "utilization": busy / (makespan * slots) if makespan > 0 else float("nan"),
+        "imbalance": q["imbalance"],
+        "lower_bound_s": q["lower_bound_s"],
+        "efficiency": q["efficiency"],
+    }
