@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ..events import (ATTEMPT, ATTEMPT_FIELDS, EVENT, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO, TASK_INFO_FIELDS, EventCounts,
-                      Recorder)
+from ..events import (ATTEMPT, ATTEMPT_FIELDS, EVENT, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO, TASK_INFO_FIELDS,
+                      EventCounts, Recorder)
 
 if TYPE_CHECKING:  # pandas is imported when a frame is first built
     import pandas as pd
@@ -47,6 +47,7 @@ _STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id
 
 
 _LISTS = ("requires", "dependencies")
+_INFO = frozenset(TASK_INFO_FIELDS) - {"task_id"}  # columns of the tasks frame from the task info rows
 
 
 @contextmanager
@@ -259,9 +260,9 @@ class RunRecord:
                 df = None
                 if isinstance(self._attempts, list) and self._attempts and isinstance(self._task_info, list):
                     built = self._columns  # the ones columns() built already
-                    cols = _task_columns(self._attempts, self._task_info, [c for c in TASK_COLUMNS if c not in built],
-                                         self.run_id, self.meta.get("algorithm"))
-                    df = None if cols is None else pd.DataFrame({c: cols.get(c, built.get(c)) for c in TASK_COLUMNS})
+                    cols = _task_columns(self._attempts, self._task_info, TASK_COLUMNS, self.run_id,
+                                         self.meta.get("algorithm"), built)
+                    df = None if cols is None else pd.DataFrame(cols)
                 if df is None:  # rows read back as frames (a spilled run), or an attempt without its task's info
                     df = self._merged_tasks()
                 reports = _frame(self._reports, REPORT_FIELDS)
@@ -329,8 +330,11 @@ class RunRecord:
         if "tasks" not in self._frames and isinstance(self._attempts, list) and self._attempts \
                 and isinstance(self._task_info, list):
             missing = [c for c in names if c not in self._columns]
-            with paused_gc():
-                got = _task_columns(self._attempts, self._task_info, missing, self.run_id, self.meta.get("algorithm"))
+            got: dict[str, Any] | None = {}
+            if missing:
+                with paused_gc():
+                    got = _task_columns(self._attempts, self._task_info, missing, self.run_id,
+                                        self.meta.get("algorithm"), self._columns)
             if got is not None:
                 self._columns.update(got)
                 return pd.DataFrame({c: self._columns[c] for c in names})
@@ -383,26 +387,28 @@ class RunRecord:
 
 
 def _task_columns(attempts: list[tuple], task_info: list[tuple], names: Iterable[str], run_id: str,
-                  algorithm: Any) -> dict[str, Any] | None:
+                  algorithm: Any, built: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Columns of the tasks frame (those ``names`` of :data:`TASK_COLUMNS`), built one by
     one from rows held in memory: each attempt's task info found through a dict (the last
     row of a task holds, as in the merge of :meth:`RunRecord._merged_tasks`), each column
     made once with the dtype :func:`typed` gives it, with no row-wise frame, merge or
-    per-cell map. None when an attempt has no task info row: the merge says what that gives."""
+    per-cell map. ``built``: columns built before, that these may be made from (``run_s``
+    from ``started_s`` and ``finished_s``). None when an attempt has no task info row: the
+    merge says what that gives."""
     import numpy as np
     import pandas as pd
 
     names = list(names)
     n = len(attempts)
-    task_ids = list(map(itemgetter(ATTEMPT.task_id), attempts))
+    task_ids = list(map(itemgetter(ATTEMPT.task_id), attempts)) if "task_id" in names or set(names) & _INFO else []
     info: list[tuple] = []
-    if any(c in TASK_INFO_FIELDS and c != "task_id" for c in names):
+    if set(names) & _INFO:
         by_id = dict(zip(map(itemgetter(TASK_INFO.task_id), task_info), task_info))  # the last row of a task holds
         try:
             info = list(map(by_id.__getitem__, task_ids))
         except KeyError:
             return None
-    cols: dict[str, Any] = {}
+    cols: dict[str, Any] = dict(built or {})
 
     def values(c: str) -> list:
         if c == "task_id":
