@@ -12,7 +12,7 @@ from swarmlab.analysis.figures import quality
 
 from ._harness import Row, Settings, medians
 
-__all__ = ["sim_rate", "replay_fidelity"]
+__all__ = ["sim_rate", "analysis_cost", "replay_fidelity"]
 
 _SIM = """
 import gc, json, sys, time, psutil, swarmlab as sl
@@ -95,6 +95,47 @@ def sim_rate(s: Settings) -> list[Row]:
                             ratio, None, "x", ">= 0.8x" if ample else "(information: held and put back)",
                             ratio >= 0.8 if ample and not s.quick else None))
     return rows
+
+
+_ANALYSIS = """
+import gc, json, sys, time, swarmlab as sl
+from swarmlab.analysis.figures import summary
+n = int(sys.argv[1])
+agents = [sl.Agent(f"a{i}") for i in range(1000)]
+tasks = [sl.Task(None, estimate_s=1.0 + (i % 7) / 7) for i in range(n)]
+count = 1.0 if n >= 1_000_000 else None  # as sim_rate: events counted per second from 1M tasks on
+gc.collect(); t0 = time.perf_counter()
+rec = sl.simulate(tasks, agents, scheduler=sl.TaskScheduler("least_loaded"), count_events_s=count)
+sim = time.perf_counter() - t0
+t0 = time.perf_counter(); gc.collect(); debt = time.perf_counter() - t0
+t0 = time.perf_counter()
+table = summary([rec])
+took = time.perf_counter() - t0
+assert int(table["completed"].item()) == n
+print(json.dumps({"sim": sim, "summary": took, "collect": debt}))
+"""
+
+
+def analysis_cost(s: Settings) -> list[Row]:
+    """``analysis.summary`` of one simulated record (1,000 agents, least loaded) against
+    the ``simulate()`` that made it, in one fresh interpreter: the summary's wall time
+    over the simulation's. Both are timed as ``sim_rate`` times a simulation: the pass of
+    the cyclic collector over the objects the run allocated (it pauses the collector
+    while it runs) is taken between them, timed apart and counted in neither; the row
+    says how long it took."""
+    n = s.size(1_000_000, 20_000)
+
+    def measure() -> dict[str, float]:
+        out = subprocess.run([sys.executable, "-c", _ANALYSIS, str(n)], capture_output=True, text=True,
+                             check=True, timeout=600)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    m = medians(measure, s.reps)
+    ratio = m["summary"] / m["sim"]
+    return [Row("analysis_cost", f"summary of a record of {n:,} simulated tasks (1,000 agents, least_loaded) over "
+                f"the simulate() that made it ({n / m['sim']:,.0f} tasks/s; the collector's pass between them "
+                f"{m['collect']:.2f} s, in neither), median of {s.reps}", m["summary"], m["sim"], "s",
+                "<= 0.25x", None if s.quick else ratio <= 0.25)]
 
 
 async def _real(wl: workloads.Workload, mode: str, alg: str) -> sl.RunRecord:
