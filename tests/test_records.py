@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import run
 
 import swarmlab as sl
 from swarmlab.analysis.figures import agent_load, quality, summary
 from swarmlab.events import ATTEMPT_FIELDS, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO_FIELDS
 from swarmlab.store.records import event_count
 from swarmlab.virtual.calls import Call
-
-from conftest import run
 
 
 def _as_frames(rec: sl.RunRecord) -> sl.RunRecord:
