@@ -25,13 +25,14 @@ from .orchestration import orchestration_overhead
 from .percall import acquire_overhead
 from .resources import gpu_and_scaling, sampler_cost
 from .scheduling import decision_rate, scheduling_quality
-from .simulation import replay_fidelity, sim_rate
+from .simulation import analysis_cost, replay_fidelity, sim_rate
 from .soak import long_run_memory, soak
 from .workflows import learned_gap, workflow_quality
 
 BENCHMARKS = {**CORE, "decision_rate": decision_rate, "scheduling_quality": scheduling_quality,
               "sampler_cost": sampler_cost, "gpu_and_scaling": gpu_and_scaling,
               "orchestration_overhead": orchestration_overhead, "sim_rate": sim_rate,
+              "analysis_cost": analysis_cost,
               "llm_swarm_fidelity": llm_swarm_fidelity, "acquire_overhead": acquire_overhead,
               "replay_fidelity": replay_fidelity, "dask_overhead": dask_overhead, "soak": soak,
               "long_run_memory": long_run_memory,

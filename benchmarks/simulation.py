@@ -12,7 +12,7 @@ from swarmlab.analysis.figures import quality
 
 from ._harness import Row, Settings, medians
 
-__all__ = ["sim_rate", "replay_fidelity"]
+__all__ = ["sim_rate", "analysis_cost", "replay_fidelity"]
 
 _SIM = """
 import gc, json, sys, time, psutil, swarmlab as sl
@@ -95,6 +95,47 @@ def sim_rate(s: Settings) -> list[Row]:
                             ratio, None, "x", ">= 0.8x" if ample else "(information: held and put back)",
                             ratio >= 0.8 if ample and not s.quick else None))
     return rows
+
+
+_ANALYSIS = """
+import gc, json, sys, time, swarmlab as sl
+from swarmlab.analysis.figures import summary
+n = int(sys.argv[1])
+agents = [sl.Agent(f"a{i}") for i in range(1000)]
+tasks = [sl.Task(None, estimate_s=1.0 + (i % 7) / 7) for i in range(n)]
+count = 1.0 if n >= 1_000_000 else None  # as sim_rate: events counted per second from 1M tasks on
+gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
+rec = sl.simulate(tasks, agents, scheduler=sl.TaskScheduler("least_loaded"), count_events_s=count)
+sim, sim_cpu = time.perf_counter() - t0, time.process_time() - c0
+# right after, as a notebook runs them: what simulate left to the collector is paid here
+t0, c0 = time.perf_counter(), time.process_time()
+table = summary([rec])
+took, took_cpu = time.perf_counter() - t0, time.process_time() - c0
+assert int(table["completed"].item()) == n
+print(json.dumps({"sim": sim, "summary": took, "sim_cpu": sim_cpu, "summary_cpu": took_cpu}))
+"""
+
+
+def analysis_cost(s: Settings) -> list[Row]:
+    """``analysis.summary`` of one simulated record (1,000 agents, least loaded) against
+    the ``simulate()`` that made it, in one fresh interpreter: the summary's wall time,
+    taken right after the simulation as a notebook runs them (the summary pays the
+    cyclic collector's pass over what the run allocated while it paused the collector),
+    over the simulation's."""
+    n = s.size(1_000_000, 20_000)
+
+    def measure() -> dict[str, float]:
+        out = subprocess.run([sys.executable, "-c", _ANALYSIS, str(n)], capture_output=True, text=True,
+                             check=True, timeout=600)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    m = medians(measure, s.reps)
+    ratio = m["summary"] / m["sim"]
+    cpu = m["summary_cpu"] / m["sim_cpu"]  # (beside: on a shared machine wall times swing)
+    return [Row("analysis_cost", f"summary of a record of {n:,} simulated tasks (1,000 agents, least_loaded) over "
+                f"the simulate() that made it ({n / m['sim']:,.0f} tasks/s), right after it; in CPU time "
+                f"{cpu:.2f}x; median of {s.reps}", m["summary"], m["sim"], "s",
+                "<= 0.25x", None if s.quick else ratio <= 0.25)]
 
 
 async def _real(wl: workloads.Workload, mode: str, alg: str) -> sl.RunRecord:

@@ -22,9 +22,9 @@ def test_quick_benchmarks_run_and_write_json(tmp_path):
     names = {r["benchmark"] for r in report["rows"]}
     assert names == {"noop_throughput", "latency", "sleep_makespan", "cpu_makespan", "memory",
                      "decision_rate", "scheduling_quality", "sampler_cost", "gpu_and_scaling",
-                     "orchestration_overhead", "sim_rate", "replay_fidelity", "llm_swarm_fidelity", "acquire_overhead",
-                     "dask_overhead", "soak", "long_run_memory", "workflow_quality", "learned_gap", "follow_rate",
-                     "stop_latency"}
+                     "orchestration_overhead", "sim_rate", "analysis_cost", "replay_fidelity", "llm_swarm_fidelity",
+                     "acquire_overhead", "dask_overhead", "soak", "long_run_memory", "workflow_quality", "learned_gap",
+                     "follow_rate", "stop_latency"}
     for row in report["rows"]:
         if "none found by NVML" in row["case"]:
             continue  # no GPU on this machine: the row says so

@@ -12,7 +12,7 @@ from ..model import TERMINAL_STATES, TaskStatus
 from ..scheduling.dag import critical_path
 from ..scope import BUILT_IN_COLUMNS, RESERVED
 from ..events import TASK_INFO
-from ..store.records import RunRecord, event_count
+from ..store.records import RunRecord, paused_gc
 from .limits import capacities, describe_limit, limit_bounds
 
 __all__ = ["RunFigures", "run_figures", "summary", "agent_load", "quality", "lower_bound", "name_bound", "reported_columns", "reported_totals",
@@ -31,6 +31,11 @@ SUMMARY_COLUMNS = (
 RATE_LIMITED = "rate_limited"
 
 
+#: The columns of the tasks frame the figures read (:meth:`RunRecord.columns`: a record
+#: of 1M tasks builds these alone, not the whole frame).
+_READ = ("task_id", "status", "agent_id", "submitted_s", "started_s", "finished_s", "wait_s", "run_s")
+
+
 def reported_columns(tasks: pd.DataFrame) -> list[str]:
     """The columns of a tasks frame (``record.tasks``) that bodies reported
     (``swarmlab.report()``, and swarmlab's own ``limit_wait_s`` and ``n_rate_limited``),
@@ -46,7 +51,7 @@ def reported_totals(record: RunRecord) -> dict[str, float]:
     for) of each :func:`reported_columns`, then ``rate_limited``
     (:data:`RATE_LIMITED`); empty for a run that reported nothing and was never refused,
     so a run without reports costs and shows nothing more."""
-    t = record.tasks
+    t = record.tasks if record.reported else record.columns(["status"])  # (none reported: no column to read)
     names = reported_columns(t)
     refused = int((t["status"] == "rate_limited").sum()) if len(t) else 0
     if not names and not refused:
@@ -122,13 +127,16 @@ def run_figures(record: RunRecord) -> RunFigures:
     run that counted events, which is over). The makespan runs from the first submission
     to the last finish, whatever the resource samples say of the time after it.
     """
-    t = record.tasks
-    last = t.loc[~t["task_id"].duplicated(keep="last")]
+    # only the columns and counts the figures need: a run of 1M tasks builds neither its
+    # whole tasks frame nor its events frame here (RunRecord.columns, RunRecord.count)
+    t = record.columns(("task_id", "status", "submitted_s", "started_s", "finished_s"))
+    last = record.final(["status"])
+    with_rows = len(last)  # tasks that have an attempt row
     counted = bool(record.meta.get("events"))  # counted per bucket: no task ids, and the run is over
-    ev = record.events
-    kinds = ev["event"]  # categorical: compared by code, not as a million strings
-    retried = 0 if counted else int((kinds == "retried").sum())
+    retried = 0 if counted else record.count("retried")
     if retried:  # a task whose last end-or-retry event is a retry has not ended
+        ev = record.events
+        kinds = ev["event"]  # categorical: compared by code, not as strings
         ends = ev.loc[kinds.isin((*TERMINAL_STATES, "retried")), ["task_id", "event"]]
         ends = ends.loc[~ends["task_id"].duplicated(keep="last")]
         again = ends.loc[ends["event"] == "retried", "task_id"]
@@ -136,10 +144,10 @@ def run_figures(record: RunRecord) -> RunFigures:
     counts = last["status"].value_counts()
     ended = {state: int(counts.get(state, 0)) for state in TERMINAL_STATES}
     ran = int(t["started_s"].notna().sum())
-    started = ran if counted else int((kinds == "started").sum())
+    started = ran if counted else record.count("started")
     info = record.rows("task_info")
     submitted = len({r[TASK_INFO.task_id] for r in info}) if isinstance(info, tuple) and info else 0
-    tasks = max(submitted, int(t["task_id"].nunique()))
+    tasks = max(submitted, with_rows)
     running = max(0, started - ran)
     first, end = _span(t)
     return RunFigures(tasks=tasks, ended=ended, running=running, waiting=max(0, tasks - sum(ended.values()) - running),
@@ -150,7 +158,7 @@ def _pool(rec: RunRecord) -> pd.DataFrame:
     agents = rec.meta.get("agents")
     if agents:
         return pd.DataFrame(agents)[["id", "capacity", "speed"]].rename(columns={"id": "agent_id"})
-    ids = rec.tasks["agent_id"].dropna().unique()
+    ids = rec.columns(["agent_id"])["agent_id"].dropna().unique()
     return pd.DataFrame({"agent_id": ids, "capacity": 1, "speed": 1.0})
 
 
@@ -158,7 +166,7 @@ def agent_load(record: RunRecord) -> pd.DataFrame:
     """One row per agent of the pool: attempts it ran, ``busy_s`` (their summed run
     times), ``utilization`` = busy_s / (makespan x capacity) and ``share`` of all busy
     time. Agents that ran nothing are rows with zeros."""
-    t = record.tasks
+    t = record.columns(_READ)
     ran = t.dropna(subset=["started_s"])
     per = ran.groupby("agent_id", observed=True).agg(attempts=("task_id", "size"), busy_s=("run_s", "sum"))
     out = _pool(record).merge(per, left_on="agent_id", right_index=True, how="left")
@@ -189,7 +197,7 @@ def quality(record: RunRecord, basis: str = "measured") -> pd.Series:
     bounds, total = _bounds(record, basis)
     bound_by = max(bounds, key=bounds.__getitem__)  # the first of the largest: ties in the documented order
     bound, cp = bounds[bound_by], bounds["critical path"]
-    t = record.tasks
+    t = record.columns(_READ)
     makespan = _makespan(t)
     busy = agent_load(record)["busy_s"]
     ran = t.dropna(subset=["started_s"])
@@ -211,15 +219,17 @@ def _bounds(record: RunRecord, basis: str) -> tuple[dict[str, float], float]:
     """Every candidate bound of :func:`quality` in its tie order, and the total work."""
     if basis not in ("measured", "estimates"):
         raise ConfigError(f"basis must be 'measured' or 'estimates'; got {basis!r}")
-    t = record.tasks
-    final = record.final()
+    t = record.columns(_READ)
     if basis == "measured":
-        done = t[t["status"] == "completed"].drop_duplicates("task_id", keep="last")
-        work = dict(zip(done["task_id"], done["run_s"]))
+        done = t[t["status"] == "completed"]
+        work = dict(zip(done["task_id"].tolist(), done["run_s"].tolist()))  # (lists: no per-cell Series access)
+        if len(work) < len(done):  # a task completed twice (a resumed run): its last, in their order
+            done = done.drop_duplicates("task_id", keep="last")
+            work = dict(zip(done["task_id"].tolist(), done["run_s"].tolist()))
     else:
-        est = final.dropna(subset=["estimate_s"])
-        work = dict(zip(est["task_id"], est["estimate_s"]))
-    deps = dict(zip(final["task_id"], final["dependencies"]))
+        est = record.final(["estimate_s"]).dropna(subset=["estimate_s"])
+        work = dict(zip(est["task_id"].tolist(), est["estimate_s"].tolist()))
+    deps = record.dependencies()
     pool = _pool(record)
     slots = float(pool["capacity"].sum())
     rate = slots if basis == "measured" else float((pool["capacity"] * pool["speed"]).sum())
@@ -272,35 +282,42 @@ def summary(records: Iterable[RunRecord]) -> pd.DataFrame:
     rows = []
     extra: dict[str, None] = {}  # reported names in the order first seen
     for rec in records:
-        t = rec.tasks
-        figures = run_figures(rec)
-        ran = t.dropna(subset=["started_s"])
-        q = quality(rec)
-        makespan = figures.makespan_s
-        busy = float(ran["run_s"].sum())
-        slots = float(_pool(rec)["capacity"].sum()) or 1.0
-        rows.append({
-            "run_id": rec.run_id,
-            "clock": rec.meta.get("clock"),
-            "mode": rec.meta.get("mode"),
-            "algorithm": rec.meta.get("algorithm"),
-            "tasks": figures.tasks,
-            **figures.ended,
-            "attempts": len(ran),
-            "stolen": event_count(rec.events, "stolen"),
-            "makespan_s": makespan,
-            "throughput_tps": figures.throughput_tps if makespan > 0 else float("nan"),
-            "mean_wait_s": float(ran["wait_s"].mean()),
-            "p50_wait_s": q["p50_wait_s"],
-            "p95_wait_s": q["p95_wait_s"],
-            "mean_run_s": float(ran["run_s"].mean()),
-            "busy_s": busy,
-            "utilization": busy / (makespan * slots) if makespan > 0 else float("nan"),
-            "imbalance": q["imbalance"],
-            "lower_bound_s": q["lower_bound_s"],
-            "efficiency": q["efficiency"],
-        })
+        with paused_gc():  # (figures of 1M tasks allocate millions of objects and free none)
+            rows.append(_summary_row(rec))
         totals = reported_totals(rec)
         extra.update(dict.fromkeys(totals))
         rows[-1].update(totals)
     return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *extra])
+
+
+def _summary_row(rec: RunRecord) -> dict[str, object]:
+    """:func:`summary`'s figures of one run, before its reported totals: its counts,
+    makespan and throughput are :func:`run_figures`' (the dashboard's and the panel's)."""
+    t = rec.columns(_READ)
+    figures = run_figures(rec)
+    ran = t.dropna(subset=["started_s"])
+    q = quality(rec)
+    makespan = figures.makespan_s
+    busy = float(ran["run_s"].sum())
+    slots = float(_pool(rec)["capacity"].sum()) or 1.0
+    return {
+        "run_id": rec.run_id,
+        "clock": rec.meta.get("clock"),
+        "mode": rec.meta.get("mode"),
+        "algorithm": rec.meta.get("algorithm"),
+        "tasks": figures.tasks,
+        **figures.ended,
+        "attempts": len(ran),
+        "stolen": rec.count("stolen"),
+        "makespan_s": makespan,
+        "throughput_tps": figures.throughput_tps if makespan > 0 else float("nan"),
+        "mean_wait_s": float(ran["wait_s"].mean()),
+        "p50_wait_s": q["p50_wait_s"],
+        "p95_wait_s": q["p95_wait_s"],
+        "mean_run_s": float(ran["run_s"].mean()),
+        "busy_s": busy,
+        "utilization": busy / (makespan * slots) if makespan > 0 else float("nan"),
+        "imbalance": q["imbalance"],
+        "lower_bound_s": q["lower_bound_s"],
+        "efficiency": q["efficiency"],
+    }

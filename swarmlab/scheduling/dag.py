@@ -85,6 +85,8 @@ def topological_order(tasks: Sequence[Task]) -> list[Task]:
 def critical_path(durations: Mapping[str, float], deps: Mapping[str, Sequence[str]]) -> float:
     """The longest chain of ``durations`` through ``deps`` (task -> its dependencies);
     dependencies missing from ``durations`` count as 0."""
+    if not any(deps.values()):  # independent tasks (1M of them, say): the longest is the chain
+        return max((d + 0.0 for d in durations.values()), default=0.0)
     finish: dict[str, float] = {}
     for k in durations:
         if k in finish:

@@ -7,16 +7,20 @@ algorithm and mode, so comparing runs is one ``concat`` and one ``groupby``.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from ..events import ATTEMPT_FIELDS, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO_FIELDS, EventCounts, Recorder
+from ..events import (ATTEMPT, ATTEMPT_FIELDS, EVENT, EVENT_FIELDS, REPORT_FIELDS, TASK_INFO, TASK_INFO_FIELDS,
+                      EventCounts, Recorder)
 
 if TYPE_CHECKING:  # pandas is imported when a frame is first built
     import pandas as pd
 
 __all__ = ["RunRecord", "EVENT_COLUMNS", "COUNTED_EVENT_COLUMNS", "COUNTED_EVENT_FIELDS", "TASK_COLUMNS",
-           "RESOURCE_COLUMNS", "ROW_KINDS", "event_count"]
+           "RESOURCE_COLUMNS", "ROW_KINDS", "event_count", "paused_gc"]
 
 #: Columns of the events frame (one row per event).
 EVENT_COLUMNS = ("run_id",) + EVENT_FIELDS
@@ -43,6 +47,22 @@ _STRING = ("task_id", "name", "worker", "error_type", "error", "detail", "run_id
 
 
 _LISTS = ("requires", "dependencies")
+_INFO = frozenset(TASK_INFO_FIELDS) - {"task_id"}  # columns of the tasks frame from the task info rows
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for the block (restored after). Building a
+    frame from a large run's rows, or its figures, allocates millions of objects and
+    frees none of them: every collector pass walks the run's live rows and finds nothing,
+    and at 1M tasks those passes cost more than the build itself."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _frame(rows: list[tuple] | pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
@@ -137,6 +157,8 @@ class RunRecord:
         self._reports = [] if reports is None else reports
         self._resource_fields = resource_fields
         self._frames: dict[str, pd.DataFrame] = {}
+        self._columns: dict[str, Any] = {}  # columns of the tasks frame built alone (columns())
+        self._last: Any = None  # which rows of the tasks frame are the last of their task (final())
 
     @classmethod
     def from_recorder(cls, recorder: Recorder, meta: dict[str, Any]) -> RunRecord:
@@ -208,6 +230,18 @@ class RunRecord:
             self._frames["events"] = typed(df)
         return self._frames["events"]
 
+    def count(self, kind: str) -> int:
+        """How many events of ``kind`` the run recorded, listed or counted: what
+        :func:`event_count` finds in :attr:`events`, read from the rows held in memory
+        without building the events frame (summary's ``stolen``: the frame of a run of
+        1M tasks costs more than the rest of its figures)."""
+        held = self._events
+        if "events" in self._frames or not isinstance(held, list):
+            return event_count(self.events, kind)
+        if self._counted:
+            return sum(n for _, k, n in held if k == kind)
+        return list(map(itemgetter(EVENT.event), held)).count(kind)
+
     @property
     def tasks(self) -> pd.DataFrame:
         """One row per task and attempt; ``wait_s`` = started - ready, ``run_s`` =
@@ -220,24 +254,40 @@ class RunRecord:
         (``swarmlab.report``), in name order: the attempt's sum, NaN where it reported
         nothing of that name."""
         if "tasks" not in self._frames:
-            df = _frame(self._attempts, ATTEMPT_FIELDS)
-            info = _frame(self._task_info, TASK_INFO_FIELDS)
-            # a task predicted again as it became ready has a later row: the last one holds
-            info = info.loc[~info["task_id"].duplicated(keep="last")]
-            df = df.merge(info, on="task_id", how="left", validate="many_to_one")
-            df.insert(0, "run_id", self.run_id)
-            df["algorithm"] = self.meta.get("algorithm")
-            df = typed(df)
-            df["wait_s"] = df["started_s"] - df["ready_s"]
-            df["run_s"] = df["finished_s"] - df["started_s"]
-            df["attempt"] = df["attempt"].astype("int64")
-            df["priority"] = df["priority"].astype("int64")
-            df = df[list(TASK_COLUMNS)]
-            reports = _frame(self._reports, REPORT_FIELDS)
-            if len(reports):
-                df = _with_reports(df, reports)
+            import pandas as pd
+
+            with paused_gc():
+                df = None
+                if isinstance(self._attempts, list) and self._attempts and isinstance(self._task_info, list):
+                    built = self._columns  # the ones columns() built already
+                    cols = _task_columns(self._attempts, self._task_info, TASK_COLUMNS, self.run_id,
+                                         self.meta.get("algorithm"), built)
+                    df = None if cols is None else pd.DataFrame(cols)
+                if df is None:  # rows read back as frames (a spilled run), or an attempt without its task's info
+                    df = self._merged_tasks()
+                reports = _frame(self._reports, REPORT_FIELDS)
+                if len(reports):
+                    df = _with_reports(df, reports)
             self._frames["tasks"] = df
         return self._frames["tasks"]
+
+    def _merged_tasks(self) -> pd.DataFrame:
+        """The tasks frame before reported columns, by a merge of the attempts and the
+        task info frames (rows read back as frames; :func:`_task_columns` builds the
+        same columns from rows held in memory, one by one)."""
+        df = _frame(self._attempts, ATTEMPT_FIELDS)
+        info = _frame(self._task_info, TASK_INFO_FIELDS)
+        # a task predicted again as it became ready has a later row: the last one holds
+        info = info.loc[~info["task_id"].duplicated(keep="last")]
+        df = df.merge(info, on="task_id", how="left", validate="many_to_one")
+        df.insert(0, "run_id", self.run_id)
+        df["algorithm"] = self.meta.get("algorithm")
+        df = typed(df)
+        df["wait_s"] = df["started_s"] - df["ready_s"]
+        df["run_s"] = df["finished_s"] - df["started_s"]
+        df["attempt"] = df["attempt"].astype("int64")
+        df["priority"] = df["priority"].astype("int64")
+        return df[list(TASK_COLUMNS)]
 
     @property
     def resources(self) -> pd.DataFrame:
@@ -249,16 +299,158 @@ class RunRecord:
             self._frames["resources"] = typed(df)
         return self._frames["resources"]
 
-    def final(self) -> pd.DataFrame:
-        """The last attempt row of each task: one row per task, its terminal status."""
-        t = self.tasks
-        return t.loc[~t["task_id"].duplicated(keep="last")].reset_index(drop=True)
+    @property
+    def reported(self) -> bool:
+        """Whether the tasks frame has columns after :data:`TASK_COLUMNS` (names bodies
+        reported), known from the rows held in memory without building the frame."""
+        if "tasks" not in self._frames and isinstance(self._reports, list) and isinstance(self._attempts, list) \
+                and self._attempts:
+            return bool(self._reports)
+        return len(self.tasks.columns) > len(TASK_COLUMNS)
+
+    def columns(self, names: Iterable[str]) -> pd.DataFrame:
+        """Some columns of :attr:`tasks` (``names``, of :data:`TASK_COLUMNS`), for figures
+        that read few of them: taken from the frame once it is built (or loaded), else
+        built from the rows held in memory, only those, and kept for the next call (a
+        summary of 1M tasks reads 10 of the 24 columns and needs neither their lists of
+        requirements nor their text).
+
+        Raises
+        ------
+        ValueError
+            A name that is not one of :data:`TASK_COLUMNS`.
+        """
+        import pandas as pd
+
+        names = list(names)
+        unknown = [c for c in names if c not in TASK_COLUMNS]
+        if unknown:
+            raise ValueError(f"columns takes names of the tasks frame ({', '.join(TASK_COLUMNS)}); got {unknown}; "
+                             "read a reported column from record.tasks")
+        if "tasks" not in self._frames and isinstance(self._attempts, list) and self._attempts \
+                and isinstance(self._task_info, list):
+            missing = [c for c in names if c not in self._columns]
+            got: dict[str, Any] | None = {}
+            if missing:
+                with paused_gc():
+                    got = _task_columns(self._attempts, self._task_info, missing, self.run_id,
+                                        self.meta.get("algorithm"), self._columns)
+            if got is not None:
+                self._columns.update(got)
+                return pd.DataFrame({c: self._columns[c] for c in names})
+        return self.tasks[names]
+
+    def final(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """The last attempt row of each task: one row per task, its terminal status.
+        ``columns``: only those (:meth:`columns`; ``task_id`` is read in any case)."""
+        t = self.tasks if columns is None else self.columns(dict.fromkeys(["task_id", *columns]))
+        if self._last is None or len(self._last) != len(t):  # which rows are last: found once
+            self._last = self._last_rows(t)
+        return t.loc[self._last].reset_index(drop=True)
+
+    def _last_rows(self, t: pd.DataFrame) -> Any:
+        """Which rows of ``t`` (the tasks frame, or columns of it) are the last of their
+        task: from the rows held in memory by a dict of ids (none repeated, the usual
+        case: every row), else from the frame's ids."""
+        import numpy as np
+
+        held = self._attempts
+        if isinstance(held, list) and len(held) == len(t) and len(held):
+            ids = list(map(itemgetter(ATTEMPT.task_id), held))
+            if len(set(ids)) == len(ids):
+                return np.ones(len(ids), dtype=bool)
+            last = dict(zip(ids, range(len(ids))))  # each id's last row
+            mask = np.zeros(len(ids), dtype=bool)
+            mask[np.fromiter(last.values(), dtype=np.intp, count=len(last))] = True
+            return mask
+        return (~t["task_id"].duplicated(keep="last")).to_numpy()
+
+    def dependencies(self) -> dict[str, Sequence[str]]:
+        """Task id -> the ids it depends on, as submitted, for each task that has some (a
+        task without is no key): from the task info rows held in memory (a task's last
+        row holds), else from :meth:`final`. A critical path reads it without the frame's
+        column of lists (1M of them, empty, in a run of independent tasks)."""
+        info = self._task_info
+        if "tasks" not in self._frames and isinstance(info, list) and info and isinstance(self._attempts, list):
+            deps = TASK_INFO.dependencies
+            if not any(map(itemgetter(deps), info)):
+                return {}
+            return {row[TASK_INFO.task_id]: row[deps] for row in info if row[deps]}
+        final = self.final(["dependencies"])
+        return {tid: d for tid, d in zip(final["task_id"].tolist(), final["dependencies"].tolist()) if len(d)}
 
     def __repr__(self) -> str:
         return (
             f"RunRecord(run_id={self.run_id!r}, mode={self.meta.get('mode')!r}, "
             f"algorithm={self.meta.get('algorithm')!r}, tasks={self.tasks['task_id'].nunique()})"
         )
+
+
+def _task_columns(attempts: list[tuple], task_info: list[tuple], names: Iterable[str], run_id: str,
+                  algorithm: Any, built: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Columns of the tasks frame (those ``names`` of :data:`TASK_COLUMNS`), built one by
+    one from rows held in memory: each attempt's task info found through a dict (the last
+    row of a task holds, as in the merge of :meth:`RunRecord._merged_tasks`), each column
+    made once with the dtype :func:`typed` gives it, with no row-wise frame, merge or
+    per-cell map. ``built``: columns built before, that these may be made from (``run_s``
+    from ``started_s`` and ``finished_s``). None when an attempt has no task info row: the
+    merge says what that gives."""
+    import numpy as np
+    import pandas as pd
+
+    names = list(names)
+    n = len(attempts)
+    task_ids = list(map(itemgetter(ATTEMPT.task_id), attempts)) if "task_id" in names or set(names) & _INFO else []
+    info: list[tuple] = []
+    if set(names) & _INFO:
+        by_id = dict(zip(map(itemgetter(TASK_INFO.task_id), task_info), task_info))  # the last row of a task holds
+        try:
+            info = list(map(by_id.__getitem__, task_ids))
+        except KeyError:
+            return None
+    cols: dict[str, Any] = dict(built or {})
+
+    def values(c: str) -> list:
+        if c == "task_id":
+            return task_ids
+        if c in ATTEMPT_FIELDS:
+            return list(map(itemgetter(ATTEMPT_FIELDS.index(c)), attempts))
+        return list(map(itemgetter(TASK_INFO_FIELDS.index(c)), info))
+
+    def column(c: str) -> Any:
+        if c not in cols:
+            if c == "run_id":
+                cols[c] = pd.Series(run_id, index=range(n)).astype("string")
+            elif c == "algorithm":
+                cols[c] = pd.Series(algorithm, index=range(n)).astype("category")
+            elif c == "wait_s":
+                cols[c] = column("started_s") - column("ready_s")
+            elif c == "run_s":
+                cols[c] = column("finished_s") - column("started_s")
+            elif c in _LISTS:
+                cols[c] = pd.Series(list(map(list, values(c))), dtype=object)
+            elif c in _FLOAT and c in ATTEMPT_FIELDS:
+                try:  # (no list in between)
+                    cols[c] = np.fromiter(map(itemgetter(ATTEMPT_FIELDS.index(c)), attempts), np.float64, n)
+                except (TypeError, ValueError):  # a None (an attempt that never started): NaN
+                    cols[c] = np.array(values(c), dtype=np.float64)
+            elif c in _FLOAT:
+                cols[c] = np.array(values(c), dtype=np.float64)
+            elif c in _CATEGORICAL:
+                cat = pd.Categorical(values(c))  # (as astype("category") makes it, in a third of the time)
+                cols[c] = pd.Series(cat) if len(cat.categories) else pd.Series(values(c)).astype("category")
+            elif c == "devices":
+                got = values(c)
+                if not all(type(x) is str for x in got):
+                    got = list(map(_devices_cell, got))
+                cols[c] = pd.Series(got, dtype=object).astype("string")
+            elif c in _STRING:
+                cols[c] = pd.Series(values(c)).astype("string")
+            else:  # attempt, priority
+                cols[c] = np.array(values(c), dtype=np.int64)
+        return cols[c]
+
+    return {c: column(c) for c in names}
 
 
 def _with_reports(tasks: pd.DataFrame, reports: pd.DataFrame) -> pd.DataFrame:
