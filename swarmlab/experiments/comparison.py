@@ -23,15 +23,15 @@ from ..analysis.stats import (BETTER, METRIC_INFO, MetricInfo, describe_drift, d
 from ..errors import ConfigError
 from ..model import ExecutionMode, ResourceLimits
 from ..scheduling import Policy, SchedulingAlgorithm
-from ..store.comparisons import ComparisonFolder, comparison_stamp, is_comparison_id, new_comparison_id
+from ..store.comparisons import comparison_stamp, is_comparison_id
 from ..store.records import RunRecord
 from ..workloads.recipes import Workload
-from .sequence import AUTO_MIN_REPEATS, Job, Ledger, keyed, make_rounds, make_run, plan_record, plan_rounds
+from .sequence import AUTO_MIN_REPEATS, Job, Ledger, held_comparison, keyed, make_rounds, make_run
 from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup, setups
 
 __all__ = ["compare", "Comparison", "Setup", "setups", "RunOrder", "PlannedRun", "ci95", "run_metrics", "summarize",
            "per_run_frame", "regressions", "reported_names", "metric_info", "check_better", "METRICS",
-           "LOWER_IS_BETTER", "SEQUENTIAL", "AUTO_MIN_REPEATS"]
+           "LOWER_IS_BETTER", "SEQUENTIAL", "AUTO_MIN_REPEATS", "conclude", "execute"]
 
 _log = logging.getLogger("swarmlab")
 
@@ -467,13 +467,8 @@ def compare(workload: Workload, algorithms: Sequence[str | SchedulingAlgorithm |
               max_repeats, better, dask_address, add_stealing, specs)
     if store is None:
         return execute(job, Ledger(), progress=progress, out=out)
-    folder = ComparisonFolder(store.path, comparison_id or new_comparison_id())
-    if folder.exists:
-        raise ConfigError(f"comparison {folder.id!r} already exists in {store.path}; finish it with "
-                          f"swarmlab.resume({folder.id!r}, store) or give another id")
-    with folder.hold():
-        folder.write_plan(plan_record(job, None if out is None else str(out), plan_rounds(job)))
-        return execute(job, Ledger(folder), store=store, progress=progress, out=out)
+    with held_comparison(job, store, None if out is None else str(out), comparison_id) as ledger:
+        return execute(job, ledger, store=store, progress=progress, out=out)
 
 
 def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out: str | Path | None = None,
@@ -540,10 +535,22 @@ def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out
     finally:  # also on Ctrl-C: the bar is closed before anyone prints after it
         if bar is not None:
             bar.close()
-    rows.sort(key=lambda r: r["order"])
+    return conclude(job, ledger, runs, rows, made, why, out)
+
+
+def conclude(job: Job, ledger: Ledger, runs: list[RunRecord], rows: list[dict[str, object]], made: int, why: str,
+             out: str | Path | None = None) -> Comparison:
+    """The comparison of ``job`` once every run is made: ``runs`` and their ``rows``
+    (:func:`run_metrics` with the labels of a progress line) summed up, its outputs
+    written to ``out`` (:meth:`Comparison.save`, named by the comparison id's stamp, so
+    a resume writes the same files) and the comparison marked complete in the store.
+    :func:`execute` ends here, and so does a suite of the experiment panel that saves as
+    it runs."""
+    rows = sorted(rows, key=lambda r: r["order"])
+    order = job.order()
     per_run = per_run_frame(rows, by=("mode",), categories={
         "algorithm": [s.label for s in job.setups] + ([SEQUENTIAL] if job.baseline else []), "mode": order.modes})
-    runs.sort(key=lambda r: r.meta.get("order", 0))
+    runs = sorted(runs, key=lambda r: r.meta.get("order", 0))
     meta = {"seed": job.seed, "repeats": made, "stopped": why, "warmup": job.warmup, "baseline": job.baseline}
     if ledger.id:
         meta["comparison_id"] = ledger.id

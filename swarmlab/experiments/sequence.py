@@ -12,24 +12,27 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ..core.runinfo import describe_agents
+from ..errors import ConfigError
 from ..model import Agent, ResourceLimits
 from ..portal import run
 from ..realtime.executor import ParallelExecutor
 from ..scheduling import policy_names
-from ..store.comparisons import ComparisonFolder
+from ..store.comparisons import ComparisonFolder, new_comparison_id
 from ..store.records import RunRecord
 from ..virtual.simulation import simulate
 from ..workloads import WORKLOADS
 from ..workloads.recipes import Workload
 from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup
 
-__all__ = ["Job", "Ledger", "make_run", "make_rounds", "run_key", "keyed", "plan_record", "not_resumable", "AUTO_MIN_REPEATS"]
+__all__ = ["Job", "Ledger", "make_run", "make_rounds", "run_key", "keyed", "plan_record", "not_resumable",
+           "AUTO_MIN_REPEATS", "planned_runs", "held_comparison", "run_labels", "run_spec", "repeats_asked", "drawn"]
 
 #: ``repeats="auto"`` makes at least this many rounds: with fewer, Student's t is so wide
 #: (12.7 standard errors at 2 repeats) that no interval is narrow enough to stop on.
@@ -164,6 +167,55 @@ class Ledger:
             self.folder.append(kind, **fields)
 
 
+@contextmanager
+def held_comparison(job: Job, store, out: str | None = None, comparison_id: str | None = None) -> Iterator[Ledger]:
+    """A new comparison of ``job`` in ``store``: its plan written before its first run, its
+    lock held while the block runs (``running``; a kill or an exception leaves it
+    ``interrupted``), and the :class:`Ledger` that marks its runs as they are made. The
+    one way a comparison enters a store, for :func:`swarmlab.compare` and the experiment
+    panel alike, so ``swarmlab resume cmp-...`` finishes either."""
+    folder = ComparisonFolder(store.path, comparison_id or new_comparison_id())
+    if folder.exists:
+        raise ConfigError(f"comparison {folder.id!r} already exists in {store.path}; finish it with "
+                          f"swarmlab.resume({folder.id!r}, store) or give another id")
+    with folder.hold():
+        folder.write_plan(plan_record(job, out, plan_rounds(job)))
+        yield Ledger(folder)
+
+
+def repeats_asked(repeats: int) -> str:
+    """Why a comparison with a number of repeats stopped making rounds (``meta["stopped"]``)."""
+    return f"{repeats} repeats asked"
+
+
+def drawn(workload: Workload, seed: int) -> Workload:
+    """The work of the run with ``seed``: each repeat draws afresh where the workload
+    redraws (``Workload.redraw``), the same draws on both clocks and in a resume."""
+    return workload.redraw(seed) if workload.redraw is not None else workload
+
+
+def run_labels(workload: Workload, item: PlannedRun, **extra: object) -> dict[str, object]:
+    """What a run is in its comparison (workload, set-up, role, order, repeat, and
+    ``extra``: the comparison's id and the run's key), journaled with its spec so that a
+    resumed run keeps them, and put in its meta."""
+    labels = dict(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed, setup=item.setup.label,
+                  role=item.role, order=item.order, repeat=item.repeat, **extra)
+    if item.role == "baseline":
+        labels.update(algorithm=SEQUENTIAL, baseline="sequential")
+    return labels
+
+
+def run_spec(workload: Workload, item: PlannedRun, agents: list[Agent], limits: ResourceLimits, seed: int,
+             labels: Mapping[str, object]) -> dict[str, Any]:
+    """The spec a real run of a comparison is journaled with: enough for ``swarmlab
+    resume RUN_ID`` to build the run again, and its ``labels``."""
+    return {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
+            "options": dict(workload.options), "algorithm": item.setup.spec, "stealing": item.setup.stealing,
+            "mode": item.mode, "limits": dataclasses.asdict(limits), "agents": describe_agents(agents),
+            "run_seed": seed, "task_resources": dict(workload.meta.get("task_resources") or {}),
+            "labels": dict(labels)}
+
+
 async def _real(workload: Workload, mode: str, agents: list[Agent], scheduler, limits: ResourceLimits,
                 seed: int, journal, spec, dask_address: str | None) -> RunRecord:
     tasks = workload.tasks("async" if mode == "asyncio" else "sync")
@@ -179,22 +231,14 @@ def make_run(workload: Workload, order: RunOrder, item: PlannedRun, limits: Reso
     """One run of a comparison; ``extra`` labels (the comparison's id, the run's key) join
     the labels journaled with its spec and its meta."""
     setup, mode = item.setup, item.mode
-    if workload.redraw is not None:  # each repeat draws afresh, the same draws on both clocks
-        workload = workload.redraw(seed)
+    workload = drawn(workload, seed)
     agents, limits = order.fixture(item, workload.agents, limits)
     sched = setup.scheduler()
-    # what the run is in the comparison: journaled with its spec, so a resumed run keeps them
-    labels = dict(workload=workload.name, workload_n=workload.n, workload_seed=workload.seed, setup=setup.label,
-                  role=item.role, order=item.order, repeat=item.repeat, **extra)
-    if item.role == "baseline":
-        labels.update(algorithm=SEQUENTIAL, baseline="sequential")
+    labels = run_labels(workload, item, **extra)
     if mode == "simulated":
         rec = simulate(workload.tasks(), agents, scheduler=sched, limits=limits, seed=seed)
     else:
-        spec = {"kind": "workload", "name": workload.name, "n": workload.n, "seed": workload.seed,
-                "options": dict(workload.options), "algorithm": setup.spec, "stealing": setup.stealing, "mode": mode,
-                "limits": dataclasses.asdict(limits), "agents": describe_agents(agents), "run_seed": seed,
-                "task_resources": dict(workload.meta.get("task_resources") or {}), "labels": labels}
+        spec = run_spec(workload, item, agents, limits, seed, labels)
         # every kept run is journaled from its first task, the sequential baseline included:
         # a compare killed during its first run leaves a run that resume finishes
         journal = store.path if store is not None and item.role != "warmup" else None
@@ -230,7 +274,7 @@ def make_rounds(job: Job, ledger: Ledger, order: RunOrder, make: Callable[[list[
         why = None
         if job.repeats != "auto":
             if made == job.repeats:
-                why = f"{job.repeats} repeats asked"
+                why = repeats_asked(job.repeats)
         elif made >= AUTO_MIN_REPEATS:
             now = time.monotonic()
             if precise():

@@ -86,6 +86,11 @@ class ComparisonFolder:
         self.path = Path(store_path) / self.id
 
     @property
+    def resume_command(self) -> str:
+        """The command that finishes this comparison from a terminal, once it is interrupted."""
+        return f"swarmlab resume {self.id} --store {self.path.parent}"
+
+    @property
     def exists(self) -> bool:
         return (self.path / PLAN_NAME).is_file()
 

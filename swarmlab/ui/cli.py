@@ -263,7 +263,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _finish(cid: str, store) -> str:
     """The command that finishes the comparison ``cid`` of ``store``."""
-    return f"swarmlab resume {cid} --store {store.path}"
+    from ..store.comparisons import ComparisonFolder
+
+    return ComparisonFolder(store.path, cid).resume_command
 
 
 def _show(result, store, auto: bool) -> None:
