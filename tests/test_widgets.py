@@ -59,7 +59,7 @@ def test_run_button_compares_every_run_and_keeps_them(tmp_path):
 
 
 def test_runs_accumulate_across_set_ups_and_save_and_export(tmp_path):
-    panel = _panel(tmp_path, repeats=1)
+    panel = _panel(tmp_path, repeats=1, save_as_it_runs=False)  # Save writes them all
 
     async def main():
         await panel.run()

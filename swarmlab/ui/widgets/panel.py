@@ -14,6 +14,7 @@ import dataclasses
 import html
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,24 @@ from ...experiments.comparison import (
     Comparison,
     PlannedRun,
     RunOrder,
+    conclude,
     metric_info,
     per_run_frame,
     reported_names,
     run_metrics,
     setups,
     summarize,
+)
+from ...experiments.sequence import (
+    Job,
+    Ledger,
+    drawn,
+    held_comparison,
+    not_resumable,
+    planned_runs,
+    repeats_asked,
+    run_labels,
+    run_spec,
 )
 from ...model import ResourceLimits, parse_limits
 from ...realtime.executor import ParallelExecutor
@@ -62,6 +75,16 @@ class _Settings:
     seed: int
     dask_address: str | None = None
     baseline: bool = True
+    given: ResourceLimits | None = None  # the panel's limits, before the workload's own joined them
+
+    def job(self) -> Job:
+        """The suite as a comparison (:class:`~swarmlab.experiments.sequence.Job`): the
+        order, the plan in the store and a resume from a terminal all come from it."""
+        real = self.mode != "simulated"
+        return Job(self.workload, setups(self.algorithms, self.add_stealing), [self.mode] if real else [], not real,
+                   self.limits, self.given, self.repeats, self.seed, warmup=True, baseline=self.baseline,
+                   rel_width=_REL_WIDTH, budget_s=None, max_repeats=self.repeats, better=None,
+                   dask_address=self.dask_address, add_stealing=self.add_stealing, algorithms=list(self.algorithms))
 
     @property
     def setup(self) -> str:
@@ -79,6 +102,10 @@ class _Settings:
         parts += [f"rate {k}={r.limit:g}/{r.per_s:g}" for k, r in lim.rates.items()]
         return ", ".join(parts)
 
+
+#: A suite makes a fixed number of repeats: the plan records compare()'s default width,
+#: which only ``repeats="auto"`` reads.
+_REL_WIDTH = 0.10
 
 _ROLE_WORDS = {"warmup": "warm-up, left out of the figures", "baseline": "sequential baseline"}
 
@@ -100,6 +127,19 @@ class ExperimentPanel(View):
     Save writes the runs to the run store; Export writes the comparison's per-run and
     summary frames as CSV or Parquet.
 
+    ``save as it runs`` (``save_as_it_runs``, on by default) makes each suite a comparison
+    in the run store (``store``), as :func:`swarmlab.compare` with a store does: its plan
+    is written before its first run, each run is saved and marked done as it ends, and
+    the comparison is held while it runs; a finished suite writes the comparison's files
+    (:meth:`Comparison.save <swarmlab.experiments.comparison.Comparison.save>`) to the
+    export folder. A Stop or a kernel death leaves it ``interrupted``, and ``swarmlab resume
+    cmp-... --store STORE`` in a terminal finishes it; the status line names the
+    comparison and that command. It is on by default because a suite is the user's unit
+    of work and, for an agent swarm, real money per run: a kernel that dies should not
+    take the runs made with it, which Save would only have written afterwards. Off,
+    nothing is written until Save; Save always writes what was not saved yet (the
+    warm-ups and stopped runs, which a comparison does not keep).
+
     The keyword arguments set the controls' starting values. Zero in ``max CPU %``,
     ``max memory MB`` or ``timeout`` means none. ``pools, rates`` (``limits``) takes the
     command line's form, ``"llm=8, rpm=120/60"`` (a pool of 8, a rate of 120 per 60 s:
@@ -116,7 +156,7 @@ class ExperimentPanel(View):
                  task_timeout: float | None = 300.0, seed: int = 0, store: str = "data/runs",
                  export_dir: str = "data/exports", dask_address: str | None = None,
                  add_stealing: bool = False, baseline: bool = True, limits: str = "",
-                 task_resources: str = "") -> None:
+                 task_resources: str = "", save_as_it_runs: bool = True) -> None:
         registered = policy_names()  # the built-in seven and every policy registered (register_policy)
         algorithms = list(algorithms) if algorithms is not None else list(_ALGORITHMS)
         bad = [a for a in algorithms if a not in registered]
@@ -162,6 +202,9 @@ class ExperimentPanel(View):
         self.csv_button = W.Button(description="Export CSV", icon="download", disabled=True)
         self.parquet_button = W.Button(description="Export Parquet", icon="download", disabled=True)
         self.store_path = W.Text(value=str(store), description="run store", style=WIDE)
+        self.save_as_it_runs = W.Checkbox(value=bool(save_as_it_runs), description="save as it runs", indent=False,
+                                          tooltip="each suite a comparison in the run store, resumable from a "
+                                                  "terminal if the kernel dies")
         self.export_path = W.Text(value=str(export_dir), description="export to", style=WIDE)
         self.status = W.HTML("Pick the algorithms and the set-up, then Run.")
         self.run_progress = W.IntProgress(value=0, min=0, max=1, description="runs", style=WIDE)
@@ -186,7 +229,7 @@ class ExperimentPanel(View):
             W.HBox([self.run_button, self.stop_button, self.clear_button]),
             self.status, self.run_progress, self.monitor.widget,
             self.table, self.verdicts, self.plots,
-            W.HBox([self.store_path, self.save_button]),
+            W.HBox([self.store_path, self.save_as_it_runs, self.save_button]),
             W.HBox([self.export_path, self.csv_button, self.parquet_button]),
         ])
         #: Every run made since the panel opened (stopped ones included), in order.
@@ -195,6 +238,8 @@ class ExperimentPanel(View):
         self._since = 0  # the comparison holds the runs from here on (Clear moves it)
         self._labels: list[str] = []  # set-up labels in the order first planned
         self._saved: set[str] = set()
+        #: The comparison id of the last suite saved as it ran (``cmp-...``), None before one.
+        self.comparison_id: str | None = None
         self._task: asyncio.Future | None = None
         self._stop: asyncio.Event | None = None
         self._busy = False
@@ -254,11 +299,12 @@ class ExperimentPanel(View):
                               f"{sorted(pools) + sorted(rates) or 'nothing'}): give NAME=N units of a pool or "
                               "rate named there, e.g. 'llm=1'")
         wl = needing(make(self.workload.value, n, seed=self.seed.value), needs)
-        limits = wl.limits_with(ResourceLimits(  # a workload's own (llm_swarm's provider) under the panel's, by name
+        given = ResourceLimits(
             max_concurrent_tasks=self.max_concurrent.value or None, max_queue_size=max(1000, n),
             max_cpu_percent=self.max_cpu.value or None, max_memory_mb=self.max_memory.value or None,
             task_timeout=self.timeout.value or None, pools=pools, rates=rates,
-        ))
+        )
+        limits = wl.limits_with(given)  # a workload's own (llm_swarm's provider) under the panel's, by name
         mode = "simulated" if self.clock.value == "simulated" else self.mode.value
         address = self.dask_address.value.strip() or None
         if mode == "dask" and address is None:
@@ -266,7 +312,7 @@ class ExperimentPanel(View):
                               "(tcp://host:8786): start one with `dask scheduler` and `dask worker`, or "
                               "distributed.LocalCluster(), and give its scheduler_address")
         return _Settings(algs, bool(self.add_stealing.value), wl, mode, self.repeats.value, limits, self.seed.value,
-                         address if mode == "dask" else None, bool(self.baseline.value))
+                         address if mode == "dask" else None, bool(self.baseline.value), given)
 
     def _on_run(self, _: Any = None) -> None:
         if self.running:
@@ -290,10 +336,13 @@ class ExperimentPanel(View):
             return None
 
     async def run(self) -> pd.DataFrame:
-        """Run the suite the controls describe; returns the summary of every run so far."""
+        """Run the suite the controls describe; returns the summary of every run so far.
+        With ``save as it runs`` the suite is a comparison in the run store
+        (:attr:`comparison_id`), held while it runs."""
         try:
             s = self.settings()
-            plan = setups(s.algorithms, s.add_stealing)
+            job = s.job()
+            store = RunStore(self.store_path.value) if self.save_as_it_runs.value else None
         except (ConfigError, ValueError) as exc:
             self._say(str(exc), error=True)
             raise
@@ -303,32 +352,21 @@ class ExperimentPanel(View):
         self._busy = True
         self._stop = asyncio.Event()
         self.run_button.disabled, self.stop_button.disabled, self.clear_button.disabled = True, False, True
-        self._labels = list(dict.fromkeys([*self._labels, *(p.label for p in plan), SEQUENTIAL]))
-        order = RunOrder(plan, [s.mode], seed=s.seed, baseline=s.baseline, start=len(self.runs))
-        items = order.opening() + [x for r in range(s.repeats) for x in order.round(r)] + order.closing()
+        self._labels = list(dict.fromkeys([*self._labels, *(p.label for p in job.setups), SEQUENTIAL]))
+        items = planned_runs(job, s.repeats)
         self.run_progress.max, self.run_progress.value, self.run_progress.bar_style = len(items), 0, ""
-        stopped = False
+        stopped, where = False, ""
         try:
-            for i, item in enumerate(items):
-                if self._stop.is_set():
-                    stopped = True
-                    break
-                what = _ROLE_WORDS.get(item.role, f"repeat {(item.repeat or 0) + 1} of {s.repeats}")
-                self._say(f"run {i + 1} of {len(items)}: {item.setup.label} ({what}), {s.setup}")
-                rec, finished = await self._one(s, order, item)
-                self.runs.append(rec)
-                if finished:
-                    self._rows.append(run_metrics(rec, order=item.order, role=item.role, setup=s.setup,
-                                                  algorithm=item.setup.label, stealing=item.setup.stealing,
-                                                  mode=s.mode, repeat=item.repeat))
-                else:
-                    stopped = True
-                self.run_progress.value = i + 1
-                self._show_results()
-                if stopped:
-                    break
+            with ExitStack() as held:
+                ledger = Ledger()
+                if store is not None:  # the plan is written and the comparison held before the first run
+                    ledger = held.enter_context(held_comparison(job, store, self.export_path.value))
+                    self.comparison_id = ledger.id
+                    where = self._where(ledger, job)
+                ledger.next = len(self.runs)  # one sequence of runs since the panel opened
+                stopped = await self._suite(s, job, items, ledger, store, where)
         except SwarmlabError as exc:  # a run could not start (a cluster gone, say): say it
-            self._say(f"the suite stopped: {exc}", error=True)
+            self._say(f"the suite stopped: {exc}" + (f"; {where}" if where else ""), error=True)
             raise
         finally:
             self.run_button.disabled, self.stop_button.disabled = False, True
@@ -336,29 +374,92 @@ class ExperimentPanel(View):
             self._busy = False
         if stopped:
             self.run_progress.bar_style = "warning"
-        self._say("stopped: the runs finished so far are compared below; the stopped run is kept in "
-                  "panel.runs, not in the comparison" if stopped else
-                  f"done: {int((self.per_run['role'] == 'measured').sum()) if self._rows else 0} measured runs "
-                  "compared (warm-ups and baselines aside)")
+            self._say("stopped: the runs finished so far are compared below; the stopped run is kept in "
+                      "panel.runs, not in the comparison" + (f"; {where}" if where else ""))
+        else:
+            saved = f"; saved in {store.path} as comparison {self.comparison_id} (complete)" if store else ""
+            self._say(f"done: {int((self.per_run['role'] == 'measured').sum()) if self._rows else 0} measured runs "
+                      f"compared (warm-ups and baselines aside){saved}")
         return self.summary
 
-    async def _one(self, s: _Settings, order: RunOrder, item: PlannedRun) -> tuple[RunRecord, bool]:
+    @staticmethod
+    def _where(ledger: Ledger, job: Job) -> str:
+        """What the status line says of the comparison in the store: its id and the command
+        that finishes it, or why it cannot be resumed."""
+        why = not_resumable(job)
+        if why:
+            return f"comparison {ledger.id} is saved as it runs but not resumable: {why}"
+        return (f"comparison {ledger.id}: if the suite is stopped or the kernel dies, "
+                f"`{ledger.folder.resume_command}` finishes it")
+
+    async def _suite(self, s: _Settings, job: Job, items: list[tuple[str, PlannedRun]], ledger: Ledger,
+                     store: RunStore | None, where: str) -> bool:
+        """Make the runs of ``items`` in order, each marked in ``ledger`` as it starts and
+        ends (and saved, with a store); the comparison is concluded as :func:`compare`
+        concludes it when every run is made. Returns whether the suite was stopped."""
+        order = job.order()
+        rounds_at = next(i for i, (key, _) in enumerate(items) if key.startswith("measured/"))
+        last_round = max(i for i, (key, _) in enumerate(items) if key.startswith("measured/"))
+        runs: list[RunRecord] = []  # the comparison's (its rows without the panel's set-up column)
+        rows: list[dict[str, Any]] = []
+        t0 = time.monotonic()
+        for i, (key, item) in enumerate(items):
+            if self._stop.is_set():
+                return True
+            what = _ROLE_WORDS.get(item.role, f"repeat {(item.repeat or 0) + 1} of {s.repeats}")
+            self._say(f"run {i + 1} of {len(items)}: {item.setup.label} ({what}), {s.setup}"
+                      + (f"; {where}" if where else ""))
+            if i == rounds_at:
+                ledger.note("rounds", elapsed_s=time.monotonic() - t0)
+            item = PlannedRun(ledger.start(key, item), item.role, item.setup, item.mode, item.repeat)
+            rec, finished = await self._one(s, order, item, store, **({"comparison": ledger.id, "planned": key}
+                                                                       if ledger.id else {}))
+            self.runs.append(rec)
+            if finished:
+                row = run_metrics(rec, order=item.order, role=item.role, setup=s.setup, algorithm=item.setup.label,
+                                  stealing=item.setup.stealing, mode=s.mode, repeat=item.repeat)
+                self._rows.append(row)
+                if store is not None and item.role != "warmup":  # a comparison keeps no warm-up
+                    store.save(rec)
+                    self._saved.add(rec.run_id)
+                ledger.done(key, rec.run_id if item.role != "warmup" else None, row, time.monotonic() - t0)
+                runs.append(rec)
+                rows.append({k: v for k, v in row.items() if k != "setup"})
+                if i == last_round:
+                    ledger.note("stopped", made=s.repeats, why=repeats_asked(s.repeats))
+            self.run_progress.value = i + 1
+            self._show_results()
+            if not finished:
+                return True
+        if ledger.folder is not None:
+            conclude(job, ledger, runs, rows, s.repeats, repeats_asked(s.repeats), self.export_path.value)
+        return False
+
+    async def _one(self, s: _Settings, order: RunOrder, item: PlannedRun, store: RunStore | None = None,
+                   **extra: object) -> tuple[RunRecord, bool]:
+        """One run of the suite, shown live; with a store, a real run is journaled there as
+        it goes (a warm-up is not), with the labels ``extra`` joins."""
         sched = item.setup.scheduler()
         seed = s.seed + (item.repeat or 0)
-        agents, limits = order.fixture(item, s.workload.agents, s.limits)
+        workload = drawn(s.workload, seed)
+        agents, limits = order.fixture(item, workload.agents, s.limits)
+        labels = run_labels(workload, item, **extra)
         if s.mode == "simulated":
-            rec = await asyncio.to_thread(simulate, s.workload.tasks(), agents, scheduler=sched, limits=limits,
+            rec = await asyncio.to_thread(simulate, workload.tasks(), agents, scheduler=sched, limits=limits,
                                           seed=seed)
             self.monitor.show(rec, summary=True)
             finished = True
         else:
             dask = {"dask_address": s.dask_address} if s.mode == "dask" else {}
-            ex = ParallelExecutor(mode=s.mode, limits=limits, agents=agents, scheduler=sched, seed=seed, **dask)
+            journal = {"journal": store.path, "spec": run_spec(workload, item, agents, limits, seed, labels)} \
+                if store is not None and item.role != "warmup" else {}
+            ex = ParallelExecutor(mode=s.mode, limits=limits, agents=agents, scheduler=sched, seed=seed, **dask,
+                                  **journal)
             await ex.start()
             done = asyncio.ensure_future(ex.wait_for_completion())
             asked = asyncio.ensure_future(self._stop.wait())
             try:
-                await ex.submit_batch(s.workload.tasks("async" if s.mode == "asyncio" else "sync"))
+                await ex.submit_batch(workload.tasks("async" if s.mode == "asyncio" else "sync"))
                 self.monitor.attach(ex)
                 await asyncio.wait({done, asked}, return_when=asyncio.FIRST_COMPLETED)
                 finished = done.done() and not asked.done()
@@ -368,11 +469,7 @@ class ExperimentPanel(View):
                 asked.cancel()
             self.monitor.refresh(plot=True)
             rec = ex.record()
-        rec.meta.update(workload=s.workload.name, workload_n=s.workload.n, workload_seed=s.workload.seed,
-                        repeat=item.repeat, setup=s.setup, role=item.role, order=item.order,
-                        stopped_by_user=not finished)
-        if item.role == "baseline":
-            rec.meta.update(algorithm=SEQUENTIAL, baseline="sequential")
+        rec.meta.update(labels, setup=s.setup, stopped_by_user=not finished)
         return rec, finished
 
     def stop(self, _: Any = None) -> None:
