@@ -16,7 +16,10 @@ pytest.importorskip("ipywidgets")
 
 from conftest import run, until
 
+from swarmlab import scheduling
+from swarmlab.errors import ConfigError
 from swarmlab.experiments.plan import resume_comparison
+from swarmlab.scheduling import Policy, register_policy
 from swarmlab.store.comparisons import ComparisonFolder
 from swarmlab.store.journal import JOURNAL_NAME
 from swarmlab.store.runs import RunStore
@@ -91,6 +94,8 @@ def test_a_stopped_suite_is_interrupted_and_resume_finishes_it(tmp_path):
     assert "stopped" in panel.status.value and f"swarmlab resume {cid} --store {store.path}" in panel.status.value
     row = store.comparisons().set_index("comparison_id").loc[cid]
     assert row["status"] == "interrupted" and 0 < row["runs_done"] < row["runs_planned"]
+    # Save writes what the suite did not keep: the warm-ups and the stopped run
+    assert len(panel.save()) == len(ALGORITHMS) + 1 and set(store.list()["run_id"]) >= {r.run_id for r in panel.runs}
     result = resume_comparison(cid, store)
     _measured_once(result.per_run)
     assert store.comparisons().set_index("comparison_id").loc[cid, "status"] == "complete"
@@ -98,6 +103,41 @@ def test_a_stopped_suite_is_interrupted_and_resume_finishes_it(tmp_path):
     # the run Stop cut is no figure of the comparison; its journal stays, discarded
     cut = panel.runs[-1]
     assert cut.meta["stopped_by_user"] and cut.run_id not in set(result.per_run["run_id"])
+
+
+class Fewest(Policy):
+    """A policy registered in the kernel only: a terminal's process does not know its name."""
+
+    name = "fewest_in_kernel"
+
+    def choose(self, task, candidates):
+        return min(candidates, key=lambda a: (a.queued + a.running, a.idx))
+
+
+def test_a_suite_of_a_policy_registered_in_the_kernel_says_it_is_not_resumable(tmp_path):
+    register_policy(Fewest)
+    try:
+        panel = _panel(tmp_path, algorithms=["round_robin", "fewest_in_kernel"], repeats=1)
+        seen = {}
+
+        async def main():
+            panel.run_button.click()
+            await until(lambda: panel.monitor.executor() is not None, what="the first run under way")
+            seen["status"] = panel.status.value
+            panel.stop_button.click()
+            await panel.wait()
+
+        run(main())
+    finally:
+        scheduling.POLICIES.pop("fewest_in_kernel", None)
+    cid = panel.comparison_id
+    for said in (seen["status"], panel.status.value):
+        assert f"comparison {cid} is saved as it runs but not resumable" in said and "register_policy" in said
+        assert "swarmlab resume" not in said
+    row = RunStore(tmp_path / "runs").comparisons().set_index("comparison_id").loc[cid]
+    assert row["status"] == "interrupted" and "fewest_in_kernel" in row["resumable"]
+    with pytest.raises(ConfigError, match="registered in this process only"):
+        resume_comparison(cid, RunStore(tmp_path / "runs"))
 
 
 def test_saving_off_writes_nothing_until_save(tmp_path):

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..model import Agent, ResourceLimits
 from ..portal import run
 from ..realtime.executor import ParallelExecutor
-from ..scheduling import policy_names
+from ..scheduling import SchedulingAlgorithm, policy_names
 from ..store.comparisons import ComparisonFolder, new_comparison_id
 from ..store.records import RunRecord
 from ..virtual.simulation import simulate
@@ -33,6 +33,10 @@ from .setups import SEQUENTIAL, PlannedRun, RunOrder, Setup
 
 __all__ = ["Job", "Ledger", "make_run", "make_rounds", "run_key", "keyed", "plan_record", "not_resumable",
            "AUTO_MIN_REPEATS", "planned_runs", "held_comparison", "run_labels", "run_spec", "repeats_asked", "drawn"]
+
+#: The policies every process knows by name; one registered by a user is known only in
+#: the process that registered it (a notebook's kernel), never in the one that resumes.
+_BUILT_IN = frozenset(a.value for a in SchedulingAlgorithm)
 
 #: ``repeats="auto"`` makes at least this many rounds: with fewer, Student's t is so wide
 #: (12.7 standard errors at 2 repeats) that no interval is narrow enough to stop on.
@@ -104,6 +108,9 @@ def not_resumable(job: Job) -> str | None:
         if s.spec not in known and ":" not in s.spec:
             return (f"its policy {s.spec!r} exists only in Python (neither registered by name nor 'module:Class'): "
                     "a new process cannot build it again")
+        if s.spec in known and s.spec not in _BUILT_IN:
+            return (f"its policy {s.spec!r} is registered in this process only (register_policy): a new process "
+                    "does not know the name; give it as 'module:Class' to make the comparison resumable")
     return None
 
 
