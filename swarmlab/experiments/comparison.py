@@ -509,13 +509,11 @@ def execute(job: Job, ledger: Ledger, *, store=None, progress: bool = False, out
             rec = make_run(job.workload, order, item, job.limits, job.seed + (item.repeat or 0), store,
                            job.dask_address, **({"comparison": ledger.id, "planned": key} if ledger.id else {}))
             runs.append(rec)
-            if store is not None and item.role != "warmup":
-                store.save(rec)
             row = run_metrics(rec, order=k, role=item.role, algorithm=item.setup.label, stealing=item.setup.stealing,
                               mode=item.mode, repeat=item.repeat)
             rows.append(row)
             done.add(key)
-            ledger.done(key, rec.run_id if item.role != "warmup" else None, row, time.monotonic() - t0)
+            ledger.made(key, item, rec, row, time.monotonic() - t0, store)
             if bar is not None:
                 bar.update(1)
 

@@ -169,6 +169,16 @@ class Ledger:
             labels = {c: row[c] for c in ("order", "role", "algorithm", "stealing", "mode", "repeat")}
             self.folder.append("done", key=key, run_id=run_id, elapsed_s=elapsed_s, **labels)
 
+    def made(self, key: str, item: PlannedRun, rec: RunRecord, row: Mapping[str, Any], elapsed_s: float,
+             store=None) -> bool:
+        """``rec`` is made: saved in ``store`` unless a warm-up (a comparison keeps none:
+        a fresh process warms up again), then marked done; returns whether it was saved."""
+        kept = item.role != "warmup"
+        if store is not None and kept:
+            store.save(rec)
+        self.done(key, rec.run_id if kept else None, row, elapsed_s)
+        return store is not None and kept
+
     def note(self, kind: str, **fields: Any) -> None:
         if self.folder is not None:
             self.folder.append(kind, **fields)

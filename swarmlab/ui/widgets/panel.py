@@ -419,10 +419,8 @@ class ExperimentPanel(View):
                 row = run_metrics(rec, order=item.order, role=item.role, setup=s.setup, algorithm=item.setup.label,
                                   stealing=item.setup.stealing, mode=s.mode, repeat=item.repeat)
                 self._rows.append(row)
-                if store is not None and item.role != "warmup":  # a comparison keeps no warm-up
-                    store.save(rec)
+                if ledger.made(key, item, rec, row, time.monotonic() - t0, store):
                     self._saved.add(rec.run_id)
-                ledger.done(key, rec.run_id if item.role != "warmup" else None, row, time.monotonic() - t0)
                 runs.append(rec)
                 rows.append({k: v for k, v in row.items() if k != "setup"})
                 if i == last_round:
