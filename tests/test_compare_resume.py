@@ -306,3 +306,11 @@ def test_a_comparison_killed_while_writing_its_outputs_writes_them_again_and_run
     assert set(store.list()["run_id"]) == runs_before  # nothing was run again
     assert again.per_run["run_id"].tolist() == whole.per_run["run_id"].tolist()
     assert folder.status(folder.progress()) == "complete"
+
+
+def test_the_plan_names_the_output_folder_whole_so_a_resume_from_elsewhere_writes_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = RunStore(tmp_path / "runs")
+    compare(workloads.make("io", 4, seed=1), algorithms=["round_robin"], modes=[], simulate=True, repeats=1,
+            store=store, out="outputs", comparison_id="cmp-rel")
+    assert ComparisonFolder(store.path, "cmp-rel").plan()["out"] == str(tmp_path / "outputs")

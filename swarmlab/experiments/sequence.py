@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ..core.runinfo import describe_agents
@@ -133,7 +134,9 @@ def plan_record(job: Job, out: str | None, rounds: int) -> dict[str, Any]:
         "modes": job.modes, "simulate": job.simulate, "limits": limits, "seed": job.seed,
         "repeats": job.repeats, "rel_width": job.rel_width, "budget_s": job.budget_s,
         "max_repeats": job.max_repeats, "better": dict(job.better) if job.better else None,
-        "warmup": job.warmup, "baseline": job.baseline, "dask_address": job.dask_address, "out": out,
+        "warmup": job.warmup, "baseline": job.baseline, "dask_address": job.dask_address,
+        # absolute: a resume started from another folder writes where the comparison would have
+        "out": str(Path(out).resolve()) if out is not None else None,
         "runs": [{"key": k, "order": i.order, "role": i.role, "setup": i.setup.label, "mode": i.mode,
                   "repeat": i.repeat} for k, i in planned_runs(job, rounds)],
         "not_resumable": not_resumable(job),
