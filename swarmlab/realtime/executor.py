@@ -298,7 +298,7 @@ class ParallelExecutor:
 
     def _accepted(self) -> None:
         """Tasks were accepted: completion is awaited again, and what can start starts."""
-        if not self._d.done:
+        if self._d.n_unfinished:  # (not d.done, without a property call a submission)
             self._all_done.clear()
         self._engine.pump()
         if self._d.policy_error is not None:
@@ -508,7 +508,7 @@ class ParallelExecutor:
                 except Exception:
                     log.exception("swarmlab: a result callback raised; it is dropped")
                     self._listeners.remove(cb)
-        if self._d.done and self._all_done is not None:
+        if self._d.n_unfinished == 0 and self._all_done is not None:  # (d.done, without a property call a task)
             self._all_done.set()
 
 
