@@ -7,36 +7,13 @@ sleeps, never starts a thread and never reads a clock: the driver passes ``now``
 (seconds since the start of the run) to every call, and measures what the calls cost
 if it wants to. ``ParallelExecutor`` drives it in real time, ``simulate`` in virtual time.
 
-A task's states (:mod:`swarmlab.core.taskstate`; a terminal state is its TaskStatus)::
-
-    state      event (the call that brings it)                  next state
-    ---------  -----------------------------------------------  --------------------------
-    -          submit: it waits on unfinished dependencies      pending
-    -          submit: none (or all completed)                  queued      (placed)
-    -          submit: a dependency ended, not completed        upstream_failed
-    pending    finish: its last dependency completed            queued      (ready, placed)
-    pending    a dependency ends, not completed                 upstream_failed
-    delayed    wake: its retry's backoff is over                queued      (ready, placed)
-    queued     take_starts                                      running
-    queued     take_starts: a unit is not free (held, parked)   queued      (off its queue)
-    queued     (held) units back, bucket refilled, pause over   queued      (on its queue again)
-    queued     a steal (the stealing plugin's move)             queued      (on the thief)
-    queued     lose_agent (membership): its agent left          queued elsewhere, or failed
-    running    finish: completed                                completed
-    running    finish: RateLimited, under MAX_RATE_LIMITED      delayed     (rate_limited, no retry spent)
-    running    finish: failed or timed out, a retry left        delayed     (retried)
-    running    finish: lost with its worker (lost=True)         delayed     (retried, no backoff)
-    running    finish: no retry left, or cancelled              failed, timed_out, cancelled
-    running    lose_agent (membership): its agent left          queued elsewhere, or failed
-    waiting    cancel, cancel_waiting                           cancelled
-    running    finish after cancel_waiting: would wait again    cancelled   (nothing starts any more)
-    -          placed: the policy returned no candidate         failed      (policy_error)
-
-Units (:mod:`swarmlab.core.units`) are taken at the start and given back at every end of
-an attempt (kept by an abandoned one until :meth:`Dispatcher.release`).
-"waiting" is pending, delayed or queued; "placed" is the policy choosing an agent
-(``assigned``), and a task whose retry has no backoff is placed at once. Every task
-that ends other than completed ends its waiting dependents ``upstream_failed``.
+A task's states and the calls that move it between them are tabled in
+:mod:`swarmlab.core.taskstate`. Units (:mod:`swarmlab.core.units`) are taken at the
+start and given back at every end of an attempt (kept by an abandoned one until
+:meth:`Dispatcher.release`). "waiting" is pending, delayed or queued; "placed" is the
+policy choosing an agent (``assigned``), and a task whose retry has no backoff is
+placed at once. Every task that ends other than completed ends its waiting dependents
+``upstream_failed``.
 """
 
 from __future__ import annotations
@@ -46,17 +23,19 @@ import heapq
 import math
 import random
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from ..errors import ConfigError, QueueFullError, RateLimited
 from ..events import EventCounts, Recorder, attempt_row, task_info_row
 from ..model import TERMINAL, Agent, ResourceLimits, Task, TaskStatus
-from ..scheduling.base import AgentSlot, Policy
+from ..scheduling.base import HIGH_PRIORITY, AgentSlot, Policy
 from .estimates import Estimates
 from .membership import Membership
 from .pool import Pool
 from .queues import Queues
 from .reported import take_reported
+from .single import submit_one
 from .submission import Intake, rank, wire
 from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from .units import MAX_BACKOFF_S, Units, devices_text, refused, resolve_all
@@ -68,6 +47,7 @@ _COMPLETED_NAME = _COMPLETED.value  # (an enum's .value is a property: slow, onc
 _WAITING = (PENDING, DELAYED, QUEUED)
 _FAILED_STATES = TERMINAL - {_COMPLETED}  # a dependency that ended in one fails its dependents
 _NO_IDS = ()
+_RESOURCES = attrgetter("resources")
 
 
 #: Attempts of one task that may be lost with their worker (a Dask worker that died under
@@ -189,6 +169,8 @@ class Dispatcher:
             Accepting the batch would exceed ``max_queue_size`` waiting tasks.
         """
         n = len(tasks)
+        if n == 1 and (tid := submit_one(self, tasks[0], now, priorities[0] if priorities else None)) is not None:
+            return [tid]  # one plain task alone (submit_task): checked and admitted without a batch's lists
         if self.n_waiting + n > self.max_queue:
             raise QueueFullError(
                 f"the queue holds {self.n_waiting} waiting tasks and max_queue_size is "
@@ -198,7 +180,7 @@ class Dispatcher:
         batch = self.intake.check(tasks, priorities)
         ids, dep_ids = batch.ids, batch.dep_ids
         needs = None
-        if self.units is not None or any(t.resources for t in tasks):
+        if self.units is not None or any(map(_RESOURCES, tasks)):
             needs = resolve_all(self.membership.use_units(), tasks, ids, self.index)
             declared = self.units.declared
         learned = self.estimates.predict(tasks, ids) if self.estimates is not None else None
@@ -327,6 +309,17 @@ class Dispatcher:
             self.membership.note_cap(now)
         return out
 
+    def may_start(self) -> bool:
+        """Whether :meth:`take_starts` could start or change anything now. False is exact:
+        no agent with a free slot holds a waiting task, or the run is at its cap with
+        nothing to note; no units to refill, no freed agent for the stealing plugin (a
+        driver that submits one task at a time to a full run asks nothing more)."""
+        if self.units is not None or self._freed:
+            return True
+        if self.n_running < self.cap:  # a free slot under the cap: is any agent's best task startable?
+            return self.queues.any_startable()
+        return not self.cap_noted and self.queues.startable_now()
+
     def started(self, st: TaskState, now: float, mode: str, worker: Any = None) -> None:
         """Record that the attempt of ``st`` began running on ``mode`` (``worker`` optional)."""
         st.started_s = now
@@ -369,7 +362,8 @@ class Dispatcher:
             self._attempts.append(attempt_row(
                 task_id=st.id, name=st.task.name, attempt=attempt, status=_COMPLETED_NAME, priority=st.priority,
                 agent_id=slot.id, mode=st.mode, worker=st.worker, submitted_s=st.submitted_s, ready_s=st.ready_s,
-                started_s=started, finished_s=now, error_type=None, error=None, devices=devices_text(st.devices)))
+                started_s=started, finished_s=now, error_type=None, error=None,
+                devices=devices_text(st.devices) if st.devices else ""))
             st.value = value
             self._terminal(st, now, status)
             if st.dependents:
@@ -410,14 +404,20 @@ class Dispatcher:
         slot.running -= 1
         if self.units is not None:  # its units (and its calls') come back, or stay while abandoned
             self.units.ended(st, slot, abandoned, now)
-        slot.drop_work(st.weight, st.priority)
+        w = st.weight  # slot.drop_work(st.weight, st.priority), inlined: once an attempt
+        slot.work -= w
+        if st.priority >= HIGH_PRIORITY:
+            slot.hi_work -= w
         self.n_running -= 1
-        started = st.started_s if st.started_s is not None else now
+        started = st.started_s
+        if started is None:
+            started = now
         run = now - started
-        st.wait_total += started - st.ready_s
+        wait = started - st.ready_s
+        st.wait_total += wait
         st.run_total += run
         self.run_s_total += run
-        self.wait_s_total += started - st.ready_s
+        self.wait_s_total += wait
         self.attempts_ran += 1
         slot.n_done += 1
         if status is _COMPLETED:

@@ -13,12 +13,14 @@ behind a key, and moves a task; it never sees the dispatcher.
 from __future__ import annotations
 
 import heapq
+from bisect import insort
 from collections.abc import Callable, Iterator
+from heapq import heappush
 from itertools import islice
 
 from ..errors import ConfigError
 from ..events import Recorder
-from ..scheduling.base import AgentSlot, Policy, PolicyState
+from ..scheduling.base import HIGH_PRIORITY, AgentSlot, Policy, PolicyState
 from ..scheduling.metrics import Placements
 from .taskstate import AGING_TICKS_PER_S, IDX_BITS, IDX_MASK, QUEUED, RUNNING, SEQ_BITS, SEQ_MASK, TaskState
 
@@ -127,7 +129,14 @@ class Queues:
         if not ok:
             self._on_bad_choice(st, self._not_a_candidate(st, slot), now)
             return
-        self.placements.place(slot, st.weight, group)
+        weight = st.weight
+        pl = self.placements  # pl.place(slot, weight, group), inlined: once a task
+        pl.n += 1
+        pl.placed[slot.idx] += weight
+        spare = group.spare
+        if spare is None:
+            spare = group.min_spare()
+        pl.fit_sum += (1 + spare) / (1 + len(slot.capabilities) - len(group.requires))
         seq = self._seq = self._seq + 1
         by_seq = self._by_seq
         if st.key:  # placed again (an agent left): its old key no longer stands
@@ -137,15 +146,31 @@ class Queues:
         aging = self.aging_s
         if self.ordered:  # within a priority, the higher upward rank first
             order = ORDER_MASK - min(ORDER_MASK, int(st.rank * AGING_TICKS_PER_S))
-            st.key = ((10 - p) << ORDER_BITS | order) << SEQ_BITS | seq
+            key = ((10 - p) << ORDER_BITS | order) << SEQ_BITS | seq
         elif aging is None or p == 10:
-            st.key = (10 - p) << SEQ_BITS | seq
+            key = (10 - p) << SEQ_BITS | seq
         else:  # ranks as if readied (10 - p) aging periods later than a critical task
-            st.key = (1 + int((now + (10 - p) * aging) * AGING_TICKS_PER_S)) << SEQ_BITS | seq
+            key = (1 + int((now + (10 - p) * aging) * AGING_TICKS_PER_S)) << SEQ_BITS | seq
+        st.key = key
         self._recorder.emit(now, "assigned", st.id, slot.id)
-        self._queue_on(st, slot)
-        if self.stealer is not None:
-            self.stealer.placed(st, now)
+        # self._queue_on(st, slot), with slot.put and slot.add_work, inlined: once a task
+        st.slot = slot
+        st.state = QUEUED
+        q = slot.queue
+        if not q or key >= q[-1]:
+            q.append(key)
+        else:
+            insort(q, key, slot.head)
+        slot.queued += 1
+        slot.work += weight
+        if p >= HIGH_PRIORITY:
+            slot.hi_work += weight
+        if slot.running < slot.capacity and q[slot.head] == key:
+            heappush(self._startable, key << IDX_BITS | slot.idx)
+        stealer = self.stealer
+        if stealer is not None:
+            stealer.load_rose(slot)
+            stealer.placed(st, now)
 
     def _not_a_candidate(self, st: TaskState, got: object) -> ConfigError:
         cands = ", ".join(repr(s.id) for s in st.group.slots[:8]) + (", ..." if len(st.group.slots) > 8 else "")
@@ -260,7 +285,14 @@ class Queues:
             if throttled and key >= critical_below and (busy or out):
                 push(startable, e)  # paused; critical work and an idle run excepted
                 break
-            slot.pop_head()
+            h += 1  # slot.pop_head(), inlined: once a task
+            if h == len(q):
+                q.clear()
+                h = 0
+            elif h >= 256 and h + h > len(q):
+                del q[:h]
+                h = 0
+            slot.head = h
             st = by_seq.get(key & SEQ_MASK)  # entry(key, slot), inlined: once a task (~1 % of a simulation)
             if st is None or st.state is not QUEUED or st.slot is not slot or st.key != key:
                 self.push_head(slot)
@@ -278,6 +310,11 @@ class Queues:
             if slot.running < slot.capacity:
                 self.push_head(slot)
         return out
+
+    def any_startable(self) -> bool:
+        """Some agent with a free slot may hold a task that can start (False: none does;
+        True may be a stale entry, that :meth:`take` drops)."""
+        return bool(self._startable)
 
     def startable_now(self) -> bool:
         """An agent with a free slot holds a task that could start now (the best

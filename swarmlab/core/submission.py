@@ -94,7 +94,7 @@ class Intake:
                 self.index.eligible(t.requires, tid)  # raises NoEligibleAgentError
         in_batch = set(ids) if given or any_deps else None
         if (in_batch is not None and (len(in_batch) != n or not in_batch.isdisjoint(known))
-                or len(set(tasks)) != n):  # Task hashes by identity: the same object twice
+                or n > 1 and len(set(tasks)) != n):  # Task hashes by identity: the same object twice
             self._explain_duplicates(tasks, ids)
         if self.ended is not None and given:
             self._refuse_ended([tid for t, tid in zip(tasks, ids) if t.id is not None])

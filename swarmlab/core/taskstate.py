@@ -1,4 +1,30 @@
-"""A submitted task's state in the dispatcher, and the queue-entry checks built on it."""
+"""A submitted task's state in the dispatcher, and the queue-entry checks built on it.
+
+A task's states in the dispatcher (a terminal state is its TaskStatus)::
+
+    state      event (the call that brings it)                  next state
+    ---------  -----------------------------------------------  --------------------------
+    -          submit: it waits on unfinished dependencies      pending
+    -          submit: none (or all completed)                  queued      (placed)
+    -          submit: a dependency ended, not completed        upstream_failed
+    pending    finish: its last dependency completed            queued      (ready, placed)
+    pending    a dependency ends, not completed                 upstream_failed
+    delayed    wake: its retry's backoff is over                queued      (ready, placed)
+    queued     take_starts                                      running
+    queued     take_starts: a unit is not free (held, parked)   queued      (off its queue)
+    queued     (held) units back, bucket refilled, pause over   queued      (on its queue again)
+    queued     a steal (the stealing plugin's move)             queued      (on the thief)
+    queued     lose_agent (membership): its agent left          queued elsewhere, or failed
+    running    finish: completed                                completed
+    running    finish: RateLimited, under MAX_RATE_LIMITED      delayed     (rate_limited, no retry spent)
+    running    finish: failed or timed out, a retry left        delayed     (retried)
+    running    finish: lost with its worker (lost=True)         delayed     (retried, no backoff)
+    running    finish: no retry left, or cancelled              failed, timed_out, cancelled
+    running    lose_agent (membership): its agent left          queued elsewhere, or failed
+    waiting    cancel, cancel_waiting                           cancelled
+    running    finish after cancel_waiting: would wait again    cancelled   (nothing starts any more)
+    -          placed: the policy returned no candidate         failed      (policy_error)
+"""
 
 from __future__ import annotations
 

@@ -203,13 +203,9 @@ class Engine:
         self._pump_pending = False
         self.calls.resolve()
         d = self.d
-        # The run at its cap (max_concurrent_tasks), no units to refill, and nothing for
-        # take_starts to note: it would start nothing and change nothing (n_running grows
-        # only there, and an end since the last one would have lowered it below the cap),
-        # so it is not asked: tasks submitted one at a time while the run is full cost
-        # no pump. (Exact as long as take_starts is; a dispatcher query would be its home.)
-        if self._life.state == LIVE and (d.n_running < d.cap or d.units is not None or (
-                not d.cap_noted and d.queues.startable_now())):
+        # Nothing could start (the run at its cap, no units to refill, nothing to note):
+        # take_starts is not asked, so tasks submitted one at a time to a full run cost no pump.
+        if self._life.state == LIVE and d.may_start():
             launch = self._launch
             t0 = _clock()
             starts = d.take_starts(self.loop.time() - self._t0)

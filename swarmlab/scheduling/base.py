@@ -152,31 +152,33 @@ class AgentSlot:
 class Eligible:
     """The agents holding every capability in ``requires``, in pool order; ``gid`` numbers
     the group so that policies can keep state per group. Change ``slots`` only through
-    :meth:`add` and :meth:`remove` (they keep :meth:`min_spare` right)."""
+    :meth:`add` and :meth:`remove` (they keep :meth:`min_spare` right). ``spare`` is
+    :meth:`min_spare` once computed, None until then (read it, never set it: each
+    placement reads it, where a method call would cost more than the rest of its sum)."""
 
-    __slots__ = ("requires", "slots", "gid", "_min_spare", "needs")
+    __slots__ = ("requires", "slots", "gid", "spare", "needs")
 
     def __init__(self, requires: frozenset, slots: list[AgentSlot], gid: int, needs: tuple = ()) -> None:
         self.requires = requires
         self.needs = needs  # (name, units) of agent resources each agent must hold
         self.slots = slots
         self.gid = gid
-        self._min_spare: int | None = None
+        self.spare: int | None = None
 
     def add(self, slot: AgentSlot) -> None:
         self.slots.append(slot)
-        self._min_spare = None
+        self.spare = None
 
     def remove(self, slot: AgentSlot) -> None:
         self.slots.remove(slot)
-        self._min_spare = None
+        self.spare = None
 
     def min_spare(self) -> int:
         """The fewest capabilities an agent of the group holds beyond ``requires``."""
-        m = self._min_spare
+        m = self.spare
         if m is None:
             n = len(self.requires)
-            m = self._min_spare = min((len(s.capabilities) - n for s in self.slots), default=0)
+            m = self.spare = min((len(s.capabilities) - n for s in self.slots), default=0)
         return m
 
 

@@ -70,7 +70,10 @@ class Placements:
         self.n += 1
         self.placed[slot.idx] += weight
         # fit(slot, group), inlined: this runs once per placement
-        self.fit_sum += (1 + group.min_spare()) / (1 + len(slot.capabilities) - len(group.requires))
+        spare = group.spare
+        if spare is None:
+            spare = group.min_spare()
+        self.fit_sum += (1 + spare) / (1 + len(slot.capabilities) - len(group.requires))
 
     def move(self, victim: AgentSlot, thief: AgentSlot, weight: float, group: Eligible) -> None:
         """A placed task moved (stolen): its work and its fit go with it."""

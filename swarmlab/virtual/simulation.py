@@ -221,7 +221,9 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
     instants: list[float] = []  # heap of the keys of ends
     now = 0.0
     push, pop = heapq.heappush, heapq.heappop
-    started, finish, timed_out = d.started, d.finish, TaskStatus.TIMED_OUT
+    started, finish = d.started, d.finish
+    # (an enum member read through its class is a Python-level lookup: read once, not per attempt)
+    timed_out, completed, failed = TaskStatus.TIMED_OUT, TaskStatus.COMPLETED, TaskStatus.FAILED
     rng = random.Random(seed)
     steps: CallSteps | None = None  # the calls in flight, made at the first task that carries calls
     counted = rec.events if isinstance(rec.events, EventCounts) else None
@@ -233,10 +235,11 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
             steps.settle(now)
         for st in d.take_starts(now):
             started(st, now, "simulated")
-            if st.task.calls:  # it lasts its calls: they end it (a timeout first, if it comes first)
+            task = st.task
+            if task.calls:  # it lasts its calls: they end it (a timeout first, if it comes first)
                 if steps is None:
                     steps = CallSteps(d, rng, VirtualClock())
-                exc = failures(st.task, st.attempt) if failures is not None else None
+                exc = failures(task, st.attempt) if failures is not None else None
                 steps.start(st, now, exc)
                 if st.timeout is not None:
                     end = now + st.timeout
@@ -248,22 +251,24 @@ def _simulate(tasks, agents, scheduler, limits, seed, failures, joins, leaves, d
                         ends[end] = [entry]
                         push(instants, end)
                 continue
+            attempt = st.attempt
             if durations is None:
-                dur = st.task.estimate_s / st.slot.speed
+                dur = task.estimate_s / st.slot.speed
             else:
-                dur = durations(st.task, st.slot.agent, st.attempt, rng)
-            exc = failures(st.task, st.attempt) if failures is not None else None
-            if st.timeout is not None and dur > st.timeout:
-                end, status = now + st.timeout, TaskStatus.TIMED_OUT
-                exc = TimeoutError(f"attempt exceeded its timeout of {st.timeout}s")
+                dur = durations(task, st.slot.agent, attempt, rng)
+            exc = failures(task, attempt) if failures is not None else None
+            timeout = st.timeout
+            if timeout is not None and dur > timeout:
+                end, status = now + timeout, timed_out
+                exc = TimeoutError(f"attempt exceeded its timeout of {timeout}s")
             else:
-                end, status = now + dur, TaskStatus.COMPLETED if exc is None else TaskStatus.FAILED
+                end, status = now + dur, completed if exc is None else failed
             at = ends.get(end)
             if at is None:
-                ends[end] = [(st, st.attempt, status, exc)]
+                ends[end] = [(st, attempt, status, exc)]
                 push(instants, end)
             else:
-                at.append((st, st.attempt, status, exc))
+                at.append((st, attempt, status, exc))
         wake = d.next_wakeup()
         if arrivals:
             due, _, _ = arrivals[-1]
