@@ -130,13 +130,7 @@ class Queues:
             self._on_bad_choice(st, self._not_a_candidate(st, slot), now)
             return
         weight = st.weight
-        pl = self.placements  # pl.place(slot, weight, group), inlined: once a task
-        pl.n += 1
-        pl.placed[slot.idx] += weight
-        spare = group.spare
-        if spare is None:
-            spare = group.min_spare()
-        pl.fit_sum += (1 + spare) / (1 + len(slot.capabilities) - len(group.requires))
+        self.placements.place(slot, weight, group)
         seq = self._seq = self._seq + 1
         by_seq = self._by_seq
         if st.key:  # placed again (an agent left): its old key no longer stands
@@ -285,14 +279,7 @@ class Queues:
             if throttled and key >= critical_below and (busy or out):
                 push(startable, e)  # paused; critical work and an idle run excepted
                 break
-            h += 1  # slot.pop_head(), inlined: once a task
-            if h == len(q):
-                q.clear()
-                h = 0
-            elif h >= 256 and h + h > len(q):
-                del q[:h]
-                h = 0
-            slot.head = h
+            slot.pop_head()
             st = by_seq.get(key & SEQ_MASK)  # entry(key, slot), inlined: once a task (~1 % of a simulation)
             if st is None or st.state is not QUEUED or st.slot is not slot or st.key != key:
                 self.push_head(slot)
