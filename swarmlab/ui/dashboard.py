@@ -359,7 +359,7 @@ class Dashboard(View, Polling):
         more = f"<p>and {len(ordered) - MAX_ROWS} older runs</p>" if len(ordered) > MAX_ROWS else ""
         counts = Counter(run.status(now) for run in self.runs.values())
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no run yet"
-        self.table.value = (f"<p>{len(self.runs)} runs: {summary}</p>" +
+        self.table.value = (f"<p>{len(self.runs)} run{'' if len(self.runs) == 1 else 's'}: {summary}</p>" +
                             (f"<table class='swarmlab-runs'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
                              if rows else "") + more)
         options = [(_AUTO_LABEL, _AUTO)] + [(f"{rid} · {run.status(now)} · {run.meta.get('algorithm', '?')}",
