@@ -35,7 +35,6 @@ from .membership import Membership
 from .pool import Pool
 from .queues import Queues
 from .reported import take_reported
-from .single import submit_one
 from .submission import Intake, rank, wire
 from .taskstate import DELAYED, PENDING, QUEUED, RUNNING, TaskState
 from .units import MAX_BACKOFF_S, Units, devices_text, refused, resolve_all
@@ -169,8 +168,6 @@ class Dispatcher:
             Accepting the batch would exceed ``max_queue_size`` waiting tasks.
         """
         n = len(tasks)
-        if n == 1 and (tid := submit_one(self, tasks[0], now, priorities[0] if priorities else None)) is not None:
-            return [tid]  # one plain task alone (submit_task): checked and admitted without a batch's lists
         if self.n_waiting + n > self.max_queue:
             raise QueueFullError(
                 f"the queue holds {self.n_waiting} waiting tasks and max_queue_size is "
