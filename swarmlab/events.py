@@ -203,12 +203,10 @@ class Recorder:
         task_id: str | None = None,
         agent_id: str | None = None,
         detail: Any = None,
-    ) -> int:
-        """Append one event; returns its seq."""
+    ) -> None:
+        """Append one event (its seq in the run is ``len(self)`` before the call)."""
         ev = self.events
-        seq = len(ev)
-        ev.append((seq, t_s, event, task_id, agent_id, detail))
-        return seq + self.dropped["events"]
+        ev.append((len(ev), t_s, event, task_id, agent_id, detail))
 
     def since(self, seq: int) -> list[tuple]:
         """Events whose seq is >= ``seq`` still in memory (for live readers that keep the

@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import ConfigError, QueueFullError, RateLimited
 from ..events import EventCounts, Recorder, attempt_row, task_info_row
 from ..model import TERMINAL, Agent, ResourceLimits, Task, TaskStatus
-from ..scheduling.base import HIGH_PRIORITY, AgentSlot, Policy
+from ..scheduling.base import HIGH_PRIORITY, AgentSlot, Policy, PolicyState
 from .estimates import Estimates
 from .membership import Membership
 from .pool import Pool
@@ -113,7 +113,9 @@ class Dispatcher:
         self.max_queue: float = limits.max_queue_size
         self.recorder = recorder  # its emit is called, not kept bound: a method call is cheaper
         self._attempts = recorder.attempts
-        self._load_decreased = self.state.load_decreased
+        # (None: the policy does not listen, as round robin; a call saved per attempt)
+        listens = type(self.state).load_decreased is not PolicyState.load_decreased
+        self._load_decreased = self.state.load_decreased if listens else None
         self.rng = random.Random(seed)
         self.on_terminal = on_terminal
         self.tasks: dict[str, TaskState] = {}
@@ -207,9 +209,8 @@ class Dispatcher:
             if learned is not None and learned[i] is not None:
                 t = copy.copy(t)  # the caller's task keeps its estimate_s of None
                 t.estimate_s, source = learned[i], "learned"
-            st = TaskState(t, tid, p or t.priority, now,
-                           default_timeout if t.timeout is None else t.timeout)
-            st.group = groups[t.requires]
+            st = TaskState(t, tid, p or t.priority, now, default_timeout if t.timeout is None else t.timeout,
+                           groups[t.requires])
             if needs is not None and needs[i] is not None:
                 st.need = need = needs[i]
                 declared[tid] = t.resources  # (the task's own checked dict) replay keeps them
@@ -425,7 +426,8 @@ class Dispatcher:
                 slot.run_sum += run
                 if st.task.requires:
                     slot.measure(st.task.requires, est, run)
-        self._load_decreased(slot)
+        if self._load_decreased is not None:
+            self._load_decreased(slot)
         if slot.running == slot.capacity - 1:  # the agent just got a free slot
             self._push_head(slot)
             if self.stealer is not None:  # heard at the next take_starts, once this instant's

@@ -20,7 +20,8 @@ from itertools import islice
 
 from ..errors import ConfigError
 from ..events import Recorder
-from ..scheduling.base import HIGH_PRIORITY, AgentSlot, Policy, PolicyState
+from ..model import Task
+from ..scheduling.base import HIGH_PRIORITY, AgentSlot, Eligible, Policy, PolicyState
 from ..scheduling.metrics import Placements
 from .taskstate import AGING_TICKS_PER_S, IDX_BITS, IDX_MASK, QUEUED, RUNNING, SEQ_BITS, SEQ_MASK, TaskState
 
@@ -57,7 +58,7 @@ class Queues:
 
     __slots__ = ("slots", "placements", "policy", "ordered", "aging_s", "critical_below", "stealer", "on_ready",
                  "_by_seq", "_startable", "_seq", "_recorder", "_choose", "_load_decreased",
-                 "_on_bad_choice", "units")
+                 "_on_bad_choice", "units", "trusted")
 
     def __init__(self, slots: list[AgentSlot], policy: Policy, state: PolicyState, placements: Placements,
                  recorder: Recorder, on_bad_choice: Callable[[TaskState, ConfigError, float], None],
@@ -73,6 +74,10 @@ class Queues:
         self.on_ready = on_ready
         self._on_bad_choice = on_bad_choice
         self._choose = state.choose
+        #: The policy and its state are swarmlab's own: each choice is one of the
+        #: candidates by construction (a group's rankings hold its agents only), so it is
+        #: not checked again per placement (a policy of the user's always is).
+        self.trusted = _ours(policy) and _ours(state)
         self._load_decreased = state.load_decreased
         self._recorder = recorder
         self._seq = 0
@@ -120,13 +125,7 @@ class Queues:
             self.on_ready(st)
         task, group = st.task, st.group
         slot = self._choose(task, group)
-        try:  # one of the candidates: an agent of this run, in the pool, holding what the task needs
-            ok = self.slots[slot.idx] is slot and not slot.retired and slot.capabilities >= task.requires
-            if ok and group.needs:
-                ok = slot in group.slots
-        except (AttributeError, IndexError, TypeError):
-            ok = False
-        if not ok:
+        if not self.trusted and not self._candidate(slot, task, group):
             self._on_bad_choice(st, self._not_a_candidate(st, slot), now)
             return
         weight = st.weight
@@ -165,6 +164,15 @@ class Queues:
         if stealer is not None:
             stealer.load_rose(slot)
             stealer.placed(st, now)
+
+    def _candidate(self, slot: object, task: Task, group: Eligible) -> bool:
+        """Whether a policy's choice is one of the candidates: an agent of this run, in
+        the pool, holding what the task needs."""
+        try:
+            ok = self.slots[slot.idx] is slot and not slot.retired and slot.capabilities >= task.requires
+            return ok and (not group.needs or slot in group.slots)
+        except (AttributeError, IndexError, TypeError):
+            return False
 
     def _not_a_candidate(self, st: TaskState, got: object) -> ConfigError:
         cands = ", ".join(repr(s.id) for s in st.group.slots[:8]) + (", ..." if len(st.group.slots) > 8 else "")
@@ -311,3 +319,9 @@ class Queues:
         e = self._startable[0]
         slot = self.slots[e & IDX_MASK]
         return slot.running < slot.capacity and slot.head < len(slot.queue) and slot.queue[slot.head] == e >> IDX_BITS
+
+
+def _ours(obj: object) -> bool:
+    """Whether ``obj``'s class is one of swarmlab's policies or policy states (a user's
+    subclass of one is not)."""
+    return type(obj).__module__.startswith("swarmlab.scheduling.")

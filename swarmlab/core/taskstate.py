@@ -67,7 +67,7 @@ class TaskState:
         "group", "key", "lost", "rank", "need", "devices",
     )
 
-    def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None):
+    def __init__(self, task: Task, tid: str, priority: int, now: float, timeout: float | None, group: Any = None):
         self.task = task
         self.id = tid
         self.priority = priority
@@ -91,7 +91,7 @@ class TaskState:
         self.tb: str | None = None
         e = task.estimate_s  # task_weight(task), inlined: this runs once per task
         self.weight = DEFAULT_WEIGHT_S if e is None else (e if e > MIN_WEIGHT_S else MIN_WEIGHT_S)
-        self.group = None  # the Eligible group of agents that may run it
+        self.group = group  # the Eligible group of agents that may run it
         self.lost = 0  # attempts lost with their agent or worker: not counted against max_retries
         self.key = 0  # its rank in an agent's queue while queued (see SEQ_BITS)
         self.rank = 0.0  # its upward rank, for a policy that orders starts by it (HEFT)
