@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
+import tarfile
+import tempfile
+from pathlib import Path
 
 import swarmlab as sl
 from swarmlab import workloads
@@ -13,6 +18,11 @@ from swarmlab.analysis.figures import quality
 from ._harness import Row, Settings, medians
 
 __all__ = ["sim_rate", "analysis_cost", "replay_fidelity"]
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The code before issue 29 ("simulate >= 1.4x the rate of the commit before this issue"):
+#: its rate is measured in the same run as today's, from the git history.
+BASE_COMMIT = "530cb6f"
 
 _SIM = """
 import gc, json, sys, time, psutil, swarmlab as sl
@@ -37,17 +47,20 @@ print(json.dumps({"wall": wall, "bytes_per_task": (after - before) / n}))
 """
 
 
-def _sim(n: int, agents: int, alg: str, resources: str | None = None) -> dict[str, float]:
+def _sim(n: int, agents: int, alg: str, resources: str | None = None, tree: Path | None = None) -> dict[str, float]:
     """One simulate() in a fresh interpreter: its wall time and memory growth per task
     (the run's records and state; the task objects are built before). From 1M tasks on,
     events are counted per second rather than kept (``count_events_s=1``). ``resources``:
     every task needs a unit of a pool and of a rate (as many a second as there are
     agents); ``"ample"``: the pool holds a unit per agent (nothing is held back, the
-    checks alone cost), ``"binding"``: half as many (half the tasks are held and put back)."""
+    checks alone cost), ``"binding"``: half as many (half the tasks are held and put back).
+    ``tree``: a folder holding another ``swarmlab`` package, imported instead of this one."""
     count = "1" if n >= 1_000_000 else "-"
+    env = None if tree is None else {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])}
     out = subprocess.run([sys.executable, "-c", _SIM, str(n), str(agents), alg, count,
                           resources or "-"], capture_output=True, text=True,
-                         check=True, timeout=600)
+                         check=True, timeout=600, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -83,6 +96,7 @@ def sim_rate(s: Settings) -> list[Row]:
                     rows.append(Row("sim_rate", f"{alg}: memory at 1M tasks on {pool:,} agents, events counted "
                                     f"per second (wall {m['wall']:.1f} s)", m["bytes_per_task"], None, "B/task",
                                     "<= 1,024 B/task", m["bytes_per_task"] <= 1024))
+    rows += _against_base(s)
     n = sizes[0]
     for alg in judged_algs:  # the same run: without resources, then with a pool and a rate on every task
         plain = medians(lambda alg=alg: _sim(n, 1000, alg), s.reps)
@@ -95,6 +109,46 @@ def sim_rate(s: Settings) -> list[Row]:
                             ratio, None, "x", ">= 0.8x" if ample else "(information: held and put back)",
                             ratio >= 0.8 if ample and not s.quick else None))
     return rows
+
+
+def _base_tree(into: Path) -> Path | None:
+    """The ``swarmlab`` package as it was at :data:`BASE_COMMIT`, extracted into ``into``;
+    None without git or that history (an installed copy, a shallow clone)."""
+    try:
+        tar = subprocess.run(["git", "archive", "--format=tar", BASE_COMMIT, "swarmlab"], cwd=ROOT,
+                             capture_output=True, check=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        try:
+            archive.extractall(into, filter="data")
+        except TypeError:  # Python before 3.11.4 has no filters (the archive is this repository's own)
+            archive.extractall(into)
+    return into
+
+
+def _against_base(s: Settings) -> list[Row]:
+    """Least loaded (the default) at 200,000 and 1,000,000 tasks on 1,000 agents, today's
+    code and :data:`BASE_COMMIT`'s taking turns in fresh interpreters, medians."""
+    sizes = (200_000, 1_000_000) if not s.quick else (20_000,)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = _base_tree(Path(tmp))
+        rows = []
+        if base is None:  # today's rate alone, said so
+            for n in sizes:
+                m = medians(lambda n=n: _sim(n, 1000, "least_loaded"), s.reps)
+                rows.append(Row("sim_rate", f"least_loaded: {n:,} tasks on 1,000 agents, defaults (baseline: commit "
+                                f"{BASE_COMMIT}, before issue 29: not measured, no git history here)",
+                                n / m["wall"], None, "tasks/s", ">= 1.4x baseline", None))
+            return rows
+        for n in sizes:
+            m = medians(lambda n=n: {"now": _sim(n, 1000, "least_loaded")["wall"],
+                                     "base": _sim(n, 1000, "least_loaded", tree=base)["wall"]}, s.reps)
+            rate, base_rate = n / m["now"], n / m["base"]
+            rows.append(Row("sim_rate", f"least_loaded: {n:,} tasks on 1,000 agents, defaults (baseline: the same "
+                            f"simulate() at commit {BASE_COMMIT}, before issue 29; median of {s.reps}, taking turns)",
+                            rate, base_rate, "tasks/s", ">= 1.4x baseline", None if s.quick else rate >= 1.4 * base_rate))
+        return rows
 
 
 _ANALYSIS = """
