@@ -105,3 +105,12 @@ def sleep_then_fail(seconds):
 async def sleep_then_fail_async(seconds):
     await asyncio.sleep(seconds)
     raise ValueError(f"failed after {seconds}s")
+
+
+def report_then_block(tokens):
+    """Reports ``tokens``, then blocks until its attempt is killed (its timeout)."""
+    import swarmlab
+
+    swarmlab.report(tokens=tokens)
+    while True:
+        time.sleep(0.05)

@@ -6,7 +6,7 @@ from conftest import run
 import swarmlab as sl
 from swarmlab.errors import ConfigError, RateLimited
 from swarmlab.model import ResourceLimits, Task
-from swarmlab.workloads.provider import FakeProvider, ProviderLimits
+from swarmlab.workloads.provider import GRACE_S, FakeProvider, ProviderLimits
 
 
 class Clock:
@@ -58,11 +58,11 @@ def test_requests_and_tokens_per_window_are_buckets_with_a_retry_after(limit, to
         p.finished(end)
     with pytest.raises(RateLimited) as e:
         p.admit(tokens // 2, tokens // 2, 0.0)
-    assert (e.value.resource, e.value.retry_after_s) == (which, pytest.approx(after))
-    clock.t = after - 0.01
+    assert (e.value.resource, e.value.retry_after_s) == (which, pytest.approx(after - GRACE_S))
+    clock.t = after - GRACE_S - 0.01
     with pytest.raises(RateLimited):
         p.admit(tokens // 2, tokens // 2, 0.0)
-    clock.t = after
+    clock.t = after - GRACE_S
     p.admit(tokens // 2, tokens // 2, 0.0)  # never earlier than it said, and then at once
     assert p.refused[which] == 2 and p.calls == 3
 
@@ -91,16 +91,35 @@ def test_bad_provider_input_is_refused_naming_it(make, match):
         make()
 
 
+def test_calls_granted_on_time_and_delayed_unevenly_are_never_refused():
+    """A client's bucket grants each call the moment it holds the units; the body reaches
+    the provider later, by a delay that varies with the machine's load (up to GRACE_S),
+    so a call whose predecessor was delayed more arrives early for the provider's bucket
+    of the same limits. It is admitted; one early by more than GRACE_S is refused, with
+    the retry-after that admits it."""
+    step = GRACE_S  # a request every GRACE_S after the first ten
+    p, clock = _provider(rpm=10, window_s=10 * step)
+    granted = [0.0] * 10 + [k * step for k in range(1, 21)]  # what the client's bucket grants
+    delays = [step] * 10 + [step if k % 2 else 0.0 for k in range(1, 21)]  # late, on time, late...
+    for t in sorted(g + d for g, d in zip(granted, delays)):
+        clock.t = t
+        p.finished(p.admit(10, 10, 0.0)[1])
+    assert (p.calls, sum(p.refused.values())) == (30, 0)
+    clock.t = 20 * step  # with the last two: the next is due 2 steps on, GRACE_S is one
+    with pytest.raises(RateLimited) as e:
+        p.admit(10, 10, 0.0)
+    assert (e.value.resource, e.value.retry_after_s) == ("rpm", pytest.approx(2 * step - GRACE_S))
+    clock.t += e.value.retry_after_s
+    p.admit(10, 10, 0.0)
+    assert (p.calls, p.refused["rpm"]) == (31, 1)
+
+
 def test_a_swarm_that_declares_the_providers_limits_is_never_refused():
     """Each task makes one call: declared as the task's units, the dispatcher's pool and
-    buckets keep it within what the provider enforces, on the same model. The provider
-    allows one request a window more than declared: the dispatcher starts a task the
-    moment its bucket holds the unit, and the body reaches the provider a little later,
-    by a delay that varies with the machine's load; without that margin a call whose
-    predecessor was delayed more than it finds the provider's bucket a hair short (one
-    refusal in a run on a busy machine)."""
+    buckets keep it within what the provider enforces, on the same model (the body's
+    varying delay to the provider within its GRACE_S)."""
     lim = ProviderLimits(concurrency=3, rpm=8, tpm=4000, window_s=0.4)
-    provider = FakeProvider(ProviderLimits(concurrency=3, rpm=9, tpm=4000, window_s=0.4))
+    provider = FakeProvider(lim)
 
     async def call():
         return (await provider.complete(100, 100, 0.01)).tokens

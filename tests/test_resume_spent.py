@@ -286,3 +286,29 @@ def test_spending_before_a_run_counts_against_its_budget_and_bad_input_is_refuse
     assert rec.meta["resources"]["budgets"]["spent"] == {"cost_usd": 1.75}
     with pytest.raises(sl.ConfigError, match="spent_before takes .* got {'cost_usd': 'a lot'}"):
         sl.run(go({"cost_usd": "a lot"}))
+
+
+@pytest.mark.slow
+def test_a_process_attempt_killed_at_its_timeout_has_what_it_reported_on_its_row(tmp_path):
+    """Its worker sent each report as it was made (the run journals); killed before it
+    answered, the attempt's row carries them all the same, and so do the journal's
+    report lines a resume reads. A journal with only its spent lines (written before, or
+    cut before the next flush) gives the same rows to a resume (``killed_spent``)."""
+    import tasks
+
+    from swarmlab.experiments.recovery import killed_spent
+
+    async def go():
+        async with sl.ParallelExecutor(mode="process", process_workers=1, journal=str(tmp_path)) as ex:
+            await ex.submit_task(sl.Task(tasks.report_then_block, (50,), id="cut", timeout=2))
+        return ex.record()
+
+    rec = sl.run(go())
+    row = rec.tasks.set_index("task_id").loc["cut"]
+    assert (row["status"], row["tokens"]) == ("timed_out", 50.0)
+    path = tmp_path / rec.meta["run_id"] / JOURNAL_NAME
+    j = read_journal(path)
+    assert [tuple(r) for r in j["report"]] == [("cut", 1, "tokens", 50.0)] and killed_spent(j) == []
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if json.loads(line)["type"] != "report"))
+    assert [tuple(r) for r in killed_spent(read_journal(path))] == [("cut", 1, "tokens", 50.0)]

@@ -72,7 +72,7 @@ def _kill_leftovers() -> None:
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "pid", "sentinel", "ready", "st", "attempt", "gone", "key")
+    __slots__ = ("proc", "conn", "pid", "sentinel", "ready", "st", "attempt", "gone", "key", "spent")
 
     def __init__(self, proc: subprocess.Popen, conn: Connection, key: str | None = None) -> None:
         self.key = key  # its CUDA_VISIBLE_DEVICES, set at its start; None: the executor's environment
@@ -84,6 +84,9 @@ class _Worker:
         self.st = None
         self.attempt = 0
         self.gone = False  # killed by us or died: no longer counts as capacity
+        # what the running attempt reported so far (its interim messages, sent when the
+        # run journals): all that is known of it when it is killed before it answers
+        self.spent: dict[str, float] | None = None
 
 
 class ProcessBackend(Backend):
@@ -162,6 +165,11 @@ class ProcessBackend(Backend):
             if values is not None:  # one report of the running attempt, as made; its answer follows
                 if w.st is not None:
                     self._sink(w.st.id, w.attempt, values)
+                    got = w.spent
+                    if got is None:
+                        got = w.spent = {}
+                    for name, value in values.items():
+                        got[name] = got.get(name, 0.0) + value
                 return
         st, attempt = w.st, w.attempt
         w.st = None
@@ -197,7 +205,7 @@ class ProcessBackend(Backend):
                 f"worker process {w.pid} exited with code {code} while running task "
                 f"{st.id!r}; the pool replaced it"
             )
-            self.host.failed(st, attempt, exc, "worker_crashed")
+            self.host.failed(st, attempt, exc, "worker_crashed", reported=w.spent)
         if not w.ready and was_live:
             self._start_failures += 1
             if self._ready_waiters or self._start_failures >= MAX_START_FAILURES:
@@ -292,7 +300,7 @@ class ProcessBackend(Backend):
         loop.call_later(EXIT_GRACE_S, _signal, w.proc, signal.SIGKILL)
 
     def _send(self, w: _Worker, st, attempt: int, payload: bytes) -> None:
-        w.st, w.attempt = st, attempt
+        w.st, w.attempt, w.spent = st, attempt, None
         st.handle = w
         try:
             w.conn.send_bytes(payload)
@@ -339,11 +347,20 @@ class ProcessBackend(Backend):
             return True
         if w.st is st:
             w.st = None  # killed on purpose: not a crash
+            if w.spent is not None:
+                # What it reported before the kill, handed on as a late answer of the
+                # attempt the host ends now (after this returns): its row carries it, as an
+                # abandoned THREAD attempt's does once its thread returns.
+                self.host.loop.call_soon(self._reported_before_kill, st, w.attempt, w.spent)
             self._drop(w)
             _signal(w.proc, signal.SIGTERM)
             self.host.loop.call_later(KILL_GRACE_S, _signal, w.proc, signal.SIGKILL)
             self._refill()
         return True
+
+    def _reported_before_kill(self, st, attempt: int, spent: dict[str, float]) -> None:
+        self.host.failed(st, attempt, WorkerCrashedError(f"worker process of task {st.id!r} killed"), "killed",
+                         reported=spent)
 
     async def close(self) -> None:
         loop = self.host.loop

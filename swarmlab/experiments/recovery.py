@@ -25,7 +25,7 @@ from .trust import installed_policy
 if TYPE_CHECKING:
     from .comparison import Comparison
 
-__all__ = ["cut_spent", "resume", "spent_before", "spent_recently"]
+__all__ = ["cut_spent", "killed_spent", "resume", "spent_before", "spent_recently"]
 
 log = logging.getLogger("swarmlab")
 
@@ -124,6 +124,23 @@ def cut_spent(j: dict[str, Any]) -> dict[tuple[str, int], dict[str, float]]:
     return out
 
 
+def killed_spent(j: dict[str, Any]) -> list[tuple]:
+    """Report rows for the attempts that ended without an answer and whose report rows
+    the journal lacks: a PROCESS worker killed at its timeout or memory cap has its
+    reports so far recorded as a late answer (the live record has them), but a journal
+    written before that, or cut between the kill and its next flush, holds them only as
+    ``spent`` lines. Their sums, per attempt and name."""
+    reported = {(r[REPORT.task_id], r[REPORT.attempt]) for r in j["report"]}
+    ended = {(a[ATTEMPT.task_id], a[ATTEMPT.attempt]) for a in j["attempt"]} - reported
+    summed: dict[tuple[str, int, str], float] = {}
+    for r in j["spent"]:
+        key = (r[REPORT.task_id], r[REPORT.attempt])
+        if key in ended:
+            named = (*key, r[REPORT.name])
+            summed[named] = summed.get(named, 0.0) + r[REPORT.value]
+    return [report_row(task_id=tid, attempt=n, name=name, value=value) for (tid, n, name), value in summed.items()]
+
+
 def spent_before(j: dict[str, Any], cut: dict[tuple[str, int], dict[str, float]]) -> dict[str, float]:
     """Per reported name, what the killed run spent: what its ended attempts reported,
     and what those its kill cut short had reported (``cut``, :func:`cut_spent`)."""
@@ -206,6 +223,7 @@ def resume(run_id: str, store: RunStore | None = None, algorithms: Sequence[str]
             raise ConfigError(f"run {run_id!r} is held by another process (it is still running, or being resumed); "
                               "wait for it to end (`swarmlab runs list` shows it as running meanwhile)")
         j = read_journal(path)  # as it stands now that no one else writes it
+        j["report"] = j["report"] + killed_spent(j)
         _check_header(run_id, j["header"])
         if j["end"] is not None:
             if (folder / "meta.json").is_file():
