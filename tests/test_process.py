@@ -69,13 +69,21 @@ def test_timeout_kills_exactly_that_worker():
             other_pid = (await ex.get_result(fast)).value
             victim = int(ex.record().tasks.set_index("task_id").loc[slow, "worker"])
             assert r.status is TaskStatus.TIMED_OUT
-            assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
+            # the kill is a SIGTERM now (a SIGKILL after KILL_GRACE_S): the worker is gone soon, not at once
+            await until(lambda: _gone(victim), what=f"the timed-out task's worker {victim} gone")
             assert psutil.pid_exists(other_pid)  # the neighbour's worker lives on
             # and the pool still runs work
             again = await ex.submit_task(Task(pow, (3, 3)))
             assert (await ex.get_result(again, timeout=30)).value == 27
 
     run(main())
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_lambdas_and_closures_run():
