@@ -102,7 +102,7 @@ class ThreadBackend(Backend):
                     tokens.put(None)
                 st, scope, fn, args, kwargs = item
                 if measure is not None:  # thread_time is a system call: only when asked for
-                    self._measured(st, scope, fn, args, kwargs)
+                    self._run_timed(st, scope, fn, args, kwargs)
                 else:  # (one append per outcome, no flags between: this runs once per attempt)
                     try:
                         value = context.copy().run(run_in, scope, call_body, fn, args, kwargs)
@@ -120,7 +120,7 @@ class ThreadBackend(Backend):
                     except OSError:  # closed: the run is over
                         return
 
-    def _measured(self, st, scope, fn, args, kwargs) -> None:
+    def _run_timed(self, st, scope, fn, args, kwargs) -> None:
         """Run one attempt on this thread and queue its outcome with the CPU and wall
         seconds it took (HYBRID measures undeclared sync functions)."""
         c0, w0 = thread_time(), perf_counter()
