@@ -298,10 +298,15 @@ class ParallelExecutor:
 
     def _accepted(self) -> None:
         """Tasks were accepted: completion is awaited again, and what can start starts."""
-        if self._d.n_unfinished:  # (not d.done, without a property call a submission)
+        d = self._d
+        if d.n_unfinished:  # (not d.done, without a property call a submission)
             self._all_done.clear()
-        self._engine.pump()
-        if self._d.policy_error is not None:
+        # A run at its cap starts nothing new: no pump (tasks submitted one at a time to a
+        # full run pay none). A submission arms no retry and gives no call units, so the
+        # pump's other work (handing units, re-arming the wake-up) has nothing new either.
+        if d.may_start():
+            self._engine.pump()
+        if d.policy_error is not None:
             self._raise_policy_error()
 
     def _raise_policy_error(self) -> None:
