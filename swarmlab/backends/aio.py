@@ -239,7 +239,7 @@ class AsyncioBackend(Backend):
             self._killed.add(worker)
             worker.cancel()
             scope = self._scopes.get(worker)
-            if scope is not None and scope.state is st and scope.attempt == st.attempt:  # (else: not woken yet)
+            if scope is not None and scope.state is st and scope.attempt == st.attempt:
                 scope.kill_children()
         return True
 
