@@ -4,7 +4,7 @@ must still see what an asyncio task of its own would give it."""
 import asyncio
 import contextvars
 
-from conftest import run
+from conftest import run, started_ids, until
 
 import swarmlab as sl
 from swarmlab import Agent, ResourceLimits, Task, TaskStatus
@@ -129,3 +129,58 @@ def test_idle_workers_end_after_a_while_and_new_ones_take_later_work(monkeypatch
     busy, left, values = run(main())
     assert busy == 4 and left == 0
     assert values == [i + 2 for i in range(8)]
+
+
+def test_bodies_that_never_suspend_share_a_worker_and_suspending_ones_get_one_each():
+    """A burst of bodies that return without suspending runs on one worker; bodies that
+    suspend all run at once, each on its own; both begin in the order they started."""
+    began = []
+
+    async def quick():
+        began.append(asyncio.current_task().get_name())
+
+    async def waits(gate):
+        began.append(asyncio.current_task().get_name())
+        await gate.wait()
+
+    async def main():
+        gate = asyncio.Event()
+        async with _executor(capacity=8) as ex:
+            quick_ids = await ex.submit_batch([Task(quick) for _ in range(8)])
+            assert await ex.wait_for_completion(10)
+            quick_order, quick_names = started_ids(ex), began[:]
+            began.clear()
+            wait_ids = await ex.submit_batch([Task(waits, (gate,)) for _ in range(8)])
+            await until(lambda: len(began) == 8, what="every suspending body waiting at once")
+            wait_names = began[:]
+            gate.set()
+            assert await ex.wait_for_completion(10)
+            order = started_ids(ex)[8:]
+            res = await ex.get_all_results()
+        return (quick_ids, quick_order, quick_names, wait_ids, order, wait_names,
+                {res[t].status for t in quick_ids + wait_ids})
+
+    quick_ids, quick_order, quick_names, wait_ids, order, wait_names, statuses = run(main())
+    assert quick_order == quick_ids and len(quick_names) == 8 and len(set(quick_names)) == 1
+    assert order == wait_ids and len(set(wait_names)) == 8
+    assert statuses == {TaskStatus.COMPLETED}
+
+
+def test_workers_cancelled_from_outside_before_they_run_leave_their_attempts_to_others():
+    """Workers cancelled after being handed work and before their first step (new ones,
+    and idle ones just woken), as code that cancels every task of the loop would: the
+    attempts handed over run on other workers."""
+    async def main():
+        async with _executor(capacity=4) as ex:
+            first = await ex.submit_batch([Task(add, (i, 1)) for i in range(4)])
+            for t in _workers():  # made for this batch, not begun yet
+                t.cancel()
+            assert await ex.wait_for_completion(10), "attempts handed to cancelled workers never ran"
+            again = await ex.submit_batch([Task(add, (i, 2)) for i in range(4)])
+            for t in _workers():  # idle ones, one of them woken for this batch
+                t.cancel()
+            assert await ex.wait_for_completion(10), "attempts handed to cancelled workers never ran"
+            res = await ex.get_all_results()
+        return [res[i].value for i in first], [res[i].value for i in again]
+
+    assert run(main()) == ([1, 2, 3, 4], [2, 3, 4, 5])
