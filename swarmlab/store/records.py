@@ -337,7 +337,7 @@ class RunRecord:
                                         self.meta.get("algorithm"), self._columns)
             if got is not None:
                 self._columns.update(got)
-                return pd.DataFrame({c: self._columns[c] for c in names})
+                return pd.DataFrame({c: self._columns[c] for c in names}, copy=_shared(pd))
         return self.tasks[names]
 
     def final(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
@@ -346,7 +346,17 @@ class RunRecord:
         t = self.tasks if columns is None else self.columns(dict.fromkeys(["task_id", *columns]))
         if self._last is None or len(self._last) != len(t):  # which rows are last: found once
             self._last = self._last_rows(t)
+        if columns is not None and self._last.all():  # (a frame of its own: no copy of 1M rows)
+            return t
         return t.loc[self._last].reset_index(drop=True)
+
+    def one_row_each(self) -> bool:
+        """Whether no task has more than one attempt row (none retried, none run again
+        after a kill): each row is then its task's last (:meth:`final`)."""
+        t = self.columns(["task_id"])
+        if self._last is None or len(self._last) != len(t):
+            self._last = self._last_rows(t)
+        return bool(self._last.all())
 
     def _last_rows(self, t: pd.DataFrame) -> Any:
         """Which rows of ``t`` (the tasks frame, or columns of it) are the last of their
@@ -384,6 +394,14 @@ class RunRecord:
             f"RunRecord(run_id={self.run_id!r}, mode={self.meta.get('mode')!r}, "
             f"algorithm={self.meta.get('algorithm')!r}, tasks={self.tasks['task_id'].nunique()})"
         )
+
+
+def _shared(pd: Any) -> bool | None:
+    """``copy=`` for a frame of columns the record keeps (:meth:`RunRecord.columns`): with
+    pandas 3's copy-on-write, writing to the frame copies, so it may hold the kept arrays
+    themselves (False: no copy of 1M rows into blocks, a tenth of a summary); before, a
+    frame's own copy (None)."""
+    return False if int(pd.__version__.split(".", 1)[0]) >= 3 else None
 
 
 def _task_columns(attempts: list[tuple], task_info: list[tuple], names: Iterable[str], run_id: str,
