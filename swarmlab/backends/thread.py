@@ -101,16 +101,19 @@ class ThreadBackend(Backend):
                 if todo and tokens.empty():  # more wait: a thread for them, should this one block
                     tokens.put(None)
                 st, scope, fn, args, kwargs = item
+                attempt = scope.attempt
                 if measure is not None:  # thread_time is a system call: only when asked for
-                    self._run_timed(st, scope, fn, args, kwargs)
-                else:  # (one append per outcome, no flags between: this runs once per attempt)
-                    try:
-                        value = context.copy().run(run_in, scope, call_body, fn, args, kwargs)
-                    except BaseException as e:  # noqa: BLE001 - a failing task is data
-                        done.append((st, scope.attempt, False, None, e, traceback.format_exc(), scope.end(), None,
-                                     None))
-                    else:
-                        done.append((st, scope.attempt, True, value, None, None, scope.end(), None, None))
+                    c0, w0 = thread_time(), perf_counter()
+                try:
+                    value = context.copy().run(run_in, scope, call_body, fn, args, kwargs)
+                    ok, exc, tb = True, None, None
+                except BaseException as e:  # noqa: BLE001 - a failing task is data
+                    ok, value, exc, tb = False, None, e, traceback.format_exc()
+                if measure is None:
+                    done.append((st, attempt, ok, value, exc, tb, scope.end(), None, None))
+                else:
+                    done.append((st, attempt, ok, value, exc, tb, scope.end(), thread_time() - c0,
+                                 perf_counter() - w0))
                 if not self._wake_pending:
                     self._wake_pending = True
                     try:
@@ -119,18 +122,6 @@ class ThreadBackend(Backend):
                         pass
                     except OSError:  # closed: the run is over
                         return
-
-    def _run_timed(self, st, scope, fn, args, kwargs) -> None:
-        """Run one attempt on this thread and queue its outcome with the CPU and wall
-        seconds it took (HYBRID measures undeclared sync functions)."""
-        c0, w0 = thread_time(), perf_counter()
-        try:
-            value = self._context.copy().run(run_in, scope, call_body, fn, args, kwargs)
-            ok, exc, tb = True, None, None
-        except BaseException as e:  # noqa: BLE001 - a failing task is data
-            ok, value, exc, tb = False, None, e, traceback.format_exc()
-        self._done.append((st, scope.attempt, ok, value, exc, tb, scope.end(), thread_time() - c0,
-                           perf_counter() - w0))
 
     def _drain(self) -> None:
         try:  # first the wake-up bytes, then the flag: a wake-up after this one is another

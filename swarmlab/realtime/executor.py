@@ -301,11 +301,7 @@ class ParallelExecutor:
         d = self._d
         if d.n_unfinished:  # (not d.done, without a property call a submission)
             self._all_done.clear()
-        # A run at its cap starts nothing new: no pump (tasks submitted one at a time to a
-        # full run pay none). A submission arms no retry and gives no call units, so the
-        # pump's other work (handing units, re-arming the wake-up) has nothing new either.
-        if d.may_start():
-            self._engine.pump()
+        self._engine.pump()  # (it asks the dispatcher for starts only when some may start)
         if d.policy_error is not None:
             self._raise_policy_error()
 

@@ -344,24 +344,25 @@ class RunRecord:
         """The last attempt row of each task: one row per task, its terminal status.
         ``columns``: only those (:meth:`columns`; ``task_id`` is read in any case)."""
         t = self.tasks if columns is None else self.columns(dict.fromkeys(["task_id", *columns]))
-        if self._last is None or len(self._last) != len(t):  # which rows are last: found once
-            self._last = self._last_rows(t)
-        if columns is not None and self._last.all():  # (a frame of its own: no copy of 1M rows)
+        last = self._last_rows(t)
+        if columns is not None and last.all():  # (a frame of its own: no copy of 1M rows)
             return t
-        return t.loc[self._last].reset_index(drop=True)
+        return t.loc[last].reset_index(drop=True)
 
     def one_row_each(self) -> bool:
         """Whether no task has more than one attempt row (none retried, none run again
         after a kill): each row is then its task's last (:meth:`final`)."""
-        t = self.columns(["task_id"])
-        if self._last is None or len(self._last) != len(t):
-            self._last = self._last_rows(t)
-        return bool(self._last.all())
+        return bool(self._last_rows(self.columns(["task_id"])).all())
 
     def _last_rows(self, t: pd.DataFrame) -> Any:
         """Which rows of ``t`` (the tasks frame, or columns of it) are the last of their
-        task: from the rows held in memory by a dict of ids (none repeated, the usual
-        case: every row), else from the frame's ids."""
+        task, found once: from the rows held in memory by a dict of ids (none repeated,
+        the usual case: every row), else from the frame's ids."""
+        if self._last is None or len(self._last) != len(t):
+            self._last = self._find_last(t)
+        return self._last
+
+    def _find_last(self, t: pd.DataFrame) -> Any:
         import numpy as np
 
         held = self._attempts
