@@ -54,7 +54,6 @@ class Snapshot:
         return cls(record, run_figures(record), t_s, lines)
 
 
-
 def _no_start_words(meta: dict[str, Any], running: bool) -> str:
     """Why a run shows no attempt yet, in words."""
     if not running:
