@@ -43,7 +43,7 @@ rec = sl.simulate(tasks, agents, scheduler=sl.TaskScheduler(alg), count_events_s
 wall = time.perf_counter() - t0
 gc.collect(); after = psutil.Process().memory_info().rss
 assert (rec.tasks["status"] == "completed").all()
-print(json.dumps({"wall": wall, "bytes_per_task": (after - before) / n}))
+print(json.dumps({"wall": wall, "bytes_per_task": (after - before) / n, "swarmlab": sl.__file__}))
 """
 
 
@@ -54,14 +54,24 @@ def _sim(n: int, agents: int, alg: str, resources: str | None = None, tree: Path
     every task needs a unit of a pool and of a rate (as many a second as there are
     agents); ``"ample"``: the pool holds a unit per agent (nothing is held back, the
     checks alone cost), ``"binding"``: half as many (half the tasks are held and put back).
-    ``tree``: a folder holding another ``swarmlab`` package, imported instead of this one."""
+    ``tree``: a folder holding another ``swarmlab`` package, imported instead of this one.
+
+    The interpreter starts in a folder of no package: ``python -c`` puts the folder it
+    starts in ahead of ``PYTHONPATH``, so started in this repository it imported today's
+    ``swarmlab`` whatever ``tree`` said (the comparison with :data:`BASE_COMMIT` measured
+    today's code twice until this was found). Each run says which package it imported,
+    and a run that imported another than asked for fails."""
     count = "1" if n >= 1_000_000 else "-"
-    env = None if tree is None else {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    root = tree if tree is not None else ROOT
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
     out = subprocess.run([sys.executable, "-c", _SIM, str(n), str(agents), alg, count,
                           resources or "-"], capture_output=True, text=True,
-                         check=True, timeout=600, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+                         check=True, timeout=600, env=env, cwd=tempfile.gettempdir())
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    imported = Path(got.pop("swarmlab")).resolve()
+    if not imported.is_relative_to(Path(root).resolve()):
+        raise RuntimeError(f"sim_rate's run imported swarmlab from {imported}, not from {root} as asked")
+    return got
 
 
 def sim_rate(s: Settings) -> list[Row]:
