@@ -213,8 +213,39 @@ class Units:
     def admit(self, st: Any, slot: Any) -> str | None:
         """Take the units of ``st`` on ``slot`` now, all or none; the name of the
         resource that holds it back, or None when taken."""
-        now = self.now
         need = st.need
+        if need.agent or self.lists or self.paused or (self.calls is not None and self.calls.waiting):
+            return self.admit_held(st, slot, need)
+        # Nothing is held back, paused or waiting for a call, and no agent units: the free
+        # units alone decide (asked once a start of every task with resources; the same
+        # checks as admit_held's with what is known to be empty left out).
+        now = self.now
+        pools = self.free
+        for r, n in need.pool:
+            if pools[r] + EPSILON < n:
+                return self._hold(st, r, r)
+        buckets = self.buckets
+        for r, n in need.rate:
+            b = buckets[r]
+            level = b.level
+            if now > b.t:  # b.available(now), inlined
+                level += (now - b.t) * b.rate
+                if level > b.capacity:
+                    level = b.capacity
+                b.level = level
+                b.t = now
+            if level + EPSILON * (n if n > 1.0 else 1.0) < n:
+                return self._hold(st, r, r)
+        for r, n in need.pool:
+            pools[r] -= n
+        for r, n in need.rate:
+            buckets[r].level -= n
+        return None
+
+    def admit_held(self, st: Any, slot: Any, need: Need) -> str | None:
+        """:meth:`admit` where tasks are held back, a resource is paused, a call waits
+        or ``need`` holds agent units: reservations, pauses, calls and devices count."""
+        now = self.now
         paused = self.paused
         units = slot.units
         lists = self.lists  # (empty lists are dropped: none, no reservation to look at)
