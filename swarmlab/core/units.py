@@ -383,13 +383,19 @@ class Units:
     def ended(self, st: Any, slot: Any, abandoned: bool, now: float) -> None:
         """The attempt in flight of ``st`` ended: its units and its calls' come back,
         or stay with it when it was abandoned (:meth:`release_kept`)."""
-        if st.need is not None:
+        need = st.need
+        calls = self.calls
+        if need is not None:
             if abandoned:
                 self.keep(st, st.attempt, slot)
-            else:
-                self.release(slot, st.need, now, st.devices)
-        if self.calls is not None:
-            self.calls.ended(st, st.attempt, now, abandoned)
+            elif need.agent or self.lists or calls is not None:
+                self.release(slot, need, now, st.devices)
+            else:  # release(), with no agent units, no held task and no call to serve: once an attempt
+                pools = self.free
+                for r, n in need.pool:
+                    pools[r] += n
+        if calls is not None:
+            calls.ended(st, st.attempt, now, abandoned)
 
     def keep(self, st: Any, attempt: int, slot: Any) -> None:
         """The attempt was abandoned, not stopped: its units stay held until
@@ -588,5 +594,23 @@ def refused(d: Any, st: Any, attempt: int, now: float, started: float, exc: Rate
 
 
 def resolve_all(units: Units, tasks: Sequence[Task], ids: Sequence[str], index: Any) -> list:
-    """Each task's :class:`Need` (None without resources); raises before anything changes."""
-    return [units.resolve(t, tid, index) if t.resources else None for t, tid in zip(tasks, ids)]
+    """Each task's :class:`Need` (None without resources); raises before anything changes.
+
+    A task that needs what the task before it needed (equal ``resources`` and ``requires``:
+    a batch of one kind of task) shares its need without building a cache key."""
+    needs = []
+    add = needs.append
+    last: dict | None = None
+    last_requires = need = None
+    resolve = units.resolve
+    for t, tid in zip(tasks, ids):
+        res = t.resources
+        if not res:
+            add(None)
+        elif res == last and t.requires == last_requires:
+            add(need)
+        else:
+            need = resolve(t, tid, index)
+            last, last_requires = res, t.requires
+            add(need)
+    return needs
