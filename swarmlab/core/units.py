@@ -33,7 +33,7 @@ of the reservation, and those ranked before it, have ended.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -44,6 +44,7 @@ from .bucket import EPSILON, TokenBucket
 from .budgets import Budgets
 from .calls import Calls
 from .devices import Devices, devices_text, gpu_units
+from .needs import Need, resolve_all
 
 __all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED", "MAX_BACKOFF_S", "refused", "resolve_all",
            "devices_text"]
@@ -61,21 +62,6 @@ MAX_RATE_LIMITED = 50
 #: Retry backoff is capped so that a task with many retries (or refusals without a
 #: retry-after) cannot sleep for hours. The dispatcher's retries use it too.
 MAX_BACKOFF_S = 60.0
-
-
-class Need:
-    """What one task needs, resolved: ``agent``, ``pool`` and ``rate`` are tuples of
-    (name, units); ``gpu`` its agent's gpu units (0.0 for none)."""
-
-    __slots__ = ("agent", "pool", "rate", "by_name", "gpu")
-
-    def __init__(self, agent: tuple, pool: tuple, rate: tuple) -> None:
-        self.agent, self.pool, self.rate = agent, pool, rate
-        self.by_name = dict(agent + pool + rate)
-        self.gpu = dict(agent).get(GPU, 0.0)
-
-    def of(self, name: str) -> float:
-        return self.by_name.get(name, 0.0)
 
 
 class Units:
@@ -214,37 +200,36 @@ class Units:
         """Take the units of ``st`` on ``slot`` now, all or none; the name of the
         resource that holds it back, or None when taken."""
         need = st.need
-        if need.agent or self.lists or self.paused or (self.calls is not None and self.calls.waiting):
+        if not need.simple or self.lists or self.paused or (self.calls is not None and self.calls.waiting):
             return self.admit_held(st, slot, need)
-        # Nothing is held back, paused or waiting for a call, and no agent units: the free
-        # units alone decide (asked once a start of every task with resources; the same
-        # checks as admit_held's with what is known to be empty left out).
-        now = self.now
-        pools = self.free
-        for r, n in need.pool:
-            if pools[r] + EPSILON < n:
-                return self._hold(st, r, r)
-        buckets = self.buckets
-        for r, n in need.rate:
-            b = buckets[r]
+        # At most one pool and one rate, no agent units, and nothing held back, paused or
+        # waiting for a call: the free units alone decide (asked at every start of a task
+        # with resources: admit_held's checks, those known to pass left out, unrolled).
+        p = need.pool_name
+        if p is not None and self.free[p] + EPSILON < need.pool_n:
+            return self._hold(st, p, p)
+        r = need.rate_name
+        if r is not None:
+            b = self.buckets[r]
             level = b.level
+            now = self.now
             if now > b.t:  # b.available(now), inlined
                 level += (now - b.t) * b.rate
                 if level > b.capacity:
                     level = b.capacity
-                b.level = level
                 b.t = now
-            if level + EPSILON * (n if n > 1.0 else 1.0) < n:
+            if level + need.rate_slack < need.rate_n:
+                b.level = level
                 return self._hold(st, r, r)
-        for r, n in need.pool:
-            pools[r] -= n
-        for r, n in need.rate:
-            buckets[r].level -= n
+            b.level = level - need.rate_n  # the last check passed: taken
+        if p is not None:
+            self.free[p] -= need.pool_n
         return None
 
     def admit_held(self, st: Any, slot: Any, need: Need) -> str | None:
         """:meth:`admit` where tasks are held back, a resource is paused, a call waits
-        or ``need`` holds agent units: reservations, pauses, calls and devices count."""
+        or ``need`` is not simple (agent units, several pools or rates): reservations,
+        pauses, calls and devices count."""
         now = self.now
         paused = self.paused
         units = slot.units
@@ -384,16 +369,21 @@ class Units:
         """The attempt in flight of ``st`` ended: its units and its calls' come back,
         or stay with it when it was abandoned (:meth:`release_kept`)."""
         need = st.need
+        if need is not None and not (abandoned or need.agent or self.lists or self.calls is not None):
+            p = need.pool_name  # release(), with no agent units, no held task and no call: once an attempt
+            if p is not None:
+                self.free[p] += need.pool_n
+            else:
+                pools = self.free
+                for r, n in need.pool:
+                    pools[r] += n
+            return
         calls = self.calls
         if need is not None:
             if abandoned:
                 self.keep(st, st.attempt, slot)
-            elif need.agent or self.lists or calls is not None:
+            else:
                 self.release(slot, need, now, st.devices)
-            else:  # release(), with no agent units, no held task and no call to serve: once an attempt
-                pools = self.free
-                for r, n in need.pool:
-                    pools[r] += n
         if calls is not None:
             calls.ended(st, st.attempt, now, abandoned)
 
@@ -591,26 +581,3 @@ def refused(d: Any, st: Any, attempt: int, now: float, started: float, exc: Rate
     d.recorder.emit(now, "rate_limited", st.id, st.slot.id,
                     f"retry after {delay:g}s" + (f", {exc.resource} paused" if paused else ""))
     return delay
-
-
-def resolve_all(units: Units, tasks: Sequence[Task], ids: Sequence[str], index: Any) -> list:
-    """Each task's :class:`Need` (None without resources); raises before anything changes.
-
-    A task that needs what the task before it needed (equal ``resources`` and ``requires``:
-    a batch of one kind of task) shares its need without building a cache key."""
-    needs = []
-    add = needs.append
-    last: dict | None = None
-    last_requires = need = None
-    resolve = units.resolve
-    for t, tid in zip(tasks, ids):
-        res = t.resources
-        if not res:
-            add(None)
-        elif res == last and t.requires == last_requires:
-            add(need)
-        else:
-            need = resolve(t, tid, index)
-            last, last_requires = res, t.requires
-            add(need)
-    return needs
