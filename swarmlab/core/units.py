@@ -33,7 +33,7 @@ of the reservation, and those ranked before it, have ended.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -44,6 +44,7 @@ from .bucket import EPSILON, TokenBucket
 from .budgets import Budgets
 from .calls import Calls
 from .devices import Devices, devices_text, gpu_units
+from .needs import Need, resolve_all
 
 __all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED", "MAX_BACKOFF_S", "refused", "resolve_all",
            "devices_text"]
@@ -61,21 +62,6 @@ MAX_RATE_LIMITED = 50
 #: Retry backoff is capped so that a task with many retries (or refusals without a
 #: retry-after) cannot sleep for hours. The dispatcher's retries use it too.
 MAX_BACKOFF_S = 60.0
-
-
-class Need:
-    """What one task needs, resolved: ``agent``, ``pool`` and ``rate`` are tuples of
-    (name, units); ``gpu`` its agent's gpu units (0.0 for none)."""
-
-    __slots__ = ("agent", "pool", "rate", "by_name", "gpu")
-
-    def __init__(self, agent: tuple, pool: tuple, rate: tuple) -> None:
-        self.agent, self.pool, self.rate = agent, pool, rate
-        self.by_name = dict(agent + pool + rate)
-        self.gpu = dict(agent).get(GPU, 0.0)
-
-    def of(self, name: str) -> float:
-        return self.by_name.get(name, 0.0)
 
 
 class Units:
@@ -213,8 +199,38 @@ class Units:
     def admit(self, st: Any, slot: Any) -> str | None:
         """Take the units of ``st`` on ``slot`` now, all or none; the name of the
         resource that holds it back, or None when taken."""
-        now = self.now
         need = st.need
+        if not need.simple or self.lists or self.paused or (self.calls is not None and self.calls.waiting):
+            return self.admit_held(st, slot, need)
+        # At most one pool and one rate, no agent units, and nothing held back, paused or
+        # waiting for a call: the free units alone decide (asked at every start of a task
+        # with resources: admit_held's checks, those known to pass left out, unrolled).
+        p = need.pool_name
+        if p is not None and self.free[p] + EPSILON < need.pool_n:
+            return self._hold(st, p, p)
+        r = need.rate_name
+        if r is not None:
+            b = self.buckets[r]
+            level = b.level
+            now = self.now
+            if now > b.t:  # b.available(now), inlined
+                level += (now - b.t) * b.rate
+                if level > b.capacity:
+                    level = b.capacity
+                b.t = now
+            if level + need.rate_slack < need.rate_n:
+                b.level = level
+                return self._hold(st, r, r)
+            b.level = level - need.rate_n  # the last check passed: taken
+        if p is not None:
+            self.free[p] -= need.pool_n
+        return None
+
+    def admit_held(self, st: Any, slot: Any, need: Need) -> str | None:
+        """:meth:`admit` where tasks are held back, a resource is paused, a call waits
+        or ``need`` is not simple (agent units, several pools or rates): reservations,
+        pauses, calls and devices count."""
+        now = self.now
         paused = self.paused
         units = slot.units
         lists = self.lists  # (empty lists are dropped: none, no reservation to look at)
@@ -352,13 +368,24 @@ class Units:
     def ended(self, st: Any, slot: Any, abandoned: bool, now: float) -> None:
         """The attempt in flight of ``st`` ended: its units and its calls' come back,
         or stay with it when it was abandoned (:meth:`release_kept`)."""
-        if st.need is not None:
+        need = st.need
+        if need is not None and not (abandoned or need.agent or self.lists or self.calls is not None):
+            p = need.pool_name  # release(), with no agent units, no held task and no call: once an attempt
+            if p is not None:
+                self.free[p] += need.pool_n
+            else:
+                pools = self.free
+                for r, n in need.pool:
+                    pools[r] += n
+            return
+        calls = self.calls
+        if need is not None:
             if abandoned:
                 self.keep(st, st.attempt, slot)
             else:
-                self.release(slot, st.need, now, st.devices)
-        if self.calls is not None:
-            self.calls.ended(st, st.attempt, now, abandoned)
+                self.release(slot, need, now, st.devices)
+        if calls is not None:
+            calls.ended(st, st.attempt, now, abandoned)
 
     def keep(self, st: Any, attempt: int, slot: Any) -> None:
         """The attempt was abandoned, not stopped: its units stay held until
@@ -554,8 +581,3 @@ def refused(d: Any, st: Any, attempt: int, now: float, started: float, exc: Rate
     d.recorder.emit(now, "rate_limited", st.id, st.slot.id,
                     f"retry after {delay:g}s" + (f", {exc.resource} paused" if paused else ""))
     return delay
-
-
-def resolve_all(units: Units, tasks: Sequence[Task], ids: Sequence[str], index: Any) -> list:
-    """Each task's :class:`Need` (None without resources); raises before anything changes."""
-    return [units.resolve(t, tid, index) if t.resources else None for t, tid in zip(tasks, ids)]
