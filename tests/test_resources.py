@@ -199,6 +199,17 @@ def test_a_rate_spaces_starts_exactly_as_the_bucket_says():
     assert expected == pytest.approx([0, 0, 0, 2, 4, 6, 8, 10])
 
 
+def test_a_rate_checked_between_refills_keeps_what_it_refilled():
+    # One agent: the next task is checked only when the one before ends, half a token
+    # refilled since; held for the other half, it starts when the bucket holds one
+    # (the check of a task that needs one pool and one rate, nothing else held, is
+    # swarmlab's shortest path: what it refilled before it held the task must count).
+    rate = RateLimit(1, per_s=1.0)
+    tasks = [Task(None, id=f"r{i}", estimate_s=0.5, resources={"rpm": 1}) for i in range(3)]
+    rec = simulate(tasks, [Agent("a")], limits=_limits(rates={"rpm": rate}))
+    assert sorted(s for _, _, s, _ in _ran(rec)) == pytest.approx([0.0, 1.0, 2.0])
+
+
 def test_a_held_task_does_not_block_the_next_on_the_same_agent():
     tasks = [Task(None, id="big", estimate_s=1.0, resources={"llm": 2}, priority=9),
              Task(None, id="small", estimate_s=1.0)]
