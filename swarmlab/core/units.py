@@ -211,17 +211,9 @@ class Units:
         r = need.rate_name
         if r is not None:
             b = self.buckets[r]
-            level = b.level
-            now = self.now
-            if now > b.t:  # b.available(now), inlined
-                level += (now - b.t) * b.rate
-                if level > b.capacity:
-                    level = b.capacity
-                b.t = now
-            if level + need.rate_slack < need.rate_n:
-                b.level = level
+            if b.available(self.now) + need.rate_slack < need.rate_n:
                 return self._hold(st, r, r)
-            b.level = level - need.rate_n  # the last check passed: taken
+            b.level -= need.rate_n  # refilled to now by available(): the last check passed, taken
         if p is not None:
             self.free[p] -= need.pool_n
         return None
