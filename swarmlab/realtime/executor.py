@@ -291,12 +291,19 @@ class ParallelExecutor:
         """
         self._life.check_open()
         tasks, prios = [], []
+        given = False  # some priority given: otherwise the batch passes none (each task's own)
+        only_coroutines = self.mode is _ASYNCIO
         for it in items:
-            task, prio = (it if isinstance(it, tuple) else (it, None))
-            self._check_runnable(task)
+            if isinstance(it, tuple):
+                task, prio = it
+                given = given or prio is not None
+            else:
+                task, prio = it, None
+            if type(task) is not Task or task.fn is None or (only_coroutines and not task.is_coroutine):
+                self._check_runnable(task)  # (a Task subclass that is runnable passes)
             tasks.append(task)
             prios.append(prio)
-        ids = self._engine.submit(tasks, prios)
+        ids = self._engine.submit(tasks, prios if given else None)
         self._accepted()
         return ids
 
