@@ -194,6 +194,7 @@ class Dispatcher:
         info, default_timeout, enqueue = rec.task_info, self.limits.task_timeout, self._enqueue
         ev = rec.events
         fold = ev.fold if isinstance(ev, EventCounts) else None
+        fold_at = EventCounts.FOLD_AT
         track = self._learning.track if self._learning is not None else None
         ordered = self._ordered
         # (placed as they come unless ranked or wired first: no list for a plain batch)
@@ -227,7 +228,7 @@ class Dispatcher:
                 enqueue(st, now)
             else:
                 states.append(st)
-            if fold is not None and len(ev) > ev.FOLD_AT:  # counted events: keep them bounded
+            if fold is not None and len(ev) > fold_at:  # counted events: keep them bounded
                 fold()
         if ordered:
             rank(states, ids, dep_ids)
