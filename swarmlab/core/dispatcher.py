@@ -177,8 +177,8 @@ class Dispatcher:
                 f"{self.limits.max_queue_size}; {n} more do not fit; wait for tasks to "
                 "finish or raise ResourceLimits.max_queue_size"
             )
-        batch = self.intake.check(tasks, priorities)
-        ids, dep_ids = batch.ids, batch.dep_ids
+        intake = self.intake
+        ids, prios, dep_ids, next_auto, given = intake.check(tasks, priorities)
         needs = None
         if self.units is not None or any(map(_RESOURCES, tasks)):
             needs = resolve_all(self.membership.use_units(), tasks, ids, self.index)
@@ -186,22 +186,21 @@ class Dispatcher:
         learned = self.estimates.predict(tasks, ids) if self.estimates is not None else None
 
         # Checked: from here on nothing raises and every task is accepted.
-        self.intake.accept(batch)
+        intake.accept(tasks, ids, next_auto, given)
         if self.first_submit_s is None and n:
             self.first_submit_s = now
         self.n_waiting += n
         self.n_unfinished += n
         known, groups, rec = self.tasks, self.index.groups, self.recorder
-        info = rec.task_info
-        default_timeout = self.limits.task_timeout
-        enqueue = self._enqueue
-        ev = self.recorder.events
+        info, default_timeout, enqueue = rec.task_info, self.limits.task_timeout, self._enqueue
+        ev = rec.events
         fold = ev.fold if isinstance(ev, EventCounts) else None
         fold_at = EventCounts.FOLD_AT
         track = self._learning.track if self._learning is not None else None
-        states = []
         ordered = self._ordered
-        for i, (t, tid, p) in enumerate(zip(tasks, ids, batch.priorities)):
+        # (placed as they come unless ranked or wired first: no list for a plain batch)
+        states = [] if ordered or dep_ids is not None else None
+        for i, (t, tid, p) in enumerate(zip(tasks, ids, prios)):
             if t.id is None:
                 t.id = tid
             if t.name is None:
@@ -226,7 +225,7 @@ class Dispatcher:
             if track is not None and source != "given":
                 track(tid, row)
             rec.emit(now, "submitted", tid)
-            if dep_ids is None and not ordered:
+            if states is None:
                 enqueue(st, now)
             else:
                 states.append(st)

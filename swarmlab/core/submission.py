@@ -10,7 +10,9 @@ and dependencies on ended tasks are still checked (:meth:`Intake.ended_status`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import repeat
+from typing import Any
 
 from ..errors import ConfigError, DependencyCycleError
 from ..model import Task, TaskStatus
@@ -19,26 +21,22 @@ from ..scheduling.dag import find_cycle, upward_ranks
 from .ended import EndedTasks
 from .taskstate import TaskState
 
-__all__ = ["Batch", "Intake", "AUTO_PREFIX", "rank", "wire"]
+__all__ = ["Checked", "OWN_PRIORITIES", "Intake", "AUTO_PREFIX", "rank", "wire"]
 
 #: Automatic ids are ``task-<n>``, n counting up in the run.
 AUTO_PREFIX = "task-"
 
 
-class Batch:
-    """A checked batch: each task's id, priority (None: the task's own) and dependency
-    ids (None when no task of the batch has any)."""
+#: A checked batch, as :meth:`Intake.check` returns it: each task's id, the priorities
+#: given (or :data:`OWN_PRIORITIES` when none were: each task's own), the dependency ids of each task (None when no task of
+#: the batch has any), the next automatic number once the batch is accepted and how many
+#: ids the caller gave (automatic ones are new by construction). A tuple, not an object:
+#: a batch of one task (``submit_task``) pays for no class call.
+Checked = tuple[list[str], Iterable[int | None], list[list[str]] | None, int, int]
 
-    __slots__ = ("tasks", "ids", "priorities", "dep_ids", "given", "next_auto")
-
-    def __init__(self, tasks: Sequence[Task], ids: list[str], priorities: Sequence[int | None],
-                 dep_ids: list[list[str]] | None, given: int, next_auto: int) -> None:
-        self.tasks = tasks
-        self.ids = ids
-        self.priorities = priorities
-        self.dep_ids = dep_ids
-        self.given = given  # ids the caller gave (automatic ones are new by construction)
-        self.next_auto = next_auto
+#: Priorities of a batch given none: None (the task's own) for every task, however many;
+#: one endless iterator, shared (it holds no state), so that such a batch builds no list.
+OWN_PRIORITIES = repeat(None)
 
 
 class Intake:
@@ -64,15 +62,15 @@ class Intake:
         self.given_auto: set[str] = set()  # forgetting: given ids that look like automatic ones
 
     # ------------------------------------------------------------------ checks
-    def check(self, tasks: Sequence[Task], priorities: Sequence[int | None] | None = None) -> Batch:
-        """The batch, checked; raises ConfigError, DependencyCycleError or
-        NoEligibleAgentError and changes nothing when any of it cannot be accepted."""
-        n = len(tasks)
+    def check(self, tasks: Sequence[Task], priorities: Sequence[int | None] | None = None) -> Checked:
+        """The batch, checked (see :data:`Checked`); raises ConfigError,
+        DependencyCycleError or NoEligibleAgentError and changes nothing when any of it
+        cannot be accepted."""
         known = self.known
         groups = self.index.groups
+        given_auto = self.given_auto  # (forgetting) given ids that automatic ones must skip
         ids: list[str] = []
         auto = self.next_auto
-        given_auto = self.given_auto  # (forgetting) given ids that automatic ones must skip
         any_deps = False
         given = 0
         for t in tasks:
@@ -92,26 +90,45 @@ class Intake:
                 any_deps = True
             if t.requires not in groups:
                 self.index.eligible(t.requires, tid)  # raises NoEligibleAgentError
-        in_batch = set(ids) if given or any_deps else None
-        if (in_batch is not None and (len(in_batch) != n or not in_batch.isdisjoint(known))
-                or n > 1 and len(set(tasks)) != n):  # Task hashes by identity: the same object twice
+        if given or any_deps:
+            in_batch = self._check_ids(tasks, ids)
+        elif len(ids) > 1 and len(set(tasks)) != len(ids):  # Task hashes by identity: the same object twice
             self._explain_duplicates(tasks, ids)
-        if self.ended is not None and given:
-            self._refuse_ended([tid for t, tid in zip(tasks, ids) if t.id is not None])
         if priorities is not None:
             for p in priorities:
-                if p is not None and (isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 10):
-                    raise ConfigError(f"priority must be an int from 1 (low) to 10 (critical); got {p!r}")
+                if p is not None and (type(p) is not int or not 1 <= p <= 10):
+                    self._refuse_priority(p)  # (an int subclass in range passes there)
         else:
-            priorities = [None] * n
+            priorities = OWN_PRIORITIES
         dep_ids = self._resolve_dependencies(tasks, ids, in_batch) if any_deps else None
-        return Batch(tasks, ids, priorities, dep_ids, given, auto)
+        return ids, priorities, dep_ids, auto, given
 
-    def accept(self, batch: Batch) -> None:
-        """The batch is accepted: its ids are taken."""
-        self.next_auto = batch.next_auto
-        if self.ended is not None and batch.given:
-            self.given_auto.update(tid for t, tid in zip(batch.tasks, batch.ids)
+    def _check_ids(self, tasks: Sequence[Task], ids: list[str]) -> set[str]:
+        """The ids of a batch with ids given (or dependencies, which may name them),
+        checked: none is taken, in the batch twice or (forgetting) used by a task that ended."""
+        n = len(ids)
+        in_batch = set(ids)
+        if len(in_batch) != n or not in_batch.isdisjoint(self.known) or n > 1 and len(set(tasks)) != n:
+            self._explain_duplicates(tasks, ids)
+        if self.ended is not None:
+            given = [tid for t, tid in zip(tasks, ids) if t.id is not None]
+            if given:
+                self._refuse_ended(given)
+        return in_batch
+
+    @staticmethod
+    def _refuse_priority(p: Any) -> None:
+        """Raise unless ``p`` is a priority (checked off the fast path of plain ints)."""
+        if isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 10:
+            return  # an int subclass in range (an IntEnum): allowed, as before
+        raise ConfigError(f"priority must be an int from 1 (low) to 10 (critical); got {p!r}")
+
+    def accept(self, tasks: Sequence[Task], ids: list[str], next_auto: int, given: int) -> None:
+        """The checked batch of ``tasks`` (their ids ``ids``) is accepted: its ids are
+        taken; ``next_auto`` and ``given`` are the :data:`Checked` batch's."""
+        self.next_auto = next_auto
+        if given and self.ended is not None:
+            self.given_auto.update(tid for t, tid in zip(tasks, ids)
                                    if t.id is not None and tid.startswith(AUTO_PREFIX))
 
     def _explain_duplicates(self, tasks: Sequence[Task], ids: list[str]) -> None:

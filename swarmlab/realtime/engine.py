@@ -98,11 +98,13 @@ class Engine:
     def now(self) -> float:
         return self.loop.time() - self._t0 if self.loop is not None else 0.0
 
-    def submit(self, tasks: Sequence[Task], priorities: Sequence[int | None]) -> list[str]:
-        """Hand a checked batch to the dispatcher now (all or none accepted); its ids."""
+    def submit(self, tasks: Sequence[Task], priorities: Sequence[int | None] | None) -> list[str]:
+        """Hand a checked batch to the dispatcher now (all or none accepted); its ids.
+        ``priorities`` None: each task keeps its own."""
         t0 = _clock()
+        loop = self.loop  # (now(), inlined: a call saved on every submit_task)
         try:
-            return self.d.submit(tasks, self.now(), priorities)
+            return self.d.submit(tasks, loop.time() - self._t0 if loop is not None else 0.0, priorities)
         finally:
             self.placements.seconds += _clock() - t0
 

@@ -46,6 +46,7 @@ from ..store.records import RunRecord
 from ..store.spill import Spill
 from . import leftovers
 from .engine import Engine
+from .lifecycle import RUNNING as LIVE
 from .lifecycle import Lifecycle
 from .metrics import execution_metrics
 from .monitor import ResourceMonitor, machine_devices
@@ -54,8 +55,6 @@ __all__ = ["ParallelExecutor"]
 
 log = logging.getLogger("swarmlab")
 
-# submit_task's priorities when the task keeps its own: one tuple for every call
-_OWN_PRIORITY: tuple[None] = (None,)
 # An enum member read through its class costs a Python-level lookup (~70 ns): bound once.
 _ASYNCIO = ExecutionMode.ASYNCIO
 
@@ -252,6 +251,7 @@ class ParallelExecutor:
 
     # ------------------------------------------------------------------ submission
     def _check_runnable(self, task: Task) -> None:
+        """Raise what makes ``task`` one this executor cannot run (nothing when it can)."""
         if not isinstance(task, Task):
             raise ConfigError(f"submit takes Task objects; got {type(task).__name__} {task!r}")
         if task.fn is None:
@@ -273,10 +273,14 @@ class ParallelExecutor:
         terminal state) or not accepted at all.
         """
         # submit_batch's path for one task, without the batch's lists: users of the
-        # original API submit this way, one task per call
-        self._life.check_open()
-        self._check_runnable(task)
-        ids = self._engine.submit((task,), _OWN_PRIORITY if priority is None else (priority,))
+        # original API submit this way, one task per call. The checks' common case is
+        # tested here, the calls that raise (with their messages) made only off it.
+        life = self._life
+        if life.state != LIVE:
+            life.check_open()
+        if type(task) is not Task or task.fn is None or (self.mode is _ASYNCIO and not task.is_coroutine):
+            self._check_runnable(task)  # (a Task subclass that is runnable passes)
+        ids = self._engine.submit((task,), None if priority is None else (priority,))
         self._accepted()
         return ids[0]
 
@@ -287,12 +291,19 @@ class ParallelExecutor:
         """
         self._life.check_open()
         tasks, prios = [], []
+        given = False  # some priority given: otherwise the batch passes none (each task's own)
+        only_coroutines = self.mode is _ASYNCIO
         for it in items:
-            task, prio = (it if isinstance(it, tuple) else (it, None))
-            self._check_runnable(task)
+            if isinstance(it, tuple):
+                task, prio = it
+                given = given or prio is not None
+            else:
+                task, prio = it, None
+            if type(task) is not Task or task.fn is None or (only_coroutines and not task.is_coroutine):
+                self._check_runnable(task)  # (a Task subclass that is runnable passes)
             tasks.append(task)
             prios.append(prio)
-        ids = self._engine.submit(tasks, prios)
+        ids = self._engine.submit(tasks, prios if given else None)
         self._accepted()
         return ids
 
