@@ -147,8 +147,6 @@ class AsyncioBackend(Backend):
         take = queue.popleft
         channel, sink = self._channel, self._sink
         copy_context = contextvars.copy_context
-        # Attempt(...) as its two steps: type.__call__ around them costs ~300 instructions
-        new_scope, init_scope = object.__new__, Attempt.__init__
         while True:
             self._waking -= 1
             n = len(queue)  # what this step may take: what is handed over meanwhile waits for the next
@@ -157,8 +155,7 @@ class AsyncioBackend(Backend):
                 st = take()
                 st.handle = me
                 attempt, task = st.attempt, st.task
-                scopes[me] = scope = new_scope(Attempt)
-                init_scope(scope, st.id, attempt, st.devices, st, channel, sink)
+                scopes[me] = scope = Attempt(st.id, attempt, st.devices, st, channel, sink)
                 token = enter(scope)  # left before the context is compared: the worker stays
                 try:
                     kwargs = call_kwargs(st) if task.with_agent else task.kwargs

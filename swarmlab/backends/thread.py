@@ -40,10 +40,6 @@ __all__ = ["ThreadBackend"]
 # (``fn(*args, **kwargs)``), not one made per attempt.
 _NO_KWARGS: dict = {}
 
-# Attempt(...) as its two steps: type.__call__ around them costs ~300 instructions, on the
-# loop thread, once per attempt
-_new_scope, _init_scope = object.__new__, Attempt.__init__
-
 
 class ThreadBackend(Backend):
     mode = "thread"
@@ -77,8 +73,7 @@ class ThreadBackend(Backend):
         todo = self._todo
         # the scope is made here, not in the thread, so that kill() finds it in the handle
         # however early it comes: the commands the body starts die with the attempt
-        st.handle = scope = _new_scope(Attempt)
-        _init_scope(scope, st.id, st.attempt, st.devices, st, self._channel, self._sink)
+        st.handle = scope = Attempt(st.id, st.attempt, st.devices, st, self._channel, self._sink)
         todo.append((st, scope, task.fn, task.args, call_kwargs(st) if task.with_agent else task.kwargs or _NO_KWARGS))
         # Appended to an empty deque: no thread may be looking, wake one. Otherwise what
         # was there already has its token or its awake thread, which wakes for this one.

@@ -41,7 +41,6 @@ __all__ = ["Engine"]
 _OK, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
 NAN = math.nan  # a measurement a row does not hold
 _clock = time.perf_counter  # what the dispatcher's decisions cost (SchedulingMetrics.scheduling_time)
-_LOOP_TIME = asyncio.BaseEventLoop.time  # time.monotonic(), read in a Python frame
 
 
 class Engine:
@@ -70,7 +69,6 @@ class Engine:
         self.violations: dict[str, int] = {}  # limit kind -> times passed
         self._life = lifecycle
         self._t0 = 0.0
-        self._time: Callable[[], float] = time.monotonic  # the loop's clock (attach)
         self._admission = Admission(limits)
         self._wake_timer = EarliestTimer(self._wake)  # retries' backoff, aging
         self._deadlines = Deadlines(self._timed_out)
@@ -87,11 +85,7 @@ class Engine:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run on ``loop``, the clock starting now."""
         self.loop = loop
-        # asyncio's own loop.time() is time.monotonic() in a Python frame, read a few times
-        # an attempt: read the clock itself there (the same readings), the loop's method
-        # on any other loop
-        self._time = time.monotonic if getattr(loop.time, "__func__", None) is _LOOP_TIME else loop.time
-        self._t0 = self._time()
+        self._t0 = loop.time()
         self._deadlines.attach(loop, self._t0)
         self._quiet = asyncio.Event()
         self._quiet.set()
@@ -102,7 +96,7 @@ class Engine:
 
     # ------------------------------------------------------------------ the Host protocol
     def now(self) -> float:
-        return self._time() - self._t0 if self.loop is not None else 0.0
+        return self.loop.time() - self._t0 if self.loop is not None else 0.0
 
     def submit(self, tasks: Sequence[Task], priorities: Sequence[int | None]) -> list[str]:
         """Hand a checked batch to the dispatcher now (all or none accepted); its ids."""
@@ -119,7 +113,7 @@ class Engine:
         self.placements.seconds += _clock() - t0
 
     def started(self, st: TaskState, mode: str, worker: Any = None) -> None:
-        now = self._time() - self._t0
+        now = self.loop.time() - self._t0
         self.d.started(st, now, mode, worker)
         if st.timeout is not None:
             self._deadlines.add(st, now)
@@ -132,7 +126,7 @@ class Engine:
         st.handle = None
         d = self.d
         t0 = _clock()
-        d.finish(st, attempt, self._time() - self._t0, _OK, value, reported=reported)
+        d.finish(st, attempt, self.loop.time() - self._t0, _OK, value, reported=reported)
         self.placements.seconds += _clock() - t0
         if st.timeout is not None and len(fifo := self._fifos[st.timeout]) > 2 * d.n_running + PRUNE_SLACK:
             Deadlines.prune(fifo)
@@ -214,7 +208,7 @@ class Engine:
         if self._life.state == LIVE and d.may_start():
             launch = self._launch
             t0 = _clock()
-            starts = d.take_starts(self._time() - self._t0)
+            starts = d.take_starts(self.loop.time() - self._t0)
             self.placements.seconds += _clock() - t0
             for st in starts:
                 launch(st)
@@ -236,7 +230,7 @@ class Engine:
         st.handle = None
         d = self.d
         t0 = _clock()
-        d.finish(st, attempt, self._time() - self._t0, status, value, exc, error_type, tb, lost, abandoned,
+        d.finish(st, attempt, self.loop.time() - self._t0, status, value, exc, error_type, tb, lost, abandoned,
                  reported)
         self.placements.seconds += _clock() - t0
         if error_type == "memory_limit":  # the OS refused it, or its sampled RSS passed the cap
