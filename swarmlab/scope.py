@@ -3,7 +3,8 @@
 
 Every backend runs a body inside an :class:`Attempt` scope, a context variable set for
 the body alone: THREAD and PROCESS (and DASK, which runs as PROCESS does) call the body
-in a copy of a context with the variable set (:func:`run_in`); ASYNCIO sets it in its
+in a copy of a context with the variable set (:func:`run_in`; THREAD sets it with
+``copy.run(enter, scope)``, then calls the body in that copy); ASYNCIO sets it in its
 worker's task around the body and resets it after (:func:`enter`, :func:`leave`), so
 nothing of one attempt reaches the next. When the body has returned or raised, the
 backend ends the scope (:meth:`Attempt.end`) and hands what was reported to the
@@ -36,6 +37,7 @@ or the executor stopped it (a timeout, a cancel, ``stop()``: the backend's ``kil
 from __future__ import annotations
 
 import math
+import sysconfig
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar, Token
@@ -61,6 +63,12 @@ BUILT_IN_COLUMNS = frozenset(TASK_COLUMNS) | frozenset(RESERVED)
 _LOCK = threading.Lock()
 _acquire, _release = _LOCK.acquire, _LOCK.release
 
+# Whether one thread's stores are seen by the others in the order it made them, as under
+# the GIL (one thread runs bytecode at a time, handing over through the GIL's lock): then
+# an attempt that nothing reported into, added to or gave a command ends without the lock
+# (Attempt.end). A free-threaded build takes the lock always.
+_ORDERED = not sysconfig.get_config_var("Py_GIL_DISABLED")
+
 
 class Attempt:
     """The attempt a body runs in: ``task_id``, ``attempt`` (1-based), ``devices`` (the
@@ -69,13 +77,14 @@ class Attempt:
     the channel its calls take units through (:mod:`swarmlab.percall`), for a body that
     runs in the executor's process (THREAD, ASYNCIO); None in a worker process.
     ``children``: the commands it started and that still run (None: none yet); ``orphaning``
-    True once they were killed, so that one started later is killed at once. ``sink``:
+    True once they were killed, so that one started later is killed at once. ``touched``:
+    True once a report, an add or a command began (before it takes the lock). ``sink``:
     None, or ``sink(task_id, attempt, values)`` called with each report's values as it
     is made (under the scope's lock, so before :meth:`end` returns), never raising: the
     run's journal (``Journal.spent``), or a PROCESS worker's interim message to it."""
 
     __slots__ = ("task_id", "attempt", "devices", "values", "ended", "state", "channel", "children",
-                 "orphaning", "sink")
+                 "orphaning", "sink", "touched")
 
     def __init__(self, task_id: str, attempt: int, devices: tuple[int, ...] = (), state: Any = None,
                  channel: Any = None, sink: Callable[[str, int, dict[str, float]], None] | None = None) -> None:
@@ -89,10 +98,12 @@ class Attempt:
         self.children: list[Any] | None = None
         self.orphaning = False
         self.sink = sink
+        self.touched = False
 
     def add(self, **values: float) -> None:
         """Add to what the attempt measured, names unchecked: swarmlab's own (the
         :data:`RESERVED` columns, by :mod:`swarmlab.percall`)."""
+        self.touched = True  # before the lock: end() takes it from now on
         with _LOCK:
             if self.ended:
                 return
@@ -107,12 +118,20 @@ class Attempt:
     def end(self) -> dict[str, float] | None:
         """The attempt is over: what it reported (None: nothing); later reports are refused,
         and the commands it started that still run are killed."""
-        # acquire and release, not a with block: this runs once per attempt, and the with
-        # block's method lookups cost more than the lock itself (~1,400 instructions)
+        # Ended first, then touched read: a report, add or adopt marks touched before it
+        # takes the lock, then reads ended (or orphaning) under it. So when touched is
+        # still False here, none has begun, values and children are None, and any that
+        # begins from now on finds the attempt ended: no lock to take (~1,000 of the
+        # ~1,900 instructions end cost, once per attempt). Otherwise the lock waits for the
+        # one under way, whose values are then in.
+        self.ended = True
+        self.orphaning = True  # a command a thread it left running starts later dies at once
+        if _ORDERED and not self.touched:
+            return None
+        # acquire and release, not a with block: the with block's method lookups cost
+        # more than the lock itself (~1,400 instructions)
         _acquire()
         try:
-            self.ended = True
-            self.orphaning = True  # a command a thread it left running starts later dies at once
             values, children, self.children = self.values, self.children, None
         finally:
             _release()
@@ -124,6 +143,7 @@ class Attempt:
     def adopt(self, child: Any) -> bool:
         """Kill ``child`` (an object with a ``kill()`` method: a command's process group)
         when the attempt ends; False when it has ended already (the caller kills it)."""
+        self.touched = True  # before the lock: end() takes it from now on
         with _LOCK:
             if self.orphaning:
                 return False
@@ -161,14 +181,12 @@ def run_in(scope: Attempt, fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def enter(scope: Attempt) -> Token:
-    """Set ``scope`` in the current context (an asyncio task's) until :func:`leave`."""
-    return _CURRENT.set(scope)
-
-
-def leave(token: Token) -> None:
-    """Undo :func:`enter`: the context is as it was (so a worker that compares it stays)."""
-    _CURRENT.reset(token)
+#: ``enter(scope) -> token``: set ``scope`` in the current context (an asyncio task's)
+#: until ``leave(token)``, which undoes it: the context is as it was (so a worker that
+#: compares it stays). The variable's own methods, not functions that call them: ASYNCIO
+#: calls both once per attempt, and a Python frame around each cost ~350 instructions.
+enter: Callable[[Attempt | None], Token] = _CURRENT.set
+leave: Callable[[Token], None] = _CURRENT.reset
 
 
 def attempt_now() -> Attempt | None:
@@ -226,6 +244,7 @@ def report(**values: float) -> None:
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             raise ConfigError(f"task {scope.task_id!r} attempt {scope.attempt} reported {name}={value!r}; "
                               "report values must be finite int or float numbers (not bool): pass a number")
+    scope.touched = True  # before the lock: end() takes it from now on
     with _LOCK:
         if scope.ended:
             raise ConfigError(f"task {scope.task_id!r} attempt {scope.attempt} has ended; what is reported "

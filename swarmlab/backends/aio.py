@@ -146,6 +146,7 @@ class AsyncioBackend(Backend):
         queue, idle, killed, scopes = self._queue, self._idle, self._killed, self._scopes
         take = queue.popleft
         channel, sink = self._channel, self._sink
+        copy_context = contextvars.copy_context
         while True:
             self._waking -= 1
             n = len(queue)  # what this step may take: what is handed over meanwhile waits for the next
@@ -175,7 +176,7 @@ class AsyncioBackend(Backend):
                 if me in killed:
                     self._take_back(me)
                     n = 0  # waits to be woken first: a cancellation the kill left pending lands there
-                if self._closed or me.cancelling() or contextvars.copy_context() != base:
+                if self._closed or me.cancelling() or copy_context() != base:
                     self._cover_later()
                     return  # retired: the next attempt gets a fresh worker
             self._cover_later()

@@ -30,11 +30,15 @@ from collections import deque
 from queue import SimpleQueue
 from time import perf_counter, thread_time
 
-from ..scope import Attempt, run_in
+from ..scope import Attempt, enter
 from .worker import call_body
 from .base import Backend, call_kwargs
 
 __all__ = ["ThreadBackend"]
+
+# The keyword arguments of an attempt that has none: one dict for all, only ever unpacked
+# (``fn(*args, **kwargs)``), not one made per attempt.
+_NO_KWARGS: dict = {}
 
 
 class ThreadBackend(Backend):
@@ -56,6 +60,7 @@ class ThreadBackend(Backend):
         self._measure = measure  # callback(task, cpu_s, wall_s) for the hybrid router
         self._channel = getattr(host, "calls", None)  # units per call (swarmlab.acquire); a Host may have none
         self._sink = getattr(host, "spent", None)  # reports as they are made, when the run journals
+        self._started = host.started
         # each attempt runs in a copy of the context start() ran in, as ASYNCIO's do: what
         # one sets in a context variable never reaches the next one on the same thread
         self._context = contextvars.copy_context()
@@ -69,12 +74,12 @@ class ThreadBackend(Backend):
         # the scope is made here, not in the thread, so that kill() finds it in the handle
         # however early it comes: the commands the body starts die with the attempt
         st.handle = scope = Attempt(st.id, st.attempt, st.devices, st, self._channel, self._sink)
-        todo.append((st, scope, task.fn, task.args, call_kwargs(st)))
+        todo.append((st, scope, task.fn, task.args, call_kwargs(st) if task.with_agent else task.kwargs or _NO_KWARGS))
         # Appended to an empty deque: no thread may be looking, wake one. Otherwise what
         # was there already has its token or its awake thread, which wakes for this one.
         if len(todo) == 1:
             self._tokens.put(None)
-        self.host.started(st, self.mode)
+        self._started(st, self.mode)
 
     def _add_thread(self) -> None:
         if not self._threads:  # the first: open what its results wake the loop through
@@ -105,7 +110,11 @@ class ThreadBackend(Backend):
                 if measure is not None:  # thread_time is a system call: only when asked for
                     c0, w0 = thread_time(), perf_counter()
                 try:
-                    value = context.copy().run(run_in, scope, call_body, fn, args, kwargs)
+                    # the scope set in a copy of the context, the body run in it: two calls of
+                    # C, without a Python frame of scope.run_in between
+                    ctx = context.copy()
+                    ctx.run(enter, scope)
+                    value = ctx.run(call_body, fn, args, kwargs)
                     ok, exc, tb = True, None, None
                 except BaseException as e:  # noqa: BLE001 - a failing task is data
                     ok, value, exc, tb = False, None, e, traceback.format_exc()
