@@ -224,7 +224,7 @@ class Dispatcher:
             info.append(row)
             if track is not None and source != "given":
                 track(tid, row)
-            rec.emit(now, "submitted", tid)
+            ev.append((len(ev), now, "submitted", tid, None, None))  # rec.emit(...), inlined: once a task
             if states is None:
                 enqueue(st, now)
             else:
