@@ -182,6 +182,42 @@ def test_a_thread_the_body_starts_reports_only_with_the_bodys_context():
     assert rec.tasks.set_index("task_id").loc["b", "tokens"] == 7.0
 
 
+def test_reports_racing_the_end_of_their_attempt_are_recorded_or_refused_never_lost():
+    """A thread in the body's context reports until it is refused; the body returns at
+    once, so the thread's reports race the attempt's end (which takes no lock while
+    nothing was reported): each report is either on the attempt's row or refused."""
+    import contextvars
+    import threading
+
+    threads, counted = [], {}
+
+    def reporter(tid):
+        n = 0
+        while True:
+            try:
+                swarmlab.report(tokens=1)
+            except ConfigError:
+                break
+            n += 1
+        counted[tid] = n
+
+    def body(tid):
+        t = threading.Thread(target=contextvars.copy_context().run, args=(reporter, tid))
+        threads.append(t)
+        t.start()
+
+    n = 200
+    rec, _ = run(_run("thread", [Task(body, (f"r{i}",), id=f"r{i}") for i in range(n)]))
+    for t in threads:
+        t.join(timeout=60)
+    assert len(counted) == n
+    rows = rec.tasks.set_index("task_id")
+    tokens = rows["tokens"] if "tokens" in rows else {}
+    for tid, k in counted.items():
+        got = tokens.get(tid, math.nan) if k == 0 else tokens[tid]
+        assert (k == 0 and math.isnan(got)) or got == k, (tid, k, got)
+
+
 def test_a_rate_is_trued_up_by_what_a_body_reports():
     """A body that declared 1,000 tokens and reports 3,000 leaves the bucket 2,000 lower:
     the next task, which would have fitted in what the declaration left, is held on the
