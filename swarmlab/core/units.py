@@ -32,7 +32,6 @@ of the reservation, and those ranked before it, have ended.
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
@@ -44,6 +43,7 @@ from .bucket import EPSILON, TokenBucket
 from .budgets import Budgets
 from .calls import Calls
 from .devices import Devices, devices_text, gpu_units
+from .held import Held
 from .needs import Need, resolve_all
 
 __all__ = ["Units", "Need", "RESERVE_AFTER_S", "MAX_RATE_LIMITED", "MAX_BACKOFF_S", "refused", "resolve_all",
@@ -92,7 +92,7 @@ class Units:
         self.paused: dict[str, float] = {}  # resource -> until
         # resource key (a pool's or rate's name, or (agent idx, name)) -> sorted
         # [(task key, seq, TaskState)] of the tasks it held back and that wait still
-        self.lists: dict[Any, list] = {}
+        self.lists: dict[Any, Held] = {}
         self.waiting_on: dict[Any, tuple] = {}  # TaskState -> (resource key, since, first held)
         self.parked: set = set()  # held tasks off their queue
         self.kept: dict[tuple, tuple] = {}  # (task id, attempt) -> (slot, need, devices): abandoned attempts
@@ -295,7 +295,10 @@ class Units:
                 self._drop(w[0], st)
                 first = w[2]
             self._seq += 1
-            insort(self.lists.setdefault(rkey, []), (st.key, self._seq, st), key=_rank)
+            lst = self.lists.get(rkey)
+            if lst is None:
+                lst = self.lists[rkey] = Held()
+            lst.add((st.key, self._seq, st))
             self.waiting_on[st] = (rkey, now, first)
         self.parked.add(st)
         return name
@@ -311,10 +314,7 @@ class Units:
         lst = self.lists.get(rkey)
         if lst is None:
             return
-        for i, e in enumerate(lst):
-            if e[2] is st:
-                del lst[i]
-                break
+        lst.remove(st)
         if not lst:
             del self.lists[rkey]
 
@@ -411,10 +411,10 @@ class Units:
             free = self.slots[rkey[0]].units.get(name, 0.0)
         i = 0
         while i < len(lst):
-            key, _, st = lst[i]
+            key, _, st = lst.at(i)
             w = self.waiting_on.get(st)
             if w is None or w[0] != rkey or st.key != key:
-                del lst[i]
+                lst.remove_at(i)
                 continue
             n = st.need.of(name)
             i += 1
@@ -540,10 +540,6 @@ class Units:
                 **({"devices": self.devices.table()} if self.devices is not None else {}),
                 **({"budgets": self.budgets.summary()} if self.budgets is not None else {}),
                 **({"calls": self.calls.summary()} if self.calls is not None else {})}
-
-
-def _rank(e: tuple) -> tuple:
-    return e[0], e[1]
 
 
 def _key(st: Any) -> int:
