@@ -212,7 +212,7 @@ def test_reports_racing_the_end_of_their_attempt_are_recorded_or_refused_never_l
         t.join(timeout=60)
     assert len(counted) == n
     rows = rec.tasks.set_index("task_id")
-    tokens = rows["tokens"] if "tokens" in rows else {}
+    tokens = rows.get("tokens", {})
     for tid, k in counted.items():
         got = tokens.get(tid, math.nan) if k == 0 else tokens[tid]
         assert (k == 0 and math.isnan(got)) or got == k, (tid, k, got)
