@@ -120,7 +120,7 @@ def sim_rate(s: Settings) -> list[Row]:
                             ratio >= 0.8 if ample and not s.quick else None))
     # Held back for long: 10 agents and a pool of 5, so most waiting tasks wait on the
     # pool's held list, taken from its front as units come back (a plain sorted list made
-    # this quadratic: 2.2x the per-task time at 200,000 tasks over 20,000).
+    # this quadratic: 2.2x the per-task time at 200,000 tasks over 20,000; 1.0-1.1x now).
     small, large = (20_000, 200_000) if not s.quick else (2_000, 20_000)
     for alg in judged_algs:
         per = [medians(lambda n=n, alg=alg: _sim(n, 10, alg, resources="binding"), s.reps)["wall"] / n

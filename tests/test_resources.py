@@ -210,34 +210,6 @@ def test_a_rate_checked_between_refills_keeps_what_it_refilled():
     assert sorted(s for _, _, s, _ in _ran(rec)) == pytest.approx([0.0, 1.0, 2.0])
 
 
-def test_a_held_list_keeps_rank_order_through_removals_at_its_front_and_inside():
-    import random
-
-    from swarmlab.core.held import Held
-
-    h, model, rng = Held(), [], random.Random(7)
-    keys = list(range(1000))
-    rng.shuffle(keys)
-    for seq, k in enumerate(keys):
-        e = (k % 300, seq, object())  # equal keys: seq breaks the tie
-        h.add(e)
-        model.append(e)
-        model.sort(key=lambda e: (e[0], e[1]))
-        if seq % 3 == 2:  # the best goes (its units came back)
-            assert h.at(0) is model[0]
-            h.remove_at(0)
-            model.pop(0)
-        if seq % 7 == 6 and len(model) > 3:  # one inside goes (its task ended)
-            h.remove(model[2][2])
-            model.pop(2)
-        assert list(h) == model and len(h) == len(model)
-    while model:  # past the cut of the removed prefix, down to empty
-        h.remove_at(0)
-        model.pop(0)
-        assert list(h) == model
-    assert len(h) == 0 and not h.items
-
-
 def test_a_held_task_does_not_block_the_next_on_the_same_agent():
     tasks = [Task(None, id="big", estimate_s=1.0, resources={"llm": 2}, priority=9),
              Task(None, id="small", estimate_s=1.0)]
