@@ -3,8 +3,7 @@
 
 Every backend runs a body inside an :class:`Attempt` scope, a context variable set for
 the body alone: THREAD and PROCESS (and DASK, which runs as PROCESS does) call the body
-in a copy of a context with the variable set (:func:`run_in`; THREAD sets it with
-``copy.run(enter, scope)``, then calls the body in that copy); ASYNCIO sets it in its
+in a copy of a context with the variable set (:func:`run_in`); ASYNCIO sets it in its
 worker's task around the body and resets it after (:func:`enter`, :func:`leave`), so
 nothing of one attempt reaches the next. When the body has returned or raised, the
 backend ends the scope (:meth:`Attempt.end`) and hands what was reported to the

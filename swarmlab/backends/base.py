@@ -111,13 +111,18 @@ class Host(Protocol):
         True: admission pauses or resumes on them while the run is running."""
 
 
+# The keyword arguments of an attempt that has none: one dict for all, only ever unpacked
+# (``fn(*args, **kwargs)``) or pickled, not one made per attempt.
+_NO_KWARGS: dict = {}
+
+
 def call_kwargs(st: TaskState) -> dict:
     """The keyword arguments of an attempt: the task's, plus ``agent`` and ``attempt``
     when it asks."""
     task = st.task
     if task.with_agent:
         return {**(task.kwargs or {}), "agent": st.slot.agent, "attempt": st.attempt}
-    return task.kwargs or {}
+    return task.kwargs or _NO_KWARGS
 
 
 class Backend:

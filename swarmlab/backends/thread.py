@@ -30,15 +30,11 @@ from collections import deque
 from queue import SimpleQueue
 from time import perf_counter, thread_time
 
-from ..scope import Attempt, enter
+from ..scope import Attempt, run_in
 from .worker import call_body
 from .base import Backend, call_kwargs
 
 __all__ = ["ThreadBackend"]
-
-# The keyword arguments of an attempt that has none: one dict for all, only ever unpacked
-# (``fn(*args, **kwargs)``), not one made per attempt.
-_NO_KWARGS: dict = {}
 
 
 class ThreadBackend(Backend):
@@ -74,7 +70,7 @@ class ThreadBackend(Backend):
         # the scope is made here, not in the thread, so that kill() finds it in the handle
         # however early it comes: the commands the body starts die with the attempt
         st.handle = scope = Attempt(st.id, st.attempt, st.devices, st, self._channel, self._sink)
-        todo.append((st, scope, task.fn, task.args, call_kwargs(st) if task.with_agent else task.kwargs or _NO_KWARGS))
+        todo.append((st, scope, task.fn, task.args, call_kwargs(st)))
         # Appended to an empty deque: no thread may be looking, wake one. Otherwise what
         # was there already has its token or its awake thread, which wakes for this one.
         if len(todo) == 1:
@@ -110,11 +106,7 @@ class ThreadBackend(Backend):
                 if measure is not None:  # thread_time is a system call: only when asked for
                     c0, w0 = thread_time(), perf_counter()
                 try:
-                    # the scope set in a copy of the context, the body run in it: two calls of
-                    # C, without a Python frame of scope.run_in between
-                    ctx = context.copy()
-                    ctx.run(enter, scope)
-                    value = ctx.run(call_body, fn, args, kwargs)
+                    value = context.copy().run(run_in, scope, call_body, fn, args, kwargs)
                     ok, exc, tb = True, None, None
                 except BaseException as e:  # noqa: BLE001 - a failing task is data
                     ok, value, exc, tb = False, None, e, traceback.format_exc()

@@ -113,7 +113,6 @@ class Dispatcher:
         self.max_queue: float = limits.max_queue_size
         self.recorder = recorder  # its emit is called, not kept bound: a method call is cheaper
         self._attempts = recorder.attempts
-        self._events = recorder.events  # emptied in place when spilled, never replaced: appended to inline
         # (None: the policy does not listen, as round robin; a call saved per attempt)
         listens = type(self.state).load_decreased is not PolicyState.load_decreased
         self._load_decreased = self.state.load_decreased if listens else None
@@ -224,7 +223,7 @@ class Dispatcher:
             info.append(row)
             if track is not None and source != "given":
                 track(tid, row)
-            ev.append((len(ev), now, "submitted", tid, None, None))  # rec.emit(...), inlined: once a task
+            rec.emit(now, "submitted", tid)
             if states is None:
                 enqueue(st, now)
             else:
@@ -323,8 +322,7 @@ class Dispatcher:
         st.started_s = now
         st.mode = mode
         st.worker = worker
-        ev = self._events  # self.recorder.emit(...), inlined: once an attempt
-        ev.append((len(ev), now, "started", st.id, st.slot.id, mode))
+        self.recorder.emit(now, "started", st.id, st.slot.id, mode)
 
     # ------------------------------------------------------------------ outcomes
     def finish(
@@ -499,8 +497,7 @@ class Dispatcher:
         if self._learning is not None:
             self._learning.ended(st.id)
         slot = st.slot
-        ev = self._events  # self.recorder.emit(...), inlined: once a task
-        ev.append((len(ev), now, _TERMINAL_EVENT[status], st.id, slot.id if slot is not None else None, st.error_type))
+        self.recorder.emit(now, _TERMINAL_EVENT[status], st.id, slot.id if slot is not None else None, st.error_type)
         if self.on_terminal is not None:
             self.on_terminal(st)
 

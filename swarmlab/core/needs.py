@@ -11,7 +11,6 @@ without a loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..model import GPU, Task
@@ -21,9 +20,6 @@ if TYPE_CHECKING:
     from .units import Units
 
 __all__ = ["Need", "resolve_all"]
-
-_RESOURCES = attrgetter("resources")
-_REQUIRES = attrgetter("requires")
 
 
 class Need:
@@ -54,30 +50,5 @@ class Need:
 
 
 def resolve_all(units: Units, tasks: Sequence[Task], ids: Sequence[str], index: Any) -> list:
-    """Each task's :class:`Need` (None without resources); raises before anything changes.
-
-    A batch of one kind of task (every ``resources`` and ``requires`` equal, compared in C)
-    resolves once; otherwise a task that needs what the task before it needed shares its
-    need without building a cache key."""
-    n = len(ids)
-    first = tasks[0].resources if n else None
-    if first and n > 1:
-        requires = list(map(_REQUIRES, tasks))
-        if list(map(_RESOURCES, tasks)).count(first) == n and requires.count(requires[0]) == n:
-            return [units.resolve(tasks[0], ids[0], index)] * n
-    needs = []
-    add = needs.append
-    last: dict | None = None
-    last_requires = need = None
-    resolve = units.resolve
-    for t, tid in zip(tasks, ids):
-        res = t.resources
-        if not res:
-            add(None)
-        elif res == last and t.requires == last_requires:
-            add(need)
-        else:
-            need = resolve(t, tid, index)
-            last, last_requires = res, t.requires
-            add(need)
-    return needs
+    """Each task's :class:`Need` (None without resources); raises before anything changes."""
+    return [units.resolve(t, tid, index) if t.resources else None for t, tid in zip(tasks, ids)]

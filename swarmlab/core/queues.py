@@ -58,7 +58,7 @@ class Queues:
 
     __slots__ = ("slots", "placements", "policy", "ordered", "aging_s", "critical_below", "stealer", "on_ready",
                  "_by_seq", "_startable", "_seq", "_recorder", "_choose", "_load_decreased",
-                 "_on_bad_choice", "units", "trusted", "_events")
+                 "_on_bad_choice", "units", "trusted")
 
     def __init__(self, slots: list[AgentSlot], policy: Policy, state: PolicyState, placements: Placements,
                  recorder: Recorder, on_bad_choice: Callable[[TaskState, ConfigError, float], None],
@@ -80,7 +80,6 @@ class Queues:
         self.trusted = _ours(policy) and _ours(state)
         self._load_decreased = state.load_decreased
         self._recorder = recorder
-        self._events = recorder.events  # emptied in place when spilled, never replaced
         self._seq = 0
         # key & SEQ_MASK -> its task, while it waits under that key
         self._by_seq: dict[int, TaskState] = {}
@@ -146,8 +145,7 @@ class Queues:
         else:  # ranks as if readied (10 - p) aging periods later than a critical task
             key = (1 + int((now + (10 - p) * aging) * AGING_TICKS_PER_S)) << SEQ_BITS | seq
         st.key = key
-        ev = self._events  # self._recorder.emit(now, "assigned", st.id, slot.id), inlined: once a placement
-        ev.append((len(ev), now, "assigned", st.id, slot.id, None))
+        self._recorder.emit(now, "assigned", st.id, slot.id)
         # self._queue_on(st, slot), with slot.put and slot.add_work, inlined: once a task
         st.slot = slot
         st.state = QUEUED

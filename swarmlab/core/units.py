@@ -111,6 +111,7 @@ class Units:
         self._seq = 0
         self._names: set[str] = set()
         self._resolved: dict[tuple, Need] = {}  # (requires, resources) -> Need: tasks share them
+        self._last_resolved: tuple | None = None  # (resources, requires, Need) of the last task resolved
         self.calls: Calls | None = None  # units per call (swarmlab.acquire), once a body asks
         self.budgets = Budgets(limits.budgets) if limits.budgets else None  # what bodies report, in all
         self.check_names()
@@ -147,6 +148,7 @@ class Units:
         """Agent resource names may not be a pool's or a rate's."""
         self._names = self.agent_names()
         self._resolved.clear()
+        self._last_resolved = None
         clash = sorted(self._names & (set(self.sizes) | set(self.rates)))
         if clash:
             raise ConfigError(f"resource names must be unique across agents' resources, pools and rates; "
@@ -154,9 +156,14 @@ class Units:
 
     def resolve(self, task: Task, tid: str, index: Any) -> Need:
         """The task's need, resolved; raises ConfigError or NoEligibleAgentError."""
-        ckey = (task.requires, tuple(task.resources.items()))
+        res, requires = task.resources, task.requires
+        last = self._last_resolved  # the task before needed the same: no key built (batches of one kind)
+        if last is not None and res == last[0] and requires == last[1]:
+            return last[2]
+        ckey = (requires, tuple(res.items()))
         need = self._resolved.get(ckey)
         if need is not None:
+            self._last_resolved = (dict(res), requires, need)
             return need
         agent_names = self._names
         agent, pool, rate = [], [], []
@@ -177,6 +184,7 @@ class Units:
         if agent:
             index.eligible_for(task.requires, need.agent, tid)
         self._resolved[ckey] = need
+        self._last_resolved = (dict(res), requires, need)
         return need
 
     def shared(self, name: str, n: float, who: str) -> str | None:

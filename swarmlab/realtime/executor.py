@@ -46,7 +46,6 @@ from ..store.records import RunRecord
 from ..store.spill import Spill
 from . import leftovers
 from .engine import Engine
-from .lifecycle import RUNNING as LIVE
 from .lifecycle import Lifecycle
 from .metrics import execution_metrics
 from .monitor import ResourceMonitor, machine_devices
@@ -273,13 +272,9 @@ class ParallelExecutor:
         terminal state) or not accepted at all.
         """
         # submit_batch's path for one task, without the batch's lists: users of the
-        # original API submit this way, one task per call. The checks' common case is
-        # tested here, the calls that raise (with their messages) made only off it.
-        life = self._life
-        if life.state != LIVE:
-            life.check_open()
-        if type(task) is not Task or task.fn is None or (self.mode is _ASYNCIO and not task.is_coroutine):
-            self._check_runnable(task)  # (a Task subclass that is runnable passes)
+        # original API submit this way, one task per call
+        self._life.check_open()
+        self._check_runnable(task)
         ids = self._engine.submit((task,), None if priority is None else (priority,))
         self._accepted()
         return ids[0]
@@ -292,15 +287,13 @@ class ParallelExecutor:
         self._life.check_open()
         tasks, prios = [], []
         given = False  # some priority given: otherwise the batch passes none (each task's own)
-        only_coroutines = self.mode is _ASYNCIO
         for it in items:
             if isinstance(it, tuple):
                 task, prio = it
                 given = given or prio is not None
             else:
                 task, prio = it, None
-            if type(task) is not Task or task.fn is None or (only_coroutines and not task.is_coroutine):
-                self._check_runnable(task)  # (a Task subclass that is runnable passes)
+            self._check_runnable(task)
             tasks.append(task)
             prios.append(prio)
         ids = self._engine.submit(tasks, prios if given else None)
