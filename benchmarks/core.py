@@ -251,13 +251,18 @@ def noop_throughput(s: Settings) -> list[Row]:
          partial(_swarmlab_wall, "process", 2, n_proc, noop, warm=2),
          partial(_raw_process_map, noop, range(n_proc), 2), 0.5),
     ]
-    rows = []
+    rows, budgets = [], []
     for label, count, ours, raw, share in cases:
         t, t_raw = _pair(ours, raw, s.reps)
         tput, raw_tput = count / t, count / t_raw
         rows.append(Row("noop_throughput", f"{label}, {count:,} tasks", tput, raw_tput, "tasks/s",
                         f">= {share:g}x raw", tput >= share * raw_tput))
-    return rows + _asyncio_parts(n, 1 if s.quick else s.reps)
+        if share > 0.5:  # what swarmlab adds to a task, against what the target leaves it
+            added, raw_us = (t - t_raw) / count * 1e6, t_raw / count * 1e6
+            budgets.append(Row("noop_throughput", f"{label.split(' (raw')[0]}: what swarmlab adds to a task's time "
+                               f"(baseline: what >= {share:g}x leaves it, the raw's / {share:g} - the raw's)",
+                               added, raw_us / share - raw_us, "us", "(information)", None))
+    return rows + budgets + _asyncio_parts(n, 1 if s.quick else s.reps)
 
 
 def _replayed_s(recorder: Recorder) -> float:
