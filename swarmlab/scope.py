@@ -62,11 +62,15 @@ BUILT_IN_COLUMNS = frozenset(TASK_COLUMNS) | frozenset(RESERVED)
 _LOCK = threading.Lock()
 _acquire, _release = _LOCK.acquire, _LOCK.release
 
-# Whether one thread's stores are seen by the others in the order it made them, as under
-# the GIL (one thread runs bytecode at a time, handing over through the GIL's lock): then
-# an attempt that nothing reported into, added to or gave a command ends without the lock
-# (Attempt.end). A free-threaded build takes the lock always.
-_ORDERED = not sysconfig.get_config_var("Py_GIL_DISABLED")
+#: Whether a GIL runs one thread's bytecode at a time (not a free-threaded build). Then
+#: one thread's stores are seen by the others in the order it made them (they hand over
+#: through the GIL's lock), and ``x.n += 1`` on a plain attribute is never split by another
+#: thread (the GIL changes hands at a call, a backward jump or a blocking call, and that
+#: statement makes none). Attempt.end relies on the first to end an attempt that nothing
+#: touched without its lock; the THREAD backend on the second to count which of its threads
+#: will look for work. A free-threaded build takes the lock always, and wakes a thread
+#: whenever more work waits.
+GIL = not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 
 class Attempt:
@@ -125,7 +129,7 @@ class Attempt:
         # one under way, whose values are then in.
         self.ended = True
         self.orphaning = True  # a command a thread it left running starts later dies at once
-        if _ORDERED and not self.touched:
+        if GIL and not self.touched:
             return None
         # acquire and release, not a with block: the with block's method lookups cost
         # more than the lock itself (~1,400 instructions)

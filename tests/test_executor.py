@@ -378,3 +378,30 @@ def test_sync_attempts_that_wait_for_each_other_each_get_a_thread(mode):
         assert {res[i].mode for i in res} == {"thread"}
 
     run(main())
+
+
+@pytest.mark.parametrize("order", ["quick_first", "interleaved", "quick_last"])
+def test_quick_attempts_in_a_burst_never_leave_a_blocking_one_holding_up_the_rest(order):
+    """A thread that finishes a quick attempt looks for the next one, so a thread taking
+    an attempt while it is awake wakes nobody; when the next one it takes blocks, the
+    attempts behind it must still each get a thread. Bursts that mix quick attempts with
+    ones that wait for each other at a barrier: any attempt held back behind a blocked
+    one breaks the barrier."""
+    import threading
+
+    n = 6
+    barrier = threading.Barrier(n, timeout=20)
+    waits = [Task(barrier.wait) for _ in range(n)]
+    quick = [Task(sum, ((1, 2),)) for _ in range(n)]
+    burst = {"quick_first": quick + waits, "quick_last": waits + quick,
+             "interleaved": [t for pair in zip(quick, waits) for t in pair]}[order]
+
+    async def main():
+        async with executor("thread", max_concurrent_tasks=2 * n) as ex:
+            for _ in range(3):  # the threads asleep after each burst, then woken again
+                ids = await ex.submit_batch([Task(t.fn, t.args) for t in burst])
+                assert await ex.wait_for_completion(30)
+                res = await ex.get_all_results()
+                assert {res[i].status for i in ids} == {TaskStatus.COMPLETED}
+
+    run(main())
