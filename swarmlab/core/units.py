@@ -378,14 +378,10 @@ class Units:
         """The attempt in flight of ``st`` ended: its units and its calls' come back,
         or stay with it when it was abandoned (:meth:`release_kept`)."""
         need = st.need
-        if need is not None and not (abandoned or need.agent or self.lists or self.calls is not None):
-            p = need.pool_name  # release(), with no agent units, no held task and no call: once an attempt
-            if p is not None:
-                self.free[p] += need.pool_n
-            else:
-                pools = self.free
-                for r, n in need.pool:
-                    pools[r] += n
+        if need is not None and need.simple and not (abandoned or self.lists or self.calls is not None):
+            # release() of at most one pool, with no held task and no call: once an attempt
+            if need.pool_name is not None:
+                self.free[need.pool_name] += need.pool_n
             return
         calls = self.calls
         if need is not None:
